@@ -1,0 +1,106 @@
+"""What every command shares: --data-dir and --json, output, progress on stderr, and error translation."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.errors import MailvoiceError
+from assistant.paths import data_dir
+from assistant.store import open_store
+
+
+class Context:
+    """Per-invocation state: where the data is, whether to print JSON."""
+
+    def __init__(self, data_dir_opt: str | None, as_json: bool):
+        self.data_dir_opt = data_dir_opt
+        self.as_json = as_json
+        self._db = None
+
+    @property
+    def root(self) -> Path:
+        return data_dir(self.data_dir_opt)
+
+    @property
+    def db(self):
+        if self._db is None:
+            self._db = open_store(self.root, check=True)
+        return self._db
+
+    def emit(self, payload: dict[str, Any], human: str | Callable[[], None]) -> None:
+        """Print ``payload`` as one JSON object (``--json``) or the human text."""
+        if self.as_json:
+            click.echo(json.dumps(payload, ensure_ascii=False, default=str))
+        elif callable(human):
+            human()
+        else:
+            click.echo(human)
+
+
+def command_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --data-dir and --json to a command, build its Context, and turn MailvoiceError into exit 1."""
+
+    @click.option("--data-dir", "data_dir_opt", type=click.Path(file_okay=False), default=None,
+                  help="Data folder (default: $MAILVOICE_HOME or the platform's user data folder).")
+    @click.option("--json", "as_json", is_flag=True, default=False,
+                  help="Print one JSON object on stdout; human text and progress go to stderr.")
+    @click.pass_context
+    @functools.wraps(fn)
+    def wrapper(click_ctx: click.Context, data_dir_opt: str | None, as_json: bool, **kwargs: Any) -> Any:
+        parent = click_ctx.find_root().obj or {}
+        ctx = Context(data_dir_opt or parent.get("data_dir"), as_json or parent.get("json", False))
+        try:
+            return fn(ctx, **kwargs)
+        except MailvoiceError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            click.echo("Stopped.", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def fail(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(1)
+
+
+class ProgressLine:
+    """A one-line progress display on stderr: percent, rate, ETA. Silent when stderr is not a terminal
+    unless ``always`` (then it prints a line every few seconds, for logs)."""
+
+    def __init__(self, label: str, always: bool = False):
+        self.label = label
+        self.tty = sys.stderr.isatty()
+        self.always = always
+        self.last = 0.0
+
+    def show(self, fraction: float, detail: str, eta: float | None) -> None:
+        now = time.monotonic()
+        if not self.tty and not (self.always and now - self.last > 5):
+            return
+        self.last = now
+        eta_text = f", {format_duration(eta)} left" if eta is not None else ""
+        line = f"{self.label} {fraction:6.1%}  {detail}{eta_text}"
+        click.echo(("\r" + line.ljust(100)) if self.tty else line, err=True, nl=not self.tty)
+
+    def done(self) -> None:
+        if self.tty:
+            click.echo("", err=True)
+
+
+def format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"

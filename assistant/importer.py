@@ -1,0 +1,416 @@
+"""Importing mail archives into the store: streaming, resumable, de-duplicated, every message accounted for.
+
+One call of :func:`import_paths` is one *import run*. It walks the given paths, reads each mail file
+message by message, separates the author's words from quotes and signatures, and writes batches of
+messages in single transactions together with the file's resume point. A run killed at any moment
+resumes from the last committed batch; messages already stored (same Message-ID, or same content)
+are counted as duplicates, never stored twice. Every message read is either imported, a duplicate,
+outside the requested dates, or skipped with a recorded reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from assistant.errors import NotMailError
+from assistant.identities import adopt_if_obvious, load_me, relabel
+from assistant.mail.charset import decode_header
+from assistant.mail.clean import clean_body
+from assistant.mail.identity import (
+    automated_reason,
+    has_sent_label,
+    is_sent_folder,
+    list_id,
+    normalize_address,
+    real_sender,
+)
+from assistant.mail.parse import parse_message
+from assistant.mail.sources import RawMessage, Skip, SourceFile, discover, iter_file
+from assistant.mail.threads import assign_threads
+
+log = logging.getLogger("mailvoice.import")
+
+BATCH = 500  # messages per transaction: small enough to lose little on a kill, big enough to be fast
+_COLUMNS = (
+    "message_id", "thread_id", "in_reply_to", "refs", "date", "from_name", "from_addr", "from_key",
+    "to_json", "cc_json", "reply_to", "subject", "body", "quoted", "signature", "is_forward", "folder",
+    "labels", "sent_by_me", "in_sent", "automated", "auto_reason", "list_id", "has_html", "attachments",
+    "content_hash", "size", "truncated", "notes", "source_file", "source_offset", "import_run",
+)  # fmt: skip
+_INSERT = f"INSERT INTO messages ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
+
+
+@dataclass
+class ImportProgress:
+    """A snapshot passed to the progress callback (plain data, safe to send across threads)."""
+
+    bytes_done: int
+    bytes_total: int
+    seen: int
+    imported: int
+    duplicates: int
+    skipped: int
+    elapsed: float
+    current_file: str
+
+    @property
+    def fraction(self) -> float:
+        return self.bytes_done / self.bytes_total if self.bytes_total else 1.0
+
+    @property
+    def rate(self) -> float:
+        """Messages per second so far."""
+        return self.seen / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left, estimated from bytes per second so far."""
+        if self.bytes_done <= 0 or self.elapsed < 0.5:
+            return None
+        return (self.bytes_total - self.bytes_done) * self.elapsed / self.bytes_done
+
+
+@dataclass
+class ImportReport:
+    run_id: int
+    status: str  # done | cancelled
+    seen: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    outside_dates: int = 0
+    skipped: list[Skip] = field(default_factory=list)
+    sent_by_me: int = 0
+    files: int = 0
+    unchanged_files: int = 0
+    resumed_files: int = 0
+    me: list[str] = field(default_factory=list)
+    assumed_me: bool = False
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seen": self.seen,
+            "imported": self.imported,
+            "duplicates": self.duplicates,
+            "skipped": [{"where": s.where, "reason": s.reason} for s in self.skipped],
+            "sent_by_me": self.sent_by_me,
+            "seconds": round(self.seconds, 3),
+            "outside_dates": self.outside_dates,
+            "files": self.files,
+            "unchanged_files": self.unchanged_files,
+            "resumed_files": self.resumed_files,
+            "me": self.me,
+            "assumed_me": self.assumed_me,
+            "run_id": self.run_id,
+            "status": self.status,
+        }
+
+
+ProgressFn = Callable[[ImportProgress], None]
+CancelFn = Callable[[], bool]
+
+
+def import_paths(
+    db: sqlite_utils.Database,
+    paths: Iterable[str | Path],
+    *,
+    me: Iterable[str] = (),
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> ImportReport:
+    """Import mail from ``paths`` into ``db``.
+
+    Args:
+        me: the user's own addresses; they replace the stored ones when given (``--me`` wins).
+        since, until: import only messages dated in this range (inclusive); undated ones are kept.
+        progress: called a few times a second with an :class:`ImportProgress`.
+        cancel: polled between messages; when it returns True the run stops after saving its batch.
+
+    Raises:
+        NotMailError: none of the paths holds any mail.
+    """
+    paths = [Path(p) for p in paths]
+    run = _Run(db, paths, progress or (lambda p: None), cancel or (lambda: False))
+    files, skips = discover(paths)
+    run.pending_skips.extend(skips)
+    if not files:
+        run.flush()
+        run.finish("failed")
+        what = ", ".join(str(p) for p in paths)
+        reasons = "; ".join(sorted({s.reason for s in skips}))[:300]
+        raise NotMailError(f"No mail found in {what} ({reasons}). Point import at an mbox file, a maildir, "
+                           "or a folder of .eml files.")
+    me_list = [a.strip().lower() for a in me if a.strip()]
+    if me_list:
+        relabel(db, me_list)
+    run.me_keys = {normalize_address(a) for a in load_me(db)}
+    run.window = (since.isoformat() if since else "", (until + dt.timedelta(days=1)).isoformat() if until else "")
+    run.total = sum(f.size for f in files)
+    for src in files:
+        if run.cancelled:
+            break
+        run.import_file(src)
+    run.flush()
+    if run.report.imported:
+        assign_threads(db)
+    if not load_me(db):
+        run.report.assumed_me = adopt_if_obvious(db)
+    run.report.me = load_me(db)
+    run.report.sent_by_me = db.execute("SELECT COUNT(*) FROM messages WHERE sent_by_me = 1").fetchone()[0]
+    run.finish("cancelled" if run.cancelled else "done")
+    return run.report
+
+
+class _Run:
+    """The state of one import run: counters, the pending batch, and the database bookkeeping."""
+
+    def __init__(self, db: sqlite_utils.Database, paths: list[Path], progress: ProgressFn, cancel: CancelFn):
+        self.db = db
+        self.progress = progress
+        self.cancel = cancel
+        self.cancelled = False
+        self.started = time.monotonic()
+        self.last_tick = 0.0
+        self.total = 0
+        self.done_bytes = 0
+        self.me_keys: set[str] = set()
+        self.window = ("", "")
+        self.pending: list[dict[str, Any]] = []
+        self.pending_skips: list[Skip] = []
+        self.checkpoint: tuple | None = None
+        self.current = ""
+        with db.conn:
+            db.execute("UPDATE import_runs SET status = 'interrupted' WHERE status = 'running'")
+            cur = db.execute(
+                "INSERT INTO import_runs (started_at, status, paths, seen, imported, duplicates, skipped, "
+                "sent_by_me, seconds) VALUES (?, 'running', ?, 0, 0, 0, 0, 0, 0)",
+                [_now(), json.dumps([str(p) for p in paths])],
+            )
+        self.report = ImportReport(run_id=cur.lastrowid, status="running")
+
+    # -- files -------------------------------------------------------------------------------
+    def import_file(self, src: SourceFile) -> None:
+        self.report.files += 1
+        self.current = str(src.path)
+        row = self.db.execute(
+            "SELECT size, mtime_ns, offset, done FROM import_files WHERE path = ?", [str(src.path)]
+        ).fetchone()
+        offset = 0
+        if row and row[0] == src.size and row[1] == src.mtime_ns:
+            if row[3]:
+                self.report.unchanged_files += 1
+                self.done_bytes += src.size
+                return
+            offset = row[2]
+            self.report.resumed_files += 1
+        self.done_bytes += offset
+        position = offset
+        for raw in iter_file(src, offset):
+            self.add(raw, src)
+            self.done_bytes += raw.end - position
+            position = raw.end
+            self.checkpoint = (str(src.path), src.size, src.mtime_ns, src.kind, raw.end, 0)
+            if len(self.pending) >= BATCH:
+                self.flush()
+            self.tick()
+            if self.cancel():
+                self.cancelled = True
+                self.flush()
+                return
+        self.done_bytes += max(0, src.size - position)
+        self.checkpoint = (str(src.path), src.size, src.mtime_ns, src.kind, src.size, 1)
+        self.flush()
+
+    # -- messages ------------------------------------------------------------------------------
+    def add(self, raw: RawMessage, src: SourceFile) -> None:
+        self.report.seen += 1
+        where = f"{src.path}" + (f" @ byte {raw.offset}" if src.kind == "mbox" else "")
+        try:
+            record = self.record(raw, src)
+        except Exception as exc:  # noqa: BLE001 - a message must never stop an import; its reason is recorded
+            log.warning("unreadable message at %s: %s", where, type(exc).__name__)
+            record = f"unreadable message ({type(exc).__name__}: {str(exc)[:120]})"
+        if isinstance(record, str):
+            self.pending_skips.append(Skip(where, record))
+            return
+        date = record["date"] or ""
+        if date and ((self.window[0] and date < self.window[0]) or (self.window[1] and date >= self.window[1])):
+            self.report.outside_dates += 1
+            return
+        self.pending.append(record)
+
+    def record(self, raw: RawMessage, src: SourceFile) -> dict[str, Any] | str:
+        if not raw.data.strip():
+            return "empty message"
+        msg = parse_message(raw.data)
+        if not msg.headers:
+            return "no mail headers"
+        if not (msg.from_addr or msg.message_id or msg.date or msg.subject):
+            return "no From, Date, Subject or Message-ID: not a mail message"
+        name, addr = real_sender(msg.from_name, msg.from_addr, msg.reply_to)
+        cleaned = clean_body(msg.text, msg.subject)
+        labels = [decode_header(x).strip() for x in msg.headers.get("x-gmail-labels", "").split(",") if x.strip()]
+        in_sent = is_sent_folder(src.folder) or has_sent_label(labels)
+        content_hash = _content_hash(addr, msg.date, msg.subject, msg.to, cleaned.text + cleaned.quoted)
+        key = normalize_address(addr) if addr else ""
+        lid = list_id(msg.headers)
+        strong = automated_reason(msg.headers, addr)
+        notes = msg.notes + (["message larger than 8 MB: only the start was read"] if raw.truncated else [])
+        return {
+            "message_id": msg.message_id or f"mailvoice-{content_hash[:32]}@local",
+            "thread_id": (msg.references[:1] or [msg.in_reply_to or msg.message_id or content_hash])[0],
+            "in_reply_to": msg.in_reply_to,
+            "refs": " ".join(msg.references[-50:]),
+            "date": msg.date,
+            "from_name": name,
+            "from_addr": addr,
+            "from_key": key,
+            "to_json": json.dumps(msg.to, ensure_ascii=False),
+            "cc_json": json.dumps(msg.cc, ensure_ascii=False),
+            "reply_to": msg.reply_to,
+            "subject": msg.subject,
+            "body": cleaned.text,
+            "quoted": cleaned.quoted,
+            "signature": cleaned.signature,
+            "is_forward": int(cleaned.is_forward or msg.forwarded_attachment),
+            "folder": src.folder,
+            "labels": json.dumps(labels, ensure_ascii=False),
+            "sent_by_me": int(key in self.me_keys),
+            "in_sent": int(in_sent),
+            "automated": int(bool(strong) or (bool(lid) and key not in self.me_keys)),
+            "auto_reason": strong or (f"mailing list {lid}" if lid else ""),
+            "list_id": lid,
+            "has_html": int(msg.has_html),
+            "attachments": json.dumps(msg.attachments, ensure_ascii=False),
+            "content_hash": content_hash,
+            "size": raw.end - raw.offset,
+            "truncated": int(raw.truncated),
+            "notes": "; ".join(notes),
+            "source_file": str(src.path),
+            "source_offset": raw.offset,
+            "import_run": self.report.run_id,
+        }
+
+    # -- writing -------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write the pending batch, its skips and the resume point in one transaction."""
+        if not (self.pending or self.pending_skips or self.checkpoint):
+            return
+        new, dup_updates = self._dedupe(self.pending)
+        report = self.report
+        with self.db.conn:
+            if new:
+                self.db.conn.executemany(_INSERT, [tuple(r[c] for c in _COLUMNS) for r in new])
+            if dup_updates:
+                self.db.conn.executemany(
+                    "UPDATE messages SET labels = ?, in_sent = max(in_sent, ?) WHERE id = ?", dup_updates
+                )
+            if self.pending_skips:
+                self.db.conn.executemany(
+                    "INSERT INTO skipped (run_id, location, reason) VALUES (?, ?, ?)",
+                    [(report.run_id, s.where, s.reason) for s in self.pending_skips],
+                )
+            if self.checkpoint:
+                self.db.execute(
+                    "INSERT OR REPLACE INTO import_files (path, size, mtime_ns, kind, offset, done, messages) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 0)",
+                    list(self.checkpoint),
+                )
+            report.imported += len(new)
+            report.duplicates += len(self.pending) - len(new)
+            report.skipped.extend(self.pending_skips)
+            self._save_counts()
+        self.pending, self.pending_skips, self.checkpoint = [], [], None
+
+    def _dedupe(self, batch: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[tuple]]:
+        """Split a batch into new records and label merges for copies already stored."""
+        if not batch:
+            return [], []
+        ids = list({r["message_id"] for r in batch})
+        hashes = list({r["content_hash"] for r in batch})
+        stored: dict[str, tuple[int, str, str]] = {}
+        known_hashes: dict[str, tuple[int, str, str]] = {}
+        for column, values, found in (("message_id", ids, stored), ("content_hash", hashes, known_hashes)):
+            for chunk in _chunks(values, 500):
+                marks = ",".join("?" * len(chunk))
+                q = f"SELECT {column}, id, labels, folder FROM messages WHERE {column} IN ({marks})"
+                found.update({key: (i, lab, fol) for key, i, lab, fol in self.db.execute(q, chunk)})
+        new: list[dict[str, Any]] = []
+        updates: list[tuple] = []
+        for r in batch:
+            hit = stored.get(r["message_id"]) or known_hashes.get(r["content_hash"])
+            if hit is None:
+                new.append(r)
+                stored[r["message_id"]] = known_hashes[r["content_hash"]] = (-1, r["labels"], r["folder"])
+                continue
+            rid, old_labels, old_folder = hit
+            merged = _merge_labels(old_labels, r["labels"], r["folder"] if r["folder"] != old_folder else "")
+            if rid >= 0 and (merged != old_labels or r["in_sent"]):
+                updates.append((merged, r["in_sent"], rid))
+        return new, updates
+
+    def _save_counts(self) -> None:
+        r = self.report
+        self.db.execute(
+            "UPDATE import_runs SET seen = ?, imported = ?, duplicates = ?, skipped = ?, seconds = ? WHERE id = ?",
+            [r.seen, r.imported, r.duplicates, len(r.skipped), time.monotonic() - self.started, r.run_id],
+        )
+
+    def tick(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_tick < 0.2:
+            return
+        self.last_tick = now
+        r = self.report
+        self.progress(ImportProgress(
+            bytes_done=min(self.done_bytes, self.total), bytes_total=self.total, seen=r.seen,
+            imported=r.imported + len(self.pending), duplicates=r.duplicates, skipped=len(r.skipped),
+            elapsed=now - self.started, current_file=self.current,
+        ))  # fmt: skip
+
+    def finish(self, status: str) -> None:
+        self.report.status = status
+        self.report.seconds = time.monotonic() - self.started
+        self.tick(force=True)
+        with self.db.conn:
+            self._save_counts()
+            self.db.execute(
+                "UPDATE import_runs SET status = ?, finished_at = ?, sent_by_me = ? WHERE id = ?",
+                [status, _now(), self.report.sent_by_me, self.report.run_id],
+            )
+
+
+def _merge_labels(old: str, new: str, folder: str) -> str:
+    labels = json.loads(old or "[]")
+    for label in json.loads(new or "[]") + ([f"folder:{folder}"] if folder else []):
+        if label not in labels:
+            labels.append(label)
+    return json.dumps(labels, ensure_ascii=False)
+
+
+def _content_hash(addr: str, date: str | None, subject: str, to: list, text: str) -> str:
+    """A fingerprint of what a person would call 'the same email' across exports."""
+    norm = " ".join(text.split())[:20000]
+    key = "\x1f".join([addr, date or "", " ".join(subject.split()), ",".join(a for _, a in to), norm])
+    return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _chunks(items: list, n: int) -> Iterable[list]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,197 @@
+"""One raw message (bytes) to a :class:`ParsedMessage`: decoded headers, addresses, date, body text.
+
+Parsing uses the standard library's ``compat32`` parser: it is the fastest one that never raises on
+broken input (measured in ``bench/import_bench.py`` against ``policy.default`` and mail-parser), and
+everything it leaves raw (RFC 2047 words, 8-bit header bytes, charsets) is decoded here by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.message
+import email.utils
+import re
+from dataclasses import dataclass, field
+
+from assistant.mail.charset import decode_bytes, decode_header
+from assistant.mail.html import html_to_text
+
+MAX_TEXT_CHARS = 1_000_000  # per text part; longer parts are cut (and noted) so one message can't stall import
+_MSGID = re.compile(r"<([^<>\s]+)>")
+_ENRICHED_TAG = re.compile(r"<[^<>]{1,40}>")
+
+
+@dataclass(slots=True)
+class ParsedMessage:
+    message_id: str | None
+    in_reply_to: str | None
+    references: list[str]
+    date: str | None  # ISO 8601 UTC
+    from_name: str
+    from_addr: str
+    to: list[tuple[str, str]]
+    cc: list[tuple[str, str]]
+    reply_to: str
+    subject: str
+    text: str  # whole decoded body text (own words, quotes and signature not yet separated)
+    has_html: bool
+    attachments: list[str]
+    headers: dict[str, str]  # first occurrence of each header, lower-cased name, raw value
+    forwarded_attachment: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    """Parse one message. Never raises on malformed mail: problems are recorded in ``notes``."""
+    msg = email.message_from_bytes(raw)
+    headers: dict[str, str] = {}
+    for name, value in msg.raw_items():
+        headers.setdefault(name.lower(), value if isinstance(value, str) else str(value))
+    notes: list[str] = []
+    body = _Body(notes)
+    body.walk(msg, depth=0)
+    from_name, from_addr = _first_address(headers.get("from"))
+    return ParsedMessage(
+        message_id=_msgid(headers.get("message-id")),
+        in_reply_to=_msgid(headers.get("in-reply-to")),
+        references=_MSGID.findall(headers.get("references", "")),
+        date=_date(headers.get("date"), notes),
+        from_name=from_name,
+        from_addr=from_addr,
+        to=_addresses(headers.get("to")),
+        cc=_addresses(headers.get("cc")),
+        reply_to=_first_address(headers.get("reply-to"))[1],
+        subject=decode_header(headers.get("subject")),
+        text=body.text(),
+        has_html=body.has_html,
+        attachments=body.attachments,
+        headers=headers,
+        forwarded_attachment=body.forwarded,
+        notes=notes,
+    )
+
+
+def _msgid(value: str | None) -> str | None:
+    if not value:
+        return None
+    match = _MSGID.search(value)
+    ident = match.group(1) if match else value.strip().split()[0] if value.strip() else ""
+    return ident[:500] or None
+
+
+def _addresses(value: str | None) -> list[tuple[str, str]]:
+    if not value:
+        return []
+    out = []
+    try:
+        pairs = email.utils.getaddresses([decode_header(value)])
+    except (ValueError, IndexError, TypeError):
+        return []
+    for name, addr in pairs:
+        addr = addr.strip().lower()
+        if "@" in addr or name:
+            out.append((name.strip(), addr))
+    return out
+
+
+def _first_address(value: str | None) -> tuple[str, str]:
+    found = _addresses(value)
+    return found[0] if found else ("", "")
+
+
+def _date(value: str | None, notes: list[str]) -> str | None:
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(decode_header(value))
+    except (ValueError, TypeError, IndexError, OverflowError):
+        notes.append("unreadable Date header")
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    try:
+        return when.astimezone(dt.UTC).isoformat()
+    except (OverflowError, ValueError):
+        notes.append("Date out of range")
+        return None
+
+
+class _Body:
+    """Collects the readable text of a MIME tree: text/plain preferred, HTML converted when alone."""
+
+    def __init__(self, notes: list[str]) -> None:
+        self.notes = notes
+        self.plain: list[str] = []
+        self.html: list[str] = []
+        self.attachments: list[str] = []
+        self.has_html = False
+        self.forwarded = False
+
+    def walk(self, part: email.message.Message, depth: int) -> None:
+        if depth > 20:
+            self.notes.append("MIME nested too deep")
+            return
+        ctype = part.get_content_type()
+        if ctype == "message/rfc822" and depth > 0:
+            self.forwarded = True  # a forward as attachment: its text is someone else's words
+            return
+        if part.is_multipart():
+            children = part.get_payload()
+            if ctype == "multipart/alternative":
+                children = self._preferred_alternative(children)
+            for child in children if isinstance(children, list) else []:
+                self.walk(child, depth + 1)
+            return
+        filename = self._filename(part)
+        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        if disposition == "attachment" or (filename and not ctype.startswith("text/")):
+            self.attachments.append(filename or ctype)
+        elif ctype in ("text/plain", "text/enriched", "text/richtext") or ctype == "text":
+            text = self._text(part)
+            self.plain.append(_ENRICHED_TAG.sub("", text) if ctype != "text/plain" else text)
+        elif ctype == "text/html":
+            self.has_html = True
+            self.html.append(html_to_text(self._text(part)))
+        elif filename:
+            self.attachments.append(filename)
+
+    def _preferred_alternative(self, children: object) -> list[email.message.Message]:
+        if not isinstance(children, list):
+            return []
+        plain = [c for c in children if c.get_content_type() == "text/plain"]
+        if plain:
+            self.has_html = self.has_html or any(c.get_content_type() == "text/html" for c in children)
+            return plain[:1]
+        return children[-1:]  # the richest version the client wrote, by RFC 2046 order
+
+    def _filename(self, part: email.message.Message) -> str:
+        try:
+            name = part.get_filename()
+        except (ValueError, LookupError, TypeError):
+            return ""
+        return decode_header(name) if name else ""
+
+    def _text(self, part: email.message.Message) -> str:
+        try:
+            data = part.get_payload(decode=True)
+        except (ValueError, TypeError, AssertionError):
+            data = None
+        if not isinstance(data, bytes):
+            raw = part.get_payload()
+            data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+        try:
+            label = part.get_content_charset()
+        except (ValueError, LookupError, TypeError):
+            label = None
+        text, note = decode_bytes(data, label)
+        if note:
+            self.notes.append(note)
+        if len(text) > MAX_TEXT_CHARS:
+            self.notes.append(f"text part cut at {MAX_TEXT_CHARS:,} characters")
+            text = text[:MAX_TEXT_CHARS]
+        return text.replace("\r\n", "\n").replace("\r", "\n")
+
+    def text(self) -> str:
+        parts = self.plain or self.html
+        return "\n\n".join(p.strip("\n") for p in parts if p.strip())

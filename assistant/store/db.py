@@ -1,0 +1,62 @@
+"""Opening the database: WAL mode, migrations, an integrity check, and clear errors when it fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from assistant.errors import StoreError
+from assistant.paths import db_path
+from assistant.store import migrations
+
+
+def open_store(root: Path, *, check: bool = False) -> sqlite_utils.Database:
+    """Open (creating and migrating if needed) the database in data folder ``root``.
+
+    Args:
+        root: the data folder (see :func:`assistant.paths.data_dir`).
+        check: run ``PRAGMA quick_check`` first and refuse a damaged database.
+    """
+    path = db_path(root)
+    try:
+        conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        if path.exists():
+            os.chmod(path, 0o600)
+        db = sqlite_utils.Database(conn)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
+        db.execute("PRAGMA foreign_keys=ON")
+        if check:
+            quick_check(db, path)
+        migrations.apply(db)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(
+            f"The database {path} cannot be opened ({exc}). Move it aside and import your mail again, "
+            "or restore it from a backup."
+        ) from exc
+    return db
+
+
+def quick_check(db: sqlite_utils.Database, path: Path | str = "") -> None:
+    """Raise :class:`StoreError` when SQLite reports damage."""
+    rows = [r[0] for r in db.execute("PRAGMA quick_check").fetchall()]
+    if rows != ["ok"]:
+        raise StoreError(
+            f"The database {path} is damaged ({'; '.join(rows[:3])}). Move it aside and import your mail "
+            "again, or restore it from a backup."
+        )
+
+
+def get_setting(db: sqlite_utils.Database, key: str, default: Any = None) -> Any:
+    row = db.execute("SELECT value FROM settings WHERE key = ?", [key]).fetchone()
+    return json.loads(row[0]) if row else default
+
+
+def set_setting(db: sqlite_utils.Database, key: str, value: Any) -> None:
+    with db.conn:
+        db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", [key, json.dumps(value)])

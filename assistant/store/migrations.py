@@ -1,0 +1,110 @@
+"""Schema migrations as named functions, applied once each and recorded in ``_migrations``.
+
+Add a new ``@migration`` function at the end to change the schema; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import sqlite_utils
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
+
+
+def migration(fn: Callable[[sqlite_utils.Database], None]) -> Callable[[sqlite_utils.Database], None]:
+    MIGRATIONS.append(fn)
+    return fn
+
+
+def apply(db: sqlite_utils.Database) -> list[str]:
+    """Apply every migration not yet applied; return the names applied now."""
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    done = {row["name"] for row in db["_migrations"].rows}
+    applied = []
+    for fn in MIGRATIONS:
+        if fn.__name__ in done:
+            continue
+        with db.conn:  # one transaction per migration: all or nothing
+            fn(db)
+            db["_migrations"].insert({"name": fn.__name__, "applied_at": dt.datetime.now(dt.UTC).isoformat()})
+        applied.append(fn.__name__)
+    return applied
+
+
+@migration
+def m001_messages(db: sqlite_utils.Database) -> None:
+    db["messages"].create(
+        {
+            "id": int,
+            "message_id": str,  # without <>; synthesised from the content hash when missing
+            "thread_id": str,
+            "in_reply_to": str,
+            "refs": str,  # space-separated Message-IDs from References
+            "date": str,  # ISO 8601, UTC; NULL when the message has no usable date
+            "from_name": str,
+            "from_addr": str,  # the real author (list-munged senders resolved through Reply-To)
+            "from_key": str,  # from_addr normalised (case, +tags, Gmail dots): what "me" is matched on
+            "to_json": str,  # JSON [[name, addr], ...]
+            "cc_json": str,
+            "reply_to": str,
+            "subject": str,
+            "body": str,  # the author's own words, sign-off kept
+            "quoted": str,
+            "signature": str,
+            "is_forward": int,
+            "folder": str,
+            "labels": str,  # JSON list, merged over duplicate copies
+            "sent_by_me": int,
+            "in_sent": int,  # found in a Sent folder or with a Sent label (evidence for identities)
+            "automated": int,
+            "auto_reason": str,
+            "list_id": str,
+            "has_html": int,
+            "attachments": str,  # JSON list of file names (content is never stored)
+            "content_hash": str,
+            "size": int,
+            "truncated": int,
+            "notes": str,  # what the importer had to repair (guessed charset, broken MIME...)
+            "source_file": str,
+            "source_offset": int,
+            "import_run": int,
+        },
+        pk="id",
+    )
+    db["messages"].create_index(["message_id"], unique=True)
+    db["messages"].create_index(["content_hash"])
+    db["messages"].create_index(["thread_id"])
+    db["messages"].create_index(["from_key"])
+    db["messages"].create_index(["sent_by_me", "date"])
+    db["messages"].enable_fts(["subject", "body"], fts_version="FTS5", create_triggers=True)
+
+
+@migration
+def m002_imports(db: sqlite_utils.Database) -> None:
+    db["import_runs"].create(
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,  # running | done | cancelled | interrupted | failed
+            "paths": str,
+            "seen": int,
+            "imported": int,
+            "duplicates": int,
+            "skipped": int,
+            "sent_by_me": int,
+            "in_sent": int,  # found in a Sent folder or with a Sent label (evidence for identities)
+            "seconds": float,
+        },
+        pk="id",
+    )
+    db["skipped"].create({"id": int, "run_id": int, "location": str, "reason": str}, pk="id")
+    db["skipped"].create_index(["run_id"])
+    # One row per source file: how far import got (resume point) and whether it finished.
+    db["import_files"].create(
+        {"path": str, "size": int, "mtime_ns": int, "kind": str, "offset": int, "done": int, "messages": int},
+        pk="path",
+    )
+    db["settings"].create({"key": str, "value": str}, pk="key")

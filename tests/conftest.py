@@ -1,0 +1,33 @@
+"""Shared fixtures: every test gets its own data folder, and the shared corpora when they exist."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CORPORA = Path(os.environ.get("MAILVOICE_SHARED", REPO.parent / "shared")) / "corpora"
+
+
+@pytest.fixture(autouse=True)
+def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("MAILVOICE_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def db(data_home: Path):
+    from assistant.paths import data_dir
+    from assistant.store import open_store
+
+    return open_store(data_dir())
+
+
+@pytest.fixture
+def corpora() -> Path:
+    if not CORPORA.is_dir():
+        pytest.skip("../shared/corpora is not here")
+    return CORPORA

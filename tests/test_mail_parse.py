@@ -1,0 +1,100 @@
+"""Parsing single messages: headers in any encoding, charsets that lie, HTML, attachments."""
+
+from __future__ import annotations
+
+from assistant.mail.charset import decode_bytes, decode_header, normalize_charset
+from assistant.mail.html import html_to_text
+from assistant.mail.parse import parse_message
+
+
+def msg(headers: str, body: bytes = b"Hello\n") -> bytes:
+    return headers.strip().replace("\n", "\r\n").encode() + b"\r\n\r\n" + body
+
+
+def test_rfc2047_subject_split_over_two_words_and_name():
+    raw = msg(
+        "From: =?iso-8859-1?Q?Ren=E9e_Dupr=E9?= <renee@example.com>\n"
+        "Subject: =?utf-8?B?w4dhIHZh?=\n =?utf-8?B?IGJpZW4g8J+Yig==?=\n"
+        "Message-ID: <1@example.com>"
+    )
+    m = parse_message(raw)
+    assert m.subject == "Ça va bien 😊"
+    assert (m.from_name, m.from_addr) == ("Renée Dupré", "renee@example.com")
+
+
+def test_raw_8bit_header_bytes_are_decoded():
+    raw = "From: a@example.com\r\nSubject: Grüße aus Köln\r\n\r\nhi\r\n".encode()
+    assert parse_message(raw).subject == "Grüße aus Köln"
+
+
+def test_mislabelled_utf8_body_is_recovered():
+    raw = msg("From: a@example.com\nContent-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 8bit",
+              "Café à côté".encode())
+    m = parse_message(raw)
+    assert m.text == "Café à côté"
+    assert m.notes == ["labelled us-ascii but is UTF-8"]
+
+
+def test_windows_1252_labelled_latin1():
+    text, note = decode_bytes("“quoted” – dash".encode("cp1252"), "iso-8859-1")
+    assert text == "“quoted” – dash" and note == ""
+
+
+def test_unknown_charset_label_falls_back_to_a_guess():
+    letter = "Привет, Оля! Как дела? У нас всё хорошо, погода отличная, дети в школе. Пиши, когда сможешь. "
+    text, note = decode_bytes((letter * 3).encode("koi8-r"), "x-unknown")
+    assert "Привет" in text and "guessed" in note
+
+
+def test_charset_aliases():
+    assert normalize_charset("ks_c_5601-1987") == "cp949"
+    assert normalize_charset("GB2312") == "gb18030"
+    assert normalize_charset("no-such-charset") == ""
+
+
+def test_prefers_plain_over_html_and_lists_attachments():
+    raw = msg(
+        'From: a@example.com\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"',
+        b"--B\r\nContent-Type: multipart/alternative; boundary=\"C\"\r\n\r\n"
+        b"--C\r\nContent-Type: text/plain\r\n\r\nplain words\r\n"
+        b"--C\r\nContent-Type: text/html\r\n\r\n<p>html words</p>\r\n--C--\r\n"
+        b"--B\r\nContent-Type: application/pdf; name=\"r.pdf\"\r\nContent-Disposition: attachment; "
+        b"filename*=utf-8''R%C3%A9sum%C3%A9.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--B--\r\n",
+    )
+    m = parse_message(raw)
+    assert m.text == "plain words"
+    assert m.has_html
+    assert m.attachments == ["Résumé.pdf"]
+
+
+def test_html_only_becomes_readable_text():
+    html = (
+        "<html><head><style>p{color:red}</style></head><body><p>Hi Sam,</p><p>Two things:</p>"
+        "<ul><li>the <b>budget</b></li><li>the <a href='https://example.com/plan'>plan</a></li></ul>"
+        "<p>Best,<br>Alex</p><blockquote><p>Earlier message</p></blockquote></body></html>"
+    )
+    assert html_to_text(html) == (
+        "Hi Sam,\n\nTwo things:\n\n- the budget\n- the plan (https://example.com/plan)\n\nBest,\nAlex\n\n"
+        "> Earlier message"
+    )
+
+
+def test_broken_mime_and_missing_headers_do_not_raise():
+    raw = msg('Content-Type: multipart/mixed; boundary="X"', b"--X\r\nContent-Type: text/plain\r\n\r\nno end")
+    m = parse_message(raw)
+    assert m.text == "no end"
+    assert m.message_id is None and m.date is None and m.from_addr == ""
+
+
+def test_garbage_date_is_noted_not_fatal():
+    m = parse_message(msg("From: a@example.com\nDate: the day after tomorrow"))
+    assert m.date is None and "unreadable Date header" in m.notes
+
+
+def test_date_is_normalised_to_utc():
+    m = parse_message(msg("From: a@example.com\nDate: Tue, 3 Mar 2020 10:01:00 +0100"))
+    assert m.date == "2020-03-03T09:01:00+00:00"
+
+
+def test_decode_header_keeps_malformed_encoded_words():
+    assert decode_header("=?utf-8?B?not base64!?=") != ""

@@ -1,0 +1,42 @@
+"""The store: migrations applied once, WAL, private files, damage detected with a way out."""
+
+from __future__ import annotations
+
+import stat
+
+import pytest
+import sqlite_utils
+
+from assistant.errors import StoreError
+from assistant.paths import data_dir
+from assistant.store import open_store
+from assistant.store.migrations import MIGRATIONS, apply
+
+
+def test_migrations_apply_once_on_memory_db():
+    db = sqlite_utils.Database(memory=True)
+    assert apply(db) == [m.__name__ for m in MIGRATIONS]
+    assert apply(db) == []
+    assert {"messages", "messages_fts", "import_runs", "skipped", "import_files", "settings"} <= set(
+        db.table_names()
+    )
+
+
+def test_store_uses_wal_and_private_files(data_home):
+    db = open_store(data_dir())
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert stat.S_IMODE(data_home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((data_home / "mailvoice.db").stat().st_mode) == 0o600
+
+
+def test_fts_indexes_subject_and_body(db):
+    db["messages"].insert({"message_id": "a@x", "subject": "Budget draft", "body": "see the numbers"})
+    hits = db.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'numbers'").fetchall()
+    assert len(hits) == 1
+
+
+def test_damaged_database_is_reported_with_a_way_out(data_home):
+    data_dir()
+    (data_home / "mailvoice.db").write_bytes(b"SQLite format 3\x00" + b"\xff" * 4096)
+    with pytest.raises(StoreError, match="Move it aside"):
+        open_store(data_dir(), check=True)
