@@ -14,8 +14,12 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import multiprocessing
+import os
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +45,10 @@ from assistant.mail.threads import assign_threads
 log = logging.getLogger("mailvoice.import")
 
 BATCH = 500  # messages per transaction: small enough to lose little on a kill, big enough to be fast
+WORKERS = max(1, min(os.cpu_count() or 1, 8))
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # smaller imports finish before worker processes would start
+_CHUNK_MESSAGES = 200
+_CHUNK_BYTES = 16 * 1024 * 1024
 _COLUMNS = (
     "message_id", "thread_id", "in_reply_to", "refs", "date", "from_name", "from_addr", "from_key",
     "to_json", "cc_json", "reply_to", "subject", "body", "quoted", "signature", "is_forward", "folder",
@@ -158,10 +166,7 @@ def import_paths(
     run.me_keys = {normalize_address(a) for a in load_me(db)}
     run.window = (since.isoformat() if since else "", (until + dt.timedelta(days=1)).isoformat() if until else "")
     run.total = sum(f.size for f in files)
-    for src in files:
-        if run.cancelled:
-            break
-        run.import_file(src)
+    run.run(files)
     run.flush()
     if run.report.imported:
         assign_threads(db)
@@ -191,6 +196,7 @@ class _Run:
         self.pending_skips: list[Skip] = []
         self.checkpoint: tuple | None = None
         self.current = ""
+        self.position = 0  # where in the current file reading has got to (for progress by bytes)
         with db.conn:
             db.execute("UPDATE import_runs SET status = 'interrupted' WHERE status = 'running'")
             cur = db.execute(
@@ -201,107 +207,100 @@ class _Run:
         self.report = ImportReport(run_id=cur.lastrowid, status="running")
 
     # -- files -------------------------------------------------------------------------------
-    def import_file(self, src: SourceFile) -> None:
-        self.report.files += 1
+    def messages(self, files: list[SourceFile]) -> Iterator[tuple[SourceFile, RawMessage | None]]:
+        """Every message still to import, file by file; ``None`` marks the end of a file."""
+        for src in files:
+            self.report.files += 1
+            row = self.db.execute(
+                "SELECT size, mtime_ns, offset, done FROM import_files WHERE path = ?", [str(src.path)]
+            ).fetchone()
+            offset = 0
+            if row and row[0] == src.size and row[1] == src.mtime_ns:
+                if row[3]:
+                    self.report.unchanged_files += 1
+                    self.done_bytes += src.size
+                    continue
+                offset = row[2]
+                self.report.resumed_files += 1
+            self.done_bytes += offset
+            for raw in iter_file(src, offset):
+                yield src, raw
+            yield src, None
+
+    def run(self, files: list[SourceFile]) -> None:
+        """Parse in worker processes (big imports) or in-process, and store results in file order."""
+        stream = self.messages(files)
+        if self.total < PARALLEL_MIN_BYTES or WORKERS < 2:
+            for src, raw in stream:
+                result = build_record(raw.data, raw.truncated, src.folder) if raw else None
+                if not self.consume(src, raw, result):
+                    return
+            return
+        ctx = multiprocessing.get_context("spawn")  # never fork: the GUI runs imports from a thread
+        with ProcessPoolExecutor(WORKERS, mp_context=ctx) as pool:
+            in_flight: deque = deque()
+            for chunk in _chunks_by_size(stream):
+                work = [(raw.data, raw.truncated, src.folder) for src, raw in chunk if raw]
+                in_flight.append((chunk, pool.submit(build_records, work)))
+                if len(in_flight) > 2 * WORKERS and not self.drain(in_flight.popleft()):
+                    break
+            while in_flight and not self.cancelled:
+                if not self.drain(in_flight.popleft()):
+                    break
+            for _chunk, future in in_flight:
+                future.cancel()
+
+    def drain(self, item: tuple[list, Future]) -> bool:
+        chunk, future = item
+        results = iter(future.result())
+        for src, raw in chunk:
+            if not self.consume(src, raw, next(results) if raw else None):
+                return False
+        return True
+
+    def consume(self, src: SourceFile, raw: RawMessage | None, result: dict[str, Any] | str | None) -> bool:
+        """Account for one message (or a file's end); False when the user cancelled."""
         self.current = str(src.path)
-        row = self.db.execute(
-            "SELECT size, mtime_ns, offset, done FROM import_files WHERE path = ?", [str(src.path)]
-        ).fetchone()
-        offset = 0
-        if row and row[0] == src.size and row[1] == src.mtime_ns:
-            if row[3]:
-                self.report.unchanged_files += 1
-                self.done_bytes += src.size
-                return
-            offset = row[2]
-            self.report.resumed_files += 1
-        self.done_bytes += offset
-        position = offset
-        for raw in iter_file(src, offset):
-            self.add(raw, src)
-            self.done_bytes += raw.end - position
-            position = raw.end
-            self.checkpoint = (str(src.path), src.size, src.mtime_ns, src.kind, raw.end, 0)
-            if len(self.pending) >= BATCH:
-                self.flush()
-            self.tick()
-            if self.cancel():
-                self.cancelled = True
-                self.flush()
-                return
-        self.done_bytes += max(0, src.size - position)
-        self.checkpoint = (str(src.path), src.size, src.mtime_ns, src.kind, src.size, 1)
-        self.flush()
+        if raw is None:
+            self.done_bytes += max(0, src.size - self.position)
+            self.position = 0
+            self.checkpoint = (str(src.path), src.size, src.mtime_ns, src.kind, src.size, 1)
+            self.flush()
+            return True
+        self.add(raw, src, result)
+        self.done_bytes += raw.end - max(self.position, raw.offset if self.position == 0 else self.position)
+        self.position = raw.end
+        self.checkpoint = (str(src.path), src.size, src.mtime_ns, src.kind, raw.end, 0)
+        if len(self.pending) >= BATCH:
+            self.flush()
+        self.tick()
+        if self.cancel():
+            self.cancelled = True
+            self.flush()
+            return False
+        return True
 
     # -- messages ------------------------------------------------------------------------------
-    def add(self, raw: RawMessage, src: SourceFile) -> None:
+    def add(self, raw: RawMessage, src: SourceFile, record: dict[str, Any] | str | None) -> None:
         self.report.seen += 1
-        where = f"{src.path}" + (f" @ byte {raw.offset}" if src.kind == "mbox" else "")
-        try:
-            record = self.record(raw, src)
-        except Exception as exc:  # noqa: BLE001 - a message must never stop an import; its reason is recorded
-            log.warning("unreadable message at %s: %s", where, type(exc).__name__)
-            record = f"unreadable message ({type(exc).__name__}: {str(exc)[:120]})"
-        if isinstance(record, str):
-            self.pending_skips.append(Skip(where, record))
+        if isinstance(record, str) or record is None:
+            where = f"{src.path}" + (f" @ byte {raw.offset}" if src.kind == "mbox" else "")
+            self.pending_skips.append(Skip(where, record or "not read"))
             return
         date = record["date"] or ""
         if date and ((self.window[0] and date < self.window[0]) or (self.window[1] and date >= self.window[1])):
             self.report.outside_dates += 1
             return
+        key = record["from_key"]
+        record.update(
+            sent_by_me=int(key in self.me_keys),
+            automated=int(bool(record.pop("strong_auto")) or (bool(record["list_id"]) and key not in self.me_keys)),
+            size=raw.end - raw.offset,
+            source_file=str(src.path),
+            source_offset=raw.offset,
+            import_run=self.report.run_id,
+        )
         self.pending.append(record)
-
-    def record(self, raw: RawMessage, src: SourceFile) -> dict[str, Any] | str:
-        if not raw.data.strip():
-            return "empty message"
-        msg = parse_message(raw.data)
-        if not msg.headers:
-            return "no mail headers"
-        if not (msg.from_addr or msg.message_id or msg.date or msg.subject):
-            return "no From, Date, Subject or Message-ID: not a mail message"
-        name, addr = real_sender(msg.from_name, msg.from_addr, msg.reply_to)
-        cleaned = clean_body(msg.text, msg.subject)
-        labels = [decode_header(x).strip() for x in msg.headers.get("x-gmail-labels", "").split(",") if x.strip()]
-        in_sent = is_sent_folder(src.folder) or has_sent_label(labels)
-        content_hash = _content_hash(addr, msg.date, msg.subject, msg.to, cleaned.text + cleaned.quoted)
-        key = normalize_address(addr) if addr else ""
-        lid = list_id(msg.headers)
-        strong = automated_reason(msg.headers, addr)
-        notes = msg.notes + (["message larger than 8 MB: only the start was read"] if raw.truncated else [])
-        return {
-            "message_id": msg.message_id or f"mailvoice-{content_hash[:32]}@local",
-            "thread_id": (msg.references[:1] or [msg.in_reply_to or msg.message_id or content_hash])[0],
-            "in_reply_to": msg.in_reply_to,
-            "refs": " ".join(msg.references[-50:]),
-            "date": msg.date,
-            "from_name": name,
-            "from_addr": addr,
-            "from_key": key,
-            "to_json": json.dumps(msg.to, ensure_ascii=False),
-            "cc_json": json.dumps(msg.cc, ensure_ascii=False),
-            "reply_to": msg.reply_to,
-            "subject": msg.subject,
-            "body": cleaned.text,
-            "quoted": cleaned.quoted,
-            "signature": cleaned.signature,
-            "is_forward": int(cleaned.is_forward or msg.forwarded_attachment),
-            "folder": src.folder,
-            "labels": json.dumps(labels, ensure_ascii=False),
-            "sent_by_me": int(key in self.me_keys),
-            "in_sent": int(in_sent),
-            "automated": int(bool(strong) or (bool(lid) and key not in self.me_keys)),
-            "auto_reason": strong or (f"mailing list {lid}" if lid else ""),
-            "list_id": lid,
-            "has_html": int(msg.has_html),
-            "attachments": json.dumps(msg.attachments, ensure_ascii=False),
-            "content_hash": content_hash,
-            "size": raw.end - raw.offset,
-            "truncated": int(raw.truncated),
-            "notes": "; ".join(notes),
-            "source_file": str(src.path),
-            "source_offset": raw.offset,
-            "import_run": self.report.run_id,
-        }
 
     # -- writing -------------------------------------------------------------------------------
     def flush(self) -> None:
@@ -364,7 +363,8 @@ class _Run:
     def _save_counts(self) -> None:
         r = self.report
         self.db.execute(
-            "UPDATE import_runs SET seen = ?, imported = ?, duplicates = ?, skipped = ?, seconds = ? WHERE id = ?",
+            "UPDATE import_runs SET seen = ?, imported = ?, duplicates = ?, skipped = ?, seconds = ? "
+            "WHERE id = ?",
             [r.seen, r.imported, r.duplicates, len(r.skipped), time.monotonic() - self.started, r.run_id],
         )
 
@@ -392,6 +392,72 @@ class _Run:
             )
 
 
+def build_record(data: bytes, truncated: bool, folder: str) -> dict[str, Any] | str:
+    """Parse and clean one message into a row (without its source fields), or say why it is skipped.
+
+    Never raises: a message must not stop an import, so any failure becomes a recorded reason.
+    """
+    try:
+        return _build(data, truncated, folder)
+    except Exception as exc:  # noqa: BLE001 - recorded as the skip reason, and logged
+        log.warning("unreadable message: %s", type(exc).__name__)
+        return f"unreadable message ({type(exc).__name__}: {str(exc)[:120]})"
+
+
+def build_records(items: list[tuple[bytes, bool, str]]) -> list[dict[str, Any] | str]:
+    """Worker-process entry point: build a chunk of records."""
+    return [build_record(*item) for item in items]
+
+
+def _build(data: bytes, truncated: bool, folder: str) -> dict[str, Any] | str:
+    if not data.strip():
+        return "empty message"
+    msg = parse_message(data)
+    if not msg.headers:
+        return "no mail headers"
+    if not (msg.from_addr or msg.message_id or msg.date or msg.subject):
+        return "no From, Date, Subject or Message-ID: not a mail message"
+    name, addr = real_sender(msg.from_name, msg.from_addr, msg.reply_to)
+    cleaned = clean_body(msg.text, msg.subject)
+    gmail = msg.headers.get("x-gmail-labels", "")
+    labels = [decode_header(x).strip() for x in gmail.split(",") if x.strip()]
+    in_sent = is_sent_folder(folder) or has_sent_label(labels)
+    content_hash = _content_hash(addr, msg.date, msg.subject, msg.to, cleaned.text + cleaned.quoted)
+    key = normalize_address(addr) if addr else ""
+    lid = list_id(msg.headers)
+    strong = automated_reason(msg.headers, addr)
+    notes = msg.notes + (["message larger than 8 MB: only the start was read"] if truncated else [])
+    return {
+        "message_id": msg.message_id or f"mailvoice-{content_hash[:32]}@local",
+        "thread_id": (msg.references[:1] or [msg.in_reply_to or msg.message_id or content_hash])[0],
+        "in_reply_to": msg.in_reply_to,
+        "refs": " ".join(msg.references[-50:]),
+        "date": msg.date,
+        "from_name": name,
+        "from_addr": addr,
+        "from_key": key,
+        "to_json": json.dumps(msg.to, ensure_ascii=False),
+        "cc_json": json.dumps(msg.cc, ensure_ascii=False),
+        "reply_to": msg.reply_to,
+        "subject": msg.subject,
+        "body": cleaned.text,
+        "quoted": cleaned.quoted,
+        "signature": cleaned.signature,
+        "is_forward": int(cleaned.is_forward or msg.forwarded_attachment),
+        "folder": folder,
+        "labels": json.dumps(labels, ensure_ascii=False),
+                "in_sent": int(in_sent),
+        "strong_auto": strong,
+        "auto_reason": strong or (f"mailing list {lid}" if lid else ""),
+        "list_id": lid,
+        "has_html": int(msg.has_html),
+        "attachments": json.dumps(msg.attachments, ensure_ascii=False),
+        "content_hash": content_hash,
+                "truncated": int(truncated),
+        "notes": "; ".join(notes),
+                            }
+
+
 def _merge_labels(old: str, new: str, folder: str) -> str:
     labels = json.loads(old or "[]")
     for label in json.loads(new or "[]") + ([f"folder:{folder}"] if folder else []):
@@ -405,6 +471,20 @@ def _content_hash(addr: str, date: str | None, subject: str, to: list, text: str
     norm = " ".join(text.split())[:20000]
     key = "\x1f".join([addr, date or "", " ".join(subject.split()), ",".join(a for _, a in to), norm])
     return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _chunks_by_size(stream: Iterable[tuple]) -> Iterator[list[tuple]]:
+    """Group (source, raw) pairs into chunks bounded in count and bytes, so memory stays flat."""
+    chunk: list[tuple] = []
+    size = 0
+    for item in stream:
+        chunk.append(item)
+        size += len(item[1].data) if item[1] else 0
+        if len(chunk) >= _CHUNK_MESSAGES or size >= _CHUNK_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
 
 
 def _chunks(items: list, n: int) -> Iterable[list]:

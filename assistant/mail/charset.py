@@ -57,7 +57,7 @@ def normalize_charset(label: str | None) -> str:
         return _ALIASES[name]
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or garbage such as embedded NULs
         return ""
 
 
@@ -75,7 +75,7 @@ def decode_bytes(data: bytes, label: str | None = None) -> tuple[str, str]:
     if codec and codec != "ascii":
         try:
             return data.decode(codec), ""
-        except (UnicodeDecodeError, LookupError):
+        except (UnicodeDecodeError, LookupError, ValueError):
             pass
     return _guess(data, label)
 

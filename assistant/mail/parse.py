@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.message
+import email.parser
 import email.utils
 import re
 from dataclasses import dataclass, field
@@ -44,13 +45,21 @@ class ParsedMessage:
 
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse one message. Never raises on malformed mail: problems are recorded in ``notes``."""
-    msg = email.message_from_bytes(raw)
+    notes: list[str] = []
+    try:
+        msg = email.message_from_bytes(raw)
+        body = _Body(notes)
+        body.walk(msg, depth=0)
+    except RecursionError:  # pathological nesting: keep the headers, say the body was not read
+        msg = email.parser.BytesParser().parsebytes(raw, headersonly=True)
+        body = _Body(notes)
+        notes.append("MIME structure too deep to read; body left out")
     headers: dict[str, str] = {}
     for name, value in msg.raw_items():
-        headers.setdefault(name.lower(), value if isinstance(value, str) else str(value))
-    notes: list[str] = []
-    body = _Body(notes)
-    body.walk(msg, depth=0)
+        value = value if isinstance(value, str) else str(value)
+        if not value.isascii():  # raw 8-bit bytes arrive as surrogates: decode them now, once
+            value = decode_bytes(value.encode("utf-8", "surrogateescape"))[0]
+        headers.setdefault(name.lower().strip(), value)
     from_name, from_addr = _first_address(headers.get("from"))
     return ParsedMessage(
         message_id=_msgid(headers.get("message-id")),
@@ -80,12 +89,21 @@ def _msgid(value: str | None) -> str | None:
     return ident[:500] or None
 
 
+_SIMPLE_ADDR = re.compile(r'\s*(?:"?([^"<>,;]*?)"?\s*)?<([^<>\s,;"]+@[^<>\s,;"]+)>\s*|\s*([^<>\s,;"]+@[^<>\s,;"]+)\s*')
+
+
 def _addresses(value: str | None) -> list[tuple[str, str]]:
+    """Parse an address list; a regex handles the common shapes, the stdlib parser the rest."""
     if not value:
         return []
+    value = decode_header(value)
+    if '"' not in value and "(" not in value:
+        simple = [_SIMPLE_ADDR.fullmatch(part) for part in value.split(",") if part.strip()]
+        if simple and all(simple):
+            return [((m[1] or "").strip(), (m[2] or m[3]).lower()) for m in simple]  # type: ignore[index]
     out = []
     try:
-        pairs = email.utils.getaddresses([decode_header(value)])
+        pairs = email.utils.getaddresses([value])
     except (ValueError, IndexError, TypeError):
         return []
     for name, addr in pairs:
@@ -144,7 +162,7 @@ class _Body:
                 self.walk(child, depth + 1)
             return
         filename = self._filename(part)
-        disposition = (part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
         if disposition == "attachment" or (filename and not ctype.startswith("text/")):
             self.attachments.append(filename or ctype)
         elif ctype in ("text/plain", "text/enriched", "text/richtext") or ctype == "text":
@@ -168,8 +186,10 @@ class _Body:
     def _filename(self, part: email.message.Message) -> str:
         try:
             name = part.get_filename()
-        except (ValueError, LookupError, TypeError):
+        except (ValueError, LookupError, TypeError, AttributeError):  # malformed RFC 2231 parameters
             return ""
+        if name and not isinstance(name, str):
+            name = str(name)
         return decode_header(name) if name else ""
 
     def _text(self, part: email.message.Message) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 import sqlite_utils
 
 from assistant.errors import StoreError
-from assistant.paths import db_path
+from assistant.paths import data_dir, db_path
 from assistant.store import migrations
 
 
@@ -22,7 +22,7 @@ def open_store(root: Path, *, check: bool = False) -> sqlite_utils.Database:
         root: the data folder (see :func:`assistant.paths.data_dir`).
         check: run ``PRAGMA quick_check`` first and refuse a damaged database.
     """
-    path = db_path(root)
+    path = db_path(data_dir(root))  # creates the folder (0700) when it is new
     try:
         conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
         if path.exists():

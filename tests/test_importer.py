@@ -1,0 +1,173 @@
+"""Importing generated mailboxes: every message accounted for, no duplicates, resumable, the user's words."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+
+import pytest
+
+from assistant.errors import NotMailError
+from assistant.identities import load_me, propose
+from assistant.importer import import_paths
+from assistant.mail import generate as gen
+
+
+@pytest.fixture(scope="module")
+def messages():
+    return gen.generate_messages(400, seed=7)
+
+
+@pytest.fixture
+def mbox(tmp_path, messages):
+    path = tmp_path / "takeout" / "All mail Including Spam and Trash.mbox"
+    path.parent.mkdir()
+    gen.write_mbox(path, messages)
+    return path
+
+
+def unique_ids(messages):
+    return {m.message_id for m in messages if m.message_id}
+
+
+def test_every_message_is_accounted_for(db, mbox, messages):
+    report = import_paths(db, [mbox])
+    assert report.seen == len(messages)
+    assert report.imported + report.duplicates + len(report.skipped) == report.seen
+    stored = {r[0] for r in db.execute("SELECT message_id FROM messages")}
+    assert unique_ids(messages) <= stored
+    assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == report.imported
+    runs = db.execute("SELECT status, seen, imported FROM import_runs").fetchall()
+    assert runs == [("done", report.seen, report.imported)]
+
+
+def test_importing_twice_adds_nothing(db, mbox, tmp_path):
+    first = import_paths(db, [mbox])
+    again = import_paths(db, [mbox])
+    assert (again.imported, again.unchanged_files) == (0, 1)
+    copy = tmp_path / "copy.mbox"  # the same month exported twice
+    shutil.copy(mbox, copy)
+    third = import_paths(db, [copy])
+    assert third.imported == 0 and third.duplicates == first.imported + first.duplicates
+    assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == first.imported
+
+
+def test_owner_is_found_from_the_sent_label(db, mbox, messages):
+    report = import_paths(db, [mbox])
+    assert report.assumed_me and load_me(db) == ["alex.morgan@example.org"]
+    top = propose(db)[0]
+    assert top["address"] == "alex.morgan@example.org" and top["chosen"]
+
+
+def test_me_wins_and_covers_aliases_and_list_munged_posts(db, mbox, messages):
+    import_paths(db, [mbox], me=["alex.morgan@example.org", "alex@morgan.example"])
+    expected = {m.message_id for m in messages if m.sent_by_me and m.message_id}
+    sent = {r[0] for r in db.execute("SELECT message_id FROM messages WHERE sent_by_me = 1")}
+    assert expected <= sent
+    munged = [m.message_id for m in messages if m.kind == "list_munged"]
+    assert munged and set(munged) <= sent
+    flagged = db.execute(
+        "SELECT COUNT(*) FROM messages WHERE sent_by_me = 1 AND automated = 1"
+    ).fetchone()[0]
+    assert flagged == 0
+
+
+def test_automated_mail_is_flagged(db, mbox, messages):
+    import_paths(db, [mbox])
+    auto = [m.message_id for m in messages if m.kind == "automated" and m.message_id]
+    assert auto
+    rows = dict(db.execute(
+        f"SELECT message_id, automated FROM messages WHERE message_id IN ({','.join('?' * len(auto))})", auto
+    ).fetchall())  # fmt: skip
+    assert set(rows.values()) == {1}
+
+
+def test_own_words_are_separated_from_quotes_and_signatures(db, mbox, messages):
+    import_paths(db, [mbox])
+    bodies = dict(db.execute("SELECT message_id, body FROM messages WHERE sent_by_me = 1").fetchall())
+    checked = [m for m in messages if m.own_text and m.message_id in bodies]
+    exact = sum(bodies[m.message_id].strip() == m.own_text.strip() for m in checked)
+    assert len(checked) > 50
+    assert exact / len(checked) >= 0.9, f"only {exact}/{len(checked)} sent bodies cleaned exactly"
+
+
+def test_threads_follow_references_and_subjects(db, mbox, messages):
+    import_paths(db, [mbox])
+    thread_of = dict(db.execute("SELECT message_id, thread_id FROM messages").fetchall())
+    by_key: dict[str, set[str]] = {}
+    for m in messages:
+        if m.message_id in thread_of and m.kind not in ("automated",):
+            by_key.setdefault(m.thread_key, set()).add(thread_of[m.message_id])
+    split = [k for k, threads in by_key.items() if len(threads) > 1]
+    assert len(split) <= len(by_key) * 0.02, f"{len(split)} conversations split over several threads"
+
+
+def test_cancel_then_resume_ends_like_an_uninterrupted_run(tmp_path, mbox):
+    from assistant.store import open_store
+
+    reference = open_store(tmp_path / "ref")
+    import_paths(reference, [mbox])
+    db = open_store(tmp_path / "resumed")
+    calls = {"n": 0}
+
+    def cancel_after_150() -> bool:
+        calls["n"] += 1
+        return calls["n"] >= 150
+
+    first = import_paths(db, [mbox], cancel=cancel_after_150)
+    assert first.status == "cancelled" and first.seen == 150
+    second = import_paths(db, [mbox])
+    assert second.resumed_files == 1 and second.seen == 400 - 150
+
+    def snapshot(d):
+        return sorted(d.execute("SELECT message_id, body, sent_by_me, thread_id FROM messages").fetchall())
+
+    assert snapshot(db) == snapshot(reference)
+
+
+def test_maildir_eml_and_enron_layouts(db, tmp_path, messages):
+    gen.write_maildir(tmp_path / "Maildir", messages[:100])
+    gen.write_eml_folder(tmp_path / "eml", messages[100:200])
+    gen.write_enron_folder(tmp_path / "enron", messages[200:300])
+    report = import_paths(db, [tmp_path / "Maildir", tmp_path / "eml", tmp_path / "enron"])
+    assert report.seen == 300
+    assert report.imported + report.duplicates + len(report.skipped) == 300
+    folders = {r[0] for r in db.execute("SELECT DISTINCT folder FROM messages WHERE in_sent = 1")}
+    assert folders, "Sent folders of every layout are recognised"
+
+
+def test_date_filter(db, mbox, messages):
+    report = import_paths(db, [mbox], since=dt.date(2100, 1, 1))
+    undated = db.execute("SELECT COUNT(*) FROM messages WHERE date IS NOT NULL").fetchone()[0]
+    assert undated == 0 and report.outside_dates > 0
+
+
+def test_folder_without_mail_is_a_clear_error(db, tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("buy milk\n")
+    with pytest.raises(NotMailError, match="No mail found"):
+        import_paths(db, [tmp_path / "notes"])
+    skipped = db.execute("SELECT location, reason FROM skipped").fetchall()
+    assert len(skipped) == 1 and skipped[0][1].startswith("not mail")
+
+
+def test_hard_cases_are_imported_or_skipped_with_a_reason(db, tmp_path):
+    messages = gen.generate_messages(200, seed=3, huge_bytes=3_000_000)
+    path = tmp_path / "hard.mbox"
+    gen.write_mbox(path, messages)
+    report = import_paths(db, [path])
+    assert report.seen == len(messages)
+    assert all(s.reason for s in report.skipped)
+    notes = [r[0] for r in db.execute("SELECT notes FROM messages WHERE notes != ''")]
+    assert notes, "repairs (charsets, dates) are recorded"
+    sizes = [r[0] for r in db.execute("SELECT size FROM messages ORDER BY size DESC LIMIT 1")]
+    assert sizes[0] >= 3_000_000
+
+
+def test_progress_reports_bytes_rate_and_eta(db, mbox):
+    seen = []
+    import_paths(db, [mbox], progress=seen.append)
+    assert seen and seen[-1].bytes_done == seen[-1].bytes_total == mbox.stat().st_size
+    assert seen[-1].seen == 400
+    assert json.dumps(import_paths(db, [mbox]).to_json())
