@@ -29,7 +29,11 @@ def relabel(db: sqlite_utils.Database, addresses: list[str]) -> int:
     keys = sorted({normalize_address(a) for a in addresses})
     marks = ",".join("?" * len(keys)) or "NULL"
     with db.conn:
-        db.execute(f"UPDATE messages SET sent_by_me = (from_key IN ({marks}))", keys)
+        # A message in the Sent folder that lost its From header is still the user's.
+        db.execute(
+            f"UPDATE messages SET sent_by_me = (from_key IN ({marks}) OR (from_key = '' AND in_sent = 1 AND ?))",
+            [*keys, int(bool(keys))],
+        )
         # List traffic is not the user's voice, except the user's own posts to the list.
         db.execute(
             "UPDATE messages SET automated = CASE WHEN auto_reason != '' AND NOT "

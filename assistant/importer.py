@@ -90,6 +90,9 @@ class ImportProgress:
 
 @dataclass
 class ImportReport:
+    """What one run did. ``seen`` = ``imported`` + ``duplicates`` + ``outside_dates`` + len(``skipped``),
+    where ``skipped`` lists both messages and whole files that are not mail, each with a reason."""
+
     run_id: int
     status: str  # done | cancelled
     seen: int = 0
@@ -153,6 +156,7 @@ def import_paths(
     run = _Run(db, paths, progress or (lambda p: None), cancel or (lambda: False))
     files, skips = discover(paths)
     run.pending_skips.extend(skips)
+    run.report.seen += len(skips)  # a file that is not mail is an item read and skipped, like a message
     if not files:
         run.flush()
         run.finish("failed")
@@ -292,9 +296,11 @@ class _Run:
             self.report.outside_dates += 1
             return
         key = record["from_key"]
+        # A message in the user's Sent folder that lost its From header is still the user's.
+        mine = key in self.me_keys or (not key and bool(record["in_sent"]) and bool(self.me_keys))
         record.update(
-            sent_by_me=int(key in self.me_keys),
-            automated=int(bool(record.pop("strong_auto")) or (bool(record["list_id"]) and key not in self.me_keys)),
+            sent_by_me=int(mine),
+            automated=int(bool(record.pop("strong_auto")) or (bool(record["list_id"]) and not mine)),
             size=raw.end - raw.offset,
             source_file=str(src.path),
             source_offset=raw.offset,

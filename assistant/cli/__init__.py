@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from assistant.cli import app, mail
+from assistant.cli import app, drafts, mail
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,7 +21,7 @@ def cli(ctx: click.Context, data_dir: str | None, as_json: bool, verbose: bool) 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
 
 
-for module in (mail, app):
+for module in (mail, drafts, app):
     for command in module.COMMANDS:
         cli.add_command(command)
 

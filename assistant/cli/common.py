@@ -81,7 +81,7 @@ class ProgressLine:
         self.label = label
         self.tty = sys.stderr.isatty()
         self.always = always
-        self.last = 0.0
+        self.last = time.monotonic()  # the first line after 5 s: quick commands stay quiet
 
     def show(self, fraction: float, detail: str, eta: float | None) -> None:
         now = time.monotonic()

@@ -104,7 +104,7 @@ def _addresses(value: str | None) -> list[tuple[str, str]]:
     out = []
     try:
         pairs = email.utils.getaddresses([value])
-    except (ValueError, IndexError, TypeError):
+    except (ValueError, IndexError, TypeError, RecursionError):  # RecursionError: nested comments
         return []
     for name, addr in pairs:
         addr = addr.strip().lower()

@@ -108,3 +108,26 @@ def m002_imports(db: sqlite_utils.Database) -> None:
         pk="path",
     )
     db["settings"].create({"key": str, "value": str}, pk="key")
+
+
+@migration
+def m003_drafts(db: sqlite_utils.Database) -> None:
+    db["drafts"].create(
+        {
+            "id": int,
+            "instruction": str,
+            "context_kind": str,  # "message" (a stored email answered), "file" (an .eml answered) or ""
+            "context": str,  # the Message-ID or file path of the email answered
+            "recipient": str,  # --to address, if given
+            "subject": str,  # when the model wrote a "Subject:" line (removed from text)
+            "text": str,  # the cleaned draft
+            "model": str,  # GGUF file name
+            "adapter": str,  # adapter name, "" for none
+            "params": str,  # JSON: sampling, seed, tone, length, example ids, prompt versions, notices
+            "created_at": str,  # ISO 8601 UTC
+            "seconds": float,
+            "tokens": int,
+        },
+        pk="id",
+    )
+    db["drafts"].create_index(["created_at"])

@@ -1,0 +1,156 @@
+"""Drafting commands: draft, batch, export drafts, model."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from assistant.cli.common import Context, ProgressLine, command_options, format_duration
+
+
+def draft_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options draft and batch share (everything that shapes one draft)."""
+    options = [
+        click.option("--to", "to", metavar="ADDRESS", help="Recipient; your mail to them shapes the draft."),
+        click.option("--tone", metavar="T", help='Free text, e.g. "friendly", "formal", "apologetic".'),
+        click.option("--length", type=click.Choice(["short", "medium", "long"]), default="medium",
+                     show_default=True, help="How long the email should be."),
+        click.option("--adapter", metavar="NAME|none", help="A trained adapter (default: the one chosen with "
+                     "mailvoice use), or none."),
+        click.option("--no-examples", "no_examples", is_flag=True, help="Show the model no past emails."),
+        click.option("--model", metavar="GGUF", type=click.Path(dir_okay=False),
+                     help="Draft with this GGUF instead of the chosen model."),
+        click.option("--seed", type=int, help="Seed for a reproducible draft."),
+    ]  # fmt: skip
+    return functools.reduce(lambda f, option: option(f), reversed(options), fn)
+
+
+@click.command()
+@click.argument("instruction", nargs=-1, required=True)
+@click.option(
+    "--reply-to", "reply_to", metavar="MESSAGE_ID", help="Answer this stored email (its Message-ID)."
+)
+@click.option("--reply-file", "reply_file", metavar="EML", type=click.Path(dir_okay=False),
+              help="Answer the email saved in this file.")  # fmt: skip
+@draft_options
+@click.option("--n", "n", type=click.IntRange(1, 10), default=1, metavar="K", help="Write K alternatives.")
+@command_options
+def draft(ctx: Context, instruction: tuple[str, ...], reply_to, reply_file, to, tone, length, adapter,
+          no_examples, model, seed, n) -> None:  # fmt: skip
+    """Write an email in your voice from INSTRUCTION; it streams here and is saved.
+
+    Example: mailvoice draft "ask Rosa if the plumber can come Monday" --to rosa@properties.example.net
+    """
+    from assistant.drafting import draft as make_draft
+
+    shown: list[int] = []
+
+    def show(i: int, text: str) -> None:
+        if not shown or shown[-1] != i:
+            if shown:
+                click.echo("\n")
+            if n > 1:
+                click.echo(f"--- Draft {i + 1} of {n} ---")
+            shown.append(i)
+        click.echo(text, nl=False)
+
+    result = make_draft(
+        ctx.db, " ".join(instruction), reply_to=reply_to, reply_file=reply_file, to=to, tone=tone,
+        length=length, adapter=adapter, examples=not no_examples, n=n, model=model, seed=seed,
+        on_chunk=None if ctx.as_json else show,
+    )  # fmt: skip
+    if shown:
+        click.echo("")
+    for notice in result.notices:
+        click.echo(f"Note: {notice}", err=True)
+    ids = ", ".join(f"#{d.id}" for d in result.drafts)
+
+    def human() -> None:
+        adapter_text = f" + {result.adapter}" if result.adapter else ""
+        click.echo(f"Saved as draft {ids} ({result.model}{adapter_text}, {result.seconds:.1f}s, "
+                   f"{result.tokens_per_second:.0f} tokens/s).", err=True)  # fmt: skip
+
+    ctx.emit(result.to_json(), human)
+
+
+@click.command()
+@click.argument("instructions", type=click.Path(dir_okay=False))
+@click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False), metavar="OUT.csv",
+              help="Where to write the CSV (instruction, generated_email, ...).")  # fmt: skip
+@click.option("--excel", is_flag=True, help="Write for Excel: UTF-8 with BOM, CRLF line ends.")
+@draft_options
+@command_options
+def batch(
+    ctx: Context, instructions, out, excel, to, tone, length, adapter, no_examples, model, seed
+) -> None:
+    """Draft one email per line of INSTRUCTIONS (a text file; # starts a comment) into a CSV."""
+    from assistant.drafting import BatchProgress
+    from assistant.drafting import batch as run_batch
+
+    line = ProgressLine("Drafting", always=True)
+
+    def show(p: BatchProgress) -> None:
+        line.show(p.fraction, f"{p.done:,} of {p.total:,} drafts", p.eta)
+
+    report = run_batch(
+        ctx.db, instructions, out, excel=excel, progress=show, to=to, tone=tone, length=length,
+        adapter=adapter, examples=not no_examples, model=model, seed=seed,
+    )  # fmt: skip
+    line.done()
+    ctx.emit(
+        report.to_json(), f"Wrote {report.written:,} drafts to {out} in {format_duration(report.seconds)}."
+    )
+
+
+@click.group("export")
+def export() -> None:
+    """Export saved data as files."""
+
+
+@export.command("drafts")
+@click.argument("out", type=click.Path(dir_okay=False), metavar="OUT.csv")
+@click.option("--excel", is_flag=True, help="Write for Excel: UTF-8 with BOM, CRLF line ends.")
+@command_options
+def export_drafts(ctx: Context, out: str, excel: bool) -> None:
+    """Every saved draft as CSV: instruction, generated_email, created_at, model, adapter, reply_to."""
+    from assistant.drafting import export_drafts as write
+
+    count = write(ctx.db, out, excel=excel)
+    ctx.emit({"out": out, "drafts": count}, f"Wrote {count:,} drafts to {out}.")
+
+
+@click.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@click.option("--default", "use_default", is_flag=True, help="Go back to the embedded default model.")
+@command_options
+def model(ctx: Context, path: str | None, use_default: bool) -> None:
+    """Show the model that drafts; with PATH, check that GGUF and draft with it from now on."""
+    from assistant.drafting.models import choose_model, current_model, model_info
+
+    if path and use_default:
+        raise click.UsageError("Give a PATH or --default, not both.")
+    if path or use_default:
+        info = choose_model(ctx.db, path)
+    else:
+        found, _ = current_model(ctx.db)
+        info = model_info(found)
+    info["source"] = current_model(ctx.db)[1]
+
+    def human() -> None:
+        template = "yes" if info["chat_template"] else "NO (cannot draft)"
+        context = f"{info['context_length']:,} tokens" if info["context_length"] else "unknown"
+        click.echo(f"Model         {info['name']} ({info['source']})")
+        click.echo(f"File          {info['path']} ({info['size_bytes'] / 1e6:,.0f} MB)")
+        click.echo(f"Parameters    {info['parameters']}")
+        click.echo(f"Quantisation  {info['quantisation']}")
+        click.echo(f"Architecture  {info['architecture']}")
+        click.echo(f"Context       {context}")
+        click.echo(f"Chat template {template}")
+
+    ctx.emit(info, human)
+
+
+COMMANDS = [draft, batch, export, model]

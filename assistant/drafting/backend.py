@@ -1,0 +1,271 @@
+"""Text generation behind one small interface: chat messages in, text chunks out (llama.cpp, or a fake).
+
+:class:`Backend` is all the drafting code knows about a model. :class:`LlamaBackend` runs a GGUF with
+llama-cpp-python; :class:`FakeBackend` streams queued replies word by word so every piece of the drafting
+path can be tested without a model. Nothing here knows about mail or the store.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import os
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import MailvoiceError
+
+log = logging.getLogger("mailvoice.drafting")
+
+Messages = list[dict[str, str]]
+Cancel = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """How to sample one reply; changing these never reloads the model."""
+
+    max_tokens: int = 320
+    """Upper bound on generated tokens (the length option picks it)."""
+    temperature: float = 0.7
+    top_p: float = 0.9
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    """Small models loop on greetings without a mild penalty."""
+    seed: int | None = None
+    """Fixed seed for a reproducible draft; alternatives use different seeds."""
+    stop: tuple[str, ...] = ()
+    """Extra stop strings, on top of the chat template's end-of-turn token."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "stop": list(self.stop)}
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What a loaded model depends on; a change means loading the model again."""
+
+    model_path: str
+    n_ctx: int = 4096
+    """Context window in tokens (prompt + draft); bounded by what the model was trained for."""
+    n_threads: int | None = None
+    """CPU threads for generation; None picks a default for this machine (see :func:`default_threads`)."""
+    n_gpu_layers: int | None = None
+    """Layers to offload to a GPU (-1 = all); None = all when llama.cpp was built with GPU support."""
+    lora_path: str | None = None
+    """A LoRA adapter GGUF applied on top of the model, or None."""
+    lora_scale: float = 1.0
+
+
+def default_threads() -> int:
+    """Generation threads: every CPU on small machines, half of them on large ones.
+
+    llama.cpp generation is memory-bound and runs best on physical cores; on machines with more than four
+    logical CPUs these are usually hyper-threads, so half is the better guess (llama-cpp-python's own default
+    of half starves 2-core machines).
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cpus = os.cpu_count() or 2
+    return cpus if cpus <= 4 else cpus // 2
+
+
+class Backend(abc.ABC):
+    """A chat model that streams text. One stream at a time per backend."""
+
+    settings: EngineSettings
+
+    @abc.abstractmethod
+    def stream(
+        self, messages: Messages, params: GenerationParams, cancel: Cancel | None = None
+    ) -> Iterator[str]:
+        """Yield the reply to ``messages`` in chunks. Stops early when ``cancel()`` turns true or the
+        generator is closed."""
+
+    def configure(self, settings: EngineSettings) -> None:
+        """Use other engine settings (model, adapter, context) from the next stream on."""
+        self.settings = settings
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in the prompt; a ~4 characters per token estimate unless overridden."""
+        return (len(text) + 3) // 4
+
+    @property
+    def n_ctx(self) -> int:
+        return self.settings.n_ctx
+
+
+# --- llama.cpp --------------------------------------------------------------------------------------------
+
+_loaded: tuple[tuple, Any] | None = None  # (settings key, Llama): one model in memory at a time
+_load_lock = threading.Lock()
+
+
+def _key(settings: EngineSettings) -> tuple:
+    path = Path(settings.model_path)
+    mtime = path.stat().st_mtime_ns if path.exists() else 0
+    lora_mtime = Path(settings.lora_path).stat().st_mtime_ns if settings.lora_path else 0
+    return (
+        str(path.resolve()),
+        mtime,
+        settings.n_ctx,
+        settings.n_threads,
+        settings.n_gpu_layers,
+        settings.lora_path,
+        lora_mtime,
+        settings.lora_scale,
+    )
+
+
+def _load(settings: EngineSettings) -> Any:
+    """Return the Llama object for ``settings``, loading it (and freeing the previous one) when needed.
+
+    Only one model stays loaded: an 8B model takes ~5 GB, and keeping the old one while an adapter is
+    switched would double that.
+    """
+    global _loaded
+    key = _key(settings)
+    with _load_lock:
+        if _loaded is not None and _loaded[0] == key:
+            return _loaded[1]
+        if _loaded is not None:
+            _loaded[1].close()
+            _loaded = None
+        from llama_cpp import Llama, llama_supports_gpu_offload  # late: the CLI starts fast without it
+
+        started = time.perf_counter()
+        try:
+            llm = Llama(
+                settings.model_path,
+                n_ctx=settings.n_ctx,
+                n_threads=settings.n_threads or default_threads(),
+                n_threads_batch=os.cpu_count() or None,
+                n_gpu_layers=(-1 if llama_supports_gpu_offload() else 0)
+                if settings.n_gpu_layers is None
+                else settings.n_gpu_layers,
+                lora_path=settings.lora_path,
+                lora_scale=settings.lora_scale,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as exc:
+            what = f"the adapter {settings.lora_path} on " if settings.lora_path else ""
+            raise MailvoiceError(
+                f"llama.cpp could not load {what}{settings.model_path} ({exc}). Check the file is complete; "
+                "a model that needs a newer llama.cpp, or an adapter made for another base model, "
+                "fails like this."
+            ) from exc
+        log.info("loaded %s in %.1fs", Path(settings.model_path).name, time.perf_counter() - started)
+        _loaded = (key, llm)
+        return llm
+
+
+def unload() -> None:
+    """Free the loaded model (the GUI calls this when the user changes model)."""
+    global _loaded
+    with _load_lock:
+        if _loaded is not None:
+            _loaded[1].close()
+            _loaded = None
+
+
+class LlamaBackend(Backend):
+    """llama-cpp-python on a GGUF; the chat template in the GGUF's metadata formats the messages."""
+
+    def __init__(self, settings: EngineSettings):
+        self.settings = settings
+
+    @property
+    def llama(self) -> Any:
+        return _load(self.settings)
+
+    def load(self) -> float:
+        """Load the model now (instead of on the first draft); return the seconds it took."""
+        started = time.perf_counter()
+        self.llama  # noqa: B018 - loading is the side effect wanted
+        return time.perf_counter() - started
+
+    def stream(
+        self, messages: Messages, params: GenerationParams, cancel: Cancel | None = None
+    ) -> Iterator[str]:
+        chunks = self.llama.create_chat_completion(
+            messages,
+            stream=True,
+            max_tokens=params.max_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,
+            min_p=params.min_p,
+            repeat_penalty=params.repeat_penalty,
+            seed=params.seed,
+            stop=list(params.stop),
+        )
+        try:
+            for chunk in chunks:
+                if cancel is not None and cancel():
+                    return
+                text = chunk["choices"][0]["delta"].get("content")
+                if text:
+                    yield text
+        finally:
+            chunks.close()  # stops llama.cpp at once when our caller stops early
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+
+# --- the fake ---------------------------------------------------------------------------------------------
+
+_WORDS = re.compile(r"\s*\S+|\s+$")
+
+
+@dataclass
+class FakeBackend(Backend):
+    """Streams queued replies word by word and records every prompt; deterministic, for tests.
+
+    With no reply queued it answers ``"Reply N"``. ``max_tokens`` counts words and stop strings cut the
+    reply, as a real model would.
+    """
+
+    replies: Iterable[str] = ()
+    settings: EngineSettings = field(
+        default_factory=lambda: EngineSettings(model_path="fake.gguf", n_ctx=2048)
+    )
+    prompts: list[Messages] = field(default_factory=list)
+    params: list[GenerationParams] = field(default_factory=list)
+    configured: list[EngineSettings] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._queue = deque(self.replies)
+
+    def enqueue(self, *replies: str) -> None:
+        self._queue.extend(replies)
+
+    def configure(self, settings: EngineSettings) -> None:
+        # Keep the fake's context size: tests pick it to exercise the budget.
+        self.settings = replace(settings, n_ctx=self.settings.n_ctx)
+        self.configured.append(self.settings)
+
+    def stream(
+        self, messages: Messages, params: GenerationParams, cancel: Cancel | None = None
+    ) -> Iterator[str]:
+        self.prompts.append([dict(m) for m in messages])
+        self.params.append(params)
+        reply = self._queue.popleft() if self._queue else f"Reply {len(self.prompts)}"
+        cuts = [reply.find(s) for s in params.stop if s and s in reply]
+        if cuts:
+            reply = reply[: min(cuts)]
+        for i, word in enumerate(_WORDS.findall(reply)):
+            if i >= params.max_tokens or (cancel is not None and cancel()):
+                return
+            yield word
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())

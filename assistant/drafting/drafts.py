@@ -1,0 +1,303 @@
+"""Drafting an email: the one function the CLI and the GUI call, and the saved drafts it leaves.
+
+:func:`draft` resolves the model and adapter, builds the prompt (voice, examples, the email answered),
+streams each alternative through the backend and the text cleaner, and saves every draft with the settings
+that made it, so a draft can be explained and reproduced later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from assistant.drafting.backend import Backend, Cancel, EngineSettings, GenerationParams, LlamaBackend
+from assistant.drafting.models import check_adapter, resolve_model
+from assistant.drafting.postprocess import StreamCleaner, extract_subject
+from assistant.drafting.prompting import PromptError, build_prompt, reply_from_file, reply_from_store
+from assistant.drafting.voice import learn_voice
+from assistant.errors import Cancelled, MailvoiceError
+from assistant.store.db import get_setting
+
+log = logging.getLogger("mailvoice.drafting")
+
+ADAPTER_KEY = "adapter"  # the adapter chosen with `mailvoice use` (name), if any
+DEFAULT_N_CTX = 4096  # enough for three examples and a long email; small enough for an 8B model on 16 GB
+# Lines a chat model writes when it starts a second email or talks to the user: never part of this draft.
+STOP = ("\n<email>", "</email>", "<example>", "\nInstruction from", "\nUser:", "\n### ")
+_generating = threading.Lock()  # one generation at a time: a llama.cpp context is not thread-safe
+
+
+class AdapterError(MailvoiceError):
+    """The adapter asked for is not registered or its file is gone."""
+
+
+@dataclass
+class SavedDraft:
+    id: int
+    text: str
+    subject: str = ""
+
+
+@dataclass
+class DraftResult:
+    drafts: list[SavedDraft]
+    model: str
+    adapter: str | None
+    seconds: float
+    tokens: int
+    decode_seconds: float  # generation time after each alternative's first token
+    first_token_seconds: float | None  # from the call to the first token of the first alternative
+    notices: list[str] = field(default_factory=list)
+    examples: list[int] = field(default_factory=list)  # message ids shown as style examples
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Generation speed (after the first token, as llama.cpp reports "eval" speed)."""
+        decoded = self.tokens - len(self.drafts)
+        if decoded > 0 and self.decode_seconds > 0:
+            return decoded / self.decode_seconds
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "drafts": [{"id": d.id, "text": d.text} for d in self.drafts],
+            "model": self.model,
+            "adapter": self.adapter,
+            "seconds": round(self.seconds, 3),
+            "tokens_per_second": round(self.tokens_per_second, 2),
+            "tokens": self.tokens,
+            "first_token_seconds": None
+            if self.first_token_seconds is None
+            else round(self.first_token_seconds, 3),
+            "notices": self.notices,
+            "examples": self.examples,
+        }
+
+
+def resolve_adapter(db: sqlite_utils.Database, name: str | None) -> tuple[str | None, str | None]:
+    """(name, path) of the adapter: ``name``, else the chosen one; ``"none"`` or nothing = no adapter."""
+    if name is None:
+        name = get_setting(db, ADAPTER_KEY)
+    if not name or name.lower() == "none":
+        return None, None
+    if not db["adapters"].exists():  # the training feature creates the table
+        raise AdapterError(
+            f"No adapter named {name!r}: no adapters are registered yet. Train one with "
+            "mailvoice train, or draft without one: --adapter none"
+        )
+    row = db.execute("SELECT path FROM adapters WHERE name = ?", [name]).fetchone()
+    if row is None:
+        known = [r[0] for r in db.execute("SELECT name FROM adapters ORDER BY name").fetchall()]
+        raise AdapterError(
+            f"No adapter named {name!r}. Registered: {', '.join(known) or 'none'} "
+            "(see mailvoice adapters); or use --adapter none"
+        )
+    path = Path(row[0])
+    if not path.is_file():
+        raise AdapterError(
+            f"The adapter {name!r} points to {path}, which is gone. Train it again, or use --adapter none"
+        )
+    check_adapter(path)
+    return name, str(path)
+
+
+def engine_settings(
+    db: sqlite_utils.Database, model: str | Path | None = None, adapter: str | None = None
+) -> tuple[EngineSettings, str | None]:
+    """Engine settings for a draft (``--model``, ``--adapter`` over stored choices), and the adapter name."""
+    path, header = resolve_model(db, model)
+    adapter_name, adapter_path = resolve_adapter(db, adapter)
+    trained = header.metadata.get(f"{header.metadata.get('general.architecture')}.context_length")
+    n_ctx = int(get_setting(db, "n_ctx", DEFAULT_N_CTX))
+    if isinstance(trained, int) and trained > 0:
+        n_ctx = min(n_ctx, trained)  # past what it was trained on a model writes nonsense
+    return EngineSettings(
+        model_path=str(path),
+        n_ctx=n_ctx,
+        n_threads=get_setting(db, "n_threads"),
+        n_gpu_layers=get_setting(db, "n_gpu_layers"),
+        lora_path=adapter_path,
+        lora_scale=float(get_setting(db, "lora_scale", 1.0)),
+    ), adapter_name
+
+
+def draft(
+    db: sqlite_utils.Database,
+    instruction: str,
+    *,
+    reply_to: str | None = None,
+    reply_file: str | Path | None = None,
+    to: str | None = None,
+    tone: str | None = None,
+    length: str = "medium",
+    adapter: str | None = None,
+    examples: bool = True,
+    n: int = 1,
+    model: str | Path | None = None,
+    seed: int | None = None,
+    backend: Backend | None = None,
+    on_chunk: Callable[[int, str], None] | None = None,
+    cancel: Cancel | None = None,
+) -> DraftResult:
+    """Write ``n`` alternative drafts for ``instruction``, stream them, save them.
+
+    Args:
+        reply_to: Message-ID (or row id) of a stored email to answer.
+        reply_file: a saved email (.eml) to answer instead.
+        to: the recipient's address: their name, and mail the user sent them, shape the draft.
+        tone: free text ("friendly", "formal"); length: short, medium or long.
+        adapter: a registered adapter's name, ``"none"``, or None for the one chosen with ``mailvoice use``.
+        examples: show the user's similar past emails to the model.
+        model: a GGUF path overriding the chosen model.
+        seed: the first alternative's seed (the next ones add 1 each); random when None.
+        backend: the engine (tests pass a FakeBackend; the GUI keeps one); a llama.cpp one when None.
+        on_chunk: called with (alternative index, text) as cleaned text arrives.
+        cancel: polled while generating; when it returns True, :class:`Cancelled` is raised, nothing saved.
+    """
+    started = time.perf_counter()
+    if not instruction or not instruction.strip():
+        raise PromptError(
+            'The instruction is empty: say what the email should do, e.g. "ask Rosa to fix the tap".'
+        )
+    if reply_to and reply_file:
+        raise PromptError("Answer either a stored email (--reply-to) or a file (--reply-file), not both.")
+    if n < 1:
+        raise PromptError("--n must be at least 1.")
+    settings, adapter_name = engine_settings(db, model, adapter)
+    if backend is None:
+        backend = LlamaBackend(settings)
+    else:
+        backend.configure(settings)
+    reply = (
+        reply_from_store(db, reply_to) if reply_to else reply_from_file(reply_file) if reply_file else None
+    )
+    voice = learn_voice(db)
+    prompt = build_prompt(
+        db,
+        instruction,
+        voice,
+        n_ctx=backend.n_ctx,
+        count_tokens=backend.count_tokens,
+        reply=reply,
+        to=to,
+        tone=tone,
+        length=length,
+        examples=examples,
+    )
+    base_seed = seed if seed is not None else random.randrange(2**31)
+    saved: list[SavedDraft] = []
+    tokens = 0
+    decode_seconds = 0.0
+    first_token: float | None = None
+    with _generating:
+        for i in range(n):
+            params = GenerationParams(max_tokens=prompt.max_tokens, seed=base_seed + i, stop=STOP)
+            cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)
+            t0 = time.perf_counter()
+            t_first = None
+            for chunk in backend.stream(prompt.messages, params, cancel):
+                if t_first is None:
+                    t_first = time.perf_counter()
+                    first_token = t_first - started if first_token is None else first_token
+                shown = cleaner.feed(chunk)
+                if shown and on_chunk:
+                    on_chunk(i, shown)
+            if cancel is not None and cancel():
+                raise Cancelled()
+            rest = cleaner.finish()
+            if rest and on_chunk:
+                on_chunk(i, rest)
+            ended = time.perf_counter()
+            decode_seconds += ended - (t_first or ended)
+            count = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
+            tokens += count
+            record = {
+                **params.to_json(),
+                "alternative": i,
+                "tone": tone,
+                "length": length,
+                "to": to,
+                "examples": [e.id for e in prompt.examples],
+                "n_ctx": backend.n_ctx,
+                "prompts": prompt.versions,
+                "notices": prompt.notices,
+                "first_token_seconds": None if t_first is None else round(t_first - t0, 4),
+            }
+            subject = extract_subject(cleaner.raw)
+            draft_id = save_draft(
+                db,
+                instruction=instruction.strip(),
+                reply=reply,
+                recipient=to or "",
+                subject=subject,
+                text=cleaner.text,
+                model=Path(settings.model_path).name,
+                adapter=adapter_name,
+                params=record,
+                seconds=ended - t0,
+                tokens=count,
+            )
+            saved.append(SavedDraft(draft_id, cleaner.text, subject))
+    return DraftResult(
+        saved,
+        Path(settings.model_path).name,
+        adapter_name,
+        time.perf_counter() - started,
+        tokens,
+        decode_seconds,
+        first_token,
+        prompt.notices,
+        [e.id for e in prompt.examples],
+    )
+
+
+def save_draft(
+    db: sqlite_utils.Database,
+    *,
+    instruction: str,
+    reply: Any,
+    recipient: str,
+    subject: str,
+    text: str,
+    model: str,
+    adapter: str | None,
+    params: dict[str, Any],
+    seconds: float,
+    tokens: int,
+) -> int:
+    with db.conn:
+        cursor = db.execute(
+            "INSERT INTO drafts (instruction, context_kind, context, recipient, subject, text, model, "
+            "adapter, params, created_at, seconds, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                instruction,
+                reply.kind if reply else "",
+                reply.source if reply else "",
+                recipient,
+                subject,
+                text,
+                model,
+                adapter or "",
+                json.dumps(params, ensure_ascii=False),
+                dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                round(seconds, 3),
+                tokens,
+            ],
+        )
+    return int(cursor.lastrowid)
+
+
+def list_drafts(db: sqlite_utils.Database, limit: int | None = None) -> list[dict[str, Any]]:
+    """Saved drafts, newest first (for the GUI's history)."""
+    sql = "SELECT * FROM drafts ORDER BY id DESC" + (" LIMIT ?" if limit else "")
+    return [dict(r) for r in db.query(sql, [limit] if limit else [])]

@@ -1,0 +1,280 @@
+"""Building the chat prompt for one draft: voice, style examples and the email being answered, in budget.
+
+The prompt texts live in ``resources/prompts/*.txt`` (first line ``# version: N``; the version is saved with
+every draft). The context window is shared out in this order: the draft's own room (``max_tokens``), the
+fixed instructions, the email being answered (cut, with a notice, when it is too long), then examples.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlite_utils
+
+from assistant.drafting.examples import Example, recipient_name, select_examples
+from assistant.drafting.voice import Voice, first_name
+from assistant.errors import MailvoiceError
+
+# length option: (max_tokens, guidance given to the model)
+LENGTHS = {
+    "short": (160, "short: two to four sentences"),
+    "medium": (320, "medium: one to three short paragraphs"),
+    "long": (640, "long: four or more paragraphs, as detailed as the instruction needs"),
+}
+EXAMPLES_K = 3
+EXAMPLES_MAX_TOKENS = 1500  # beyond ~3 emails, more examples cost prompt time and add little voice
+REPLY_SHARE = 0.7  # of the free context, what the email being answered may take when examples are on
+MARGIN = 48  # per-message template tokens (role markers, BOS) not seen by count_tokens
+_DELIMITER = re.compile(r"<\s*/?\s*(email|example)\s*>", re.IGNORECASE)
+
+
+class PromptError(MailvoiceError):
+    """The instruction or the email being answered cannot be turned into a prompt."""
+
+
+@dataclass(frozen=True)
+class PromptText:
+    name: str
+    version: int
+    text: str
+
+    def format(self, **values: str) -> str:
+        return self.text.format_map(values)
+
+
+@functools.cache
+def load_prompt(name: str) -> PromptText:
+    """``resources/prompts/NAME.txt`` without its ``# version: N`` line."""
+    raw = (importlib.resources.files("resources") / "prompts" / f"{name}.txt").read_text(encoding="utf-8")
+    first, _, rest = raw.partition("\n")
+    m = re.fullmatch(r"#\s*version:\s*(\d+)\s*", first)
+    if not m:
+        raise ValueError(f"prompt {name}.txt must start with '# version: N'")
+    return PromptText(name, int(m.group(1)), rest)
+
+
+@dataclass
+class ReplyContext:
+    """The email being answered."""
+
+    source: str  # its Message-ID, or the path of the .eml
+    kind: str  # "message" or "file"
+    sender_name: str
+    sender_addr: str
+    date: str
+    subject: str
+    body: str
+    row_id: int | None = None
+
+
+def reply_from_store(db: sqlite_utils.Database, message_id: str) -> ReplyContext:
+    """The stored message with this Message-ID (``<`` ``>`` optional) or row id."""
+    wanted = message_id.strip().strip("<>")
+    columns = "id, message_id, from_name, from_addr, date, subject, body"
+    row = db.execute(f"SELECT {columns} FROM messages WHERE message_id = ?", [wanted]).fetchone()
+    if row is None and wanted.isdigit():
+        row = db.execute(f"SELECT {columns} FROM messages WHERE id = ?", [int(wanted)]).fetchone()
+    if row is None:
+        raise PromptError(
+            f"No stored message has the Message-ID {message_id!r}. Copy it from the email's headers, "
+            "or save the email as .eml and use --reply-file."
+        )
+    return ReplyContext(
+        row[1], "message", row[2] or "", row[3] or "", row[4] or "", row[5] or "", row[6] or "", row_id=row[0]
+    )
+
+
+def reply_from_file(path: str | Path) -> ReplyContext:
+    """An email saved as a file (.eml): headers decoded, quoted history and signature removed."""
+    from assistant.mail.clean import clean_body
+    from assistant.mail.parse import parse_message
+
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PromptError(
+            f"Cannot read {path} ({exc.strerror}); give the path of a saved email (.eml)."
+        ) from exc
+    msg = parse_message(raw) if raw.strip() else None
+    if msg is None or not (msg.from_addr or msg.subject or msg.headers.get("date")):
+        raise PromptError(f"{path} is not an email: save the message as .eml from your mail program.")
+    text = clean_body(msg.text, msg.subject).text
+    return ReplyContext(str(path), "file", msg.from_name, msg.from_addr, msg.date or "", msg.subject, text)
+
+
+def _data(text: str) -> str:
+    """Defuse tags inside quoted material so it cannot close our <email>/<example> blocks."""
+    return _DELIMITER.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
+
+
+def _cut(text: str, chars: int) -> str:
+    """The first ``chars`` characters, ending at a paragraph, line or sentence end when one is near."""
+    if len(text) <= chars:
+        return text
+    head = text[:chars]
+    for sep in ("\n\n", "\n", ". "):
+        at = head.rfind(sep)
+        if at > chars * 0.8:
+            return head[: at + len(sep)].rstrip()
+    return head.rstrip()
+
+
+@dataclass
+class DraftPrompt:
+    messages: list[dict[str, str]]
+    max_tokens: int
+    examples: list[Example] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    recipient: str = ""  # recipient's first name, for placeholders
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+def build_prompt(
+    db: sqlite_utils.Database,
+    instruction: str,
+    voice: Voice,
+    *,
+    n_ctx: int,
+    count_tokens: Callable[[str], int],
+    reply: ReplyContext | None = None,
+    to: str | None = None,
+    tone: str | None = None,
+    length: str = "medium",
+    examples: bool = True,
+) -> DraftPrompt:
+    """The chat messages for one draft, fitted into ``n_ctx`` tokens (see the module docstring)."""
+    instruction = " ".join(instruction.split())
+    if not instruction:
+        raise PromptError(
+            'The instruction is empty: say what the email should do, e.g. "ask Rosa to fix the tap".'
+        )
+    if length not in LENGTHS:
+        raise PromptError(f"Unknown length {length!r}: use short, medium or long.")
+    max_tokens = min(LENGTHS[length][0], n_ctx // 2)
+    to_name = recipient_name(db, to) if to else ""
+    if not to_name and reply and not to:
+        to, to_name = reply.sender_addr, reply.sender_name
+    recipient = first_name(to_name)
+    me = voice.name or "the user"
+    me_first = voice.first_name or me
+    texts = {n: load_prompt(n) for n in ("draft_system", "draft_user", "examples_block", "reply_block")}
+    system = texts["draft_system"].format(me=me, habits=_habits(voice, recipient))
+    details = []
+    if to:
+        details.append(f"Recipient: {to_name} <{to}>" if to_name else f"Recipient: {to}")
+    if tone:
+        details.append(f"Tone: {' '.join(tone.split())}")
+    details.append(f"Length: {LENGTHS[length][1]}")
+    user = functools.partial(
+        texts["draft_user"].format,
+        me_first=me_first,
+        instruction=instruction,
+        details="".join(d + "\n" for d in details),
+    )
+
+    fixed = count_tokens(system) + count_tokens(user(examples="", reply="")) + MARGIN
+    free = n_ctx - max_tokens - fixed
+    if free < 0:
+        raise PromptError(
+            f"The instruction is too long for the model's {n_ctx:,}-token context window; shorten it."
+        )
+    notices: list[str] = []
+    reply_text = ""
+    if reply is not None:
+        reply_text = _reply_block(
+            texts["reply_block"],
+            reply,
+            me_first,
+            int(free * REPLY_SHARE) if examples else free,
+            count_tokens,
+            notices,
+        )
+    chosen: list[Example] = []
+    if examples:
+        room = min(EXAMPLES_MAX_TOKENS, free - count_tokens(reply_text)) - count_tokens(
+            texts["examples_block"].format(me_first=me_first, examples="")
+        )
+        exclude = (reply.row_id,) if reply is not None and reply.row_id else ()
+        chosen = select_examples(
+            db, instruction, to=to, k=EXAMPLES_K, budget=room, count_tokens=count_tokens, exclude=exclude
+        )
+    block = ""
+    if chosen:
+        block = texts["examples_block"].format(
+            me_first=me_first, examples="\n".join(_data_example(e) for e in chosen)
+        )
+    messages = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": user(examples=block, reply=reply_text)},
+    ]
+    versions = {t.name: t.version for t in texts.values()}
+    return DraftPrompt(messages, max_tokens, chosen, notices, recipient, versions)
+
+
+def _data_example(example: Example) -> str:
+    inner = example.text.removeprefix("<example>\n").removesuffix("\n</example>")
+    return f"<example>\n{_data(inner)}\n</example>"
+
+
+def _habits(voice: Voice, recipient: str) -> str:
+    lines = []
+    greeting = voice.greet(recipient) if recipient else None
+    if greeting:
+        lines.append(f'{voice.first_name or voice.name} opens emails with "{greeting}".')
+    elif voice.greeting:
+        lines.append(f'{voice.first_name or voice.name} usually opens emails like "{voice.greeting}".')
+    if voice.signoff:
+        lines.append(f"{voice.first_name or voice.name} signs off with:\n{voice.signoff}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _reply_block(
+    text: PromptText,
+    reply: ReplyContext,
+    me_first: str,
+    room: int,
+    count_tokens: Callable[[str], int],
+    notices: list[str],
+) -> str:
+    sender = f"{reply.sender_name} <{reply.sender_addr}>" if reply.sender_name else reply.sender_addr
+    body = _data(reply.body.strip()) or "(no text)"
+
+    def render(b: str, notice: str = "") -> str:
+        return text.format(
+            me_first=me_first,
+            notice=notice,
+            sender=_data(sender),
+            date=reply.date,
+            subject=_data(reply.subject),
+            body=b,
+        )
+
+    block = render(body)
+    tokens = count_tokens(block)
+    if tokens <= room:
+        return block
+    overhead = count_tokens(render("")) + 40  # the notice sentence
+    chars = len(body)
+    kept = body
+    for _ in range(6):  # shrink by the measured ratio until it fits (tokens per character vary)
+        ratio = max(room - overhead, 0) / max(count_tokens(kept), 1)
+        chars = int(len(kept) * min(ratio, 0.97))
+        kept = _cut(body, chars)
+        if count_tokens(kept) + overhead <= room or not kept:
+            break
+    share = len(kept) / len(body)
+    message = (
+        f"The email being answered is too long for the model's context window: only its first "
+        f"{share:.0%} ({len(kept):,} of {len(body):,} characters) was used."
+    )
+    notices.append(message)
+    return render(
+        kept + "\n[... the rest of this email was cut to fit ...]",
+        " Only the beginning of it is shown; the rest was cut to fit.",
+    )
