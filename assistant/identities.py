@@ -30,15 +30,12 @@ def relabel(db: sqlite_utils.Database, addresses: list[str]) -> int:
     marks = ",".join("?" * len(keys)) or "NULL"
     with db.conn:
         # A message in the Sent folder that lost its From header is still the user's.
-        db.execute(
-            f"UPDATE messages SET sent_by_me = (from_key IN ({marks}) OR (from_key = '' AND in_sent = 1 AND ?))",
-            [*keys, int(bool(keys))],
-        )
+        mine = f"(from_key IN ({marks}) OR (from_key = '' AND in_sent = 1 AND ?))"
+        db.execute(f"UPDATE messages SET sent_by_me = {mine} WHERE sent_by_me IS NOT {mine}",
+                   [*keys, int(bool(keys))] * 2)  # fmt: skip
         # List traffic is not the user's voice, except the user's own posts to the list.
-        db.execute(
-            "UPDATE messages SET automated = CASE WHEN auto_reason != '' AND NOT "
-            "(auto_reason LIKE 'mailing list %' AND sent_by_me = 1) THEN 1 ELSE 0 END"
-        )
+        auto = "(auto_reason != '' AND NOT (auto_reason LIKE 'mailing list %' AND sent_by_me = 1))"
+        db.execute(f"UPDATE messages SET automated = {auto} WHERE automated IS NOT {auto}")
     return db.execute("SELECT COUNT(*) FROM messages WHERE sent_by_me = 1").fetchone()[0]
 
 

@@ -8,6 +8,7 @@ that made it, so a draft can be explained and reproduced later.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import random
@@ -22,7 +23,7 @@ import sqlite_utils
 
 from assistant.drafting.backend import Backend, Cancel, EngineSettings, GenerationParams, LlamaBackend
 from assistant.drafting.models import check_adapter, resolve_model
-from assistant.drafting.postprocess import StreamCleaner, extract_subject
+from assistant.drafting.postprocess import StreamCleaner, extract_subject, signoff_end
 from assistant.drafting.prompting import PromptError, build_prompt, reply_from_file, reply_from_store
 from assistant.drafting.voice import learn_voice
 from assistant.errors import Cancelled, MailvoiceError
@@ -204,19 +205,12 @@ def draft(
             params = GenerationParams(max_tokens=prompt.max_tokens, seed=base_seed + i, stop=STOP)
             cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)
             t0 = time.perf_counter()
-            t_first = None
-            for chunk in backend.stream(prompt.messages, params, cancel):
-                if t_first is None:
-                    t_first = time.perf_counter()
-                    first_token = t_first - started if first_token is None else first_token
-                shown = cleaner.feed(chunk)
-                if shown and on_chunk:
-                    on_chunk(i, shown)
-            if cancel is not None and cancel():
-                raise Cancelled()
-            rest = cleaner.finish()
-            if rest and on_chunk:
-                on_chunk(i, rest)
+            show = functools.partial(on_chunk, i) if on_chunk else None
+            t_first = _generate(
+                backend, prompt.messages, params, cleaner, show, cancel, [voice.first_name, voice.name]
+            )
+            if t_first is not None and first_token is None:
+                first_token = t_first - started
             ended = time.perf_counter()
             decode_seconds += ended - (t_first or ended)
             count = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
@@ -259,6 +253,44 @@ def draft(
         prompt.notices,
         [e.id for e in prompt.examples],
     )
+
+
+def _generate(
+    backend: Backend,
+    messages: list[dict[str, str]],
+    params: GenerationParams,
+    cleaner: StreamCleaner,
+    show: Callable[[str], None] | None,
+    cancel: Cancel | None,
+    names: list[str],
+) -> float | None:
+    """Stream one reply through ``cleaner`` to ``show``; return when its first token came (or None)."""
+    t_first = None
+    stream = backend.stream(messages, params, cancel)
+    try:
+        for chunk in stream:
+            if t_first is None:
+                t_first = time.perf_counter()
+            # The user's own sign-off ends the email, whatever the model thinks (small ones go on with a
+            # second email or a signature block): cut the chunk there, before anything of it is shown.
+            end = signoff_end(cleaner.raw + chunk, names)
+            if end is not None:
+                chunk = chunk[: max(end - len(cleaner.raw), 0)]
+            text = cleaner.feed(chunk)
+            if text and show:
+                show(text)
+            if end is not None:
+                break
+    finally:
+        close = getattr(stream, "close", None)
+        if close:
+            close()  # stops llama.cpp now rather than when the generator is collected
+    if cancel is not None and cancel():
+        raise Cancelled()
+    rest = cleaner.finish()
+    if rest and show:
+        show(rest)
+    return t_first
 
 
 def save_draft(

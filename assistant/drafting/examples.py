@@ -45,7 +45,7 @@ class Example:
     to: str
     date: str
     why: str  # "recipient", "domain", "topic" or "recent": which rule picked it
-    text: str = ""  # as it appears in the prompt
+    text: str = ""  # subject and body, what is counted against the budget
     tokens: int = 0
 
 
@@ -64,8 +64,12 @@ def fts_query(words: list[str]) -> str:
     return " OR ".join('"' + w.replace('"', "") + '"' for w in words)
 
 
+EXAMPLE_OVERHEAD = 32  # tokens of the request sentence and role markers around each example (see prompting)
+
+
 def format_example(subject: str, body: str) -> str:
-    return f"<example>\nSubject: {subject.strip()}\n\n{body.strip()}\n</example>"
+    """What an example costs in the prompt, give or take :data:`EXAMPLE_OVERHEAD`."""
+    return f"{subject.strip()}\n{body.strip()}"
 
 
 def select_examples(
@@ -104,7 +108,7 @@ def select_examples(
                 id=row[0], subject=row[1] or "", body=row[2], to=row[3] or "", date=row[4] or "", why=why
             )
             ex.text = format_example(ex.subject, ex.body)
-            ex.tokens = count_tokens(ex.text)
+            ex.tokens = count_tokens(ex.text) + EXAMPLE_OVERHEAD
             if used + ex.tokens > budget:
                 continue  # a shorter one further down may still fit
             used += ex.tokens

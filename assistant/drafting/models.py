@@ -7,6 +7,7 @@ takes seconds on a 128k-token vocabulary, too slow for a settings page that show
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import mmap
 import struct
@@ -28,6 +29,7 @@ GGUF_MAGIC = b"GGUF"
 # GGUF value types: struct format of the scalar ones; 8 = string, 9 = array.
 _SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
 _STRING, _ARRAY = 8, 9
+_U64 = struct.Struct("<Q")
 
 
 class ModelError(MailvoiceError):
@@ -101,6 +103,13 @@ class _Reader:
             item, n = self._unpack("I"), self._unpack("Q")
             if item in _SCALARS:  # fixed width: jump over the whole array
                 self.pos += n * struct.calcsize(_SCALARS[item])
+            elif item == _STRING:  # a vocabulary: 100k+ strings, skipped by their lengths alone
+                pos, buf, length = self.pos, self.buf, _U64.unpack_from
+                for _ in range(n):
+                    pos += 8 + length(buf, pos)[0]
+                if pos > len(buf):
+                    raise ValueError("array runs past the end of the file")
+                self.pos = pos
             else:
                 for _ in range(n):
                     self._value(item)
@@ -130,7 +139,22 @@ class _Reader:
 
 def check_model(path: str | Path) -> GGUFHeader:
     """Check ``path`` is a GGUF model with a chat template; return its header or raise :class:`ModelError`."""
-    header = read_gguf_header(path)
+    path = Path(path)
+    try:
+        stat = path.stat()
+        header = _checked_header(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    except OSError:
+        header = read_gguf_header(path)  # raises the "does not exist" error
+    return _check(path, header)
+
+
+@functools.lru_cache(maxsize=8)
+def _checked_header(path: str, _size: int, _mtime_ns: int) -> GGUFHeader:
+    """Headers cached by file identity: every draft checks its model, and reading one costs ~50 ms."""
+    return read_gguf_header(path)
+
+
+def _check(path: Path, header: GGUFHeader) -> GGUFHeader:
     meta = header.metadata
     if meta.get("general.type") == "adapter" or "adapter.type" in meta:
         raise ModelError(

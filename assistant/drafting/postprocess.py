@@ -8,42 +8,20 @@ still turn out to be such wrapping, so what the user watches appear is exactly w
 
 from __future__ import annotations
 
+import functools
 import re
 
+from assistant.drafting.voice import CLOSING_WORDS
+
 # Lines that may open a reply before the email proper. A line is held while it could still become one.
+# fmt: off
 _HEAD_OPENERS = (
-    "sure",
-    "certainly",
-    "of course",
-    "absolutely",
-    "okay",
-    "ok",
-    "great",
-    "no problem",
-    "got it",
-    "alright",
-    "here",
-    "below",
-    "i've",
-    "i have",
-    "i'd be happy",
-    "i would be happy",
-    "happy to",
-    "subject",
-    "email",
-    "draft",
-    "body",
-    "reply",
-    "response",
-    "```",
-    "<",
-    "---",
-    "***",
-    "to:",
-    "from:",
-    "cc:",
-    "date:",
+    "sure", "certainly", "of course", "absolutely", "okay", "ok", "great", "no problem", "got it",
+    "alright", "here", "below", "i've", "i have", "i'd be happy", "i would be happy", "happy to",
+    "subject", "email", "draft", "body", "reply", "response", "```", "<", "---", "***", "to:", "from:",
+    "cc:", "date:",
 )
+# fmt: on
 _HEAD_LINE = re.compile(
     r"""^(?:
         (?:sure|certainly|of\ course|absolutely|okay|ok|great|no\ problem|got\ it|alright)[\s,.!]*
@@ -55,7 +33,7 @@ _HEAD_LINE = re.compile(
       | (?:subject|to|from|cc|date)\s*:[^\n]*
       | (?:email|draft|body|reply|response)(?:\ body)?\s*:
       | ```\w*
-      | </?(?:email|draft|reply|response)>
+      | </?(?:email|example|draft|reply|response)>
       | -{3,}|\*{3,}
     )\s*$""",
     re.IGNORECASE | re.VERBOSE,
@@ -63,51 +41,26 @@ _HEAD_LINE = re.compile(
 _SUBJECT = re.compile(r"^\s*\**subject\**\s*:\s*\**(.*?)\**\s*$", re.IGNORECASE)
 
 # Trailing paragraphs that talk about the draft instead of being part of it.
+# fmt: off
 _CHATTER_OPENERS = (
-    "note:",
-    "note that",
-    "(note",
-    "[note",
-    "i hope this",
-    "i hope that",
-    "hope this helps",
-    "let me know if",
-    "please let me know if",
-    "feel free to",
-    "you can adjust",
-    "you can modify",
-    "you can customize",
-    "you can customise",
-    "you can change",
-    "you can edit",
-    "you may want to",
-    "this email",
-    "this draft",
-    "this version",
-    "is there anything",
-    "would you like me",
-    "i've kept",
-    "i've written",
-    "i've used",
-    "i have kept",
-    "i have written",
-    "remember to",
-    "please replace",
-    "replace the placeholder",
-    "make sure to replace",
-    "don't forget to replace",
-    "if you need any changes",
-    "if you'd like",
+    "note:", "note that", "(note", "[note", "i hope this", "i hope that", "hope this helps",
+    "let me know if", "please let me know if", "feel free to", "you can adjust", "you can modify",
+    "you can customize", "you can customise", "you can change", "you can edit", "you may want to",
+    "this email", "this draft", "this version", "is there anything", "would you like me", "i've kept",
+    "i've written", "i've used", "i have kept", "i have written", "remember to", "please replace",
+    "replace the placeholder", "make sure to replace", "don't forget to replace",
+    "if you need any changes", "if you'd like",
 )
+# fmt: on
 _ABOUT_THE_DRAFT = re.compile(
     r"\b(draft|email|template|tone|changes|adjust\w*|modif\w*|tweak\w*|customi[sz]\w*|personali[sz]\w*|"
     r"revis\w*|placeholders?|anything else i can)\b",
     re.IGNORECASE,
 )
-_TAIL_LINE = re.compile(r"^(?:```|</?(?:email|draft|reply|response)>|-{3,}|\*{3,})$", re.IGNORECASE)
+_TAIL_LINE = re.compile(r"^(?:```|</?(?:email|example|draft|reply|response)>|-{3,}|\*{3,})$", re.IGNORECASE)
 # A blank line, or a closing fence/tag line (models put their chatter right after those).
 _PARAGRAPH_BREAK = re.compile(
-    r"\n[ \t]*\n\s*|\n[ \t]*(?:```|</(?:email|draft|reply|response)>)[ \t]*\n\s*", re.IGNORECASE
+    r"\n[ \t]*\n\s*|\n[ \t]*(?:```|</(?:email|example|draft|reply|response)>)[ \t]*\n\s*", re.IGNORECASE
 )
 _PLACEHOLDERS = {
     "me": re.compile(r"\[(?:your|my|sender'?s?)[ _](?:full[ _])?name\]", re.IGNORECASE),
@@ -218,6 +171,31 @@ def _safe_prefix(raw: str, me: str, recipient: str) -> str:
             last_is_open = False
             continue
         return _fill(text, me, recipient)
+
+
+def signoff_end(text: str, names: list[str]) -> int | None:
+    """Where the email ends when it closes with a sign-off and one of ``names`` on its own line.
+
+    Small models keep going after "Best,\\nAlex" (a second email, a signature block, the recipient's
+    name); the user's own sign-off is the clearest end there is. Returns the index just after the name
+    line (the line must be complete), or None.
+    """
+    names = [n for n in names if n]
+    if not names:
+        return None
+    pattern = _signoff_re(tuple(sorted(set(names), key=len, reverse=True)))
+    m = pattern.search(text)
+    return m.end() if m else None
+
+
+@functools.lru_cache(maxsize=16)
+def _signoff_re(names: tuple[str, ...]) -> re.Pattern[str]:
+    alternatives = "|".join(re.escape(n) for n in names)
+    return re.compile(
+        rf"^[ \t]*(?:{CLOSING_WORDS.pattern.lstrip('^')})[^\n]{{0,40}}\n(?:[ \t]*\n)?"
+        rf"[ \t]*[-–—~]?\s?(?:{alternatives})[ \t.]*(?=\n)",
+        re.IGNORECASE | re.MULTILINE,
+    )
 
 
 class StreamCleaner:

@@ -17,7 +17,7 @@ from pathlib import Path
 import sqlite_utils
 
 from assistant.drafting.examples import Example, recipient_name, select_examples
-from assistant.drafting.voice import Voice, first_name
+from assistant.drafting.voice import Voice, first_name, recipients
 from assistant.errors import MailvoiceError
 
 # length option: (max_tokens, guidance given to the model)
@@ -30,7 +30,7 @@ EXAMPLES_K = 3
 EXAMPLES_MAX_TOKENS = 1500  # beyond ~3 emails, more examples cost prompt time and add little voice
 REPLY_SHARE = 0.7  # of the free context, what the email being answered may take when examples are on
 MARGIN = 48  # per-message template tokens (role markers, BOS) not seen by count_tokens
-_DELIMITER = re.compile(r"<\s*/?\s*(email|example)\s*>", re.IGNORECASE)
+_DELIMITER = re.compile(r"<\s*/?\s*email\s*>", re.IGNORECASE)
 
 
 class PromptError(MailvoiceError):
@@ -109,7 +109,7 @@ def reply_from_file(path: str | Path) -> ReplyContext:
 
 
 def _data(text: str) -> str:
-    """Defuse tags inside quoted material so it cannot close our <email>/<example> blocks."""
+    """Defuse tags inside quoted material so it cannot close our <email> block."""
     return _DELIMITER.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
 
 
@@ -163,7 +163,7 @@ def build_prompt(
     recipient = first_name(to_name)
     me = voice.name or "the user"
     me_first = voice.first_name or me
-    texts = {n: load_prompt(n) for n in ("draft_system", "draft_user", "examples_block", "reply_block")}
+    texts = {n: load_prompt(n) for n in ("draft_system", "draft_user", "example_request", "reply_block")}
     system = texts["draft_system"].format(me=me, habits=_habits(voice, recipient))
     details = []
     if to:
@@ -178,7 +178,7 @@ def build_prompt(
         details="".join(d + "\n" for d in details),
     )
 
-    fixed = count_tokens(system) + count_tokens(user(examples="", reply="")) + MARGIN
+    fixed = count_tokens(system) + count_tokens(user(reply="")) + MARGIN
     free = n_ctx - max_tokens - fixed
     if free < 0:
         raise PromptError(
@@ -187,39 +187,31 @@ def build_prompt(
     notices: list[str] = []
     reply_text = ""
     if reply is not None:
-        reply_text = _reply_block(
-            texts["reply_block"],
-            reply,
-            me_first,
-            int(free * REPLY_SHARE) if examples else free,
-            count_tokens,
-            notices,
-        )
+        room = int(free * REPLY_SHARE) if examples else free
+        reply_text = _reply_block(texts["reply_block"], reply, me_first, room, count_tokens, notices)
     chosen: list[Example] = []
     if examples:
-        room = min(EXAMPLES_MAX_TOKENS, free - count_tokens(reply_text)) - count_tokens(
-            texts["examples_block"].format(me_first=me_first, examples="")
-        )
+        room = min(EXAMPLES_MAX_TOKENS, free - count_tokens(reply_text))
         exclude = (reply.row_id,) if reply is not None and reply.row_id else ()
         chosen = select_examples(
             db, instruction, to=to, k=EXAMPLES_K, budget=room, count_tokens=count_tokens, exclude=exclude
         )
-    block = ""
-    if chosen:
-        block = texts["examples_block"].format(
-            me_first=me_first, examples="\n".join(_data_example(e) for e in chosen)
-        )
-    messages = [
-        {"role": "system", "content": system},
-        {"role": "user", "content": user(examples=block, reply=reply_text)},
-    ]
+    # Examples go in as earlier turns of the conversation (request, then the user's real email as the
+    # answer): instruction-tuned models imitate their own previous answers far more closely than text
+    # quoted inside a request, and small models otherwise mix the examples into the new email.
+    messages = [{"role": "system", "content": system}]
+    for ex in chosen:
+        messages.append({"role": "user", "content": _example_request(texts["example_request"], ex)})
+        messages.append({"role": "assistant", "content": ex.body.strip()})
+    messages.append({"role": "user", "content": user(reply=reply_text)})
     versions = {t.name: t.version for t in texts.values()}
     return DraftPrompt(messages, max_tokens, chosen, notices, recipient, versions)
 
 
-def _data_example(example: Example) -> str:
-    inner = example.text.removeprefix("<example>\n").removesuffix("\n</example>")
-    return f"<example>\n{_data(inner)}\n</example>"
+def _example_request(text: PromptText, example: Example) -> str:
+    names = [first_name(n) or a for n, a in recipients(example.to)][:3]
+    recipient = f" to {' and '.join(names)}" if names else ""
+    return text.format(recipient=recipient, subject=" ".join(example.subject.split()) or "(no subject)")
 
 
 def _habits(voice: Voice, recipient: str) -> str:

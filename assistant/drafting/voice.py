@@ -23,7 +23,7 @@ _GREETING_WORDS = re.compile(
     r"|hola)\b",
     re.IGNORECASE,
 )
-_CLOSING_WORDS = re.compile(
+CLOSING_WORDS = re.compile(
     r"^(best|thanks|thank you|cheers|regards|kind regards|best regards|warm regards|warmly|sincerely|"
     r"yours|all the best|many thanks|talk soon|take care|love|ta|thx|br|rgds|speak soon|later)\b",
     re.IGNORECASE,
@@ -97,7 +97,7 @@ def signoff_pattern(lines: list[str]) -> str | None:
     tail = [line.strip() for line in lines[-3:] if line.strip()]
     for i in range(len(tail) - 1, -1, -1):
         line = tail[i]
-        if len(line.split()) <= 4 and _CLOSING_WORDS.match(line):
+        if len(line.split()) <= 4 and CLOSING_WORDS.match(line):
             rest = tail[i + 1 :]
             if len(rest) <= 1 and all(len(r.split()) <= 3 for r in rest):
                 return "\n".join([line, *rest])
@@ -128,8 +128,8 @@ def learn_voice(db: sqlite_utils.Database, sample: int = SAMPLE) -> Voice:
         lines = [line for line in body.split("\n") if line.strip()]
         if not lines:
             continue
-        recipients = [first_name(n) for n, _addr in _recipients(to_json)]
-        pattern = greeting_pattern(lines[0], recipients)
+        names_to = [first_name(n) for n, _addr in recipients(to_json)]
+        pattern = greeting_pattern(lines[0], names_to)
         if pattern:
             greetings[pattern] += 1
         if len(lines) > 1:
@@ -149,7 +149,7 @@ def learn_voice(db: sqlite_utils.Database, sample: int = SAMPLE) -> Voice:
     return voice
 
 
-def _recipients(to_json: str | None) -> list[tuple[str, str]]:
+def recipients(to_json: str | None) -> list[tuple[str, str]]:
     try:
         return [(str(n or ""), str(a or "")) for n, a in json.loads(to_json or "[]")]
     except (ValueError, TypeError):

@@ -78,7 +78,26 @@ def m001_messages(db: sqlite_utils.Database) -> None:
     db["messages"].create_index(["thread_id"])
     db["messages"].create_index(["from_key"])
     db["messages"].create_index(["sent_by_me", "date"])
-    db["messages"].enable_fts(["subject", "body"], fts_version="FTS5", create_triggers=True)
+    # Full-text search over subject and the user's words. The triggers are written by hand (not
+    # sqlite-utils' enable_fts) so that only edits of subject/body re-index a row: re-labelling and
+    # threading update every row and must not rebuild the index.
+    db.executescript(
+        """
+        CREATE VIRTUAL TABLE messages_fts USING fts5(subject, body, content='messages', content_rowid='id');
+        CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+            INSERT INTO messages_fts(rowid, subject, body) VALUES (new.id, new.subject, new.body);
+        END;
+        CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, subject, body)
+                VALUES ('delete', old.id, old.subject, old.body);
+        END;
+        CREATE TRIGGER messages_au AFTER UPDATE OF subject, body ON messages BEGIN
+            INSERT INTO messages_fts(messages_fts, rowid, subject, body)
+                VALUES ('delete', old.id, old.subject, old.body);
+            INSERT INTO messages_fts(rowid, subject, body) VALUES (new.id, new.subject, new.body);
+        END;
+        """
+    )
 
 
 @migration
