@@ -41,6 +41,7 @@ from assistant.mail.identity import (
 from assistant.mail.parse import parse_message
 from assistant.mail.sources import RawMessage, Skip, SourceFile, discover, iter_file
 from assistant.mail.threads import assign_threads
+from assistant.store.fts import index_pending
 
 log = logging.getLogger("mailvoice.import")
 
@@ -70,6 +71,7 @@ class ImportProgress:
     skipped: int
     elapsed: float
     current_file: str
+    phase: str = "reading"  # then "indexing for search (n of m)"
 
     @property
     def fraction(self) -> float:
@@ -170,8 +172,14 @@ def import_paths(
     run.me_keys = {normalize_address(a) for a in load_me(db)}
     run.window = (since.isoformat() if since else "", (until + dt.timedelta(days=1)).isoformat() if until else "")
     run.total = sum(f.size for f in files)
-    run.run(files)
-    run.flush()
+    # Checkpoint the WAL every ~32 MB instead of every 4 MB while importing: fewer fsyncs.
+    db.execute("PRAGMA wal_autocheckpoint = 8192")
+    try:
+        run.run(files)
+        run.flush()
+        index_pending(db, run.indexing)
+    finally:
+        db.execute("PRAGMA wal_autocheckpoint = 1000")
     if run.report.imported:
         assign_threads(db)
     if not load_me(db):
@@ -200,6 +208,7 @@ class _Run:
         self.pending_skips: list[Skip] = []
         self.checkpoint: tuple | None = None
         self.current = ""
+        self.phase = "reading"
         self.position = 0  # where in the current file reading has got to (for progress by bytes)
         with db.conn:
             db.execute("UPDATE import_runs SET status = 'interrupted' WHERE status = 'running'")
@@ -374,6 +383,10 @@ class _Run:
             [r.seen, r.imported, r.duplicates, len(r.skipped), time.monotonic() - self.started, r.run_id],
         )
 
+    def indexing(self, done: int, total: int) -> None:
+        self.phase = f"indexing for search ({done:,} of {total:,})"
+        self.tick(force=True)
+
     def tick(self, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self.last_tick < 0.2:
@@ -383,7 +396,7 @@ class _Run:
         self.progress(ImportProgress(
             bytes_done=min(self.done_bytes, self.total), bytes_total=self.total, seen=r.seen,
             imported=r.imported + len(self.pending), duplicates=r.duplicates, skipped=len(r.skipped),
-            elapsed=now - self.started, current_file=self.current,
+            elapsed=now - self.started, current_file=self.current, phase=self.phase,
         ))  # fmt: skip
 
     def finish(self, status: str) -> None:

@@ -10,6 +10,7 @@ import sqlite_utils
 from assistant.errors import StoreError
 from assistant.paths import data_dir
 from assistant.store import open_store
+from assistant.store.fts import index_pending
 from assistant.store.migrations import MIGRATIONS, apply
 
 
@@ -29,10 +30,27 @@ def test_store_uses_wal_and_private_files(data_home):
     assert stat.S_IMODE((data_home / "mailvoice.db").stat().st_mode) == 0o600
 
 
-def test_fts_indexes_subject_and_body(db):
+def search(db, query):
+    return db.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", [query]).fetchall()
+
+
+def test_fts_indexes_new_messages_in_bulk_once(db):
     db["messages"].insert({"message_id": "a@x", "subject": "Budget draft", "body": "see the numbers"})
-    hits = db.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'numbers'").fetchall()
-    assert len(hits) == 1
+    assert search(db, "numbers") == []  # stored, not yet indexed
+    assert index_pending(db) == 1
+    assert index_pending(db) == 0
+    db["messages"].insert({"message_id": "b@x", "subject": "Numbers again", "body": "more"})
+    assert index_pending(db) == 1
+    assert len(search(db, "numbers")) == 2
+
+
+def test_fts_follows_edits_and_deletes(db):
+    db["messages"].insert({"id": 1, "message_id": "a@x", "subject": "Budget", "body": "old words"})
+    index_pending(db)
+    db["messages"].update(1, {"body": "new words"})
+    assert search(db, "old") == [] and len(search(db, "new")) == 1
+    db["messages"].delete(1)
+    assert search(db, "new") == []
 
 
 def test_damaged_database_is_reported_with_a_way_out(data_home):

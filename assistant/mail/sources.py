@@ -198,7 +198,10 @@ def _separators(fd: int, start: int, size: int) -> Iterator[int]:
             after = buf[line_end + 1 : line_end + 80] if line_end >= 0 else b""
             if _FROM_DATED.match(line) or (_FROM_TOKEN.match(line) and _HEADER_LINE.match(after)):
                 yield at
-                skip_until = _content_length_end(fd, at, size) or at + 1
+                skip_until = at + 1
+                headers_end = buf.find(b"\n\n", m.start() + 1)
+                if _CONTENT_LENGTH.search(buf, m.start() + 1, headers_end if headers_end > 0 else len(buf)):
+                    skip_until = _content_length_end(fd, at, size) or skip_until
         if last:
             return
         base += limit - 6  # overlap so a "\nFrom " cut by the chunk edge is still found

@@ -1,0 +1,208 @@
+"""The drafting core on the fake backend: drafts saved, alternatives, adapters, cancel, batch and CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from assistant.drafting import FakeBackend, batch, draft, export_drafts
+from assistant.drafting.batch import InstructionsError, read_instructions
+from assistant.drafting.drafts import AdapterError, list_drafts
+from assistant.drafting.prompting import PromptError
+from assistant.errors import Cancelled
+from assistant.store.db import set_setting
+from gguf import GGUFWriter
+
+ROSA = ["Rosa Alvarez", "rosa@properties.example.net"]
+
+
+def write_adapter(path):
+    """A header-only GGUF marked as a LoRA adapter."""
+    w = GGUFWriter(str(path), "llama")
+    w.add_type("adapter")
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+@pytest.fixture
+def mail(db):
+    """Three emails the user sent, with their usual greeting and sign-off."""
+    for i, topic in enumerate(["faucet repair", "rent receipt", "faucet again"]):
+        db["messages"].insert({
+            "message_id": f"s{i}@test", "date": f"2024-02-0{i + 1}T09:00:00+00:00", "from_name": "Alex Morgan",
+            "from_addr": "alex.morgan@example.org", "from_key": "alex.morgan@example.org",
+            "to_json": json.dumps([ROSA]), "cc_json": "[]", "subject": topic.title(),
+            "body": f"Hi Rosa,\n\nA note about the {topic}, as promised this week.\n\nBest,\nAlex",
+            "is_forward": 0, "sent_by_me": 1, "automated": 0,
+        })  # fmt: skip
+    return db
+
+
+def test_draft_streams_cleans_and_saves(mail):
+    reply = ("Sure! Here is your email:\n\nSubject: Faucet\n\nHi Rosa,\n\nCan the plumber come Monday?\n\n"
+             "Best,\nAlex\n\nLet me know if you'd like any changes!")  # fmt: skip
+    fake = FakeBackend(replies=[reply])
+    chunks: list[tuple[int, str]] = []
+    result = draft(mail, "ask Rosa if the plumber can come Monday", to=ROSA[1], tone="friendly", length="short",
+                   seed=42, backend=fake, on_chunk=lambda i, t: chunks.append((i, t)))  # fmt: skip
+    expected = "Hi Rosa,\n\nCan the plumber come Monday?\n\nBest,\nAlex"
+    assert [d.text for d in result.drafts] == [expected]
+    assert "".join(t for _, t in chunks) == expected and len(chunks) > 3 and {i for i, _ in chunks} == {0}
+    assert result.model == "SmolLM2-135M-Instruct.Q4_1.gguf" and result.adapter is None
+    assert result.tokens == len("Sure! Here is your email: Subject: Faucet Hi Rosa, Can the plumber come Monday? "
+                                "Best, Alex".split())  # the fake counts words; generation stopped at the sign-off
+    row = list_drafts(mail)[0]
+    assert row["id"] == result.drafts[0].id and row["text"] == expected and row["subject"] == "Faucet"
+    assert row["instruction"] == "ask Rosa if the plumber can come Monday" and row["recipient"] == ROSA[1]
+    params = json.loads(row["params"])
+    assert params["seed"] == 42 and params["tone"] == "friendly" and params["length"] == "short"
+    assert params["max_tokens"] == 160 and params["prompts"]["draft_system"] >= 1 and params["examples"]
+    assert set(result.to_json()) >= {"drafts", "model", "adapter", "seconds", "tokens_per_second"}
+    assert "ask Rosa if the plumber can come Monday" in fake.prompts[0][-1]["content"]
+
+
+def test_alternatives_use_consecutive_seeds(mail):
+    fake = FakeBackend(replies=["Hi Rosa,\n\nOne.", "Hi Rosa,\n\nTwo.", "Hi Rosa,\n\nThree."])
+    result = draft(mail, "say hello", n=3, seed=10, backend=fake)
+    assert [d.text for d in result.drafts] == ["Hi Rosa,\n\nOne.", "Hi Rosa,\n\nTwo.", "Hi Rosa,\n\nThree."]
+    assert [p.seed for p in fake.params] == [10, 11, 12]
+    assert len({d.id for d in result.drafts}) == 3 and len(list_drafts(mail)) == 3
+
+
+def test_the_users_sign_off_ends_the_draft(mail):
+    fake = FakeBackend(replies=["Hi Rosa,\n\nDone.\n\nBest,\nAlex\nKenji Watanabe\nSales Lead, ACME\n\nHi again"])
+    result = draft(mail, "say it is done", backend=fake)
+    assert result.drafts[0].text == "Hi Rosa,\n\nDone.\n\nBest,\nAlex"
+
+
+def test_cancel_stops_and_saves_nothing(mail):
+    fake = FakeBackend(replies=["word " * 50])
+    count = {"chunks": 0}
+
+    def on_chunk(_i: int, _t: str) -> None:
+        count["chunks"] += 1
+
+    with pytest.raises(Cancelled):
+        draft(mail, "say hello", backend=fake, on_chunk=on_chunk, cancel=lambda: count["chunks"] >= 3)
+    assert count["chunks"] == 3 and list_drafts(mail) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"instruction": "  "}, "The instruction is empty"),
+        ({"reply_to": "missing@x"}, "No stored message has the Message-ID"),
+        ({"reply_to": "a@b", "reply_file": "x.eml"}, "either a stored email"),
+        ({"length": "epic"}, "Unknown length"),
+        ({"adapter": "mine"}, "no adapters are registered yet"),
+    ],
+)
+def test_bad_input_is_one_clear_error(mail, kwargs, message):
+    instruction = kwargs.pop("instruction", "say hello")
+    with pytest.raises((PromptError, AdapterError), match=message):
+        draft(mail, instruction, backend=FakeBackend(), **kwargs)
+    assert list_drafts(mail) == []
+
+
+def test_adapter_choice_reaches_the_engine(mail, tmp_path):
+    mail["adapters"].create({"name": str, "path": str, "base": str}, pk="name")
+    mail["adapters"].insert({"name": "mine", "path": str(write_adapter(tmp_path / "lora.gguf"))})
+    mail["adapters"].insert({"name": "gone", "path": str(tmp_path / "deleted.gguf")})
+    fake = FakeBackend()
+    result = draft(mail, "say hello", adapter="mine", backend=fake)
+    assert result.adapter == "mine" and fake.settings.lora_path == str(tmp_path / "lora.gguf")
+    assert list_drafts(mail)[0]["adapter"] == "mine"
+    assert draft(mail, "say hello", adapter="none", backend=fake).adapter is None
+    assert fake.settings.lora_path is None  # switched back without a new backend
+    set_setting(mail, "adapter", "mine")  # chosen with `mailvoice use`
+    assert draft(mail, "say hello", backend=fake).adapter == "mine" and fake.settings.lora_path
+    with pytest.raises(AdapterError, match=r"No adapter named 'other'\. Registered: gone, mine"):
+        draft(mail, "say hello", adapter="other", backend=fake)
+    with pytest.raises(AdapterError, match="which is gone"):
+        draft(mail, "say hello", adapter="gone", backend=fake)
+
+
+# --- batch ------------------------------------------------------------------------------------------------
+
+
+def test_batch_skips_blank_and_comment_lines_and_saves_each_draft(mail, tmp_path):
+    todo = tmp_path / "todo.txt"
+    todo.write_text("# my list\nthank Rosa for the receipt\n\n   \nask about the faucet\n  # indented comment\n")
+    seen = []
+    report = batch(mail, todo, tmp_path / "out.csv", backend=FakeBackend(replies=["Hi Rosa,\n\nThanks.", "Hi,\n\nOk?"]),
+                   progress=seen.append)  # fmt: skip
+    assert report.instructions == report.written == 2 and not report.cancelled
+    with open(tmp_path / "out.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["instruction"] for r in rows] == ["thank Rosa for the receipt", "ask about the faucet"]
+    assert [r["generated_email"] for r in rows] == ["Hi Rosa,\n\nThanks.", "Hi,\n\nOk?"]
+    assert list(rows[0])[:2] == ["instruction", "generated_email"]
+    assert [int(r["draft_id"]) for r in rows] == report.draft_ids == [d["id"] for d in reversed(list_drafts(mail))]
+    assert [p.done for p in seen] == [0, 1, 2] and seen[1].eta is not None
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "has no instructions"),
+        (b"# only a comment\n\n", "has no instructions"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is a binary file, not text"),
+        (bytes(range(1, 32)) * 10, "is a binary file, not text"),
+    ],
+)
+def test_bad_instructions_files(tmp_path, content, message):
+    path = tmp_path / "todo.txt"
+    path.write_bytes(content)
+    with pytest.raises(InstructionsError, match=message):
+        read_instructions(path)
+
+
+def test_instructions_in_other_encodings(tmp_path):
+    path = tmp_path / "todo.txt"
+    path.write_bytes("\ufeffcafé with Zoë\r\n".encode())
+    assert read_instructions(path) == ["café with Zoë"]
+    path.write_bytes("café with Zoë\n".encode("cp1252"))
+    assert read_instructions(path) == ["café with Zoë"]
+
+
+# --- export -----------------------------------------------------------------------------------------------
+
+TRICKY = 'Hi Rosa,\n\nHe said "fine, Monday", then left.\n\nBest,\nAlex'
+
+
+def test_export_quotes_commas_quotes_and_newlines(mail, tmp_path):
+    draft(mail, 'say "fine, Monday"', backend=FakeBackend(replies=[TRICKY]))
+    draft(mail, "second", backend=FakeBackend(replies=["Hi,\n\nSecond."]))
+    out = tmp_path / "drafts.csv"
+    assert export_drafts(mail, out) == 2
+    data = out.read_bytes()
+    assert not data.startswith(b"\xef\xbb\xbf") and b"\r\n" not in data
+    assert b'"say ""fine, Monday""","Hi Rosa,\n\nHe said ""fine, Monday"", then left.\n\nBest,\nAlex",' in data
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    assert rows[0] == ["instruction", "generated_email", "created_at", "model", "adapter", "reply_to"]
+    assert rows[1][:2] == ['say "fine, Monday"', TRICKY] and rows[2][1] == "Hi,\n\nSecond."
+    assert rows[1][3] == "SmolLM2-135M-Instruct.Q4_1.gguf" and rows[1][4] == rows[1][5] == ""
+
+
+def test_export_for_excel_has_a_bom_and_crlf(mail, tmp_path):
+    draft(mail, "say hi", backend=FakeBackend(replies=[TRICKY]))
+    out = tmp_path / "drafts.csv"
+    export_drafts(mail, out, excel=True)
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfinstruction,generated_email,")
+    records = data.split(b"\r\n")
+    assert len(records) == 3 and records[-1] == b""  # header, one draft, the final line end
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    assert rows[1][1] == TRICKY
+
+
+def test_export_with_no_drafts_writes_the_header(db, tmp_path):
+    out = tmp_path / "none.csv"
+    assert export_drafts(db, out) == 0
+    assert out.read_text(encoding="utf-8") == "instruction,generated_email,created_at,model,adapter,reply_to\n"

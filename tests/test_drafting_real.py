@@ -1,0 +1,89 @@
+"""Drafting with real llama.cpp on the embedded SmolLM2-135M model (slow: a few seconds each)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from assistant.drafting import LlamaBackend, draft, embedded_model_path, engine_settings, export_drafts
+from assistant.drafting.backend import EngineSettings, GenerationParams
+from assistant.drafting.drafts import list_drafts
+from assistant.drafting.models import ModelError
+from assistant.errors import Cancelled
+from assistant.importer import import_paths
+from assistant.mail import generate as gen
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def mailbox(db, tmp_path):
+    path = tmp_path / "Sent.mbox"
+    gen.write_mbox(path, gen.generate_messages(150, seed=11))
+    import_paths(db, [path], me=["alex.morgan@example.org"])
+    return db
+
+
+def test_a_real_draft_is_streamed_saved_and_exported(mailbox, tmp_path):
+    chunks: list[str] = []
+    result = draft(mailbox, "ask Rosa if the plumber can come on Monday to fix the kitchen faucet",
+                   to="rosa@properties.example.net", length="short", seed=1,
+                   on_chunk=lambda _i, text: chunks.append(text))  # fmt: skip
+    text = result.drafts[0].text
+    assert len(chunks) >= 5 and "".join(chunks) == text and len(text.split()) >= 5
+    assert result.tokens > 5 and result.tokens_per_second > 0 and result.first_token_seconds is not None
+    assert result.examples  # the user's own mail was shown
+    saved = list_drafts(mailbox)[0]
+    assert saved["text"] == text and saved["model"] == embedded_model_path().name
+    out = tmp_path / "drafts.csv"
+    assert export_drafts(mailbox, out) == 1
+    with open(out, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert rows[0]["generated_email"] == text
+
+
+def test_cancel_mid_stream_then_draft_again(mailbox):
+    seen: list[str] = []
+    with pytest.raises(Cancelled):
+        draft(mailbox, "thank Kenji for the budget numbers", seed=2, on_chunk=lambda _i, t: seen.append(t),
+              cancel=lambda: len(seen) >= 3)  # fmt: skip
+    assert len(seen) == 3 and list_drafts(mailbox) == []
+    result = draft(mailbox, "thank Kenji for the budget numbers", length="short", seed=2, examples=False)
+    assert result.drafts[0].text
+
+
+def test_closing_the_stream_stops_generation():
+    backend = LlamaBackend(EngineSettings(model_path=str(embedded_model_path()), n_ctx=1024))
+    messages = [{"role": "user", "content": "Write a long story about a lighthouse."}]
+    stream = backend.stream(messages, GenerationParams(max_tokens=400, seed=3))
+    first = [next(stream) for _ in range(3)]
+    stream.close()
+    assert all(first)
+    again = "".join(backend.stream(messages, GenerationParams(max_tokens=8, seed=3)))
+    assert again  # the model is usable after an early stop
+
+
+def test_changing_engine_settings_reloads_the_model():
+    path = str(embedded_model_path())
+    backend = LlamaBackend(EngineSettings(model_path=path, n_ctx=512))
+    first = backend.llama
+    assert backend.llama is first  # cached while nothing changes
+    backend.configure(EngineSettings(model_path=path, n_ctx=1024))  # as an adapter switch does
+    second = backend.llama
+    assert second is not first and second.n_ctx() == 1024
+
+
+def test_real_tokenizer_counts_tokens():
+    backend = LlamaBackend(EngineSettings(model_path=str(embedded_model_path()), n_ctx=512))
+    assert backend.count_tokens("Hello") == 1
+    assert 5 < backend.count_tokens("Could the plumber come on Monday morning to fix the faucet?") < 20
+
+
+def test_a_file_that_is_not_gguf_is_refused_before_llama_sees_it(db, tmp_path):
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"<html>404 Not Found</html>")
+    with pytest.raises(ModelError, match="is not a GGUF model file"):
+        draft(db, "say hello", model=fake)
+    settings, _ = engine_settings(db)
+    assert settings.model_path == str(embedded_model_path())
