@@ -164,13 +164,18 @@ def import_paths(
         run.finish("failed")
         what = ", ".join(str(p) for p in paths)
         reasons = "; ".join(sorted({s.reason for s in skips}))[:300]
-        raise NotMailError(f"No mail found in {what} ({reasons}). Point import at an mbox file, a maildir, "
-                           "or a folder of .eml files.")
+        raise NotMailError(
+            f"No mail found in {what} ({reasons}). Point import at an mbox file, a maildir, "
+            "or a folder of .eml files."
+        )
     me_list = [a.strip().lower() for a in me if a.strip()]
     if me_list:
         relabel(db, me_list)
     run.me_keys = {normalize_address(a) for a in load_me(db)}
-    run.window = (since.isoformat() if since else "", (until + dt.timedelta(days=1)).isoformat() if until else "")
+    run.window = (
+        since.isoformat() if since else "",
+        (until + dt.timedelta(days=1)).isoformat() if until else "",
+    )
     run.total = sum(f.size for f in files)
     # Checkpoint the WAL every ~32 MB instead of every 4 MB while importing: fewer fsyncs.
     db.execute("PRAGMA wal_autocheckpoint = 8192")
@@ -266,10 +271,7 @@ class _Run:
     def drain(self, item: tuple[list, Future]) -> bool:
         chunk, future = item
         results = iter(future.result())
-        for src, raw in chunk:
-            if not self.consume(src, raw, next(results) if raw else None):
-                return False
-        return True
+        return all(self.consume(src, raw, next(results) if raw else None) for src, raw in chunk)
 
     def consume(self, src: SourceFile, raw: RawMessage | None, result: dict[str, Any] | str | None) -> bool:
         """Account for one message (or a file's end); False when the user cancelled."""
@@ -301,7 +303,9 @@ class _Run:
             self.pending_skips.append(Skip(where, record or "not read"))
             return
         date = record["date"] or ""
-        if date and ((self.window[0] and date < self.window[0]) or (self.window[1] and date >= self.window[1])):
+        if date and (
+            (self.window[0] and date < self.window[0]) or (self.window[1] and date >= self.window[1])
+        ):
             self.report.outside_dates += 1
             return
         key = record["from_key"]
@@ -465,16 +469,16 @@ def _build(data: bytes, truncated: bool, folder: str) -> dict[str, Any] | str:
         "is_forward": int(cleaned.is_forward or msg.forwarded_attachment),
         "folder": folder,
         "labels": json.dumps(labels, ensure_ascii=False),
-                "in_sent": int(in_sent),
+        "in_sent": int(in_sent),
         "strong_auto": strong,
         "auto_reason": strong or (f"mailing list {lid}" if lid else ""),
         "list_id": lid,
         "has_html": int(msg.has_html),
         "attachments": json.dumps(msg.attachments, ensure_ascii=False),
         "content_hash": content_hash,
-                "truncated": int(truncated),
+        "truncated": int(truncated),
         "notes": "; ".join(notes),
-                            }
+    }
 
 
 def _merge_labels(old: str, new: str, folder: str) -> str:

@@ -7,6 +7,7 @@ The folder is ``$MAILVOICE_HOME`` when set, else the platform's user data folder
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -22,13 +23,13 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     Args:
         override: an explicit folder (``--data-dir``); wins over ``MAILVOICE_HOME``.
     """
-    raw = override or os.environ.get("MAILVOICE_HOME") or platformdirs.user_data_dir(APP_NAME, appauthor=False)
+    raw = (
+        override or os.environ.get("MAILVOICE_HOME") or platformdirs.user_data_dir(APP_NAME, appauthor=False)
+    )
     path = Path(raw).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
+    with contextlib.suppress(OSError):  # a folder the user does not own (shared mount): their choice
         path.chmod(0o700)
-    except OSError:  # a folder the user does not own (e.g. shared mount): keep going, it is their choice
-        pass
     return path
 
 

@@ -98,7 +98,9 @@ def main() -> None:
     t = time.perf_counter()
     if not box.exists():  # a kept work folder reuses its mbox
         gen.write_mbox(box, gen.iter_messages(args.messages, seed=1))
-    print(f"generated {args.messages:,} messages, {box.stat().st_size / 2**20:.0f} MB in {time.perf_counter() - t:.1f}s")
+    print(
+        f"generated {args.messages:,} messages, {box.stat().st_size / 2**20:.0f} MB in {time.perf_counter() - t:.1f}s"
+    )
     n, s = bare_compat32(box)
     bare = n / s
     print(f"bare mailbox.mbox + compat32   {bare:8,.0f} msg/s   (1.00x)")
@@ -109,14 +111,18 @@ def main() -> None:
     shutil.rmtree(work / "home", ignore_errors=True)
     report, seconds, peak = run_import(box, work / "home")
     rate = report["seen"] / seconds
-    print(f"mailvoice import (end to end)  {rate:8,.0f} msg/s   ({rate / bare:.2f}x)  peak {peak:.0f} MB, "
-          f"{report['imported']:,} imported, {report['duplicates']:,} duplicates, {len(report['skipped'])} skipped")
+    print(
+        f"mailvoice import (end to end)  {rate:8,.0f} msg/s   ({rate / bare:.2f}x)  peak {peak:.0f} MB, "
+        f"{report['imported']:,} imported, {report['duplicates']:,} duplicates, {len(report['skipped'])} skipped"
+    )
     if args.big_gb:
         big = work / "big.mbox"
         gen.write_mbox_bytes_target(big, int(args.big_gb * 2**30), seed=2)
         report, seconds, peak = run_import(big, work / "home-big")
-        print(f"{big.stat().st_size / 2**30:.2f} GB mbox: {report['seen']:,} messages in {seconds:.0f}s "
-              f"({report['seen'] / seconds:,.0f} msg/s), peak memory {peak:.0f} MB (all processes)")
+        print(
+            f"{big.stat().st_size / 2**30:.2f} GB mbox: {report['seen']:,} messages in {seconds:.0f}s "
+            f"({report['seen'] / seconds:,.0f} msg/s), peak memory {peak:.0f} MB (all processes)"
+        )
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -74,6 +74,8 @@ def test_bad_usage_exits_2(mbox):
 def test_console_script_runs_with_json_on_stdout_and_progress_on_stderr(mbox, tmp_path):
     env = dict(os.environ, MAILVOICE_HOME=str(tmp_path / "h"))
     exe = os.path.join(os.path.dirname(sys.executable), "mailvoice")
-    proc = subprocess.run([exe, "import", str(mbox), "--json"], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [exe, "import", str(mbox), "--json"], capture_output=True, text=True, env=env, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["seen"] == 120

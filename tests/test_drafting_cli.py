@@ -94,7 +94,9 @@ def test_batch_and_export_commands(fake, tmp_path):
     with open(out, encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f))
     assert rows[0][:2] == ["instruction", "generated_email"] and [r[:2] for r in rows[1:]] == [
-        ["first one", "Hi,\n\nFirst."], ["second one", "Hi,\n\nSecond."]]  # fmt: skip
+        ["first one", "Hi,\n\nFirst."],
+        ["second one", "Hi,\n\nSecond."],
+    ]
     export = tmp_path / "all.csv"
     code, stdout, _ = run("export", "drafts", str(export), "--excel", "--json")
     assert code == 0 and json.loads(stdout) == {"out": str(export), "drafts": 2}

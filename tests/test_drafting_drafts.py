@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+from gguf import GGUFWriter
 
 from assistant.drafting import FakeBackend, batch, draft, export_drafts
 from assistant.drafting.batch import InstructionsError, read_instructions
@@ -14,7 +15,6 @@ from assistant.drafting.drafts import AdapterError, list_drafts
 from assistant.drafting.prompting import PromptError
 from assistant.errors import Cancelled
 from assistant.store.db import set_setting
-from gguf import GGUFWriter
 
 ROSA = ["Rosa Alvarez", "rosa@properties.example.net"]
 
@@ -34,29 +34,49 @@ def write_adapter(path):
 def mail(db):
     """Three emails the user sent, with their usual greeting and sign-off."""
     for i, topic in enumerate(["faucet repair", "rent receipt", "faucet again"]):
-        db["messages"].insert({
-            "message_id": f"s{i}@test", "date": f"2024-02-0{i + 1}T09:00:00+00:00", "from_name": "Alex Morgan",
-            "from_addr": "alex.morgan@example.org", "from_key": "alex.morgan@example.org",
-            "to_json": json.dumps([ROSA]), "cc_json": "[]", "subject": topic.title(),
-            "body": f"Hi Rosa,\n\nA note about the {topic}, as promised this week.\n\nBest,\nAlex",
-            "is_forward": 0, "sent_by_me": 1, "automated": 0,
-        })  # fmt: skip
+        db["messages"].insert(
+            {
+                "message_id": f"s{i}@test",
+                "date": f"2024-02-0{i + 1}T09:00:00+00:00",
+                "from_name": "Alex Morgan",
+                "from_addr": "alex.morgan@example.org",
+                "from_key": "alex.morgan@example.org",
+                "to_json": json.dumps([ROSA]),
+                "cc_json": "[]",
+                "subject": topic.title(),
+                "body": f"Hi Rosa,\n\nA note about the {topic}, as promised this week.\n\nBest,\nAlex",
+                "is_forward": 0,
+                "sent_by_me": 1,
+                "automated": 0,
+            }
+        )
     return db
 
 
 def test_draft_streams_cleans_and_saves(mail):
-    reply = ("Sure! Here is your email:\n\nSubject: Faucet\n\nHi Rosa,\n\nCan the plumber come Monday?\n\n"
-             "Best,\nAlex\n\nLet me know if you'd like any changes!")  # fmt: skip
+    reply = (
+        "Sure! Here is your email:\n\nSubject: Faucet\n\nHi Rosa,\n\nCan the plumber come Monday?\n\n"
+        "Best,\nAlex\n\nLet me know if you'd like any changes!"
+    )
     fake = FakeBackend(replies=[reply])
     chunks: list[tuple[int, str]] = []
-    result = draft(mail, "ask Rosa if the plumber can come Monday", to=ROSA[1], tone="friendly", length="short",
-                   seed=42, backend=fake, on_chunk=lambda i, t: chunks.append((i, t)))  # fmt: skip
+    result = draft(
+        mail,
+        "ask Rosa if the plumber can come Monday",
+        to=ROSA[1],
+        tone="friendly",
+        length="short",
+        seed=42,
+        backend=fake,
+        on_chunk=lambda i, t: chunks.append((i, t)),
+    )
     expected = "Hi Rosa,\n\nCan the plumber come Monday?\n\nBest,\nAlex"
     assert [d.text for d in result.drafts] == [expected]
     assert "".join(t for _, t in chunks) == expected and len(chunks) > 3 and {i for i, _ in chunks} == {0}
     assert result.model == "SmolLM2-135M-Instruct.Q4_1.gguf" and result.adapter is None
-    assert result.tokens == len("Sure! Here is your email: Subject: Faucet Hi Rosa, Can the plumber come Monday? "
-                                "Best, Alex".split())  # the fake counts words; generation stopped at the sign-off
+    # The fake counts words; generation stopped at the sign-off.
+    streamed = "Sure! Here is your email: Subject: Faucet Hi Rosa, Can the plumber come Monday? Best, Alex"
+    assert result.tokens == len(streamed.split())
     row = list_drafts(mail)[0]
     assert row["id"] == result.drafts[0].id and row["text"] == expected and row["subject"] == "Faucet"
     assert row["instruction"] == "ask Rosa if the plumber can come Monday" and row["recipient"] == ROSA[1]
@@ -135,8 +155,13 @@ def test_batch_skips_blank_and_comment_lines_and_saves_each_draft(mail, tmp_path
     todo = tmp_path / "todo.txt"
     todo.write_text("# my list\nthank Rosa for the receipt\n\n   \nask about the faucet\n  # indented comment\n")
     seen = []
-    report = batch(mail, todo, tmp_path / "out.csv", backend=FakeBackend(replies=["Hi Rosa,\n\nThanks.", "Hi,\n\nOk?"]),
-                   progress=seen.append)  # fmt: skip
+    report = batch(
+        mail,
+        todo,
+        tmp_path / "out.csv",
+        backend=FakeBackend(replies=["Hi Rosa,\n\nThanks.", "Hi,\n\nOk?"]),
+        progress=seen.append,
+    )
     assert report.instructions == report.written == 2 and not report.cancelled
     with open(tmp_path / "out.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))

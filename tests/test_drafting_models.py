@@ -82,7 +82,8 @@ def test_model_info_computes_parameters_without_a_size_label(tmp_path):
 def test_not_a_gguf_is_a_clear_error(tmp_path):
     fake = tmp_path / "model.bin"
     fake.write_bytes(b"PK\x03\x04 this is a zip, not a model")
-    with pytest.raises(ModelError, match=r"model\.bin is not a GGUF model file .*Download a GGUF, e\.g\. Meta-Llama-3-8B-Instruct Q4_K_M"):
+    expected = r"model\.bin is not a GGUF model file .*Download a GGUF, e\.g\. Meta-Llama-3-8B-Instruct Q4_K_M"
+    with pytest.raises(ModelError, match=expected):
         check_model(fake)
 
 

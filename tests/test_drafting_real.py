@@ -27,9 +27,14 @@ def mailbox(db, tmp_path):
 
 def test_a_real_draft_is_streamed_saved_and_exported(mailbox, tmp_path):
     chunks: list[str] = []
-    result = draft(mailbox, "ask Rosa if the plumber can come on Monday to fix the kitchen faucet",
-                   to="rosa@properties.example.net", length="short", seed=1,
-                   on_chunk=lambda _i, text: chunks.append(text))  # fmt: skip
+    result = draft(
+        mailbox,
+        "ask Rosa if the plumber can come on Monday to fix the kitchen faucet",
+        to="rosa@properties.example.net",
+        length="short",
+        seed=1,
+        on_chunk=lambda _i, text: chunks.append(text),
+    )
     text = result.drafts[0].text
     assert len(chunks) >= 5 and "".join(chunks) == text and len(text.split()) >= 5
     assert result.tokens > 5 and result.tokens_per_second > 0 and result.first_token_seconds is not None
@@ -46,8 +51,13 @@ def test_a_real_draft_is_streamed_saved_and_exported(mailbox, tmp_path):
 def test_cancel_mid_stream_then_draft_again(mailbox):
     seen: list[str] = []
     with pytest.raises(Cancelled):
-        draft(mailbox, "thank Kenji for the budget numbers", seed=2, on_chunk=lambda _i, t: seen.append(t),
-              cancel=lambda: len(seen) >= 3)  # fmt: skip
+        draft(
+            mailbox,
+            "thank Kenji for the budget numbers",
+            seed=2,
+            on_chunk=lambda _i, t: seen.append(t),
+            cancel=lambda: len(seen) >= 3,
+        )
     assert len(seen) == 3 and list_drafts(mailbox) == []
     result = draft(mailbox, "thank Kenji for the budget numbers", length="short", seed=2, examples=False)
     assert result.drafts[0].text

@@ -37,7 +37,9 @@ def snapshot(db_path):
 def mailvoice(home, *args, capture=False):
     exe = os.path.join(os.path.dirname(sys.executable), "mailvoice")
     pipe = subprocess.PIPE if capture else subprocess.DEVNULL
-    return subprocess.Popen([exe, *args], env=dict(os.environ, MAILVOICE_HOME=str(home)), stdout=pipe, stderr=pipe)
+    return subprocess.Popen(
+        [exe, *args], env=dict(os.environ, MAILVOICE_HOME=str(home)), stdout=pipe, stderr=pipe
+    )
 
 
 def stored(home) -> int:
@@ -64,7 +66,9 @@ def test_kill_9_at_several_points_then_resume(tmp_path, big_mbox):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed_at.append(stored(home))
-    final = mailvoice(home, "import", str(big_mbox), "--me", "alex.morgan@example.org", "--json", capture=True)
+    final = mailvoice(
+        home, "import", str(big_mbox), "--me", "alex.morgan@example.org", "--json", capture=True
+    )
     out, err = final.communicate(timeout=300)
     assert final.returncode == 0, err
     assert killed_at == sorted(killed_at) and 0 < killed_at[-1] < 3000  # each run went further

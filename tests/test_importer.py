@@ -67,9 +67,7 @@ def test_me_wins_and_covers_aliases_and_list_munged_posts(db, mbox, messages):
     assert expected <= sent
     munged = [m.message_id for m in messages if m.kind == "list_munged" and m.sent_by_me]
     assert munged and set(munged) <= sent
-    flagged = db.execute(
-        "SELECT COUNT(*) FROM messages WHERE sent_by_me = 1 AND automated = 1"
-    ).fetchone()[0]
+    flagged = db.execute("SELECT COUNT(*) FROM messages WHERE sent_by_me = 1 AND automated = 1").fetchone()[0]
     assert flagged == 0
 
 

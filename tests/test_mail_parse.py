@@ -28,8 +28,10 @@ def test_raw_8bit_header_bytes_are_decoded():
 
 
 def test_mislabelled_utf8_body_is_recovered():
-    raw = msg("From: a@example.com\nContent-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 8bit",
-              "Café à côté".encode())
+    raw = msg(
+        "From: a@example.com\nContent-Type: text/plain; charset=us-ascii\nContent-Transfer-Encoding: 8bit",
+        "Café à côté".encode(),
+    )
     m = parse_message(raw)
     assert m.text == "Café à côté"
     assert m.notes == ["labelled us-ascii but is UTF-8"]
@@ -55,10 +57,10 @@ def test_charset_aliases():
 def test_prefers_plain_over_html_and_lists_attachments():
     raw = msg(
         'From: a@example.com\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"',
-        b"--B\r\nContent-Type: multipart/alternative; boundary=\"C\"\r\n\r\n"
+        b'--B\r\nContent-Type: multipart/alternative; boundary="C"\r\n\r\n'
         b"--C\r\nContent-Type: text/plain\r\n\r\nplain words\r\n"
         b"--C\r\nContent-Type: text/html\r\n\r\n<p>html words</p>\r\n--C--\r\n"
-        b"--B\r\nContent-Type: application/pdf; name=\"r.pdf\"\r\nContent-Disposition: attachment; "
+        b'--B\r\nContent-Type: application/pdf; name="r.pdf"\r\nContent-Disposition: attachment; '
         b"filename*=utf-8''R%C3%A9sum%C3%A9.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--B--\r\n",
     )
     m = parse_message(raw)

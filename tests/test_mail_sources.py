@@ -31,7 +31,9 @@ def test_unescaped_from_in_body_does_not_split(tmp_path):
 
 
 def test_mboxrd_escapes_are_undone(tmp_path):
-    box = write(tmp_path / "m", b"From a@x Tue Mar  3 10:01:00 2020\nSubject: s\n\n>From here\n>>From there\n")
+    box = write(
+        tmp_path / "m", b"From a@x Tue Mar  3 10:01:00 2020\nSubject: s\n\n>From here\n>>From there\n"
+    )
     (msg,) = iter_mbox(box)
     assert msg.data.endswith(b"\n\nFrom here\n>From there\n")
 
@@ -73,12 +75,15 @@ def test_huge_message_is_read_only_up_to_the_cap(tmp_path, monkeypatch):
     [
         (b"\xef\xbb\xbfFrom -\nFrom: a@x\n\nhi\n", "mbox"),
         (b"\r\n\r\nFrom a@x Tue Mar  3 10:01:00 2020\r\nSubject: x\r\n\r\nhi\r\n", "mbox"),
-        (b"Content-Type: multipart/mixed;\n\tboundary=\"b\"\n\n--b--\n", "message"),
+        (b'Content-Type: multipart/mixed;\n\tboundary="b"\n\n--b--\n', "message"),
         (b"Return-Path: <a@x>\nReceived: from x\n  by y\nFrom: a@x\n\nhi\n", "message"),
-        (b"123\nFrom: a@x\nSubject: s\n\nhi\n<?xml version=\"1.0\"?>", "emlx"),
+        (b'123\nFrom: a@x\nSubject: s\n\nhi\n<?xml version="1.0"?>', "emlx"),
         (b"", "empty file"),
         (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "binary file, not mail"),
-        (b"Dear diary,\nToday: nothing happened.\n", "not mail: no mbox separator or mail headers at the start"),
+        (
+            b"Dear diary,\nToday: nothing happened.\n",
+            "not mail: no mbox separator or mail headers at the start",
+        ),
     ],
 )
 def test_sniff_by_content(tmp_path, data, expected):
@@ -88,7 +93,9 @@ def test_sniff_by_content(tmp_path, data, expected):
 
 def test_emlx_is_cut_at_its_byte_count(tmp_path):
     mail = b"From: a@x\nSubject: s\n\nhello\n"
-    path = write(tmp_path / "1.emlx", str(len(mail)).encode() + b"\n" + mail + b"<?xml version='1.0'?><plist/>")
+    path = write(
+        tmp_path / "1.emlx", str(len(mail)).encode() + b"\n" + mail + b"<?xml version='1.0'?><plist/>"
+    )
     files, _ = discover([path])
     (msg,) = iter_file(files[0])
     assert msg.data == mail

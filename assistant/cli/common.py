@@ -48,10 +48,20 @@ class Context:
 def command_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Add --data-dir and --json to a command, build its Context, and turn MailvoiceError into exit 1."""
 
-    @click.option("--data-dir", "data_dir_opt", type=click.Path(file_okay=False), default=None,
-                  help="Data folder (default: $MAILVOICE_HOME or the platform's user data folder).")
-    @click.option("--json", "as_json", is_flag=True, default=False,
-                  help="Print one JSON object on stdout; human text and progress go to stderr.")
+    @click.option(
+        "--data-dir",
+        "data_dir_opt",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Data folder (default: $MAILVOICE_HOME or the platform's user data folder).",
+    )
+    @click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        default=False,
+        help="Print one JSON object on stdout; human text and progress go to stderr.",
+    )
     @click.pass_context
     @functools.wraps(fn)
     def wrapper(click_ctx: click.Context, data_dir_opt: str | None, as_json: bool, **kwargs: Any) -> Any:

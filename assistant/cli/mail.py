@@ -7,7 +7,8 @@ import datetime as dt
 import click
 
 from assistant.cli.common import Context, ProgressLine, command_options, format_duration
-from assistant.identities import load_me, propose, relabel, stats as store_stats
+from assistant.identities import load_me, propose, relabel
+from assistant.identities import stats as store_stats
 from assistant.importer import ImportProgress, import_paths
 
 
@@ -22,7 +23,9 @@ def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt
 
 @click.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("--me", "me", multiple=True, metavar="ADDRESS", help="Your own address (repeatable); wins over guesses.")
+@click.option(
+    "--me", "me", multiple=True, metavar="ADDRESS", help="Your own address (repeatable); wins over guesses."
+)
 @click.option("--since", callback=_date, help="Only mail dated on or after YYYY-MM-DD.")
 @click.option("--until", callback=_date, help="Only mail dated on or before YYYY-MM-DD.")
 @command_options
@@ -41,8 +44,10 @@ def import_(ctx: Context, paths: tuple[str, ...], me: tuple[str, ...], since, un
 
     def human() -> None:
         r = report
-        click.echo(f"Read {r.seen:,} messages in {format_duration(r.seconds)}: {r.imported:,} new, "
-                   f"{r.duplicates:,} already stored, {len(r.skipped):,} skipped.")
+        click.echo(
+            f"Read {r.seen:,} messages in {format_duration(r.seconds)}: {r.imported:,} new, "
+            f"{r.duplicates:,} already stored, {len(r.skipped):,} skipped."
+        )
         if r.outside_dates:
             click.echo(f"{r.outside_dates:,} messages were outside the chosen dates.")
         if r.unchanged_files:
@@ -52,7 +57,9 @@ def import_(ctx: Context, paths: tuple[str, ...], me: tuple[str, ...], since, un
         if len(r.skipped) > 20:
             click.echo(f"  ... and {len(r.skipped) - 20:,} more (mailvoice import --json lists them all)")
         if r.me:
-            assumed = " (guessed from your Sent folder; change with: mailvoice me ADDRESS)" if r.assumed_me else ""
+            assumed = (
+                " (guessed from your Sent folder; change with: mailvoice me ADDRESS)" if r.assumed_me else ""
+            )
             click.echo(f"You are {', '.join(r.me)}{assumed}: {r.sent_by_me:,} messages sent by you.")
         else:
             click.echo("Which addresses are yours? See: mailvoice identities, then: mailvoice me ADDRESS")
@@ -87,8 +94,10 @@ def me(ctx: Context, addresses: tuple[str, ...]) -> None:
     if bad:
         raise click.BadParameter(f"{', '.join(bad)} is not an email address", param_hint="ADDRESS")
     sent = relabel(ctx.db, list(addresses))
-    ctx.emit({"me": load_me(ctx.db), "sent_by_me": sent},
-             f"Your addresses: {', '.join(load_me(ctx.db))}. {sent:,} stored messages are sent by you.")
+    ctx.emit(
+        {"me": load_me(ctx.db), "sent_by_me": sent},
+        f"Your addresses: {', '.join(load_me(ctx.db))}. {sent:,} stored messages are sent by you.",
+    )
 
 
 @click.command()

@@ -84,9 +84,7 @@ class Backend(abc.ABC):
     settings: EngineSettings
 
     @abc.abstractmethod
-    def stream(
-        self, messages: Messages, params: GenerationParams, cancel: Cancel | None = None
-    ) -> Iterator[str]:
+    def stream(self, messages: Messages, params: GenerationParams, cancel: Cancel | None = None) -> Iterator[str]:
         """Yield the reply to ``messages`` in chunks. Stops early when ``cancel()`` turns true or the
         generator is closed."""
 
@@ -125,6 +123,24 @@ def _key(settings: EngineSettings) -> tuple:
     )
 
 
+def llama_kwargs(settings: EngineSettings) -> dict[str, Any]:
+    """Keyword arguments for ``llama_cpp.Llama`` (besides the model path) from engine settings."""
+    from llama_cpp import llama_supports_gpu_offload
+
+    gpu_layers = settings.n_gpu_layers
+    if gpu_layers is None:
+        gpu_layers = -1 if llama_supports_gpu_offload() else 0
+    return {
+        "n_ctx": settings.n_ctx,
+        "n_threads": settings.n_threads or default_threads(),
+        "n_threads_batch": os.cpu_count() or None,  # reading the prompt is compute-bound: every CPU helps
+        "n_gpu_layers": gpu_layers,
+        "lora_path": settings.lora_path,
+        "lora_scale": settings.lora_scale,
+        "verbose": False,
+    }
+
+
 def _load(settings: EngineSettings) -> Any:
     """Return the Llama object for ``settings``, loading it (and freeing the previous one) when needed.
 
@@ -139,22 +155,11 @@ def _load(settings: EngineSettings) -> Any:
         if _loaded is not None:
             _loaded[1].close()
             _loaded = None
-        from llama_cpp import Llama, llama_supports_gpu_offload  # late: the CLI starts fast without it
+        from llama_cpp import Llama  # imported late: the CLI starts fast without it
 
         started = time.perf_counter()
         try:
-            llm = Llama(
-                settings.model_path,
-                n_ctx=settings.n_ctx,
-                n_threads=settings.n_threads or default_threads(),
-                n_threads_batch=os.cpu_count() or None,
-                n_gpu_layers=(-1 if llama_supports_gpu_offload() else 0)
-                if settings.n_gpu_layers is None
-                else settings.n_gpu_layers,
-                lora_path=settings.lora_path,
-                lora_scale=settings.lora_scale,
-                verbose=False,
-            )
+            llm = Llama(settings.model_path, **llama_kwargs(settings))
         except (ValueError, RuntimeError) as exc:
             what = f"the adapter {settings.lora_path} on " if settings.lora_path else ""
             raise MailvoiceError(
@@ -192,9 +197,7 @@ class LlamaBackend(Backend):
         self.llama  # noqa: B018 - loading is the side effect wanted
         return time.perf_counter() - started
 
-    def stream(
-        self, messages: Messages, params: GenerationParams, cancel: Cancel | None = None
-    ) -> Iterator[str]:
+    def stream(self, messages: Messages, params: GenerationParams, cancel: Cancel | None = None) -> Iterator[str]:
         chunks = self.llama.create_chat_completion(
             messages,
             stream=True,
@@ -235,9 +238,7 @@ class FakeBackend(Backend):
     """
 
     replies: Iterable[str] = ()
-    settings: EngineSettings = field(
-        default_factory=lambda: EngineSettings(model_path="fake.gguf", n_ctx=2048)
-    )
+    settings: EngineSettings = field(default_factory=lambda: EngineSettings(model_path="fake.gguf", n_ctx=2048))
     prompts: list[Messages] = field(default_factory=list)
     params: list[GenerationParams] = field(default_factory=list)
     configured: list[EngineSettings] = field(default_factory=list)
@@ -253,9 +254,7 @@ class FakeBackend(Backend):
         self.settings = replace(settings, n_ctx=self.settings.n_ctx)
         self.configured.append(self.settings)
 
-    def stream(
-        self, messages: Messages, params: GenerationParams, cancel: Cancel | None = None
-    ) -> Iterator[str]:
+    def stream(self, messages: Messages, params: GenerationParams, cancel: Cancel | None = None) -> Iterator[str]:
         self.prompts.append([dict(m) for m in messages])
         self.params.append(params)
         reply = self._queue.popleft() if self._queue else f"Reply {len(self.prompts)}"

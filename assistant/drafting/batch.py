@@ -73,24 +73,18 @@ def read_instructions(path: str | Path) -> list[str]:
     except OSError as exc:
         raise InstructionsError(f"Cannot read {path} ({exc.strerror}).") from exc
     if b"\x00" in data[:65536]:
-        raise InstructionsError(
-            f"{path} is a binary file, not text: give a text file with one instruction per line."
-        )
+        raise InstructionsError(f"{path} is a binary file, not text: give a text file with one instruction per line.")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         text = data.decode("cp1252", errors="replace")  # Windows editors' default when not UTF-8
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n\f")
     if controls > max(2, len(text) // 100):
-        raise InstructionsError(
-            f"{path} is a binary file, not text: give a text file with one instruction per line."
-        )
+        raise InstructionsError(f"{path} is a binary file, not text: give a text file with one instruction per line.")
     lines = [line.strip() for line in text.splitlines()]
     found = [line for line in lines if line and not line.startswith("#")]
     if not found:
-        raise InstructionsError(
-            f"{path} has no instructions: write one per line (lines starting with # are comments)."
-        )
+        raise InstructionsError(f"{path} has no instructions: write one per line (lines starting with # are comments).")
     return found
 
 
@@ -137,9 +131,7 @@ def batch(
                 report.cancelled = True
                 break
             d = result.drafts[0]
-            writer.writerow(
-                [instruction, d.text, d.id, result.model, result.adapter or "", round(result.seconds, 2)]
-            )
+            writer.writerow([instruction, d.text, d.id, result.model, result.adapter or "", round(result.seconds, 2)])
             f.flush()
             report.written += 1
             report.draft_ids.append(d.id)
@@ -154,9 +146,7 @@ def export_drafts(db: sqlite_utils.Database, out: str | Path, *, excel: bool = F
     with csv_writer(out, excel) as (writer, _f):
         writer.writerow(EXPORT_COLUMNS)
         if db["drafts"].exists():
-            rows = db.execute(
-                "SELECT instruction, text, created_at, model, adapter, context FROM drafts ORDER BY id"
-            )
+            rows = db.execute("SELECT instruction, text, created_at, model, adapter, context FROM drafts ORDER BY id")
             for row in rows:
                 writer.writerow(["" if v is None else v for v in row])
                 count += 1

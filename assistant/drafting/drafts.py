@@ -77,9 +77,7 @@ class DraftResult:
             "seconds": round(self.seconds, 3),
             "tokens_per_second": round(self.tokens_per_second, 2),
             "tokens": self.tokens,
-            "first_token_seconds": None
-            if self.first_token_seconds is None
-            else round(self.first_token_seconds, 3),
+            "first_token_seconds": None if self.first_token_seconds is None else round(self.first_token_seconds, 3),
             "notices": self.notices,
             "examples": self.examples,
         }
@@ -167,9 +165,7 @@ def draft(
     """
     started = time.perf_counter()
     if not instruction or not instruction.strip():
-        raise PromptError(
-            'The instruction is empty: say what the email should do, e.g. "ask Rosa to fix the tap".'
-        )
+        raise PromptError('The instruction is empty: say what the email should do, e.g. "ask Rosa to fix the tap".')
     if reply_to and reply_file:
         raise PromptError("Answer either a stored email (--reply-to) or a file (--reply-file), not both.")
     if n < 1:
@@ -179,9 +175,7 @@ def draft(
         backend = LlamaBackend(settings)
     else:
         backend.configure(settings)
-    reply = (
-        reply_from_store(db, reply_to) if reply_to else reply_from_file(reply_file) if reply_file else None
-    )
+    reply = reply_from_store(db, reply_to) if reply_to else reply_from_file(reply_file) if reply_file else None
     voice = learn_voice(db)
     prompt = build_prompt(
         db,
@@ -206,9 +200,7 @@ def draft(
             cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)
             t0 = time.perf_counter()
             show = functools.partial(on_chunk, i) if on_chunk else None
-            t_first = _generate(
-                backend, prompt.messages, params, cleaner, show, cancel, [voice.first_name, voice.name]
-            )
+            t_first = _generate(backend, prompt.messages, params, cleaner, show, cancel, [voice.first_name, voice.name])
             if t_first is not None and first_token is None:
                 first_token = t_first - started
             ended = time.perf_counter()

@@ -104,9 +104,7 @@ def select_examples(
             if row[0] in seen:
                 continue
             seen.add(row[0])
-            ex = Example(
-                id=row[0], subject=row[1] or "", body=row[2], to=row[3] or "", date=row[4] or "", why=why
-            )
+            ex = Example(id=row[0], subject=row[1] or "", body=row[2], to=row[3] or "", date=row[4] or "", why=why)
             ex.text = format_example(ex.subject, ex.body)
             ex.tokens = count_tokens(ex.text) + EXAMPLE_OVERHEAD
             if used + ex.tokens > budget:

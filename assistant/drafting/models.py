@@ -72,9 +72,7 @@ def read_gguf_header(path: str | Path) -> GGUFHeader:
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
                 return _Reader(buf).header()
         except (struct.error, ValueError, UnicodeDecodeError, IndexError) as exc:
-            raise ModelError(
-                f"{path} is a damaged or incomplete GGUF file ({exc}); download it again."
-            ) from exc
+            raise ModelError(f"{path} is a damaged or incomplete GGUF file ({exc}); download it again.") from exc
 
 
 class _Reader:

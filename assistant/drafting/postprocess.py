@@ -158,9 +158,7 @@ def _safe_prefix(raw: str, me: str, recipient: str) -> str:
         text = text.rstrip()
         line_start = text.rfind("\n") + 1
         line = text[line_start:].strip()
-        if line and (
-            _TAIL_LINE.match(line) or "```".startswith(line) or re.fullmatch(r"</?\w*>?|-+|\*+", line)
-        ):
+        if line and (_TAIL_LINE.match(line) or "```".startswith(line) or re.fullmatch(r"</?\w*>?|-+|\*+", line)):
             text = text[:line_start]
             continue
         starts = [m.end() for m in _PARAGRAPH_BREAK.finditer(text)]

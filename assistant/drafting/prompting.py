@@ -98,9 +98,7 @@ def reply_from_file(path: str | Path) -> ReplyContext:
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise PromptError(
-            f"Cannot read {path} ({exc.strerror}); give the path of a saved email (.eml)."
-        ) from exc
+        raise PromptError(f"Cannot read {path} ({exc.strerror}); give the path of a saved email (.eml).") from exc
     msg = parse_message(raw) if raw.strip() else None
     if msg is None or not (msg.from_addr or msg.subject or msg.headers.get("date")):
         raise PromptError(f"{path} is not an email: save the message as .eml from your mail program.")
@@ -151,9 +149,7 @@ def build_prompt(
     """The chat messages for one draft, fitted into ``n_ctx`` tokens (see the module docstring)."""
     instruction = " ".join(instruction.split())
     if not instruction:
-        raise PromptError(
-            'The instruction is empty: say what the email should do, e.g. "ask Rosa to fix the tap".'
-        )
+        raise PromptError('The instruction is empty: say what the email should do, e.g. "ask Rosa to fix the tap".')
     if length not in LENGTHS:
         raise PromptError(f"Unknown length {length!r}: use short, medium or long.")
     max_tokens = min(LENGTHS[length][0], n_ctx // 2)
@@ -181,9 +177,7 @@ def build_prompt(
     fixed = count_tokens(system) + count_tokens(user(reply="")) + MARGIN
     free = n_ctx - max_tokens - fixed
     if free < 0:
-        raise PromptError(
-            f"The instruction is too long for the model's {n_ctx:,}-token context window; shorten it."
-        )
+        raise PromptError(f"The instruction is too long for the model's {n_ctx:,}-token context window; shorten it.")
     notices: list[str] = []
     reply_text = ""
     if reply is not None:

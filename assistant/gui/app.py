@@ -46,7 +46,9 @@ class ImportWorker(QObject):
     def run(self) -> None:
         try:
             db = open_store(data_dir(self.root))  # SQLite connections stay on the thread that made them
-            report = import_paths(db, self.paths, progress=self.progress.emit, cancel=self.cancel_event.is_set)
+            report = import_paths(
+                db, self.paths, progress=self.progress.emit, cancel=self.cancel_event.is_set
+            )
             self.finished.emit(report)
         except MailvoiceError as exc:
             self.failed.emit(str(exc))
@@ -60,8 +62,10 @@ class MainWindow(QMainWindow):
         self.resize(720, 420)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
-        self.status = QLabel("Import your mail to begin: an mbox file (Gmail Takeout, Thunderbird, Apple Mail), "
-                             "a maildir, or a folder of .eml files.")
+        self.status = QLabel(
+            "Import your mail to begin: an mbox file (Gmail Takeout, Thunderbird, Apple Mail), "
+            "a maildir, or a folder of .eml files."
+        )
         self.status.setWordWrap(True)
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
@@ -78,8 +82,10 @@ class MainWindow(QMainWindow):
             buttons.addWidget(b)
         buttons.addStretch()
         layout = QVBoxLayout()
-        title = QLabel("<h2>Mailvoice</h2><p>Drafts in your own voice, learned from your own mail. "
-                       "Nothing leaves this computer.</p>")
+        title = QLabel(
+            "<h2>Mailvoice</h2><p>Drafts in your own voice, learned from your own mail. "
+            "Nothing leaves this computer.</p>"
+        )
         for w in (title, self.summary, self.status, self.bar):
             layout.addWidget(w)
         layout.addLayout(buttons)
@@ -96,11 +102,15 @@ class MainWindow(QMainWindow):
         first, last = s["date_range"]
         span = f" from {first[:10]} to {last[:10]}" if first and last else ""
         me = ", ".join(s["me"]) or "not chosen yet"
-        self.summary.setText(f"<b>{s['messages']:,}</b> messages{span}; <b>{s['sent']:,}</b> sent by you "
-                             f"({me}); {s['threads']:,} conversations. Data folder: {self.root}")
+        self.summary.setText(
+            f"<b>{s['messages']:,}</b> messages{span}; <b>{s['sent']:,}</b> sent by you "
+            f"({me}); {s['threads']:,} conversations. Data folder: {self.root}"
+        )
 
     def choose_file(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Choose mail files", "", "Mail (*.mbox *.mbx *.eml *);;All (*)")
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Choose mail files", "", "Mail (*.mbox *.mbx *.eml *);;All (*)"
+        )
         if files:
             self.start_import(files)
 
@@ -141,8 +151,10 @@ class MainWindow(QMainWindow):
     def on_finished(self, report) -> None:
         self.set_busy(False)
         verb = "Stopped" if report.status == "cancelled" else "Done"
-        self.status.setText(f"{verb}: {report.imported:,} new, {report.duplicates:,} already stored, "
-                            f"{len(report.skipped):,} skipped.")
+        self.status.setText(
+            f"{verb}: {report.imported:,} new, {report.duplicates:,} already stored, "
+            f"{len(report.skipped):,} skipped."
+        )
         self.refresh()
 
     def on_failed(self, message: str) -> None:

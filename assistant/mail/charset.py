@@ -89,7 +89,9 @@ def _guess(data: bytes, label: str | None) -> tuple[str, str]:
             return data.decode(best.encoding), f"charset {label or 'missing'}: guessed {best.encoding}"
         except (UnicodeDecodeError, LookupError):
             pass
-    return data.decode("cp1252", errors="replace"), f"charset {label or 'missing'}: undecodable bytes replaced"
+    return data.decode(
+        "cp1252", errors="replace"
+    ), f"charset {label or 'missing'}: undecodable bytes replaced"
 
 
 def decode_header(value: str | None) -> str:
@@ -103,7 +105,12 @@ def decode_header(value: str | None) -> str:
         return value.strip()
     try:
         parts = email.header.decode_header(value)
-    except (ValueError, AssertionError, LookupError, email.errors.HeaderParseError):  # malformed encoded words: keep them as written
+    except (
+        ValueError,
+        AssertionError,
+        LookupError,
+        email.errors.HeaderParseError,
+    ):  # malformed encoded words: keep them as written
         return value.strip()
     out = []
     for chunk, charset in parts:

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from assistant.mail.charset import decode_bytes, decode_header
 from assistant.mail.html import html_to_text
 
-MAX_TEXT_CHARS = 1_000_000  # per text part; longer parts are cut (and noted) so one message can't stall import
+MAX_TEXT_CHARS = (
+    1_000_000  # per text part; longer parts are cut (and noted) so one message can't stall import
+)
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _ENRICHED_TAG = re.compile(r"<[^<>]{1,40}>")
 
@@ -89,7 +91,9 @@ def _msgid(value: str | None) -> str | None:
     return ident[:500] or None
 
 
-_SIMPLE_ADDR = re.compile(r'\s*(?:"?([^"<>,;]*?)"?\s*)?<([^<>\s,;"]+@[^<>\s,;"]+)>\s*|\s*([^<>\s,;"]+@[^<>\s,;"]+)\s*')
+_SIMPLE_ADDR = re.compile(
+    r'\s*(?:"?([^"<>,;]*?)"?\s*)?<([^<>\s,;"]+@[^<>\s,;"]+)>\s*|\s*([^<>\s,;"]+@[^<>\s,;"]+)\s*'
+)
 
 
 def _addresses(value: str | None) -> list[tuple[str, str]]:

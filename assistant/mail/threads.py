@@ -11,7 +11,9 @@ import re
 
 import sqlite_utils
 
-_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|vs|antw|odp|r|rif|ref|wg|fwd?|tr)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.I)
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:(?:re|aw|sv|vs|antw|odp|r|rif|ref|wg|fwd?|tr)\s*(?:\[\d+\])?\s*[:：]\s*)+", re.I
+)
 _SUBJECT_WINDOW_DAYS = 90
 
 
@@ -64,7 +66,9 @@ def assign_threads(db: sqlite_utils.Database) -> int:
     earliest: dict[str, str] = {}
     for _id, mid, *_ in rows:  # rows are in date order: the first seen per root is the earliest
         earliest.setdefault(uf.find(mid), mid)
-    updates = [(earliest[uf.find(mid)], rid) for rid, mid, *_rest, tid in rows if earliest[uf.find(mid)] != tid]
+    updates = [
+        (earliest[uf.find(mid)], rid) for rid, mid, *_rest, tid in rows if earliest[uf.find(mid)] != tid
+    ]
     with db.conn:
         db.conn.executemany("UPDATE messages SET thread_id = ? WHERE id = ?", updates)
     return len(updates)

@@ -31,7 +31,8 @@ def index_pending(db: sqlite_utils.Database, progress: Callable[[int, int], None
         upto = get_setting(db, _KEY, 0)
         with db.conn:
             last = db.execute(
-                "SELECT max(id) FROM (SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT ?)", [upto, _STEP]
+                "SELECT max(id) FROM (SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT ?)",
+                [upto, _STEP],
             ).fetchone()[0]
             if last is None:
                 break
