@@ -100,3 +100,9 @@ def test_date_is_normalised_to_utc():
 
 def test_decode_header_keeps_malformed_encoded_words():
     assert decode_header("=?utf-8?B?not base64!?=") != ""
+
+
+def test_implausible_dates_are_dropped_with_a_note():
+    m = parse_message(msg("From: a@example.com\nDate: Thu, 1 Jan 1970 00:00:00 +0000"))
+    assert m.date is None and m.notes == ["implausible Date 1970-01-01 ignored"]
+    assert parse_message(msg("From: a@example.com\nDate: Mon, 1 Jan 3609 10:00:00 +0000")).date is None

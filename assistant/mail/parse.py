@@ -23,6 +23,7 @@ MAX_TEXT_CHARS = (
 )
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _ENRICHED_TAG = re.compile(r"<[^<>]{1,40}>")
+_EARLIEST = dt.datetime(1975, 1, 1, tzinfo=dt.UTC)  # before e-mail headers had dates; epoch-0 bugs
 
 
 @dataclass(slots=True)
@@ -133,10 +134,14 @@ def _date(value: str | None, notes: list[str]) -> str | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     try:
-        return when.astimezone(dt.UTC).isoformat()
+        when = when.astimezone(dt.UTC)
     except (OverflowError, ValueError):
         notes.append("Date out of range")
         return None
+    if not _EARLIEST <= when <= dt.datetime.now(dt.UTC) + dt.timedelta(days=366):
+        notes.append(f"implausible Date {when.date()} ignored")
+        return None
+    return when.isoformat()
 
 
 class _Body:
