@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import operator
 import os
 import time
 from collections import deque
@@ -56,6 +57,7 @@ _COLUMNS = (
     "labels", "sent_by_me", "in_sent", "automated", "auto_reason", "list_id", "has_html", "attachments",
     "content_hash", "size", "truncated", "notes", "source_file", "source_offset", "import_run",
 )  # fmt: skip
+_ROW = operator.itemgetter(*_COLUMNS)
 _INSERT = f"INSERT INTO messages ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 
@@ -330,7 +332,7 @@ class _Run:
         report = self.report
         with self.db.conn:
             if new:
-                self.db.conn.executemany(_INSERT, [tuple(r[c] for c in _COLUMNS) for r in new])
+                self.db.conn.executemany(_INSERT, [_ROW(r) for r in new])
             if dup_updates:
                 self.db.conn.executemany(
                     "UPDATE messages SET labels = ?, in_sent = max(in_sent, ?) WHERE id = ?", dup_updates

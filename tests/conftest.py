@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# Qt tests run offscreen unless a display is chosen on purpose (screenshots under Xvfb).
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
 REPO = Path(__file__).resolve().parents[1]
 CORPORA = Path(os.environ.get("MAILVOICE_SHARED", REPO.parent / "shared")) / "corpora"
 

@@ -231,3 +231,10 @@ def test_export_with_no_drafts_writes_the_header(db, tmp_path):
     out = tmp_path / "none.csv"
     assert export_drafts(db, out) == 0
     assert out.read_text(encoding="utf-8") == "instruction,generated_email,created_at,model,adapter,reply_to\n"
+
+
+def test_mail_stored_but_not_yet_indexed_is_searchable_when_drafting(mail):
+    # The fixture inserts rows directly, as an import stopped before indexing leaves them.
+    rent = mail.execute("SELECT id FROM messages WHERE subject = 'Rent Receipt'").fetchone()[0]
+    result = draft(mail, "send the rent receipt", backend=FakeBackend())
+    assert result.examples[0] == rent  # ranked by topic, not merely the most recent

@@ -18,6 +18,7 @@ from assistant.drafting.prompting import (
     reply_from_store,
 )
 from assistant.drafting.voice import Voice, first_name, greeting_pattern, learn_voice, signoff_pattern
+from assistant.store.fts import index_pending
 
 ROSA = ("Rosa Alvarez", "rosa@properties.example.net")
 _ids = itertools.count(1)
@@ -34,31 +35,28 @@ def add(
     n = next(_ids)
     name, addr = sender or ("Alex Morgan", "alex.morgan@example.org")
     date = date or f"2024-01-{n % 28 + 1:02d}T10:00:00+00:00"
-    return (
-        db["messages"]
-        .insert(
-            {
-                "message_id": message_id or f"m{n}@test",
-                "thread_id": f"t{n}",
-                "date": date,
-                "from_name": name,
-                "from_addr": addr,
-                "from_key": addr.lower(),
-                "to_json": json.dumps([list(to)]),
-                "cc_json": "[]",
-                "subject": subject,
-                "body": body,
-                "quoted": "",
-                "signature": "",
-                "is_forward": forward,
-                "sent_by_me": sent,
-                "automated": automated,
-                "auto_reason": "",
-                "labels": "[]",
-            }
-        )
-        .last_pk
-    )
+    row = {
+        "message_id": message_id or f"m{n}@test",
+        "thread_id": f"t{n}",
+        "date": date,
+        "from_name": name,
+        "from_addr": addr,
+        "from_key": addr.lower(),
+        "to_json": json.dumps([list(to)]),
+        "cc_json": "[]",
+        "subject": subject,
+        "body": body,
+        "quoted": "",
+        "signature": "",
+        "is_forward": forward,
+        "sent_by_me": sent,
+        "automated": automated,
+        "auto_reason": "",
+        "labels": "[]",
+    }
+    pk = db["messages"].insert(row).last_pk
+    index_pending(db)  # as the importer does after storing a batch
+    return pk
 
 
 # --- the user's voice ------------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from assistant.drafting.prompting import PromptError, build_prompt, reply_from_f
 from assistant.drafting.voice import learn_voice
 from assistant.errors import Cancelled, MailvoiceError
 from assistant.store.db import get_setting
+from assistant.store.fts import index_pending
 
 log = logging.getLogger("mailvoice.drafting")
 
@@ -175,6 +176,7 @@ def draft(
         backend = LlamaBackend(settings)
     else:
         backend.configure(settings)
+    index_pending(db)  # mail stored but not yet searchable (an import stopped before indexing) joins now
     reply = reply_from_store(db, reply_to) if reply_to else reply_from_file(reply_file) if reply_file else None
     voice = learn_voice(db)
     prompt = build_prompt(

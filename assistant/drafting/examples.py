@@ -84,6 +84,8 @@ def select_examples(
 ) -> list[Example]:
     """Up to ``k`` past sent emails for ``instruction`` whose prompt text fits in ``budget`` tokens.
 
+    Only mail in the full-text index is ranked by topic (see :func:`assistant.store.fts.index_pending`).
+
     Args:
         to: the recipient's address; their mail, then their domain's, is preferred.
         count_tokens: the model's tokenizer when loaded (an estimate otherwise).

@@ -110,8 +110,10 @@ def signoff_pattern(lines: list[str]) -> str | None:
 
 def learn_voice(db: sqlite_utils.Database, sample: int = SAMPLE) -> Voice:
     """Count the user's greetings and sign-offs over their recent sent mail (cached until mail changes)."""
-    fingerprint = db.execute("SELECT COUNT(*), MAX(id) FROM messages WHERE sent_by_me = 1").fetchone()
-    key = (db.conn, tuple(fingerprint), sample)
+    # New mail raises MAX(id) and `mailvoice me` changes the addresses: both O(1) to read, unlike a count
+    # of sent mail (an index scan of every sent email, before every draft).
+    newest = db.execute("SELECT MAX(id) FROM messages").fetchone()[0]
+    key = (db.conn, newest, tuple(load_me(db)), sample)
     if key in _cache:
         return _cache[key]
     rows = db.execute(

@@ -170,8 +170,11 @@ class _Body:
             for child in children if isinstance(children, list) else []:
                 self.walk(child, depth + 1)
             return
-        filename = self._filename(part)
-        disposition = str(part.get("Content-Disposition") or "").split(";")[0].strip().lower()
+        raw_disposition = part.get("Content-Disposition")
+        # get_filename is slow; a text part with no disposition and no name= is never an attachment
+        named = raw_disposition is not None or not ctype.startswith("text/") or "name=" in str(part.get("Content-Type"))
+        filename = self._filename(part) if named else ""
+        disposition = str(raw_disposition or "").split(";")[0].strip().lower()
         if disposition == "attachment" or (filename and not ctype.startswith("text/")):
             self.attachments.append(filename or ctype)
         elif ctype in ("text/plain", "text/enriched", "text/richtext") or ctype == "text":
