@@ -14,9 +14,11 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import contextlib
 import multiprocessing
 import operator
 import os
+import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +29,7 @@ from typing import Any
 
 import sqlite_utils
 
-from assistant.errors import NotMailError
+from assistant.errors import NotMailError, StoreError
 from assistant.identities import adopt_if_obvious, load_me, relabel
 from assistant.mail.charset import decode_header
 from assistant.mail.clean import clean_body
@@ -185,8 +187,17 @@ def import_paths(
         run.run(files)
         run.flush()
         index_pending(db, run.indexing)
+    except sqlite3.OperationalError as exc:
+        # Each batch is one transaction, so a failed write leaves the store as it was after the last one.
+        if "full" in str(exc).lower():
+            raise StoreError(
+                f"The disk holding {db_file(db)} is full. Free some space and run the same import again: "
+                "it continues where it stopped, and nothing imported so far is lost."
+            ) from exc
+        raise StoreError(f"Writing to the database failed ({exc}). Run the same import again to continue.") from exc
     finally:
-        db.execute("PRAGMA wal_autocheckpoint = 1000")
+        with contextlib.suppress(sqlite3.Error):
+            db.execute("PRAGMA wal_autocheckpoint = 1000")
     if run.report.imported:
         assign_threads(db)
     if not load_me(db):
@@ -481,6 +492,11 @@ def _build(data: bytes, truncated: bool, folder: str) -> dict[str, Any] | str:
         "truncated": int(truncated),
         "notes": "; ".join(notes),
     }
+
+
+def db_file(db: sqlite_utils.Database) -> str:
+    row = db.execute("PRAGMA database_list").fetchone()
+    return row[2] if row else "the database"
 
 
 def _merge_labels(old: str, new: str, folder: str) -> str:

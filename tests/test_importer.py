@@ -169,3 +169,25 @@ def test_progress_reports_bytes_rate_and_eta(db, mbox):
     assert seen and seen[-1].bytes_done == seen[-1].bytes_total == mbox.stat().st_size
     assert seen[-1].seen == 400
     assert json.dumps(import_paths(db, [mbox]).to_json())
+
+
+def test_a_full_disk_is_a_clear_error_and_the_store_stays_consistent(db, mbox, tmp_path, monkeypatch):
+    from assistant import importer
+    from assistant.errors import StoreError
+    from assistant.store import open_store
+
+    monkeypatch.setattr(importer, "BATCH", 50)
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.execute(f"PRAGMA max_page_count = {pages + 60}")  # room for a few batches, then "disk full"
+    with pytest.raises(StoreError, match="is full. Free some space"):
+        import_paths(db, [mbox])
+    assert db.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    partial = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    assert 0 < partial < 400
+    db.execute("PRAGMA max_page_count = 1073741823")
+    report = import_paths(db, [mbox])
+    assert report.resumed_files == 1
+    reference = open_store(tmp_path / "reference")
+    import_paths(reference, [mbox])
+    query = "SELECT message_id, body, thread_id FROM messages ORDER BY message_id"
+    assert db.execute(query).fetchall() == reference.execute(query).fetchall()
