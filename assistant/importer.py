@@ -52,7 +52,7 @@ BATCH = 500  # messages per transaction: small enough to lose little on a kill, 
 WORKERS = max(1, min(os.cpu_count() or 1, 8))
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # smaller imports finish before worker processes would start
 _CHUNK_MESSAGES = 200
-_CHUNK_BYTES = 16 * 1024 * 1024
+_CHUNK_BYTES = 4 * 1024 * 1024
 _COLUMNS = (
     "message_id", "thread_id", "in_reply_to", "refs", "date", "from_name", "from_addr", "from_key",
     "to_json", "cc_json", "reply_to", "subject", "body", "quoted", "signature", "is_forward", "folder",
@@ -267,13 +267,13 @@ class _Run:
                 if not self.consume(src, raw, result):
                     return
             return
-        ctx = multiprocessing.get_context("spawn")  # never fork: the GUI runs imports from a thread
+        ctx = _worker_context()
         with ProcessPoolExecutor(WORKERS, mp_context=ctx) as pool:
             in_flight: deque = deque()
             for chunk in _chunks_by_size(stream):
                 work = [(raw.data, raw.truncated, src.folder) for src, raw in chunk if raw]
                 in_flight.append((chunk, pool.submit(build_records, work)))
-                if len(in_flight) > 2 * WORKERS and not self.drain(in_flight.popleft()):
+                if len(in_flight) > WORKERS and not self.drain(in_flight.popleft()):  # bounded memory
                     break
             while in_flight and not self.cancelled:
                 if not self.drain(in_flight.popleft()):
@@ -512,6 +512,16 @@ def _content_hash(addr: str, date: str | None, subject: str, to: list, text: str
     norm = " ".join(text.split())[:20000]
     key = "\x1f".join([addr, date or "", " ".join(subject.split()), ",".join(a for _, a in to), norm])
     return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Never plain fork (the GUI imports from a thread). A fork server imports the parser once and forks
+    workers from it, so they share that memory; where there is none (Windows), spawn."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["assistant.importer"])
+        return ctx
+    return multiprocessing.get_context("spawn")
 
 
 def _chunks_by_size(stream: Iterable[tuple]) -> Iterator[list[tuple]]:
