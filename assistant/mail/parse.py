@@ -101,7 +101,8 @@ def _addresses(value: str | None) -> list[tuple[str, str]]:
     """Parse an address list; a regex handles the common shapes, the stdlib parser the rest."""
     if not value:
         return []
-    value = decode_header(value)
+    # One space between words: long blank runs would make the regex below backtrack for minutes.
+    value = " ".join(decode_header(value).split())
     if '"' not in value and "(" not in value:
         simple = [_SIMPLE_ADDR.fullmatch(part) for part in value.split(",") if part.strip()]
         if simple and all(simple):
