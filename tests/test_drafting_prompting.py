@@ -8,7 +8,7 @@ import string
 
 import pytest
 
-from assistant.drafting.examples import keywords, select_examples
+from assistant.drafting.examples import keywords, recipient_mail, select_examples, selective
 from assistant.drafting.prompting import (
     LENGTHS,
     PromptError,
@@ -165,6 +165,32 @@ def test_no_keyword_match_falls_back_to_recent_mail(db):
     assert [(e.id, e.why) for e in chosen] == [(new, "recent"), (old, "recent")]
 
 
+def test_words_in_most_mail_do_not_rank(db):
+    for i in range(10):
+        add(db, f"Acme update number {i}: the servers are fine and the team is well.", subject="Acme")
+    add(db, "Acme faucet: the faucet in the Acme kitchen leaks again, the plumber is booked.")
+    assert selective(db, keywords("acme faucet plumber unknownword")) == ["faucet", "plumber"]
+    assert selective(db, keywords("acme servers")) == ["servers", "acme"]  # all common: the two rarest
+    assert keywords("Café with Zoë") == ["cafe", "zoe"]  # folded as the index folds them
+
+
+def test_the_best_sent_match_is_found_behind_many_received_ones(db):
+    for i in range(300):  # received mail that matches far better than anything sent
+        add(db, f"Faucet faucet faucet notice {i}: faucet faucet.", sent=0, sender=("Shop", "shop@x.test"))
+    mine = add(db, "About the faucet: the plumber comes on Monday morning at nine.")
+    chosen = select_examples(db, "faucet", k=1, budget=10_000)
+    assert [(e.id, e.why) for e in chosen] == [(mine, "topic")]
+
+
+def test_recipient_mail_splits_person_and_organisation(db):
+    a = add(db, "First note to Rosa about the lease renewal and the deposit.", to=ROSA)
+    b = add(db, "A note to Mike about the lease renewal and the deposit.", to=("Mike", "mike@properties.example.net"))
+    mail = recipient_mail(db, "ROSA@properties.example.net")
+    assert (mail.name, mail.person, mail.domain) == ("Rosa Alvarez", [a], [b])
+    c = add(db, "Second note to Rosa about the lease renewal and the keys.", to=ROSA)
+    assert recipient_mail(db, ROSA[1]).person == [c, a]  # new mail is seen at once
+
+
 # --- the email being answered --------------------------------------------------------------------------
 
 
@@ -246,6 +272,7 @@ def test_prompt_carries_voice_examples_tone_and_length(db):
     assert 'to Rosa with the subject "Faucet repair"' in prompt.messages[1]["content"]
     last = prompt.messages[-1]["content"]
     assert "thank Rosa for the faucet repair" in last and "Tone: warm" in last
+    assert last.endswith("Write the email now, as Alex, to Rosa.\n")
     assert "Recipient: Rosa Alvarez <rosa@properties.example.net>" in last and LENGTHS["short"][1] in last
     assert prompt.max_tokens == LENGTHS["short"][0] and [e.id for e in prompt.examples] == [ex]
     assert "signs off with:\nBest,\nAlex" in prompt.messages[0]["content"]
@@ -264,20 +291,20 @@ def test_instruction_longer_than_the_window_is_refused(db):
         prompt_for(db, "word " * 2000, n_ctx=512)
 
 
-def test_every_shipped_prompt_loads_with_a_version_and_known_fields():
+def test_every_drafting_prompt_ships_with_a_version_and_known_fields():
     from importlib.resources import files
 
     fields = {
         "draft_system": {"me", "habits"},
-        "draft_user": {"reply", "me_first", "instruction", "details"},
+        "draft_user": {"reply", "me_first", "instruction", "details", "to_whom"},
         "example_request": {"recipient", "subject"},
         "reply_block": {"me_first", "notice", "sender", "date", "subject", "body"},
     }
-    shipped = sorted(
+    shipped = [
         p.name.removesuffix(".txt") for p in (files("resources") / "prompts").iterdir() if p.name.endswith(".txt")
-    )
-    assert shipped == sorted(fields)
-    for name in shipped:
+    ]
+    assert set(fields) <= set(shipped)  # other features keep their prompts in the same folder
+    for name, wanted in fields.items():
         prompt = load_prompt(name)
         assert prompt.version >= 1 and not prompt.text.startswith("#")
-        assert {f for _, f, _, _ in string.Formatter().parse(prompt.text) if f} == fields[name]
+        assert {f for _, f, _, _ in string.Formatter().parse(prompt.text) if f} == wanted

@@ -30,9 +30,7 @@ def draft_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command()
 @click.argument("instruction", nargs=-1, required=True)
-@click.option(
-    "--reply-to", "reply_to", metavar="MESSAGE_ID", help="Answer this stored email (its Message-ID)."
-)
+@click.option("--reply-to", "reply_to", metavar="MESSAGE_ID", help="Answer this stored email (its Message-ID).")
 @click.option("--reply-file", "reply_file", metavar="EML", type=click.Path(dir_okay=False),
               help="Answer the email saved in this file.")  # fmt: skip
 @draft_options
@@ -40,7 +38,7 @@ def draft_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @command_options
 def draft(ctx: Context, instruction: tuple[str, ...], reply_to, reply_file, to, tone, length, adapter,
           no_examples, model, seed, n) -> None:  # fmt: skip
-    """Write an email in your voice from INSTRUCTION; it streams here and is saved.
+    """Write an email in your voice; it streams here and is saved.
 
     Example: mailvoice draft "ask Rosa if the plumber can come Monday" --to rosa@properties.example.net
     """
@@ -83,10 +81,12 @@ def draft(ctx: Context, instruction: tuple[str, ...], reply_to, reply_file, to, 
 @click.option("--excel", is_flag=True, help="Write for Excel: UTF-8 with BOM, CRLF line ends.")
 @draft_options
 @command_options
-def batch(
-    ctx: Context, instructions, out, excel, to, tone, length, adapter, no_examples, model, seed
-) -> None:
-    """Draft one email per line of INSTRUCTIONS (a text file; # starts a comment) into a CSV."""
+def batch(ctx: Context, instructions, out, excel, to, tone, length, adapter, no_examples, model, seed) -> None:
+    """Draft an email for each line of a file, into a CSV.
+
+    INSTRUCTIONS is a text file with one instruction per line; blank lines and lines starting with # are
+    skipped. Every draft is also saved (mailvoice export drafts).
+    """
     from assistant.drafting import BatchProgress
     from assistant.drafting import batch as run_batch
 
@@ -100,9 +100,7 @@ def batch(
         adapter=adapter, examples=not no_examples, model=model, seed=seed,
     )  # fmt: skip
     line.done()
-    ctx.emit(
-        report.to_json(), f"Wrote {report.written:,} drafts to {out} in {format_duration(report.seconds)}."
-    )
+    ctx.emit(report.to_json(), f"Wrote {report.written:,} drafts to {out} in {format_duration(report.seconds)}.")
 
 
 @click.group("export")
@@ -127,7 +125,10 @@ def export_drafts(ctx: Context, out: str, excel: bool) -> None:
 @click.option("--default", "use_default", is_flag=True, help="Go back to the embedded default model.")
 @command_options
 def model(ctx: Context, path: str | None, use_default: bool) -> None:
-    """Show the model that drafts; with PATH, check that GGUF and draft with it from now on."""
+    """Show or choose the model that drafts.
+
+    With PATH, check that GGUF (a chat model) and draft with it from now on.
+    """
     from assistant.drafting.models import choose_model, current_model, model_info
 
     if path and use_default:

@@ -6,8 +6,8 @@ the GUI and the CLI call only these and the model helpers. Nothing here imports 
 
 from assistant.drafting.backend import Backend, EngineSettings, FakeBackend, GenerationParams, LlamaBackend
 from assistant.drafting.batch import BatchProgress, BatchReport, batch, export_drafts, read_instructions
-from assistant.drafting.drafts import DraftResult, SavedDraft, draft, engine_settings, list_drafts
-from assistant.drafting.models import choose_model, current_model, embedded_model_path, model_info
+from assistant.drafting.drafts import DraftResult, SavedDraft, draft, list_drafts
+from assistant.drafting.models import choose_model, current_model, embedded_model_path, engine_settings, model_info
 
 __all__ = [
     "Backend",

@@ -8,6 +8,7 @@ path can be tested without a model. Nothing here knows about mail or the store.
 from __future__ import annotations
 
 import abc
+import atexit
 import logging
 import os
 import re
@@ -173,12 +174,16 @@ def _load(settings: EngineSettings) -> Any:
 
 
 def unload() -> None:
-    """Free the loaded model (the GUI calls this when the user changes model)."""
+    """Free the loaded model (the GUI may call this to give the memory back)."""
     global _loaded
     with _load_lock:
         if _loaded is not None:
             _loaded[1].close()
             _loaded = None
+
+
+# Free it before interpreter shutdown: llama-cpp-python's own finaliser fails once module globals are gone.
+atexit.register(unload)
 
 
 class LlamaBackend(Backend):

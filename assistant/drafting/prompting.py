@@ -171,6 +171,7 @@ def build_prompt(
         texts["draft_user"].format,
         me_first=me_first,
         instruction=instruction,
+        to_whom=f", to {recipient}" if recipient else "",  # small models otherwise write as the recipient
         details="".join(d + "\n" for d in details),
     )
 

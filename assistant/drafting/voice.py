@@ -28,6 +28,7 @@ CLOSING_WORDS = re.compile(
     r"yours|all the best|many thanks|talk soon|take care|love|ta|thx|br|rgds|speak soon|later)\b",
     re.IGNORECASE,
 )
+_GROUP_WORDS = frozenset({"all", "everyone", "team", "there", "folks", "guys", "both", "you"})
 _cache: dict[tuple, Voice] = {}
 
 
@@ -78,16 +79,7 @@ def greeting_pattern(line: str, recipient_names: list[str]) -> str | None:
             line,
             re.IGNORECASE,
         )
-        if m and m.group(2).lower() not in {
-            "all",
-            "everyone",
-            "team",
-            "there",
-            "folks",
-            "guys",
-            "both",
-            "you",
-        }:
+        if m and m.group(2).lower() not in _GROUP_WORDS:
             pattern = f"{m.group(1)} {NAME}{m.group(3)}"
     return pattern
 

@@ -148,3 +148,52 @@ def m003_drafts(db: sqlite_utils.Database) -> None:
         pk="id",
     )
     db["drafts"].create_index(["created_at"])
+
+
+@migration
+def m004_pairs(db: sqlite_utils.Database) -> None:
+    # Training pairs (instruction -> email). Texts are stored as written; the privacy scrub is applied
+    # whenever they are shown, exported or trained on, so changing the scrub settings needs no rebuild.
+    db["pairs"].create(
+        {
+            "id": int,
+            "message_id": str,  # the sent email (NULL for imported pairs)
+            "thread_id": str,  # the split keeps whole threads on one side
+            "instruction": str,
+            "input": str,  # context: the email answered, trimmed ("" for none)
+            "output": str,  # the email
+            "split": str,  # train | validation
+            "split_fixed": int,  # 1: the split came with an imported dataset and is kept
+            "status": str,  # ok | excluded
+            "source": str,  # built | imported | edited
+            "origin": str,  # imported: "FILE row N"
+            "flags": str,  # JSON list: fallback, retried, context_trimmed, ...
+            "scrubbed": str,  # JSON {placeholder kind: count} under the scrub settings when written
+            "generated_instruction": str,  # the model's instruction, kept when the user edits it
+            "tries": int,
+            "prompt_version": int,
+            "model": str,  # model identity (file name, size, header hash)
+            "cache_key": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+    )
+    db.execute("CREATE UNIQUE INDEX idx_pairs_message ON pairs(message_id) WHERE message_id IS NOT NULL")
+    db["pairs"].create_index(["cache_key"])
+    db["pairs"].create_index(["split", "status"])
+    # Instructions by cache key (content + prompt version + model): switching models back, or a pair's
+    # email coming back after an exclusion, costs no generation.
+    db["pair_cache"].create(
+        {
+            "cache_key": str,
+            "instruction": str,
+            "flags": str,
+            "tries": int,
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "seconds": float,
+            "created_at": str,
+        },
+        pk="cache_key",
+    )
