@@ -10,11 +10,11 @@ outside the requested dates, or skipped with a recorded reason.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
-import contextlib
 import multiprocessing
 import operator
 import os
@@ -29,6 +29,7 @@ from typing import Any
 
 import sqlite_utils
 
+from assistant import netguard
 from assistant.errors import NotMailError, StoreError
 from assistant.identities import adopt_if_obvious, load_me, relabel
 from assistant.mail.charset import decode_header
@@ -169,8 +170,7 @@ def import_paths(
         what = ", ".join(str(p) for p in paths)
         reasons = "; ".join(sorted({s.reason for s in skips}))[:300]
         raise NotMailError(
-            f"No mail found in {what} ({reasons}). Point import at an mbox file, a maildir, "
-            "or a folder of .eml files."
+            f"No mail found in {what} ({reasons}). Point import at an mbox file, a maildir, or a folder of .eml files."
         )
     me_list = [a.strip().lower() for a in me if a.strip()]
     if me_list:
@@ -268,7 +268,7 @@ class _Run:
                     return
             return
         ctx = _worker_context()
-        with ProcessPoolExecutor(WORKERS, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(WORKERS, mp_context=ctx, initializer=netguard.install) as pool:
             in_flight: deque = deque()
             for chunk in _chunks_by_size(stream):
                 work = [(raw.data, raw.truncated, src.folder) for src, raw in chunk if raw]
@@ -316,9 +316,7 @@ class _Run:
             self.pending_skips.append(Skip(where, record or "not read"))
             return
         date = record["date"] or ""
-        if date and (
-            (self.window[0] and date < self.window[0]) or (self.window[1] and date >= self.window[1])
-        ):
+        if date and ((self.window[0] and date < self.window[0]) or (self.window[1] and date >= self.window[1])):
             self.report.outside_dates += 1
             return
         key = record["from_key"]
@@ -395,8 +393,7 @@ class _Run:
     def _save_counts(self) -> None:
         r = self.report
         self.db.execute(
-            "UPDATE import_runs SET seen = ?, imported = ?, duplicates = ?, skipped = ?, seconds = ? "
-            "WHERE id = ?",
+            "UPDATE import_runs SET seen = ?, imported = ?, duplicates = ?, skipped = ?, seconds = ? WHERE id = ?",
             [r.seen, r.imported, r.duplicates, len(r.skipped), time.monotonic() - self.started, r.run_id],
         )
 

@@ -50,3 +50,34 @@ def test_a_folder_without_mail_shows_a_message(window, qtbot, tmp_path, monkeypa
     with qtbot.waitSignal(window.thread.finished, timeout=30_000):
         pass
     assert shown and shown[0].startswith("No mail found")
+
+
+def test_compose_streams_a_draft_from_the_fake_backend(qtbot, data_home):
+    from assistant.drafting.backend import FakeBackend
+
+    fake = FakeBackend()
+    fake.enqueue("Hi Anna,\n\nI can't make Thursday. Could we do Monday instead?\n\nBest,\nAlex")
+    window = MainWindow(str(data_home), backend_factory=lambda: fake)
+    qtbot.addWidget(window)
+    page = window.compose
+    chunks = []
+    page.instruction.setPlainText("tell Anna I can't make Thursday, propose Monday")
+    page.generate()
+    page.worker.chunk.connect(chunks.append)
+    with qtbot.waitSignal(page.thread.finished, timeout=30_000):
+        pass
+    assert page.output.toPlainText().startswith("Hi Anna,") and page.output.toPlainText().endswith("Alex")
+    assert page.status.text().startswith("Saved.")
+    assert fake.prompts and "Thursday" in str(fake.prompts[-1])
+    from assistant.store import open_store
+
+    assert open_store(window.root).execute("SELECT COUNT(*) FROM drafts").fetchone()[0] == 1
+
+
+def test_compose_reports_an_empty_instruction(qtbot, data_home):
+    window = MainWindow(str(data_home))
+    qtbot.addWidget(window)
+    window.compose.generate()
+    with qtbot.waitSignal(window.compose.thread.finished, timeout=30_000):
+        pass
+    assert window.compose.status.text().startswith("The instruction is empty")

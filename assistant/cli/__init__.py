@@ -6,7 +6,8 @@ import logging
 
 import click
 
-from assistant.cli import app, drafts, mail
+from assistant import netguard
+from assistant.cli import app, drafts, mail, privacy
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -21,10 +22,11 @@ def cli(ctx: click.Context, data_dir: str | None, as_json: bool, verbose: bool) 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
 
 
-for module in (mail, drafts, app):
+for module in (mail, drafts, privacy, app):
     for command in module.COMMANDS:
         cli.add_command(command)
 
 
 def main() -> None:
+    netguard.install()  # before anything can open a connection: Mailvoice works offline
     cli(prog_name="mailvoice")

@@ -19,11 +19,14 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
+from assistant import netguard
 from assistant.errors import MailvoiceError
+from assistant.gui.compose import ComposePage
 from assistant.identities import stats
 from assistant.importer import ImportProgress, import_paths
 from assistant.paths import data_dir
@@ -46,16 +49,14 @@ class ImportWorker(QObject):
     def run(self) -> None:
         try:
             db = open_store(data_dir(self.root))  # SQLite connections stay on the thread that made them
-            report = import_paths(
-                db, self.paths, progress=self.progress.emit, cancel=self.cancel_event.is_set
-            )
+            report = import_paths(db, self.paths, progress=self.progress.emit, cancel=self.cancel_event.is_set)
             self.finished.emit(report)
         except MailvoiceError as exc:
             self.failed.emit(str(exc))
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, root: str | None = None):
+    def __init__(self, root: str | None = None, backend_factory=None):
         super().__init__()
         self.root = str(data_dir(root))
         self.setWindowTitle("Mailvoice")
@@ -90,15 +91,19 @@ class MainWindow(QMainWindow):
             layout.addWidget(w)
         layout.addLayout(buttons)
         layout.addStretch()
-        central = QWidget()
-        central.setLayout(layout)
-        self.setCentralWidget(central)
+        mail_page = QWidget()
+        mail_page.setLayout(layout)
+        self.compose = ComposePage(self.root, backend_factory)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(mail_page, "&Mail")
+        self.tabs.addTab(self.compose, "C&ompose")
+        self.setCentralWidget(self.tabs)
         self.thread: QThread | None = None
         self.worker: ImportWorker | None = None
         self.refresh()
 
     def refresh(self) -> None:
-        s = stats(open_store(data_dir(self.root)))
+        s = stats(open_store(data_dir(self.root), check=True))
         first, last = s["date_range"]
         span = f" from {first[:10]} to {last[:10]}" if first and last else ""
         me = ", ".join(s["me"]) or "not chosen yet"
@@ -108,9 +113,7 @@ class MainWindow(QMainWindow):
         )
 
     def choose_file(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(
-            self, "Choose mail files", "", "Mail (*.mbox *.mbx *.eml *);;All (*)"
-        )
+        files, _ = QFileDialog.getOpenFileNames(self, "Choose mail files", "", "Mail (*.mbox *.mbx *.eml *);;All (*)")
         if files:
             self.start_import(files)
 
@@ -152,8 +155,7 @@ class MainWindow(QMainWindow):
         self.set_busy(False)
         verb = "Stopped" if report.status == "cancelled" else "Done"
         self.status.setText(
-            f"{verb}: {report.imported:,} new, {report.duplicates:,} already stored, "
-            f"{len(report.skipped):,} skipped."
+            f"{verb}: {report.imported:,} new, {report.duplicates:,} already stored, {len(report.skipped):,} skipped."
         )
         self.refresh()
 
@@ -163,6 +165,7 @@ class MainWindow(QMainWindow):
         QMessageBox.warning(self, "Import failed", message)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.compose.shutdown()
         if self.worker and self.thread and self.thread.isRunning():
             self.worker.cancel_event.set()
             self.thread.quit()
@@ -182,4 +185,5 @@ def run(root: str | None = None, argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
+    netguard.install()  # before anything can open a connection: Mailvoice works offline
     sys.exit(run())

@@ -1,0 +1,160 @@
+"""Data at rest: ``forget`` deletes everything Mailvoice stored in a data folder; permissions stay private.
+
+A data folder holds the database (``mailvoice.db`` with its ``-wal``/``-shm`` files) and whatever later
+features write beside it (adapters/, checkpoints/, cache/, models/...). :func:`forget` deletes all of it and
+leaves the folder itself, empty and 0700. Because a mistaken ``--data-dir ~`` must never empty a home folder,
+it refuses any folder that does not look like a Mailvoice data folder: one holding ``mailvoice.db``, or
+empty. The database is deleted last, so a forget that is interrupted can simply be run again.
+
+Deleting unlinks the files; it does not scrub the disk blocks (on SSDs and copy-on-write file systems
+overwriting in place is not possible anyway) and cannot reach copies in backups.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assistant.errors import MailvoiceError
+from assistant.paths import DB_NAME
+
+_DB_FILES = (f"{DB_NAME}-journal", f"{DB_NAME}-wal", f"{DB_NAME}-shm", DB_NAME)  # deleted in this order, last
+
+
+class NotADataFolder(MailvoiceError):
+    """The folder given does not look like a Mailvoice data folder, so nothing was deleted."""
+
+
+@dataclass
+class ForgetReport:
+    """What :func:`forget` removed."""
+
+    data_dir: Path
+    removed_files: int = 0  # files and links, not counting folders
+    removed_folders: int = 0
+    removed_bytes: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "removed_files": self.removed_files,
+            "removed_bytes": self.removed_bytes,
+            "removed_folders": self.removed_folders,
+            "data_dir": str(self.data_dir),
+        }
+
+
+@dataclass
+class PermissionReport:
+    """What :func:`check_permissions` tightened, and what it could not."""
+
+    tightened: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def looks_like_data_folder(root: Path) -> bool:
+    """True when ``root`` holds a Mailvoice database, or nothing at all."""
+    return (root / DB_NAME).is_file() or not any(root.iterdir())
+
+
+def forget(root: Path) -> ForgetReport:
+    """Delete everything inside the data folder ``root``; leave it empty and private (0700).
+
+    Raises:
+        NotADataFolder: ``root`` is not a Mailvoice data folder (or is a home or system folder).
+        MailvoiceError: a file could not be deleted (what was deleted before it stays deleted).
+    """
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        return ForgetReport(root)
+    _refuse_unless_data_folder(root)
+    report = ForgetReport(root)
+    db_files = {root / name for name in _DB_FILES}
+    for entry in sorted(root.iterdir()):
+        if entry not in db_files:
+            _remove(entry, report)
+    for path in (root / name for name in _DB_FILES):
+        if path.exists() or path.is_symlink():
+            _remove(path, report)
+    _chmod(root, 0o700)
+    return report
+
+
+def _refuse_unless_data_folder(root: Path) -> None:
+    home = Path.home().resolve()
+    if root == Path(root.anchor) or root == home or root in home.parents:
+        raise NotADataFolder(
+            f"{root} is a home or system folder, not a Mailvoice data folder, so nothing was deleted. "
+            "Give the folder Mailvoice uses (--data-dir or MAILVOICE_HOME)."
+        )
+    if not looks_like_data_folder(root):
+        raise NotADataFolder(
+            f"{root} does not look like a Mailvoice data folder (it has no {DB_NAME} and is not empty), so "
+            "nothing was deleted. Check --data-dir or MAILVOICE_HOME."
+        )
+
+
+def _remove(path: Path, report: ForgetReport) -> None:
+    """Delete a file, link or folder tree without following links (a link's target is not ours)."""
+    try:
+        info = path.lstat()
+        if stat.S_ISDIR(info.st_mode):
+            _chmod(path, 0o700)  # a read-only folder (a copied checkpoint) must still be emptied
+            for child in sorted(path.iterdir()):
+                _remove(child, report)
+            path.rmdir()
+            report.removed_folders += 1
+            return
+        path.unlink()
+    except FileNotFoundError:  # gone already (a -shm file SQLite removed itself): nothing to do
+        return
+    except OSError as exc:
+        raise MailvoiceError(
+            f"Could not delete {path} ({exc.strerror or exc}). {report.removed_files:,} files were deleted "
+            "so far; close Mailvoice everywhere, then run mailvoice forget --yes again."
+        ) from exc
+    report.removed_files += 1
+    if stat.S_ISREG(info.st_mode):
+        report.removed_bytes += info.st_size
+
+
+def _chmod(path: Path, mode: int) -> None:
+    with contextlib.suppress(OSError):  # not ours to change (a shared mount): deleting says so if it matters
+        os.chmod(path, mode)
+
+
+def check_permissions(root: Path) -> PermissionReport:
+    """Make the data folder private: folders 0700, files 0600 (links are left alone, never followed).
+
+    Returns what was tightened and what could not be (a file owned by someone else). On Windows the
+    folder already sits in the user's private profile and POSIX modes mean nothing, so it does nothing.
+    """
+    report = PermissionReport()
+    if os.name == "nt":
+        return report
+    root = Path(root)
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        _tighten(here, True, report)
+        for name in filenames:
+            _tighten(here / name, False, report)
+        dirnames[:] = [d for d in dirnames if not (here / d).is_symlink()]
+    return report
+
+
+def _tighten(path: Path, is_dir: bool, report: PermissionReport) -> None:
+    try:
+        info = path.lstat()
+    except OSError:
+        return
+    mode = stat.S_IMODE(info.st_mode)
+    if stat.S_ISLNK(info.st_mode) or (mode & 0o077 == 0 and (not is_dir or mode & 0o700 == 0o700)):
+        return  # a link (its target decides), or already private
+    try:  # group and others lose everything; the owner keeps what it had, plus read and write (and enter)
+        os.chmod(path, 0o700 if is_dir else (mode & 0o700) | 0o600)
+    except OSError as exc:
+        report.problems.append(f"{path}: {exc.strerror or exc}")
+        return
+    report.tightened.append(str(path))

@@ -1,0 +1,173 @@
+"""Data at rest: forget leaves nothing behind, refuses folders that are not ours; private modes; logs hold no mail."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.cli import cli, privacy
+from assistant.forget import NotADataFolder, check_permissions, forget
+from assistant.importer import import_paths
+from assistant.mail import generate as gen
+from assistant.paths import data_dir
+from assistant.store import open_store
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.lstat().st_mode)
+
+
+def fill(home: Path, tmp_path: Path) -> dict:
+    """A data folder as later features will leave it: the store with mail, and their folders beside it.
+
+    The store stays open (the caller holds ``["db"]``), with its -wal and -shm files, as in a running app.
+    """
+    mbox = tmp_path / "mail.mbox"
+    gen.write_mbox(mbox, gen.generate_messages(120, seed=4))
+    db = open_store(data_dir(home))
+    import_paths(db, [mbox])
+    extra = {
+        "adapters/voice-1/adapter.gguf": 3000,
+        "adapters/voice-1/adapter_config.json": 120,
+        "checkpoints/step-000010/adapter_model.safetensors": 5000,
+        "cache/pairs/3f/3f9a.json": 80,
+        "models/smollm2.gguf": 7000,
+        "drafts.log": 10,
+    }
+    for rel, size in extra.items():
+        (home / rel).parent.mkdir(parents=True, exist_ok=True)
+        (home / rel).write_bytes(b"x" * size)
+    (home / "checkpoints" / "step-000010").chmod(0o500)  # a read-only folder must still be emptied
+    outside = tmp_path / "kept-by-the-user.txt"
+    outside.write_text("not Mailvoice's")
+    (home / "models" / "link.gguf").symlink_to(outside)  # the link goes, its target stays
+    files = [p for p in home.rglob("*") if p.is_symlink() or p.is_file()]
+    assert {p.name for p in files} >= {"mailvoice.db", "mailvoice.db-wal", "mailvoice.db-shm"}
+    size = sum(p.lstat().st_size for p in files if not p.is_symlink())
+    return {"files": len(files), "bytes": size, "db": db}
+
+
+def test_forget_leaves_an_empty_private_folder(data_home, tmp_path):
+    before = fill(data_home, tmp_path)
+    assert {mode(p) for p in data_home.glob("mailvoice.db*")} == {0o600}  # the -wal and -shm too
+    report = forget(data_home)
+    assert list(data_home.iterdir()) == []
+    assert mode(data_home) == 0o700
+    assert (report.removed_files, report.removed_bytes) == (before["files"], before["bytes"])
+    assert (tmp_path / "kept-by-the-user.txt").read_text() == "not Mailvoice's"
+    before["db"].conn.close()  # the app's connection closing afterwards brings nothing back
+    assert list(data_home.iterdir()) == []
+    fresh = open_store(data_dir(data_home), check=True)
+    assert fresh.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+
+
+def test_an_empty_or_missing_folder_is_fine(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert forget(empty).removed_files == 0
+    assert forget(tmp_path / "missing").removed_files == 0
+
+
+def test_a_folder_that_is_not_ours_is_refused_and_left_alone(tmp_path, monkeypatch):
+    someone = tmp_path / "someone"
+    (someone / "Documents").mkdir(parents=True)
+    (someone / ".bashrc").write_text("alias ll='ls -l'\n")
+    with pytest.raises(NotADataFolder, match="does not look like a Mailvoice data folder"):
+        forget(someone)
+    assert (someone / ".bashrc").exists() and (someone / "Documents").is_dir()
+    # Even with a database in it, a home folder (or one above it) is never emptied.
+    (someone / "mailvoice.db").write_bytes(b"")
+    monkeypatch.setenv("HOME", str(someone / "Documents"))
+    for folder in (someone / "Documents", someone):
+        with pytest.raises(NotADataFolder, match="home or system folder"):
+            forget(folder)
+    assert (someone / ".bashrc").exists()
+
+
+def run_forget(*args: str):
+    """The command through the real group once it is registered there; the command object until then."""
+    if "forget" in cli.commands:
+        return CliRunner().invoke(cli, ["forget", *args])
+    return CliRunner().invoke(privacy.forget, list(args))
+
+
+def test_cli_needs_yes_then_reports_in_json(data_home, tmp_path):
+    before = fill(data_home, tmp_path)
+    refused = run_forget()
+    assert refused.exit_code == 1 and "mailvoice forget --yes" in refused.output
+    assert (data_home / "mailvoice.db").exists()
+    done = run_forget("--yes", "--json")
+    assert done.exit_code == 0, done.output
+    payload = json.loads(done.stdout)
+    assert payload["removed_files"] == before["files"] and payload["removed_bytes"] == before["bytes"]
+    assert payload["data_dir"] == str(data_home.resolve())
+    assert list(data_home.iterdir()) == []
+
+
+def test_cli_refuses_a_folder_that_is_not_ours(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run_forget("--yes", "--data-dir", str(tmp_path))
+    assert result.exit_code == 1 and "nothing was deleted" in result.output
+    assert (tmp_path / "notes.txt").exists()
+
+
+def test_permissions_are_tightened_to_0700_and_0600(data_home, tmp_path):
+    data_dir(data_home)
+    (data_home / "cache").mkdir(mode=0o777)
+    (data_home / "cache").chmod(0o777)
+    (data_home / "cache" / "a.json").write_text("{}")
+    (data_home / "cache" / "a.json").chmod(0o644)
+    (data_home / "run.sh").write_text("")
+    (data_home / "run.sh").chmod(0o755)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("")
+    outside.chmod(0o644)
+    (data_home / "cache" / "link").symlink_to(outside)
+    first = check_permissions(data_home)
+    assert sorted(Path(p).name for p in first.tightened) == ["a.json", "cache", "run.sh"] and not first.problems
+    assert (mode(data_home / "cache"), mode(data_home / "cache" / "a.json")) == (0o700, 0o600)
+    assert mode(data_home / "run.sh") == 0o700  # the owner keeps its own bits; others lose theirs
+    assert mode(outside) == 0o644  # links are not followed
+    assert check_permissions(data_home).tightened == []
+
+
+def test_logs_never_contain_mail_text(db, tmp_path, caplog):
+    mbox = tmp_path / "mail.mbox"
+    gen.write_mbox(mbox, gen.generate_messages(300, seed=9, huge_bytes=200_000))
+    caplog.set_level(logging.DEBUG)  # every logger, every level: the most a user could turn on
+    report = import_paths(db, [mbox])
+    assert report.imported > 250 and caplog.records, "the import ran and something was logged"
+    snippets = mail_snippets(db)
+    assert len(snippets) > 500
+    logged = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
+    assert [s for s in snippets if s in logged] == []
+    # The check itself would notice a leak.
+    logging.getLogger("mailvoice.test").debug("parsed %s", snippets[0])
+    assert snippets[0] in caplog.text
+
+
+def mail_snippets(db) -> list[str]:
+    """Every line of 16+ characters of stored bodies, quotes, signatures and subjects."""
+    found: set[str] = set()
+    for row in db.execute("SELECT body, quoted, signature, subject FROM messages"):
+        for text in row:
+            found.update(line.strip() for line in (text or "").splitlines() if len(line.strip()) >= 16)
+    return sorted(found)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="POSIX modes")
+def test_forget_removes_what_check_permissions_cannot_read(data_home):
+    data_dir(data_home)
+    (data_home / "mailvoice.db").write_bytes(b"")
+    locked = data_home / "cache" / "locked"
+    locked.mkdir(parents=True)
+    (locked / "f").write_bytes(b"12345")
+    locked.chmod(0o000)
+    report = forget(data_home)
+    assert (report.removed_files, report.removed_bytes, list(data_home.iterdir())) == (2, 5, [])
