@@ -44,8 +44,15 @@ class DraftWorker(QObject):
     def run(self) -> None:
         try:
             db = open_store(data_dir(self.root))
-            result = draft(db, self.instruction, to=self.to or None, length=self.length, backend=self.backend,
-                           on_chunk=lambda _i, text: self.chunk.emit(text), cancel=self.cancel_event.is_set)  # fmt: skip
+            result = draft(
+                db,
+                self.instruction,
+                to=self.to or None,
+                length=self.length,
+                backend=self.backend,
+                on_chunk=lambda _i, text: self.chunk.emit(text),
+                cancel=self.cancel_event.is_set,
+            )
             self.finished.emit(result)
         except Cancelled:
             self.failed.emit("Stopped.")
