@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from assistant import netguard
+from assistant.drafting.backend import unload
 from assistant.errors import MailvoiceError
 from assistant.gui.compose import ComposePage
 from assistant.identities import stats
@@ -181,7 +182,10 @@ def run(root: str | None = None, argv: list[str] | None = None) -> int:
         QMessageBox.critical(None, "Mailvoice", str(exc))
         return 1
     window.show()
-    return app.exec()
+    code = app.exec()
+    window.compose.shutdown()
+    unload()  # free llama.cpp while Qt and Python are still whole: freeing it at interpreter exit crashes
+    return code
 
 
 def main() -> None:
