@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import email
 import email.policy
+import json
 import mailbox
 import os
 import shutil
@@ -28,12 +29,13 @@ import psutil
 from assistant.mail import generate as gen
 
 
-def bare_compat32(path: Path) -> tuple[int, float]:
-    start = time.perf_counter()
+def bare_compat32(path: Path) -> tuple[int, float, float]:
+    """Messages, wall seconds and CPU seconds of plain ``mailbox.mbox`` iteration."""
+    start, cpu = time.perf_counter(), time.process_time()
     box = mailbox.mbox(path)
     n = sum(1 for _ in box)
     box.close()
-    return n, time.perf_counter() - start
+    return n, time.perf_counter() - start, time.process_time() - cpu
 
 
 def bare_policy_default(path: Path, limit: int) -> tuple[int, float]:
@@ -64,13 +66,14 @@ def mail_parser_rate(path: Path, limit: int) -> tuple[int, float]:
     return len(raws), time.perf_counter() - start
 
 
-def run_import(path: Path, home: Path) -> tuple[dict, float, float]:
-    """Run ``mailvoice import --json``; return (report, seconds, peak MB of the process tree)."""
+def run_import(path: Path, home: Path) -> tuple[dict, float, float, float]:
+    """Run ``mailvoice import --json``; return (report, seconds, peak MB, CPU seconds of the process tree)."""
     exe = Path(sys.executable).with_name("mailvoice")
     env = dict(os.environ, MAILVOICE_HOME=str(home))
     start = time.perf_counter()
     proc = subprocess.Popen([str(exe), "import", str(path), "--json"], stdout=subprocess.PIPE, env=env)
     peak = 0
+    cpu: dict[int, float] = {}  # latest CPU seconds seen per process of the tree (workers included)
     parent = psutil.Process(proc.pid)
     while proc.poll() is None:
         try:
@@ -78,14 +81,15 @@ def run_import(path: Path, home: Path) -> tuple[dict, float, float]:
             # PSS: each process's private memory plus its share of pages shared with the others
             # (libpython, numpy...), so the sum is what the import really costs the machine.
             peak = max(peak, sum(p.memory_full_info().pss for p in procs if p.is_running()))
+            for p in procs:
+                times = p.cpu_times()
+                cpu[p.pid] = times.user + times.system
         except psutil.Error:
             pass
         time.sleep(0.1)
     seconds = time.perf_counter() - start
     out = proc.stdout.read() if proc.stdout else b""
-    import json
-
-    return json.loads(out), seconds, peak / 2**20
+    return json.loads(out), seconds, peak / 2**20, sum(cpu.values())
 
 
 def main() -> None:
@@ -103,26 +107,29 @@ def main() -> None:
     print(
         f"generated {args.messages:,} messages, {box.stat().st_size / 2**20:.0f} MB in {time.perf_counter() - t:.1f}s"
     )
-    n, s = bare_compat32(box)
+    n, s, bare_cpu = bare_compat32(box)
     bare = n / s
-    print(f"bare mailbox.mbox + compat32   {bare:8,.0f} msg/s   (1.00x)")
+    print(f"bare mailbox.mbox + compat32   {bare:8,.0f} msg/s   (1.00x)  {bare_cpu / n * 1e6:,.0f} µs CPU/msg")
     n2, s2 = bare_policy_default(box, 5000)
     print(f"mailbox.mbox + policy.default  {n2 / s2:8,.0f} msg/s   ({n2 / s2 / bare:.2f}x, first 5,000)")
     n3, s3 = mail_parser_rate(box, 5000)
     print(f"mail-parser (parse only)       {n3 / s3:8,.0f} msg/s   ({n3 / s3 / bare:.2f}x, first 5,000)")
     shutil.rmtree(work / "home", ignore_errors=True)
-    report, seconds, peak = run_import(box, work / "home")
+    report, seconds, peak, cpu = run_import(box, work / "home")
     rate = report["seen"] / seconds
+    cpu_per_msg = cpu / report["seen"]
     print(
-        f"mailvoice import (end to end)  {rate:8,.0f} msg/s   ({rate / bare:.2f}x)  peak {peak:.0f} MB, "
+        f"mailvoice import (end to end)  {rate:8,.0f} msg/s   ({rate / bare:.2f}x)  "
+        f"{cpu_per_msg * 1e6:,.0f} µs CPU/msg ({bare_cpu / n / cpu_per_msg:.2f}x)  peak {peak:.0f} MB (PSS), "
         f"{report['imported']:,} imported, {report['duplicates']:,} duplicates, {len(report['skipped'])} skipped"
     )
+    print(f"load average after the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     if args.big_gb:
         big = work / "big.mbox"
         if not big.exists():
             gen.write_mbox_bytes_target(big, int(args.big_gb * 2**30), seed=2)
         shutil.rmtree(work / "home-big", ignore_errors=True)
-        report, seconds, peak = run_import(big, work / "home-big")
+        report, seconds, peak, cpu = run_import(big, work / "home-big")
         print(
             f"{big.stat().st_size / 2**30:.2f} GB mbox: {report['seen']:,} messages in {seconds:.0f}s "
             f"({report['seen'] / seconds:,.0f} msg/s), peak memory {peak:.0f} MB (all processes)"

@@ -8,6 +8,7 @@ import click
 
 from assistant import netguard
 from assistant.cli import app, drafts, mail, privacy
+from assistant.cli import pairs as pairs_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,7 +23,7 @@ def cli(ctx: click.Context, data_dir: str | None, as_json: bool, verbose: bool) 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
 
 
-for module in (mail, drafts, privacy, app):
+for module in (mail, pairs_commands, drafts, privacy, app):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -1,0 +1,179 @@
+"""Building pairs with a fake model: reply context, cache, resume after a stop or a kill -9, progress."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from assistant.drafting.backend import EngineSettings, FakeBackend
+from assistant.importer import import_paths
+from assistant.mail import generate as gen
+from assistant.store import open_store
+from trainer.pairs import build_pairs, edit_instruction, list_pairs, set_status
+from trainer.pairs.errors import PairsError
+from trainer.pairs.prompt import load_prompt
+
+
+class Labeller(FakeBackend):
+    """Answers every prompt with a valid instruction about the email's subject, so one prompt = one pair."""
+
+    def stream(self, messages, params, cancel=None):
+        request = messages[-1]["content"]
+        subject = request.split('subject "', 1)[1].split('":', 1)[0] if 'subject "' in request else "it"
+        self.enqueue(f"Tell them about {subject} now.")
+        yield from super().stream(messages, params, cancel)
+
+
+@pytest.fixture
+def mailbox(db, tmp_path):
+    path = tmp_path / "mail.mbox"
+    gen.write_mbox(path, gen.generate_messages(150, seed=11))
+    import_paths(db, [path], me=[gen.ME_ADDR])
+    return db
+
+
+def labeller(model: str = "fake.gguf") -> FakeBackend:
+    return Labeller(settings=EngineSettings(model_path=model, n_ctx=2048))
+
+
+def test_build_makes_one_pair_per_usable_email_with_reply_context(mailbox):
+    backend = labeller()
+    report = build_pairs(mailbox, backend, limit=None)
+    assert report.status == "done" and report.built == report.usable == report.selected > 20
+    assert report.filtered.get("forward", 0) >= 1 and len(backend.prompts) == report.built
+    pairs = list_pairs(mailbox)
+    assert len(pairs) == report.built and all(p.source == "built" and p.status == "ok" for p in pairs)
+    replies = [p for p in pairs if p.input]
+    assert replies and all(p.input.startswith("From: ") and "\nSubject: " in p.input for p in replies)
+    assert {p.split for p in pairs} == {"train", "validation"}
+    row = mailbox.execute("SELECT body FROM messages WHERE message_id = ?", [pairs[0].message_id]).fetchone()
+    assert pairs[0].output == row[0].strip()
+    assert set(report.to_json()) >= {"built", "cached", "filtered", "seconds"}
+
+
+def test_a_second_build_generates_nothing(mailbox):
+    first = build_pairs(mailbox, labeller(), limit=15)
+    again = labeller()
+    second = build_pairs(mailbox, again, limit=15)
+    assert (first.built, second.built, second.cached) == (15, 0, 15) and again.prompts == []
+    more = labeller()
+    third = build_pairs(mailbox, more, limit=20)  # the pick for 15 is the start of the pick for 20
+    assert (third.built, third.cached, len(more.prompts)) == (5, 15, 5)
+
+
+def test_a_stopped_build_resumes_without_regenerating_finished_pairs(mailbox):
+    first = labeller()
+    report = build_pairs(mailbox, first, limit=None, cancel=lambda: len(first.prompts) >= 5)
+    assert report.status == "cancelled" and report.built == 4  # the fifth was cut mid-answer
+    assert mailbox.execute("SELECT COUNT(*) FROM pairs").fetchone()[0] == 4
+    second = labeller()
+    resumed = build_pairs(mailbox, second, limit=None)
+    assert resumed.cached == 4 and resumed.built == resumed.usable - 4 == len(second.prompts)
+
+
+def test_kill_9_mid_build_loses_nothing_finished(mailbox, data_home):
+    total = build_pairs(mailbox, labeller(), limit=None, cancel=lambda: True).usable
+    child = textwrap.dedent(
+        f"""
+        import sys, time
+        from assistant.drafting.backend import EngineSettings, FakeBackend
+        from assistant.store import open_store
+        from trainer.pairs import build_pairs
+        {textwrap.indent(inspect.getsource(Labeller), "        ").strip()}
+
+        class Slow(Labeller):
+            def stream(self, messages, params, cancel=None):
+                time.sleep(0.05)
+                yield from super().stream(messages, params, cancel)
+
+        db = open_store(sys.argv[1])
+        build_pairs(db, Slow(settings=EngineSettings(model_path="fake.gguf")), limit=None)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", child, str(data_home)])
+    watch = sqlite3.connect(data_home / "mailvoice.db", timeout=30)
+    deadline = time.monotonic() + 60
+    try:
+        while watch.execute("SELECT COUNT(*) FROM pairs").fetchone()[0] < 5:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    db = open_store(data_home, check=True)
+    done = db.execute("SELECT COUNT(*) FROM pairs").fetchone()[0]
+    assert 5 <= done < total
+    backend = labeller()
+    report = build_pairs(db, backend, limit=None)
+    assert report.cached == done and report.built == len(backend.prompts) == total - done
+    assert db.execute("SELECT COUNT(DISTINCT message_id) FROM pairs").fetchone()[0] == total
+
+
+def test_a_new_prompt_version_regenerates_but_keeps_edits_and_exclusions(mailbox):
+    build_pairs(mailbox, labeller(), limit=10)
+    edited = edit_instruction(mailbox, 1, "Tell Leila the write-up comes this afternoon.")
+    set_status(mailbox, 2, "excluded")
+    backend = labeller()
+    newer = dataclasses.replace(load_prompt(), version=load_prompt().version + 1)
+    report = build_pairs(mailbox, backend, limit=10, prompt=newer)
+    assert (report.built, report.cached, len(backend.prompts)) == (8, 2, 8)
+    pairs = {p.id: p for p in list_pairs(mailbox)}
+    assert pairs[1].instruction == edited.instruction and pairs[1].source == "edited"
+    assert pairs[2].status == "excluded" and len(pairs) == 10
+
+
+def test_switching_back_to_a_model_reuses_its_instructions(mailbox):
+    build_pairs(mailbox, labeller("a.gguf"), limit=6)
+    other = labeller("b.gguf")
+    assert build_pairs(mailbox, other, limit=6).built == 6 and len(other.prompts) == 6
+    back = labeller("a.gguf")
+    report = build_pairs(mailbox, back, limit=6)
+    assert (report.built, report.cached, back.prompts) == (0, 6, [])
+    assert {p.model for p in list_pairs(mailbox)} == {"a.gguf"}
+
+
+def test_failed_answers_fall_back_and_are_flagged(mailbox):
+    backend = FakeBackend()  # answers "Reply N": too short every time
+    report = build_pairs(mailbox, backend, limit=3, tries=2)
+    assert report.fallback == 3 and report.retried == 3 and len(backend.prompts) == 6
+    assert report.rejected == {"too_short": 6}
+    assert all("fallback" in p.flags and p.instruction for p in list_pairs(mailbox))
+
+
+def test_progress_reports_an_estimate_first_then_eta(mailbox):
+    events = []
+    build_pairs(mailbox, labeller(), limit=8, progress=events.append)
+    phases = [e.phase for e in events]
+    assert phases[0] == "start" and phases[-1] == "done" and phases.count("pair") == 8
+    estimate = next(e for e in events if e.phase == "estimate")
+    assert estimate.done == 3 and estimate.estimate is not None and estimate.estimate_from == "first 3 emails"
+    assert [e.eta for e in events if e.phase == "pair"][-1] == 0
+    later = []
+    build_pairs(mailbox, labeller(), limit=12, progress=later.append)
+    assert later[0].estimate is not None and later[0].estimate_from == "last build"  # known before any work
+
+
+def test_secrets_in_mail_are_scrubbed_in_the_review(mailbox):
+    mid = mailbox.execute("SELECT message_id FROM messages WHERE sent_by_me = 1 AND automated = 0 "
+                          "AND is_forward = 0 ORDER BY date DESC LIMIT 1").fetchone()[0]  # fmt: skip
+    with mailbox.conn:
+        mailbox.execute("UPDATE messages SET body = body || ? WHERE message_id = ?",
+                        ["\n\nPS: the door code is 4411, the wifi password is Tr0ub4dor&3.", mid])  # fmt: skip
+    build_pairs(mailbox, labeller(), limit=1)
+    (pair,) = list_pairs(mailbox)
+    assert pair.message_id == mid and "[CODE]" in pair.output and "[PASSWORD]" in pair.output
+    assert "4411" not in pair.output and pair.scrubbed == {"CODE": 1, "PASSWORD": 1}
+
+
+def test_nothing_to_build_says_what_to_do(db):
+    with pytest.raises(PairsError, match="mailvoice import"):
+        build_pairs(db, labeller())
