@@ -3,7 +3,7 @@
 Usage (from the repository root, inside .venv):
     python bench/draft_bench.py                              # embedded SmolLM2-135M, 5 rounds, 10k + 100k rows
     python bench/draft_bench.py --model PATH.gguf --rounds 7
-    python bench/draft_bench.py --out BENCHMARKS-drafting.md # also write the results as a Markdown section
+    python bench/draft_bench.py --out drafting-section.md # also write the results as a Markdown section
 
 Generation: each round runs the bare ``Llama.create_chat_completion(stream=True)`` and the full drafting path
 (``assistant.drafting.draft``: model check, voice, example retrieval, prompt budget, streaming cleaner,

@@ -3,7 +3,7 @@
 Usage (from the repository root, inside .venv):
     python bench/pairs_bench.py                               # embedded SmolLM2-135M, 16 emails, 2 rounds
     python bench/pairs_bench.py --emails 24 --rounds 3 --model PATH.gguf
-    python bench/pairs_bench.py --out BENCHMARKS-pairs.md     # also write the results as a Markdown section
+    python bench/pairs_bench.py --out pairs-section.md     # also write the results as a Markdown section
 
 A generated mailbox is imported into a temporary store and the builder's own pick (``--limit``) chooses the
 emails. Each round times, in alternating order on the same loaded model:
