@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from assistant import netguard
 from assistant.drafting.backend import unload
 from assistant.errors import MailvoiceError
+from assistant.gui import tasks
 from assistant.gui.compose import ComposePage
 from assistant.identities import stats
 from assistant.importer import ImportProgress, import_paths
@@ -124,17 +125,12 @@ class MainWindow(QMainWindow):
             self.start_import([folder])
 
     def start_import(self, paths: list[str]) -> None:
-        self.thread = QThread(self)
         self.worker = ImportWorker(self.root, paths)
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.run)
         self.worker.progress.connect(self.on_progress)
         self.worker.finished.connect(self.on_finished)
         self.worker.failed.connect(self.on_failed)
-        for sig in (self.worker.finished, self.worker.failed):
-            sig.connect(self.thread.quit)
         self.set_busy(True)
-        self.thread.start()
+        self.thread = tasks.start(self, self.worker)
 
     def cancel(self) -> None:
         if self.worker:

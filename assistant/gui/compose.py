@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from assistant.drafting.backend import Backend
 from assistant.drafting.drafts import draft
 from assistant.errors import Cancelled, MailvoiceError
+from assistant.gui import tasks
 from assistant.paths import data_dir
 from assistant.store import open_store
 
@@ -114,16 +115,11 @@ class ComposePage(QWidget):
         self.status.setText("Writing…")
         self.worker = DraftWorker(self.root, self.instruction.toPlainText(), self.to.text().strip(),
                                   self.length.currentText(), self.backend)  # fmt: skip
-        self.thread = QThread(self)
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.run)
         self.worker.chunk.connect(self.append)
         self.worker.finished.connect(self.on_finished)
         self.worker.failed.connect(self.on_failed)
-        for sig in (self.worker.finished, self.worker.failed):
-            sig.connect(self.thread.quit)
         self.set_busy(True)
-        self.thread.start()
+        self.thread = tasks.start(self, self.worker)
 
     def append(self, text: str) -> None:
         self.output.insertPlainText(text)
