@@ -273,7 +273,7 @@ class _Run:
             for chunk in _chunks_by_size(stream):
                 work = [(raw.data, raw.truncated, src.folder) for src, raw in chunk if raw]
                 in_flight.append((chunk, pool.submit(build_records, work)))
-                if len(in_flight) > WORKERS and not self.drain(in_flight.popleft()):  # bounded memory
+                if len(in_flight) > 3 * WORKERS and not self.drain(in_flight.popleft()):  # bounded memory
                     break
             while in_flight and not self.cancelled:
                 if not self.drain(in_flight.popleft()):
