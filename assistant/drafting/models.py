@@ -265,7 +265,7 @@ def resolve_adapter(db: sqlite_utils.Database, name: str | None) -> tuple[str | 
         name = get_setting(db, ADAPTER_KEY)
     if not name or name.lower() == "none":
         return None, None
-    if not db["adapters"].exists():  # the training feature creates the table
+    if not db["adapters"].exists() or not db["adapters"].count:  # nothing trained yet
         raise AdapterError(
             f"No adapter named {name!r}: no adapters are registered yet. Train one with "
             "mailvoice train, or draft without one: --adapter none"

@@ -197,3 +197,23 @@ def m004_pairs(db: sqlite_utils.Database) -> None:
         },
         pk="cache_key",
     )
+
+
+@migration
+def m005_adapters(db: sqlite_utils.Database) -> None:
+    """Trained LoRA adapters, registered by ``mailvoice train`` (see trainer/registry.py)."""
+    db["adapters"].create(
+        {
+            "name": str,  # what `mailvoice use` and `draft --adapter` take
+            "path": str,  # the llama.cpp LoRA GGUF, relative to the data folder when inside it
+            "base_path": str,  # the base model trained on (an adapter works on that exact model only)
+            "base_size": int,
+            "base_sha256": str,  # of the GGUF's header (see trainer.base_model.identify)
+            "config": str,  # JSON: the resolved TrainConfig
+            "metrics": str,  # JSON: steps, train_loss, eval_loss, seconds, parity...
+            "run_dir": str,  # the run folder (checkpoints, metrics.jsonl), relative to the data folder
+            "created_at": str,
+        },
+        pk="name",
+        if_not_exists=True,
+    )

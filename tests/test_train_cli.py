@@ -1,0 +1,135 @@
+"""The training commands: train, adapters, use, preflight (fast: no training here, see test_train_e2e)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import click
+import pytest
+from click.testing import CliRunner
+from test_train_registry import _register
+
+from assistant.cli import train as train_cli
+from assistant.paths import data_dir
+from assistant.store import open_store
+
+GROUP = click.Group("mailvoice", commands={c.name: c for c in train_cli.COMMANDS})
+
+
+def run(*args: str) -> tuple[int, dict | str, str]:
+    result = CliRunner().invoke(GROUP, list(args))
+    try:
+        return result.exit_code, json.loads(result.stdout), result.stderr
+    except json.JSONDecodeError:
+        return result.exit_code, result.stdout, result.stderr
+
+
+def test_commands_are_named_as_in_the_contract():
+    assert [c.name for c in train_cli.COMMANDS] == ["train", "adapters", "use", "preflight"]
+
+
+def test_adapters_and_use(tmp_path):
+    db = open_store(data_dir())
+    _register(db, tmp_path, "style-a")
+    code, out, _ = run("adapters", "--json")
+    assert code == 0 and [a["name"] for a in out["adapters"]] == ["style-a"]
+    assert out["adapters"][0]["metrics"]["steps"] == 5
+    assert run("use", "style-a", "--json")[:2] == (0, {"adapter": "style-a"})
+    code, text, _ = run("adapters")
+    assert code == 0 and text.startswith("* style-a")
+    assert run("use", "none", "--json")[:2] == (0, {"adapter": None})
+    code, _, err = run("use", "nope")
+    assert code == 1 and "No adapter named 'nope'" in err
+
+
+def test_no_adapters_yet():
+    code, text, _ = run("adapters")
+    assert code == 0 and "mailvoice train" in text
+
+
+def test_preflight_json_for_the_embedded_model():
+    code, out, _ = run("preflight", "--json")
+    assert code == 0, out
+    assert out["hardware"]["device"] in ("cpu", "cuda")
+    assert out["base"]["layers"] == 30 and out["memory_gb"]["total"] > 0
+    assert set(out) >= {"ok", "recommended", "hours", "tokens_per_second", "problems", "advice"}
+
+
+def test_preflight_human_text_names_device_base_and_memory(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"instruction": "a", "output": "b " * 400}) + "\n")
+    code, text, _ = run("preflight", "--data", str(data))
+    assert code == 0
+    assert "Device" in text and "Memory" in text and "Time" in text
+
+
+def test_missing_base_is_exit_1_with_what_to_do(tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"instruction": "a", "output": "b"}) + "\n")
+    code, _, err = run("train", "--base", str(tmp_path / "missing.gguf"), "--data", str(data))
+    assert code == 1 and "does not exist" in err and "GGUF" in err
+
+
+def test_train_without_pairs_says_how_to_get_them():
+    code, _, err = run("train")
+    assert code == 1 and "mailvoice pairs build" in err
+
+
+def test_resume_without_a_stopped_run():
+    code, _, err = run("train", "--resume")
+    assert code == 1 and "No stopped run" in err
+
+
+def test_resume_takes_no_other_options():
+    code, _, err = run("train", "--resume", "--lr", "1e-3")
+    assert code == 2 and "--resume" in err
+
+
+class StubProcess:
+    """Stands in for TrainingProcess: replays events; the user presses Ctrl-C after step 1."""
+
+    def __init__(self, events):
+        self._events, self.cancelled, self.killed = events, False, False
+
+    def events(self):
+        for event in self._events:
+            yield event
+            if event["event"] == "step":
+                os.kill(os.getpid(), signal.SIGINT)  # as a terminal's Ctrl-C would
+
+    def cancel(self):
+        self.cancelled = True
+
+    def kill(self):
+        self.killed = True
+
+    def result(self):
+        return self._events[-1]
+
+
+def test_ctrl_c_asks_the_worker_to_stop_and_the_last_events_still_arrive(capsys):
+    events = [
+        {"event": "step", "step": 1, "total_steps": 9, "loss": 2.0, "eta": 8.0},
+        {"event": "checkpoint", "step": 1},
+        {"event": "finished", "status": "cancelled", "result": {"steps": 1}},
+    ]
+    proc = StubProcess(events)
+    before = signal.getsignal(signal.SIGINT)
+    assert train_cli._follow(proc)["status"] == "cancelled"
+    assert proc.cancelled and not proc.killed and "Stopping after this step" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.parametrize("setting", [{"lora_r": 4}, {"max_seq_len": 256, "cpu_threads": 1}])
+def test_settings_sit_between_defaults_and_options(setting):
+    from assistant.cli.common import Context
+    from assistant.store.db import set_setting
+
+    ctx = Context(None, False)
+    set_setting(ctx.db, "train", setting)
+    cfg = train_cli.resolve_config(ctx, lora_r=None, learning_rate=1e-3)
+    assert all(getattr(cfg, k) == v for k, v in setting.items())
+    assert cfg.learning_rate == 1e-3 and cfg.base.endswith(".gguf")
+    assert train_cli.resolve_config(ctx, lora_r=2).lora_r == 2

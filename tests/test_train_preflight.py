@@ -1,0 +1,139 @@
+"""Preflight arithmetic: LoRA size, peak memory terms, recommendations, refusals; architecture numbers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from assistant.drafting.models import embedded_model_path
+from trainer import preflight
+from trainer.base_model import BaseModelError
+from trainer.config import TrainConfig
+from trainer.preflight import GB, SHAPES, Hardware, PreflightError, estimate_memory, lora_parameters
+from trainer.shapes import shape_of
+
+LLAMA3 = SHAPES["llama3-8b"]
+
+
+def gpu(gb: float) -> Hardware:
+    return Hardware("cuda", "Test GPU", int(gb * GB), int(gb * GB), 64 * GB, 60 * GB, 16, bf16=True)
+
+
+def cpu(gb: float) -> Hardware:
+    return Hardware("cpu", "CPU (2 cores)", int(gb * GB), int(gb * GB), int(gb * GB), int(gb * GB), 2)
+
+
+@pytest.fixture(autouse=True)
+def fixed_speed(monkeypatch):
+    # The assumed rate comes from a matmul benchmark; tests fix it (400 TFLOP/s GPU, 50 GFLOP/s CPU).
+    monkeypatch.setattr(preflight, "matmul_flops", lambda device: 4e14 if device == "cuda" else 5e10)
+
+
+def test_lora_parameter_count_matches_peft():
+    # peft reports 2,442,240 trainable parameters for SmolLM2-135M at r=8 on all seven projections.
+    assert lora_parameters(SHAPES["smollm2-135m"], 8, TrainConfig().target_modules) == 2_442_240
+    assert lora_parameters(LLAMA3, 16, ("q_proj", "v_proj")) == 32 * 16 * (4096 + 4096 + 4096 + 1024)
+
+
+def test_llama3_logits_term_is_sequence_times_vocabulary():
+    cfg = TrainConfig(batch_size=1, max_seq_len=2048)
+    m = estimate_memory(LLAMA3, cfg, "cuda")
+    assert m.logits == 2048 * 128256 * (2 + 4 + 4)  # bf16 logits, their fp32 copy, its gradient
+    assert m.logits > m.activations and m.logits > m.optimizer
+    assert 5 * GB < m.weights < 6 * GB  # 4-bit projections + bf16 embeddings and output matrix
+
+
+def test_memory_grows_with_batch_and_sequence():
+    small = estimate_memory(LLAMA3, TrainConfig(batch_size=1, max_seq_len=512), "cuda").total
+    longer = estimate_memory(LLAMA3, TrainConfig(batch_size=1, max_seq_len=1024), "cuda").total
+    wider = estimate_memory(LLAMA3, TrainConfig(batch_size=4, max_seq_len=1024), "cuda").total
+    assert small < longer < wider
+    assert 7 * GB < small < 10 * GB  # QLoRA on an 8B model: known to fit a 10-12 GB GPU at short sequences
+    no_ckpt = estimate_memory(LLAMA3, TrainConfig(batch_size=4, gradient_checkpointing=False), "cuda").total
+    assert no_ckpt > estimate_memory(LLAMA3, TrainConfig(batch_size=4), "cuda").total
+
+
+def test_fits_as_asked_on_a_big_gpu():
+    pf = preflight.preflight(LLAMA3, TrainConfig(), gpu(80), train_tokens=300_000)
+    assert pf.ok and pf.fits
+    assert pf.recommended == {"batch_size": 4, "grad_accum": 2, "max_seq_len": 1024}
+    assert pf.rate_source == "assumed" and 0 < pf.hours < 5
+
+
+def test_recommends_smaller_batches_when_the_asked_ones_do_not_fit():
+    pf = preflight.preflight(LLAMA3, TrainConfig(batch_size=8, grad_accum=1), gpu(16), train_tokens=100_000)
+    assert pf.ok and not pf.fits
+    r = pf.recommended
+    assert r["batch_size"] * r["grad_accum"] == 8 and r["batch_size"] < 8  # the same effective batch
+    assert any("use batch_size" in a for a in pf.advice)
+
+
+def test_refuses_when_nothing_fits_and_names_a_smaller_base():
+    pf = preflight.preflight(LLAMA3, TrainConfig(), gpu(4), train_tokens=10_000)
+    assert not pf.ok and not pf.recommended
+    with pytest.raises(PreflightError, match="does not fit.*Llama-3.2-1B"):
+        preflight.check(pf)
+
+
+def test_refuses_a_run_that_would_take_days():
+    pf = preflight.preflight(LLAMA3, TrainConfig(), cpu(64), train_tokens=2_000_000)
+    assert pf.fits and not pf.ok
+    with pytest.raises(PreflightError, match="days"):
+        preflight.check(pf)
+
+
+def test_a_measured_rate_wins_over_the_assumed_one():
+    pf = preflight.preflight(SHAPES["smollm2-135m"], TrainConfig(epochs=1), cpu(8), 90_000, measured_rate=10.0)
+    assert pf.rate_source == "measured" and pf.hours == pytest.approx(2.5)
+    assert any("GPU would take minutes" in a for a in pf.advice)
+
+
+def test_max_steps_bounds_the_time():
+    slow = preflight.preflight(LLAMA3, TrainConfig(), cpu(64), 2_000_000)
+    capped = preflight.preflight(LLAMA3, replace(TrainConfig(), max_steps=2), cpu(64), 2_000_000)
+    assert capped.hours < slow.hours / 100 and capped.ok
+
+
+def test_architecture_numbers_from_the_embedded_gguf():
+    shape = shape_of(embedded_model_path())
+    assert (shape.layers, shape.hidden, shape.intermediate, shape.heads, shape.kv_heads, shape.vocab) == (
+        30,
+        576,
+        1536,
+        9,
+        3,
+        49152,
+    )
+    assert shape.tied_embeddings and shape.architecture == "llama"
+
+
+def test_architecture_numbers_from_a_hugging_face_folder(tmp_path):
+    config = {
+        "model_type": "llama",
+        "num_hidden_layers": 32,
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "vocab_size": 128256,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    shape = shape_of(tmp_path)
+    assert shape.parameters == pytest.approx(LLAMA3.parameters, rel=0.01)
+    assert estimate_memory(shape, TrainConfig(), "cuda").total == pytest.approx(
+        estimate_memory(LLAMA3, TrainConfig(), "cuda").total, rel=0.01
+    )
+
+
+def test_a_missing_base_is_a_clear_error(tmp_path):
+    with pytest.raises(BaseModelError, match="does not exist"):
+        shape_of(tmp_path / "nope.gguf")
+
+
+def test_report_is_json_ready():
+    pf = preflight.preflight(LLAMA3, TrainConfig(), gpu(24), 50_000)
+    data = json.loads(json.dumps(pf.to_json()))
+    assert data["ok"] and data["memory_gb"]["total"] > data["memory_gb"]["logits"] > 0
+    assert data["hardware"]["device"] == "cuda" and data["base"]["vocab"] == 128256

@@ -1,0 +1,89 @@
+"""The training process: events over the pipe, graceful cancel and resume, crashes and errors reported.
+
+These run the real ``python -m trainer.worker`` with the stand-in trainer of ``job.json``'s ``fake`` section.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.paths import data_dir
+from trainer import jobs
+from trainer.base_model import BaseIdentity
+from trainer.config import TrainConfig
+from trainer.data import Example
+from trainer.process import TrainingFailed, TrainingProcess
+
+BASE = BaseIdentity("/models/base.gguf", "hf", 1, "00" * 32, "base")  # "hf": no GGUF header to read
+
+
+ONE = (Example("a", "", "b"),)
+
+
+def _run(fake, examples=ONE):
+    return jobs.new_run(data_dir(), TrainConfig(), list(examples), BASE, "style-x", fake=fake)
+
+
+def test_events_arrive_in_order_and_the_run_is_marked_done():
+    run = _run({"steps": 3, "delay": 0})
+    proc = TrainingProcess(run)
+    events = list(proc.events())
+    assert [e["event"] for e in events] == ["start", "step", "step", "step", "finished"]
+    assert [e["step"] for e in events if e["event"] == "step"] == [1, 2, 3]
+    assert proc.result()["status"] == "done"
+    assert jobs.read_status(run)["status"] == "done" and jobs.resumable_run(data_dir()) is None
+
+
+def test_cancel_stops_gracefully_and_resume_continues():
+    run = _run({"steps": 40, "delay": 0.05})
+    proc = TrainingProcess(run)
+    seen = []
+    for event in proc.events():
+        seen.append(event)
+        if event.get("step") == 2:
+            proc.cancel()
+    assert seen[-1]["status"] == "cancelled" and seen[-2]["event"] == "checkpoint"
+    stopped_at = seen[-1]["result"]["steps"]
+    assert 2 <= stopped_at < 40
+    assert jobs.resumable_run(data_dir()) == run
+    resumed = TrainingProcess(run, resume=True)
+    steps = [e["step"] for e in resumed.events() if e["event"] == "step"]
+    assert steps[0] == stopped_at + 1 and steps[-1] == 40
+    assert resumed.result()["status"] == "done"
+
+
+def test_a_process_that_dies_is_reported_not_hung():
+    run = _run({"steps": 5, "delay": 0, "crash_at": 2})
+    proc = TrainingProcess(run)
+    events = list(proc.events())
+    assert events[-1]["event"] == "crashed" and events[-1]["code"] == 3
+    with pytest.raises(TrainingFailed, match="stopped.*--resume"):
+        proc.result()
+    assert jobs.resumable_run(data_dir()) == run  # status says running, but nobody runs it
+
+
+def test_a_user_error_in_the_worker_comes_back_as_its_message():
+    proc = TrainingProcess(_run({"steps": 5, "delay": 0, "fail_at": 1}))
+    events = list(proc.events())
+    assert events[-1] == {"event": "error", "kind": "user", "message": "the fake trainer failed as asked"}
+    with pytest.raises(TrainingFailed, match="failed as asked"):
+        proc.result()
+
+
+def test_run_folder_holds_config_job_and_frozen_data():
+    run = _run({"steps": 1}, [Example("x", "ctx", "y", "validation"), Example("a", "", "b")])
+    assert TrainConfig.load(run / "config.json") == TrainConfig()
+    job = json.loads((run / "job.json").read_text())
+    assert job["adapter_name"] == "style-x" and job["base"]["sha256"] == "00" * 32
+    lines = (run / "data.jsonl").read_text().splitlines()
+    assert json.loads(lines[0]) == {"instruction": "x", "input": "ctx", "output": "y", "split": "validation"}
+
+
+def test_stdout_noise_cannot_break_the_pipe():
+    run = _run({"steps": 1, "delay": 0, "noise": True})
+    proc = TrainingProcess(run)
+    assert [e["event"] for e in proc.events()] == ["start", "step", "finished"]
+    log = (run / "worker.log").read_text()
+    assert "python noise on stdout" in log and "native noise on fd 1" in log

@@ -1,0 +1,144 @@
+"""Run folders: creating a run, finding the one to resume, and registering what a finished run exported.
+
+``<data>/runs/<id>/`` holds ``config.json`` (the resolved TrainConfig), ``job.json`` (what the worker does),
+``data.jsonl`` (the examples, frozen: a resumed run trains on exactly the same data), ``status.json``,
+``metrics.jsonl``, ``checkpoints/``, ``best/`` and ``final/`` (PEFT adapters) and ``worker.log``. The
+exported adapter goes to ``<data>/adapters/<name>/`` (``adapter.gguf`` + ``adapter_config.json``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from trainer import registry
+from trainer.base_model import BaseIdentity
+from trainer.config import TrainConfig
+from trainer.data import Example, save_jsonl
+
+RESUMABLE = ("created", "running", "cancelled", "failed")
+
+
+def runs_root(root: Path) -> Path:
+    return root / "runs"
+
+
+def cache_root(root: Path) -> Path:
+    return root / "cache"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def write_status(run_dir: Path, status: str, **extra: Any) -> None:
+    """``status.json``, replaced atomically: the GUI may read it while the worker writes it."""
+    tmp = run_dir / "status.json.tmp"
+    tmp.write_text(json.dumps({"status": status, "updated_at": _now(), **extra}, default=str))
+    tmp.replace(run_dir / "status.json")
+
+
+def read_status(run_dir: Path) -> dict[str, Any]:
+    try:
+        return json.loads((run_dir / "status.json").read_text())
+    except (OSError, ValueError):
+        return {"status": "unknown"}
+
+
+def new_run(
+    root: Path,
+    cfg: TrainConfig,
+    examples: list[Example],
+    base: BaseIdentity,
+    adapter_name: str,
+    fake: dict[str, Any] | None = None,
+) -> Path:
+    """Create the run folder with everything the worker needs; return it."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir, n = runs_root(root) / stamp, 2
+    while run_dir.exists():
+        run_dir, n = runs_root(root) / f"{stamp}-{n}", n + 1
+    run_dir.mkdir(parents=True)
+    cfg.save(run_dir / "config.json")
+    save_jsonl(examples, run_dir / "data.jsonl")
+    job = {
+        "config": cfg.to_json(),
+        "base": base.to_json(),
+        "architecture": _architecture(base),
+        "cache_root": str(cache_root(root)),
+        "adapter_name": adapter_name,
+        "adapter_dir": str(root / "adapters" / adapter_name),
+        "created_at": _now(),
+    }
+    if fake is not None:
+        job["fake"] = fake
+    (run_dir / "job.json").write_text(json.dumps(job, indent=2))
+    write_status(run_dir, "created")
+    return run_dir
+
+
+def _architecture(base: BaseIdentity) -> str | None:
+    """The base GGUF's architecture name: the adapter must carry the same one for llama.cpp to load it."""
+    if base.kind != "gguf":
+        return None
+    from assistant.drafting.models import read_gguf_header
+
+    return str(read_gguf_header(base.path).metadata.get("general.architecture") or "") or None
+
+
+def _alive(pid: Any) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True
+
+
+def resumable_run(root: Path) -> Path | None:
+    """The newest run that stopped before finishing (cancelled, crashed, failed), if any."""
+    runs = sorted(runs_root(root).glob("*/job.json"), key=lambda p: p.parent.name, reverse=True)
+    for job in runs:
+        status = read_status(job.parent)
+        if status["status"] == "running" and _alive(status.get("pid")):
+            continue  # still training (another window, or the GUI)
+        if status["status"] in RESUMABLE:
+            return job.parent
+    return None
+
+
+def job_of(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "job.json").read_text())
+
+
+def finish(db: sqlite_utils.Database, root: Path, run_dir: Path, finished: dict[str, Any]) -> dict[str, Any] | None:
+    """Register the adapter a finished run exported; None when the run did not finish (cancelled)."""
+    if finished.get("status") != "done" or "export" not in finished:
+        return None
+    job, result = job_of(run_dir), finished["result"]
+    metrics = {
+        key: result.get(key)
+        for key in ("steps", "train_loss", "eval_loss", "best_step", "seconds", "tokens_per_second")
+    }
+    metrics["parity"] = finished.get("parity")
+    return registry.register(
+        db, root, job["adapter_name"], Path(finished["export"]["path"]), job["base"], job["config"], metrics, run_dir
+    )
+
+
+def measured_rate(root: Path, base_sha256: str) -> float | None:
+    """Training tokens/s of the newest finished run on the same base on this machine (for preflight)."""
+    for job_file in sorted(runs_root(root).glob("*/job.json"), key=lambda p: p.parent.name, reverse=True)[:10]:
+        try:
+            job = json.loads(job_file.read_text())
+        except (OSError, ValueError):
+            continue
+        result = read_status(job_file.parent).get("result") or {}
+        rate = (result.get("result") or {}).get("tokens_per_second")
+        if job.get("base", {}).get("sha256") == base_sha256 and rate:
+            return float(rate)
+    return None

@@ -1,0 +1,267 @@
+"""Preflight: what this machine can train, how much memory a run needs, how long it takes, what to change.
+
+Peak memory of a QLoRA step, in bytes (b = batch, s = sequence length, h = hidden size):
+  weights      4-bit NF4 projections (0.5 byte + ~0.016 of block scales per parameter), embeddings and
+               output matrix unquantized in the compute dtype;
+  LoRA         r x (in + out) per adapted matrix, float32;
+  optimizer    gradient + AdamW's two moments: 12 bytes per LoRA parameter;
+  activations  with checkpointing, each layer's input (layers x b x s x h) plus one layer recomputed in the
+               backward pass (~ b x s x (10 h + 4 intermediate)); attention scores b x heads x s^2 off CUDA;
+  logits       b x s x vocab x (compute bytes + 4 + 4): the logits, their float32 copy for the loss, and its
+               gradient. Llama 3's 128k vocabulary makes this the largest term at long sequences;
+  overhead     the framework and allocator: 1 GB + 10%.
+Time: tokens x 6 x parameters FLOPs with checkpointing (forward, input gradients, recompute) at a measured
+rate from an earlier run on this machine, else at a quick matrix-multiply benchmark x an efficiency factor.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from assistant.errors import MailvoiceError
+from trainer.config import TrainConfig
+from trainer.shapes import SHAPES, ModelShape
+
+GB = 2**30
+NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit codes + 8-bit block scales + their fp32 scales (double quant)
+EFFICIENCY = {"cuda": 0.35, "cpu": 0.25}  # share of matmul peak a QLoRA step reaches (dequantization, small ops)
+
+
+class PreflightError(MailvoiceError):
+    """The run cannot fit in this machine's memory, or would take far too long."""
+
+
+@dataclass
+class Hardware:
+    device: str  # cuda | cpu (training device); MPS is reported but trains on CPU
+    name: str
+    memory_total: int  # bytes of the training device (GPU memory, or RAM)
+    memory_available: int
+    ram_total: int
+    ram_available: int
+    cpus: int
+    bf16: bool = False
+    mps: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _ram() -> tuple[int, int]:
+    try:
+        import psutil
+
+        vm = psutil.virtual_memory()
+        return vm.total, vm.available
+    except ImportError:  # psutil is optional: sysconf covers Linux and macOS
+        page = os.sysconf("SC_PAGE_SIZE")
+        return os.sysconf("SC_PHYS_PAGES") * page, os.sysconf("SC_AVPHYS_PAGES") * page
+
+
+def detect() -> Hardware:
+    import torch
+
+    total, available = _ram()
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if torch.cuda.is_available():
+        free, gpu_total = torch.cuda.mem_get_info()
+        return Hardware(
+            "cuda",
+            torch.cuda.get_device_name(),
+            gpu_total,
+            free,
+            total,
+            available,
+            cpus,
+            bf16=torch.cuda.is_bf16_supported(),
+        )
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    notes = ["Apple GPU found, but 4-bit training has no Apple GPU kernels: training runs on the CPU."] if mps else []
+    return Hardware("cpu", f"CPU ({cpus} cores)", total, available, total, available, cpus, mps=mps, notes=notes)
+
+
+def lora_parameters(shape: ModelShape, r: int, targets: tuple[str, ...]) -> int:
+    h, inter, kv = shape.hidden, shape.intermediate, shape.head_dim * shape.kv_heads
+    sizes = {
+        "q_proj": (h, h),
+        "k_proj": (h, kv),
+        "v_proj": (h, kv),
+        "o_proj": (h, h),
+        "gate_proj": (h, inter),
+        "up_proj": (h, inter),
+        "down_proj": (inter, h),
+    }
+    return shape.layers * sum(r * sum(sizes[t]) for t in targets if t in sizes)
+
+
+@dataclass
+class MemoryEstimate:
+    weights: int
+    lora: int
+    optimizer: int
+    activations: int
+    logits: int
+    overhead: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.lora + self.optimizer + self.activations + self.logits + self.overhead
+
+    def to_json(self) -> dict[str, float]:
+        return {k: round(v / GB, 3) for k, v in {**asdict(self), "total": self.total}.items()}
+
+
+def estimate_memory(shape: ModelShape, cfg: TrainConfig, device: str) -> MemoryEstimate:
+    act = 2 if device == "cuda" else 4  # compute dtype bytes: bf16/fp16 on GPUs, fp32 on CPU
+    h, b, s = shape.hidden, cfg.batch_size, cfg.max_seq_len
+    kv = shape.head_dim * shape.kv_heads
+    projections = shape.layers * (2 * h * h + 2 * h * kv + 3 * h * shape.intermediate)
+    embeddings = shape.vocab * h * (1 if shape.tied_embeddings else 2)
+    lora = lora_parameters(shape, cfg.lora_r, cfg.target_modules)
+    per_layer = b * s * (10 * h + 4 * shape.intermediate) * act
+    attention = b * shape.heads * s * s * act if device != "cuda" else 0  # CUDA SDPA is memory-efficient
+    stored = (shape.layers if cfg.gradient_checkpointing else shape.layers * 8) * b * s * h * act
+    weights = int(projections * NF4_BYTES + embeddings * act)
+    subtotal = weights + lora * 16 + stored + per_layer + attention + b * s * shape.vocab * (act + 8)
+    return MemoryEstimate(
+        weights=weights,
+        lora=lora * 4,
+        optimizer=lora * 12,
+        activations=stored + per_layer + attention,
+        logits=b * s * shape.vocab * (act + 8),
+        overhead=GB + subtotal // 10,
+    )
+
+
+def matmul_flops(device: str) -> float:
+    """A quick matrix-multiply benchmark: FLOP/s of this device in the dtype training computes in."""
+    import torch
+
+    n, dtype = (4096, torch.bfloat16) if device == "cuda" else (768, torch.float32)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    (a @ a).sum().item()  # warm up (and wait for CUDA)
+    repeats, started = 4, time.perf_counter()
+    for _ in range(repeats):
+        c = a @ a
+    c.sum().item()
+    return 2 * n**3 * repeats / (time.perf_counter() - started)
+
+
+def tokens_per_second(shape: ModelShape, device: str, gradient_checkpointing: bool = True) -> float:
+    """Assumed training throughput for ``shape`` on ``device`` (no earlier run to go by)."""
+    flops_per_token = (6 if gradient_checkpointing else 4) * shape.parameters
+    return matmul_flops(device) * EFFICIENCY.get(device, 0.25) / flops_per_token
+
+
+@dataclass
+class Preflight:
+    hardware: Hardware
+    shape: ModelShape
+    memory: MemoryEstimate
+    fits: bool
+    recommended: dict[str, int]  # batch_size, grad_accum, max_seq_len that fit (the asked ones when they do)
+    train_tokens: int
+    tokens_per_second: float
+    rate_source: str  # measured | assumed
+    hours: float
+    problems: list[str] = field(default_factory=list)  # reasons to refuse
+    advice: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "hardware": asdict(self.hardware),
+            "base": asdict(self.shape),
+            "memory_gb": self.memory.to_json(),
+            "fits": self.fits,
+            "recommended": self.recommended,
+            "train_tokens": self.train_tokens,
+            "tokens_per_second": round(self.tokens_per_second, 1),
+            "rate_source": self.rate_source,
+            "hours": round(self.hours, 2),
+            "problems": self.problems,
+            "advice": self.advice,
+        }
+
+
+def _fits(shape: ModelShape, cfg: TrainConfig, hw: Hardware) -> tuple[bool, MemoryEstimate]:
+    estimate = estimate_memory(shape, cfg, hw.device)
+    return estimate.total <= hw.memory_available * 0.9, estimate
+
+
+def _candidates(cfg: TrainConfig) -> list[TrainConfig]:
+    """The asked settings, then smaller micro-batches (same effective batch), then shorter sequences."""
+    effective = cfg.batch_size * cfg.grad_accum
+    out = [cfg]
+    for seq in sorted({cfg.max_seq_len, min(cfg.max_seq_len, 512), min(cfg.max_seq_len, 256)}, reverse=True):
+        for batch in (cfg.batch_size, 2, 1):
+            if batch <= cfg.batch_size:
+                out.append(replace(cfg, batch_size=batch, grad_accum=max(1, effective // batch), max_seq_len=seq))
+    return out
+
+
+def preflight(
+    shape: ModelShape, cfg: TrainConfig, hw: Hardware, train_tokens: int, measured_rate: float | None = None
+) -> Preflight:
+    """Check ``cfg`` on ``shape`` against this machine; ``train_tokens`` is the train split's size."""
+    fits, memory = _fits(shape, cfg, hw)
+    chosen = next((c for c in _candidates(cfg) if _fits(shape, c, hw)[0]), None)
+    rate = measured_rate or tokens_per_second(shape, hw.device, cfg.gradient_checkpointing)
+    tokens = train_tokens * cfg.epochs
+    if cfg.max_steps:
+        tokens = min(tokens, cfg.max_steps * cfg.batch_size * cfg.grad_accum * min(cfg.max_seq_len, 512))
+    hours = tokens / max(rate, 1e-9) / 3600
+    pf = Preflight(
+        hw,
+        shape,
+        memory,
+        fits,
+        {},
+        train_tokens,
+        rate,
+        "measured" if measured_rate else "assumed",
+        hours,
+        advice=list(hw.notes),
+    )
+    if chosen is None:
+        smaller = [
+            s
+            for s in SHAPES.values()
+            if s.parameters < shape.parameters and _fits(s, replace(cfg, batch_size=1, max_seq_len=512), hw)[0]
+        ]
+        suggestion = f" A smaller base fits, e.g. {smaller[-1].name}." if smaller else ""
+        pf.problems.append(
+            f"Training {shape.name} needs about {memory.total / GB:.1f} GB, and even with 1 example of 256 "
+            f"tokens per step it does not fit in the {hw.memory_available / GB:.1f} GB available on "
+            f"{hw.name}.{suggestion}"
+        )
+    else:
+        pf.recommended = {
+            "batch_size": chosen.batch_size,
+            "grad_accum": chosen.grad_accum,
+            "max_seq_len": chosen.max_seq_len,
+        }
+        if not fits:
+            pf.advice.append(
+                f"The settings asked for need ~{memory.total / GB:.1f} GB; use batch_size "
+                f"{chosen.batch_size}, grad_accum {chosen.grad_accum}, max_seq_len {chosen.max_seq_len}."
+            )
+    if hours > cfg.max_hours:
+        pf.problems.append(
+            f"Training would take about {hours / 24:.1f} days on {hw.name} ({rate:,.0f} tokens/s, "
+            f"{tokens:,} tokens). Use fewer pairs or epochs, --max-steps, a smaller base, or a GPU."
+        )
+    elif hours > 2 and hw.device == "cpu":
+        pf.advice.append(f"Training on the CPU takes about {hours:.1f} hours; a GPU would take minutes.")
+    return pf
+
+
+def check(pf: Preflight) -> None:
+    """Raise :class:`PreflightError` with every reason when the run should not start."""
+    if not pf.ok:
+        raise PreflightError(" ".join(pf.problems))

@@ -1,0 +1,158 @@
+"""The parent side of the training process: start it, read its events, cancel it. Plain Python, no Qt.
+
+The GUI wraps :class:`TrainingProcess` in a thread that re-emits each event as a Qt signal (as qutebrowser's
+GUIProcess does); the CLI iterates :meth:`TrainingProcess.events` directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import MailvoiceError
+from trainer.worker import CANCEL_FILE
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_EXIT_CODES = {
+    -9: "killed, most likely for running out of memory",
+    137: "killed, most likely for running out of memory",
+    -11: "crashed in native code (segmentation fault)",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class TrainingFailed(MailvoiceError):
+    """The training process reported an error or ended without finishing."""
+
+
+class TrainingProcess:
+    """One ``python -m trainer.worker`` process for the run in ``run_dir``.
+
+    Events are dicts with an ``event`` key: ``phase``, ``start``, ``step``, ``eval``, ``checkpoint``,
+    ``exported``, ``parity``, then ``finished`` (status done or cancelled) or ``error``; when the process
+    dies without a word (killed for memory, a native crash) a ``crashed`` event is made up for it.
+    """
+
+    def __init__(self, run_dir: Path, resume: bool = False, python: str | None = None, processes: int = 1):
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        self.processes = processes
+        self.python = python or sys.executable
+        self.proc: subprocess.Popen[str] | None = None
+        self.final: dict[str, Any] | None = None  # the finished / error / crashed event
+
+    def start(self) -> None:
+        (self.run_dir / CANCEL_FILE).unlink(missing_ok=True)
+        log = (self.run_dir / "worker.log").open("a", encoding="utf-8")
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        cmd = [self.python, "-m", "trainer.worker", str(self.run_dir)] + (["--resume"] if self.resume else [])
+        if self.processes > 1:
+            # DDP: accelerate starts one worker per process (through torchrun: --multi_gpu is what starts N of
+            # them; on a machine without GPUs the recipe joins them over gloo); rank 0 reports on our pipe.
+            cmd[1:2] = [
+                "-m",
+                "accelerate.commands.launch",
+                "--num_processes",
+                str(self.processes),
+                "--num_machines",
+                "1",
+                "--mixed_precision",
+                "no",
+                "--dynamo_backend",
+                "no",
+                "--main_process_port",
+                str(_free_port()),
+                "--multi_gpu",
+                "-m",
+            ]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            encoding="utf-8",
+            env=env,
+            start_new_session=True,
+        )  # Ctrl-C reaches the parent, which cancels
+        log.close()
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Yield events until the process ends (blocking); the last one is finished, error or crashed."""
+        if self.proc is None:
+            self.start()
+        assert self.proc is not None and self.proc.stdout is not None
+        try:
+            for line in self.proc.stdout:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue  # not ours: the worker keeps stdout clean, but never trust a pipe blindly
+                if event.get("event") in ("finished", "error"):
+                    self.final = event
+                yield event
+        finally:
+            self.proc.stdout.close()
+        code = self.proc.wait()
+        if self.final is None:
+            why = _EXIT_CODES.get(code, f"exit code {code}")
+            self.final = {
+                "event": "crashed",
+                "code": code,
+                "message": f"The training process stopped ({why}).",
+                "log": str(self.run_dir / "worker.log"),
+                "log_tail": self.log_tail(),
+            }
+            yield self.final
+
+    def cancel(self) -> None:
+        """Ask for a graceful stop: the current step ends, a checkpoint is written, then it exits."""
+        (self.run_dir / CANCEL_FILE).touch()
+
+    def kill(self) -> None:
+        """Stop at once (no checkpoint): for a process that no longer answers."""
+        if self.proc is not None and self.proc.poll() is None:
+            if hasattr(os, "killpg"):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            else:
+                self.proc.kill()
+            self.proc.wait()
+
+    def wait(self, timeout: float | None = None) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join((self.run_dir / "worker.log").read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def result(self) -> dict[str, Any]:
+        """The finished event, or :class:`TrainingFailed` with the reason the process gave (or died of)."""
+        final = self.final or {}
+        if final.get("event") == "finished":
+            return final
+        message = final.get("message", "The training process did not report.")
+        if final.get("event") == "crashed" or final.get("kind") == "bug":
+            message += f" Details: {self.run_dir / 'worker.log'}. Continue with: mailvoice train --resume"
+        raise TrainingFailed(message)

@@ -1,0 +1,205 @@
+"""The training process: ``python -m trainer.worker RUN_DIR [--resume]`` trains, exports and checks one run.
+
+It runs apart from the app so that running out of memory, or a crash in a native library, ends this process
+and never the app. It reports on its stdout, one JSON object per line (the events of
+:mod:`trainer.recipe` plus ``exported``, ``parity``, ``finished`` and ``error``); everything else that
+writes to stdout (libraries, C code) is sent to stderr, which the parent keeps in ``worker.log``. It stops
+gracefully, with a checkpoint, when the file ``RUN_DIR/CANCEL`` appears or on SIGINT/SIGTERM.
+
+``job.json`` in the run folder says what to do; with a ``fake`` section it runs a stand-in trainer that
+only counts steps (for testing the process plumbing in a second instead of minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, TextIO
+
+from assistant.errors import MailvoiceError
+
+CANCEL_FILE = "CANCEL"
+
+
+def prompt_format() -> dict[str, str]:
+    """How the adapter's training prompts were written: drafting with it works best in the same format."""
+    from trainer.data import REPLY_TEMPLATE, USER_TEMPLATE, system_prompt
+
+    return {"system": system_prompt(), "user": USER_TEMPLATE, "reply": REPLY_TEMPLATE}
+
+
+class Worker:
+    def __init__(self, run_dir: Path, out: TextIO):
+        self.run_dir, self.out = run_dir, out
+        self.job = json.loads((run_dir / "job.json").read_text(encoding="utf-8"))
+        self._signalled = False
+        self.rank = int(os.environ.get("RANK", "0"))  # under accelerate launch only rank 0 reports and exports
+
+    def emit(self, event: dict[str, Any]) -> None:
+        if self.rank:
+            return
+        self.out.write(json.dumps(event, default=str) + "\n")
+        self.out.flush()
+
+    def should_stop(self) -> bool:
+        return self._signalled or (self.run_dir / CANCEL_FILE).exists()
+
+    def on_signal(self, _signum: int, _frame: Any) -> None:
+        self._signalled = True  # checked between steps: the current step ends, then a checkpoint is written
+
+    def run(self, resume: bool) -> int:
+        from trainer import jobs
+
+        def write_status(status: str, **extra: Any) -> None:
+            if not self.rank:
+                jobs.write_status(self.run_dir, status, **extra)
+
+        write_status("running", pid=os.getpid())
+        try:
+            finished = self._fake(resume) if "fake" in self.job else self._train(resume)
+        except MailvoiceError as exc:
+            write_status("failed", error=str(exc))
+            self.emit({"event": "error", "kind": "user", "message": str(exc)})
+            return 1
+        except Exception as exc:  # a bug, or a library failing: the parent shows it, the log keeps the trace
+            traceback.print_exc()
+            write_status("failed", error=repr(exc))
+            self.emit(
+                {
+                    "event": "error",
+                    "kind": "bug",
+                    "message": f"{type(exc).__name__}: {exc}",
+                    "traceback": traceback.format_exc(),
+                }
+            )
+            return 2
+        write_status(finished["status"], result=finished)
+        self.emit({"event": "finished", **finished})
+        return 0
+
+    def _train(self, resume: bool) -> dict[str, Any]:
+        from trainer import export, parity
+        from trainer.config import TrainConfig
+        from trainer.data import from_jsonl
+        from trainer.recipe import LoRARecipe
+
+        cfg = TrainConfig.from_json(self.job["config"])
+        examples = from_jsonl(self.run_dir / "data.jsonl")
+        recipe = LoRARecipe(cfg, self.run_dir, Path(self.job["cache_root"]), self.emit, self.should_stop)
+        try:
+            recipe.setup(examples, resume=resume)
+            result = recipe.train()
+        finally:
+            recipe.cleanup()  # free the training model before the parity check loads its own
+        finished: dict[str, Any] = {"status": result.status, "result": result.to_json()}
+        if result.status != "done" or self.rank:
+            return finished
+        out_dir = Path(self.job["adapter_dir"])
+        out_dir.mkdir(parents=True, exist_ok=True)
+        base = self.job["base"]
+        info = export.export_gguf(
+            Path(result.adapter_dir),
+            recipe.base_folder,
+            out_dir / "adapter.gguf",
+            self.job.get("architecture"),
+            self.job["adapter_name"],
+        )
+        self.emit({"event": "exported", **info.to_json()})
+        finished["export"] = info.to_json()
+        if cfg.parity and base["kind"] == "gguf":
+            self.emit({"event": "phase", "phase": "parity", "message": "Checking the adapter in llama.cpp"})
+            report = parity.check(
+                Path(base["path"]),
+                out_dir / "adapter.gguf",
+                recipe.base_folder,
+                Path(result.adapter_dir),
+                self._parity_examples(examples),
+                cfg.parity_examples,
+                min(cfg.max_seq_len, 512),
+                cfg.cpu_threads,
+            )
+            finished["parity"] = report.to_json()
+            self.emit({"event": "parity", **report.to_json()})
+        export.save_adapter_config(
+            out_dir / "adapter_config.json",
+            name=self.job["adapter_name"],
+            config=cfg.to_json(),
+            base=base,
+            result=result.to_json(),
+            parity=finished.get("parity"),
+            export=info.to_json(),
+            data=recipe.data.summary(),
+            prompt=prompt_format(),
+            peft_adapter=result.adapter_dir,
+        )
+        return finished
+
+    @staticmethod
+    def _parity_examples(examples: list[Any]) -> list[Any]:
+        """Validation prompts first; train prompts make up the number (they test the export just as well)."""
+        return [e for e in examples if e.split == "validation"] + [e for e in examples if e.split == "train"]
+
+    def _fake(self, resume: bool) -> dict[str, Any]:
+        """A stand-in trainer: counts steps, checkpoints its step, honours cancel, can crash or fail."""
+        spec = self.job["fake"]
+        state_file = self.run_dir / "fake_state.json"
+        step = json.loads(state_file.read_text())["step"] if resume and state_file.exists() else 0
+        total = int(spec.get("steps", 5))
+        if spec.get("noise"):  # what chatty libraries and C code do; it must land in worker.log
+            print("python noise on stdout", flush=True)
+            os.write(1, b"native noise on fd 1\n")
+        self.emit({"event": "start", "step": step, "total_steps": total})
+        while step < total:
+            time.sleep(float(spec.get("delay", 0.05)))
+            step += 1
+            if step == spec.get("crash_at"):
+                os._exit(3)  # as an out-of-memory kill would: no event, no cleanup
+            if step == spec.get("fail_at"):
+                raise MailvoiceError("the fake trainer failed as asked")
+            self.emit({"event": "step", "step": step, "total_steps": total, "loss": 1.0 / step, "eta": 0.1})
+            state_file.write_text(json.dumps({"step": step}))
+            if self.should_stop() and step < total:
+                self.emit({"event": "checkpoint", "step": step})
+                return {"status": "cancelled", "result": {"steps": step, "total_steps": total}}
+        return {
+            "status": "done",
+            "result": {
+                "steps": step,
+                "total_steps": total,
+                "train_loss": 1.0 / step,
+                "eval_loss": None,
+                "seconds": 0.0,
+            },
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m trainer.worker", description=__doc__.split("\n")[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+    from assistant import netguard
+
+    netguard.install()  # before transformers is imported: its offline switches, and no socket leaves the machine
+    # The pipe is this process's real stdout; fd 1 becomes stderr so that nothing else can write into it.
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # "kernels package missing": CPU works without
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    worker = Worker(args.run_dir, out)
+    signal.signal(signal.SIGTERM, worker.on_signal)
+    signal.signal(signal.SIGINT, worker.on_signal)
+    return worker.run(args.resume)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
