@@ -132,7 +132,6 @@ def test_bad_input_is_one_clear_error(mail, kwargs, message):
 
 
 def test_adapter_choice_reaches_the_engine(mail, tmp_path):
-    mail["adapters"].create({"name": str, "path": str, "base": str}, pk="name")
     mail["adapters"].insert({"name": "mine", "path": str(write_adapter(tmp_path / "lora.gguf"))})
     mail["adapters"].insert({"name": "gone", "path": str(tmp_path / "deleted.gguf")})
     fake = FakeBackend()
@@ -244,7 +243,6 @@ def test_mail_stored_but_not_yet_indexed_is_searchable_when_drafting(mail):
 def test_adapter_paths_relative_to_the_data_folder(mail, data_home):
     (data_home / "adapters").mkdir()
     write_adapter(data_home / "adapters" / "v1.gguf")
-    mail["adapters"].create({"name": str, "path": str}, pk="name")
     mail["adapters"].insert({"name": "v1", "path": "adapters/v1.gguf"})
     fake = FakeBackend()
     assert draft(mail, "say hello", adapter="v1", backend=fake).adapter == "v1"
