@@ -351,8 +351,8 @@ NOTES = {
         "re-quantizes the Q4_1 weights once more, so the model trained on differs from the GGUF served; that is "
         "why parity is measured against the float32 copy of the served weights.",
         "",
-        "No GPU was available in the session that produced this section. The GPU half of the benchmark, for a "
-        "later session with one: `python bench/train_bench.py --device cuda --shape llama3-8b --rounds 3 "
+        "No GPU was available on the machine that produced this section. The GPU half of the benchmark, for a "
+        "machine with one: `python bench/train_bench.py --device cuda --shape llama3-8b --rounds 3 "
         "--steps 10 --batch 4 --seq 1024` (random weights in Llama-3-8B's shape, quantized to NF4 on the GPU).",
         "",
     ],
