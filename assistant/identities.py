@@ -7,7 +7,6 @@ Choosing addresses (``mailvoice me``) re-labels every stored message as sent or 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import sqlite_utils
@@ -107,6 +106,6 @@ def stats(db: sqlite_utils.Database) -> dict[str, Any]:
         "import_runs": count("SELECT COUNT(*) FROM import_runs"),
         "me": load_me(db),
         "date_range": list(db.execute("SELECT min(date), max(date) FROM messages").fetchone()),
-        "folders": json.loads(json.dumps(dict(db.execute(
-            "SELECT folder, COUNT(*) FROM messages GROUP BY folder ORDER BY COUNT(*) DESC LIMIT 20").fetchall()))),
+        "folders": dict(db.execute(
+            "SELECT folder, COUNT(*) FROM messages GROUP BY folder ORDER BY COUNT(*) DESC LIMIT 20").fetchall()),
     }  # fmt: skip

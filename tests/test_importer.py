@@ -137,8 +137,8 @@ def test_maildir_eml_and_enron_layouts(db, tmp_path, messages):
 
 def test_date_filter(db, mbox, messages):
     report = import_paths(db, [mbox], since=dt.date(2100, 1, 1))
-    undated = db.execute("SELECT COUNT(*) FROM messages WHERE date IS NOT NULL").fetchone()[0]
-    assert undated == 0 and report.outside_dates > 0
+    dated = db.execute("SELECT COUNT(*) FROM messages WHERE date IS NOT NULL").fetchone()[0]
+    assert dated == 0 and report.outside_dates > 0
 
 
 def test_folder_without_mail_is_a_clear_error(db, tmp_path):
