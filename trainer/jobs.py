@@ -4,6 +4,10 @@
 ``data.jsonl`` (the examples, frozen: a resumed run trains on exactly the same data), ``status.json``,
 ``metrics.jsonl``, ``checkpoints/``, ``best/`` and ``final/`` (PEFT adapters) and ``worker.log``. The
 exported adapter goes to ``<data>/adapters/<name>/`` (``adapter.gguf`` + ``adapter_config.json``).
+
+Starting a run is the same for the CLI and the GUI: :func:`resolve_config`, :func:`training_examples`,
+:func:`run_preflight`, then :func:`prepare_run` (refuse, or take the settings that fit, and create the folder);
+:class:`trainer.process.TrainingProcess` trains it and :func:`finish` registers the result.
 """
 
 from __future__ import annotations
@@ -16,12 +20,14 @@ from typing import Any
 
 import sqlite_utils
 
-from trainer import registry
-from trainer.base_model import BaseIdentity
+from assistant.store.db import get_setting
+from trainer import preflight, registry
+from trainer.base_model import BaseIdentity, identify
 from trainer.config import TrainConfig
-from trainer.data import Example, save_jsonl
+from trainer.data import DataError, Example, load_examples, save_jsonl
 
 RESUMABLE = ("created", "running", "cancelled", "failed")
+SETTINGS_KEY = "train"  # a JSON object of TrainConfig fields: defaults < this setting < options
 
 
 def runs_root(root: Path) -> Path:
@@ -48,6 +54,70 @@ def read_status(run_dir: Path) -> dict[str, Any]:
         return json.loads((run_dir / "status.json").read_text())
     except (OSError, ValueError):
         return {"status": "unknown"}
+
+
+def resolve_config(db: sqlite_utils.Database, **options: Any) -> TrainConfig:
+    """Defaults < the ``train`` setting < ``options`` (None: not given); the base defaults to the drafting model."""
+    from assistant.drafting.models import current_model
+
+    cfg = TrainConfig.from_json(get_setting(db, SETTINGS_KEY, {}) or {}).replace(**options)
+    if not cfg.base:
+        cfg = cfg.replace(base=str(current_model(db)[0]))
+    return cfg.replace(base=str(Path(cfg.base).expanduser().resolve()))
+
+
+def training_examples(db: sqlite_utils.Database, data_file: str | None = None) -> list[Example]:
+    """The examples a run trains on (the pairs table, or a JSONL file); :class:`DataError` without any."""
+    examples = load_examples(data_file or db)
+    if not any(e.split == "train" for e in examples):
+        where = data_file or "the pairs table"
+        raise DataError(
+            f"No training examples in {where}: build them with: mailvoice pairs build, "
+            "or give a JSONL file with: --data FILE"
+        )
+    return examples
+
+
+def estimate_tokens(examples: list[Example]) -> int:
+    """Tokens of the train split before the tokenizer is loaded: ~4 characters each, plus the chat template."""
+    return sum((len(e.instruction) + len(e.input) + len(e.output)) // 4 + 60 for e in examples if e.split == "train")
+
+
+def run_preflight(
+    root: Path, cfg: TrainConfig, examples: list[Example] | None, hardware: preflight.Hardware | None = None
+) -> preflight.Preflight:
+    """What this machine can do with ``cfg`` on ``examples`` (the rate of an earlier run here when there is one)."""
+    from trainer.shapes import shape_of
+
+    identity = identify(cfg.base)  # a missing base fails here, with its own message
+    return preflight.preflight(
+        shape_of(cfg.base),
+        cfg,
+        hardware or preflight.detect(),
+        estimate_tokens(examples or []),
+        measured_rate(root, identity.sha256),
+    )
+
+
+def default_adapter_name() -> str:
+    return f"style-{dt.datetime.now().strftime('%Y%m%d-%H%M')}"
+
+
+def prepare_run(
+    db: sqlite_utils.Database,
+    root: Path,
+    cfg: TrainConfig,
+    examples: list[Example],
+    pf: preflight.Preflight,
+    name: str | None = None,
+    fake: dict[str, Any] | None = None,
+) -> Path:
+    """Refuse what preflight refused; else create the run folder (with the settings that fit) and return it."""
+    preflight.check(pf)
+    if not pf.fits:  # the asked settings do not fit, smaller ones do: use those (preflight's advice says so)
+        cfg = cfg.replace(**pf.recommended)
+    adapter = registry.unique_name(db, name or default_adapter_name())
+    return new_run(root, cfg, examples, identify(cfg.base), adapter, fake=fake)
 
 
 def new_run(

@@ -15,10 +15,7 @@ import click
 
 from assistant.cli.common import Context, ProgressLine, command_options, format_duration
 from assistant.errors import MailvoiceError
-from assistant.store.db import get_setting
 from trainer.config import TrainConfig
-
-SETTINGS_KEY = "train"  # a JSON object of TrainConfig fields: defaults < this setting < options
 
 
 def _modules(value: str | None) -> tuple[str, ...] | None:
@@ -27,39 +24,15 @@ def _modules(value: str | None) -> tuple[str, ...] | None:
 
 def resolve_config(ctx: Context, **options: Any) -> TrainConfig:
     """Defaults < the ``train`` setting < command-line options; the base defaults to the drafting model."""
-    from assistant.drafting.models import current_model
+    from trainer.jobs import resolve_config as resolve
 
-    cfg = TrainConfig.from_json(get_setting(ctx.db, SETTINGS_KEY, {}) or {}).replace(**options)
-    if not cfg.base:
-        cfg = cfg.replace(base=str(current_model(ctx.db)[0]))
-    return cfg.replace(base=str(Path(cfg.base).expanduser().resolve()))
-
-
-def _examples(ctx: Context, data_file: str | None) -> list:
-    from trainer.data import DataError, load_examples
-
-    examples = load_examples(data_file or ctx.db)
-    if not any(e.split == "train" for e in examples):
-        where = data_file or "the pairs table"
-        raise DataError(
-            f"No training examples in {where}: build them with: mailvoice pairs build, "
-            "or give a JSONL file with: --data FILE"
-        )
-    return examples
+    return resolve(ctx.db, **options)
 
 
 def run_preflight(ctx: Context, cfg: TrainConfig, examples: list | None) -> Any:
-    from trainer import jobs, preflight
-    from trainer.base_model import identify
-    from trainer.shapes import shape_of
+    from trainer.jobs import run_preflight as check_machine
 
-    identity = identify(cfg.base)  # a missing base fails here, with its own message
-    # Before the tokenizer is loaded, tokens are estimated: ~4 characters each, plus the chat template.
-    train = [e for e in examples or [] if e.split == "train"]
-    tokens = sum((len(e.instruction) + len(e.input) + len(e.output)) // 4 + 60 for e in train)
-    return preflight.preflight(
-        shape_of(cfg.base), cfg, preflight.detect(), tokens, jobs.measured_rate(ctx.root, identity.sha256)
-    )
+    return check_machine(ctx.root, cfg, examples)
 
 
 def _show_preflight(pf: Any, err: bool = True) -> None:
@@ -127,8 +100,7 @@ def train(
     processes,
 ) -> None:
     """Train an adapter on your sent mail (QLoRA), export it for drafting and register it."""
-    from trainer import jobs, preflight, registry
-    from trainer.base_model import identify
+    from trainer import jobs
     from trainer.process import TrainingProcess
 
     settings = (base, epochs, lora_r, lora_alpha, target_modules, lr, max_steps, data_file, name)
@@ -151,27 +123,16 @@ def train(
             max_steps=max_steps,
             parity=False if no_parity else None,
         )
-        examples = _examples(ctx, data_file)
+        examples = jobs.training_examples(ctx.db, data_file)
         pf = run_preflight(ctx, cfg, examples)
         _show_preflight(pf)
-        preflight.check(pf)
-        if not pf.fits:  # the asked settings do not fit, smaller ones do: use those (the note said so)
-            cfg = cfg.replace(**pf.recommended)
-        identity = identify(cfg.base)
-        adapter = registry.unique_name(ctx.db, name or f"style-{_today()}")
-        run_dir = jobs.new_run(ctx.root, cfg, examples, identity, adapter)
+        run_dir = jobs.prepare_run(ctx.db, ctx.root, cfg, examples, pf, name)
     finished = _follow(TrainingProcess(run_dir, resume=resume, processes=processes))
     if finished["status"] == "cancelled":
         click.echo(f"Stopped at step {finished['result']['steps']}; continue with: mailvoice train --resume", err=True)
         sys.exit(130)
     row = jobs.finish(ctx.db, ctx.root, run_dir, finished)
     _report(ctx, finished, row, run_dir)
-
-
-def _today() -> str:
-    import datetime as dt
-
-    return dt.datetime.now().strftime("%Y%m%d-%H%M")
 
 
 def _follow(proc: Any) -> dict[str, Any]:
