@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,14 @@ import sqlite_utils
 from assistant.drafting.backend import Backend, Cancel, GenerationParams, LlamaBackend
 from assistant.drafting.models import engine_settings
 from assistant.drafting.postprocess import StreamCleaner, extract_subject, signoff_end
-from assistant.drafting.prompting import DraftPrompt, PromptError, build_prompt, reply_from_file, reply_from_store
+from assistant.drafting.prompting import (
+    DraftPrompt,
+    PromptError,
+    ReplyContext,
+    build_prompt,
+    reply_from_file,
+    reply_from_store,
+)
 from assistant.drafting.voice import Voice, learn_voice
 from assistant.errors import Cancelled
 from assistant.store.fts import index_pending
@@ -83,37 +90,43 @@ def draft(
     *,
     reply_to: str | None = None,
     reply_file: str | Path | None = None,
+    reply_context: ReplyContext | None = None,
     to: str | None = None,
     tone: str | None = None,
     length: str = "medium",
     adapter: str | None = None,
     examples: bool = True,
+    exclude_examples: Iterable[int] = (),
     n: int = 1,
     model: str | Path | None = None,
     seed: int | None = None,
     backend: Backend | None = None,
     on_chunk: Callable[[int, str], None] | None = None,
     cancel: Cancel | None = None,
+    save: bool = True,
 ) -> DraftResult:
     """Write ``n`` alternative drafts for ``instruction``, stream them, save them.
 
     Args:
         reply_to: Message-ID (or row id) of a stored email to answer.
         reply_file: a saved email (.eml) to answer instead.
+        reply_context: an email to answer that is neither stored nor in a file (evaluation's pair inputs).
         to: the recipient's address: their name, and mail the user sent them, shape the draft.
         tone: free text ("friendly", "formal"); length: short, medium or long.
         adapter: a registered adapter's name, ``"none"``, or None for the one chosen with ``mailvoice use``.
         examples: show the user's similar past emails to the model.
+        exclude_examples: message ids never shown as examples.
         model: a GGUF path overriding the chosen model.
         seed: the first alternative's seed (the next ones add 1 each); random when None.
         backend: the engine (tests pass a FakeBackend; the GUI keeps one); a llama.cpp one when None.
         on_chunk: called with (alternative index, text) as cleaned text arrives.
         cancel: polled while generating; when it returns True, :class:`Cancelled` is raised, nothing saved.
+        save: False keeps the drafts out of the saved drafts (evaluation); their ids are then 0.
     """
     started = time.perf_counter()
     if not instruction or not instruction.strip():
         raise PromptError('The instruction is empty: say what the email should do, e.g. "ask Rosa to fix the tap".')
-    if reply_to and reply_file:
+    if sum(bool(x) for x in (reply_to, reply_file, reply_context)) > 1:
         raise PromptError("Answer either a stored email (--reply-to) or a file (--reply-file), not both.")
     if n < 1:
         raise PromptError("--n must be at least 1.")
@@ -123,7 +136,7 @@ def draft(
     else:
         backend.configure(settings)  # the GUI's engine: a changed model or adapter reloads, no restart
     index_pending(db)  # mail stored but not yet searchable (an import stopped before indexing) joins now
-    reply = reply_from_store(db, reply_to) if reply_to else reply_from_file(reply_file) if reply_file else None
+    reply = reply_from_store(db, reply_to) if reply_to else reply_from_file(reply_file) if reply_file else reply_context
     voice = learn_voice(db)
     prompt = build_prompt(
         db,
@@ -136,6 +149,7 @@ def draft(
         tone=tone,
         length=length,
         examples=examples,
+        exclude=exclude_examples,
     )
     result = DraftResult(
         [],
@@ -154,6 +168,7 @@ def draft(
         "reply": reply,
         "recipient": to or "",
         "request": {"tone": tone, "length": length, "to": to},
+        "save": save,
     }
     with _generating:
         for i in range(n):
@@ -197,6 +212,9 @@ def _alternative(
         "first_token_seconds": None if t_first is None else round(t_first - t0, 4),
     }
     subject = extract_subject(cleaner.raw)
+    if not context["save"]:
+        result.drafts.append(SavedDraft(0, cleaner.text, subject))
+        return t_first
     draft_id = save_draft(
         db,
         instruction=context["instruction"],

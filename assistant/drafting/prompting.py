@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,8 +145,12 @@ def build_prompt(
     tone: str | None = None,
     length: str = "medium",
     examples: bool = True,
+    exclude: Iterable[int] = (),
 ) -> DraftPrompt:
-    """The chat messages for one draft, fitted into ``n_ctx`` tokens (see the module docstring)."""
+    """The chat messages for one draft, fitted into ``n_ctx`` tokens (see the module docstring).
+
+    ``exclude``: message ids never shown as examples (evaluation hides the emails it scores against).
+    """
     instruction = " ".join(instruction.split())
     if not instruction:
         raise PromptError('The instruction is empty: say what the email should do, e.g. "ask Rosa to fix the tap".')
@@ -187,7 +191,7 @@ def build_prompt(
     chosen: list[Example] = []
     if examples:
         room = min(EXAMPLES_MAX_TOKENS, free - count_tokens(reply_text))
-        exclude = (reply.row_id,) if reply is not None and reply.row_id else ()
+        exclude = (*exclude, *((reply.row_id,) if reply is not None and reply.row_id else ()))
         chosen = select_examples(
             db, instruction, to=to, k=EXAMPLES_K, budget=room, count_tokens=count_tokens, exclude=exclude
         )
