@@ -1,0 +1,104 @@
+"""The live loss chart of the Train page: training loss per step and validation loss at each evaluation."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from PySide6.QtCharts import QChart, QChartView, QLineSeries, QValueAxis
+from PySide6.QtCore import QMargins, QPointF, Qt
+from PySide6.QtGui import QColor, QPainter, QPen
+
+
+class LossChart(QChartView):
+    """Two line series over optimizer steps; the axes grow to fit. No signals.
+
+    A resumed run trains again from its last checkpoint, so a point at a step the series already has (or one
+    before it) first drops everything from that step on: the curve continues instead of doubling back.
+    """
+
+    def __init__(self, parent=None):
+        chart = QChart()
+        chart.setTitle("Loss")
+        chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
+        chart.setMargins(QMargins(4, 4, 4, 4))
+        super().__init__(chart, parent)
+        self.setRenderHint(QPainter.RenderHint.Antialiasing)
+        self.setMinimumHeight(180)
+        self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.train = QLineSeries(name="training loss")
+        self.eval = QLineSeries(name="validation loss")
+        self.train.setPen(QPen(QColor("#2f6fb3"), 1.5))
+        self.eval.setPen(QPen(QColor("#d9822b"), 2.0))
+        self.eval.setPointsVisible(True)
+        self.x_axis = QValueAxis()
+        self.x_axis.setTitleText("step")
+        self.x_axis.setLabelFormat("%d")
+        self.y_axis = QValueAxis()
+        self.y_axis.setLabelFormat("%.2f")
+        chart.addAxis(self.x_axis, Qt.AlignmentFlag.AlignBottom)
+        chart.addAxis(self.y_axis, Qt.AlignmentFlag.AlignLeft)
+        for series in (self.train, self.eval):
+            chart.addSeries(series)
+            series.attachAxis(self.x_axis)
+            series.attachAxis(self.y_axis)
+        self.total_steps = 0
+        self.clear()
+
+    def clear(self) -> None:
+        self.train.clear()
+        self.eval.clear()
+        self.total_steps = 0
+        self._bounds: tuple[float, float, float] | None = None
+        self._rescale()
+
+    def set_total_steps(self, total: int) -> None:
+        self.total_steps = max(0, int(total))
+        self._rescale()
+
+    def add_train(self, step: int, loss: float) -> None:
+        self._add(self.train, step, loss)
+
+    def add_eval(self, step: int, loss: float) -> None:
+        self._add(self.eval, step, loss)
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        """Take what a training event says about the curve (``start``, ``step``, ``eval``); ignore the rest."""
+        kind = event.get("event")
+        if kind in ("start", "step") and event.get("total_steps"):
+            self.total_steps = int(event["total_steps"])
+        if kind == "step" and event.get("loss") is not None:
+            self.add_train(int(event["step"]), float(event["loss"]))
+        elif kind == "eval" and event.get("eval_loss") is not None:
+            self.add_eval(int(event["step"]), float(event["eval_loss"]))
+        elif kind == "start":
+            self._rescale()
+
+    def points(self, which: str = "train") -> list[tuple[float, float]]:
+        series = self.train if which == "train" else self.eval
+        return [(p.x(), p.y()) for p in series.points()]
+
+    def _add(self, series: QLineSeries, step: int, value: float) -> None:
+        if not math.isfinite(value):
+            return  # a diverged step: the status line says so, the axis must not stretch to infinity
+        if series.count() and series.at(series.count() - 1).x() >= step:
+            series.replace([p for p in series.points() if p.x() < step])
+            self._bounds = None  # rare (a resume): measured again from the points
+        series.append(QPointF(step, value))
+        if self._bounds is not None:  # kept up to date point by point: a long run has thousands of steps
+            low, high, last = self._bounds
+            self._bounds = (min(low, value), max(high, value), max(last, step))
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._bounds is None:
+            pts = [p for s in (self.train, self.eval) for p in s.points()]
+            self._bounds = (min((p.y() for p in pts), default=math.inf), max((p.y() for p in pts), default=-math.inf),
+                            max((p.x() for p in pts), default=0))  # fmt: skip
+        low, high, last = self._bounds
+        self.x_axis.setRange(0, max(self.total_steps, last, 1))
+        if low <= high:
+            pad = max((high - low) * 0.08, 0.05)
+            self.y_axis.setRange(max(0.0, low - pad), high + pad)
+        else:
+            self.y_axis.setRange(0, 1)

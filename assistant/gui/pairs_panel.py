@@ -1,0 +1,328 @@
+"""The training set on the Train page: counts, the pairs table (search, edit an instruction, exclude/include)
+and building pairs from sent mail, through the same core as ``mailvoice pairs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QColor, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from assistant.cli.common import format_duration
+from assistant.errors import MailvoiceError
+from assistant.gui import tasks
+from assistant.gui.workers import CallWorker
+from assistant.paths import data_dir
+from assistant.store import open_store
+from trainer.jobs import estimate_tokens
+from trainer.pairs import DEFAULT_LIMIT, BuildProgress, Pair, build_pairs, counts, edit_instruction, list_pairs
+from trainer.pairs import set_status as set_pair_status
+
+COLUMNS = ("ID", "Split", "Status", "Instruction", "Your email")
+INSTRUCTION = 3
+_ROOT = QModelIndex()  # a table has no parents: every row hangs off the invisible root
+BackendFactory = Callable[[Any], Any]  # db -> a drafting Backend that writes the instructions
+
+
+def _one_line(text: str, width: int = 120) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+class PairsModel(QAbstractTableModel):
+    """The pairs as rows; the instruction column is editable and each edit goes through ``edit(id, text)``,
+    which returns the stored pair or raises :class:`MailvoiceError` (then ``rejected(str)`` is emitted)."""
+
+    rejected = Signal(str)
+
+    def __init__(self, edit: Callable[[int, str], Pair]):
+        super().__init__()
+        self.pairs: list[Pair] = []
+        self.edit = edit
+
+    def set_pairs(self, pairs: list[Pair]) -> None:
+        self.beginResetModel()
+        self.pairs = pairs
+        self.endResetModel()
+
+    def replace(self, pair: Pair) -> None:
+        for row, old in enumerate(self.pairs):
+            if old.id == pair.id:
+                self.pairs[row] = pair
+                self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
+                return
+
+    def rowCount(self, parent=_ROOT) -> int:  # noqa: N802 - Qt's names
+        return 0 if parent.isValid() else len(self.pairs)
+
+    def columnCount(self, parent=_ROOT) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def flags(self, index):
+        base = super().flags(index)
+        return base | Qt.ItemFlag.ItemIsEditable if index.column() == INSTRUCTION else base
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        p = self.pairs[index.row()]
+        col = index.column()
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+            if col == INSTRUCTION and role == Qt.ItemDataRole.EditRole:
+                return p.instruction
+            return (p.id, p.split, p.status, _one_line(p.instruction), _one_line(p.output))[col]
+        if role == Qt.ItemDataRole.ToolTipRole and col >= INSTRUCTION:
+            return p.instruction if col == INSTRUCTION else p.output[:2000]
+        if role == Qt.ItemDataRole.ForegroundRole and p.status == "excluded":
+            return QColor("#8a8a8a")
+        if role == Qt.ItemDataRole.UserRole:
+            return p
+        return None
+
+    def setData(self, index, value, role=Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802
+        if index.column() != INSTRUCTION or role != Qt.ItemDataRole.EditRole:
+            return False
+        pair = self.pairs[index.row()]
+        if " ".join(str(value).split()) == pair.instruction:
+            return False
+        try:
+            self.replace(self.edit(pair.id, str(value)))
+        except MailvoiceError as exc:
+            self.rejected.emit(str(exc))
+            return False
+        return True
+
+
+class PairsPanel(QWidget):
+    """Counts, search, table and build. Signals: changed() after any change to the pairs; message(str) for the
+    page's status line (a failed edit, a finished build)."""
+
+    changed = Signal()
+    message = Signal(str)
+
+    def __init__(self, root: str, backend_factory: BackendFactory | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.root = root
+        self.db = open_store(data_dir(root))  # the GUI thread's connection: edits are single-row updates
+        self.backend_factory = backend_factory or _llama_backend
+        self.thread = None
+        self.worker: CallWorker | None = None
+        self.stats = QLabel()
+        self.stats.setWordWrap(True)
+        self.model = PairsModel(lambda pid, text: edit_instruction(self.db, pid, text))
+        self.model.rejected.connect(self.message.emit)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setFilterKeyColumn(-1)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.search = QLineEdit(placeholderText="Search instructions and emails (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        QShortcut(QKeySequence.StandardKey.Find, self, activated=self.search.setFocus)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                   | QAbstractItemView.EditTrigger.EditKeyPressed
+                                   | QAbstractItemView.EditTrigger.AnyKeyPressed)  # fmt: skip
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.table.verticalHeader().hide()
+        header = self.table.horizontalHeader()
+        for col in range(INSTRUCTION):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(INSTRUCTION, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(INSTRUCTION + 1, QHeaderView.ResizeMode.Stretch)
+        self.table.selectionModel().currentRowChanged.connect(lambda *_: self._show_current())
+        self.preview = QPlainTextEdit(readOnly=True, placeholderText="The selected pair's email (F2 edits its "
+                                      "instruction).")  # fmt: skip
+        self.preview.setTabChangesFocus(True)
+        self.exclude_button = QPushButton("E&xclude")
+        self.exclude_button.setToolTip("Leave the selected pairs out of training (or take them back).")
+        self.exclude_button.clicked.connect(self.toggle_excluded)
+        self.limit = QSpinBox(minimum=0, maximum=1_000_000, value=DEFAULT_LIMIT, singleStep=100)
+        self.limit.setSpecialValueText("all")
+        self.limit.setToolTip("How many of your most useful sent emails to label (0: all of them).")
+        self.build_button = QPushButton("&Build pairs from my sent mail")
+        self.build_button.clicked.connect(self.build)
+        self.stop_build_button = QPushButton("Stop b&uilding")
+        self.stop_build_button.clicked.connect(self.stop_build)
+        self.bar = QProgressBar(textVisible=False)
+        self.bar.setRange(0, 1000)
+        self.build_status = QLabel(wordWrap=True)
+        self._layout()
+        self.set_building(False)
+        self.reload()
+
+    def _layout(self) -> None:
+        search_row = QHBoxLayout()
+        search_row.addWidget(self.search, 1)
+        search_row.addWidget(self.exclude_button)
+        build_row = QHBoxLayout()
+        build_row.addWidget(self.build_button)
+        build_row.addWidget(QLabel("Emails:"))
+        build_row.addWidget(self.limit)
+        build_row.addWidget(self.stop_build_button)
+        build_row.addStretch()
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        split.addWidget(self.preview)
+        split.setStretchFactor(0, 3)
+        split.setStretchFactor(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("<b>Your training set</b>"))
+        layout.addWidget(self.stats)
+        layout.addLayout(build_row)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.build_status)
+        layout.addLayout(search_row)
+        layout.addWidget(split, 1)
+
+    # --- the table ----------------------------------------------------------------------------------------
+
+    def reload(self) -> None:
+        self.model.set_pairs(list_pairs(self.db))
+        self.update_stats()
+        self._show_current()
+
+    def update_stats(self) -> None:
+        c = counts(self.db)
+        if not c["total"]:
+            self.stats.setText(
+                "No pairs yet. Build them from your sent mail: Mailvoice writes the short instruction that "
+                "would have produced each email, and learns your style from those pairs."
+            )
+            return
+        tokens = estimate_tokens([p for p in self.model.pairs if p.status == "ok"])
+        self.stats.setText(
+            f"<b>{c['train']:,}</b> pairs to train on, <b>{c['validation']:,}</b> kept apart to measure the "
+            f"result, {c['excluded']:,} excluded; about {tokens:,} tokens to train on per pass."
+        )
+
+    def selected_pairs(self) -> list[Pair]:
+        rows = {self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()}
+        current = self.table.currentIndex()
+        if not rows and current.isValid():
+            rows = {self.proxy.mapToSource(current).row()}
+        return [self.model.pairs[r] for r in sorted(rows)]
+
+    def _show_current(self) -> None:
+        chosen = self.selected_pairs()
+        if not chosen:
+            self.preview.clear()
+            self.exclude_button.setEnabled(False)
+            return
+        p = chosen[-1]
+        context = f"\n\n— answering —\n{p.input}" if p.input else ""
+        self.preview.setPlainText(f"{p.output}{context}")
+        self.exclude_button.setEnabled(True)
+        self.exclude_button.setText("&Include" if all(q.status == "excluded" for q in chosen) else "E&xclude")
+
+    def toggle_excluded(self) -> None:
+        chosen = self.selected_pairs()
+        status = "ok" if chosen and all(p.status == "excluded" for p in chosen) else "excluded"
+        try:
+            for p in chosen:
+                self.model.replace(set_pair_status(self.db, p.id, status))
+        except MailvoiceError as exc:
+            self.message.emit(str(exc))
+        self.update_stats()
+        self._show_current()
+        self.changed.emit()
+
+    # --- building -----------------------------------------------------------------------------------------
+
+    def set_building(self, busy: bool) -> None:
+        self.build_button.setEnabled(not busy)
+        self.limit.setEnabled(not busy)
+        self.stop_build_button.setVisible(busy)
+        self.bar.setVisible(busy)
+
+    @property
+    def building(self) -> bool:
+        return self.thread is not None and self.thread.isRunning()
+
+    def build(self) -> None:
+        if self.building:
+            return
+        root, limit, factory = self.root, self.limit.value() or None, self.backend_factory
+
+        def work(progress, cancel):
+            db = open_store(data_dir(root))
+            return build_pairs(db, factory(db), limit=limit, progress=progress, cancel=cancel)
+
+        self.worker = CallWorker(work)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.finished.connect(self._on_built)
+        self.worker.failed.connect(self._on_build_failed)
+        self.bar.setValue(0)
+        self.build_status.setText("Loading the model to write instructions…")
+        self.set_building(True)
+        self.thread = tasks.start(self, self.worker)
+
+    def stop_build(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.build_status.setText("Stopping after this email; every finished pair is kept…")
+
+    def _on_progress(self, p: BuildProgress) -> None:
+        self.bar.setValue(int(p.fraction * 1000))
+        if p.phase == "start":
+            text = f"{p.total:,} emails to label ({p.cached:,} already done)."
+        else:
+            eta = f", about {format_duration(p.eta)} left" if p.eta is not None else ""
+            text = f"Labelling… {p.done:,} of {p.total:,} ({p.pairs_per_minute:,.1f} per minute){eta}"
+        if p.estimate is not None and p.phase in ("start", "estimate"):
+            text += f" Estimated: about {format_duration(p.estimate)} in all (from the {p.estimate_from})."
+        self.build_status.setText(text)
+
+    def _on_built(self, report) -> None:
+        self.set_building(False)
+        verb = "Stopped" if report.status == "cancelled" else "Done"
+        more = " Build again to continue." if report.status == "cancelled" else ""
+        self.build_status.setText(f"{verb}: {report.built:,} new pairs, {report.cached:,} already built.{more}")
+        self.reload()
+        self.changed.emit()
+
+    def _on_build_failed(self, message: str) -> None:
+        self.set_building(False)
+        self.build_status.setText(message)
+        self.reload()  # a stopped build keeps every pair it finished
+        self.changed.emit()
+
+    def shutdown(self, wait_ms: int = 30000) -> None:
+        if self.building and self.worker is not None:
+            self.worker.cancel()
+            self.thread.quit()
+            self.thread.wait(wait_ms)
+
+
+def _llama_backend(db) -> Any:
+    """llama.cpp on the chosen model, sized as ``mailvoice pairs build`` sizes it."""
+    from assistant.cli.pairs import N_CTX
+    from assistant.drafting.backend import EngineSettings, LlamaBackend
+    from assistant.drafting.models import resolve_model
+
+    path, _header = resolve_model(db)
+    return LlamaBackend(EngineSettings(model_path=str(path), n_ctx=N_CTX))

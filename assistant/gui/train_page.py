@@ -1,0 +1,576 @@
+"""The Train page: the training set, what this machine can train, Train on my style, progress with a live
+loss chart, cancel and resume, the trained adapters (use one, evaluate one).
+
+Training runs in its own process (:class:`trainer.process.TrainingProcess`, followed by a thread), so a crash
+or running out of memory ends that process and never the app. Cancelling writes a checkpoint; Resume
+continues the last stopped run. The same headless calls as ``mailvoice train/adapters/use/eval`` do the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from assistant.cli.common import format_duration
+from assistant.errors import MailvoiceError
+from assistant.gui import tasks
+from assistant.gui.loss_chart import LossChart
+from assistant.gui.pairs_panel import BackendFactory, PairsPanel
+from assistant.gui.workers import CallWorker, ProcessFactory, TrainingWorker
+from assistant.paths import data_dir
+from assistant.store import open_store
+from trainer import jobs, registry
+from trainer.config import TrainConfig
+from trainer.data import Example, load_examples
+from trainer.metrics import MetricsLog
+from trainer.preflight import Preflight
+
+PreflightFn = Callable[[Path, TrainConfig, list[Example]], Preflight]  # jobs.run_preflight
+EVAL_LIMIT = 50  # validation emails an evaluation drafts: enough for stable scores, minutes on a CPU
+ADAPTER_COLUMNS = ("", "Adapter", "Trained", "Steps", "Train loss", "Validation loss", "llama.cpp check")
+
+
+def check_machine(root: Path, preflight: PreflightFn = jobs.run_preflight) -> Preflight:
+    """Preflight for the saved settings and the current pairs (run off the GUI thread: it times the CPU)."""
+    db = open_store(root)
+    return preflight(root, jobs.resolve_config(db), load_examples(db))
+
+
+def new_training_run(root: Path, preflight: PreflightFn = jobs.run_preflight, fake: dict | None = None) -> Path:
+    """What ``mailvoice train`` does before it starts the process: settings, pairs, preflight, run folder."""
+    db = open_store(root)
+    cfg = jobs.resolve_config(db)
+    examples = jobs.training_examples(db)
+    return jobs.prepare_run(db, root, cfg, examples, preflight(root, cfg, examples), fake=fake)
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _stopped_at(run_dir: Path) -> int | None:
+    """The step a resume continues from: the last checkpoint logged, else the step the run stopped at."""
+    try:
+        steps = [e["step"] for e in MetricsLog(run_dir / "metrics.jsonl").read() if e["event"] == "checkpoint"]
+    except (OSError, ValueError, KeyError):
+        steps = []
+    if steps:
+        return int(steps[-1])
+    result = (jobs.read_status(run_dir).get("result") or {}).get("result") or {}
+    return result.get("steps")
+
+
+def failure_message(final: dict[str, Any], run_dir: Path | None) -> str:
+    """What to tell a person when the training process failed or died, and what they can do next."""
+    log = run_dir / "worker.log" if run_dir else "the run folder's worker.log"
+    message = final.get("message") or "The training process ended without a word."
+    if final.get("event") == "crashed":
+        return (f"{message} Close other programs or train on a smaller base, then press Resume to continue from "
+                f"the last checkpoint. Details: {log}")  # fmt: skip
+    if final.get("kind") == "bug":
+        return f"Training failed ({message}). Press Resume to try again from the last checkpoint. Details: {log}"
+    return f"Training stopped: {message}"
+
+
+class TrainPage(QWidget):
+    """Signals: adapter_changed(object) with the adapter drafting now uses (a name, or None for none).
+
+    Args:
+        root: the data folder.
+        preflight: ``(root, cfg, examples) -> Preflight`` (default: this machine, :func:`jobs.run_preflight`).
+        prepare: ``root -> run folder`` for a new run (default: :func:`new_training_run`).
+        process_factory: ``(run_dir, resume) -> process`` like :class:`trainer.process.TrainingProcess`.
+        backend_factory: ``db -> Backend`` that writes pair instructions (default: llama.cpp on the chosen model).
+        evaluate: the evaluation call (default: ``trainer.evaluation.evaluate``).
+        open_url: opens the evaluation report (default: ``QDesktopServices.openUrl``).
+    """
+
+    adapter_changed = Signal(object)
+
+    def __init__(self, root: str, parent: QWidget | None = None, *, preflight: PreflightFn | None = None,
+                 prepare: Callable[[Path], Path] | None = None, process_factory: ProcessFactory | None = None,
+                 backend_factory: BackendFactory | None = None, evaluate: Callable[..., Any] | None = None,
+                 open_url: Callable[[QUrl], Any] | None = None):  # fmt: skip
+        super().__init__(parent)
+        self.root = data_dir(root)
+        self.db = open_store(self.root)
+        self.preflight_fn = preflight or jobs.run_preflight
+        self.prepare_fn = prepare or (lambda r: new_training_run(r, self.preflight_fn))
+        self.process_factory = process_factory or _training_process
+        self.evaluate_fn = evaluate
+        self.open_url = open_url or QDesktopServices.openUrl
+        self.verdict: Preflight | None = None
+        self.run_dir: Path | None = None
+        self.train_thread = self.check_thread = self.eval_thread = None
+        self.train_worker: TrainingWorker | None = None
+        self.check_worker: CallWorker | None = None
+        self.eval_worker: CallWorker | None = None
+        self._registered: set[Path] = set()
+        self.pairs = PairsPanel(str(self.root), backend_factory)
+        self.pairs.changed.connect(self._update_buttons)
+        self.pairs.message.connect(self.show_message)
+        self._build_widgets()
+        self._layout()
+        self.refresh_adapters()
+        self._show_resumable()
+        self.check_again()
+
+    # --- building the page ------------------------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        self.verdict_label = QLabel("Checking what this machine can train…", wordWrap=True)
+        self.check_button = QPushButton("Check &again")
+        self.check_button.clicked.connect(self.check_again)
+        self.train_button = QPushButton("Train on my &style")
+        self.train_button.setDefault(True)
+        self.train_button.clicked.connect(self.train)
+        self.cancel_button = QPushButton("&Cancel training")
+        self.cancel_button.setToolTip("Stops after the current step with a checkpoint; Resume continues it.")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.resume_button = QPushButton("&Resume")
+        self.resume_button.clicked.connect(self.resume)
+        self.resume_label = QLabel(wordWrap=True)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.progress_label = QLabel(wordWrap=True)
+        self.status = QLabel(wordWrap=True)
+        self.chart = LossChart()
+        self.adapters = QTableWidget(0, len(ADAPTER_COLUMNS))
+        self.adapters.setHorizontalHeaderLabels(ADAPTER_COLUMNS)
+        self.adapters.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.adapters.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.adapters.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.adapters.verticalHeader().hide()
+        self.adapters.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.adapters.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.adapters.setMinimumHeight(110)
+        self.adapters.itemSelectionChanged.connect(self._update_buttons)
+        self.adapters.doubleClicked.connect(lambda *_: self.use_selected())
+        self.use_button = QPushButton("&Use")
+        self.use_button.setToolTip("Draft with the selected adapter from now on.")
+        self.use_button.clicked.connect(self.use_selected)
+        self.plain_button = QPushButton("Use &plain model")
+        self.plain_button.setToolTip("Draft with the base model alone, without any adapter.")
+        self.plain_button.clicked.connect(lambda: self.use("none"))
+        self.eval_button = QPushButton("E&valuate")
+        self.eval_button.setToolTip(f"Draft {EVAL_LIMIT} validation emails with the selected adapter, score "
+                                    "them against what you really wrote, and open the report.")  # fmt: skip
+        self.eval_button.clicked.connect(self.evaluate)
+        self.eval_status = QLabel(wordWrap=True)
+
+    def _layout(self) -> None:
+        column = QVBoxLayout()
+        column.addWidget(QLabel("<b>This machine</b>"))
+        column.addWidget(self.verdict_label)
+        row = QHBoxLayout()
+        for b in (self.train_button, self.cancel_button, self.check_button):
+            row.addWidget(b)
+        row.addStretch()
+        column.addLayout(row)
+        resume_row = QHBoxLayout()
+        resume_row.addWidget(self.resume_label, 1)
+        resume_row.addWidget(self.resume_button)
+        column.addLayout(resume_row)
+        column.addWidget(self.bar)
+        column.addWidget(self.progress_label)
+        column.addWidget(self.status)
+        column.addWidget(self.chart, 1)
+        column.addWidget(QLabel("<b>Your adapters</b>"))
+        column.addWidget(self.adapters)
+        buttons = QHBoxLayout()
+        for b in (self.use_button, self.plain_button, self.eval_button):
+            buttons.addWidget(b)
+        buttons.addStretch()
+        column.addLayout(buttons)
+        column.addWidget(self.eval_status)
+        right = QWidget()
+        right.setLayout(column)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(right)
+        split = QSplitter()
+        split.addWidget(self.pairs)
+        split.addWidget(scroll)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.addWidget(split)
+
+    # --- state --------------------------------------------------------------------------------------------
+
+    # Busy flags, not QThread.isRunning(): a thread quits only after the slots of its last signal ran.
+    training = evaluating = checking = False
+
+    def _update_buttons(self) -> None:
+        has_pairs = any(p.status == "ok" and p.split == "train" for p in self.pairs.model.pairs)
+        refused = self.verdict is not None and not self.verdict.ok
+        self.train_button.setEnabled(not self.training and has_pairs and not refused)
+        why = ("Build pairs first: training learns from them." if not has_pairs else
+               "This machine cannot train these settings; see above." if refused else "")  # fmt: skip
+        self.train_button.setToolTip(why)
+        self.cancel_button.setVisible(self.training)
+        self.bar.setVisible(self.training)
+        resumable = None if self.training else jobs.resumable_run(self.root)
+        self.resume_button.setVisible(resumable is not None)
+        self.resume_label.setVisible(resumable is not None)
+        self.resume_button.setEnabled(not refused)
+        chosen = self._selected_adapter()
+        self.use_button.setEnabled(chosen is not None)
+        self.eval_button.setEnabled(self.evaluating or chosen is not None)
+
+    def show_message(self, text: str) -> None:
+        self.status.setText(text)
+
+    # --- preflight -----------------------------------------------------------------------------------------
+
+    def check_again(self) -> None:
+        if self.checking:
+            return
+        self.checking = True
+        root, fn = self.root, self.preflight_fn
+        self.check_worker = CallWorker(lambda _progress, _cancel: check_machine(root, fn))
+        self.check_worker.finished.connect(self._on_verdict)
+        self.check_worker.failed.connect(self._on_verdict_failed)
+        self.check_button.setEnabled(False)
+        self.check_thread = tasks.start(self, self.check_worker)
+
+    def _on_verdict(self, pf: Preflight) -> None:
+        self.checking = False
+        self.verdict = pf
+        self.check_button.setEnabled(True)
+        self.verdict_label.setText(verdict_html(pf))
+        self._update_buttons()
+
+    def _on_verdict_failed(self, message: str) -> None:
+        self.checking = False
+        self.verdict = None
+        self.check_button.setEnabled(True)
+        self.verdict_label.setText(f"<span style='color:#b00020'>{_escape(message)}</span>")
+        self._update_buttons()
+
+    # --- training -----------------------------------------------------------------------------------------
+
+    def train(self) -> None:
+        """Start a new run: preflight again on the current pairs, create the run folder, start the process."""
+        if self.training:
+            return
+        self.chart.clear()
+        self._start(TrainingWorker(self.process_factory, None, False, prepare=lambda: self.prepare_fn(self.root)))
+        self.progress_label.setText("Preparing the run…")
+
+    def resume(self) -> None:
+        """Continue the newest stopped run from its last checkpoint, with its own saved settings."""
+        run_dir = jobs.resumable_run(self.root)
+        if self.training or run_dir is None:
+            return
+        self._load_history(run_dir)
+        self._start(TrainingWorker(self.process_factory, run_dir, True))
+        self.progress_label.setText(f"Resuming {run_dir.name}…")
+
+    def _start(self, worker: TrainingWorker) -> None:
+        self.train_worker = worker
+        worker.started.connect(self._on_started)
+        worker.event.connect(self._on_event)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+        self.status.clear()
+        self.bar.setRange(0, 0)  # busy until the first step says how many there are
+        self.cancel_button.setText("&Cancel training")
+        self.training = True
+        self.train_thread = tasks.start(self, worker)
+        self._update_buttons()
+
+    def cancel(self) -> None:
+        """First press: stop after this step with a checkpoint. Second press: stop at once."""
+        if not self.training or self.train_worker is None:
+            return
+        if self.cancel_button.text().startswith("&Cancel"):
+            self.train_worker.cancel()
+            self.progress_label.setText("Stopping after this step; a checkpoint is written so Resume can continue…")
+            self.cancel_button.setText("Stop &now")
+            self.cancel_button.setToolTip("Stops at once; Resume continues from the last checkpoint.")
+        else:
+            self.train_worker.kill()
+
+    def _on_started(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        self.chart.add_event(event)
+        kind = event.get("event")
+        if kind in ("start", "step") and event.get("total_steps"):
+            self.bar.setRange(0, int(event["total_steps"]))
+            self.bar.setValue(int(event.get("step") or 0))
+        if kind == "step":
+            rate = event.get("tokens_per_second")
+            parts = [f"Step {event['step']:,} of {event['total_steps']:,}", f"loss {_num(event.get('loss'))}"]
+            if rate:
+                parts.append(f"{rate:,.0f} tokens/s")
+            if event.get("eta") is not None:
+                parts.append(f"about {format_duration(event['eta'])} left")
+            self.progress_label.setText(" · ".join(parts))
+        elif kind == "eval":
+            best = " (best so far)" if event.get("best") else ""
+            self.status.setText(f"Step {event['step']:,}: validation loss {_num(event['eval_loss'])}{best}")
+        elif kind == "phase":
+            if event.get("message"):
+                self.progress_label.setText(event["message"])
+            if event.get("fraction") is not None:
+                self.bar.setRange(0, 1000)
+                self.bar.setValue(int(event["fraction"] * 1000))
+        elif kind == "checkpoint":
+            self.status.setText(f"Checkpoint saved at step {event['step']:,}.")
+        elif kind == "exported":
+            self.progress_label.setText("Adapter exported for drafting.")
+        elif kind == "parity":
+            self.status.setText(f"llama.cpp check: {event['agreement']:.1%} of next-token choices agree with the "
+                                "trained model.")  # fmt: skip
+
+    def _on_finished(self, final: dict[str, Any]) -> None:
+        self._after_training()
+        if final.get("event") == "finished" and final.get("status") == "cancelled":
+            steps = (final.get("result") or {}).get("steps")
+            self.progress_label.setText(f"Stopped at step {steps}. Resume continues from the checkpoint.")
+        elif final.get("event") == "finished":
+            self._register(final)
+        else:
+            self._failed(failure_message(final, self.run_dir))
+
+    def _on_failed(self, message: str) -> None:
+        self._after_training()
+        self._failed(message)
+
+    def _failed(self, message: str) -> None:
+        self.progress_label.setText("")
+        self.status.setText(message)
+        QMessageBox.warning(self, "Training", message)
+
+    def _after_training(self) -> None:
+        self.training = False
+        self.bar.setRange(0, 1000)
+        self._update_buttons()
+        self._show_resumable()
+        self.check_again()  # a finished run measured this machine's real speed
+
+    def _register(self, final: dict[str, Any]) -> None:
+        """Add the exported adapter to the list (once per run, also when the app closes as it finishes)."""
+        run_dir = self.run_dir
+        if run_dir is None or run_dir in self._registered:
+            return
+        self._registered.add(run_dir)
+        result = final.get("result") or {}
+        summary = (
+            f"Trained {result.get('steps')} steps in {format_duration(result.get('seconds') or 0)}: train loss "
+            f"{_num(result.get('train_loss'))}, validation loss {_num(result.get('eval_loss'))}."
+        )
+        try:
+            row = jobs.finish(self.db, self.root, run_dir, final)
+        except MailvoiceError as exc:
+            self._failed(f"{summary} Registering the adapter failed: {exc}")
+            return
+        if row is None:
+            self.progress_label.setText(f"{summary} No adapter was exported; details: {run_dir / 'worker.log'}")
+            return
+        self.progress_label.setText(f"{summary} Adapter {row['name']} is ready: select it and press Use.")
+        self.refresh_adapters(select=row["name"])
+
+    def _load_history(self, run_dir: Path) -> None:
+        """Show what a stopped run logged so far: its curve continues when it resumes."""
+        self.chart.clear()
+        try:
+            events = MetricsLog(run_dir / "metrics.jsonl").read()
+        except (OSError, ValueError):
+            return
+        for event in events:
+            self.chart.add_event(event)
+
+    def _show_resumable(self) -> None:
+        run_dir = None if self.training else jobs.resumable_run(self.root)
+        if run_dir is None:
+            self.resume_label.clear()
+        else:
+            step = _stopped_at(run_dir)
+            where = f" at step {step:,}" if step else " before its first checkpoint"
+            self.resume_label.setText(f"The run of {run_dir.name} stopped{where}. Resume continues it.")
+            if not self.chart.points():
+                self._load_history(run_dir)
+        self._update_buttons()
+
+    # --- adapters -----------------------------------------------------------------------------------------
+
+    def refresh_adapters(self, select: str | None = None) -> None:
+        found = registry.list_adapters(self.db)
+        self.adapters.setRowCount(len(found))
+        for row, a in enumerate(found):
+            m = a["metrics"]
+            parity = (m.get("parity") or {}).get("agreement")
+            cells = ("✓" if a["in_use"] else "", a["name"], a["created_at"][:16].replace("T", " "),
+                     str(m.get("steps") or "–"), _num(m.get("train_loss")), _num(m.get("eval_loss")),
+                     "–" if parity is None else f"{parity:.1%}")  # fmt: skip
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col == 0:
+                    item.setToolTip("Drafts use this adapter." if a["in_use"] else "")
+                self.adapters.setItem(row, col, item)
+            if a["name"] == select:
+                self.adapters.selectRow(row)
+        self._update_buttons()
+
+    def _selected_adapter(self) -> str | None:
+        rows = self.adapters.selectionModel().selectedRows()
+        if not rows:
+            return None
+        item = self.adapters.item(rows[0].row(), 1)
+        return item.text() if item else None
+
+    def use_selected(self) -> None:
+        name = self._selected_adapter()
+        if name:
+            self.use(name)
+
+    def use(self, name: str) -> None:
+        try:
+            chosen = registry.use_adapter(self.db, name)
+        except MailvoiceError as exc:
+            self.show_message(str(exc))
+            return
+        self.show_message(f"Drafts now use {chosen}." if chosen else "Drafts now use the plain model, no adapter.")
+        self.refresh_adapters(select=chosen)
+        self.adapter_changed.emit(chosen)
+
+    # --- evaluation ---------------------------------------------------------------------------------------
+
+    def evaluate(self) -> None:
+        """Evaluate the selected adapter off the GUI thread and open the report; pressed again, stop."""
+        if self.evaluating:
+            self.eval_worker.cancel()
+            self.eval_status.setText("Stopping the evaluation…")
+            return
+        adapter = self._selected_adapter()
+        if adapter is None:
+            return
+        try:
+            evaluate = self.evaluate_fn or _evaluation()
+        except MailvoiceError as exc:
+            self.eval_status.setText(str(exc))
+            return
+        root = self.root
+
+        def work(progress, cancel):
+            db = open_store(root)
+            return evaluate(db, root, adapter=adapter, examples=False, limit=EVAL_LIMIT, progress=progress,
+                            cancel=cancel)  # fmt: skip
+
+        self.eval_worker = CallWorker(work)
+        self.eval_worker.progress.connect(self._on_eval_progress)
+        self.eval_worker.finished.connect(self._on_evaluated)
+        self.eval_worker.failed.connect(self._on_eval_failed)
+        self.eval_status.setText(f"Evaluating {adapter}: drafting {EVAL_LIMIT} validation emails…")
+        self.eval_button.setText("Stop e&valuating")
+        self.evaluating = True
+        self.eval_thread = tasks.start(self, self.eval_worker)
+
+    def _on_eval_progress(self, p: Any) -> None:
+        get = p.get if isinstance(p, dict) else lambda key: getattr(p, key, None)
+        done, total, eta = get("done"), get("total"), get("eta")
+        if done is not None and total:
+            left = f", about {format_duration(eta)} left" if eta is not None else ""
+            self.eval_status.setText(f"Evaluating… {done} of {total}{left}")
+
+    def _on_evaluated(self, result: Any) -> None:
+        self._after_eval()
+        metrics = getattr(result, "metrics", {}) or {}
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float)))
+        html = getattr(result, "html_path", None)
+        self.eval_status.setText(f"Scores: {shown or 'none'}. Report: {html}")
+        if html:
+            self.open_url(QUrl.fromLocalFile(str(html)))
+
+    def _on_eval_failed(self, message: str) -> None:
+        self._after_eval()
+        self.eval_status.setText(message)
+
+    def _after_eval(self) -> None:
+        self.evaluating = False
+        self.eval_button.setText("E&valuate")
+        self._update_buttons()
+
+    # --- closing ------------------------------------------------------------------------------------------
+
+    def shutdown(self, wait_s: float = 120.0) -> None:
+        """Stop everything cleanly: training is cancelled with a checkpoint (killed only if it does not stop
+        within ``wait_s``; the run stays resumable either way), a finished run is still registered."""
+        self.pairs.shutdown()
+        for worker, thread in ((self.eval_worker, self.eval_thread), (self.check_worker, self.check_thread)):
+            if worker is not None and thread is not None and thread.isRunning():
+                worker.cancel()
+                thread.quit()  # the loop ends once the worker returns (its own quit is queued to this thread)
+                thread.wait(30000)
+        if self.train_worker is not None and self.train_thread is not None and self.train_thread.isRunning():
+            self.train_worker.cancel()
+            self.train_thread.quit()
+            if not self.train_thread.wait(int(wait_s * 1000)):
+                self.train_worker.kill()
+                self.train_thread.wait(10000)
+        final = self.train_worker.final if self.train_worker else None
+        if final and final.get("event") == "finished" and final.get("status") == "done":
+            self._register(final)
+
+
+def verdict_html(pf: Preflight) -> str:
+    """The preflight verdict as a few lines a person can act on (refusals first, in red)."""
+    hw, mem = pf.hardware, pf.memory
+    lines = []
+    if pf.problems:
+        lines += [f"<span style='color:#b00020'><b>Cannot train:</b> {_escape(p)}</span>" for p in pf.problems]
+    else:
+        lines.append(f"<b>Ready to train</b> {pf.shape.name} ({pf.shape.parameters / 1e6:,.0f}M parameters).")
+    lines.append(f"{_escape(hw.name)}: {hw.memory_available / 2**30:.1f} of {hw.memory_total / 2**30:.1f} GB free; "
+                 f"a run needs about {mem.total / 2**30:.1f} GB at its peak.")  # fmt: skip
+    if pf.train_tokens:
+        source = "measured on this machine" if pf.rate_source == "measured" else "estimated"
+        lines.append(f"Time: about {format_duration(pf.hours * 3600)} ({pf.train_tokens:,} tokens per pass at "
+                     f"{pf.tokens_per_second:,.0f} tokens/s, {source}).")  # fmt: skip
+    if pf.recommended and not pf.fits:
+        r = pf.recommended
+        lines.append(f"Settings that fit: batch {r['batch_size']} × {r['grad_accum']}, {r['max_seq_len']} tokens.")
+    lines += [_escape(a) for a in pf.advice]
+    return "<br>".join(lines)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _training_process(run_dir: Path, resume: bool) -> Any:
+    from trainer.process import TrainingProcess
+
+    return TrainingProcess(run_dir, resume=resume)
+
+
+def _evaluation() -> Callable[..., Any]:
+    try:
+        from trainer.evaluation import evaluate
+    except ImportError as exc:
+        raise MailvoiceError("Evaluation is not available in this installation; use: mailvoice eval") from exc
+    return evaluate

@@ -1,0 +1,120 @@
+"""Workers for :func:`assistant.gui.tasks.start`: a core call with progress and cancel, and a training process.
+
+Both keep the rule of ``tasks``: the work runs in its own QThread, only plain Python crosses into it, and what
+comes back arrives as signals on the GUI thread. A SQLite connection belongs to the thread that made it, so
+the callables open their own store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from assistant.errors import Cancelled, MailvoiceError
+
+log = logging.getLogger("mailvoice.gui")
+Call = Callable[[Callable[[Any], None], Callable[[], bool]], Any]  # fn(progress, cancel) -> result
+
+
+def bug_message(exc: BaseException) -> str:
+    return f"Something went wrong ({type(exc).__name__}: {exc}). Please report it; the details are in the log."
+
+
+class CallWorker(QObject):
+    """Runs ``fn(progress, cancel)`` off the GUI thread. Signals: progress(object), finished(object), failed(str).
+
+    ``Cancelled`` ends as ``failed("Stopped.")``; a :class:`MailvoiceError` as its message; anything else is a
+    bug, logged with its traceback and reported in one line (a thread must always end with a signal).
+    """
+
+    progress = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, fn: Call):
+        super().__init__()
+        self.fn = fn
+        self.cancel_event = threading.Event()
+
+    def run(self) -> None:
+        try:
+            result = self.fn(self.progress.emit, self.cancel_event.is_set)
+        except Cancelled:
+            self.failed.emit("Stopped.")
+        except MailvoiceError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:
+            log.exception("background task failed")
+            self.failed.emit(bug_message(exc))
+        else:
+            self.finished.emit(result)
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+
+ProcessFactory = Callable[[Path, bool], Any]  # (run_dir, resume) -> an object like trainer.process.TrainingProcess
+
+
+class TrainingWorker(QObject):
+    """Prepares a run (optional), starts its training process and relays every event.
+
+    Signals: started(object) with the run folder, event(object) with each event dict, finished(object) with
+    the last event (``finished``, ``error`` or ``crashed``), failed(str) when the run could not even start.
+    The process's ``cancel`` asks for a checkpoint and a clean stop; ``kill`` stops it at once.
+    """
+
+    started = Signal(object)
+    event = Signal(object)
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, factory: ProcessFactory, run_dir: Path | None, resume: bool,
+                 prepare: Callable[[], Path] | None = None):  # fmt: skip
+        super().__init__()
+        self.factory, self.run_dir, self.resume, self.prepare = factory, run_dir, resume, prepare
+        self.proc: Any = None
+        self.final: dict[str, Any] | None = None  # the last event, also readable after the thread ended
+        self._lock = threading.Lock()
+        self._cancelled = False
+
+    def run(self) -> None:
+        try:
+            run_dir = self.run_dir if self.prepare is None else self.prepare()
+            with self._lock:
+                if self._cancelled:  # stopped while preparing: nothing ran, nothing to resume
+                    self.failed.emit("Stopped before training began.")
+                    return
+                self.run_dir = run_dir
+                self.proc = self.factory(run_dir, self.resume)
+                self.proc.start()
+            self.started.emit(run_dir)
+            last: dict[str, Any] = {}
+            for event in self.proc.events():
+                self.event.emit(event)
+                last = event
+            self.final = self.proc.final or last
+            self.finished.emit(self.final)
+        except MailvoiceError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:
+            log.exception("training could not start")
+            self.failed.emit(bug_message(exc))
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            if self.proc is not None:
+                self.proc.cancel()
+
+    def kill(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            proc = self.proc
+        if proc is not None:
+            proc.kill()

@@ -1,0 +1,307 @@
+"""The Train page: pairs review, preflight verdict, a training run followed live (chart, progress, cancel,
+resume, failure), adapters and Use. Training runs are the real worker process in its stand-in mode, or a
+scripted process with the same interface; the machine is a fixed one so that verdicts are deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from assistant.drafting.backend import EngineSettings, FakeBackend  # noqa: E402
+from assistant.gui.train_page import TrainPage, new_training_run  # noqa: E402
+from assistant.paths import data_dir  # noqa: E402
+from assistant.store.db import get_setting  # noqa: E402
+from trainer import jobs, preflight  # noqa: E402
+from trainer.pairs import counts, get_pair, import_pairs, list_pairs  # noqa: E402
+from trainer.registry import list_adapters  # noqa: E402
+from trainer.shapes import shape_of  # noqa: E402
+
+GB = 2**30
+BIG = preflight.Hardware("cpu", "Test CPU (4 cores)", 16 * GB, 12 * GB, 16 * GB, 12 * GB, 4)
+TINY = preflight.Hardware("cpu", "Tiny CPU (1 core)", GB // 4, GB // 10, GB // 4, GB // 10, 1)
+
+
+def machine(hw: preflight.Hardware, rate: float = 900.0):
+    """The real preflight on a fixed machine and rate (no torch, no benchmark)."""
+
+    def check(root, cfg, examples):
+        return preflight.preflight(shape_of(cfg.base), cfg, hw, jobs.estimate_tokens(examples), measured_rate=rate)
+
+    return check
+
+
+def fake_run(**spec):
+    """A new run through the real start path whose worker process is the stand-in trainer."""
+    return lambda root: new_training_run(root, machine(BIG), fake={"delay": 0.02, **spec})
+
+
+@pytest.fixture
+def pairs(db, tmp_path):
+    rows = [
+        {
+            "instruction": f"Tell Rosa about the plan number {n}",
+            "output": f"Hi Rosa,\n\nHere is plan {n}: we meet on day {n} at the office.\n\nBest,\nAlex",
+            "split": "validation" if n % 5 == 0 else "train",
+        }
+        for n in range(1, 21)
+    ]
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    import_pairs(db, path)
+    return db
+
+
+@pytest.fixture
+def warnings(monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr("assistant.gui.train_page.QMessageBox.warning", lambda *a: shown.append(a[2]))
+    return shown
+
+
+def make_page(qtbot, **kwargs) -> TrainPage:
+    kwargs.setdefault("preflight", machine(BIG))
+    page = TrainPage(str(data_dir()), **kwargs)
+    qtbot.addWidget(page, before_close_func=lambda w: w.shutdown())  # as the window does when it closes
+    page.resize(1200, 800)
+    qtbot.waitUntil(lambda: not page.checking, timeout=20_000)
+    return page
+
+
+def run_to_end(qtbot, page: TrainPage, timeout: int = 30_000) -> None:
+    qtbot.waitUntil(lambda: not page.training, timeout=timeout)
+
+
+def test_page_builds_on_an_empty_store_and_says_what_to_do(qtbot):
+    page = make_page(qtbot)
+    assert page.pairs.model.rowCount() == 0
+    assert "No pairs yet" in page.pairs.stats.text()
+    assert not page.train_button.isEnabled() and "Build pairs first" in page.train_button.toolTip()
+    assert page.adapters.rowCount() == 0 and not page.resume_button.isVisibleTo(page)
+    assert "Ready to train" in page.verdict_label.text() and "Test CPU" in page.verdict_label.text()
+
+
+def test_page_shows_the_pairs_their_counts_and_searches_them(qtbot, pairs):
+    page = make_page(qtbot)
+    c = counts(pairs)
+    assert page.pairs.model.rowCount() == c["total"] == 20
+    assert f"<b>{c['train']}</b> pairs to train on" in page.pairs.stats.text()
+    assert f"<b>{c['validation']}</b> kept apart" in page.pairs.stats.text()
+    assert page.train_button.isEnabled()
+    assert "Time: about" in page.verdict_label.text()  # tokens of the pairs, at the fixed rate
+    page.pairs.search.setText("plan number 13")
+    assert page.pairs.proxy.rowCount() == 1
+    page.pairs.search.setText("")
+    assert page.pairs.proxy.rowCount() == 20
+
+
+def _index_of(page: TrainPage, pair_id: int, column: int):
+    for row in range(page.pairs.proxy.rowCount()):
+        if page.pairs.proxy.index(row, 0).data() == pair_id:
+            return page.pairs.proxy.index(row, column)
+    raise AssertionError(pair_id)
+
+
+def test_editing_an_instruction_inline_goes_to_the_store(qtbot, pairs):
+    page = make_page(qtbot)
+    first = list_pairs(pairs)[0]
+    cell = _index_of(page, first.id, 3)
+    assert page.pairs.proxy.setData(cell, "  Ask Rosa to move   Friday's review ")
+    assert get_pair(pairs, first.id).instruction == "Ask Rosa to move Friday's review"
+    assert cell.data() == "Ask Rosa to move Friday's review"
+    assert not page.pairs.proxy.setData(cell, "   ")  # refused, with the core's message
+    assert get_pair(pairs, first.id).instruction == "Ask Rosa to move Friday's review"
+    assert page.status.text().startswith("The instruction is empty")
+
+
+def test_excluding_and_including_a_pair_goes_to_the_store(qtbot, pairs):
+    page = make_page(qtbot)
+    target = next(p for p in list_pairs(pairs) if p.split == "train")
+    page.pairs.table.selectRow(_index_of(page, target.id, 0).row())
+    assert page.pairs.exclude_button.text() == "E&xclude"
+    page.pairs.exclude_button.click()
+    assert get_pair(pairs, target.id).status == "excluded"
+    assert "1 excluded" in page.pairs.stats.text()
+    assert page.pairs.exclude_button.text() == "&Include"
+    page.pairs.exclude_button.click()
+    assert get_pair(pairs, target.id).status == "ok" and "0 excluded" in page.pairs.stats.text()
+
+
+def test_a_machine_that_cannot_train_explains_why_and_keeps_the_button_off(qtbot, pairs):
+    page = make_page(qtbot, preflight=machine(TINY))
+    text = page.verdict_label.text()
+    assert "Cannot train" in text and "does not fit" in text and "Tiny CPU" in text
+    assert not page.train_button.isEnabled() and "cannot train" in page.train_button.toolTip()
+
+
+def test_training_is_followed_live_and_cancel_leaves_it_resumable(qtbot, pairs):
+    page = make_page(qtbot, prepare=fake_run(steps=60))
+    page.train_button.click()
+    assert page.training and page.cancel_button.isVisibleTo(page) and not page.train_button.isEnabled()
+    qtbot.waitUntil(lambda: len(page.chart.points()) >= 3, timeout=20_000)
+    assert "of 60" in page.progress_label.text() and page.bar.maximum() == 60
+    losses = page.chart.points()
+    assert [x for x, _ in losses] == list(range(1, len(losses) + 1))
+    assert all(y == pytest.approx(1 / x) for x, y in losses)  # the stand-in trainer's loss is 1/step
+    page.cancel_button.click()
+    assert page.cancel_button.text() == "Stop &now"  # a second press would kill it
+    run_to_end(qtbot, page)
+    stopped = jobs.read_status(page.run_dir)
+    assert stopped["status"] == "cancelled"
+    at = stopped["result"]["result"]["steps"]
+    assert 3 <= at < 60 and f"Stopped at step {at}" in page.progress_label.text()
+    assert jobs.resumable_run(data_dir()) == page.run_dir
+    assert page.resume_button.isVisibleTo(page) and f"at step {at}" in page.resume_label.text()
+
+    page.resume_button.click()
+    run_to_end(qtbot, page)
+    steps = [x for x, _ in page.chart.points()]
+    assert steps[-1] == 60 and steps == sorted(set(steps))  # continued, no step drawn twice
+    assert jobs.read_status(page.run_dir)["status"] == "done" and jobs.resumable_run(data_dir()) is None
+    assert "No adapter was exported" in page.progress_label.text()  # the stand-in exports nothing
+    assert not page.resume_button.isVisibleTo(page)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"crash_at": 2}, ["The training process stopped", "Resume", "worker.log"]),
+        ({"fail_at": 2}, ["Training stopped: the fake trainer failed as asked"]),
+    ],
+)
+def test_a_failing_process_shows_a_message_to_act_on(qtbot, pairs, warnings, spec, expected):
+    page = make_page(qtbot, prepare=fake_run(steps=5, **spec))
+    page.train()
+    run_to_end(qtbot, page)
+    assert len(warnings) == 1 and all(part in warnings[0] for part in expected)
+    assert page.status.text() == warnings[0]
+    assert jobs.resumable_run(data_dir()) == page.run_dir and page.resume_button.isVisibleTo(page)
+    assert page.train_button.isEnabled()
+
+
+def test_training_cannot_start_without_pairs_and_says_how_to_get_them(qtbot, warnings):
+    page = make_page(qtbot, prepare=fake_run(steps=3))
+    page.train()  # the button is off; the call still reaches the core's refusal
+    run_to_end(qtbot, page)
+    assert warnings and "mailvoice pairs build" in warnings[0]
+
+
+class ScriptedProcess:
+    """Same interface and events as TrainingProcess, replayed from a list without a subprocess; it finishes
+    with an exported adapter so the page registers it."""
+
+    def __init__(self, run_dir: Path, resume: bool):
+        self.run_dir, self.resume, self.final, self.cancelled = run_dir, resume, None, False
+
+    def start(self) -> None:
+        pass
+
+    def events(self):
+        yield {"event": "start", "step": 0, "total_steps": 10}
+        for step in range(1, 11):
+            yield {"event": "step", "step": step, "total_steps": 10, "loss": 3.0 - 0.2 * step, "eta": 20 - 2 * step,
+                   "tokens_per_second": 1500.0}  # fmt: skip
+            if step % 5 == 0:
+                yield {"event": "eval", "step": step, "eval_loss": 2.5 - 0.1 * step, "best": True}
+        (self.run_dir / "adapter.gguf").write_bytes(b"GGUF")
+        self.final = {
+            "event": "finished",
+            "status": "done",
+            "result": {"steps": 10, "train_loss": 1.1, "eval_loss": 1.5, "seconds": 12.0},
+            "export": {"path": str(self.run_dir / "adapter.gguf")},
+        }
+        yield self.final
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+    def kill(self) -> None:
+        pass
+
+
+def test_chart_gets_train_and_eval_points_and_the_adapter_is_registered_and_used(qtbot, pairs):
+    page = make_page(qtbot, prepare=fake_run(steps=1), process_factory=ScriptedProcess)
+    page.train()
+    run_to_end(qtbot, page)
+    assert page.chart.points("train") == [(s, pytest.approx(3.0 - 0.2 * s)) for s in range(1, 11)]
+    assert page.chart.points("eval") == [(5, pytest.approx(2.0)), (10, pytest.approx(1.5))]
+    assert "Step 10 of 10" in page.progress_label.text() or "is ready" in page.progress_label.text()
+    (adapter,) = list_adapters(pairs)
+    assert adapter["metrics"]["eval_loss"] == 1.5 and not adapter["in_use"]
+    assert f"Adapter {adapter['name']} is ready" in page.progress_label.text()
+    assert page.adapters.rowCount() == 1 and page.adapters.item(0, 1).text() == adapter["name"]
+    assert page.adapters.item(0, 5).text() == "1.500" and page.adapters.item(0, 0).text() == ""
+
+    with qtbot.waitSignal(page.adapter_changed) as changed:
+        page.adapters.selectRow(0)
+        page.use_button.click()
+    assert changed.args == [adapter["name"]] and get_setting(pairs, "adapter") == adapter["name"]
+    assert page.adapters.item(0, 0).text() == "✓"
+    page.plain_button.click()
+    assert get_setting(pairs, "adapter") is None and page.adapters.item(0, 0).text() == ""
+
+
+def test_closing_mid_training_writes_a_checkpoint_and_keeps_the_run(qtbot, pairs):
+    page = make_page(qtbot, prepare=fake_run(steps=400))
+    page.train()
+    qtbot.waitUntil(lambda: len(page.chart.points()) >= 2, timeout=20_000)
+    run_dir = page.run_dir
+    page.shutdown()
+    status = jobs.read_status(run_dir)
+    assert status["status"] == "cancelled" and status["result"]["result"]["steps"] < 400
+    assert jobs.resumable_run(data_dir()) == run_dir
+
+
+class Labeller(FakeBackend):
+    """Answers every reverse-instruction prompt with a valid instruction."""
+
+    def stream(self, messages, params, cancel=None):
+        self.enqueue("Tell them the plan for next week.")
+        yield from super().stream(messages, params, cancel)
+
+
+def test_pairs_are_built_from_the_page_when_there_are_none(qtbot, db, tmp_path):
+    from assistant.importer import import_paths
+    from assistant.mail import generate as gen
+
+    box = tmp_path / "mail.mbox"
+    gen.write_mbox(box, gen.generate_messages(60, seed=3))
+    import_paths(db, [box], me=[gen.ME_ADDR])
+    page = make_page(qtbot, backend_factory=lambda _db: Labeller(settings=EngineSettings("fake.gguf", n_ctx=2048)))
+    assert not page.train_button.isEnabled()
+    page.pairs.build_button.click()
+    assert page.pairs.building and page.pairs.stop_build_button.isVisibleTo(page)
+    qtbot.waitUntil(lambda: not page.pairs.building, timeout=60_000)
+    built = counts(db)
+    assert built["total"] > 5 and page.pairs.model.rowCount() == built["total"]
+    assert page.pairs.build_status.text().startswith(f"Done: {built['total']} new pairs")
+    assert page.train_button.isEnabled()
+
+
+class FakeResult:
+    def __init__(self, html: Path):
+        self.metrics, self.json_path, self.html_path = {"bleu": 0.25, "chrf": 41.0}, html.with_suffix(".json"), html
+
+
+def test_evaluate_runs_in_the_background_and_opens_the_report(qtbot, pairs, tmp_path):
+    calls, opened = [], []
+
+    def evaluate(db, root, *, adapter, examples, limit, seed=0, backend=None, progress=None, cancel=None):
+        calls.append((adapter, examples, limit))
+        progress({"done": 1, "total": 2, "eta": 1.0})
+        return FakeResult(tmp_path / "report.html")
+
+    page = make_page(qtbot, prepare=fake_run(steps=1), process_factory=ScriptedProcess, evaluate=evaluate,
+                     open_url=opened.append)  # fmt: skip
+    page.train()
+    run_to_end(qtbot, page)
+    page.adapters.selectRow(0)
+    page.eval_button.click()
+    qtbot.waitUntil(lambda: not page.evaluating, timeout=20_000)
+    assert calls == [(list_adapters(pairs)[0]["name"], False, 50)]
+    assert [u.toLocalFile() for u in opened] == [str(tmp_path / "report.html")]
+    assert "bleu 0.250" in page.eval_status.text()
