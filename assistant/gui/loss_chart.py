@@ -100,5 +100,6 @@ class LossChart(QChartView):
         if low <= high:
             pad = max((high - low) * 0.08, 0.05)
             self.y_axis.setRange(max(0.0, low - pad), high + pad)
+            self.y_axis.applyNiceNumbers()  # ticks at 1.0, 1.5, 2.0, not at 0.99, 1.49, 1.99
         else:
             self.y_axis.setRange(0, 1)

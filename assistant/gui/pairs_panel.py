@@ -148,6 +148,8 @@ class PairsPanel(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)  # one line per pair; the full texts are in the tooltip and below
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
         for col in range(INSTRUCTION):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)

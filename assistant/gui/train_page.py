@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from assistant.cli.common import format_duration
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
+from assistant.gui.compat import keep_none_alive
 from assistant.gui.loss_chart import LossChart
 from assistant.gui.pairs_panel import BackendFactory, PairsPanel
 from assistant.gui.workers import CallWorker, ProcessFactory, TrainingWorker
@@ -111,6 +112,7 @@ class TrainPage(QWidget):
                  backend_factory: BackendFactory | None = None, evaluate: Callable[..., Any] | None = None,
                  open_url: Callable[[QUrl], Any] | None = None):  # fmt: skip
         super().__init__(parent)
+        keep_none_alive()  # a training run makes tens of thousands of Qt calls: see assistant.gui.compat
         self.root = data_dir(root)
         self.db = open_store(self.root)
         self.preflight_fn = preflight or jobs.run_preflight
@@ -162,7 +164,9 @@ class TrainPage(QWidget):
         self.adapters.verticalHeader().hide()
         self.adapters.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.adapters.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
-        self.adapters.setMinimumHeight(110)
+        self.adapters.setMinimumHeight(90)
+        self.adapters.setMaximumHeight(170)
+        self.adapters.verticalHeader().setDefaultSectionSize(self.adapters.fontMetrics().height() + 8)
         self.adapters.itemSelectionChanged.connect(self._update_buttons)
         self.adapters.doubleClicked.connect(lambda *_: self.use_selected())
         self.use_button = QPushButton("&Use")
