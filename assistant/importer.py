@@ -45,6 +45,7 @@ from assistant.mail.identity import (
 from assistant.mail.parse import parse_message
 from assistant.mail.sources import RawMessage, Skip, SourceFile, discover, iter_file
 from assistant.mail.threads import assign_threads
+from assistant.store.db import get_setting, set_setting
 from assistant.store.fts import index_pending
 
 log = logging.getLogger("mailvoice.import")
@@ -61,6 +62,7 @@ _COLUMNS = (
     "content_hash", "size", "truncated", "notes", "source_file", "source_offset", "import_run",
 )  # fmt: skip
 _ROW = operator.itemgetter(*_COLUMNS)
+THREADS_PENDING = "threads_pending"  # set with each batch of new messages, cleared once threads are assigned
 _INSERT = f"INSERT INTO messages ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 
@@ -198,8 +200,10 @@ def import_paths(
     finally:
         with contextlib.suppress(sqlite3.Error):
             db.execute("PRAGMA wal_autocheckpoint = 1000")
-    if run.report.imported:
+    if run.report.imported or get_setting(db, THREADS_PENDING, False):
+        # Also when this run imported nothing: a run killed after its last batch left threads to assign.
         assign_threads(db)
+        set_setting(db, THREADS_PENDING, False)
     if not load_me(db):
         run.report.assumed_me = adopt_if_obvious(db)
     run.report.me = load_me(db)
@@ -342,6 +346,7 @@ class _Run:
         with self.db.conn:
             if new:
                 self.db.conn.executemany(_INSERT, [_ROW(r) for r in new])
+                self.db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, 'true')", [THREADS_PENDING])
             if dup_updates:
                 self.db.conn.executemany(
                     "UPDATE messages SET labels = ?, in_sent = max(in_sent, ?) WHERE id = ?", dup_updates

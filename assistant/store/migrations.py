@@ -26,7 +26,10 @@ def apply(db: sqlite_utils.Database) -> list[str]:
     for fn in MIGRATIONS:
         if fn.__name__ in done:
             continue
-        with db.conn:  # one transaction per migration: all or nothing
+        # One transaction per migration, all or nothing: a kill part-way must not leave tables without the
+        # record of their migration (the next start would fail on "table already exists"). ``with db.conn``
+        # is not enough: DDL runs outside Python's implicit transactions, so each CREATE committed alone.
+        with db.atomic():
             fn(db)
             db["_migrations"].insert({"name": fn.__name__, "applied_at": dt.datetime.now(dt.UTC).isoformat()})
         applied.append(fn.__name__)
@@ -215,5 +218,40 @@ def m005_adapters(db: sqlite_utils.Database) -> None:
             "created_at": str,
         },
         pk="name",
+        if_not_exists=True,
+    )
+
+
+@migration
+def m006_evals(db: sqlite_utils.Database) -> None:
+    """Evaluation runs and the drafts they made (see trainer/evaluation/)."""
+    db["evals"].create(
+        {
+            "id": int,
+            "created_at": str,
+            "kind": str,  # eval (one configuration) | ablations (base, examples, adapter, adapter + examples)
+            "adapter": str,  # the adapter evaluated, "" for the base model only
+            "n": int,  # validation pairs scored
+            "seed": int,
+            "config": str,  # JSON: each configuration evaluated (model, adapter, examples, limit...)
+            "metrics": str,  # JSON: {configuration label: metrics}
+            "report_dir": str,  # report.json and report.html, relative to the data folder
+            "seconds": float,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    # Drafts made for evaluation, kept apart from the user's drafts: a stopped evaluation resumes from them.
+    db["eval_drafts"].create(
+        {
+            "config_key": str,  # hash of what a draft depends on: model, adapter, examples, seed, prompts
+            "pair_id": int,
+            "pair_hash": str,  # of the pair's instruction, input and output: an edited pair is drafted again
+            "text": str,
+            "examples": str,  # JSON list of the message ids shown as style examples
+            "seconds": float,
+            "created_at": str,
+        },
+        pk=("config_key", "pair_id"),
         if_not_exists=True,
     )
