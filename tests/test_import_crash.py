@@ -12,9 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 import killpoint
+import pytest
 
 from assistant import importer
 from assistant.importer import import_paths
