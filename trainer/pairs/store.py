@@ -183,7 +183,10 @@ def cached_instructions(db: sqlite_utils.Database, keys: list[str]) -> dict[str,
 def save_built(db: sqlite_utils.Database, pair: dict[str, Any], cache: dict[str, Any] | None = None) -> None:
     """Write (or refresh) the pair of one sent email, and its cache row, in one transaction."""
     pair = {**pair, "split": split_for(pair["thread_id"]), "updated_at": now()}
-    with db.conn:  # committed at once: a killed build keeps every pair finished before the kill
+    # One transaction, committed at once: a killed build keeps every pair finished before the kill, and never
+    # a cache row without its pair. (``with db.conn`` would not do: sqlite-utils commits its insert by itself
+    # when no transaction is open yet.)
+    with db.atomic():
         if cache is not None:
             db["pair_cache"].insert(cache, replace=True)
         db.execute(
