@@ -18,7 +18,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import killpoint
 import pytest
 from test_pairs_build import Labeller
 
