@@ -71,7 +71,7 @@ def make_page(qtbot, **kwargs) -> TrainPage:
     page = TrainPage(str(data_dir()), **kwargs)
     qtbot.addWidget(page, before_close_func=lambda w: w.shutdown())  # as the window does when it closes
     page.resize(1200, 800)
-    qtbot.waitUntil(lambda: not page.checking, timeout=20_000)
+    qtbot.waitUntil(lambda: not page.checking and not page.pairs.loading, timeout=20_000)
     return page
 
 
@@ -278,7 +278,7 @@ def test_pairs_are_built_from_the_page_when_there_are_none(qtbot, db, tmp_path):
     assert not page.train_button.isEnabled()
     page.pairs.build_button.click()
     assert page.pairs.building and page.pairs.stop_build_button.isVisibleTo(page)
-    qtbot.waitUntil(lambda: not page.pairs.building, timeout=60_000)
+    qtbot.waitUntil(lambda: not page.pairs.building and not page.pairs.loading, timeout=60_000)
     built = counts(db)
     assert built["total"] > 5 and page.pairs.model.rowCount() == built["total"]
     assert page.pairs.build_status.text().startswith(f"Done: {built['total']} new pairs")

@@ -19,12 +19,11 @@ class LossChart(QChartView):
 
     def __init__(self, parent=None):
         chart = QChart()
-        chart.setTitle("Loss")
         chart.legend().setAlignment(Qt.AlignmentFlag.AlignBottom)
         chart.setMargins(QMargins(4, 4, 4, 4))
         super().__init__(chart, parent)
         self.setRenderHint(QPainter.RenderHint.Antialiasing)
-        self.setMinimumHeight(180)
+        self.setMinimumHeight(200)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.train = QLineSeries(name="training loss")
         self.eval = QLineSeries(name="validation loss")
@@ -34,8 +33,12 @@ class LossChart(QChartView):
         self.x_axis = QValueAxis()
         self.x_axis.setTitleText("step")
         self.x_axis.setLabelFormat("%d")
+        self.x_axis.setTickType(QValueAxis.TickType.TicksDynamic)
+        self.x_axis.setTickAnchor(0.0)
         self.y_axis = QValueAxis()
         self.y_axis.setLabelFormat("%.2f")
+        self.y_axis.setTickType(QValueAxis.TickType.TicksDynamic)  # ticks at round values (1.0, 1.5), not at
+        self.y_axis.setTickAnchor(0.0)  # fifths of whatever the range is (0.99, 1.49, 1.99)
         chart.addAxis(self.x_axis, Qt.AlignmentFlag.AlignBottom)
         chart.addAxis(self.y_axis, Qt.AlignmentFlag.AlignLeft)
         for series in (self.train, self.eval):
@@ -96,10 +99,21 @@ class LossChart(QChartView):
             self._bounds = (min((p.y() for p in pts), default=math.inf), max((p.y() for p in pts), default=-math.inf),
                             max((p.x() for p in pts), default=0))  # fmt: skip
         low, high, last = self._bounds
-        self.x_axis.setRange(0, max(self.total_steps, last, 1))
+        right = max(self.total_steps, last, 10)
+        self.x_axis.setRange(0, right)
+        self.x_axis.setTickInterval(max(1.0, _nice_step(right / 6)))
         if low <= high:
             pad = max((high - low) * 0.08, 0.05)
             self.y_axis.setRange(max(0.0, low - pad), high + pad)
-            self.y_axis.applyNiceNumbers()  # ticks at 1.0, 1.5, 2.0, not at 0.99, 1.49, 1.99
+            self.y_axis.setTickInterval(_nice_step((high + pad - max(0.0, low - pad)) / 5))
         else:
             self.y_axis.setRange(0, 1)
+            self.y_axis.setTickInterval(0.25)
+
+
+def _nice_step(raw: float) -> float:
+    """The round interval (1, 2, 2.5 or 5 times a power of ten) at or above ``raw``."""
+    if raw <= 0:
+        return 0.1
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)

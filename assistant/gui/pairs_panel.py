@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -55,17 +55,29 @@ class PairsModel(QAbstractTableModel):
     def __init__(self, edit: Callable[[int, str], Pair]):
         super().__init__()
         self.pairs: list[Pair] = []
+        self.cells: list[tuple[Any, ...]] = []  # what each row shows: made once, not at every paint or search
+        self.haystacks: list[str] = []  # each row's searchable text, case-folded
         self.edit = edit
 
     def set_pairs(self, pairs: list[Pair]) -> None:
         self.beginResetModel()
         self.pairs = pairs
+        self.cells = [self._cells(p) for p in pairs]
+        self.haystacks = [self._haystack(p) for p in pairs]
         self.endResetModel()
+
+    @staticmethod
+    def _cells(p: Pair) -> tuple[Any, ...]:
+        return (p.id, p.split, p.status, _one_line(p.instruction), _one_line(p.output))
+
+    @staticmethod
+    def _haystack(p: Pair) -> str:
+        return f"{p.id} {p.split} {p.status} {p.instruction} {p.output}".casefold()
 
     def replace(self, pair: Pair) -> None:
         for row, old in enumerate(self.pairs):
             if old.id == pair.id:
-                self.pairs[row] = pair
+                self.pairs[row], self.cells[row], self.haystacks[row] = pair, self._cells(pair), self._haystack(pair)
                 self.dataChanged.emit(self.index(row, 0), self.index(row, len(COLUMNS) - 1))
                 return
 
@@ -90,7 +102,7 @@ class PairsModel(QAbstractTableModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
             if col == INSTRUCTION and role == Qt.ItemDataRole.EditRole:
                 return p.instruction
-            return (p.id, p.split, p.status, _one_line(p.instruction), _one_line(p.output))[col]
+            return self.cells[index.row()][col]
         if role == Qt.ItemDataRole.ToolTipRole and col >= INSTRUCTION:
             return p.instruction if col == INSTRUCTION else p.output[:2000]
         if role == Qt.ItemDataRole.ForegroundRole and p.status == "excluded":
@@ -113,6 +125,22 @@ class PairsModel(QAbstractTableModel):
         return True
 
 
+class PairsFilter(QSortFilterProxyModel):
+    """Rows whose text contains the search, case-insensitively (a substring test per row, not per cell)."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.needle = ""
+
+    def set_search(self, text: str) -> None:
+        self.beginFilterChange()
+        self.needle = " ".join(text.split()).casefold()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, row: int, parent) -> bool:  # noqa: N802 - Qt's name
+        return not self.needle or self.needle in self.sourceModel().haystacks[row]
+
+
 class PairsPanel(QWidget):
     """Counts, search, table and build. Signals: changed() after any change to the pairs; message(str) for the
     page's status line (a failed edit, a finished build)."""
@@ -131,13 +159,11 @@ class PairsPanel(QWidget):
         self.stats.setWordWrap(True)
         self.model = PairsModel(lambda pid, text: edit_instruction(self.db, pid, text))
         self.model.rejected.connect(self.message.emit)
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = PairsFilter(self)
         self.proxy.setSourceModel(self.model)
-        self.proxy.setFilterKeyColumn(-1)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.search = QLineEdit(placeholderText="Search instructions and emails (Ctrl+F)")
         self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.search.textChanged.connect(self.proxy.set_search)
         QShortcut(QKeySequence.StandardKey.Find, self, activated=self.search.setFocus)
         self.table = QTableView()
         self.table.setModel(self.proxy)
@@ -203,10 +229,40 @@ class PairsPanel(QWidget):
 
     # --- the table ----------------------------------------------------------------------------------------
 
+    loading = False
+
     def reload(self) -> None:
-        self.model.set_pairs(list_pairs(self.db))
+        """Read the pairs off the GUI thread (scrubbing thousands of them takes seconds); the table is read-only
+        until they arrive, so that no edit lands on a row about to be replaced."""
+        if self.loading:
+            self._again = True
+            return
+        self.loading, self._again = True, False
+        root = self.root
+        self.load_worker = CallWorker(lambda _progress, _cancel: list_pairs(open_store(data_dir(root))))
+        self.load_worker.finished.connect(self._on_loaded)
+        self.load_worker.failed.connect(self._on_load_failed)
+        self.table.setEnabled(False)
+        self.exclude_button.setEnabled(False)
+        if counts(self.db)["total"]:
+            self.stats.setText("Reading your pairs…")
+        self.load_thread = tasks.start(self, self.load_worker)
+
+    def _on_loaded(self, pairs: list[Pair]) -> None:
+        self.loading = False
+        self.model.set_pairs(pairs)
+        self.table.setEnabled(True)
         self.update_stats()
         self._show_current()
+        self.changed.emit()
+        if self._again:
+            self.reload()
+
+    def _on_load_failed(self, message: str) -> None:
+        self.loading = False
+        self.table.setEnabled(True)
+        self.stats.setText(message)
+        self.changed.emit()
 
     def update_stats(self) -> None:
         c = counts(self.db)
@@ -305,19 +361,20 @@ class PairsPanel(QWidget):
         more = " Build again to continue." if report.status == "cancelled" else ""
         self.build_status.setText(f"{verb}: {report.built:,} new pairs, {report.cached:,} already built.{more}")
         self.reload()
-        self.changed.emit()
 
     def _on_build_failed(self, message: str) -> None:
         self.set_building(False)
         self.build_status.setText(message)
         self.reload()  # a stopped build keeps every pair it finished
-        self.changed.emit()
 
     def shutdown(self, wait_ms: int = 30000) -> None:
         if self.building and self.worker is not None:
             self.worker.cancel()
             self.thread.quit()
             self.thread.wait(wait_ms)
+        if self.loading:
+            self.load_thread.quit()
+            self.load_thread.wait(wait_ms)
 
 
 def _llama_backend(db) -> Any:

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
-    QScrollArea,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -41,7 +40,7 @@ from assistant.paths import data_dir
 from assistant.store import open_store
 from trainer import jobs, registry
 from trainer.config import TrainConfig
-from trainer.data import Example, load_examples
+from trainer.data import Example, from_rows, load_examples
 from trainer.metrics import MetricsLog
 from trainer.preflight import Preflight
 
@@ -50,10 +49,12 @@ EVAL_LIMIT = 50  # validation emails an evaluation drafts: enough for stable sco
 ADAPTER_COLUMNS = ("", "Adapter", "Trained", "Steps", "Train loss", "Validation loss", "llama.cpp check")
 
 
-def check_machine(root: Path, preflight: PreflightFn = jobs.run_preflight) -> Preflight:
-    """Preflight for the saved settings and the current pairs (run off the GUI thread: it times the CPU)."""
+def check_machine(
+    root: Path, preflight: PreflightFn = jobs.run_preflight, examples: list[Example] | None = None
+) -> Preflight:
+    """Preflight for the saved settings and ``examples`` (default: the included pairs); off the GUI thread."""
     db = open_store(root)
-    return preflight(root, jobs.resolve_config(db), load_examples(db))
+    return preflight(root, jobs.resolve_config(db), load_examples(db) if examples is None else examples)
 
 
 def new_training_run(root: Path, preflight: PreflightFn = jobs.run_preflight, fake: dict | None = None) -> Path:
@@ -128,13 +129,12 @@ class TrainPage(QWidget):
         self.eval_worker: CallWorker | None = None
         self._registered: set[Path] = set()
         self.pairs = PairsPanel(str(self.root), backend_factory)
-        self.pairs.changed.connect(self._update_buttons)
+        self.pairs.changed.connect(self._on_pairs_changed)
         self.pairs.message.connect(self.show_message)
         self._build_widgets()
         self._layout()
         self.refresh_adapters()
-        self._show_resumable()
-        self.check_again()
+        self._show_resumable()  # the verdict follows once the pairs are read (their size sets the time)
 
     # --- building the page ------------------------------------------------------------------------------------
 
@@ -151,6 +151,7 @@ class TrainPage(QWidget):
         self.resume_button = QPushButton("&Resume")
         self.resume_button.clicked.connect(self.resume)
         self.resume_label = QLabel(wordWrap=True)
+        self.hint = QLabel(wordWrap=True)  # why the Train button is off, when it is
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
         self.progress_label = QLabel(wordWrap=True)
@@ -163,7 +164,7 @@ class TrainPage(QWidget):
         self.adapters.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.adapters.verticalHeader().hide()
         self.adapters.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.adapters.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.adapters.horizontalHeader().setStretchLastSection(True)
         self.adapters.setMinimumHeight(90)
         self.adapters.setMaximumHeight(170)
         self.adapters.verticalHeader().setDefaultSectionSize(self.adapters.fontMetrics().height() + 8)
@@ -188,7 +189,7 @@ class TrainPage(QWidget):
         row = QHBoxLayout()
         for b in (self.train_button, self.cancel_button, self.check_button):
             row.addWidget(b)
-        row.addStretch()
+        row.addWidget(self.hint, 1)
         column.addLayout(row)
         resume_row = QHBoxLayout()
         resume_row.addWidget(self.resume_label, 1)
@@ -206,14 +207,12 @@ class TrainPage(QWidget):
         buttons.addStretch()
         column.addLayout(buttons)
         column.addWidget(self.eval_status)
+        column.setContentsMargins(0, 0, 0, 0)
         right = QWidget()
         right.setLayout(column)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(right)
         split = QSplitter()
         split.addWidget(self.pairs)
-        split.addWidget(scroll)
+        split.addWidget(right)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
         split.setChildrenCollapsible(False)
@@ -223,7 +222,7 @@ class TrainPage(QWidget):
     # --- state --------------------------------------------------------------------------------------------
 
     # Busy flags, not QThread.isRunning(): a thread quits only after the slots of its last signal ran.
-    training = evaluating = checking = False
+    training = evaluating = checking = _recheck = False
 
     def _update_buttons(self) -> None:
         has_pairs = any(p.status == "ok" and p.split == "train" for p in self.pairs.model.pairs)
@@ -232,6 +231,7 @@ class TrainPage(QWidget):
         why = ("Build pairs first: training learns from them." if not has_pairs else
                "This machine cannot train these settings; see above." if refused else "")  # fmt: skip
         self.train_button.setToolTip(why)
+        self.hint.setText(why)
         self.cancel_button.setVisible(self.training)
         self.bar.setVisible(self.training)
         resumable = None if self.training else jobs.resumable_run(self.root)
@@ -247,30 +247,48 @@ class TrainPage(QWidget):
 
     # --- preflight -----------------------------------------------------------------------------------------
 
+    def _on_pairs_changed(self) -> None:
+        self._update_buttons()
+        self.check_again()
+
     def check_again(self) -> None:
-        if self.checking:
+        """Run preflight again (off the GUI thread) on the pairs as the table has them."""
+        if self.checking or self.pairs.loading:
+            self._recheck = not self.pairs.loading  # after loading, the pairs' changed() asks again
             return
-        self.checking = True
+        self.checking, self._recheck = True, False
         root, fn = self.root, self.preflight_fn
-        self.check_worker = CallWorker(lambda _progress, _cancel: check_machine(root, fn))
+        try:  # what training_rows gives training, without scrubbing every pair a second time
+            examples = from_rows(
+                {"instruction": p.instruction, "input": p.input, "output": p.output, "split": p.split}
+                for p in self.pairs.model.pairs
+                if p.status == "ok"
+            )
+        except MailvoiceError as exc:
+            self._on_verdict_failed(str(exc))
+            return
+        self.check_worker = CallWorker(lambda _progress, _cancel: check_machine(root, fn, examples))
         self.check_worker.finished.connect(self._on_verdict)
         self.check_worker.failed.connect(self._on_verdict_failed)
         self.check_button.setEnabled(False)
         self.check_thread = tasks.start(self, self.check_worker)
 
     def _on_verdict(self, pf: Preflight) -> None:
-        self.checking = False
         self.verdict = pf
-        self.check_button.setEnabled(True)
         self.verdict_label.setText(verdict_html(pf))
-        self._update_buttons()
+        self._checked()
 
     def _on_verdict_failed(self, message: str) -> None:
-        self.checking = False
         self.verdict = None
-        self.check_button.setEnabled(True)
         self.verdict_label.setText(f"<span style='color:#b00020'>{_escape(message)}</span>")
+        self._checked()
+
+    def _checked(self) -> None:
+        self.checking = False
+        self.check_button.setEnabled(True)
         self._update_buttons()
+        if self._recheck:  # the pairs changed while this check ran
+            self.check_again()
 
     # --- training -----------------------------------------------------------------------------------------
 
