@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -290,25 +291,51 @@ class FakeResult:
         self.metrics, self.json_path, self.html_path = {"bleu": 0.25, "chrf": 41.0}, html.with_suffix(".json"), html
 
 
+@dataclass
+class Progress:  # as trainer.evaluation.EvalProgress
+    phase: str
+    done: int
+    total: int
+    elapsed: float
+    eta: float | None = None
+
+
 def test_evaluate_runs_in_the_background_and_opens_the_report(qtbot, pairs, tmp_path):
     calls, opened = [], []
 
     def evaluate(db, root, *, adapter, examples, limit, seed=0, backend=None, progress=None, cancel=None):
         calls.append((adapter, examples, limit))
-        progress({"done": 1, "total": 2, "eta": 1.0})
+        progress(Progress("draft", 1, 2, 0.5, eta=1.0))
         return FakeResult(tmp_path / "report.html")
 
     page = make_page(qtbot, prepare=fake_run(steps=1), process_factory=ScriptedProcess, evaluate=evaluate,
                      open_url=opened.append)  # fmt: skip
+    page.eval_button.click()  # nothing selected: the plain model
+    assert page.eval_button.text() == "Stop e&valuating"
+    qtbot.waitUntil(lambda: not page.evaluating, timeout=20_000)
     page.train()
     run_to_end(qtbot, page)
     page.adapters.selectRow(0)
     page.eval_button.click()
     qtbot.waitUntil(lambda: not page.evaluating, timeout=20_000)
-    assert calls == [(list_adapters(pairs)[0]["name"], False, 50)]
-    assert [u.toLocalFile() for u in opened] == [str(tmp_path / "report.html")]
-    assert "bleu 0.250" in page.eval_status.text()
+    assert calls == [(None, True, 50), (list_adapters(pairs)[0]["name"], True, 50)]
+    assert [u.toLocalFile() for u in opened] == [str(tmp_path / "report.html")] * 2
+    assert "bleu 0.250" in page.eval_status.text() and "chrf 41.000" in page.eval_status.text()
+    page._on_eval_progress(Progress("draft", 3, 10, 1.0, eta=65.0))
+    assert page.eval_status.text() == "Evaluating… 3 of 10 drafted, about 1m 05s left"
 
+
+def test_a_failed_evaluation_says_why(qtbot, pairs):
+    from trainer.pairs.errors import PairsError
+
+    def evaluate(db, root, **_options):
+        raise PairsError("No validation pairs yet: build pairs first.")
+
+    page = make_page(qtbot, evaluate=evaluate, open_url=lambda url: pytest.fail("nothing to open"))
+    page.eval_button.click()
+    qtbot.waitUntil(lambda: not page.evaluating, timeout=20_000)
+    assert page.eval_status.text() == "No validation pairs yet: build pairs first."
+    assert page.eval_button.text() == "E&valuate"
 
 def test_many_qt_calls_do_not_exhaust_none():
     """PySide6 6.12 on Python 3.11 drops a reference to None per void Qt call; the page's guard survives it."""

@@ -177,8 +177,9 @@ class TrainPage(QWidget):
         self.plain_button.setToolTip("Draft with the base model alone, without any adapter.")
         self.plain_button.clicked.connect(lambda: self.use("none"))
         self.eval_button = QPushButton("E&valuate")
-        self.eval_button.setToolTip(f"Draft {EVAL_LIMIT} validation emails with the selected adapter, score "
-                                    "them against what you really wrote, and open the report.")  # fmt: skip
+        self.eval_button.setToolTip(f"Draft up to {EVAL_LIMIT} validation emails with the selected adapter (none "
+                                    "selected: the plain model), score them against what you really wrote, and "
+                                    "open the report.")  # fmt: skip
         self.eval_button.clicked.connect(self.evaluate)
         self.eval_status = QLabel(wordWrap=True)
 
@@ -240,7 +241,6 @@ class TrainPage(QWidget):
         self.resume_button.setEnabled(not refused)
         chosen = self._selected_adapter()
         self.use_button.setEnabled(chosen is not None)
-        self.eval_button.setEnabled(self.evaluating or chosen is not None)
 
     def show_message(self, text: str) -> None:
         self.status.setText(text)
@@ -483,41 +483,36 @@ class TrainPage(QWidget):
     # --- evaluation ---------------------------------------------------------------------------------------
 
     def evaluate(self) -> None:
-        """Evaluate the selected adapter off the GUI thread and open the report; pressed again, stop."""
+        """Evaluate the selected adapter (none selected: the plain model) off the GUI thread, as ``mailvoice
+        eval --limit 50`` does, and open the report; pressed again, stop (finished drafts are kept)."""
         if self.evaluating:
             self.eval_worker.cancel()
-            self.eval_status.setText("Stopping the evaluation…")
+            self.eval_status.setText("Stopping the evaluation; the drafts made so far are kept…")
             return
-        adapter = self._selected_adapter()
-        if adapter is None:
-            return
-        try:
-            evaluate = self.evaluate_fn or _evaluation()
-        except MailvoiceError as exc:
-            self.eval_status.setText(str(exc))
-            return
-        root = self.root
+        adapter, root, given = self._selected_adapter(), self.root, self.evaluate_fn
 
         def work(progress, cancel):
-            db = open_store(root)
-            return evaluate(db, root, adapter=adapter, examples=False, limit=EVAL_LIMIT, progress=progress,
-                            cancel=cancel)  # fmt: skip
+            evaluate = given or _evaluation()  # imported here: the scoring libraries take a while to load
+            return evaluate(open_store(root), root, adapter=adapter, examples=True, limit=EVAL_LIMIT,
+                            progress=progress, cancel=cancel)  # fmt: skip
 
         self.eval_worker = CallWorker(work)
         self.eval_worker.progress.connect(self._on_eval_progress)
         self.eval_worker.finished.connect(self._on_evaluated)
         self.eval_worker.failed.connect(self._on_eval_failed)
-        self.eval_status.setText(f"Evaluating {adapter}: drafting {EVAL_LIMIT} validation emails…")
+        self.eval_status.setText(f"Evaluating {adapter or 'the plain model'}: drafting up to {EVAL_LIMIT} "
+                                 "validation emails…")  # fmt: skip
         self.eval_button.setText("Stop e&valuating")
         self.evaluating = True
         self.eval_thread = tasks.start(self, self.eval_worker)
 
     def _on_eval_progress(self, p: Any) -> None:
-        get = p.get if isinstance(p, dict) else lambda key: getattr(p, key, None)
-        done, total, eta = get("done"), get("total"), get("eta")
-        if done is not None and total:
-            left = f", about {format_duration(eta)} left" if eta is not None else ""
-            self.eval_status.setText(f"Evaluating… {done} of {total}{left}")
+        """``trainer.evaluation.EvalProgress``: drafting counts pairs; scoring and the report come after."""
+        if getattr(p, "phase", "draft") != "draft":
+            self.eval_status.setText(f"Evaluating… {p.phase}")
+        elif p.total:
+            left = f", about {format_duration(p.eta)} left" if p.eta is not None else ""
+            self.eval_status.setText(f"Evaluating… {p.done:,} of {p.total:,} drafted{left}")
 
     def _on_evaluated(self, result: Any) -> None:
         self._after_eval()
@@ -594,5 +589,5 @@ def _evaluation() -> Callable[..., Any]:
     try:
         from trainer.evaluation import evaluate
     except ImportError as exc:
-        raise MailvoiceError("Evaluation is not available in this installation; use: mailvoice eval") from exc
+        raise MailvoiceError(f"Evaluation cannot start ({exc}); reinstall Mailvoice (make run).") from exc
     return evaluate
