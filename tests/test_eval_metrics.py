@@ -1,0 +1,143 @@
+"""Evaluation metrics against hand-computed and library reference values, intervals, MAUVE, warnings."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+
+import numpy as np
+import pytest
+import sacrebleu
+from rouge_score.rouge_scorer import RougeScorer
+
+from assistant.mail import generate as gen
+from trainer.evaluation import metrics
+from trainer.evaluation.features import words
+
+HYP = "The cat sat on the mat."
+REF = "the cat, is on the mat"
+
+
+def bag_of_words(texts):
+    """A deterministic stand-in for the sentence embedder: hashed word counts."""
+    out = np.zeros((len(texts), 32))
+    for i, text in enumerate(texts):
+        for w in words(text):
+            out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % 32] += 1
+    return out
+
+
+def test_words_lower_case_without_punctuation_in_any_script():
+    assert words("Hi Zoë, don't forget the e-mail (at 5:30)!") == ["hi", "zoë", "dont", "forget", "the", "email",
+                                                                    "at", "530"]  # fmt: skip
+    assert words("¿Qué tal?  Grüße — Jürgen") == ["qué", "tal", "grüße", "jürgen"]
+
+
+def test_bleu_by_hand():
+    """Words: the cat sat on the mat / the cat is on the mat (case and punctuation ignored)."""
+    p1, p2, p3 = 5 / 6, 3 / 5, 1 / 4  # clipped 1-, 2-, 3-gram precisions; lengths equal, so no brevity penalty
+    p4 = 1 / (2 * 3)  # no 4-gram of 3 matches: exp smoothing counts it as 1/2 of a match
+    expected = {
+        "bleu_1": p1,
+        "bleu_2": math.sqrt(p1 * p2),
+        "bleu_3": (p1 * p2 * p3) ** (1 / 3),
+        "bleu_4": (p1 * p2 * p3 * p4) ** (1 / 4),
+    }
+    got = metrics.bleu([HYP], [REF])
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, abs=1e-9), key
+    assert got["bleu"] == pytest.approx(sum(expected.values()) / 4, abs=1e-9)
+
+
+def test_identical_texts_score_one_and_disjoint_score_zero():
+    refs = ["Hi Rosa, can the plumber come on Monday?", "Thanks, I will send the receipt tonight."]
+    same = metrics.score(refs, refs, embed=bag_of_words, n_boot=50, n_boot_mauve=3).metrics
+    for key in ("bleu", "bleu_4", "sacrebleu", "chrf", "rouge_l", "length_ratio"):
+        assert same[key] == pytest.approx(1.0), key
+    other = ["Quarterly budget numbers attached below", "Lisbon offsite agenda draft"]
+    apart = metrics.score(other, refs, embed=bag_of_words, n_boot=50, n_boot_mauve=3).metrics
+    assert apart["bleu"] == 0 and apart["sacrebleu"] == 0 and apart["rouge_l"] == 0
+    assert apart["chrf"] < 0.2
+
+
+def test_sacrebleu_and_chrf_match_the_library_on_a_corpus():
+    hyps = ["The plumber can come on Monday morning.", "I sent the receipt,\nplease check it.", "See you soon!"]
+    refs = ["The plumber comes Monday morning.", "I have sent the receipt; please check.", "See you on Friday!"]
+    flat_hyps, flat_refs = [" ".join(h.split()) for h in hyps], [" ".join(r.split()) for r in refs]
+    expected_bleu = sacrebleu.corpus_bleu(flat_hyps, [flat_refs]).score / 100
+    expected_chrf = sacrebleu.corpus_chrf(flat_hyps, [flat_refs]).score / 100
+    assert 0 < expected_bleu < 1
+    got = metrics.score(hyps, refs, embed=bag_of_words, n_boot=20, n_boot_mauve=2).metrics
+    assert got["sacrebleu"] == pytest.approx(expected_bleu, abs=1e-4)  # summed per-pair statistics
+    assert metrics.sacrebleu_score(hyps, refs) == pytest.approx(expected_bleu, abs=1e-12)
+    assert got["chrf"] == pytest.approx(expected_chrf, abs=1e-4)
+
+
+def test_rouge_l_and_length_ratio():
+    assert metrics.rouge_l_each([HYP], [REF]) == [pytest.approx(5 / 6)]  # LCS "the cat on the mat"
+    reference = RougeScorer(["rougeL"]).score(REF, HYP)["rougeL"].fmeasure  # rouge-score's own tokenizer
+    assert reference == pytest.approx(5 / 6)
+    got = metrics.score(["one two", "a b c d"], ["w x y z", "a b c d"], embed=bag_of_words, n_boot=20,
+                        n_boot_mauve=2).metrics  # fmt: skip
+    assert got["length_ratio"] == pytest.approx(6 / 8)  # corpus ratio, not the mean of 0.5 and 1.0
+
+
+def test_verbatim_overlap_counts_drafts_that_copy_a_training_email():
+    training = ["Hi team, the quarterly numbers are in the shared folder, please review them before Friday."]
+    drafts = [
+        "Hello! The quarterly numbers are in the shared folder, please review them before Friday. Thanks",
+        "Hello! The quarterly numbers are in the shared folder. Thanks",
+        "Nothing in common here at all, just a short note.",
+    ]
+    refs = ["a", "b", "c"]
+    got = metrics.score(drafts, refs, training, embed=bag_of_words, n_boot=20, n_boot_mauve=2)
+    assert got.metrics["verbatim_overlap"] == pytest.approx(1 / 3, abs=1e-4)
+    assert got.items[0]["copied"].startswith("the quarterly numbers") and got.items[1]["copied"] is None
+
+
+def test_intervals_are_seeded_percentiles_around_the_score():
+    rng = np.random.default_rng(1)
+    vocab = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa"]
+    refs = [" ".join(rng.choice(vocab, rng.integers(5, 15))) for _ in range(30)]
+    hyps = [" ".join(rng.choice(vocab, rng.integers(5, 15))) for _ in range(30)]
+    a = metrics.score(hyps, refs, embed=bag_of_words, seed=3, n_boot=200, n_boot_mauve=5).metrics
+    b = metrics.score(hyps, refs, embed=bag_of_words, seed=3, n_boot=200, n_boot_mauve=5).metrics
+    assert a["intervals"] == b["intervals"]
+    for key in ("bleu", "sacrebleu", "rouge_l", "length_ratio"):
+        lo, hi = a["intervals"][key]
+        assert lo <= a[key] <= hi and lo < hi, key
+    lo, hi = a["intervals"]["mauve"]  # near 1, a percentile interval need not hold the estimate itself
+    assert 0 <= lo <= hi <= 1
+    assert metrics.score(hyps, refs, embed=bag_of_words, seed=4, n_boot=200, n_boot_mauve=5).metrics["intervals"] != (
+        a["intervals"]
+    )
+    assert a["warnings"] and "fewer than 50" in a["warnings"][0]
+    assert a["mauve_buckets"] == 3
+
+
+def test_no_warning_from_50_pairs():
+    texts = [f"Note number {i} about the plan." for i in range(50)]
+    got = metrics.score(texts, texts, embed=bag_of_words, n_boot=10, n_boot_mauve=1).metrics
+    assert got["warnings"] == [] and got["mauve_buckets"] == 5
+
+
+def test_mauve_on_features_separates_distributions():
+    rng = np.random.default_rng(0)
+    p, q = rng.normal(size=(60, 16)), rng.normal(size=(60, 16))
+    assert metrics.mauve_score(p, q) > 0.8
+    assert metrics.mauve_score(p, q + 4.0) < 0.1
+    assert metrics.mauve_score(p[:1], q[:1]) is None
+
+
+@pytest.mark.slow
+def test_mauve_with_the_local_embedder_high_for_same_kind_low_for_other_text():
+    bodies = [m.own_text for m in gen.generate_messages(200, seed=11) if m.own_text]
+    a, b = bodies[:25], bodies[25:50]
+    assert len(b) == 25
+    rng = np.random.default_rng(2)
+    noise = ["".join(rng.choice(list("qwxzjkv0123456789"), 80)) for _ in range(25)]
+    from trainer.evaluation.features import embed
+
+    same = metrics.score(a, b, embed=embed, n_boot=10, n_boot_mauve=2).metrics["mauve"]
+    other = metrics.score(noise, b, embed=embed, n_boot=10, n_boot_mauve=2).metrics["mauve"]
+    assert same > 0.5 and other < 0.1 and same > other

@@ -1,0 +1,422 @@
+"""Running an evaluation: draft every validation pair through the drafting core, score, report, record.
+
+Each validation pair's instruction (and its ``input``, the email it answered, as the reply context) goes
+through :func:`assistant.drafting.draft`, the same path as ``mailvoice draft``, with a fixed seed (llama.cpp
+samples deterministically given one) and without saving the draft among the user's drafts. Each draft is
+kept in ``eval_drafts`` under a key of everything it depends on (model file, adapter file, examples on or
+off, seed, prompt files) as soon as it is made, so a stopped evaluation resumes, and the ablation rows share
+nothing but the pairs.
+
+No leakage: with style examples on, the model is never shown a validation email. Every message of a
+validation thread, every message a validation pair was made from, and every sent message whose text is a
+validation email's are excluded from retrieval (see :func:`held_out_ids`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import hashlib
+import importlib.resources
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from assistant.drafting.backend import Backend, Cancel
+from assistant.drafting.drafts import draft
+from assistant.drafting.models import ADAPTER_KEY, resolve_adapter, resolve_model
+from assistant.drafting.prompting import PromptError, ReplyContext
+from assistant.errors import Cancelled, MailvoiceError
+from assistant.store.db import get_setting
+from trainer.evaluation import store
+from trainer.evaluation.features import Embed
+from trainer.evaluation.metrics import Scores, score
+from trainer.evaluation.report import write_report
+from trainer.pairs import Pair, counts, list_pairs, training_rows
+from trainer.pairs.build import model_identity
+from trainer.pairs.split import VALIDATION
+
+log = logging.getLogger("mailvoice.evaluation")
+
+EVAL_VERSION = 1  # bump when what a cached evaluation draft depends on changes in code
+
+
+class EvalError(MailvoiceError):
+    """There is nothing to evaluate yet (no pairs, no validation split) or an option does not fit."""
+
+
+@dataclass
+class EvalProgress:
+    """What a running evaluation reports. ``phase``: draft, scoring, embedding, mauve interval, report."""
+
+    phase: str
+    done: int  # pairs drafted or found cached, over every configuration
+    total: int
+    elapsed: float
+    label: str = ""  # the configuration being drafted ("base + examples")
+    eta: float | None = None
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+Progress = Callable[[EvalProgress], None]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str  # the GGUF's path
+    adapter: str | None  # registered name, None for the base model
+    adapter_path: str | None
+    examples: bool
+    seed: int
+
+    @property
+    def label(self) -> str:
+        return (self.adapter or "base") + (" + examples" if self.examples else "")
+
+    def key(self) -> str:
+        """What a draft depends on (the files by identity, not by path)."""
+        parts = [EVAL_VERSION, model_identity(self.model), self.adapter or "",
+                 model_identity(self.adapter_path) if self.adapter_path else "", self.examples, self.seed,
+                 _prompts_digest()]  # fmt: skip
+        return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()[:32]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"label": self.label, "model": Path(self.model).name, "adapter": self.adapter,
+                "examples": self.examples, "seed": self.seed}  # fmt: skip
+
+
+@dataclass
+class EvalRow:
+    """One configuration's drafts and scores."""
+
+    config: RunConfig
+    items: list[dict[str, Any]]  # per pair: pair_id, instruction, context, real, draft, examples, scores
+    metrics: dict[str, Any] = field(default_factory=dict)
+    generated: int = 0
+    cached: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.config.label
+
+
+@dataclass
+class EvalResult:
+    """A finished evaluation. ``metrics`` is the single configuration's; for ablations it maps each row's
+    label to its metrics."""
+
+    kind: str  # eval | ablations
+    rows: list[EvalRow]
+    metrics: dict[str, Any]
+    json_path: Path
+    html_path: Path
+    eval_id: int
+    seconds: float
+    notices: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "metrics": self.metrics, "json_path": str(self.json_path),
+                "html_path": str(self.html_path), "id": self.eval_id, "seconds": round(self.seconds, 3),
+                "notices": self.notices}  # fmt: skip
+
+
+def _prompts_digest() -> str:
+    folder = importlib.resources.files("resources") / "prompts"
+    h = hashlib.sha256()
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".txt"):
+            h.update(entry.name.encode() + b"\0" + entry.read_bytes())
+    return h.hexdigest()[:16]
+
+
+# --- what is evaluated -------------------------------------------------------------------------------------
+
+
+def validation_pairs(db: sqlite_utils.Database, limit: int | None = None) -> list[Pair]:
+    """The included validation pairs, oldest first (the first ``limit`` of them)."""
+    if not db["pairs"].exists() or counts(db)["total"] == 0:
+        raise EvalError("There are no training pairs yet: run: mailvoice pairs build")
+    pairs = list_pairs(db, split=VALIDATION, status="ok")
+    if not pairs:
+        raise EvalError(
+            "The validation split is empty: it needs pairs from at least two conversations "
+            "(run: mailvoice pairs build, or include excluded pairs: mailvoice pairs list --split validation)"
+        )
+    if limit is not None:
+        if limit < 1:
+            raise EvalError("--limit must be at least 1.")
+        pairs = pairs[:limit]
+    return pairs
+
+
+def held_out_ids(db: sqlite_utils.Database) -> tuple[int, ...]:
+    """Message ids that must never be shown as style examples while evaluating (see the module docstring)."""
+    rows = db.execute(
+        "SELECT id FROM messages WHERE message_id IN "
+        "  (SELECT message_id FROM pairs WHERE split = :v AND message_id IS NOT NULL) "
+        "UNION SELECT id FROM messages WHERE thread_id IN "
+        "  (SELECT thread_id FROM pairs WHERE split = :v AND thread_id IS NOT NULL AND thread_id != '') "
+        "UNION SELECT id FROM messages WHERE sent_by_me = 1 AND trim(body) IN "
+        "  (SELECT trim(output) FROM pairs WHERE split = :v)",
+        {"v": VALIDATION},
+    )
+    return tuple(sorted(r[0] for r in rows))
+
+
+def reply_context(pair: Pair) -> ReplyContext | None:
+    """The email a pair answers, from its ``input`` (``From:``/``Subject:`` lines, a blank line, the text)."""
+    text = pair.input.strip()
+    if not text:
+        return None
+    head, sep, body = text.partition("\n\n")
+    fields: dict[str, str] = {}
+    for line in head.splitlines() if sep else []:
+        name, colon, value = line.partition(":")
+        if not colon or name.strip().lower() not in ("from", "subject", "date", "to"):
+            fields = {}
+            break
+        fields[name.strip().lower()] = value.strip()
+    if not fields:
+        body = text  # free text (an imported dataset's input): all of it is the email
+    sender_name, sender_addr = email.utils.parseaddr(fields.get("from", ""))
+    if not sender_addr or "@" not in sender_addr:
+        sender_name, sender_addr = fields.get("from", ""), ""
+    return ReplyContext(
+        source=f"pair {pair.id}",
+        kind="pair",
+        sender_name=sender_name,
+        sender_addr=sender_addr,
+        date=fields.get("date", ""),
+        subject=fields.get("subject", ""),
+        body=body.strip(),
+    )
+
+
+def run_config(db: sqlite_utils.Database, adapter: str | None, examples: bool, seed: int) -> RunConfig:
+    """Resolve the model and ``adapter`` (a registered name; None or ``"none"``: the base model alone)."""
+    model, _header = resolve_model(db)
+    name, path = resolve_adapter(db, adapter if adapter else "none")
+    return RunConfig(str(model), name, path, examples, seed)
+
+
+def default_adapter(db: sqlite_utils.Database) -> str | None:
+    """The adapter chosen with ``mailvoice use``, else the newest registered one, else None."""
+    chosen = get_setting(db, ADAPTER_KEY)
+    if chosen:
+        return chosen
+    if not db["adapters"].exists():
+        return None
+    row = db.execute("SELECT name FROM adapters ORDER BY created_at DESC, name LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
+# --- drafting -----------------------------------------------------------------------------------------------
+
+
+class _Clock:
+    """Overall progress and ETA across configurations; cached drafts count as done but not in the pace."""
+
+    def __init__(self, total: int, progress: Progress | None):
+        self.total, self.done, self.generated, self.generate_seconds = total, 0, 0, 0.0
+        self.started = time.perf_counter()
+        self.progress = progress
+        self.pending = total  # drafts that may still need the model
+
+    def tell(self, phase: str, label: str = "", done: int | None = None, total: int | None = None) -> None:
+        if self.progress is None:
+            return
+        eta = None
+        if phase == "draft" and self.generated:
+            eta = self.generate_seconds / self.generated * self.pending
+        self.progress(EvalProgress(phase, self.done if done is None else done, self.total if total is None else total,
+                                   time.perf_counter() - self.started, label, eta))  # fmt: skip
+
+
+def _draft_row(
+    db: sqlite_utils.Database,
+    config: RunConfig,
+    pairs: list[Pair],
+    held_out: tuple[int, ...],
+    backend: Backend | None,
+    clock: _Clock,
+    cancel: Cancel | None,
+) -> EvalRow:
+    store.ensure(db)
+    key = config.key()
+    cached = store.cached_drafts(db, key)
+    row = EvalRow(config, [])
+    for pair in pairs:
+        if cancel is not None and cancel():
+            raise Cancelled()
+        context = reply_context(pair)
+        digest = store.pair_hash(pair.instruction, pair.input, pair.output)
+        hit = cached.get(pair.id)
+        if hit is not None and hit["pair_hash"] == digest:
+            text, shown, row.cached = hit["text"], hit["examples"], row.cached + 1
+        else:
+            started = time.perf_counter()
+            try:
+                result = draft(
+                    db, pair.instruction, reply_context=context, adapter=config.adapter or "none",
+                    examples=config.examples, exclude_examples=held_out, seed=config.seed, backend=backend,
+                    cancel=cancel, save=False,
+                )  # fmt: skip
+            except PromptError as exc:
+                row.skipped.append(f"pair {pair.id}: {exc}")
+                clock.done += 1
+                clock.pending -= 1
+                continue
+            seconds = time.perf_counter() - started
+            text, shown = result.drafts[0].text, result.examples
+            store.save_draft(db, key, pair.id, digest, text, shown, seconds)
+            row.generated += 1
+            clock.generated += 1
+            clock.generate_seconds += seconds
+        clock.done += 1
+        clock.pending -= 1
+        clock.tell("draft", config.label)
+        row.items.append({"pair_id": pair.id, "instruction": pair.instruction, "context": pair.input,
+                          "real": pair.output, "draft": text, "examples": shown})  # fmt: skip
+    return row
+
+
+def _score_row(row: EvalRow, training: list[str], embed: Embed | None, seed: int, clock: _Clock) -> Scores:
+    def step(phase: str, done: int, total: int) -> None:
+        clock.tell(phase, row.label, done, total)
+
+    drafts = [it["draft"] for it in row.items]
+    real = [it["real"] for it in row.items]
+    scores = score(drafts, real, training, embed=embed, seed=seed, step=step)
+    row.metrics = scores.metrics
+    for item, extra in zip(row.items, scores.items, strict=True):
+        item.update(extra)
+    return scores
+
+
+# --- the two entry points ---------------------------------------------------------------------------------
+
+
+def evaluate(
+    db: sqlite_utils.Database,
+    root: Path,
+    *,
+    adapter: str | None,
+    examples: bool,
+    limit: int | None,
+    seed: int = 0,
+    backend: Backend | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    embed: Embed | None = None,
+) -> EvalResult:
+    """Draft and score the validation split with one configuration; write and record its report.
+
+    Args:
+        adapter: a registered adapter's name, or None / ``"none"`` for the base model alone.
+        examples: show the model the user's similar past emails (never validation ones).
+        limit: score only the first N validation pairs.
+        backend: the engine (tests pass a FakeBackend; the GUI its own); llama.cpp when None.
+        progress: told :class:`EvalProgress` after each pair and during scoring.
+        cancel: polled between and during drafts; :class:`Cancelled` is raised, finished drafts are kept.
+        embed: texts -> features for MAUVE (tests pass a fake); the local MiniLM when None.
+    """
+    pairs = validation_pairs(db, limit)
+    config = run_config(db, adapter, examples, seed)
+    return _run(db, Path(root), [config], pairs, [], seed, backend, progress, cancel, embed, "eval")
+
+
+def run_ablations(
+    db: sqlite_utils.Database,
+    root: Path,
+    *,
+    adapter: str | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    backend: Backend | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    embed: Embed | None = None,
+) -> EvalResult:
+    """Base, base + examples, adapter, adapter + examples on the same pairs, in one report.
+
+    ``adapter``: a registered name; None takes the one chosen with ``mailvoice use``, else the newest. With no
+    adapter registered, the adapter rows are skipped and a notice says so.
+    """
+    pairs = validation_pairs(db, limit)
+    notices: list[str] = []
+    if adapter is not None and adapter.lower() == "none":
+        adapter = None
+        notices.append("Adapter rows skipped: --adapter none asks for the base model only.")
+    else:
+        adapter = adapter or default_adapter(db)
+        if adapter is None:
+            notices.append("No adapter is trained yet, so the adapter rows are skipped (train one: mailvoice train).")
+    configs = [run_config(db, None, False, seed), run_config(db, None, True, seed)]
+    if adapter is not None:
+        configs += [run_config(db, adapter, False, seed), run_config(db, adapter, True, seed)]
+    return _run(db, Path(root), configs, pairs, notices, seed, backend, progress, cancel, embed, "ablations")
+
+
+def _run(db, root, configs, pairs, notices, seed, backend, progress, cancel, embed, kind) -> EvalResult:
+    started = time.perf_counter()
+    held_out = held_out_ids(db)
+    training = [r["output"] for r in training_rows(db, "train")]
+    clock = _Clock(len(pairs) * len(configs), progress)
+    clock.tell("draft", configs[0].label)
+    rows = [_draft_row(db, c, pairs, held_out, backend, clock, cancel) for c in configs]
+    for row in rows:
+        if not row.items:
+            raise EvalError(f"No validation pair could be drafted with {row.label}: {'; '.join(row.skipped[:2])}")
+        _score_row(row, training, embed, seed, clock)
+        notices.extend(f"{row.label}: {w}" if len(rows) > 1 else w for w in row.metrics.get("warnings", []))
+        notices.extend(f"Skipped {s}" for s in row.skipped)
+    clock.tell("report")
+    adapter = next((c.adapter for c in configs if c.adapter), None)
+    folder = report_folder(root, adapter)
+    seconds = time.perf_counter() - started
+    summary = {
+        "kind": kind,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "n": len(pairs),
+        "seed": seed,
+        "held_out_messages": len(held_out),
+        "training_emails": len(training),
+        "seconds": round(seconds, 3),
+        "notices": _unique(notices),
+    }
+    json_path, html_path = write_report(folder, rows, summary)
+    metrics = rows[0].metrics if kind == "eval" else {r.label: r.metrics for r in rows}
+    eval_id = store.record(db, kind=kind, adapter=adapter, n=len(pairs), seed=seed,
+                           config=[{**c.to_json(), "limit": len(pairs)} for c in configs],
+                           metrics={r.label: r.metrics for r in rows}, report_dir=folder, root=root,
+                           seconds=seconds)  # fmt: skip
+    log.info("evaluation %d: %s", eval_id, folder)
+    return EvalResult(kind, rows, metrics, json_path, html_path, eval_id, seconds, summary["notices"])
+
+
+def _unique(items: list[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def report_folder(root: Path, adapter: str | None) -> Path:
+    """``<data>/adapters/<name>/eval/<UTC time>/`` for an adapter, ``<data>/eval/<UTC time>/`` for the base."""
+    base = (root / "adapters" / adapter / "eval") if adapter else (root / "eval")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder, n = base / stamp, 2
+    while True:
+        try:
+            folder.mkdir(mode=0o700)
+            return folder
+        except FileExistsError:  # two evaluations in one second
+            folder, n = base / f"{stamp}-{n}", n + 1
