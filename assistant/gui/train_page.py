@@ -316,6 +316,7 @@ class TrainPage(QWidget):
         worker.finished.connect(self._on_finished)
         worker.failed.connect(self._on_failed)
         self.status.clear()
+        self._notes: dict[str, str] = {}  # the latest evaluation, checkpoint and export check, shown together
         self.bar.setRange(0, 0)  # busy until the first step says how many there are
         self.cancel_button.setText("&Cancel training")
         self.training = True
@@ -352,8 +353,8 @@ class TrainPage(QWidget):
                 parts.append(f"about {format_duration(event['eta'])} left")
             self.progress_label.setText(" · ".join(parts))
         elif kind == "eval":
-            best = " (best so far)" if event.get("best") else ""
-            self.status.setText(f"Step {event['step']:,}: validation loss {_num(event['eval_loss'])}{best}")
+            best = " (the best so far)" if event.get("best") else ""
+            self._notes["eval"] = f"Validation loss {_num(event['eval_loss'])} at step {event['step']:,}{best}."
         elif kind == "phase":
             if event.get("message"):
                 self.progress_label.setText(event["message"])
@@ -361,12 +362,14 @@ class TrainPage(QWidget):
                 self.bar.setRange(0, 1000)
                 self.bar.setValue(int(event["fraction"] * 1000))
         elif kind == "checkpoint":
-            self.status.setText(f"Checkpoint saved at step {event['step']:,}.")
+            self._notes["checkpoint"] = f"Checkpoint at step {event['step']:,}."
         elif kind == "exported":
-            self.progress_label.setText("Adapter exported for drafting.")
+            self.progress_label.setText("Adapter exported for drafting; checking it…")
         elif kind == "parity":
-            self.status.setText(f"llama.cpp check: {event['agreement']:.1%} of next-token choices agree with the "
-                                "trained model.")  # fmt: skip
+            self._notes["parity"] = (f"llama.cpp check: {event['agreement']:.1%} of next-token choices agree with "
+                                     "the trained model.")  # fmt: skip
+        if kind in ("eval", "checkpoint", "parity"):
+            self.status.setText(" ".join(self._notes.values()))
 
     def _on_finished(self, final: dict[str, Any]) -> None:
         self._after_training()
@@ -566,7 +569,8 @@ def verdict_html(pf: Preflight) -> str:
                  f"a run needs about {mem.total / 2**30:.1f} GB at its peak.")  # fmt: skip
     if pf.train_tokens:
         source = "measured on this machine" if pf.rate_source == "measured" else "estimated"
-        lines.append(f"Time: about {format_duration(pf.hours * 3600)} ({pf.train_tokens:,} tokens per pass at "
+        took = "under a minute" if pf.hours * 3600 < 60 else f"about {format_duration(pf.hours * 3600)}"
+        lines.append(f"Time: {took} ({pf.train_tokens:,} tokens per pass at "
                      f"{pf.tokens_per_second:,.0f} tokens/s, {source}).")  # fmt: skip
     if pf.recommended and not pf.fits:
         r = pf.recommended
