@@ -16,6 +16,8 @@ import pytest
 
 pytest.importorskip("PySide6")
 
+from PySide6.QtCore import Qt  # noqa: E402
+
 from assistant.drafting.backend import EngineSettings, FakeBackend  # noqa: E402
 from assistant.gui.train_page import TrainPage, new_training_run  # noqa: E402
 from assistant.paths import data_dir  # noqa: E402
@@ -135,6 +137,24 @@ def test_excluding_and_including_a_pair_goes_to_the_store(qtbot, pairs):
     assert page.pairs.exclude_button.text() == "&Include"
     page.pairs.exclude_button.click()
     assert get_pair(pairs, target.id).status == "ok" and "0 excluded" in page.pairs.stats.text()
+
+
+def test_the_verdict_on_this_machine(qtbot, pairs):
+    page = make_page(qtbot, preflight=None)  # the real check: this machine's device, memory and speed
+    text = page.verdict_label.text()
+    assert ("CPU (" in text or "GPU" in text or "NVIDIA" in text) and " GB free" in text and "Time:" in text
+    assert page.train_button.isEnabled() == page.verdict.ok
+
+
+def test_the_keyboard_reaches_exclude(qtbot, pairs):
+    page = make_page(qtbot)
+    page.show()
+    page.pairs.table.setFocus()
+    page.pairs.table.selectRow(0)
+    first = page.pairs.selected_pairs()[0]
+    qtbot.keyClick(page.pairs.table, Qt.Key.Key_Delete)
+    assert get_pair(pairs, first.id).status == "excluded"
+    assert page.busy() == ""
 
 
 def test_a_machine_that_cannot_train_explains_why_and_keeps_the_button_off(qtbot, pairs):

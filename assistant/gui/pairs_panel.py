@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, QObject, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -186,8 +186,9 @@ class PairsPanel(QWidget):
                                       "instruction).")  # fmt: skip
         self.preview.setTabChangesFocus(True)
         self.exclude_button = QPushButton("E&xclude")
-        self.exclude_button.setToolTip("Leave the selected pairs out of training (or take them back).")
+        self.exclude_button.setToolTip("Leave the selected pairs out of training, or take them back (Delete).")
         self.exclude_button.clicked.connect(self.toggle_excluded)
+        self.table.installEventFilter(self)  # Delete in the table excludes (or includes back) the selection
         self.limit = QSpinBox(minimum=0, maximum=1_000_000, value=DEFAULT_LIMIT, singleStep=100)
         self.limit.setSpecialValueText("all")
         self.limit.setToolTip("How many of your most useful sent emails to label (0: all of them).")
@@ -226,6 +227,13 @@ class PairsPanel(QWidget):
         layout.addWidget(self.build_status)
         layout.addLayout(search_row)
         layout.addWidget(split, 1)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if (watched is self.table and event.type() == QEvent.Type.KeyPress
+                and event.matches(QKeySequence.StandardKey.Delete)):  # fmt: skip
+            self.toggle_excluded()
+            return True
+        return super().eventFilter(watched, event)
 
     # --- the table ----------------------------------------------------------------------------------------
 

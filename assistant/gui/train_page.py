@@ -242,6 +242,16 @@ class TrainPage(QWidget):
         chosen = self._selected_adapter()
         self.use_button.setEnabled(chosen is not None)
 
+    def busy(self) -> str:
+        """What this page is doing that closing or deleting the data would interrupt ("" when nothing)."""
+        if self.training:
+            return "Training is running"
+        if self.pairs.building:
+            return "Pairs are being built"
+        if self.evaluating:
+            return "An evaluation is running"
+        return ""
+
     def show_message(self, text: str) -> None:
         self.status.setText(text)
 
