@@ -403,3 +403,29 @@ def test_a_real_training_run_on_the_embedded_model_ends_in_a_usable_adapter(qtbo
     assert (data_dir() / adapter["path"]).stat().st_size > 0 and adapter["metrics"]["steps"] == 3
     assert page.adapters.item(0, 1).text() == adapter["name"] and page.adapters.item(0, 3).text() == "3"
     assert f"Adapter {adapter['name']} is ready" in page.progress_label.text()
+
+
+@pytest.mark.slow
+def test_evaluate_with_the_evaluation_core(qtbot, pairs):
+    """The page's call into trainer.evaluation (fake model and embedder): a report is written and opened."""
+    import functools
+
+    import numpy as np
+
+    evaluation = pytest.importorskip("trainer.evaluation")
+
+    def embed(texts):
+        out = np.zeros((len(texts), 16))
+        for i, text in enumerate(texts):
+            for word in text.split():
+                out[i, sum(map(ord, word)) % 16] += 1
+        return out
+
+    opened = []
+    core = functools.partial(evaluation.evaluate, backend=FakeBackend(), embed=embed)
+    page = make_page(qtbot, evaluate=core, open_url=opened.append)
+    page.eval_button.click()
+    qtbot.waitUntil(lambda: not page.evaluating, timeout=120_000)
+    (url,) = opened
+    assert Path(url.toLocalFile()).is_file() and url.toLocalFile().endswith("report.html")
+    assert page.eval_status.text().startswith(f"Scores on {counts(pairs)['validation']} emails: bleu ")

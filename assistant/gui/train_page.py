@@ -45,6 +45,7 @@ from trainer.metrics import MetricsLog
 from trainer.preflight import Preflight
 
 PreflightFn = Callable[[Path, TrainConfig, list[Example]], Preflight]  # jobs.run_preflight
+SHOWN_SCORES = ("bleu", "chrf", "rouge_l", "mauve", "length_ratio", "verbatim_overlap")  # the report has the rest
 EVAL_LIMIT = 50  # validation emails an evaluation drafts: enough for stable scores, minutes on a CPU
 ADAPTER_COLUMNS = ("", "Adapter", "Trained", "Steps", "Train loss", "Validation loss", "llama.cpp check")
 
@@ -530,9 +531,10 @@ class TrainPage(QWidget):
     def _on_evaluated(self, result: Any) -> None:
         self._after_eval()
         metrics = getattr(result, "metrics", {}) or {}
-        shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items() if isinstance(v, (int, float)))
+        shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in SHOWN_SCORES if isinstance(metrics.get(k), (int, float)))
+        on = f" on {int(metrics['n'])} emails" if isinstance(metrics.get("n"), (int, float)) else ""
         html = getattr(result, "html_path", None)
-        self.eval_status.setText(f"Scores: {shown or 'none'}. Report: {html}")
+        self.eval_status.setText(f"Scores{on}: {shown or 'none'}. The report has them all: {html}")
         if html:
             self.open_url(QUrl.fromLocalFile(str(html)))
 
