@@ -14,13 +14,16 @@ Mailvoice promises that nothing leaves the machine. :func:`install` keeps that p
 What it cannot see: native code that opens sockets without Python (a C library's own HTTP client).
 None of our dependencies does so when the offline switches are set; the switches are the first layer.
 
-:func:`recording` counts every attempt, allowed and refused, for tests and benchmarks.
+:func:`recording` counts every attempt, allowed and refused, for tests and benchmarks. Across processes
+(the CLI's subcommands, import and training workers), setting ``MAILVOICE_NETLOG`` to a file path makes every
+guarded process append each attempt to that file as one JSON line (see :func:`read_log`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import socket
 import threading
@@ -47,6 +50,8 @@ OFFLINE_ENV = {
     "GRADIO_ANALYTICS_ENABLED": "False",
     "SCARF_NO_ANALYTICS": "true",
 }
+
+NETLOG_ENV = "MAILVOICE_NETLOG"  # a file every guarded process appends its attempts to (JSON lines)
 
 _LOCAL_NAMES = {"localhost", "localhost.", "localhost.localdomain", "ip6-localhost", "ip6-loopback"}
 
@@ -157,6 +162,19 @@ def recording() -> Iterator[Recorder]:
             _recorders.remove(recorder)
 
 
+def read_log(path: str | os.PathLike[str]) -> Recorder:
+    """The attempts that guarded processes appended to a ``MAILVOICE_NETLOG`` file (none if it does not exist)."""
+    recorder = Recorder()
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    fields = json.loads(line)
+                    fields.pop("pid", None)
+                    recorder.attempts.append(Attempt(**fields))
+    return recorder
+
+
 def is_local_host(host: object) -> bool:
     """True for loopback addresses and the names that always mean this machine."""
     if isinstance(host, bytes):
@@ -183,6 +201,11 @@ def _check(operation: str, host: object, port: object, local: bool) -> None:
     with _lock:
         for recorder in _recorders:
             recorder.attempts.append(attempt)
+        log = os.environ.get(NETLOG_ENV)
+        if log:
+            line = json.dumps({"pid": os.getpid(), **attempt.__dict__})
+            with open(log, "a", encoding="utf-8") as f:  # one short append per attempt: lines never interleave
+                f.write(line + "\n")
     if not local:
         where = f"[{host}]" if isinstance(host, str) and ":" in host else str(host)
         raise NetworkBlocked(

@@ -219,3 +219,16 @@ def test_the_entry_points_import_no_ml_library_before_main_can_install_the_guard
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_with_mailvoice_netlog_every_attempt_is_appended_to_the_file_for_other_processes_to_read(
+    guard, monkeypatch, tmp_path
+):
+    log = tmp_path / "net.jsonl"
+    monkeypatch.setenv(netguard.NETLOG_ENV, str(log))
+    monkeypatch.setitem(netguard._REAL, "connect", CountingReal())
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    with tcp, pytest.raises(NetworkBlocked):
+        tcp.connect(TEST_NET)
+    assert netguard.read_log(log).refused == [Attempt("connect", "198.51.100.1", 80, False)]
+    assert netguard.read_log(tmp_path / "absent.jsonl").attempts == []

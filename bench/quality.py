@@ -1,0 +1,122 @@
+"""Run the whole Mailvoice pipeline on a single-author email set and record the evaluation (see QUALITY.md).
+
+A dataset is a JSONL file with one sent email per line (``email``, optional ``subject``), such as the sets in
+``../shared/datasets/``. It becomes an mbox of mail sent by one person, then goes through the same commands a user
+runs: ``import`` → ``pairs build`` → ``train`` → ``eval --ablations``. Every stage is resumable, so the script can
+be stopped and started again; results land in ``WORK/eval.json``.
+
+    python bench/quality.py ../shared/datasets/jeff_johnson_clean.jsonl --work /tmp/q/jeff
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import mailbox
+import re
+import subprocess
+import sys
+import time
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+RECIPIENT = "Colleague <colleague@dataset.example>"
+
+
+def person(path: Path) -> tuple[str, str]:
+    """'jeff_johnson_clean.jsonl' → ('Jeff Johnson', 'jeff.johnson@dataset.example')."""
+    words = [w for w in re.split(r"[_\-\s]+", path.stem) if w.lower() not in ("clean", "emails", "email")]
+    name = " ".join(w.capitalize() for w in words) or "Author"
+    return name, ".".join(w.lower() for w in words) + "@dataset.example"
+
+
+def subject_of(record: dict) -> str:
+    if record.get("subject"):
+        return str(record["subject"])
+    words = str(record["email"]).split()
+    return " ".join(words[:7]) + ("…" if len(words) > 7 else "")
+
+
+def write_mailbox(dataset: Path, out: Path) -> tuple[str, int]:
+    """Write the dataset as an mbox of sent mail, one message per email, a day apart; return (address, count)."""
+    name, address = person(dataset)
+    start = dt.datetime(2001, 1, 1, 9, 0, tzinfo=dt.UTC)
+    if out.exists():
+        out.unlink()
+    box = mailbox.mbox(str(out), create=True)
+    n = 0
+    with dataset.open(encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            msg = EmailMessage()
+            msg["From"] = f"{name} <{address}>"
+            msg["To"] = RECIPIENT
+            msg["Subject"] = subject_of(record)
+            msg["Date"] = format_datetime(start + dt.timedelta(days=n))
+            msg["Message-ID"] = make_msgid(idstring=f"q{n}", domain="dataset.example")
+            msg.set_content(str(record["email"]))
+            box.add(msg)
+            n += 1
+    box.flush()
+    box.close()
+    return address, n
+
+
+def mailvoice(work: Path, *args: str) -> dict:
+    cmd = [str(Path(sys.executable).with_name("mailvoice")), "--data-dir", str(work / "data"), "--json", *args]
+    print("$ mailvoice", " ".join(args), file=sys.stderr, flush=True)
+    started = time.monotonic()
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"mailvoice {' '.join(args)} failed with status {done.returncode}")
+    print(f"  ({time.monotonic() - started:,.0f} s)", file=sys.stderr, flush=True)
+    return json.loads(done.stdout or "{}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("dataset", type=Path)
+    ap.add_argument("--work", type=Path, required=True, help="working folder (data dir, mbox, results)")
+    ap.add_argument("--stages", default="import,pairs,train,eval", help="comma-separated stages to run")
+    ap.add_argument("--pairs", type=int, default=300, help="how many sent emails to label (pairs build --limit)")
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--max-steps", type=int, default=None)
+    ap.add_argument("--limit", type=int, default=None, help="evaluate on at most N validation pairs")
+    args = ap.parse_args()
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    stages = set(args.stages.split(","))
+    log: dict = json.loads((work / "log.json").read_text()) if (work / "log.json").exists() else {}
+
+    def record(stage: str, result: dict) -> None:
+        log[stage] = result
+        (work / "log.json").write_text(json.dumps(log, indent=2))
+
+    if "import" in stages:
+        address, n = write_mailbox(args.dataset, work / "sent.mbox")
+        record("import", mailvoice(work, "import", str(work / "sent.mbox"), "--me", address) | {"emails": n})
+    if "pairs" in stages:
+        record("pairs", mailvoice(work, "pairs", "build", "--limit", str(args.pairs)))
+    if "train" in stages:
+        have = mailvoice(work, "adapters").get("adapters", [])
+        if not any(a.get("name") == "quality" for a in have):
+            extra = ["--max-steps", str(args.max_steps)] if args.max_steps else []
+            resume = ["--resume"] if (work / "data" / "runs").exists() and any((work / "data" / "runs").iterdir()) else []
+            record(
+                "train",
+                mailvoice(work, "train", "--name", "quality", "--epochs", str(args.epochs), *extra, *resume),
+            )
+    if "eval" in stages:
+        extra = ["--limit", str(args.limit)] if args.limit else []
+        result = mailvoice(work, "eval", "--ablations", "--adapter", "quality", *extra)
+        record("eval", result)
+        (work / "eval.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(log, indent=2))
+
+
+if __name__ == "__main__":
+    main()
