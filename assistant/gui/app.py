@@ -1,26 +1,29 @@
 """The desktop app's entry point and main window (PySide6; the only package that imports Qt).
 
-The window shows what is stored and imports mail off the GUI thread with progress, ETA and cancel,
-calling the same core as ``mailvoice import``.
+The window has five pages (Mail, Train, Compose, Drafts, Settings) in a sidebar, reachable with Ctrl+1..5.
+On the first start (nothing imported yet) it opens the import wizard. Its size, position and page are
+remembered in QSettings; colours come from the system's palette, so light and dark themes both work.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import os
 import sys
-import threading
+from pathlib import Path
+from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
+    QListWidget,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QTabWidget,
-    QVBoxLayout,
+    QStackedWidget,
     QWidget,
 )
 
@@ -29,157 +32,223 @@ from assistant.drafting.backend import unload
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
 from assistant.gui.compose import ComposePage
-from assistant.identities import stats
-from assistant.importer import ImportProgress, import_paths
+from assistant.gui.drafts_page import DraftsPage
+from assistant.gui.mail_page import MailPage
+from assistant.gui.settings_page import DATA_DIR_KEY, SettingsPage
+from assistant.gui.wizard import ImportWizard
 from assistant.paths import data_dir
 from assistant.store import open_store
 
+PAGES = ("Mail", "Train", "Compose", "Drafts", "Settings")
+MAIL, TRAIN, COMPOSE, DRAFTS, SETTINGS = range(len(PAGES))
 
-class ImportWorker(QObject):
-    """Runs one import in a QThread. Signals: progress(object), finished(object), failed(str)."""
 
-    progress = Signal(object)
-    finished = Signal(object)
-    failed = Signal(str)
+def default_settings() -> QSettings:
+    """Where the window remembers itself (an ini file in the user's config folder)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "mailvoice", "mailvoice")
 
-    def __init__(self, root: str, paths: list[str]):
-        super().__init__()
-        self.root = root
-        self.paths = paths
-        self.cancel_event = threading.Event()
 
-    def run(self) -> None:
-        try:
-            db = open_store(data_dir(self.root))  # SQLite connections stay on the thread that made them
-            report = import_paths(db, self.paths, progress=self.progress.emit, cancel=self.cancel_event.is_set)
-            self.finished.emit(report)
-        except MailvoiceError as exc:
-            self.failed.emit(str(exc))
+def _train_page(root: str) -> QWidget:
+    if importlib.util.find_spec("assistant.gui.train_page") is None:
+        label = QLabel("Training on your style runs from the command line for now: <code>mailvoice train</code>.")
+        label.setWordWrap(True)
+        return label
+    from assistant.gui.train_page import TrainPage
+
+    return TrainPage(root)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, root: str | None = None, backend_factory=None):
+    """Args:
+    root: the data folder (default: ``MAILVOICE_HOME`` or the platform's).
+    backend_factory: makes the drafting engine (tests pass a fake).
+    settings: where window state is kept (tests pass an isolated one).
+    home: where the import wizard looks for Thunderbird, Apple Mail and Takeout folders.
+    recorder: the network guard's recorder, for the privacy panel.
+    wizard_on_first_start: open the import wizard when the window first shows and nothing is stored.
+    """
+
+    def __init__(self, root: str | None = None, backend_factory=None, *, settings: QSettings | None = None,
+                 home: Path | None = None, recorder: netguard.Recorder | None = None,
+                 wizard_on_first_start: bool = True):  # fmt: skip
         super().__init__()
         self.root = str(data_dir(root))
+        open_store(data_dir(self.root), check=True)  # a damaged database is reported before anything is shown
+        self.qsettings = settings if settings is not None else default_settings()
+        self.home = home
+        self.wizard: ImportWizard | None = None
+        self.wizard_on_first_start = wizard_on_first_start
+        self._shown = False
         self.setWindowTitle("Mailvoice")
-        self.resize(720, 420)
-        self.summary = QLabel()
-        self.summary.setWordWrap(True)
-        self.status = QLabel(
-            "Import your mail to begin: an mbox file (Gmail Takeout, Thunderbird, Apple Mail), "
-            "a maildir, or a folder of .eml files."
-        )
-        self.status.setWordWrap(True)
-        self.bar = QProgressBar()
-        self.bar.setRange(0, 1000)
-        self.bar.hide()
-        self.import_file_button = QPushButton("Import mbox or .eml &file…")
-        self.import_dir_button = QPushButton("Import &folder…")
-        self.cancel_button = QPushButton("&Cancel")
-        self.cancel_button.hide()
-        self.import_file_button.clicked.connect(self.choose_file)
-        self.import_dir_button.clicked.connect(self.choose_folder)
-        self.cancel_button.clicked.connect(self.cancel)
-        buttons = QHBoxLayout()
-        for b in (self.import_file_button, self.import_dir_button, self.cancel_button):
-            buttons.addWidget(b)
-        buttons.addStretch()
-        layout = QVBoxLayout()
-        title = QLabel(
-            "<h2>Mailvoice</h2><p>Drafts in your own voice, learned from your own mail. "
-            "Nothing leaves this computer.</p>"
-        )
-        for w in (title, self.summary, self.status, self.bar):
-            layout.addWidget(w)
-        layout.addLayout(buttons)
-        layout.addStretch()
-        mail_page = QWidget()
-        mail_page.setLayout(layout)
+        self.mail = MailPage(self.root)
+        self.train = _train_page(self.root)
         self.compose = ComposePage(self.root, backend_factory)
-        self.tabs = QTabWidget()
-        self.tabs.addTab(mail_page, "&Mail")
-        self.tabs.addTab(self.compose, "C&ompose")
-        self.setCentralWidget(self.tabs)
-        self.thread: QThread | None = None
-        self.worker: ImportWorker | None = None
-        self.refresh()
+        self.drafts = DraftsPage(self.root)
+        self.settings_page = SettingsPage(self.root, self.qsettings, recorder=recorder, busy=self.busy_reason)
+        self.nav = QListWidget()
+        self.nav.setObjectName("navigation")
+        self.stack = QStackedWidget()
+        for i, (name, page) in enumerate(zip(PAGES, self.pages(), strict=True)):
+            self.nav.addItem(name)
+            self.nav.item(i).setToolTip(f"{name} (Ctrl+{i + 1})")
+            self.stack.addWidget(page)
+        self.nav.setFixedWidth(max(130, self.nav.sizeHintForColumn(0) + 40))
+        self.nav.currentRowChanged.connect(self.show_page)
+        central = QWidget()
+        row = QHBoxLayout(central)
+        row.addWidget(self.nav)
+        row.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self._menus()
+        self.mail.import_requested.connect(self.open_import_wizard)
+        self.drafts.open_in_compose.connect(self.open_draft)
+        self.settings_page.forgotten.connect(self.after_forget)
+        self._connect_train()
+        self.statusBar().addPermanentWidget(QLabel(f"Data: {self.root}"))
+        self.restore_state()
 
-    def refresh(self) -> None:
-        s = stats(open_store(data_dir(self.root), check=True))
-        first, last = s["date_range"]
-        span = f" from {first[:10]} to {last[:10]}" if first and last else ""
-        me = ", ".join(s["me"]) or "not chosen yet"
-        self.summary.setText(
-            f"<b>{s['messages']:,}</b> messages{span}; <b>{s['sent']:,}</b> sent by you "
-            f"({me}); {s['threads']:,} conversations. Data folder: {self.root}"
-        )
+    def pages(self) -> list[QWidget]:
+        return [self.mail, self.train, self.compose, self.drafts, self.settings_page]
 
-    def choose_file(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Choose mail files", "", "Mail (*.mbox *.mbx *.eml *);;All (*)")
-        if files:
-            self.start_import(files)
+    def _menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        importing = QAction("&Import mail…", self, shortcut=QKeySequence("Ctrl+I"))
+        importing.triggered.connect(lambda: self.open_import_wizard([]))
+        quitting = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quitting.triggered.connect(self.close)
+        file_menu.addActions([importing, quitting])
+        go = self.menuBar().addMenu("&Go")
+        for i, name in enumerate(PAGES):
+            action = QAction(name, self, shortcut=QKeySequence(f"Ctrl+{i + 1}"))
+            action.triggered.connect(lambda _checked=False, i=i: self.nav.setCurrentRow(i))
+            go.addAction(action)
 
-    def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a mail folder")
-        if folder:
-            self.start_import([folder])
+    def _connect_train(self) -> None:
+        changed = getattr(self.train, "adapter_changed", None)
+        if changed is not None:
+            changed.connect(lambda _name: self.settings_page.refresh())
 
-    def start_import(self, paths: list[str]) -> None:
-        self.worker = ImportWorker(self.root, paths)
-        self.worker.progress.connect(self.on_progress)
-        self.worker.finished.connect(self.on_finished)
-        self.worker.failed.connect(self.on_failed)
-        self.set_busy(True)
-        self.thread = tasks.start(self, self.worker)
+    # -- pages -------------------------------------------------------------------------------------
+    def current_page(self) -> int:
+        return self.nav.currentRow()
 
-    def cancel(self) -> None:
-        if self.worker:
-            self.worker.cancel_event.set()
-            self.status.setText("Stopping after the current batch…")
+    def show_page(self, index: int) -> None:
+        if index < 0:
+            return
+        self.stack.setCurrentIndex(index)
+        refresh = getattr(self.pages()[index], "refresh", None)
+        if callable(refresh):
+            refresh()
 
-    def set_busy(self, busy: bool) -> None:
-        self.bar.setVisible(busy)
-        self.cancel_button.setVisible(busy)
-        self.import_file_button.setEnabled(not busy)
-        self.import_dir_button.setEnabled(not busy)
+    def open_draft(self, row: dict[str, Any]) -> None:
+        """Put a saved draft back into Compose: its instruction, recipient, length and text."""
+        self.compose.instruction.setPlainText(row.get("instruction") or "")
+        self.compose.to.setText(row.get("recipient") or "")
+        if row.get("length") in ("short", "medium", "long"):
+            self.compose.length.setCurrentText(row["length"])
+        self.compose.output.setPlainText(row.get("text") or "")
+        self.compose.status.setText(f"Draft #{row['id']} of {(row.get('created_at') or '')[:10]}. "
+                                    "Generate writes a new one.")  # fmt: skip
+        self.nav.setCurrentRow(COMPOSE)
 
-    def on_progress(self, p: ImportProgress) -> None:
-        self.bar.setValue(int(p.fraction * 1000))
-        eta = f", about {int(p.eta)} s left" if p.eta is not None else ""
-        self.status.setText(f"Importing… {p.seen:,} messages ({p.rate:,.0f}/s){eta}")
+    def open_import_wizard(self, paths: list[str] | None = None) -> ImportWizard:
+        if self.wizard is not None and self.wizard.isVisible():
+            self.wizard.sources_page.add_paths(paths or [])
+            self.wizard.raise_()
+            return self.wizard
+        self.wizard = ImportWizard(self.root, home=self.home, paths=paths or [], parent=self)
+        self.wizard.finished.connect(self.after_import)
+        self.wizard.open()
+        return self.wizard
 
-    def on_finished(self, report) -> None:
-        self.set_busy(False)
-        verb = "Stopped" if report.status == "cancelled" else "Done"
-        self.status.setText(
-            f"{verb}: {report.imported:,} new, {report.duplicates:,} already stored, {len(report.skipped):,} skipped."
-        )
-        self.refresh()
+    def after_import(self, _result: int) -> None:
+        self.nav.setCurrentRow(MAIL)
+        self.mail.refresh()
 
-    def on_failed(self, message: str) -> None:
-        self.set_busy(False)
-        self.status.setText(message)
-        QMessageBox.warning(self, "Import failed", message)
+    def after_forget(self) -> None:
+        """Everything was deleted: pages that keep a database connection are built anew."""
+        if hasattr(self.train, "shutdown"):
+            self.train.shutdown()
+        old, self.train = self.train, _train_page(self.root)
+        self.stack.insertWidget(TRAIN, self.train)
+        self.stack.removeWidget(old)
+        old.deleteLater()
+        self._connect_train()
+        self.mail.refresh()
+        self.drafts.refresh()
+
+    def busy_reason(self) -> str:
+        """What is running now that deleting the data would break ("" when nothing)."""
+        if self.wizard is not None and self.wizard.import_page.running():
+            return "An import is running"
+        if self.compose.thread is not None and self.compose.thread.isRunning():
+            return "A draft is being written"
+        for name in ("train_thread", "eval_thread"):
+            thread = getattr(self.train, name, None)
+            if thread is not None and thread.isRunning():
+                return "Training is running"
+        return ""
+
+    # -- window state ------------------------------------------------------------------------------
+    def restore_state(self) -> None:
+        geometry = self.qsettings.value("window/geometry")
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(1100, 720)
+        state = self.qsettings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        page = int(self.qsettings.value("window/page", MAIL))
+        self.nav.setCurrentRow(page if 0 <= page < len(PAGES) else MAIL)
+
+    def save_state(self) -> None:
+        self.qsettings.setValue("window/geometry", self.saveGeometry())
+        self.qsettings.setValue("window/state", self.saveState())
+        self.qsettings.setValue("window/page", self.current_page())
+        self.qsettings.sync()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        if not self._shown:
+            self._shown = True
+            if self.wizard_on_first_start and self.first_start():
+                QTimer.singleShot(0, lambda: self.open_import_wizard([]))
+
+    def first_start(self) -> bool:
+        db = open_store(data_dir(self.root))
+        return db.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None
+
+    def shutdown(self) -> None:
+        """Stop background work: an import (kept so far), a draft, training's own threads."""
+        if self.wizard is not None and self.wizard.isVisible():
+            self.wizard.finished.disconnect(self.after_import)
+            self.wizard.done(0)
+        self.compose.shutdown()
+        if hasattr(self.train, "shutdown"):
+            self.train.shutdown()
+        tasks.wait_all()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        self.compose.shutdown()
-        if self.worker and self.thread and self.thread.isRunning():
-            self.worker.cancel_event.set()
-            self.thread.quit()
-            self.thread.wait(10000)
+        self.save_state()
+        self.shutdown()
         super().closeEvent(event)
 
 
 def run(root: str | None = None, argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(argv or sys.argv)
-    try:
-        window = MainWindow(root)
-    except MailvoiceError as exc:
-        QMessageBox.critical(None, "Mailvoice", str(exc))
-        return 1
-    window.show()
-    code = app.exec()
-    window.compose.shutdown()
+    app.setApplicationName("Mailvoice")
+    settings = default_settings()
+    if root is None and not os.environ.get("MAILVOICE_HOME"):
+        root = settings.value(DATA_DIR_KEY) or None  # chosen on the Settings page; applies from this start
+    guard = netguard.recording() if netguard.installed() else contextlib.nullcontext()
+    with guard as recorder:
+        try:
+            window = MainWindow(root, settings=settings, recorder=recorder)
+        except MailvoiceError as exc:
+            QMessageBox.critical(None, "Mailvoice", str(exc))
+            return 1
+        window.show()
+        code = app.exec()
+        window.shutdown()
     unload()  # free llama.cpp while Qt and Python are still whole: freeing it at interpreter exit crashes
     return code
 
@@ -187,3 +256,4 @@ def run(root: str | None = None, argv: list[str] | None = None) -> int:
 def main() -> None:
     netguard.install()  # before anything can open a connection: Mailvoice works offline
     sys.exit(run())
+

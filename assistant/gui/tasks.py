@@ -1,21 +1,136 @@
-"""The one way the app runs work off the GUI thread: a worker object moved into its own QThread.
+"""The one way the app runs work off the GUI thread, and the one place errors become messages.
 
 A worker is a QObject with a ``run()`` slot and ``finished``/``failed`` signals; it calls the headless
 core with plain callbacks (progress, cancel) and re-emits them as signals, which Qt delivers on the GUI
-thread.
+thread. :func:`call` wraps a plain function as such a worker (like Anki's ``QueryOp``): the function never
+touches widgets; its result or error comes back on the GUI thread.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, QThread
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from assistant.errors import MailvoiceError
+
+log = logging.getLogger("mailvoice.gui")
 
 
-def start(owner: QObject, worker: QObject) -> QThread:
-    """Run ``worker.run`` in a new thread owned by ``owner``; the thread ends when the worker does."""
+def start(owner: QObject | None, worker: QObject, *, quit_at_once: bool = False) -> QThread:
+    """Run ``worker.run`` in a new thread owned by ``owner``; the thread ends when the worker does.
+
+    The thread's ``finished`` comes after the GUI thread has handled the worker's ``finished``, unless
+    ``quit_at_once``: then the thread ends as soon as the worker does, so the GUI thread can wait for it
+    (at shutdown) without running its event loop.
+    """
     thread = QThread(owner)
     worker.moveToThread(thread)
     thread.started.connect(worker.run)
-    worker.finished.connect(thread.quit)
-    worker.failed.connect(thread.quit)
+    kind = Qt.ConnectionType.DirectConnection if quit_at_once else Qt.ConnectionType.AutoConnection
+    worker.finished.connect(thread.quit, kind)
+    worker.failed.connect(thread.quit, kind)
     thread.start()
     return thread
+
+
+def describe(exc: BaseException) -> str:
+    """The message a person sees: ours say what to do; anything else is a bug, logged with its traceback."""
+    if isinstance(exc, MailvoiceError):
+        return str(exc)
+    log.error("unexpected error", exc_info=exc)
+    return f"Something went wrong ({type(exc).__name__}: {exc}). Try again; if it keeps happening, report it."
+
+
+class Call(QObject):
+    """Runs ``fn()`` in its thread. Signals: finished(object) with the result, failed(str) with a message."""
+
+    finished = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, fn: Callable[[], Any]):
+        super().__init__()
+        self.fn = fn
+
+    def run(self) -> None:
+        try:
+            result = self.fn()
+        except Exception as exc:  # noqa: BLE001 - every failure must end the thread and reach the user
+            self.failed.emit(describe(exc))
+        else:
+            self.finished.emit(result)
+
+
+class _Relay(QObject):
+    """Lives on the GUI thread, so the worker's signals reach the callbacks there (queued)."""
+
+    def __init__(self, parent: QObject, on_done: Callable[[Any], None], on_failed: Callable[[str], None]):
+        super().__init__(parent)
+        self.on_done, self.on_failed = on_done, on_failed
+
+    @Slot(object)
+    def done(self, result: Any) -> None:
+        self.on_done(result)
+
+    @Slot(str)
+    def fail(self, message: str) -> None:
+        self.on_failed(message)
+
+
+# Threads of calls, and their workers, are owned here (not by a widget, which may be deleted first) and
+# dropped once they have stopped.
+_running: list[tuple[QThread, Call]] = []
+
+
+def call(
+    owner: QWidget,
+    fn: Callable[[], Any],
+    on_done: Callable[[Any], None],
+    on_failed: Callable[[str], None] | None = None,
+) -> QThread:
+    """Run ``fn()`` off the GUI thread; then ``on_done(result)`` or ``on_failed(message)`` on it.
+
+    Without ``on_failed`` the message is shown in a dialog over ``owner``.
+    """
+    worker = Call(fn)
+    relay = _Relay(owner, on_done, on_failed or (lambda message: show_error(owner, message)))
+    worker.finished.connect(relay.done, Qt.ConnectionType.QueuedConnection)
+    worker.failed.connect(relay.fail, Qt.ConnectionType.QueuedConnection)
+    _running[:] = [(t, w) for t, w in _running if not t.isFinished()]
+    thread = start(None, worker, quit_at_once=True)
+    _running.append((thread, worker))
+    return thread
+
+
+def show_error(parent: QWidget | None, message: str, title: str = "Mailvoice") -> QMessageBox:
+    """Show ``message`` in a dialog that does not block the caller (the message says what to do)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, parent)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box
+
+
+def confirm(parent: QWidget, title: str, text: str, yes_text: str, on_yes: Callable[[], None]) -> QMessageBox:
+    """Ask before something that cannot be undone; ``on_yes()`` runs only when ``yes_text`` is clicked.
+
+    Cancel is the default button, so Enter and Esc both keep everything.
+    """
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.NoButton, parent)
+    box.addButton(yes_text, QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(box.addButton(QMessageBox.StandardButton.Cancel))
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.buttonClicked.connect(
+        lambda button: on_yes() if box.buttonRole(button) == QMessageBox.ButtonRole.DestructiveRole else None
+    )
+    box.open()
+    return box
+
+
+def wait_all(timeout_ms: int = 15000) -> None:
+    """Wait for the threads :func:`call` started (at shutdown)."""
+    for thread, _worker in list(_running):
+        if thread.isRunning() and not thread.wait(timeout_ms):
+            log.warning("a background task did not finish in %d ms", timeout_ms)

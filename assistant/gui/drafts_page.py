@@ -1,0 +1,242 @@
+"""The Drafts page: every saved draft in a searchable, sortable table; read, delete, export to CSV, reopen in Compose.
+
+Export calls the same core as ``mailvoice export drafts`` (:func:`assistant.drafting.export_drafts`).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from assistant.drafting import export_drafts, list_drafts
+from assistant.errors import MailvoiceError
+from assistant.gui import tasks
+from assistant.paths import data_dir
+from assistant.store import open_store
+
+COLUMNS = (
+    ("id", "#"),
+    ("created_at", "Created"),
+    ("instruction", "Instruction"),
+    ("recipient", "To"),
+    ("subject", "Subject"),
+    ("text", "Draft"),
+    ("model", "Model"),
+    ("adapter", "Adapter"),
+)
+_EXCEL = "CSV for Excel (*.csv)"
+
+
+class DraftsModel(QAbstractTableModel):
+    """Saved drafts as rows. Display text is shortened to one line; UserRole holds the full value (search, sort)."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.rows: list[dict[str, Any]] = []
+
+    def set_rows(self, rows: list[dict[str, Any]]) -> None:
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 - Qt's name
+        return 0 if parent is not None and parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent: QModelIndex | None = None) -> int:  # noqa: N802 - Qt's name
+        return 0 if parent is not None and parent.isValid() else len(COLUMNS)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        key = COLUMNS[index.column()][0]
+        value = self.rows[index.row()].get(key)
+        if role == Qt.ItemDataRole.UserRole:
+            return value if value is not None else ""
+        if role == Qt.ItemDataRole.DisplayRole:
+            if key == "created_at":
+                return (value or "")[:16].replace("T", " ")
+            text = " ".join(str(value if value is not None else "").split())
+            return text if len(text) <= 120 else text[:119] + "…"
+        if role == Qt.ItemDataRole.ToolTipRole and key in ("instruction", "text"):
+            return value
+        return None
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section][1]
+        return None
+
+
+def delete_drafts(root: str, ids: list[int]) -> int:
+    db = open_store(data_dir(root))
+    marks = ",".join("?" * len(ids))
+    with db.conn:
+        return db.execute(f"DELETE FROM drafts WHERE id IN ({marks})", ids).rowcount
+
+
+def export_csv(root: str, path: str, excel: bool = False) -> int:
+    try:
+        return export_drafts(open_store(data_dir(root)), path, excel=excel)
+    except OSError as exc:
+        raise MailvoiceError(f"Could not write {path} ({exc.strerror or exc}). Choose another folder.") from exc
+
+
+class DraftsPage(QWidget):
+    """Signals: open_in_compose(dict) with the draft's row; refreshed()."""
+
+    open_in_compose = Signal(dict)
+    refreshed = Signal()
+
+    def __init__(self, root: str, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.root = root
+        self.model = DraftsModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        self.proxy.setFilterRole(Qt.ItemDataRole.UserRole)
+        self.proxy.setFilterKeyColumn(-1)  # search every column
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search drafts (Ctrl+F): instruction, recipient, text, model…")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.filter)
+        QShortcut(QKeySequence.StandardKey.Find, self, activated=self.search.setFocus)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)  # newest first
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(False)
+        for col, width in ((0, 44), (1, 120), (2, 260), (3, 150), (4, 150), (5, 320), (6, 160), (7, 90)):
+            self.table.setColumnWidth(col, width)
+        self.table.selectionModel().selectionChanged.connect(self.show_selected)
+        self.table.doubleClicked.connect(lambda _i: self.reopen())
+        QShortcut(QKeySequence.StandardKey.Delete, self.table, activated=self.delete_selected)
+        self.preview = QPlainTextEdit()
+        self.preview.setReadOnly(True)
+        self.preview.setPlaceholderText("Select a draft to read it here.")
+        self.count = QLabel()
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.compose_button = QPushButton("&Open in Compose")
+        self.delete_button = QPushButton("&Delete")
+        self.export_button = QPushButton("&Export to CSV…")
+        self.compose_button.clicked.connect(self.reopen)
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.export_button.clicked.connect(self.choose_export)
+        top = QHBoxLayout()
+        top.addWidget(self.search, 1)
+        top.addWidget(self.count)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(self.preview)
+        splitter.setSizes([340, 200])
+        buttons = QHBoxLayout()
+        for b in (self.compose_button, self.delete_button, self.export_button):
+            buttons.addWidget(b)
+        buttons.addStretch()
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(splitter, 1)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        self.show_selected()
+
+    def refresh(self) -> None:
+        root = self.root
+        tasks.call(self, lambda: list_drafts(open_store(data_dir(root))), self.show_rows)
+
+    def show_rows(self, rows: list[dict[str, Any]]) -> None:
+        self.model.set_rows(rows)
+        self.update_count()
+        self.show_selected()
+        self.refreshed.emit()
+
+    def filter(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text.strip())
+        self.update_count()
+
+    def update_count(self) -> None:
+        shown, total = self.proxy.rowCount(), self.model.rowCount()
+        self.count.setText(f"{total:,} drafts" if shown == total else f"{shown:,} of {total:,} drafts")
+
+    def selected(self) -> list[dict[str, Any]]:
+        rows = {self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()}
+        return [self.model.rows[r] for r in sorted(rows)]
+
+    def show_selected(self, *_args: Any) -> None:
+        chosen = self.selected()
+        self.compose_button.setEnabled(len(chosen) == 1)
+        self.delete_button.setEnabled(bool(chosen))
+        self.export_button.setEnabled(bool(self.model.rows))
+        if len(chosen) == 1:
+            d = chosen[0]
+            subject = f"Subject: {d['subject']}\n\n" if d.get("subject") else ""
+            self.preview.setPlainText(f"{subject}{d['text']}")
+        else:
+            self.preview.clear()
+
+    def reopen(self) -> None:
+        chosen = self.selected()
+        if len(chosen) == 1:
+            row = dict(chosen[0])
+            try:
+                row["length"] = json.loads(row.get("params") or "{}").get("length")
+            except ValueError:
+                row["length"] = None
+            self.open_in_compose.emit(row)
+
+    def delete_selected(self) -> None:
+        ids = [d["id"] for d in self.selected()]
+        if not ids:
+            return
+        what = "this draft" if len(ids) == 1 else f"these {len(ids)} drafts"
+        tasks.confirm(self, "Delete drafts", f"Delete {what}? This cannot be undone.", "&Delete",
+                      lambda: self.delete_ids(ids))  # fmt: skip
+
+    def delete_ids(self, ids: list[int]) -> None:
+        root = self.root
+        tasks.call(self, lambda: delete_drafts(root, ids), self.deleted)
+
+    def deleted(self, count: int) -> None:
+        self.status.setText(f"Deleted {count:,} draft{'s' * (count != 1)}.")
+        self.refresh()
+
+    def choose_export(self) -> None:
+        path, kind = QFileDialog.getSaveFileName(self, "Export drafts", "drafts.csv", f"CSV (*.csv);;{_EXCEL}")
+        if path:
+            self.export_to(path, excel=kind == _EXCEL)
+
+    def export_to(self, path: str, excel: bool = False) -> None:
+        """Write every saved draft to ``path`` (columns as ``mailvoice export drafts``), off the GUI thread."""
+        root = self.root
+        self.status.setText(f"Writing {path}…")
+        tasks.call(self, lambda: export_csv(root, path, excel),
+                   lambda n: self.status.setText(f"Wrote {n:,} drafts to {path}."), self.export_failed)  # fmt: skip
+
+    def export_failed(self, message: str) -> None:
+        self.status.setText(message)
+        tasks.show_error(self, message, "Export failed")

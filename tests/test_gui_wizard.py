@@ -1,0 +1,186 @@
+"""The import wizard: sources (dialogs, drag and drop, known mail folders), preview, import, identities, summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+
+from assistant.gui import wizard as wiz_module  # noqa: E402
+from assistant.gui.wizard import ImportWizard, known_locations, preview  # noqa: E402
+from assistant.identities import load_me  # noqa: E402
+from assistant.mail import generate as gen  # noqa: E402
+from assistant.mail.sources import iter_mbox  # noqa: E402
+from assistant.store import open_store  # noqa: E402
+
+
+@pytest.fixture
+def mailbox(tmp_path: Path) -> Path:
+    """A folder with one generated mbox (Alex Morgan's mail, hard cases included) and a file that is not mail."""
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    gen.write_mbox(folder / "All mail.mbox", gen.generate_messages(150, seed=4))
+    (folder / "notes.txt").write_text("shopping list\n")
+    return folder
+
+
+@pytest.fixture
+def wizard(qtbot, data_home, tmp_path):
+    w = ImportWizard(str(data_home), home=tmp_path / "empty-home")
+    qtbot.addWidget(w)
+    w.show()
+    return w
+
+
+def go_next(qtbot, w: ImportWizard, page) -> None:
+    qtbot.waitUntil(page.isComplete, timeout=60_000)
+    w.next()
+
+
+def test_known_mail_folders_are_found_and_offered(qtbot, data_home, tmp_path):
+    home = tmp_path / "home-dir"
+    (home / ".thunderbird/abc.default-release/Mail/Local Folders").mkdir(parents=True)
+    (home / ".thunderbird/abc.default-release/ImapMail/imap.example.org").mkdir(parents=True)
+    (home / "Library/Mail/V10").mkdir(parents=True)
+    (home / "Downloads/Takeout/Mail").mkdir(parents=True)
+    (home / "Documents").mkdir()
+    found = {(label, p.relative_to(home).as_posix()) for label, p in known_locations(home)}
+    assert found == {
+        ("Thunderbird local folders", ".thunderbird/abc.default-release/Mail"),
+        ("Thunderbird IMAP accounts", ".thunderbird/abc.default-release/ImapMail"),
+        ("Apple Mail", "Library/Mail/V10"),
+        ("Gmail Takeout", "Downloads/Takeout/Mail"),
+    }
+    w = ImportWizard(str(data_home), home=home)
+    qtbot.addWidget(w)
+    page = w.sources_page
+    assert page.found.count() == 4
+    apple = next(i for i in range(4) if page.found.item(i).text().startswith("Apple Mail"))
+    page.found.itemDoubleClicked.emit(page.found.item(apple))
+    assert page.paths() == [str(home / "Library/Mail/V10")] and page.isComplete()
+    assert known_locations(tmp_path / "nobody") == []
+
+
+def test_dropping_files_adds_them(wizard, mailbox):
+    page = wizard.sources_page
+    assert not page.isComplete()
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(mailbox / "All mail.mbox")), QUrl("https://example.org/x.mbox")])
+    event = QDropEvent(QPointF(5, 5), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)  # fmt: skip
+    page.dropEvent(event)
+    page.dropEvent(event)  # the same file twice is listed once
+    assert page.paths() == [str(mailbox / "All mail.mbox")] and page.isComplete()
+
+
+def test_preview_counts_exactly_and_estimates_big_archives(tmp_path, monkeypatch):
+    box = tmp_path / "big.mbox"
+    gen.write_mbox(box, gen.iter_messages(3000, seed=9, hard_cases=False))
+    exact = sum(1 for _ in iter_mbox(box))
+    pv = preview([box])
+    assert (pv.messages, pv.estimated, pv.files) == (exact, False, 1)
+    assert pv.bytes == box.stat().st_size
+    assert pv.first < pv.last and pv.first[:4] >= "2000"
+    # The same file, sampled: 8 windows of 64 KB (about 5% of it) must land within 10%.
+    monkeypatch.setattr(wiz_module, "WINDOW_BYTES", 64 * 1024)
+    monkeypatch.setattr(wiz_module, "SAMPLE_WINDOWS", 8)
+    guess = preview([box], exact_bytes=0)
+    assert guess.estimated and abs(guess.messages - exact) / exact < 0.10
+    assert guess.first >= pv.first and guess.last <= pv.last
+
+
+def test_the_whole_wizard_imports_chooses_addresses_and_summarises(wizard, qtbot, mailbox, data_home):
+    wizard.sources_page.add_paths([str(mailbox)])
+    wizard.next()
+    page = wizard.preview_page
+    qtbot.waitUntil(page.isComplete, timeout=30_000)
+    in_file = sum(1 for _ in iter_mbox(mailbox / "All mail.mbox"))
+    assert page.messages.text() == f"{in_file:,}"
+    assert page.dates.text().count("-") == 4 and " to " in page.dates.text()
+    assert "1 files are not mail" in page.status.text()
+    go_next(qtbot, wizard, page)
+    assert wizard.currentPage() is wizard.import_page
+    go_next(qtbot, wizard, wizard.import_page)
+    report = wizard.report
+    assert report.status == "done" and report.imported > 100
+    identities = wizard.identities_page.identities
+    qtbot.waitUntil(wizard.identities_page.isComplete, timeout=30_000)
+    proposed = {i.data(Qt.ItemDataRole.UserRole): i.checkState() for i in identities.items()}
+    assert proposed[gen.ME_ADDR] == Qt.CheckState.Checked  # adopted from the Sent folder
+    assert proposed[gen.ME_ALIAS] == Qt.CheckState.Unchecked  # proposed, not assumed
+    db = open_store(data_home)
+    before = db.execute("SELECT COUNT(*) FROM messages WHERE sent_by_me = 1").fetchone()[0]
+    identities.check(gen.ME_ALIAS)
+    wizard.next()
+    summary = wizard.summary_page
+    qtbot.waitUntil(summary.isComplete, timeout=30_000)
+    assert load_me(db) == sorted([gen.ME_ADDR, gen.ME_ALIAS])
+    after = db.execute("SELECT COUNT(*) FROM messages WHERE sent_by_me = 1").fetchone()[0]
+    assert after > before
+    assert f"<b>{after:,}</b> messages sent by you" in summary.text.text()
+    assert f"<b>{report.imported:,}</b> new" in summary.text.text()
+    rows = {(summary.skipped.item(i, 0).text(), summary.skipped.item(i, 1).text())
+            for i in range(summary.skipped.rowCount())}  # fmt: skip
+    assert rows == {(s.where, s.reason) for s in report.skipped}
+    assert any(where.endswith("notes.txt") and reason.startswith("not mail") for where, reason in rows)
+    stored = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    assert stored == report.imported
+
+
+def test_the_date_filter_reaches_the_importer(wizard, qtbot, mailbox, data_home):
+    wizard.sources_page.add_paths([str(mailbox / "All mail.mbox")])
+    wizard.next()
+    page = wizard.preview_page
+    qtbot.waitUntil(page.isComplete, timeout=30_000)
+    assert not page.since.isEnabled()
+    page.since_box.setChecked(True)
+    page.since.setDate(dt.date(2023, 1, 1))
+    assert page.date_range() == (dt.date(2023, 1, 1), None)
+    go_next(qtbot, wizard, page)
+    qtbot.waitUntil(wizard.import_page.isComplete, timeout=60_000)
+    assert wizard.report.outside_dates > 10
+    dates = [r[0] for r in open_store(data_home).execute("SELECT date FROM messages WHERE date IS NOT NULL")]
+    assert dates and min(dates) >= "2023-01-01"
+
+
+def test_stop_cancels_the_import_and_the_summary_says_so(wizard, qtbot, mailbox, data_home):
+    wizard.sources_page.add_paths([str(mailbox / "All mail.mbox")])
+    wizard.next()
+    go_next(qtbot, wizard, wizard.preview_page)
+    wizard.import_page.stop_button.click()  # polled after each message: stops within the first batch
+    qtbot.waitUntil(wizard.import_page.isComplete, timeout=60_000)
+    assert wizard.report.status == "cancelled"
+    assert wizard.import_page.status.text().startswith("Stopped")
+    stored = open_store(data_home).execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    assert stored < 100
+    wizard.next()
+    qtbot.waitUntil(wizard.identities_page.isComplete, timeout=30_000)
+    wizard.next()
+    qtbot.waitUntil(wizard.summary_page.isComplete, timeout=30_000)
+    assert "import the same mail again to continue" in wizard.summary_page.text.text()
+
+
+def test_closing_the_wizard_stops_a_running_import(wizard, qtbot, mailbox):
+    wizard.sources_page.add_paths([str(mailbox / "All mail.mbox")])
+    wizard.next()
+    go_next(qtbot, wizard, wizard.preview_page)
+    assert wizard.import_page.running()
+    wizard.reject()
+    assert not wizard.import_page.running() and not wizard.isVisible()
+
+
+def test_a_file_without_mail_is_explained_and_cannot_be_imported(wizard, qtbot, tmp_path):
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(64) + bytes(range(256)) * 8)
+    wizard.sources_page.add_paths([str(tmp_path / "photo.jpg")])
+    wizard.next()
+    page = wizard.preview_page
+    qtbot.waitUntil(lambda: page.result is not None, timeout=30_000)
+    assert not page.isComplete()
+    assert page.status.text().startswith("No mail found (binary file, not mail)")
+    assert "Go back and choose an mbox file" in page.status.text()
