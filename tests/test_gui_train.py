@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,6 +281,37 @@ def test_closing_mid_training_writes_a_checkpoint_and_keeps_the_run(qtbot, pairs
     status = jobs.read_status(run_dir)
     assert status["status"] == "cancelled" and status["result"]["result"]["steps"] < 400
     assert jobs.resumable_run(data_dir()) == run_dir
+
+
+def _training_started(qtbot, page: TrainPage) -> Path:
+    qtbot.waitUntil(lambda: page.run_dir is not None and jobs.read_status(page.run_dir)["status"] == "running",
+                    timeout=20_000)  # fmt: skip
+    return page.run_dir
+
+
+def test_closing_during_a_slow_step_waits_for_its_checkpoint_with_a_dialog(qtbot, pairs):
+    page = make_page(qtbot, prepare=fake_run(steps=5, delay=3.0))
+    page.train()
+    run_dir = _training_started(qtbot, page)
+    page.shutdown()
+    assert page.stopping_dialog is not None and not page.stopping_dialog.isVisible()
+    status = jobs.read_status(run_dir)
+    assert status["status"] == "cancelled" and status["result"]["result"]["steps"] == 1
+    assert jobs.resumable_run(data_dir()) == run_dir
+
+
+def test_stop_now_while_closing_kills_the_step_and_keeps_the_run_resumable(qtbot, pairs):
+    from PySide6.QtCore import QTimer
+
+    page = make_page(qtbot, prepare=fake_run(steps=5, delay=8.0))
+    page.train()
+    run_dir = _training_started(qtbot, page)
+    QTimer.singleShot(3000, lambda: page.stopping_dialog.cancel())  # the person presses Stop now
+    started = time.monotonic()
+    page.shutdown()
+    assert time.monotonic() - started < 7  # did not wait for the 8-second step
+    assert jobs.read_status(run_dir)["status"] == "running"  # killed mid-step: no word, no checkpoint
+    assert jobs.resumable_run(data_dir()) == run_dir  # its process is gone, so it can be resumed
 
 
 class Labeller(FakeBackend):

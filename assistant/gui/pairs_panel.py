@@ -237,11 +237,13 @@ class PairsPanel(QWidget):
 
     # --- the table ----------------------------------------------------------------------------------------
 
-    loading = False
+    loading = closing = False
 
     def reload(self) -> None:
         """Read the pairs off the GUI thread (scrubbing thousands of them takes seconds); the table is read-only
         until they arrive, so that no edit lands on a row about to be replaced."""
+        if self.closing:
+            return
         if self.loading:
             self._again = True
             return
@@ -376,6 +378,7 @@ class PairsPanel(QWidget):
         self.reload()  # a stopped build keeps every pair it finished
 
     def shutdown(self, wait_ms: int = 30000) -> None:
+        self.closing = True
         if self.building and self.worker is not None:
             self.worker.cancel()
             self.thread.quit()

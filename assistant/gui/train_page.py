@@ -8,19 +8,22 @@ continues the last stopped run. The same headless calls as ``mailvoice train/ada
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import QEventLoop, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QMessageBox,
     QProgressBar,
+    QProgressDialog,
     QPushButton,
     QSplitter,
     QTableWidget,
@@ -224,7 +227,8 @@ class TrainPage(QWidget):
     # --- state --------------------------------------------------------------------------------------------
 
     # Busy flags, not QThread.isRunning(): a thread quits only after the slots of its last signal ran.
-    training = evaluating = checking = _recheck = False
+    training = evaluating = checking = closing = _recheck = False
+    stopping_dialog: QProgressDialog | None = None  # shown while closing waits for a step to end
 
     def _update_buttons(self) -> None:
         has_pairs = any(p.status == "ok" and p.split == "train" for p in self.pairs.model.pairs)
@@ -264,6 +268,8 @@ class TrainPage(QWidget):
 
     def check_again(self) -> None:
         """Run preflight again (off the GUI thread) on the pairs as the table has them."""
+        if self.closing:
+            return
         if self.checking or self.pairs.loading:
             self._recheck = not self.pairs.loading  # after loading, the pairs' changed() asks again
             return
@@ -399,7 +405,8 @@ class TrainPage(QWidget):
     def _failed(self, message: str) -> None:
         self.progress_label.setText("")
         self.status.setText(message)
-        QMessageBox.warning(self, "Training", message)
+        if not self.closing:
+            QMessageBox.warning(self, "Training", message)
 
     def _after_training(self) -> None:
         self.training = False
@@ -549,9 +556,15 @@ class TrainPage(QWidget):
 
     # --- closing ------------------------------------------------------------------------------------------
 
-    def shutdown(self, wait_s: float = 120.0) -> None:
-        """Stop everything cleanly: training is cancelled with a checkpoint (killed only if it does not stop
-        within ``wait_s``; the run stays resumable either way), a finished run is still registered."""
+    def shutdown(self, wait_s: float = 900.0) -> None:
+        """Stop everything cleanly before the app closes; nothing is lost.
+
+        Training is asked to stop after its current step and write a checkpoint. A step on a CPU can take
+        minutes, so when it does not stop at once a dialog says what is happening and offers Stop now (the
+        run then resumes from its previous checkpoint); after ``wait_s`` it is stopped anyway. A run that
+        finished meanwhile is still registered.
+        """
+        self.closing = True
         self.pairs.shutdown()
         for worker, thread in ((self.eval_worker, self.eval_thread), (self.check_worker, self.check_thread)):
             if worker is not None and thread is not None and thread.isRunning():
@@ -561,12 +574,30 @@ class TrainPage(QWidget):
         if self.train_worker is not None and self.train_thread is not None and self.train_thread.isRunning():
             self.train_worker.cancel()
             self.train_thread.quit()
-            if not self.train_thread.wait(int(wait_s * 1000)):
+            if not self.train_thread.wait(2000) and not self._wait_for_checkpoint(wait_s):
                 self.train_worker.kill()
                 self.train_thread.wait(10000)
         final = self.train_worker.final if self.train_worker else None
         if final and final.get("event") == "finished" and final.get("status") == "done":
             self._register(final)
+
+
+    def _wait_for_checkpoint(self, wait_s: float) -> bool:
+        """Wait, with a dialog, for training to stop at the end of its step; False: Stop now, or too long."""
+        self.stopping_dialog = dialog = QProgressDialog(
+            "Stopping training after the current step and saving a checkpoint, so that Resume can continue it…",
+            "Stop &now", 0, 0, self)  # fmt: skip
+        dialog.setWindowTitle("Training")
+        dialog.setWindowModality(Qt.WindowModality.ApplicationModal)
+        dialog.setMinimumDuration(0)
+        dialog.show()
+        deadline = time.monotonic() + wait_s
+        while self.train_thread.isRunning() and not dialog.wasCanceled() and time.monotonic() < deadline:
+            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 100)
+            self.train_thread.wait(100)
+        stopped = not self.train_thread.isRunning()
+        dialog.close()
+        return stopped
 
 
 def verdict_html(pf: Preflight) -> str:
