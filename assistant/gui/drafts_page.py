@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.drafting import export_drafts, list_drafts
-from assistant.errors import MailvoiceError
 from assistant.gui import tasks
 from assistant.paths import data_dir
 from assistant.store import open_store
@@ -89,13 +88,6 @@ def delete_drafts(root: str, ids: list[int]) -> int:
     marks = ",".join("?" * len(ids))
     with db.conn:
         return db.execute(f"DELETE FROM drafts WHERE id IN ({marks})", ids).rowcount
-
-
-def export_csv(root: str, path: str, excel: bool = False) -> int:
-    try:
-        return export_drafts(open_store(data_dir(root)), path, excel=excel)
-    except OSError as exc:
-        raise MailvoiceError(f"Could not write {path} ({exc.strerror or exc}). Choose another folder.") from exc
 
 
 class DraftsPage(QWidget):
@@ -234,7 +226,7 @@ class DraftsPage(QWidget):
         """Write every saved draft to ``path`` (columns as ``mailvoice export drafts``), off the GUI thread."""
         root = self.root
         self.status.setText(f"Writing {path}…")
-        tasks.call(self, lambda: export_csv(root, path, excel),
+        tasks.call(self, lambda: export_drafts(open_store(data_dir(root)), path, excel=excel),
                    lambda n: self.status.setText(f"Wrote {n:,} drafts to {path}."), self.export_failed)  # fmt: skip
 
     def export_failed(self, message: str) -> None:

@@ -1,0 +1,170 @@
+"""The Settings page: model metadata and refusal of non-GGUF files, threads and GPU layers, adapter, data folder,
+the network guard's state, and forgetting everything after a confirmation."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+
+from gguf import GGUFWriter  # noqa: E402
+from PySide6.QtCore import QSettings  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
+
+from assistant import netguard  # noqa: E402
+from assistant.drafting.models import MODEL_KEY, embedded_model_path, engine_settings  # noqa: E402
+from assistant.gui.settings_page import DATA_DIR_KEY, SettingsPage  # noqa: E402
+from assistant.importer import import_paths  # noqa: E402
+from assistant.mail import generate as gen  # noqa: E402
+from assistant.paths import DB_NAME  # noqa: E402
+from assistant.store import open_store  # noqa: E402
+from assistant.store.db import get_setting  # noqa: E402
+from trainer.registry import register  # noqa: E402
+
+BASE = {"path": "/models/base.gguf", "size": 123, "sha256": "ab" * 32}
+
+
+def tiny_gguf(path: Path) -> Path:
+    """A header-only chat model GGUF: enough for metadata, not for llama.cpp."""
+    w = GGUFWriter(str(path), "llama")
+    w.add_name("Tiny Chat")
+    w.add_context_length(2048)
+    w.add_file_type(7)  # MOSTLY_Q8_0
+    w.add_chat_template("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+    w.add_tensor("tok_embd.weight", np.zeros((16, 8), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+@pytest.fixture
+def qsettings(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def page(qtbot, data_home, qsettings) -> SettingsPage:
+    p = SettingsPage(str(data_home), qsettings)
+    qtbot.addWidget(p)
+    p.show()
+    with qtbot.waitSignal(p.refreshed, timeout=30_000):
+        p.refresh()
+    return p
+
+
+def test_shows_the_embedded_models_metadata(page):
+    assert page.model_path.text() == str(embedded_model_path())
+    assert "Smollm2 135M" in page.meta["name"].text()
+    assert page.meta["parameters"].text() == "135M"
+    assert page.meta["quantisation"].text() == "Q4_1"
+    assert page.meta["context_length"].text() == "8,192 tokens"
+    assert page.meta["chat_template"].text() == "yes"
+    assert not page.default_button.isEnabled()  # already on the embedded model
+
+
+def test_choosing_a_gguf_shows_its_metadata_and_drafts_with_it(page, qtbot, tmp_path, db):
+    model = tiny_gguf(tmp_path / "tiny-chat.gguf")
+    with qtbot.waitSignal(page.refreshed, timeout=30_000):
+        page.choose_model_file(str(model))
+    assert get_setting(db, MODEL_KEY) == str(model.resolve())
+    assert page.model_path.text() == str(model.resolve())
+    assert page.meta["name"].text() == "Tiny Chat"
+    assert page.meta["quantisation"].text() == "Q8_0"
+    assert page.meta["context_length"].text() == "2,048 tokens"
+    assert page.meta["parameters"].text() == "128"
+    assert page.default_button.isEnabled()
+    with qtbot.waitSignal(page.refreshed, timeout=30_000):
+        page.default_button.click()
+    assert get_setting(db, MODEL_KEY) is None and page.model_path.text() == str(embedded_model_path())
+
+
+def test_a_file_that_is_not_gguf_is_refused_with_a_clear_message(page, qtbot, tmp_path, db):
+    notes = tmp_path / "model.gguf"
+    notes.write_text("these are not weights\n")
+    page.choose_model_file(str(notes))
+    qtbot.waitUntil(lambda: "not a GGUF model file" in page.model_message.text(), timeout=30_000)
+    box = next(b for b in page.findChildren(QMessageBox) if b.isVisible())
+    assert box.windowTitle() == "Not a usable model" and "Download a GGUF" in box.text()
+    assert get_setting(db, MODEL_KEY) is None
+    assert page.meta["quantisation"].text() == "Q4_1"  # the model in use is still shown
+
+
+def test_threads_and_gpu_layers_are_stored_where_drafting_reads_them(page, db):
+    page.threads.setValue(3)
+    page.gpu_layers.setValue(0)
+    settings, _ = engine_settings(db)
+    assert (settings.n_threads, settings.n_gpu_layers) == (3, 0)
+    page.threads.setValue(0)  # "Automatic"
+    page.gpu_layers.setValue(-1)
+    assert get_setting(db, "n_threads") is None and get_setting(db, "n_gpu_layers") is None
+    assert page.threads.text().startswith("Automatic")
+
+
+def test_adapters_are_listed_and_the_choice_is_stored(qtbot, data_home, qsettings, db, tmp_path):
+    for name in ("style-a", "style-b"):
+        register(db, data_home, name, tmp_path / f"{name}.gguf", BASE, {"lora_r": 8}, {"eval_loss": 1.5},
+                 data_home / "runs" / name)  # fmt: skip
+    page = SettingsPage(str(data_home), qsettings)
+    qtbot.addWidget(page)
+    with qtbot.waitSignal(page.refreshed, timeout=30_000):
+        page.refresh()
+    names = [page.adapter.itemData(i) for i in range(page.adapter.count())]
+    assert names[0] is None and sorted(names[1:]) == ["style-a", "style-b"]
+    assert "validation loss 1.500" in page.adapter.itemText(1)
+    page.adapter.activated.emit(names.index("style-b"))
+    assert get_setting(db, "adapter") == "style-b"
+    page.adapter.activated.emit(0)
+    assert get_setting(db, "adapter") is None and page.adapter_message.text() == "Drafts now use no adapter."
+
+
+def test_a_new_data_folder_is_remembered_for_the_next_start(page, qsettings, tmp_path, monkeypatch):
+    monkeypatch.delenv("MAILVOICE_HOME")
+    page.set_data_dir(str(tmp_path / "elsewhere"))
+    assert QSettings(qsettings.fileName(), QSettings.Format.IniFormat).value(DATA_DIR_KEY) == str(
+        tmp_path / "elsewhere"
+    )
+    assert page.data_message.text() == f"Mailvoice will use {tmp_path / 'elsewhere'} from its next start."
+    assert page.data_path.text() == page.root  # this session keeps its folder
+
+
+def test_privacy_panel_reports_the_network_guard(page, monkeypatch):
+    for key in netguard.OFFLINE_ENV:
+        monkeypatch.delenv(key, raising=False)  # restored after the test, whatever install sets
+    page.show_offline()
+    assert page.offline.text().startswith("<b>The network guard is not on</b>")
+    netguard.install()
+    try:
+        with netguard.recording() as recorder:
+            page.recorder = recorder
+            with pytest.raises(netguard.NetworkBlocked):
+                socket.create_connection(("192.0.2.1", 443), timeout=1)
+            page.show_offline()
+    finally:
+        netguard.uninstall()
+    text = page.offline.text()
+    assert text.startswith("<b>Offline</b>") and "1 attempts refused since start" in text
+    assert f"{len(netguard.OFFLINE_ENV)} of {len(netguard.OFFLINE_ENV)} libraries" in text
+
+
+def test_forget_asks_for_confirmation_then_empties_the_store(page, qtbot, data_home, tmp_path, db):
+    box_path = tmp_path / "All mail.mbox"
+    gen.write_mbox(box_path, gen.generate_messages(60, seed=3))
+    import_paths(db, [box_path])
+    assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] > 40
+    question = page.ask_forget()
+    assert question.isVisible() and "messages" in question.text() and "cannot be undone" in question.text()
+    question.button(QMessageBox.StandardButton.Cancel).click()
+    assert (data_home / DB_NAME).exists()
+    assert open_store(data_home).execute("SELECT COUNT(*) FROM messages").fetchone()[0] > 40
+    question = page.ask_forget()
+    with qtbot.waitSignal(page.forgotten, timeout=30_000):
+        next(b for b in question.buttons() if b.text() == "&Forget everything").click()
+    assert page.forget_message.text().startswith("Deleted ")
+    fresh = open_store(data_home)
+    assert [fresh.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("messages", "import_runs")] == [0, 0]
