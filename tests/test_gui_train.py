@@ -89,7 +89,7 @@ def test_page_builds_on_an_empty_store_and_says_what_to_do(qtbot):
     assert page.pairs.model.rowCount() == 0
     assert "No pairs yet" in page.pairs.stats.text()
     assert not page.train_button.isEnabled() and "Build pairs first" in page.train_button.toolTip()
-    assert page.adapters.rowCount() == 0 and not page.resume_button.isVisibleTo(page)
+    assert page.adapters.table.rowCount() == 0 and not page.resume_button.isVisibleTo(page)
     assert "Ready to train" in page.verdict_label.text() and "Test CPU" in page.verdict_label.text()
 
 
@@ -260,16 +260,16 @@ def test_chart_gets_train_and_eval_points_and_the_adapter_is_registered_and_used
     (adapter,) = list_adapters(pairs)
     assert adapter["metrics"]["eval_loss"] == 1.5 and not adapter["in_use"]
     assert f"Adapter {adapter['name']} is ready" in page.progress_label.text()
-    assert page.adapters.rowCount() == 1 and page.adapters.item(0, 1).text() == adapter["name"]
-    assert page.adapters.item(0, 5).text() == "1.500" and page.adapters.item(0, 0).text() == ""
+    assert page.adapters.table.rowCount() == 1 and page.adapters.table.item(0, 1).text() == adapter["name"]
+    assert page.adapters.table.item(0, 5).text() == "1.500" and page.adapters.table.item(0, 0).text() == ""
 
     with qtbot.waitSignal(page.adapter_changed) as changed:
-        page.adapters.selectRow(0)
-        page.use_button.click()
+        page.adapters.table.selectRow(0)
+        page.adapters.use_button.click()
     assert changed.args == [adapter["name"]] and get_setting(pairs, "adapter") == adapter["name"]
-    assert page.adapters.item(0, 0).text() == "✓"
-    page.plain_button.click()
-    assert get_setting(pairs, "adapter") is None and page.adapters.item(0, 0).text() == ""
+    assert page.adapters.table.item(0, 0).text() == "✓"
+    page.adapters.plain_button.click()
+    assert get_setting(pairs, "adapter") is None and page.adapters.table.item(0, 0).text() == ""
 
 
 def test_closing_mid_training_writes_a_checkpoint_and_keeps_the_run(qtbot, pairs):
@@ -364,19 +364,19 @@ def test_evaluate_runs_in_the_background_and_opens_the_report(qtbot, pairs, tmp_
 
     page = make_page(qtbot, prepare=fake_run(steps=1), process_factory=ScriptedProcess, evaluate=evaluate,
                      open_url=opened.append)  # fmt: skip
-    page.eval_button.click()  # nothing selected: the plain model
-    assert page.eval_button.text() == "Stop e&valuating"
-    qtbot.waitUntil(lambda: not page.evaluating, timeout=20_000)
+    page.adapters.eval_button.click()  # nothing selected: the plain model
+    assert page.adapters.eval_button.text() == "Stop e&valuating"
+    qtbot.waitUntil(lambda: not page.adapters.evaluating, timeout=20_000)
     page.train()
     run_to_end(qtbot, page)
-    page.adapters.selectRow(0)
-    page.eval_button.click()
-    qtbot.waitUntil(lambda: not page.evaluating, timeout=20_000)
+    page.adapters.table.selectRow(0)
+    page.adapters.eval_button.click()
+    qtbot.waitUntil(lambda: not page.adapters.evaluating, timeout=20_000)
     assert calls == [(None, True, 50), (list_adapters(pairs)[0]["name"], True, 50)]
     assert [u.toLocalFile() for u in opened] == [str(tmp_path / "report.html")] * 2
-    assert "bleu 0.250" in page.eval_status.text() and "chrf 41.000" in page.eval_status.text()
-    page._on_eval_progress(Progress("draft", 3, 10, 1.0, eta=65.0))
-    assert page.eval_status.text() == "Evaluating… 3 of 10 drafted, about 1m 05s left"
+    assert "bleu 0.250" in page.adapters.status.text() and "chrf 41.000" in page.adapters.status.text()
+    page.adapters.show_progress(Progress("draft", 3, 10, 1.0, eta=65.0))
+    assert page.adapters.status.text() == "Evaluating… 3 of 10 drafted, about 1m 05s left"
 
 
 def test_a_failed_evaluation_says_why(qtbot, pairs):
@@ -386,10 +386,10 @@ def test_a_failed_evaluation_says_why(qtbot, pairs):
         raise PairsError("No validation pairs yet: build pairs first.")
 
     page = make_page(qtbot, evaluate=evaluate, open_url=lambda url: pytest.fail("nothing to open"))
-    page.eval_button.click()
-    qtbot.waitUntil(lambda: not page.evaluating, timeout=20_000)
-    assert page.eval_status.text() == "No validation pairs yet: build pairs first."
-    assert page.eval_button.text() == "E&valuate"
+    page.adapters.eval_button.click()
+    qtbot.waitUntil(lambda: not page.adapters.evaluating, timeout=20_000)
+    assert page.adapters.status.text() == "No validation pairs yet: build pairs first."
+    assert page.adapters.eval_button.text() == "E&valuate"
 
 def test_many_qt_calls_do_not_exhaust_none():
     """PySide6 6.12 on Python 3.11 drops a reference to None per void Qt call; the page's guard survives it."""
@@ -433,7 +433,7 @@ def test_a_real_training_run_on_the_embedded_model_ends_in_a_usable_adapter(qtbo
     assert [x for x, _ in page.chart.points("eval")] == [3]
     (adapter,) = list_adapters(pairs)
     assert (data_dir() / adapter["path"]).stat().st_size > 0 and adapter["metrics"]["steps"] == 3
-    assert page.adapters.item(0, 1).text() == adapter["name"] and page.adapters.item(0, 3).text() == "3"
+    assert page.adapters.table.item(0, 1).text() == adapter["name"] and page.adapters.table.item(0, 3).text() == "3"
     assert f"Adapter {adapter['name']} is ready" in page.progress_label.text()
 
 
@@ -456,8 +456,8 @@ def test_evaluate_with_the_evaluation_core(qtbot, pairs):
     opened = []
     core = functools.partial(evaluation.evaluate, backend=FakeBackend(), embed=embed)
     page = make_page(qtbot, evaluate=core, open_url=opened.append)
-    page.eval_button.click()
-    qtbot.waitUntil(lambda: not page.evaluating, timeout=120_000)
+    page.adapters.eval_button.click()
+    qtbot.waitUntil(lambda: not page.adapters.evaluating, timeout=120_000)
     (url,) = opened
     assert Path(url.toLocalFile()).is_file() and url.toLocalFile().endswith("report.html")
-    assert page.eval_status.text().startswith(f"Scores on {counts(pairs)['validation']} emails: bleu ")
+    assert page.adapters.status.text().startswith(f"Scores on {counts(pairs)['validation']} emails: bleu ")

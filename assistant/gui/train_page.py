@@ -14,20 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEventLoop, Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QProgressBar,
     QProgressDialog,
     QPushButton,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -35,22 +30,20 @@ from PySide6.QtWidgets import (
 from assistant.cli.common import format_duration
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
+from assistant.gui.adapters_panel import AdaptersPanel, number
 from assistant.gui.compat import keep_none_alive
 from assistant.gui.loss_chart import LossChart
 from assistant.gui.pairs_panel import BackendFactory, PairsPanel
 from assistant.gui.workers import CallWorker, ProcessFactory, TrainingWorker
 from assistant.paths import data_dir
 from assistant.store import open_store
-from trainer import jobs, registry
+from trainer import jobs
 from trainer.config import TrainConfig
 from trainer.data import Example, from_rows, load_examples
 from trainer.metrics import MetricsLog
 from trainer.preflight import Preflight
 
 PreflightFn = Callable[[Path, TrainConfig, list[Example]], Preflight]  # jobs.run_preflight
-SHOWN_SCORES = ("bleu", "chrf", "rouge_l", "mauve", "length_ratio", "verbatim_overlap")  # the report has the rest
-EVAL_LIMIT = 50  # validation emails an evaluation drafts: enough for stable scores, minutes on a CPU
-ADAPTER_COLUMNS = ("", "Adapter", "Trained", "Steps", "Train loss", "Validation loss", "llama.cpp check")
 
 
 def check_machine(
@@ -67,10 +60,6 @@ def new_training_run(root: Path, preflight: PreflightFn = jobs.run_preflight, fa
     cfg = jobs.resolve_config(db)
     examples = jobs.training_examples(db)
     return jobs.prepare_run(db, root, cfg, examples, preflight(root, cfg, examples), fake=fake)
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
 
 
 def _stopped_at(run_dir: Path) -> int | None:
@@ -123,21 +112,19 @@ class TrainPage(QWidget):
         self.preflight_fn = preflight or jobs.run_preflight
         self.prepare_fn = prepare or (lambda r: new_training_run(r, self.preflight_fn))
         self.process_factory = process_factory or _training_process
-        self.evaluate_fn = evaluate
-        self.open_url = open_url or QDesktopServices.openUrl
         self.verdict: Preflight | None = None
         self.run_dir: Path | None = None
-        self.train_thread = self.check_thread = self.eval_thread = None
+        self.train_thread = self.check_thread = None
         self.train_worker: TrainingWorker | None = None
         self.check_worker: CallWorker | None = None
-        self.eval_worker: CallWorker | None = None
         self._registered: set[Path] = set()
         self.pairs = PairsPanel(str(self.root), backend_factory)
         self.pairs.changed.connect(self._on_pairs_changed)
         self.pairs.message.connect(self.show_message)
+        self.adapters = AdaptersPanel(self.root, evaluate, open_url)
+        self.adapters.adapter_changed.connect(self.adapter_changed.emit)
         self._build_widgets()
         self._layout()
-        self.refresh_adapters()
         self._show_resumable()  # the verdict follows once the pairs are read (their size sets the time)
 
     # --- building the page ------------------------------------------------------------------------------------
@@ -161,31 +148,6 @@ class TrainPage(QWidget):
         self.progress_label = QLabel(wordWrap=True)
         self.status = QLabel(wordWrap=True)
         self.chart = LossChart()
-        self.adapters = QTableWidget(0, len(ADAPTER_COLUMNS))
-        self.adapters.setHorizontalHeaderLabels(ADAPTER_COLUMNS)
-        self.adapters.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.adapters.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.adapters.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.adapters.verticalHeader().hide()
-        self.adapters.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.adapters.horizontalHeader().setStretchLastSection(True)
-        self.adapters.setMinimumHeight(90)
-        self.adapters.setMaximumHeight(170)
-        self.adapters.verticalHeader().setDefaultSectionSize(self.adapters.fontMetrics().height() + 8)
-        self.adapters.itemSelectionChanged.connect(self._update_buttons)
-        self.adapters.doubleClicked.connect(lambda *_: self.use_selected())
-        self.use_button = QPushButton("&Use")
-        self.use_button.setToolTip("Draft with the selected adapter from now on.")
-        self.use_button.clicked.connect(self.use_selected)
-        self.plain_button = QPushButton("Use &plain model")
-        self.plain_button.setToolTip("Draft with the base model alone, without any adapter.")
-        self.plain_button.clicked.connect(lambda: self.use("none"))
-        self.eval_button = QPushButton("E&valuate")
-        self.eval_button.setToolTip(f"Draft up to {EVAL_LIMIT} validation emails with the selected adapter (none "
-                                    "selected: the plain model), score them against what you really wrote, and "
-                                    "open the report.")  # fmt: skip
-        self.eval_button.clicked.connect(self.evaluate)
-        self.eval_status = QLabel(wordWrap=True)
 
     def _layout(self) -> None:
         column = QVBoxLayout()
@@ -204,14 +166,7 @@ class TrainPage(QWidget):
         column.addWidget(self.progress_label)
         column.addWidget(self.status)
         column.addWidget(self.chart, 1)
-        column.addWidget(QLabel("<b>Your adapters</b>"))
         column.addWidget(self.adapters)
-        buttons = QHBoxLayout()
-        for b in (self.use_button, self.plain_button, self.eval_button):
-            buttons.addWidget(b)
-        buttons.addStretch()
-        column.addLayout(buttons)
-        column.addWidget(self.eval_status)
         column.setContentsMargins(0, 0, 0, 0)
         right = QWidget()
         right.setLayout(column)
@@ -227,7 +182,7 @@ class TrainPage(QWidget):
     # --- state --------------------------------------------------------------------------------------------
 
     # Busy flags, not QThread.isRunning(): a thread quits only after the slots of its last signal ran.
-    training = evaluating = checking = closing = _recheck = False
+    training = checking = closing = _recheck = False
     stopping_dialog: QProgressDialog | None = None  # shown while closing waits for a step to end
 
     def _update_buttons(self) -> None:
@@ -244,8 +199,6 @@ class TrainPage(QWidget):
         self.resume_button.setVisible(resumable is not None)
         self.resume_label.setVisible(resumable is not None)
         self.resume_button.setEnabled(not refused)
-        chosen = self._selected_adapter()
-        self.use_button.setEnabled(chosen is not None)
 
     def busy(self) -> str:
         """What this page is doing that closing or deleting the data would interrupt ("" when nothing)."""
@@ -253,9 +206,13 @@ class TrainPage(QWidget):
             return "Training is running"
         if self.pairs.building:
             return "Pairs are being built"
-        if self.evaluating:
+        if self.adapters.evaluating:
             return "An evaluation is running"
         return ""
+
+    @property
+    def eval_thread(self) -> Any:
+        return self.adapters.eval_thread
 
     def show_message(self, text: str) -> None:
         self.status.setText(text)
@@ -363,7 +320,7 @@ class TrainPage(QWidget):
             self.bar.setValue(int(event.get("step") or 0))
         if kind == "step":
             rate = event.get("tokens_per_second")
-            parts = [f"Step {event['step']:,} of {event['total_steps']:,}", f"loss {_num(event.get('loss'))}"]
+            parts = [f"Step {event['step']:,} of {event['total_steps']:,}", f"loss {number(event.get('loss'))}"]
             if rate:
                 parts.append(f"{rate:,.0f} tokens/s")
             if event.get("eta") is not None:
@@ -371,7 +328,7 @@ class TrainPage(QWidget):
             self.progress_label.setText(" · ".join(parts))
         elif kind == "eval":
             best = " (the best so far)" if event.get("best") else ""
-            self._notes["eval"] = f"Validation loss {_num(event['eval_loss'])} at step {event['step']:,}{best}."
+            self._notes["eval"] = f"Validation loss {number(event['eval_loss'])} at step {event['step']:,}{best}."
         elif kind == "phase":
             if event.get("message"):
                 self.progress_label.setText(event["message"])
@@ -424,7 +381,7 @@ class TrainPage(QWidget):
         result = final.get("result") or {}
         summary = (
             f"Trained {result.get('steps')} steps in {format_duration(result.get('seconds') or 0)}: train loss "
-            f"{_num(result.get('train_loss'))}, validation loss {_num(result.get('eval_loss'))}."
+            f"{number(result.get('train_loss'))}, validation loss {number(result.get('eval_loss'))}."
         )
         try:
             row = jobs.finish(self.db, self.root, run_dir, final)
@@ -435,7 +392,7 @@ class TrainPage(QWidget):
             self.progress_label.setText(f"{summary} No adapter was exported; details: {run_dir / 'worker.log'}")
             return
         self.progress_label.setText(f"{summary} Adapter {row['name']} is ready: select it and press Use.")
-        self.refresh_adapters(select=row["name"])
+        self.adapters.refresh(select=row["name"])
 
     def _load_history(self, run_dir: Path) -> None:
         """Show what a stopped run logged so far: its curve continues when it resumes."""
@@ -459,101 +416,6 @@ class TrainPage(QWidget):
                 self._load_history(run_dir)
         self._update_buttons()
 
-    # --- adapters -----------------------------------------------------------------------------------------
-
-    def refresh_adapters(self, select: str | None = None) -> None:
-        found = registry.list_adapters(self.db)
-        self.adapters.setRowCount(len(found))
-        for row, a in enumerate(found):
-            m = a["metrics"]
-            parity = (m.get("parity") or {}).get("agreement")
-            cells = ("✓" if a["in_use"] else "", a["name"], a["created_at"][:16].replace("T", " "),
-                     str(m.get("steps") or "–"), _num(m.get("train_loss")), _num(m.get("eval_loss")),
-                     "–" if parity is None else f"{parity:.1%}")  # fmt: skip
-            for col, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if col == 0:
-                    item.setToolTip("Drafts use this adapter." if a["in_use"] else "")
-                self.adapters.setItem(row, col, item)
-            if a["name"] == select:
-                self.adapters.selectRow(row)
-        self._update_buttons()
-
-    def _selected_adapter(self) -> str | None:
-        rows = self.adapters.selectionModel().selectedRows()
-        if not rows:
-            return None
-        item = self.adapters.item(rows[0].row(), 1)
-        return item.text() if item else None
-
-    def use_selected(self) -> None:
-        name = self._selected_adapter()
-        if name:
-            self.use(name)
-
-    def use(self, name: str) -> None:
-        try:
-            chosen = registry.use_adapter(self.db, name)
-        except MailvoiceError as exc:
-            self.show_message(str(exc))
-            return
-        self.show_message(f"Drafts now use {chosen}." if chosen else "Drafts now use the plain model, no adapter.")
-        self.refresh_adapters(select=chosen)
-        self.adapter_changed.emit(chosen)
-
-    # --- evaluation ---------------------------------------------------------------------------------------
-
-    def evaluate(self) -> None:
-        """Evaluate the selected adapter (none selected: the plain model) off the GUI thread, as ``mailvoice
-        eval --limit 50`` does, and open the report; pressed again, stop (finished drafts are kept)."""
-        if self.evaluating:
-            self.eval_worker.cancel()
-            self.eval_status.setText("Stopping the evaluation; the drafts made so far are kept…")
-            return
-        adapter, root, given = self._selected_adapter(), self.root, self.evaluate_fn
-
-        def work(progress, cancel):
-            evaluate = given or _evaluation()  # imported here: the scoring libraries take a while to load
-            return evaluate(open_store(root), root, adapter=adapter, examples=True, limit=EVAL_LIMIT,
-                            progress=progress, cancel=cancel)  # fmt: skip
-
-        self.eval_worker = CallWorker(work)
-        self.eval_worker.progress.connect(self._on_eval_progress)
-        self.eval_worker.finished.connect(self._on_evaluated)
-        self.eval_worker.failed.connect(self._on_eval_failed)
-        self.eval_status.setText(f"Evaluating {adapter or 'the plain model'}: drafting up to {EVAL_LIMIT} "
-                                 "validation emails…")  # fmt: skip
-        self.eval_button.setText("Stop e&valuating")
-        self.evaluating = True
-        self.eval_thread = tasks.start(self, self.eval_worker)
-
-    def _on_eval_progress(self, p: Any) -> None:
-        """``trainer.evaluation.EvalProgress``: drafting counts pairs; scoring and the report come after."""
-        if getattr(p, "phase", "draft") != "draft":
-            self.eval_status.setText(f"Evaluating… {p.phase}")
-        elif p.total:
-            left = f", about {format_duration(p.eta)} left" if p.eta is not None else ""
-            self.eval_status.setText(f"Evaluating… {p.done:,} of {p.total:,} drafted{left}")
-
-    def _on_evaluated(self, result: Any) -> None:
-        self._after_eval()
-        metrics = getattr(result, "metrics", {}) or {}
-        shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in SHOWN_SCORES if isinstance(metrics.get(k), (int, float)))
-        on = f" on {int(metrics['n'])} emails" if isinstance(metrics.get("n"), (int, float)) else ""
-        html = getattr(result, "html_path", None)
-        self.eval_status.setText(f"Scores{on}: {shown or 'none'}. The report has them all: {html}")
-        if html:
-            self.open_url(QUrl.fromLocalFile(str(html)))
-
-    def _on_eval_failed(self, message: str) -> None:
-        self._after_eval()
-        self.eval_status.setText(message)
-
-    def _after_eval(self) -> None:
-        self.evaluating = False
-        self.eval_button.setText("E&valuate")
-        self._update_buttons()
-
     # --- closing ------------------------------------------------------------------------------------------
 
     def shutdown(self, wait_s: float = 900.0) -> None:
@@ -566,11 +428,10 @@ class TrainPage(QWidget):
         """
         self.closing = True
         self.pairs.shutdown()
-        for worker, thread in ((self.eval_worker, self.eval_thread), (self.check_worker, self.check_thread)):
-            if worker is not None and thread is not None and thread.isRunning():
-                worker.cancel()
-                thread.quit()  # the loop ends once the worker returns (its own quit is queued to this thread)
-                thread.wait(30000)
+        self.adapters.shutdown()
+        if self.check_thread is not None and self.check_thread.isRunning():
+            self.check_thread.quit()  # the loop ends once the check returns (its own quit is queued to this thread)
+            self.check_thread.wait(30000)
         if self.train_worker is not None and self.train_thread is not None and self.train_thread.isRunning():
             self.train_worker.cancel()
             self.train_thread.quit()
@@ -630,11 +491,3 @@ def _training_process(run_dir: Path, resume: bool) -> Any:
     from trainer.process import TrainingProcess
 
     return TrainingProcess(run_dir, resume=resume)
-
-
-def _evaluation() -> Callable[..., Any]:
-    try:
-        from trainer.evaluation import evaluate
-    except ImportError as exc:
-        raise MailvoiceError(f"Evaluation cannot start ({exc}); reinstall Mailvoice (make run).") from exc
-    return evaluate

@@ -1,0 +1,204 @@
+"""The trained adapters on the Train page: their metrics, which one drafts use (Use), and Evaluate, which drafts
+validation emails with one and opens the report, as ``mailvoice adapters``, ``use`` and ``eval`` do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from assistant.cli.common import format_duration
+from assistant.errors import MailvoiceError
+from assistant.gui import tasks
+from assistant.gui.workers import CallWorker
+from assistant.store import open_store
+from trainer import registry
+
+COLUMNS = ("", "Adapter", "Trained", "Steps", "Train loss", "Validation loss", "llama.cpp check")
+NAME = 1
+SHOWN_SCORES = ("bleu", "chrf", "rouge_l", "mauve", "length_ratio", "verbatim_overlap")  # the report has the rest
+EVAL_LIMIT = 50  # validation emails an evaluation drafts: enough for stable scores, minutes on a CPU
+
+
+def number(value: Any, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+class AdaptersPanel(QWidget):
+    """Signals: adapter_changed(object) with the adapter drafts now use (a name, or None for the plain model).
+
+    Args:
+        evaluate: the evaluation call (default: ``trainer.evaluation.evaluate``).
+        open_url: opens the evaluation report (default: ``QDesktopServices.openUrl``).
+    """
+
+    adapter_changed = Signal(object)
+    evaluating = False
+    eval_thread = None
+
+    def __init__(self, root: Path, evaluate: Callable[..., Any] | None = None,
+                 open_url: Callable[[QUrl], Any] | None = None, parent: QWidget | None = None):  # fmt: skip
+        super().__init__(parent)
+        self.root = root
+        self.db = open_store(root)
+        self.evaluate_fn = evaluate
+        self.open_url = open_url or QDesktopServices.openUrl
+        self.eval_worker: CallWorker | None = None
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(90)
+        self.table.setMaximumHeight(170)
+        self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.doubleClicked.connect(lambda *_: self.use_selected())
+        self.use_button = QPushButton("&Use")
+        self.use_button.setToolTip("Draft with the selected adapter from now on (or double-click it).")
+        self.use_button.clicked.connect(self.use_selected)
+        self.plain_button = QPushButton("Use &plain model")
+        self.plain_button.setToolTip("Draft with the base model alone, without any adapter.")
+        self.plain_button.clicked.connect(lambda: self.use("none"))
+        self.eval_button = QPushButton("E&valuate")
+        self.eval_button.setToolTip(f"Draft up to {EVAL_LIMIT} validation emails with the selected adapter (none "
+                                    "selected: the plain model), score them against what you really wrote, and "
+                                    "open the report.")  # fmt: skip
+        self.eval_button.clicked.connect(self.evaluate)
+        self.status = QLabel(wordWrap=True)
+        buttons = QHBoxLayout()
+        for b in (self.use_button, self.plain_button, self.eval_button):
+            buttons.addWidget(b)
+        buttons.addStretch()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("<b>Your adapters</b>"))
+        layout.addWidget(self.table)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        self.refresh()
+
+    def refresh(self, select: str | None = None) -> None:
+        found = registry.list_adapters(self.db)
+        self.table.setRowCount(len(found))
+        for row, a in enumerate(found):
+            m = a["metrics"]
+            parity = (m.get("parity") or {}).get("agreement")
+            cells = ("✓" if a["in_use"] else "", a["name"], a["created_at"][:16].replace("T", " "),
+                     str(m.get("steps") or "–"), number(m.get("train_loss")), number(m.get("eval_loss")),
+                     "–" if parity is None else f"{parity:.1%}")  # fmt: skip
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col == 0 and a["in_use"]:
+                    item.setToolTip("Drafts use this adapter.")
+                self.table.setItem(row, col, item)
+            if a["name"] == select:
+                self.table.selectRow(row)
+        self._update_buttons()
+
+    def selected(self) -> str | None:
+        rows = self.table.selectionModel().selectedRows()
+        item = self.table.item(rows[0].row(), NAME) if rows else None
+        return item.text() if item else None
+
+    def _update_buttons(self) -> None:
+        self.use_button.setEnabled(self.selected() is not None)
+
+    def use_selected(self) -> None:
+        name = self.selected()
+        if name:
+            self.use(name)
+
+    def use(self, name: str) -> None:
+        try:
+            chosen = registry.use_adapter(self.db, name)
+        except MailvoiceError as exc:
+            self.status.setText(str(exc))
+            return
+        self.status.setText(f"Drafts now use {chosen}." if chosen else "Drafts now use the plain model, no adapter.")
+        self.refresh(select=chosen)
+        self.adapter_changed.emit(chosen)
+
+    # --- evaluation ---------------------------------------------------------------------------------------
+
+    def evaluate(self) -> None:
+        """Evaluate the selected adapter (none selected: the plain model) off the GUI thread, as ``mailvoice
+        eval --limit 50`` does, and open the report; pressed again, stop (finished drafts are kept)."""
+        if self.evaluating:
+            self.eval_worker.cancel()
+            self.status.setText("Stopping the evaluation; the drafts made so far are kept…")
+            return
+        adapter, root, given = self.selected(), self.root, self.evaluate_fn
+
+        def work(progress, cancel):
+            evaluate = given or _evaluation()  # imported here: the scoring libraries take a while to load
+            return evaluate(open_store(root), root, adapter=adapter, examples=True, limit=EVAL_LIMIT,
+                            progress=progress, cancel=cancel)  # fmt: skip
+
+        self.eval_worker = CallWorker(work)
+        self.eval_worker.progress.connect(self.show_progress)
+        self.eval_worker.finished.connect(self._on_evaluated)
+        self.eval_worker.failed.connect(self._on_failed)
+        self.status.setText(f"Evaluating {adapter or 'the plain model'}: drafting up to {EVAL_LIMIT} validation "
+                            "emails…")  # fmt: skip
+        self.eval_button.setText("Stop e&valuating")
+        self.evaluating = True
+        self.eval_thread = tasks.start(self, self.eval_worker)
+
+    def show_progress(self, p: Any) -> None:
+        """``trainer.evaluation.EvalProgress``: drafting counts pairs; scoring and the report come after."""
+        if getattr(p, "phase", "draft") != "draft":
+            self.status.setText(f"Evaluating… {p.phase}")
+        elif p.total:
+            left = f", about {format_duration(p.eta)} left" if p.eta is not None else ""
+            self.status.setText(f"Evaluating… {p.done:,} of {p.total:,} drafted{left}")
+
+    def _on_evaluated(self, result: Any) -> None:
+        self._after()
+        metrics = getattr(result, "metrics", {}) or {}
+        shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in SHOWN_SCORES if isinstance(metrics.get(k), (int, float)))
+        on = f" on {int(metrics['n'])} emails" if isinstance(metrics.get("n"), (int, float)) else ""
+        html = getattr(result, "html_path", None)
+        self.status.setText(f"Scores{on}: {shown or 'none'}. The report has them all: {html}")
+        if html:
+            self.open_url(QUrl.fromLocalFile(str(html)))
+
+    def _on_failed(self, message: str) -> None:
+        self._after()
+        self.status.setText(message)
+
+    def _after(self) -> None:
+        self.evaluating = False
+        self.eval_button.setText("E&valuate")
+
+    def shutdown(self, wait_ms: int = 30000) -> None:
+        """Stop an evaluation (its finished drafts are cached: the next one continues from them)."""
+        if self.eval_worker is not None and self.eval_thread is not None and self.eval_thread.isRunning():
+            self.eval_worker.cancel()
+            self.eval_thread.quit()
+            self.eval_thread.wait(wait_ms)
+
+
+def _evaluation() -> Callable[..., Any]:
+    try:
+        from trainer.evaluation import evaluate
+    except ImportError as exc:
+        raise MailvoiceError(f"Evaluation cannot start ({exc}); reinstall Mailvoice (make run).") from exc
+    return evaluate
