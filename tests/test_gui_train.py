@@ -67,7 +67,7 @@ def pairs(db, tmp_path):
 @pytest.fixture
 def warnings(monkeypatch):
     shown: list[str] = []
-    monkeypatch.setattr("assistant.gui.train_page.QMessageBox.warning", lambda *a: shown.append(a[2]))
+    monkeypatch.setattr("assistant.gui.tasks.show_error", lambda _parent, message, _title="": shown.append(message))
     return shown
 
 

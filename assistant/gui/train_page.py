@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QApplication,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QProgressBar,
     QProgressDialog,
     QPushButton,
@@ -363,7 +362,7 @@ class TrainPage(QWidget):
         self.progress_label.setText("")
         self.status.setText(message)
         if not self.closing:
-            QMessageBox.warning(self, "Training", message)
+            tasks.show_error(self, message, "Training")
 
     def _after_training(self) -> None:
         self.training = False

@@ -7,7 +7,6 @@ the callables open their own store.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -15,21 +14,17 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from assistant.errors import Cancelled, MailvoiceError
+from assistant.errors import Cancelled
+from assistant.gui import tasks
 
-log = logging.getLogger("mailvoice.gui")
 Call = Callable[[Callable[[Any], None], Callable[[], bool]], Any]  # fn(progress, cancel) -> result
-
-
-def bug_message(exc: BaseException) -> str:
-    return f"Something went wrong ({type(exc).__name__}: {exc}). Please report it; the details are in the log."
 
 
 class CallWorker(QObject):
     """Runs ``fn(progress, cancel)`` off the GUI thread. Signals: progress(object), finished(object), failed(str).
 
-    ``Cancelled`` ends as ``failed("Stopped.")``; a :class:`MailvoiceError` as its message; anything else is a
-    bug, logged with its traceback and reported in one line (a thread must always end with a signal).
+    ``Cancelled`` ends as ``failed("Stopped.")``; any other error as :func:`tasks.describe` puts it (a thread
+    must always end with a signal).
     """
 
     progress = Signal(object)
@@ -46,11 +41,8 @@ class CallWorker(QObject):
             result = self.fn(self.progress.emit, self.cancel_event.is_set)
         except Cancelled:
             self.failed.emit("Stopped.")
-        except MailvoiceError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:
-            log.exception("background task failed")
-            self.failed.emit(bug_message(exc))
+        except Exception as exc:  # noqa: BLE001 - every failure must end the thread and reach the user
+            self.failed.emit(tasks.describe(exc))
         else:
             self.finished.emit(result)
 
@@ -100,11 +92,8 @@ class TrainingWorker(QObject):
                 last = event
             self.final = self.proc.final or last
             self.finished.emit(self.final)
-        except MailvoiceError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:
-            log.exception("training could not start")
-            self.failed.emit(bug_message(exc))
+        except Exception as exc:  # noqa: BLE001 - as above
+            self.failed.emit(tasks.describe(exc))
 
     def cancel(self) -> None:
         with self._lock:
