@@ -20,6 +20,8 @@ import signal
 import sqlite3
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 KILL_AT = "MAILVOICE_TEST_KILL_AT"
@@ -48,6 +50,24 @@ def kill_self() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
     while True:  # SIGKILL cannot be caught or blocked; this only waits for it to land
         time.sleep(1)
+
+
+def run_forked(fn: Callable[[], None], switch: Switch, at: int) -> int:
+    """Run ``fn`` in a forked copy of this process armed to die at event ``at``; return how it ended (-9 when
+    killed). For a process that loaded something slow (a model) once: every copy starts from it."""
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            switch.at, switch.count = at, 0
+            fn()
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
 
 
 def arm(at: int | None = None, tally: str | None = None) -> Switch:

@@ -111,9 +111,18 @@ def save(
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))  # last: its presence means complete
     _fsync(tmp / "manifest.json")
     if final.exists():  # the same step saved again (cancelled right after a resume)
-        shutil.rmtree(final)
+        _discard(final)
     tmp.rename(final)
     return final
+
+
+def _discard(folder: Path) -> None:
+    """Delete a checkpoint folder without ever leaving a half-deleted ``step-`` folder behind: it is renamed to
+    a temporary name first (one atomic step), and :func:`prune` clears such a name if a kill cut the delete."""
+    doomed = folder.with_name(f".tmp-{folder.name}-{os.getpid()}-old")
+    shutil.rmtree(doomed, ignore_errors=True)
+    folder.rename(doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def verify(path: Path) -> dict[str, Any]:
@@ -173,7 +182,7 @@ def latest(parent: Path) -> Path | None:
 def prune(parent: Path, keep: int) -> None:
     """Delete all but the ``keep`` newest checkpoints, and temporary folders of interrupted writes."""
     for old in all_steps(parent)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+        _discard(old)
     for tmp in parent.glob(".tmp-step-*"):
         if not tmp.name.endswith(f"-{os.getpid()}"):
             shutil.rmtree(tmp, ignore_errors=True)
