@@ -28,5 +28,17 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/import_bench.py
 
+# A PNG of every page of the real app (embedded model, generated mailbox) into resources/screenshots/.
+# (the font draws the mailbox's Chinese and Japanese names)
+XVFB_PACKAGES := xvfb xauth libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
+	libxcb-shape0 libxkbcommon-x11-0 fonts-wqy-microhei
+screenshots: $(STAMP)
+	@if ! command -v xvfb-run >/dev/null || ! ldconfig -p | grep -q libxcb-keysyms.so.1 \
+	    || ! ldconfig -p | grep -q libxcb-icccm.so.4 || ! fc-list :lang=ja | grep -q .; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(XVFB_PACKAGES); \
+	  else echo "Xvfb or Qt's X11 libraries are missing; install them: sudo apt-get install -y $(XVFB_PACKAGES)"; \
+	  exit 1; fi; fi
+	QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1280x900x24" $(PY) -m assistant.gui.screenshots resources/screenshots
+
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -111,9 +111,11 @@ def test_the_whole_wizard_imports_chooses_addresses_and_summarises(wizard, qtbot
     assert report.status == "done" and report.imported > 100
     identities = wizard.identities_page.identities
     qtbot.waitUntil(wizard.identities_page.isComplete, timeout=30_000)
-    proposed = {i.data(Qt.ItemDataRole.UserRole): i.checkState() for i in identities.items()}
-    assert proposed[gen.ME_ADDR] == Qt.CheckState.Checked  # adopted from the Sent folder
-    assert proposed[gen.ME_ALIAS] == Qt.CheckState.Unchecked  # proposed, not assumed
+    proposed = identities.states()
+    assert proposed[gen.ME_ADDR] is True  # adopted from the Sent folder
+    assert proposed[gen.ME_ALIAS] is False  # proposed, not assumed
+    why = {i.text(0): i.text(2) for i in identities.items()}
+    assert why[gen.ME_ALIAS].endswith(f"same name as {gen.ME_ADDR}: probably an alias")
     db = open_store(data_home)
     before = db.execute("SELECT COUNT(*) FROM messages WHERE sent_by_me = 1").fetchone()[0]
     identities.check(gen.ME_ALIAS)

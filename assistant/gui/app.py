@@ -87,6 +87,7 @@ class MainWindow(QMainWindow):
         self.settings_page = SettingsPage(self.root, self.qsettings, recorder=recorder, busy=self.busy_reason)
         self.nav = QListWidget()
         self.nav.setObjectName("navigation")
+        self.nav.setSpacing(3)
         self.stack = QStackedWidget()
         for i, (name, page) in enumerate(zip(PAGES, self.pages(), strict=True)):
             self.nav.addItem(name)

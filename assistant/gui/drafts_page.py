@@ -35,10 +35,9 @@ COLUMNS = (
     ("created_at", "Created"),
     ("instruction", "Instruction"),
     ("recipient", "To"),
-    ("subject", "Subject"),
-    ("text", "Draft"),
     ("model", "Model"),
     ("adapter", "Adapter"),
+    ("text", "Draft"),  # last: it takes the width left; the whole draft shows below the table
 )
 _EXCEL = "CSV for Excel (*.csv)"
 
@@ -121,8 +120,8 @@ class DraftsPage(QWidget):
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(False)
-        for col, width in ((0, 44), (1, 120), (2, 260), (3, 150), (4, 150), (5, 320), (6, 160), (7, 90)):
+        header.setStretchLastSection(True)
+        for col, width in enumerate((44, 120, 250, 180, 150, 80)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().selectionChanged.connect(self.show_selected)
         self.table.doubleClicked.connect(lambda _i: self.reopen())

@@ -190,6 +190,7 @@ class SettingsPage(QWidget):
     def show_loaded(self, loaded: dict[str, Any]) -> None:
         self.loaded = loaded
         self.model_path.setText(loaded["model_path"])
+        self.model_path.setToolTip(loaded["model_path"])
         self.default_button.setEnabled(loaded["source"] != "embedded")
         self.show_model(loaded["info"])
         if loaded["problem"]:

@@ -33,6 +33,8 @@ from PySide6.QtWidgets import (
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QTreeWidget,
+    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
     QWizard,
@@ -192,8 +194,11 @@ class IdentityList(QWidget):
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.list = QListWidget()
-        self.list.setWordWrap(True)
+        self.list = QTreeWidget()
+        self.list.setHeaderLabels(["Address", "Name", "Why it is proposed"])
+        self.list.setRootIsDecorated(False)
+        self.list.setColumnWidth(0, 280)
+        self.list.setColumnWidth(1, 150)
         self.extra = QLineEdit()
         self.extra.setPlaceholderText("Another address of yours, e.g. me@work.example")
         self.add_button = QPushButton("&Add")
@@ -211,37 +216,40 @@ class IdentityList(QWidget):
         self.list.clear()
         shown = set()
         for c in candidates:
-            name = f" ({c['name']})" if c["name"] else ""
-            self._add(c["address"], f"{c['address']}{name}\n    {'; '.join(c['reasons'])}", c["chosen"])
+            self._add(c["address"], c["name"], "; ".join(c["reasons"]), c["chosen"])
             shown.add(c["address"].lower())
         for address in chosen:  # chosen earlier but no longer among the top senders
             if address.lower() not in shown:
-                self._add(address, address, True)
+                self._add(address, "", "chosen before", True)
 
-    def _add(self, address: str, text: str, checked: bool) -> None:
-        item = QListWidgetItem(text)
-        item.setData(Qt.ItemDataRole.UserRole, address)
+    def _add(self, address: str, name: str, why: str, checked: bool) -> None:
+        item = QTreeWidgetItem([address, name, why])
+        item.setToolTip(2, why)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-        item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
-        self.list.addItem(item)
+        item.setCheckState(0, Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
+        self.list.addTopLevelItem(item)
 
     def add_extra(self) -> None:
         address = self.extra.text().strip()
         if "@" not in address:
             return
-        self._add(address, address, True)
+        self._add(address, "", "added by you", True)
         self.extra.clear()
 
-    def items(self) -> list[QListWidgetItem]:
-        return [self.list.item(i) for i in range(self.list.count())]
+    def items(self) -> list[QTreeWidgetItem]:
+        return [self.list.topLevelItem(i) for i in range(self.list.topLevelItemCount())]
+
+    def states(self) -> dict[str, bool]:
+        """Every address listed, and whether it is ticked."""
+        return {i.text(0): i.checkState(0) == Qt.CheckState.Checked for i in self.items()}
 
     def check(self, address: str, on: bool = True) -> None:
         for item in self.items():
-            if item.data(Qt.ItemDataRole.UserRole).lower() == address.lower():
-                item.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+            if item.text(0).lower() == address.lower():
+                item.setCheckState(0, Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
 
     def checked(self) -> list[str]:
-        return [i.data(Qt.ItemDataRole.UserRole) for i in self.items() if i.checkState() == Qt.CheckState.Checked]
+        return [address for address, on in self.states().items() if on]
 
 
 class SourcesPage(QWizardPage):
@@ -473,6 +481,8 @@ class ImportPage(QWizardPage):
 
 
 def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s"
     seconds = int(seconds)
     if seconds < 60:
         return f"{seconds} s"
