@@ -15,15 +15,16 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from assistant.drafting.backend import Backend, Cancel, GenerationParams, LlamaBackend
+from assistant.drafting.guard import RETRIES, CopyGuard, GuardReport, notice, timed_check
 from assistant.drafting.models import engine_settings
-from assistant.drafting.postprocess import StreamCleaner, extract_subject, signoff_end
+from assistant.drafting.postprocess import StreamCleaner, cut_spans, extract_subject, signoff_end
 from assistant.drafting.prompting import (
     DraftPrompt,
     PromptError,
@@ -40,6 +41,8 @@ log = logging.getLogger("mailvoice.drafting")
 
 # Lines a chat model writes when it starts a second email or talks to the user: never part of this draft.
 STOP = ("\n<email>", "</email>", "<example>", "\nInstruction from", "\nUser:", "\n### ")
+# Streamed before a draft is written again because it repeated another person's mail (see guard.py).
+REWRITE_MARK = "\n\n[This draft repeated part of another person's email; writing it again.]\n\n"
 _generating = threading.Lock()  # one generation at a time: a llama.cpp context is not thread-safe
 
 
@@ -48,6 +51,12 @@ class SavedDraft:
     id: int
     text: str
     subject: str = ""
+    guard: dict[str, Any] | None = None  # what the copy guard did (GuardReport.to_json)
+
+    def to_json(self) -> dict[str, Any]:
+        """``id`` and ``text``, plus ``guard`` when the copy guard had to act on this draft."""
+        acted = self.guard is not None and bool(self.guard.get("found"))
+        return {"id": self.id, "text": self.text, **({"guard": self.guard} if acted else {})}
 
 
 @dataclass
@@ -72,7 +81,7 @@ class DraftResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "drafts": [{"id": d.id, "text": d.text} for d in self.drafts],
+            "drafts": [d.to_json() for d in self.drafts],
             "model": self.model,
             "adapter": self.adapter,
             "seconds": round(self.seconds, 3),
@@ -159,7 +168,7 @@ def draft(
         0,
         0.0,
         None,
-        prompt.notices,
+        list(prompt.notices),
         [e.id for e in prompt.examples],
     )
     base_seed = seed if seed is not None else random.randrange(2**31)
@@ -169,6 +178,7 @@ def draft(
         "recipient": to or "",
         "request": {"tone": tone, "length": length, "to": to},
         "save": save,
+        "guard": CopyGuard(db, reply, allowed=[instruction]),
     }
     with _generating:
         for i in range(n):
@@ -192,14 +202,36 @@ def _alternative(
     result: DraftResult,
     context: dict[str, Any],
 ) -> float | None:
-    """Generate, clean and save alternative ``i`` into ``result``; return when its first token came."""
+    """Generate, clean, guard and save alternative ``i`` into ``result``; return when its first token came.
+
+    A draft that repeats 50+ characters of another person's mail is written again with another seed, up to
+    ``RETRIES`` times, and the runs the last version still repeats are cut out (see guard.py).
+    """
     params = GenerationParams(max_tokens=prompt.max_tokens, seed=seed, stop=STOP)
-    cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)
+    names = [voice.first_name, voice.name]
     t0 = time.perf_counter()
-    t_first = _generate(backend, prompt.messages, params, cleaner, show, cancel, [voice.first_name, voice.name])
+    cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)
+    t_first = _generate(backend, prompt.messages, params, cleaner, show, cancel, names)
+    count = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
+    report = GuardReport()
+    copied = timed_check(context["guard"], cleaner.text, report)
+    while copied and report.rewritten < RETRIES:
+        report.rewritten += 1
+        if show:
+            show(REWRITE_MARK)
+        params = replace(params, seed=seed + 7919 * report.rewritten)  # another sample of the same prompt
+        cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)
+        _generate(backend, prompt.messages, params, cleaner, show, cancel, names)
+        count += backend.count_tokens(cleaner.raw) if cleaner.raw else 0
+        copied = timed_check(context["guard"], cleaner.text, report)
+    text = cleaner.text
+    if copied:
+        report.removed = copied
+        text = cut_spans(text, [(c.start, c.end) for c in copied])
+    if report.acted:
+        result.notices.append(notice(i, report))
     ended = time.perf_counter()
     result.decode_seconds += ended - (t_first or ended)
-    count = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
     result.tokens += count
     record = {
         **params.to_json(),
@@ -210,10 +242,11 @@ def _alternative(
         "prompts": prompt.versions,
         "notices": prompt.notices,
         "first_token_seconds": None if t_first is None else round(t_first - t0, 4),
+        "guard": report.to_json(),
     }
     subject = extract_subject(cleaner.raw)
     if not context["save"]:
-        result.drafts.append(SavedDraft(0, cleaner.text, subject))
+        result.drafts.append(SavedDraft(0, text, subject, report.to_json()))
         return t_first
     draft_id = save_draft(
         db,
@@ -221,14 +254,14 @@ def _alternative(
         reply=context["reply"],
         recipient=context["recipient"],
         subject=subject,
-        text=cleaner.text,
+        text=text,
         model=result.model,
         adapter=result.adapter,
         params=record,
         seconds=ended - t0,
         tokens=count,
     )
-    result.drafts.append(SavedDraft(draft_id, cleaner.text, subject))
+    result.drafts.append(SavedDraft(draft_id, text, subject, report.to_json()))
     return t_first
 
 

@@ -227,3 +227,24 @@ class StreamCleaner:
     def text(self) -> str:
         """The cleaned draft (call after :meth:`finish`)."""
         return clean_draft(self.raw, self.me, self.recipient)
+
+
+def cut_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` without the character ranges ``spans`` (the copy guard's last resort), tidied: a range that
+    starts or ends inside a word keeps that word, no doubled blanks, no empty paragraph where one was cut."""
+    for start, end in sorted(spans, reverse=True):
+        if 0 < start < end and text[start - 1].isalnum() and text[start].isalnum():
+            while start < end and text[start].isalnum():
+                start += 1
+        if start < end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
+            while end > start and text[end - 1].isalnum():
+                end -= 1
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        head, tail = text[:start].rstrip(" \t"), text[end:].lstrip(" \t")
+        joint = " " if head and tail and not head.endswith("\n") and not tail.startswith("\n") else ""
+        text = head + joint + tail
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()

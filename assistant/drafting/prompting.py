@@ -31,6 +31,11 @@ EXAMPLES_MAX_TOKENS = 1500  # beyond ~3 emails, more examples cost prompt time a
 REPLY_SHARE = 0.7  # of the free context, what the email being answered may take when examples are on
 MARGIN = 48  # per-message template tokens (role markers, BOS) not seen by count_tokens
 _DELIMITER = re.compile(r"<\s*/?\s*email\s*>", re.IGNORECASE)
+# A chat template's control tokens (ChatML, Llama 3, Phi, Gemma, Mistral, Llama 2). llama-cpp-python reads the
+# rendered prompt with special tokens on, so one of these in an email would become a real turn of the chat.
+_CONTROL = re.compile(r"<\|[^|<>\n]{0,64}\|>|\[/?INST\]|<</?SYS>>|</?s>|<(?:start|end)_of_turn>", re.IGNORECASE)
+_LOOKALIKE = str.maketrans({"<": "‹", ">": "›", "[": "⟦", "]": "⟧"})
+HEADER_CHARS = 120  # a name or address from mail headers shown outside the <email> block
 
 
 class PromptError(MailvoiceError):
@@ -106,9 +111,19 @@ def reply_from_file(path: str | Path) -> ReplyContext:
     return ReplyContext(str(path), "file", msg.from_name, msg.from_addr, msg.date or "", msg.subject, text)
 
 
+def _defuse(match: re.Match[str]) -> str:
+    return match.group(0).translate(_LOOKALIKE)
+
+
 def _data(text: str) -> str:
-    """Defuse tags inside quoted material so it cannot close our <email> block."""
-    return _DELIMITER.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), text)
+    """Defuse tags inside quoted material so it cannot close our <email> block or open a turn of the chat."""
+    return _CONTROL.sub(_defuse, _DELIMITER.sub(_defuse, text))
+
+
+def _line(text: str) -> str:
+    """A name or address from mail headers, for use outside the <email> block: defused, on one line (a
+    decoded header can hold line breaks, which would start a line of our own), and not too long."""
+    return _data(" ".join(text.split()))[:HEADER_CHARS]
 
 
 def _cut(text: str, chars: int) -> str:
@@ -160,6 +175,7 @@ def build_prompt(
     to_name = recipient_name(db, to) if to else ""
     if not to_name and reply and not to:
         to, to_name = reply.sender_addr, reply.sender_name
+    to_name = _line(to_name)  # from other people's mail headers: data, like the email itself
     recipient = first_name(to_name)
     me = voice.name or "the user"
     me_first = voice.first_name or me
@@ -167,7 +183,7 @@ def build_prompt(
     system = texts["draft_system"].format(me=me, habits=_habits(voice, recipient))
     details = []
     if to:
-        details.append(f"Recipient: {to_name} <{to}>" if to_name else f"Recipient: {to}")
+        details.append(f"Recipient: {to_name} <{_line(to)}>" if to_name else f"Recipient: {_line(to)}")
     if tone:
         details.append(f"Tone: {' '.join(tone.split())}")
     details.append(f"Length: {LENGTHS[length][1]}")
