@@ -250,3 +250,40 @@ def test_fifty_characters_is_the_line(db, chars, acts):
     fake = FakeBackend(replies=[f"Hi Rosa, zzz {run}qqq. Best, Alex"] * 3)
     result = draft(db, INSTRUCTION, seed=5, backend=fake)
     assert bool(result.drafts[0].guard["found"]) is acts and len(fake.prompts) == (3 if acts else 1)
+
+
+@pytest.mark.slow
+def test_the_guard_finds_copies_among_10k_stored_messages_in_milliseconds(db, tmp_path):
+    """The cost per draft at 10,000 stored messages, and that the search index misses none of 20 copies."""
+    import random
+    import statistics
+    import time
+
+    from assistant.drafting.guard import CopyGuard, probes
+    from assistant.importer import import_paths
+    from assistant.mail import generate as gen
+
+    mbox = tmp_path / "big.mbox"
+    gen.write_mbox(mbox, gen.iter_messages(10_000, seed=3))
+    import_paths(db, [mbox], me=[gen.ME_ADDR])
+    stored = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    others = db.execute("SELECT message_id, body FROM messages WHERE sent_by_me = 0 AND length(body) > 300").fetchall()
+    rng = random.Random(7)
+    copies, timings = [], {"copy": [], "clean": []}
+    while len(copies) < 20:
+        message_id, body = rng.choice(others)
+        at = rng.randrange(0, len(body) - 70)
+        run = body[at : at + 70]
+        if len(probes(run)) >= 3:  # prose: runs of marks alone (a list footer's underlines) are out of reach
+            copies.append((message_id, f"Hi Sam,\n\nThanks for the note. {run} Talk on Monday.\n\nBest,\nAlex"))
+    clean = [m.own_text for m in gen.generate_messages(300, seed=99) if m.sent_by_me and len(m.own_text) > 150][:20]
+    for kind, texts in (("copy", [t for _, t in copies]), ("clean", clean)):
+        for text in texts:
+            started = time.perf_counter()
+            found = CopyGuard(db).check(text)
+            timings[kind].append((time.perf_counter() - started) * 1000)
+            assert bool(found) is (kind == "copy"), text
+    median = {k: statistics.median(v) for k, v in timings.items()}
+    print(f"{stored:,} messages: median {median['copy']:.1f} ms with a copy, {median['clean']:.1f} ms without "
+          f"(max {max(timings['copy'] + timings['clean']):.1f} ms)")  # fmt: skip
+    assert stored > 9000 and max(median.values()) < 250  # far below a draft's seconds; indexing all would take s
