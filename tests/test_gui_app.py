@@ -11,9 +11,11 @@ pytest.importorskip("PySide6")
 
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget  # noqa: E402
 
-from assistant.gui.app import COMPOSE, DRAFTS, MAIL, PAGES, SETTINGS, MainWindow  # noqa: E402
+from assistant.errors import MailvoiceError  # noqa: E402
+from assistant.gui import tasks  # noqa: E402
+from assistant.gui.app import COMPOSE, DRAFTS, MAIL, PAGES, SETTINGS, TRAIN, MainWindow, startup_root  # noqa: E402
 from assistant.gui.compose import ComposePage  # noqa: E402
 from assistant.gui.drafts_page import DraftsPage  # noqa: E402
 from assistant.gui.mail_page import MailPage  # noqa: E402
@@ -170,3 +172,43 @@ def test_forget_is_refused_while_an_import_runs(qtbot, imported, settings, tmp_p
     assert window.settings_page.ask_forget() is None  # an error message instead of the question
     wizard.reject()
     assert window.busy_reason() == ""
+
+
+def test_forgetting_everything_empties_every_page(qtbot, imported, settings):
+    window = make_window(qtbot, imported, settings)
+    old_train = window.train
+    window.nav.setCurrentRow(SETTINGS)
+    question = window.settings_page.ask_forget()
+    with qtbot.waitSignal(window.settings_page.forgotten, timeout=30_000):
+        next(b for b in question.buttons() if b.text() == "&Forget everything").click()
+    qtbot.waitUntil(lambda: "<b>0</b> messages" in window.mail.summary.text(), timeout=30_000)
+    assert window.train is not old_train and window.stack.widget(TRAIN) is window.train
+    assert open_store(imported).execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+
+
+def test_background_errors_become_messages(qtbot, data_home):
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    got = []
+
+    def refuse():
+        raise MailvoiceError("The disk is full. Free some space and try again.")
+
+    tasks.call(owner, refuse, got.append, got.append)
+    qtbot.waitUntil(lambda: got == ["The disk is full. Free some space and try again."], timeout=10_000)
+
+    def bug():
+        raise KeyError("oops")
+
+    tasks.call(owner, bug, got.append)  # no failure callback: a dialog says it
+    qtbot.waitUntil(lambda: owner.findChild(QMessageBox) is not None, timeout=10_000)
+    box = owner.findChild(QMessageBox)
+    assert box.text().startswith("Something went wrong (KeyError: 'oops')") and len(got) == 1
+
+
+def test_the_data_folder_chosen_in_settings_is_used_from_the_next_start(settings, monkeypatch, tmp_path):
+    settings.setValue("data_dir", str(tmp_path / "chosen"))
+    assert startup_root("/given", settings) == "/given"  # --data-dir wins
+    assert startup_root(None, settings) is None  # MAILVOICE_HOME (set for every test) wins
+    monkeypatch.delenv("MAILVOICE_HOME")
+    assert startup_root(None, settings) == str(tmp_path / "chosen")

@@ -109,6 +109,8 @@ def test_the_whole_wizard_imports_chooses_addresses_and_summarises(wizard, qtbot
     go_next(qtbot, wizard, wizard.import_page)
     report = wizard.report
     assert report.status == "done" and report.imported > 100
+    assert f"{report.seen:,} messages read · " in wizard.import_page.detail.text()
+    assert " messages/s" in wizard.import_page.detail.text()
     identities = wizard.identities_page.identities
     qtbot.waitUntil(wizard.identities_page.isComplete, timeout=30_000)
     proposed = identities.states()

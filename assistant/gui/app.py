@@ -234,12 +234,18 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
+def startup_root(root: str | None, settings: QSettings) -> str | None:
+    """The data folder for this start: ``--data-dir``, else ``MAILVOICE_HOME``, else the one chosen in Settings."""
+    if root is None and not os.environ.get("MAILVOICE_HOME"):
+        return settings.value(DATA_DIR_KEY) or None
+    return root
+
+
 def run(root: str | None = None, argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(argv or sys.argv)
     app.setApplicationName("Mailvoice")
     settings = default_settings()
-    if root is None and not os.environ.get("MAILVOICE_HOME"):
-        root = settings.value(DATA_DIR_KEY) or None  # chosen on the Settings page; applies from this start
+    root = startup_root(root, settings)
     guard = netguard.recording() if netguard.installed() else contextlib.nullcontext()
     with guard as recorder:
         try:
