@@ -285,6 +285,7 @@ def test_a_kill_at_any_event_of_saving_or_pruning_checkpoints_leaves_only_loadab
     assert any(t["killed_at"].endswith("part way") for t in tries)
     assert [t for t in tries if t["unloadable"]] == []
     assert [t for t in tries if t["complete_before"] and not t["left"]] == []  # once one was saved, one remains
+    print(f"{len(tries)} kill points, each of the events of saving and pruning five checkpoints")
 
 
 @pytest.fixture(scope="module")
