@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
+from PySide6.QtCore import QItemSelectionModel, QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
 from assistant.drafting import FakeBackend, draft  # noqa: E402
@@ -45,6 +45,12 @@ def page(qtbot, data_home, saved) -> DraftsPage:
     return p
 
 
+def select_row(table, row: int) -> None:
+    """Select one row whatever modifier keys an earlier test left pressed (selectRow would toggle with Ctrl)."""
+    flags = QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows
+    table.selectionModel().select(table.model().index(row, 0), flags)
+
+
 def shown_column(p: DraftsPage, column: int) -> list[str]:
     return [p.proxy.index(r, column).data() for r in range(p.proxy.rowCount())]
 
@@ -61,7 +67,7 @@ def test_table_lists_drafts_newest_first_with_search_and_sort(page, saved):
     page.search.clear()
     page.table.sortByColumn(2, Qt.SortOrder.AscendingOrder)
     assert shown_column(page, 2) == sorted(REPLIES)
-    page.table.selectRow(0)
+    select_row(page.table, 0)
     assert page.preview.toPlainText() == REPLIES[sorted(REPLIES)[0]]
 
 
@@ -86,15 +92,14 @@ def test_export_to_an_unwritable_place_says_so(page, qtbot, tmp_path):
 
 def test_delete_asks_first_then_deletes(page, qtbot, saved, db):
     page.search.setText("plumber")
-    page.table.selectRow(0)
-    page.delete_selected()
-    box = page.findChild(QMessageBox)
-    assert box is not None and "Delete this draft?" in box.text()
+    select_row(page.table, 0)
+    box = page.delete_selected()
+    assert box.isVisible() and "Delete this draft?" in box.text()
     box.button(QMessageBox.StandardButton.Cancel).click()
     assert db.execute("SELECT COUNT(*) FROM drafts").fetchone()[0] == 3
-    page.table.selectRow(0)
-    page.delete_selected()
-    box = next(b for b in page.findChildren(QMessageBox) if b.isVisible())
+    select_row(page.table, 0)
+    assert [d["instruction"] for d in page.selected()] == ["ask Rosa if the plumber can come"]
+    box = page.delete_selected()
     with qtbot.waitSignal(page.refreshed, timeout=30_000):
         next(b for b in box.buttons() if b.text() == "&Delete").click()
     assert [r[0] for r in db.execute("SELECT instruction FROM drafts ORDER BY id")] == [
@@ -110,7 +115,7 @@ def test_a_draft_opens_back_in_compose(qtbot, data_home, saved, tmp_path):
     with qtbot.waitSignal(window.drafts.refreshed, timeout=30_000):
         window.nav.setCurrentRow(DRAFTS)
     window.drafts.search.setText("Anna")
-    window.drafts.table.selectRow(0)
+    select_row(window.drafts.table, 0)
     window.drafts.compose_button.click()
     assert window.current_page() == COMPOSE
     assert window.compose.instruction.toPlainText() == "tell Anna I can't make Thursday"

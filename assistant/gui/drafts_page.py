@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QSplitter,
@@ -200,12 +201,13 @@ class DraftsPage(QWidget):
                 row["length"] = None
             self.open_in_compose.emit(row)
 
-    def delete_selected(self) -> None:
+    def delete_selected(self) -> QMessageBox | None:
+        """Ask, then delete the selected drafts; returns the question (None when nothing is selected)."""
         ids = [d["id"] for d in self.selected()]
         if not ids:
-            return
+            return None
         what = "this draft" if len(ids) == 1 else f"these {len(ids)} drafts"
-        tasks.confirm(self, "Delete drafts", f"Delete {what}? This cannot be undone.", "&Delete",
+        return tasks.confirm(self, "Delete drafts", f"Delete {what}? This cannot be undone.", "&Delete",
                       lambda: self.delete_ids(ids))  # fmt: skip
 
     def delete_ids(self, ids: list[int]) -> None:

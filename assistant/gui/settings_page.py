@@ -45,6 +45,14 @@ from trainer.registry import list_adapters, use_adapter
 DATA_DIR_KEY = "data_dir"  # QSettings key: the data folder chosen here, used from the next start
 
 
+def _forget(root: Path) -> ForgetReport:
+    report = forget(root)
+    # A new, empty store now, before the pages reload: two threads migrating a new database at once can
+    # find it locked.
+    open_store(data_dir(root))
+    return report
+
+
 def _load(root: str) -> dict[str, Any]:
     db = open_store(data_dir(root))
     path, source = current_model(db)
@@ -315,7 +323,7 @@ class SettingsPage(QWidget):
         root = Path(self.root)
         self.forget_button.setEnabled(False)
         self.forget_message.setText("Deleting…")
-        tasks.call(self, lambda: forget(root), self.forget_done, self.forget_failed)
+        tasks.call(self, lambda: _forget(root), self.forget_done, self.forget_failed)
 
     def forget_done(self, report: ForgetReport) -> None:
         self.forget_button.setEnabled(True)
