@@ -4,6 +4,7 @@ Usage (from the repository root, inside .venv):
     python bench/draft_bench.py                              # embedded SmolLM2-135M, 5 rounds, 10k + 100k rows
     python bench/draft_bench.py --model PATH.gguf --rounds 7
     python bench/draft_bench.py --out drafting-section.md # also write the results as a Markdown section
+    python bench/draft_bench.py --lora [ADAPTER.gguf]      # only: base, base + unmerged LoRA, merged models
 
 Generation: each round runs the bare ``Llama.create_chat_completion(stream=True)`` and the full drafting path
 (``assistant.drafting.draft``: model check, voice, example retrieval, prompt budget, streaming cleaner,
@@ -11,6 +12,12 @@ saving) on the same prompt, seed and sampling settings, alternating which goes f
 loaded and warmed up before timing (load time is reported apart), and each run starts from an empty KV
 cache (``reset()``) so both pay for reading the whole prompt. Reported: medians over the rounds of time to
 first token (from the call) and generation tokens/s (tokens after the first / time after the first).
+
+LoRA (``--lora``): the base alone, the base with a LoRA adapter applied by llama.cpp at every token (as
+drafting does with an adapter chosen), and that adapter merged into copies of the base (``trainer.merge``:
+f16, q8_0 and the base's own type), all loaded at once and run on the same prompt in a rotated order each
+round; without a file, a random rank-16 adapter on every projection (what training makes by default: speed
+depends on rank and targets, not on values).
 
 Retrieval: N synthetic sent emails are inserted straight into a fresh store, then ``select_examples`` (FTS5
 BM25, recipient and domain tiers, budget fitting) is timed for varied instructions, with and without a
@@ -218,6 +225,130 @@ def bench_generation(model: str | None, rounds: int) -> dict:
     }  # fmt: skip
 
 
+LORA_VARIANTS = ("base", "base + LoRA", "merged f16", "merged q8_0", "merged same")
+
+
+def bench_lora(
+    model: str | None, adapter: str | None, rounds: int, max_tokens: int = 128, threads: int | None = None
+) -> dict:
+    """Base alone, base + the unmerged adapter, and the adapter merged (f16, q8_0, same type): one prompt.
+
+    Each engine generates exactly ``max_tokens`` tokens (end-of-text is masked out) so all do the same work;
+    every round runs all of them in a rotated order, after a warm-up, from an empty KV cache.
+    """
+    from llama_cpp import Llama
+
+    from assistant.drafting import engine_settings
+    from assistant.drafting.backend import EngineSettings, GenerationParams, llama_kwargs
+    from assistant.drafting.prompting import build_prompt
+    from assistant.drafting.voice import learn_voice
+    from trainer.merge import merge_adapter, random_adapter
+
+    load_before = _load_average()
+    tmp = Path(tempfile.mkdtemp(prefix="draft-bench-lora-"))
+    db = _mailbox_store(tmp)
+    settings, _ = engine_settings(db, model, "none")
+    base = Path(settings.model_path)
+    if adapter is None:  # speed depends on rank and targets, not on values: training's defaults, r=16, all seven
+        adapter_path = random_adapter(base, tmp / "adapter" / "adapter.gguf", rank=16, strength=0.05)
+    else:
+        adapter_path = Path(adapter)
+    files = {"base": (base, None), "base + LoRA": (base, adapter_path)}
+    merges = {}
+    for kind in ("f16", "q8_0", "same"):
+        info = merge_adapter(base, adapter_path, tmp / f"merged-{kind}.gguf", kind, expected_base={})
+        files[f"merged {kind}"] = (Path(info.path), None)
+        merges[kind] = {"seconds": info.seconds, "size": info.size_bytes, "types": info.written_types}
+        print(f"  merged {kind}: {info.seconds:.1f}s, {info.size_bytes / 1e6:.0f} MB", file=sys.stderr)
+    engines, loads = {}, {}
+    for name, (path, lora) in files.items():
+        started = time.perf_counter()
+        kwargs = llama_kwargs(EngineSettings(str(path), settings.n_ctx, threads, lora_path=str(lora) if lora else None))
+        engines[name] = Llama(str(path), **kwargs)
+        loads[name] = time.perf_counter() - started
+    probe = engines["base"]
+    prompt = build_prompt(db, INSTRUCTIONS[0], learn_voice(db), n_ctx=settings.n_ctx,
+                          count_tokens=lambda t: len(probe.tokenize(t.encode(), add_bos=False)))  # fmt: skip
+    p = GenerationParams()
+    no_end = {probe.token_eos(): -float("inf")}
+
+    def run(llm, seed: int) -> dict:
+        llm.reset()
+        t0 = time.perf_counter()
+        stamps = []
+        stream = llm.create_chat_completion(
+            prompt.messages, stream=True, max_tokens=max_tokens, temperature=p.temperature, top_p=p.top_p,
+            top_k=p.top_k, min_p=p.min_p, repeat_penalty=p.repeat_penalty, seed=seed, logit_bias=no_end,
+        )  # fmt: skip
+        for chunk in stream:
+            if chunk["choices"][0]["delta"].get("content"):
+                stamps.append(time.perf_counter())
+        return {"ttft": stamps[0] - t0, "tps": (len(stamps) - 1) / (stamps[-1] - stamps[0]), "chunks": len(stamps)}
+
+    names = list(engines)
+    for name in names:
+        run(engines[name], 0)  # warm-up: page the weights in
+    rows: dict[str, list[dict]] = {name: [] for name in names}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            rows[name].append(run(engines[name], 100 + r))
+        print("  round " + str(r + 1) + ": " + ", ".join(f"{n} {rows[n][-1]['tps']:.1f}" for n in names) + " tok/s",
+              file=sys.stderr)  # fmt: skip
+    for llm in engines.values():
+        llm.close()
+    out = {"model": base.name, "adapter": "random r=16, 7 projections" if adapter is None else adapter_path.name,
+           "threads": threads or llama_kwargs(settings)["n_threads"], "rounds": rounds, "max_tokens": max_tokens,
+           "load_before": load_before, "merges": merges, "variants": {}}  # fmt: skip
+    for name in names:
+        tps = [row["tps"] for row in rows[name]]
+        out["variants"][name] = {
+            "tps": _median(tps), "ttft_ms": _median([row["ttft"] for row in rows[name]]) * 1000,
+            "tps_all": tps, "load_ms": loads[name] * 1000, "size": files[name][0].stat().st_size
+            + (files[name][1].stat().st_size if files[name][1] else 0),
+            "ratio": _median([t / b["tps"] for t, b in zip(tps, rows["base"], strict=True)]),
+            "ttft_ratio": _median([x["ttft"] / b["ttft"] for x, b in zip(rows[name], rows["base"], strict=True)]),
+        }  # fmt: skip
+    return out
+
+
+def lora_markdown(res: dict, command: str) -> str:
+    import llama_cpp
+
+    lines = [
+        "### An adapter applied at draft time against the same adapter merged into the model",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {_cpu_name()}, {os.cpu_count()} CPUs, llama-cpp-python {llama_cpp.__version__}; model "
+        f"{res['model']}, adapter {res['adapter']}, {res['threads']} threads, CPU only. Load average (1 min) at "
+        f"the start: {res['load_before']:.1f}, at the end: {_load_average():.1f}.",
+        "",
+        f"Same drafting prompt, seed and sampling for all; exactly {res['max_tokens']} new tokens each (end of "
+        f"text masked out), KV cache emptied before each run; medians of {res['rounds']} rounds, each running "
+        "all five in a rotated order after a warm-up. Ratios are per round against the base alone in that "
+        "round, then the median.",
+        "",
+        "| | on disk | tokens/s | vs base | time to first token | vs base |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for name, v in res["variants"].items():
+        lines.append(f"| {name} | {v['size'] / 1e6:,.0f} MB | {v['tps']:.1f} | {v['ratio']:.2f}× "
+                     f"| {v['ttft_ms']:.0f} ms | {v['ttft_ratio']:.2f}× |")  # fmt: skip
+    lines += ["", "Merging took " + ", ".join(f"{k} {m['seconds']:.0f} s" for k, m in res["merges"].items())
+              + ". Tokens/s per round: " + "; ".join(f"{n} " + ", ".join(f"{x:.1f}" for x in v["tps_all"])
+                                                   for n, v in res["variants"].items()) + "."]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def _cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
+        if names:
+            return names[0]
+    return platform.processor() or platform.machine()
+
+
 def _fill(db, n: int, seed: int = 1) -> None:
     from assistant.store.fts import index_pending
 
@@ -366,8 +497,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--sizes", default="10000,100000", help="stored emails for the retrieval benchmark")
     parser.add_argument("--out", help="write the Markdown section here")
+    parser.add_argument("--lora", nargs="?", const="random", metavar="ADAPTER.gguf",
+                        help="only compare base, base + unmerged LoRA and merged models (default: a random r=16 "
+                        "adapter on every projection)")  # fmt: skip
+    parser.add_argument("--threads", type=int, help="generation threads in --lora mode (default: drafting's)")
     args = parser.parse_args()
     os.environ.setdefault("MAILVOICE_HOME", tempfile.mkdtemp(prefix="draft-bench-home-"))
+    if args.lora:
+        res = bench_lora(args.model, None if args.lora == "random" else args.lora, args.rounds, threads=args.threads)
+        text = lora_markdown(res, ("python bench/draft_bench.py " + " ".join(sys.argv[1:])).strip())
+        print(text)
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+        return
     print("generation:", file=sys.stderr)
     gen = bench_generation(args.model, args.rounds)
     print("retrieval:", file=sys.stderr)
