@@ -84,7 +84,8 @@ class MainWindow(QMainWindow):
         self.train = _train_page(self.root)
         self.compose = ComposePage(self.root, backend_factory)
         self.drafts = DraftsPage(self.root)
-        self.settings_page = SettingsPage(self.root, self.qsettings, recorder=recorder, busy=self.busy_reason)
+        self.settings_page = SettingsPage(self.root, self.qsettings, recorder=recorder, busy=self.busy_reason,
+                                          release=self.release_data)  # fmt: skip
         self.nav = QListWidget()
         self.nav.setObjectName("navigation")
         self.nav.setSpacing(3)
@@ -104,6 +105,7 @@ class MainWindow(QMainWindow):
         self.mail.import_requested.connect(self.open_import_wizard)
         self.drafts.open_in_compose.connect(self.open_draft)
         self.settings_page.forgotten.connect(self.after_forget)
+        self.settings_page.forget_ended.connect(self.rebuild_train)
         self._connect_train()
         self.statusBar().addPermanentWidget(QLabel(f"Data: {self.root}"))
         self.restore_state()
@@ -166,15 +168,22 @@ class MainWindow(QMainWindow):
         self.nav.setCurrentRow(MAIL)
         self.mail.refresh()
 
-    def after_forget(self) -> None:
-        """Everything was deleted: pages that keep a database connection are built anew."""
+    def release_data(self) -> None:
+        """Before everything is deleted: the Train page, which keeps the database open, stops."""
         if hasattr(self.train, "shutdown"):
             self.train.shutdown()
+
+    def rebuild_train(self) -> None:
+        """A new Train page on the (now new) database; the stopped one goes."""
         old, self.train = self.train, _train_page(self.root)
         self.stack.insertWidget(TRAIN, self.train)
         self.stack.removeWidget(old)
         old.deleteLater()
         self._connect_train()
+        if self.current_page() == TRAIN:
+            self.stack.setCurrentIndex(TRAIN)
+
+    def after_forget(self) -> None:
         self.mail.refresh()
         self.drafts.refresh()
 
@@ -184,10 +193,11 @@ class MainWindow(QMainWindow):
             return "An import is running"
         if self.compose.thread is not None and self.compose.thread.isRunning():
             return "A draft is being written"
-        for name in ("train_thread", "eval_thread"):
-            thread = getattr(self.train, name, None)
-            if thread is not None and thread.isRunning():
-                return "Training is running"
+        thread = getattr(self.train, "train_thread", None)
+        if thread is not None and thread.isRunning():
+            return "Training is running"
+        if getattr(getattr(self.train, "pairs", None), "building", False):
+            return "Training pairs are being built"
         return ""
 
     # -- window state ------------------------------------------------------------------------------

@@ -72,19 +72,28 @@ def _load(root: str) -> dict[str, Any]:
 
 
 class SettingsPage(QWidget):
-    """Signals: forgotten() after everything was deleted; refreshed(); model_changed(dict) with the new model."""
+    """Signals: forgotten() after everything was deleted; forget_ended() after any attempt; refreshed();
+    model_changed(dict) with the new model.
+
+    Args:
+        busy: what is running that forgetting would break ("" when nothing): then forgetting is refused.
+        release: called before deleting, to stop whatever else holds the database (the Train page).
+    """
 
     forgotten = Signal()
+    forget_ended = Signal()
     refreshed = Signal()
     model_changed = Signal(dict)
 
     def __init__(self, root: str, qsettings: QSettings, *, recorder: netguard.Recorder | None = None,
-                 busy: Callable[[], str] = lambda: "", parent: QWidget | None = None):  # fmt: skip
+                 busy: Callable[[], str] = lambda: "", release: Callable[[], None] = lambda: None,
+                 parent: QWidget | None = None):  # fmt: skip
         super().__init__(parent)
         self.root = root
         self.qsettings = qsettings
         self.recorder = recorder
         self.busy = busy
+        self.release = release
         self.loaded: dict[str, Any] | None = None
         columns = QHBoxLayout(self)
         left, right = QVBoxLayout(), QVBoxLayout()
@@ -323,6 +332,8 @@ class SettingsPage(QWidget):
         root = Path(self.root)
         self.forget_button.setEnabled(False)
         self.forget_message.setText("Deleting…")
+        self.release()
+        tasks.wait_all()  # quick loads in flight finish first: nothing may open the database while it goes
         tasks.call(self, lambda: _forget(root), self.forget_done, self.forget_failed)
 
     def forget_done(self, report: ForgetReport) -> None:
@@ -330,9 +341,11 @@ class SettingsPage(QWidget):
         self.forget_message.setText(f"Deleted {report.removed_files:,} files ({human_size(report.removed_bytes)}). "
                                     "The data folder is empty.")  # fmt: skip
         self.forgotten.emit()
+        self.forget_ended.emit()
         self.refresh()
 
     def forget_failed(self, message: str) -> None:
         self.forget_button.setEnabled(True)
         self.forget_message.setText(message)
+        self.forget_ended.emit()
         tasks.show_error(self, message)
