@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import stat
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import sqlite_utils
@@ -21,6 +24,25 @@ def test_migrations_apply_once_on_memory_db():
     assert {"messages", "messages_fts", "import_runs", "skipped", "import_files", "settings"} <= set(
         db.table_names()
     )
+
+
+def _open_and_count(root: str) -> int:
+    return open_store(Path(root)).execute("SELECT count(*) FROM _migrations").fetchone()[0]
+
+
+def test_several_processes_opening_a_new_store_at_once_all_succeed_and_migrate_it_once(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        counts = pool.map(_open_and_count, [str(tmp_path / "new")] * 8)
+    assert counts == [len(MIGRATIONS)] * 8
+    db = open_store(tmp_path / "new")
+    assert [r[0] for r in db.execute("SELECT name FROM _migrations ORDER BY rowid")] == [m.__name__ for m in MIGRATIONS]
+
+
+def test_several_threads_opening_a_new_store_at_once_all_succeed(tmp_path):
+    with ThreadPoolExecutor(6) as pool:
+        counts = list(pool.map(_open_and_count, [str(tmp_path / "new")] * 12))
+    assert counts == [len(MIGRATIONS)] * 12
 
 
 def test_store_uses_wal_and_private_files(data_home):

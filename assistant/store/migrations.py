@@ -18,21 +18,37 @@ def migration(fn: Callable[[sqlite_utils.Database], None]) -> Callable[[sqlite_u
     return fn
 
 
+def _pending(db: sqlite_utils.Database) -> list[Callable[[sqlite_utils.Database], None]]:
+    if "_migrations" not in db.table_names():
+        return list(MIGRATIONS)
+    done = {row[0] for row in db.execute("SELECT name FROM _migrations")}
+    return [fn for fn in MIGRATIONS if fn.__name__ not in done]
+
+
 def apply(db: sqlite_utils.Database) -> list[str]:
-    """Apply every migration not yet applied; return the names applied now."""
-    db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
-    done = {row["name"] for row in db["_migrations"].rows}
-    applied = []
-    for fn in MIGRATIONS:
-        if fn.__name__ in done:
-            continue
-        # One transaction per migration, all or nothing: a kill part-way must not leave tables without the
-        # record of their migration (the next start would fail on "table already exists"). ``with db.conn``
-        # is not enough: DDL runs outside Python's implicit transactions, so each CREATE committed alone.
-        with db.atomic():
-            fn(db)
-            db["_migrations"].insert({"name": fn.__name__, "applied_at": dt.datetime.now(dt.UTC).isoformat()})
-        applied.append(fn.__name__)
+    """Apply every migration not yet applied; return the names applied now.
+
+    Safe when several threads or processes open a new database at once (the app's pages, a worker): the
+    first takes the write lock (``BEGIN IMMEDIATE``) and the others wait for it, then find the work done.
+    """
+    if not _pending(db):
+        return []
+    db.conn.execute("BEGIN IMMEDIATE")  # waits (busy timeout) while another connection migrates
+    try:
+        db["_migrations"].create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+        applied = []
+        for fn in _pending(db):  # read again under the lock: another connection may have applied them
+            # All or nothing per migration: a kill part-way must not leave tables without the record of
+            # their migration (the next start would fail on "table already exists").
+            with db.atomic():
+                fn(db)
+                db["_migrations"].insert({"name": fn.__name__, "applied_at": dt.datetime.now(dt.UTC).isoformat()})
+            applied.append(fn.__name__)
+        db.conn.execute("COMMIT")
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
     return applied
 
 
