@@ -34,7 +34,7 @@ from assistant.drafting.prompting import (
     reply_from_store,
 )
 from assistant.drafting.voice import Voice, learn_voice
-from assistant.errors import Cancelled
+from assistant.errors import Cancelled, MailvoiceError
 from assistant.store.fts import index_pending
 
 log = logging.getLogger("mailvoice.drafting")
@@ -337,6 +337,36 @@ def save_draft(
             ],
         )
     return int(cursor.lastrowid)
+
+
+class DraftGone(MailvoiceError):
+    """The saved draft to update was deleted meanwhile."""
+
+
+def update_draft(db: sqlite_utils.Database, draft_id: int, text: str) -> None:
+    """Store the user's edit of draft ``draft_id``: its text is replaced, what the model wrote is kept.
+
+    The first edit keeps the generated text in ``params["generated_text"]``, so a draft can still be explained
+    (and evaluated) as the model wrote it; every edit sets ``params["edited_at"]``.
+    """
+    with db.conn:
+        row = db.execute("SELECT text, params FROM drafts WHERE id = ?", [draft_id]).fetchone()
+        if row is None:
+            raise DraftGone(
+                f"Draft #{draft_id} is no longer saved (it was deleted on the Drafts page): copy the text, "
+                "or generate a new draft."
+            )
+        try:
+            params = json.loads(row[1] or "{}")
+        except ValueError:
+            params = {}
+        params = params if isinstance(params, dict) else {}
+        params.setdefault("generated_text", row[0])
+        params["edited_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        db.execute(
+            "UPDATE drafts SET text = ?, params = ? WHERE id = ?",
+            [text, json.dumps(params, ensure_ascii=False), draft_id],
+        )
 
 
 def list_drafts(db: sqlite_utils.Database, limit: int | None = None) -> list[dict[str, Any]]:
