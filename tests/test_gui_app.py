@@ -1,5 +1,5 @@
 """The desktop window: every page builds and is reachable by keyboard, the first start opens the import wizard,
-window state is remembered, the Mail page shows what is stored, and Compose streams drafts."""
+window state is remembered, and the Mail page shows what is stored (Compose: test_gui_compose.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget  # noqa: E402
 
 from assistant.errors import MailvoiceError  # noqa: E402
 from assistant.gui import tasks  # noqa: E402
-from assistant.gui.app import COMPOSE, DRAFTS, MAIL, PAGES, SETTINGS, TRAIN, MainWindow, startup_root  # noqa: E402
+from assistant.gui.app import DRAFTS, MAIL, PAGES, SETTINGS, TRAIN, MainWindow, startup_root  # noqa: E402
 from assistant.gui.compose import ComposePage  # noqa: E402
 from assistant.gui.drafts_page import DraftsPage  # noqa: E402
 from assistant.gui.mail_page import MailPage  # noqa: E402
@@ -128,34 +128,6 @@ def test_pages_use_the_system_palette(qtbot, imported, settings):
     widgets = [window, *window.findChildren(QWidget)]
     assert not [w for w in widgets if "color" in w.styleSheet().lower()]
     assert QApplication.instance().styleSheet() == ""
-
-
-def test_compose_streams_a_draft_from_the_fake_backend(qtbot, data_home, settings):
-    from assistant.drafting.backend import FakeBackend
-
-    fake = FakeBackend()
-    fake.enqueue("Hi Anna,\n\nI can't make Thursday. Could we do Monday instead?\n\nBest,\nAlex")
-    window = make_window(qtbot, data_home, settings, backend_factory=lambda: fake)
-    window.nav.setCurrentRow(COMPOSE)
-    page = window.compose
-    chunks = []
-    page.instruction.setPlainText("tell Anna I can't make Thursday, propose Monday")
-    page.generate()
-    page.worker.chunk.connect(chunks.append)
-    with qtbot.waitSignal(page.thread.finished, timeout=30_000):
-        pass
-    assert page.output.toPlainText().startswith("Hi Anna,") and page.output.toPlainText().endswith("Alex")
-    assert page.status.text().startswith("Saved.")
-    assert fake.prompts and "Thursday" in str(fake.prompts[-1])
-    assert open_store(window.root).execute("SELECT COUNT(*) FROM drafts").fetchone()[0] == 1
-
-
-def test_compose_reports_an_empty_instruction(qtbot, data_home, settings):
-    window = make_window(qtbot, data_home, settings)
-    window.compose.generate()
-    with qtbot.waitSignal(window.compose.thread.finished, timeout=30_000):
-        pass
-    assert window.compose.status.text().startswith("The instruction is empty")
 
 
 def test_forget_is_refused_while_an_import_runs(qtbot, imported, settings, tmp_path):

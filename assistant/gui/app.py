@@ -144,14 +144,8 @@ class MainWindow(QMainWindow):
             refresh()
 
     def open_draft(self, row: dict[str, Any]) -> None:
-        """Put a saved draft back into Compose: its instruction, recipient, length and text."""
-        self.compose.instruction.setPlainText(row.get("instruction") or "")
-        self.compose.to.setText(row.get("recipient") or "")
-        if row.get("length") in ("short", "medium", "long"):
-            self.compose.length.setCurrentText(row["length"])
-        self.compose.output.setPlainText(row.get("text") or "")
-        self.compose.status.setText(f"Draft #{row['id']} of {(row.get('created_at') or '')[:10]}. "
-                                    "Generate writes a new one.")  # fmt: skip
+        """Put a saved draft back into Compose: its request, the email it answers, and its text to edit."""
+        self.compose.open_draft(row)
         self.nav.setCurrentRow(COMPOSE)
 
     def open_import_wizard(self, paths: list[str] | None = None) -> ImportWizard:

@@ -1,0 +1,360 @@
+"""The Compose page on the fake backend: picking the email answered, tone, length and alternatives, streaming,
+Stop, Regenerate, saving edits, the mailto: link; and one draft streamed from the embedded model."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("PySide6")
+
+from PySide6.QtCore import QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from assistant.drafting import FakeBackend, draft  # noqa: E402
+from assistant.drafting.drafts import list_drafts  # noqa: E402
+from assistant.drafting.prompting import LENGTHS  # noqa: E402
+from assistant.gui.app import COMPOSE, MainWindow  # noqa: E402
+from assistant.gui.compose import ComposePage, mailto_url, reply_subject  # noqa: E402
+from assistant.store.fts import index_pending  # noqa: E402
+
+ROSA_BODY = "Hi Alex,\n\nThe plumber can come on Monday at 9 to fix the kitchen faucet. Does that work for you?\n\nRosa"
+MAIL = [
+    # (message_id, date, from_name, from_addr, subject, body)
+    ("rosa-1@x", "2024-03-01T09:00:00+00:00", "Rosa Álvarez", "rosa@properties.example.net", "Plumber on Monday",
+     ROSA_BODY),
+    ("kenji-1@x", "2024-03-04T09:00:00+00:00", "Kenji Sato", "kenji@finance.example.com", "Budget numbers",
+     "Attached are the Q2 budget numbers."),
+    ("rosa-0@x", "2024-02-01T09:00:00+00:00", "Rosa Álvarez", "rosa@properties.example.net", "Rent receipt",
+     "Here is the receipt for February's rent."),
+]  # fmt: skip
+ANNA = "Hi Anna,\n\nI can't make Thursday. Could we do Monday instead?\n\nBest,\nAlex"
+
+
+class Opener:
+    """Records the URLs the page opens; answers whether a mail app took them."""
+
+    def __init__(self, works: bool = True):
+        self.urls: list[QUrl] = []
+        self.works = works
+
+    def __call__(self, url: QUrl) -> bool:
+        self.urls.append(url)
+        return self.works
+
+
+class GatedBackend(FakeBackend):
+    """Streams one word, then waits until the page asks to stop (so Stop lands mid-draft every time)."""
+
+    def stream(self, messages, params, cancel=None):
+        words = super().stream(messages, params, cancel)
+        yield next(words)
+        deadline = time.monotonic() + 20
+        while cancel is not None and not cancel() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        yield from words
+
+
+@pytest.fixture
+def mail(db):
+    for message_id, date, name, addr, subject, body in MAIL:
+        db["messages"].insert({"message_id": message_id, "date": date, "from_name": name, "from_addr": addr,
+                               "subject": subject, "body": body, "sent_by_me": 0, "automated": 0})  # fmt: skip
+    index_pending(db)
+    return db
+
+
+@pytest.fixture
+def fake() -> FakeBackend:
+    return FakeBackend()
+
+
+@pytest.fixture
+def opener() -> Opener:
+    return Opener()
+
+
+def make_page(qtbot, root: Path, backend=None, opener=None) -> ComposePage:
+    page = ComposePage(str(root), (lambda: backend) if backend is not None else None, open_url=opener)
+    qtbot.addWidget(page, before_close_func=lambda p: p.shutdown())
+    page.resize(1000, 700)
+    page.show()
+    return page
+
+
+@pytest.fixture
+def page(qtbot, data_home, fake, opener) -> ComposePage:
+    return make_page(qtbot, data_home, fake, opener)
+
+
+def written(qtbot, page: ComposePage, start=None, timeout: int = 30_000) -> None:
+    """Start writing (``start``, default Generate) and wait until it ended and its thread stopped."""
+    (start or page.generate_button.click)()
+    qtbot.waitUntil(lambda: not page.writing and not page.thread.isRunning(), timeout=timeout)
+
+
+def pick(qtbot, page: ComposePage, words: str, expected_subjects: list[str]) -> None:
+    """Search for ``words`` in the picker and answer the first result with Enter, as a person would."""
+    picker = page.pick_reply()
+    picker.search.clear()
+    qtbot.keyClicks(picker.search, words)
+    qtbot.waitUntil(lambda: [r["subject"] for r in picker.rows] == expected_subjects, timeout=10_000)
+    qtbot.keyClick(picker.search, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: page.reply is not None and not picker.isVisible(), timeout=10_000)
+
+
+def record_chunks(monkeypatch) -> list[tuple[int, str]]:
+    """Every chunk the page shows, in order (patched on the class: a method of the page is still called on the
+    GUI thread; a plain function connected to the worker would run in the worker's thread)."""
+    chunks: list[tuple[int, str]] = []
+    shown = ComposePage.on_chunk
+
+    def on_chunk(self, chunk):
+        chunks.append(chunk)
+        shown(self, chunk)
+
+    monkeypatch.setattr(ComposePage, "on_chunk", on_chunk)
+    return chunks
+
+
+def user_prompt(fake: FakeBackend, i: int = -1) -> str:
+    return "\n".join(m["content"] for m in fake.prompts[i] if m["role"] == "user")
+
+
+def test_a_draft_streams_into_the_editor_and_is_saved(qtbot, page, fake, db, monkeypatch):
+    fake.enqueue(ANNA)
+    chunks = record_chunks(monkeypatch)
+    page.instruction.setPlainText("tell Anna I can't make Thursday, propose Monday")
+    written(qtbot, page)
+    assert len(chunks) > 10 and {i for i, _ in chunks} == {0}  # word by word, all into the one draft
+    assert page.output.toPlainText() == ANNA and page.tabs.count() == 1
+    (row,) = list_drafts(db)
+    assert page.status.text().startswith(f"Saved as draft #{row['id']}.") and row["text"] == ANNA
+    assert "tell Anna I can't make Thursday" in user_prompt(fake) and row["context_kind"] == ""
+
+
+def test_the_window_drafts_with_its_engine_and_counts_a_draft_as_busy(qtbot, data_home, fake, tmp_path):
+    settings = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(str(data_home), backend_factory=lambda: fake, settings=settings, wizard_on_first_start=False)
+    qtbot.addWidget(window)
+    window.nav.setCurrentRow(COMPOSE)
+    fake.enqueue(ANNA)
+    window.compose.instruction.setPlainText("tell Anna I can't make Thursday")
+    window.compose.generate()
+    assert window.busy_reason() == "A draft is being written"
+    qtbot.waitUntil(lambda: not window.compose.thread.isRunning(), timeout=30_000)
+    assert window.compose.output.toPlainText() == ANNA and window.busy_reason() == ""
+
+
+def test_an_empty_instruction_is_reported(qtbot, page, fake):
+    written(qtbot, page)
+    assert page.status.text().startswith("The instruction is empty") and not fake.prompts
+    assert page.generate_button.isEnabled()
+
+
+def test_picking_a_stored_email_drafts_a_reply_to_it(qtbot, page, fake, mail, opener):
+    pick(qtbot, page, "rosa", ["Plumber on Monday", "Rent receipt"])
+    assert page.to.text() == "rosa@properties.example.net"  # the sender of the email answered
+    assert "Plumber on Monday" in page.reply_label.text() and "Rosa Álvarez" in page.reply_label.text()
+    assert page.reply_view.toPlainText() == ROSA_BODY and page.reply_view.isReadOnly()
+    fake.enqueue("Hi Rosa,\n\nMonday at 9 is perfect, thank you!\n\nBest,\nAlex")
+    page.instruction.setPlainText("say Monday at 9 works")
+    written(qtbot, page)
+    prompt = user_prompt(fake)
+    assert "Subject: Plumber on Monday" in prompt and "fix the kitchen faucet" in prompt  # the email answered
+    assert "From: Rosa Álvarez <rosa@properties.example.net>" in prompt
+    (row,) = list_drafts(mail)
+    assert (row["context_kind"], row["context"], row["recipient"]) == ("message", "rosa-1@x", page.to.text())
+    page.mail_button.click()
+    url = opener.urls[-1].toString(QUrl.ComponentFormattingOption.FullyEncoded)
+    assert url.startswith("mailto:rosa@properties.example.net?subject=Re%3A%20Plumber%20on%20Monday&body=Hi%20Rosa")
+
+
+def test_a_reply_can_be_cleared_and_the_next_draft_is_a_new_email(qtbot, page, fake, mail):
+    pick(qtbot, page, "budget", ["Budget numbers"])
+    assert page.to.text() == "kenji@finance.example.com"
+    page.clear_reply_button.click()
+    assert page.reply is None and not page.reply_view.isVisible() and page.to.text() == ""
+    page.instruction.setPlainText("ask Kenji for the Q3 numbers")
+    written(qtbot, page)
+    assert "<email>" not in user_prompt(fake) and "Budget numbers" not in user_prompt(fake)
+    assert list_drafts(mail)[0]["context_kind"] == ""
+
+
+def test_the_picker_searches_subject_text_and_sender_and_says_when_nothing_matches(qtbot, page, mail):
+    picker = page.pick_reply()
+    qtbot.waitUntil(lambda: len(picker.rows) == 3, timeout=10_000)  # before typing: the newest first
+    assert [picker.results.topLevelItem(i).text(2) for i in range(3)] == [
+        "Budget numbers", "Plumber on Monday", "Rent receipt"]  # fmt: skip
+    assert picker.results.topLevelItem(1).text(0) == "2024-03-01" and picker.results.topLevelItem(1).text(1) == (
+        "Rosa Álvarez")  # fmt: skip
+    qtbot.keyClicks(picker.search, "faucet")  # a word of the text only
+    qtbot.waitUntil(lambda: [r["subject"] for r in picker.rows] == ["Plumber on Monday"], timeout=10_000)
+    qtbot.keyClicks(picker.search, " zebra")
+    qtbot.waitUntil(lambda: picker.rows == [], timeout=10_000)
+    assert "No stored email has every word of “faucet zebra”" in picker.status.text()
+    assert not picker.answer_button.isEnabled()
+    qtbot.keyClick(picker, Qt.Key.Key_Escape)
+    assert not picker.isVisible() and page.reply is None
+
+
+def test_the_picker_says_to_import_mail_when_none_is_stored(qtbot, page):
+    picker = page.pick_reply()
+    qtbot.waitUntil(lambda: "import yours on the Mail page" in picker.status.text(), timeout=10_000)
+
+
+def test_tone_length_and_alternatives_reach_the_core_and_every_alternative_is_shown(qtbot, page, fake, db):
+    replies = [f"Hi Bob,\n\nVersion {n} of the thanks.\n\nBest,\nAlex" for n in (1, 2, 3)]
+    fake.enqueue(*replies)
+    page.instruction.setPlainText("thank Bob for the report")
+    page.tone.setCurrentText("formal")
+    page.length.setCurrentText("short")
+    page.alternatives.setValue(3)
+    written(qtbot, page)
+    assert len(fake.prompts) == 3 and len({p.seed for p in fake.params}) == 3
+    assert all(p.max_tokens == LENGTHS["short"][0] for p in fake.params)
+    assert "Tone: formal" in user_prompt(fake) and f"Length: {LENGTHS['short'][1]}" in user_prompt(fake)
+    assert page.tabs.count() == 3 and [page.tabs.tabText(i) for i in range(3)] == ["Draft 1", "Draft 2", "Draft 3"]
+    assert [page.tabs.widget(i).toPlainText() for i in range(3)] == replies
+    page.tabs.setCurrentIndex(1)
+    assert page.output.toPlainText() == replies[1]
+    rows = list_drafts(db)
+    assert len(rows) == 3 and {json.loads(r["params"])["tone"] for r in rows} == {"formal"}
+    assert {json.loads(r["params"])["length"] for r in rows} == {"short"}
+
+
+def test_regenerate_writes_the_last_request_again(qtbot, page, fake, db):
+    fake.enqueue("Hi Anna,\n\nFirst try.\n\nBest,\nAlex", "Hi Anna,\n\nSecond try.\n\nBest,\nAlex")
+    assert not page.regenerate_button.isEnabled()  # nothing written yet
+    page.instruction.setPlainText("tell Anna I can't make Thursday")
+    written(qtbot, page)
+    page.instruction.setPlainText("something not asked for yet")
+    written(qtbot, page, page.regenerate_button.click)
+    assert "tell Anna I can't make Thursday" in user_prompt(fake, 1) and "not asked" not in user_prompt(fake, 1)
+    assert fake.params[0].seed != fake.params[1].seed
+    assert page.output.toPlainText() == "Hi Anna,\n\nSecond try.\n\nBest,\nAlex"
+    assert [r["text"].split("\n\n")[1] for r in list_drafts(db)] == ["Second try.", "First try."]
+
+
+def test_stop_stops_the_draft_and_saves_nothing(qtbot, data_home, db):
+    page = make_page(qtbot, data_home, GatedBackend(replies=[ANNA]))
+    page.instruction.setPlainText("tell Anna I can't make Thursday")
+    page.generate_button.click()
+    qtbot.waitUntil(lambda: page.output.toPlainText() != "", timeout=10_000)
+    assert page.stop_button.isEnabled() and not page.generate_button.isEnabled()
+    page.stop_button.click()
+    qtbot.waitUntil(lambda: not page.writing and not page.thread.isRunning(), timeout=10_000)
+    assert page.status.text().startswith("Stopped") and page.output.toPlainText() == "Hi"
+    assert list_drafts(db) == [] and page.generate_button.isEnabled() and not page.stop_button.isEnabled()
+
+
+def test_save_stores_the_edited_text(qtbot, page, fake, db):
+    fake.enqueue(ANNA)
+    page.instruction.setPlainText("tell Anna I can't make Thursday")
+    written(qtbot, page)
+    assert not page.save_button.isEnabled()  # nothing edited yet
+    page.output.moveCursor(page.output.textCursor().MoveOperation.End)
+    qtbot.keyClick(page.output, Qt.Key.Key_Return)
+    qtbot.keyClicks(page.output, "PS: the cafe on Monday?")
+    assert page.save_button.isEnabled()
+    page.save_button.click()
+    qtbot.waitUntil(lambda: page.status.text().startswith("Saved your edits"), timeout=10_000)
+    (row,) = list_drafts(db)
+    assert row["text"] == ANNA + "\nPS: the cafe on Monday?"
+    assert json.loads(row["params"])["generated_text"] == ANNA
+    assert not page.save_button.isEnabled()
+
+
+def test_a_deleted_draft_is_not_saved_silently(qtbot, page, fake, db, monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr("assistant.gui.tasks.show_error", lambda _parent, message, _title="": shown.append(message))
+    page.instruction.setPlainText("tell Anna I can't make Thursday")
+    written(qtbot, page)
+    with db.conn:
+        db.execute("DELETE FROM drafts")
+    qtbot.keyClicks(page.output, "edited ")
+    page.save_button.click()
+    qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
+    assert "no longer saved" in shown[0] and "copy the text" in page.status.text()
+
+
+def test_the_mailto_url_is_exactly_encoded():
+    body = "Hi Anna & Bob,\n\nCafé at 10? 50% off = great + cheap\r\nAlex"
+    assert mailto_url("anna@example.org; bob@example.com", "Re: Café & cake", body) == (
+        "mailto:anna@example.org,bob@example.com?subject=Re%3A%20Caf%C3%A9%20%26%20cake"
+        "&body=Hi%20Anna%20%26%20Bob%2C%0D%0A%0D%0ACaf%C3%A9%20at%2010%3F%2050%25%20off%20%3D%20great%20%2B%20cheap"
+        "%0D%0AAlex"
+    )
+    assert mailto_url("", "", "x y") == "mailto:?body=x%20y"
+    assert mailto_url("a@b.c", "", "") == "mailto:a@b.c"
+    assert [reply_subject(s) for s in ("Lunch", "RE: Lunch", "re:Lunch", "")] == ["Re: Lunch", "RE: Lunch",
+                                                                                  "re:Lunch", ""]  # fmt: skip
+
+
+def test_open_in_mail_app_passes_the_url_unchanged(qtbot, page, fake, opener):
+    text = "Hi Zoë,\n\nFish & chips at 7?\n\nAlex"
+    fake.enqueue(text)
+    page.to.setText("zoe@example.org")
+    page.instruction.setPlainText("invite Zoë for fish and chips")
+    written(qtbot, page)
+    page.mail_button.click()
+    (url,) = opener.urls
+    assert url.toString(QUrl.ComponentFormattingOption.FullyEncoded) == (
+        "mailto:zoe@example.org?body=Hi%20Zo%C3%AB%2C%0D%0A%0D%0AFish%20%26%20chips%20at%207%3F%0D%0A%0D%0AAlex"
+    )
+    assert page.status.text() == "Opened in your mail app."
+
+
+def test_without_a_mail_app_the_page_says_what_to_do(qtbot, data_home, fake, monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr("assistant.gui.tasks.show_error", lambda _parent, message, _title="": shown.append(message))
+    page = make_page(qtbot, data_home, fake, Opener(works=False))
+    page.instruction.setPlainText("anything")
+    written(qtbot, page)
+    page.mail_button.click()
+    assert "set a default mail app" in page.status.text() and "use Copy" in shown[0]
+
+
+def test_copy_puts_the_shown_alternative_on_the_clipboard(qtbot, page, fake):
+    fake.enqueue("Hi A,\n\nOne.\n\nAlex", "Hi A,\n\nTwo.\n\nAlex")
+    page.instruction.setPlainText("say hello")
+    page.alternatives.setValue(2)
+    written(qtbot, page)
+    page.tabs.setCurrentIndex(1)
+    page.copy_button.click()
+    assert QApplication.clipboard().text() == "Hi A,\n\nTwo.\n\nAlex"
+
+
+def test_a_saved_reply_reopens_with_its_email_and_its_edits_save_to_it(qtbot, page, fake, mail):
+    fake.enqueue("Hi Rosa,\n\nMonday works.\n\nAlex")
+    (saved,) = draft(mail, "say Monday works", reply_to="rosa-1@x", to="rosa@home.example", tone="warm",
+                     length="short", backend=fake).drafts  # fmt: skip
+    (row,) = list_drafts(mail)
+    page.open_draft({**row, "length": "short"})
+    qtbot.waitUntil(lambda: page.reply is not None, timeout=10_000)
+    assert page.reply.source == "rosa-1@x" and page.to.text() == "rosa@home.example"  # its own recipient kept
+    assert page.tone.currentText() == "warm" and page.output.toPlainText() == saved.text
+    assert page.subject() == "Re: Plumber on Monday"
+    qtbot.keyClicks(page.output, "Yes! ")
+    page.save_button.click()
+    qtbot.waitUntil(lambda: page.status.text() == f"Saved your edits to draft #{saved.id}.", timeout=10_000)
+    assert list_drafts(mail)[0]["text"] == "Yes! " + saved.text
+    written(qtbot, page, page.regenerate_button.click)
+    assert "Subject: Plumber on Monday" in user_prompt(fake) and "Tone: warm" in user_prompt(fake)
+
+
+@pytest.mark.slow
+def test_a_draft_streams_from_the_embedded_model(qtbot, data_home, mail, monkeypatch):
+    """The page on llama.cpp and SmolLM2-135M: chunks arrive while it writes, and the draft is saved."""
+    page = make_page(qtbot, data_home)
+    chunks = record_chunks(monkeypatch)
+    page.instruction.setPlainText("ask Kenji for the Q3 budget numbers by Friday")
+    page.to.setText("kenji@finance.example.com")
+    page.length.setCurrentText("short")
+    written(qtbot, page, timeout=120_000)
+    (row,) = list_drafts(mail)
+    assert len(chunks) >= 5 and row["text"] == page.output.toPlainText() != ""
+    assert page.status.text().startswith(f"Saved as draft #{row['id']}.") and row["model"].endswith(".gguf")
