@@ -232,3 +232,19 @@ def test_with_mailvoice_netlog_every_attempt_is_appended_to_the_file_for_other_p
         tcp.connect(TEST_NET)
     assert netguard.read_log(log).refused == [Attempt("connect", "198.51.100.1", 80, False)]
     assert netguard.read_log(tmp_path / "absent.jsonl").attempts == []
+
+
+def test_the_netlog_is_written_by_other_processes_too(tmp_path):
+    log = tmp_path / "net.jsonl"
+    probe = (
+        "import socket\n"
+        "from assistant import netguard\n"
+        "netguard.install()\n"
+        "try:\n"
+        "    socket.create_connection(('198.51.100.1', 80), timeout=1)\n"
+        "except netguard.NetworkBlocked:\n"
+        "    pass\n"
+    )
+    env = dict(os.environ, **{netguard.NETLOG_ENV: str(log)})
+    subprocess.run([sys.executable, "-c", probe], env=env, check=True, timeout=60)
+    assert netguard.read_log(log).refused == [Attempt("create_connection", "198.51.100.1", 80, False)]
