@@ -77,6 +77,22 @@ def mailvoice(work: Path, *args: str) -> dict:
     return json.loads(done.stdout or "{}")
 
 
+METRICS = ("bleu", "sacrebleu", "chrf", "rouge_l", "mauve", "length_ratio", "verbatim_overlap")
+
+
+def table(result: dict) -> str:
+    """The ablation of one ``eval --ablations --json`` result as a Markdown table, with 95% intervals."""
+    lines = ["| configuration | n | " + " | ".join(METRICS) + " |", "|---|---|" + "---|" * len(METRICS)]
+    for row in result["rows"]:
+        cells = []
+        for m in METRICS:
+            value, ci = row.get(m), (row.get("intervals") or {}).get(m)
+            text = "–" if value is None else f"{value:.3f}"
+            cells.append(f"{text} ({ci[0]:.3f}–{ci[1]:.3f})" if ci and value is not None else text)
+        lines.append(f"| {row['label']} | {row.get('n')} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset", type=Path)
@@ -86,9 +102,13 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--max-steps", type=int, default=None)
     ap.add_argument("--limit", type=int, default=None, help="evaluate on at most N validation pairs")
+    ap.add_argument("--table", action="store_true", help="print WORK/eval.json as a Markdown table and stop")
     args = ap.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
+    if args.table:
+        print(table(json.loads((work / "eval.json").read_text())))
+        return
     stages = set(args.stages.split(","))
     log: dict = json.loads((work / "log.json").read_text()) if (work / "log.json").exists() else {}
 
@@ -105,7 +125,8 @@ def main() -> None:
         have = mailvoice(work, "adapters").get("adapters", [])
         if not any(a.get("name") == "quality" for a in have):
             extra = ["--max-steps", str(args.max_steps)] if args.max_steps else []
-            resume = ["--resume"] if (work / "data" / "runs").exists() and any((work / "data" / "runs").iterdir()) else []
+            runs = work / "data" / "runs"
+            resume = ["--resume"] if runs.exists() and any(runs.iterdir()) else []
             record(
                 "train",
                 mailvoice(work, "train", "--name", "quality", "--epochs", str(args.epochs), *extra, *resume),
