@@ -297,6 +297,8 @@ def bench_lora(
               file=sys.stderr)  # fmt: skip
     for llm in engines.values():
         llm.close()
+    ids = probe.tokenize("\n\n".join(m["content"] for m in prompt.messages).encode(), add_bos=True)
+    choices = _choices(files, ids, threads)
     out = {"model": base.name, "adapter": "random r=16, 7 projections" if adapter is None else adapter_path.name,
            "threads": threads or llama_kwargs(settings)["n_threads"], "rounds": rounds, "max_tokens": max_tokens,
            "load_before": load_before, "merges": merges, "variants": {}}  # fmt: skip
@@ -308,8 +310,28 @@ def bench_lora(
             + (files[name][1].stat().st_size if files[name][1] else 0),
             "ratio": _median([t / b["tps"] for t, b in zip(tps, rows["base"], strict=True)]),
             "ttft_ratio": _median([x["ttft"] / b["ttft"] for x, b in zip(rows[name], rows["base"], strict=True)]),
+            **choices[name],
         }  # fmt: skip
+    out["positions"] = len(ids) - 1
     return out
+
+
+def _choices(files: dict, ids: list[int], threads: int | None) -> dict[str, dict]:
+    """How each engine's next-token choices over ``ids`` compare with base + LoRA's (what merging must keep):
+    ``agreement`` over all positions, ``kept`` over those where the adapter changes the base's choice."""
+    import numpy as np
+
+    from trainer.parity import _llama, _llama_top1
+
+    top = {}
+    for name, (path, lora) in files.items():
+        with _llama(path, lora, len(ids) + 8, threads) as llm:
+            top[name] = _llama_top1(llm, [(ids, list(range(len(ids) - 1)))])[0]
+    reference, changed = top["base + LoRA"], top["base + LoRA"] != top["base"]
+    return {
+        name: {"agreement": float(np.mean(t == reference)), "kept": float(np.mean((t == reference)[changed]))}
+        for name, t in top.items()
+    }
 
 
 def lora_markdown(res: dict, command: str) -> str:
@@ -328,12 +350,16 @@ def lora_markdown(res: dict, command: str) -> str:
         "all five in a rotated order after a warm-up. Ratios are per round against the base alone in that "
         "round, then the median.",
         "",
-        "| | on disk | tokens/s | vs base | time to first token | vs base |",
-        "|---|---:|---:|---:|---:|---:|",
+        f"Same choices: top-1 next token at each of the prompt's {res['positions']} positions, the same as base + "
+        "LoRA's (*agreement*), and where the adapter changes the base's choice (*adapter kept*).",
+        "",
+        "| | on disk | tokens/s | vs base | time to first token | vs base | agreement | adapter kept |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, v in res["variants"].items():
         lines.append(f"| {name} | {v['size'] / 1e6:,.0f} MB | {v['tps']:.1f} | {v['ratio']:.2f}× "
-                     f"| {v['ttft_ms']:.0f} ms | {v['ttft_ratio']:.2f}× |")  # fmt: skip
+                     f"| {v['ttft_ms']:.0f} ms | {v['ttft_ratio']:.2f}× | {v['agreement']:.1%} "
+                     f"| {v['kept']:.1%} |")  # fmt: skip
     lines += ["", "Merging took " + ", ".join(f"{k} {m['seconds']:.0f} s" for k, m in res["merges"].items())
               + ". Tokens/s per round: " + "; ".join(f"{n} " + ", ".join(f"{x:.1f}" for x in v["tps_all"])
                                                    for n, v in res["variants"].items()) + "."]  # fmt: skip
