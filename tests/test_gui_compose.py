@@ -239,6 +239,16 @@ def test_regenerate_writes_the_last_request_again(qtbot, page, fake, db):
     assert [r["text"].split("\n\n")[1] for r in list_drafts(db)] == ["Second try.", "First try."]
 
 
+def test_with_a_seed_regenerate_moves_past_the_seeds_used(qtbot, page, fake):
+    page.seed = 7
+    page.instruction.setPlainText("tell Anna I can't make Thursday")
+    page.alternatives.setValue(2)
+    written(qtbot, page)
+    written(qtbot, page, page.regenerate_button.click)
+    written(qtbot, page, page.regenerate_button.click)
+    assert [p.seed for p in fake.params] == [7, 8, 9, 10, 11, 12]
+
+
 def test_stop_stops_the_draft_and_saves_nothing(qtbot, data_home, db):
     page = make_page(qtbot, data_home, GatedBackend(replies=[ANNA]))
     page.instruction.setPlainText("tell Anna I can't make Thursday")

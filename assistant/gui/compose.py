@@ -93,6 +93,7 @@ def _write(root: str, request: dict[str, Any], backend: Backend | None, progress
         tone=request["tone"],
         length=request["length"],
         n=request["n"],
+        seed=request["seed"],
         backend=backend,
         on_chunk=lambda i, text: progress((i, text)),
         cancel=cancel,
@@ -128,9 +129,8 @@ class MessagePicker(QDialog):
         self.results.setUniformRowHeights(True)
         self.results.setColumnWidth(0, 90)
         self.results.setColumnWidth(1, 230)
-        self.preview = QLabel()
-        self.preview.setWordWrap(True)
-        self.status = QLabel("Searching…")
+        self.preview = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)
+        self.status = QLabel("Searching…", wordWrap=True, textFormat=Qt.TextFormat.PlainText)
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Cancel)
         self.answer_button = self.buttons.addButton("&Answer this email", QDialogButtonBox.ButtonRole.AcceptRole)
         self.buttons.accepted.connect(self.accept)
@@ -188,7 +188,7 @@ class MessagePicker(QDialog):
     def _show_current(self) -> None:
         row = self.current()
         self.answer_button.setEnabled(row is not None)
-        self.preview.setText(html.escape(row["snippet"]) if row else "")
+        self.preview.setText(row["snippet"] if row else "")
 
     def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
         if self.search.hasFocus() and event.key() == Qt.Key.Key_Down and self.rows:  # from the search into the list
@@ -226,6 +226,7 @@ class ComposePage(QWidget):
         self.request: dict[str, Any] | None = None  # what the drafts shown were written for (Regenerate repeats it)
         self.drafts: list[dict[str, Any]] = []  # per tab: {"id", "subject"} once saved
         self.writing = False
+        self.seed: int | None = None  # the first alternative's seed for reproducible drafts; None: random
         self._follow = True  # the tabs follow the alternative being written until the user picks one
         self._build()
         self.set_reply(None)
@@ -241,8 +242,7 @@ class ComposePage(QWidget):
         self.instruction.setTabChangesFocus(True)
         self.reply_button = QPushButton("Answer an &email…  (Ctrl+R)")
         self.clear_reply_button = QPushButton("&Not a reply")
-        self.reply_label = QLabel()
-        self.reply_label.setWordWrap(True)
+        self.reply_label = QLabel(wordWrap=True, textFormat=Qt.TextFormat.RichText)
         self.reply_view = QPlainTextEdit(readOnly=True)
         self.reply_view.setMaximumHeight(110)
         self.reply_view.setTabChangesFocus(True)
@@ -257,8 +257,8 @@ class ComposePage(QWidget):
         self.length.setCurrentText("medium")
         self.alternatives = QSpinBox(minimum=1, maximum=10, value=1)
         self.alternatives.setToolTip("How many different drafts to write; each gets its own tab.")
-        self.generate_button = QPushButton("&Generate  (Ctrl+Enter)")
-        self.regenerate_button = QPushButton("R&egenerate")
+        self.generate_button = QPushButton("Generate  (Ctrl+Enter)")  # no Alt+G: that opens the Go menu
+        self.regenerate_button = QPushButton("&Regenerate")
         self.regenerate_button.setToolTip("Write the last request again, with another seed.")
         self.stop_button = QPushButton("&Stop  (Esc)")
         self.copy_button = QPushButton("&Copy")
@@ -268,8 +268,7 @@ class ComposePage(QWidget):
         self.tabs = QTabWidget(documentMode=True, tabBarAutoHide=True)
         self.tabs.tabBar().tabBarClicked.connect(lambda _i: setattr(self, "_follow", False))
         self.tabs.currentChanged.connect(lambda _i: self._update_buttons())
-        self.status = QLabel("")
-        self.status.setWordWrap(True)
+        self.status = QLabel("", wordWrap=True, textFormat=Qt.TextFormat.PlainText)
         self.reply_button.clicked.connect(self.pick_reply)
         self.clear_reply_button.clicked.connect(lambda: self.set_reply(None))
         self.generate_button.clicked.connect(self.generate)
@@ -382,6 +381,7 @@ class ComposePage(QWidget):
             "tone": self.tone.currentText().strip() or None,
             "length": self.length.currentText(),
             "n": self.alternatives.value(),
+            "seed": self.seed,
         }
 
     def busy(self) -> bool:
@@ -394,8 +394,10 @@ class ComposePage(QWidget):
 
     def regenerate(self) -> None:
         """Write the last request again (a new seed, so new drafts)."""
-        if self.request is not None:
-            self.run(self.request)
+        if self.request is None or self.writing:
+            return
+        seed = self.request["seed"]
+        self.run({**self.request, "seed": None if seed is None else seed + self.request["n"]})
 
     def run(self, request: dict[str, Any]) -> None:
         if self.busy():

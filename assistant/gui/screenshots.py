@@ -1,9 +1,11 @@
 """Screenshots of every page of the app, for the README: ``python -m assistant.gui.screenshots [OUT_DIR]``.
 
 The real app on the embedded model: a generated mailbox (Alex Morgan's) is imported into a temporary data
-folder with the same core as ``mailvoice import``, a few drafts are written with the real model, and each
-page is saved as a PNG (``make screenshots`` runs this under Xvfb). Nothing of the user's is read or changed:
-the data folder, the window settings and the "home" folder the import wizard searches are all temporary.
+folder with the same core as ``mailvoice import``, training pairs are built from its sent mail and a tiny
+adapter is trained on them (``mailvoice pairs build`` and ``mailvoice train``: the Train page shows real pairs,
+losses and an adapter), a few drafts are written with the real model, and each page is saved as a PNG
+(``make screenshots`` runs this under Xvfb). Nothing of the user's is read or changed: the data folder, the
+window settings and the "home" folder the import wizard searches are all temporary.
 """
 
 from __future__ import annotations
@@ -21,17 +23,38 @@ DRAFTS = (
     ("ask Rosa if the plumber can come on Monday morning", "rosa@properties.example.net"),
     ("thank Maya for the signed contract and propose a kickoff call next week", "maya.fischer@client.example.net"),
 )
-COMPOSE = ("tell Hannah I can't make Thursday's review, propose Monday at 10 instead", "hannah.becker@example.org")
+# Compose answers the newest received email that REPLY_SEARCH finds; the seed makes the screenshot reproducible.
+COMPOSE = "say Tuesday at 3 works and I'll send an invite"
+REPLY_SEARCH = "Atlas 30 minutes"
+COMPOSE_SEED = 3
+PAIRS = 16
+# A run small enough for a laptop CPU in a few minutes: it shows real losses and an adapter, not a voice.
+TRAINING = {
+    "max_steps": 12,
+    "epochs": 10,
+    "batch_size": 1,
+    "grad_accum": 1,
+    "max_seq_len": 256,
+    "learning_rate": 2e-3,
+    "lora_r": 8,
+    "lora_alpha": 16,
+    "eval_every": 3,
+    "eval_max_examples": 2,
+    "checkpoint_every": 6,
+    "parity": False,
+}
 SIZE = (1100, 720)
 
 
 def prepare(tmp: Path) -> tuple[Path, Path]:
     """A data folder with a generated mailbox imported and two drafts; and a home with Takeout and Thunderbird."""
-    from assistant.drafting import draft
+    from assistant.drafting import LlamaBackend, draft, engine_settings
     from assistant.importer import import_paths
     from assistant.mail import generate as gen
     from assistant.paths import data_dir
     from assistant.store import open_store
+    from trainer.pairs.build import build_pairs
+    from trainer.registry import use_adapter
 
     home = tmp / "home"
     takeout = home / "Downloads/Takeout/Mail"
@@ -44,9 +67,31 @@ def prepare(tmp: Path) -> tuple[Path, Path]:
     root = data_dir(tmp / "mailvoice")
     db = open_store(root)
     import_paths(db, [takeout])
+    build_pairs(db, LlamaBackend(engine_settings(db)[0]), limit=PAIRS)
+    train(db, root)
+    use_adapter(db, "none")  # the drafts shown are the base model's: a 16-step adapter is no voice yet
     for instruction, to in DRAFTS:
         draft(db, instruction, to=to, seed=7, length="short")
     return root, home
+
+
+def train(db, root: Path) -> Path:
+    """A tiny real training run (the worker process, as ``mailvoice train``), registered as ``my-voice``."""
+    from assistant.store.db import set_setting
+    from trainer import jobs
+    from trainer.process import TrainingProcess
+
+    set_setting(db, jobs.SETTINGS_KEY, TRAINING)
+    cfg = jobs.resolve_config(db)
+    examples = jobs.training_examples(db)
+    run_dir = jobs.prepare_run(db, root, cfg, examples, jobs.run_preflight(root, cfg, examples), "my-voice")
+    proc = TrainingProcess(run_dir)
+    proc.start()
+    for _event in proc.events():
+        pass
+    if jobs.finish(db, root, run_dir, proc.final or {}) is None:
+        raise SystemExit(f"The training run for the screenshots failed: {proc.log_tail()}")
+    return run_dir
 
 
 def settle(app, seconds: float = 0.6, until: Callable[[], bool] | None = None, timeout: float = 120.0) -> None:
@@ -103,20 +148,52 @@ def shots(root: Path, home: Path, tmp: Path, out: Path) -> None:
         window.settings_page.recorder = recorder
         for index, name in ((MAIL, "mail"), (TRAIN, "train"), (DRAFTS_PAGE, "drafts"), (SETTINGS, "settings")):
             window.nav.setCurrentRow(index)
+            if index == TRAIN:
+                show_training(app, window.train, root)
             if index == DRAFTS_PAGE:
                 settle(app)
                 window.drafts.table.selectRow(0)
             settle(app, 1.0)
             shoot(window, out, name)
         window.nav.setCurrentRow(COMPOSE_PAGE)
-        window.compose.instruction.setPlainText(COMPOSE[0])
-        window.compose.to.setText(COMPOSE[1])
-        window.compose.generate()
-        settle(app, 0.5, lambda: not window.compose.thread.isRunning(), timeout=300)
+        compose_reply(app, window.compose)
         shoot(window, out, "compose")
         wizard_shots(app, window, home, out)
     window.close()
     unload()
+
+
+def show_training(app, page, root: Path) -> None:
+    """The Train page with a pair selected, the tiny run's losses in the chart and its adapter selected."""
+    from trainer import jobs
+    from trainer.metrics import MetricsLog
+
+    settle(app, 0.5, lambda: not page.pairs.loading and page.pairs.table.model().rowCount() > 0)
+    page.pairs.table.selectRow(0)
+    (run_dir,) = jobs.runs_root(root).iterdir()
+    page.chart.clear()
+    for event in MetricsLog(run_dir / "metrics.jsonl").read():
+        page.chart.add_event(event)
+    page.adapters.table.selectRow(0)
+
+
+def compose_reply(app, page) -> None:
+    """Compose answering a stored email, found with the picker as a person would, and the reply written."""
+    picker = page.pick_reply()
+    picker.search.setText(REPLY_SEARCH)
+    picker.timer.stop()
+    picker.run_search()
+    settle(app, 0.5, lambda: bool(picker.rows))
+    received = next(i for i, row in enumerate(picker.rows) if not row["sent_by_me"])
+    picker.results.setCurrentItem(picker.results.topLevelItem(received))
+    picker.accept()
+    settle(app, 0.3, lambda: page.reply is not None)
+    page.instruction.setPlainText(COMPOSE)
+    page.tone.setCurrentText("friendly")
+    page.length.setCurrentText("short")
+    page.seed = COMPOSE_SEED
+    page.generate()
+    settle(app, 0.5, lambda: not page.writing, timeout=300)
 
 
 def wizard_shots(app, window, home: Path, out: Path) -> None:
