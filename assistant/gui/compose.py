@@ -161,7 +161,7 @@ class MessagePicker(QDialog):
         self.rows = rows
         self.results.clear()
         for row in rows:
-            sender = row["from_name"] or row["from_addr"] or ""
+            sender = (row["from_name"] or row["from_addr"] or "") + (" (you)" if row["sent_by_me"] else "")
             item = QTreeWidgetItem([(row["date"] or "")[:10], sender, row["subject"] or "(no subject)"])
             item.setToolTip(1, row["from_addr"] or "")
             item.setToolTip(2, row["snippet"])
