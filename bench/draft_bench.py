@@ -295,9 +295,9 @@ def bench_lora(
             rows[name].append(run(engines[name], 100 + r))
         print("  round " + str(r + 1) + ": " + ", ".join(f"{n} {rows[n][-1]['tps']:.1f}" for n in names) + " tok/s",
               file=sys.stderr)  # fmt: skip
+    ids = probe.tokenize("\n\n".join(m["content"] for m in prompt.messages).encode(), add_bos=True)
     for llm in engines.values():
         llm.close()
-    ids = probe.tokenize("\n\n".join(m["content"] for m in prompt.messages).encode(), add_bos=True)
     choices = _choices(files, ids, threads)
     out = {"model": base.name, "adapter": "random r=16, 7 projections" if adapter is None else adapter_path.name,
            "threads": threads or llama_kwargs(settings)["n_threads"], "rounds": rounds, "max_tokens": max_tokens,
