@@ -318,25 +318,31 @@ def bench_lora(
 
 def _choices(files: dict, ids: list[int], threads: int | None) -> dict[str, dict]:
     """How each engine's next-token choices over ``ids`` compare with base + LoRA's (what merging must keep):
-    ``agreement`` over all positions, ``kept`` over those where the adapter changes the base's choice."""
+    ``agreement`` over all positions, ``sure`` where base + LoRA's choice leads by a logit or more (near-ties
+    flip on rounding alone), ``kept`` where the adapter changes the base's choice."""
     import numpy as np
 
-    from trainer.parity import _llama, _llama_top1
+    from trainer.parity import DECISIVE, _llama
 
-    top = {}
+    scores = {}
     for name, (path, lora) in files.items():
         with _llama(path, lora, len(ids) + 8, threads) as llm:
-            top[name] = _llama_top1(llm, [(ids, list(range(len(ids) - 1)))])[0]
-    reference, changed = top["base + LoRA"], top["base + LoRA"] != top["base"]
+            llm.eval(ids)
+            scores[name] = np.asarray(llm.scores[: len(ids) - 1]).copy()
+    top = {name: s.argmax(-1) for name, s in scores.items()}
+    reference, ranked = top["base + LoRA"], np.sort(scores["base + LoRA"], axis=-1)
+    sure, changed = ranked[:, -1] - ranked[:, -2] >= DECISIVE, reference != top["base"]
     return {
-        name: {"agreement": float(np.mean(t == reference)), "kept": float(np.mean((t == reference)[changed]))}
+        name: {"agreement": float(np.mean(t == reference)), "sure": float(np.mean((t == reference)[sure])),
+               "kept": float(np.mean((t == reference)[changed])), "sure_positions": int(sure.sum())}
         for name, t in top.items()
-    }
+    }  # fmt: skip
 
 
 def lora_markdown(res: dict, command: str) -> str:
     import llama_cpp
 
+    sure = res["variants"]["base"]["sure_positions"]
     lines = [
         "### An adapter applied at draft time against the same adapter merged into the model",
         "",
@@ -350,15 +356,16 @@ def lora_markdown(res: dict, command: str) -> str:
         "all five in a rotated order after a warm-up. Ratios are per round against the base alone in that "
         "round, then the median.",
         "",
-        f"Same choices: top-1 next token at each of the prompt's {res['positions']} positions, the same as base + "
-        "LoRA's (*agreement*), and where the adapter changes the base's choice (*adapter kept*).",
+        f"Same choices: the top-1 next token at each of the prompt's {res['positions']} positions is base + LoRA's "
+        f"(*agreement*); the same where base + LoRA leads by a logit or more ({sure} positions: *where sure*); and "
+        "where the adapter changes the base's choice (*adapter kept*).",
         "",
-        "| | on disk | tokens/s | vs base | time to first token | vs base | agreement | adapter kept |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| | on disk | tokens/s | vs base | time to first token | vs base | agreement | where sure | adapter kept |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, v in res["variants"].items():
         lines.append(f"| {name} | {v['size'] / 1e6:,.0f} MB | {v['tps']:.1f} | {v['ratio']:.2f}× "
-                     f"| {v['ttft_ms']:.0f} ms | {v['ttft_ratio']:.2f}× | {v['agreement']:.1%} "
+                     f"| {v['ttft_ms']:.0f} ms | {v['ttft_ratio']:.2f}× | {v['agreement']:.1%} | {v['sure']:.1%} "
                      f"| {v['kept']:.1%} |")  # fmt: skip
     lines += ["", "Merging took " + ", ".join(f"{k} {m['seconds']:.0f} s" for k, m in res["merges"].items())
               + ". Tokens/s per round: " + "; ".join(f"{n} " + ", ".join(f"{x:.1f}" for x in v["tps_all"])
