@@ -264,6 +264,8 @@ def bench_lora(
     for name, (path, lora) in files.items():
         started = time.perf_counter()
         kwargs = llama_kwargs(EngineSettings(str(path), settings.n_ctx, threads, lora_path=str(lora) if lora else None))
+        if threads:  # reading the prompt too: on a busy machine, threads beyond a free CPU only spin
+            kwargs["n_threads_batch"] = threads
         engines[name] = Llama(str(path), **kwargs)
         loads[name] = time.perf_counter() - started
     probe = engines["base"]
@@ -533,7 +535,7 @@ def main() -> None:
     parser.add_argument("--lora", nargs="?", const="random", metavar="ADAPTER.gguf",
                         help="only compare base, base + unmerged LoRA and merged models (default: a random r=16 "
                         "adapter on every projection)")  # fmt: skip
-    parser.add_argument("--threads", type=int, help="generation threads in --lora mode (default: drafting's)")
+    parser.add_argument("--threads", type=int, help="--lora: threads, for the prompt too (default: drafting's)")
     args = parser.parse_args()
     os.environ.setdefault("MAILVOICE_HOME", tempfile.mkdtemp(prefix="draft-bench-home-"))
     if args.lora:
