@@ -55,8 +55,8 @@ def merge(ctx: Context, adapter: str, out: str | None, out_type: str, base: str 
           use: bool | None) -> None:  # fmt: skip
     """Merge ADAPTER (a trained adapter's name, or an adapter GGUF) into its base model.
 
-    Drafting with the merged model is as fast as with the base model alone; the adapter applied at draft
-    time is slower. The merged model is a full model file of its own.
+    Drafting with the merged model runs at about the base model's speed; an adapter applied at draft time
+    is slower (BENCHMARKS.md). The merged model is a full model file of its own.
     """
     from assistant.drafting.models import choose_model
     from assistant.store.db import get_setting
