@@ -24,6 +24,18 @@ from pathlib import Path
 
 RECIPIENT = "Colleague <colleague@dataset.example>"
 
+# The training recipe for a CPU: shorter sequences and smaller batches than the defaults (1024 tokens, 4 x 2),
+# which are meant for a GPU. Stored as the data folder's "train" setting, as a user would set it.
+CPU_RECIPE = {
+    "max_seq_len": 512,
+    "batch_size": 2,
+    "grad_accum": 2,
+    "eval_every": 10,
+    "eval_max_examples": 16,
+    "checkpoint_every": 10,
+    "parity_examples": 2,
+}
+
 
 def person(path: Path) -> tuple[str, str]:
     """'jeff_johnson_clean.jsonl' → ('Jeff Johnson', 'jeff.johnson@dataset.example')."""
@@ -101,6 +113,7 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=300, help="how many sent emails to label (pairs build --limit)")
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--max-steps", type=int, default=None)
+    ap.add_argument("--gpu-recipe", action="store_true", help="train with the default recipe, not the CPU one")
     ap.add_argument("--limit", type=int, default=None, help="evaluate on at most N validation pairs")
     ap.add_argument("--table", action="store_true", help="print WORK/eval.json as a Markdown table and stop")
     args = ap.parse_args()
@@ -122,6 +135,10 @@ def main() -> None:
     if "pairs" in stages:
         record("pairs", mailvoice(work, "pairs", "build", "--limit", str(args.pairs)))
     if "train" in stages:
+        from assistant.store.db import open_store, set_setting
+
+        if not args.gpu_recipe:
+            set_setting(open_store(work / "data"), "train", CPU_RECIPE)
         have = mailvoice(work, "adapters").get("adapters", [])
         if not any(a.get("name") == "quality" for a in have):
             extra = ["--max-steps", str(args.max_steps)] if args.max_steps else []

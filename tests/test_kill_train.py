@@ -25,21 +25,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from train_rows import ROWS
 
 pytestmark = pytest.mark.slow
 
 KILL_SEED = 3041
 TRIES = 20
-ROWS = [
-    {"instruction": "Tell Sam the report is late", "output": "Hey Sam!\n\nReport's late, sorry.\n\nZed x"},
-    {
-        "instruction": "Thank Priya for lunch",
-        "input": "Lunch was fun! Priya",
-        "output": "Hey Priya!\n\nThanks for lunch.\n\nZed x",
-    },
-    {"instruction": "Ask Tom for the invoice", "output": "Hey Tom!\n\nInvoice, please?\n\nZed x"},
-    {"instruction": "Confirm Friday with Max", "output": "Hey Max!\n\nFriday works.\n\nZed x", "split": "validation"},
-]
 
 
 def tiny_config(base: str) -> dict:

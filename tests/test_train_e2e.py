@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from train_rows import ROWS
 
 from assistant.drafting.models import embedded_model_path
 from trainer import checkpoint, parity
@@ -24,16 +25,6 @@ from trainer.recipe import LoRARecipe
 
 pytestmark = pytest.mark.slow
 
-ROWS = [
-    {"instruction": "Tell Sam the report is late", "output": "Hey Sam!\n\nReport's late, sorry.\n\nZed x"},
-    {
-        "instruction": "Thank Priya for lunch",
-        "input": "Lunch was fun! Priya",
-        "output": "Hey Priya!\n\nThanks for lunch.\n\nZed x",
-    },
-    {"instruction": "Ask Tom for the invoice", "output": "Hey Tom!\n\nInvoice, please?\n\nZed x"},
-    {"instruction": "Confirm Friday with Max", "output": "Hey Max!\n\nFriday works.\n\nZed x", "split": "validation"},
-]
 STEPS = 9
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from assistant.durations import format_duration
 from assistant.errors import MailvoiceError
 from assistant.paths import data_dir
 from assistant.store import open_store
@@ -105,12 +106,3 @@ class ProgressLine:
     def done(self) -> None:
         if self.tty:
             click.echo("", err=True)
-
-
-def format_duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m {seconds % 60:02d}s"
-    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"

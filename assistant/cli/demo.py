@@ -17,7 +17,8 @@ from typing import Any
 
 import click
 
-from assistant.cli.common import Context, command_options, format_duration
+from assistant.cli.common import Context, command_options
+from assistant.durations import format_duration
 from assistant.errors import MailvoiceError
 
 MARKER = ".mailvoice-demo"  # a folder holding this file is the demo's own and may be replaced

@@ -6,7 +6,8 @@ import datetime as dt
 
 import click
 
-from assistant.cli.common import Context, ProgressLine, command_options, format_duration
+from assistant.cli.common import Context, ProgressLine, command_options
+from assistant.durations import format_duration
 from assistant.identities import load_me, propose, relabel
 from assistant.identities import stats as store_stats
 from assistant.importer import ImportProgress, import_paths

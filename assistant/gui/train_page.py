@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from assistant.cli.common import format_duration
+from assistant.durations import format_duration
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
 from assistant.gui.adapters_panel import AdaptersPanel, number

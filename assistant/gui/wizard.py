@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from assistant.durations import format_duration
 from assistant.gui import tasks
 from assistant.identities import load_me, propose, relabel, stats
 from assistant.importer import ImportProgress, ImportReport, import_paths
@@ -455,7 +456,7 @@ class ImportPage(QWizardPage):
 
     def on_progress(self, p: ImportProgress) -> None:
         self.bar.setValue(int(p.fraction * 1000))
-        eta = f" · about {_duration(p.eta)} left" if p.eta is not None else ""
+        eta = f" · about {format_duration(p.eta)} left" if p.eta is not None else ""
         phase = "" if p.phase == "reading" else f" · {p.phase}"
         done = f"{human_size(p.bytes_done)} of {human_size(p.bytes_total)}"
         speed = f"{p.seen:,} messages read · {p.rate:,.0f} messages/s"
@@ -467,7 +468,7 @@ class ImportPage(QWizardPage):
         self.bar.setValue(1000 if report.status == "done" else self.bar.value())
         self.stop_button.setEnabled(False)
         verb = "Stopped" if report.status == "cancelled" else "Done"
-        self.status.setText(f"{verb}: {report.imported:,} new messages in {_duration(report.seconds)}. "
+        self.status.setText(f"{verb}: {report.imported:,} new messages in {format_duration(report.seconds)}. "
                             "Next: which addresses are yours.")  # fmt: skip
         self.completeChanged.emit()
 
@@ -478,17 +479,6 @@ class ImportPage(QWizardPage):
 
     def isComplete(self) -> bool:  # noqa: N802 - Qt's name
         return self.report is not None
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    seconds = int(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 class IdentitiesPage(QWizardPage):
@@ -568,7 +558,7 @@ class SummaryPage(QWizardPage):
     def show_summary(self, s: dict) -> None:
         self.stats = s
         r = self.wizard().report
-        lines = [f"Read <b>{r.seen:,}</b> messages in {_duration(r.seconds)}: <b>{r.imported:,}</b> new, "
+        lines = [f"Read <b>{r.seen:,}</b> messages in {format_duration(r.seconds)}: <b>{r.imported:,}</b> new, "
                  f"{r.duplicates:,} already stored, {len(r.skipped):,} skipped."]  # fmt: skip
         if r.outside_dates:
             lines.append(f"{r.outside_dates:,} messages were outside the chosen dates.")
