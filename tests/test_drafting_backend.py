@@ -72,3 +72,13 @@ def test_a_model_llama_cannot_load_is_a_clear_error(tmp_path):
 
 def test_default_threads_is_sane():
     assert 1 <= default_threads() <= 64
+
+
+@pytest.mark.parametrize(("cpus", "threads"), [(1, 1), (2, 2), (4, 4), (16, 8)])
+def test_threads_follow_the_cpus_the_process_may_use(monkeypatch, cpus, threads):
+    # Pinned with taskset to fewer CPUs than the machine has, llama.cpp must not start more threads than that:
+    # extra threads on the same core only wait for each other.
+    monkeypatch.setattr(backend_module.os, "sched_getaffinity", lambda _pid: set(range(cpus)), raising=False)
+    monkeypatch.setattr(backend_module.os, "cpu_count", lambda: 64)
+    kwargs = backend_module.llama_kwargs(EngineSettings(model_path="m.gguf", n_gpu_layers=0))
+    assert (kwargs["n_threads"], kwargs["n_threads_batch"]) == (threads, cpus)

@@ -72,11 +72,16 @@ def default_threads() -> int:
     logical CPUs these are usually hyper-threads, so half is the better guess (llama-cpp-python's own default
     of half starves 2-core machines).
     """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        cpus = os.cpu_count() or 2
+    cpus = usable_cpus()
     return cpus if cpus <= 4 else cpus // 2
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the platform has one, e.g. under ``taskset``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 2
 
 
 class Backend(abc.ABC):
@@ -134,7 +139,7 @@ def llama_kwargs(settings: EngineSettings) -> dict[str, Any]:
     return {
         "n_ctx": settings.n_ctx,
         "n_threads": settings.n_threads or default_threads(),
-        "n_threads_batch": os.cpu_count() or None,  # reading the prompt is compute-bound: every CPU helps
+        "n_threads_batch": usable_cpus(),  # reading the prompt is compute-bound: every CPU it may use helps
         "n_gpu_layers": gpu_layers,
         "lora_path": settings.lora_path,
         "lora_scale": settings.lora_scale,
