@@ -229,7 +229,9 @@ def test_a_draft_that_keeps_copying_someone_elses_stored_mail_has_the_passage_cu
 
 def test_the_users_own_words_and_instruction_may_be_repeated(db):
     store(db)
-    add(db, f"Hi Rosa,\n\nThe lease is attached.\n\n{OWN}\n\nBest,\nAlex", subject="Lease")  # sent by the user
+    # The user's own boilerplate, in two of their emails (whether or not they are shown as examples).
+    add(db, f"Hi Rosa,\n\nThe lease is attached.\n\n{OWN}\n\nBest,\nAlex", subject="Lease")
+    add(db, f"Hi Rosa,\n\nThe keys are with the concierge.\n\n{OWN}\n\nBest,\nAlex", subject="Keys")
     # Someone else quoted the user's line back; it is still the user's own.
     receive(db, f"Alex wrote that: {OWN} Fine by me.", "quote@ben", sender=("Ben", "b@x.org"))
     receive(db, f"FYI: {PASSAGE}", "fyi@ben", sender=("Ben", "b@x.org"))
@@ -239,6 +241,33 @@ def test_the_users_own_words_and_instruction_may_be_repeated(db):
     result = draft(db, instruction, seed=5, backend=fake)
     assert result.drafts[0].text == reply and len(fake.prompts) == 1
     assert result.drafts[0].guard["found"] == [] and result.drafts[0].guard["checked"] >= 2
+
+
+EXAMPLE = "The survey of the east wall is booked for the 14th and the scaffolding goes up the week after."
+
+
+def parrot(db, **kw):
+    """Draft, on the fake, with the user's one email holding EXAMPLE; the fake answers with that email's words."""
+    store(db)
+    add(db, f"Hi Rosa,\n\n{EXAMPLE}\n\nBest,\nAlex", subject="Survey", message_id="survey@alex")
+    fake = FakeBackend(replies=[f"Hi Rosa,\n\n{EXAMPLE}\n\nBest,\nAlex", REPLY])
+    row = db.execute("SELECT id FROM messages WHERE message_id = 'survey@alex'").fetchone()[0]
+    return draft(db, INSTRUCTION, seed=5, backend=fake, **kw), fake, row
+
+
+def test_a_draft_that_parrots_a_shown_example_is_written_again(db):
+    # Small models copy a style example whole: another conversation's facts in this email.
+    result, fake, row = parrot(db)
+    assert row in result.examples  # the email was shown as a style example
+    (saved,) = result.drafts
+    assert saved.text == REPLY and len(fake.prompts) == 2
+    assert saved.guard["found"][0] >= len(EXAMPLE) and saved.guard["rewritten"] == 1
+    assert any("Draft 1 repeated" in n and "shown as an example" in n for n in result.notices), result.notices
+
+
+def test_the_users_own_email_not_shown_may_be_repeated(db):
+    result, fake, _ = parrot(db, examples=False)
+    assert result.examples == [] and len(fake.prompts) == 1 and result.drafts[0].guard["found"] == []
 
 
 @pytest.mark.parametrize(("chars", "acts"), [(49, False), (50, True)])

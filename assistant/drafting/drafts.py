@@ -178,7 +178,7 @@ def draft(
         "recipient": to or "",
         "request": {"tone": tone, "length": length, "to": to},
         "save": save,
-        "guard": CopyGuard(db, reply, allowed=[instruction]),
+        "guard": CopyGuard(db, reply, allowed=[instruction], examples=[(e.id, e.body) for e in prompt.examples]),
     }
     with _generating:
         for i in range(n):
@@ -204,8 +204,9 @@ def _alternative(
 ) -> float | None:
     """Generate, clean, guard and save alternative ``i`` into ``result``; return when its first token came.
 
-    A draft that repeats 50+ characters of another person's mail is written again with another seed, up to
-    ``RETRIES`` times, and the runs the last version still repeats are cut out (see guard.py).
+    A draft that repeats 50+ characters of another person's mail (or of a shown style example) is written again
+    with another seed, up to ``RETRIES`` times, and the runs the last version still repeats are cut out (see
+    guard.py).
     """
     params = GenerationParams(max_tokens=prompt.max_tokens, seed=seed, stop=STOP)
     names = [voice.first_name, voice.name]
@@ -215,6 +216,7 @@ def _alternative(
     count = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
     report = GuardReport()
     copied = timed_check(context["guard"], cleaner.text, report)
+    examples_only = bool(copied) and all(c.from_examples for c in copied)
     while copied and report.rewritten < RETRIES:
         report.rewritten += 1
         if show:
@@ -229,7 +231,7 @@ def _alternative(
         report.removed = copied
         text = cut_spans(text, [(c.start, c.end) for c in copied])
     if report.acted:
-        result.notices.append(notice(i, report))
+        result.notices.append(notice(i, report, examples_only))
     ended = time.perf_counter()
     result.decode_seconds += ended - (t_first or ended)
     result.tokens += count

@@ -1,10 +1,14 @@
-"""The copy guard: a draft must not repeat 50 or more characters of another person's mail.
+"""The copy guard: a draft must not repeat 50 or more characters of another person's mail, nor parrot a
+style example.
 
-After each draft is written, :class:`CopyGuard` checks it against (a) the email being answered and (b) the
-mail other people sent that is in the store. The user's own mail is theirs to reuse: a run that also appears
-in something the user sent (their sign-off, boilerplate, a paragraph they wrote before) or in the
-instruction they typed is allowed, even when someone else's mail has it too. Quoted history inside the
-user's sent mail is not stored (only the user's own words are), so it never counts as the user's.
+After each draft is written, :class:`CopyGuard` checks it against (a) the email being answered, (b) the
+mail other people sent that is in the store and (c) the user's past emails shown to the model as style
+examples. The user's own mail is otherwise theirs to reuse: a run that also appears in something else the
+user sent (their sign-off, boilerplate, a paragraph they wrote before) or in the instruction they typed is
+allowed, even when someone else's mail or an example has it too. A run found only in a shown example is
+another conversation's content copied whole (small models do this: a 135M model returned a shown example
+word for word), so it is treated like a copy. Quoted history inside the user's sent mail is not stored
+(only the user's own words are), so it never counts as the user's.
 
 The store can hold 100,000 messages, so they are not indexed for every draft. Candidates are looked up
 with one full-text query: the draft's words, as phrases of :data:`PHRASE` words starting at every
@@ -38,6 +42,7 @@ STEP = 2  # a probe starts at every STEP-th word of the draft
 CANDIDATES = 64  # stored messages checked per draft (the best-ranked matches), and as many of the user's own
 RETRIES = 2  # drafts written again (with other seeds) before a copied run is cut out instead
 REPLY = "reply"  # the source key of the email being answered
+EXAMPLE = "example:"  # + the message's row id: the source key of a style example shown to the model
 _WORD = re.compile(r"[^\W_]+")  # what SQLite's unicode61 tokenizer takes as a word
 
 
@@ -48,7 +53,12 @@ class Copied:
     start: int
     end: int
     chars: int
-    sources: tuple[str, ...]  # "reply", or the Message-IDs of stored emails that hold it
+    sources: tuple[str, ...]  # "reply", "example:ROW_ID", or the Message-IDs of stored emails that hold it
+
+    @property
+    def from_examples(self) -> bool:
+        """Only in the user's own emails shown as style examples (not in anyone else's mail)."""
+        return all(s.startswith(EXAMPLE) for s in self.sources)
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "sources": list(self.sources)}
@@ -95,36 +105,53 @@ class CopyGuard:
         db: the store (its ``messages_fts`` index must be current; drafting brings it up to date first).
         reply: the email being answered, if any.
         allowed: texts of the user that drafts may repeat (the instruction).
+        examples: (row id, body) of the user's emails shown to the model as style examples.
     """
 
-    def __init__(self, db: sqlite_utils.Database, reply: ReplyContext | None = None, allowed: Iterable[str] = ()):
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        reply: ReplyContext | None = None,
+        allowed: Iterable[str] = (),
+        examples: Iterable[tuple[int, str]] = (),
+    ):
         self.db = db
         self.others = CopyIndex(MIN_CHARS)
+        self.shown = CopyIndex(MIN_CHARS)
         self.own = CopyIndex(MIN_CHARS)
         self._seen: set[int] = set()
         self._reply_row = reply.row_id if reply is not None else None
         if reply is not None and reply.body.strip():
             self.others.add(reply.body, key=REPLY)
+        for row_id, body in examples:
+            self._seen.add(row_id)  # in ``shown``, never in ``own``: an example cannot excuse a copy of itself
+            self.shown.add(body, key=f"{EXAMPLE}{row_id}")
         for text in allowed:
             self.own.add(text, key="")
         self.checked = 0
 
     def check(self, text: str) -> list[Copied]:
-        """The runs of ``text`` that repeat 50+ characters of other people's mail and of nothing of the user's."""
+        """The runs of ``text`` that repeat 50+ characters of other people's mail or of one shown example, and
+        of nothing else the user wrote (a run two examples share, such as a sign-off, is the user's own)."""
         phrases = probes(text)
         self._add_candidates(phrases, mine=False)
-        found = self.others.find(text)
-        if not found:
+        others = [(c.start, c.end, str(c.key)) for c in self.others.find(text)]
+        shown = [(c.start, c.end, str(c.key)) for c in self.shown.find(text)]
+        if not others and not shown:
             return []
         self._add_candidates(phrases, mine=True)
-        spans = _merge([(c.start, c.end, str(c.key)) for c in found])
-        own = _merge([(c.start, c.end, "") for c in self.own.find(text)])
+        own = [(c.start, c.end) for c in self.own.find(text)]
+        parts = []
+        for start, end, key in others:
+            parts += [(a, b, key) for a, b in _subtract((start, end), own + [(s, e) for s, e, _ in shown])]
+        for start, end, key in shown:
+            elsewhere = own + [(s, e) for s, e, k in shown if k != key]
+            parts += [(a, b, key) for a, b in _subtract((start, end), elsewhere)]
         copied = []
-        for start, end, keys in spans:
-            for a, b in _subtract((start, end), [(s, e) for s, e, _ in own]):
-                chars = len(normalise(text[a:b])[0])
-                if chars >= MIN_CHARS:
-                    copied.append(Copied(a, b, chars, tuple(sorted(keys))))
+        for start, end, keys in _merge(parts):
+            chars = len(normalise(text[start:end])[0])
+            if chars >= MIN_CHARS:
+                copied.append(Copied(start, end, chars, tuple(sorted(keys))))
         return copied
 
     def _add_candidates(self, phrases: list[str], mine: bool) -> None:
@@ -153,13 +180,17 @@ def timed_check(guard: CopyGuard, text: str, report: GuardReport) -> list[Copied
     report.checked = guard.checked
     if copied:
         report.found.append(sum(c.chars for c in copied))
-        log.info("a draft repeated %d characters of other people's mail", report.found[-1])
+        log.info("a draft repeated %d characters of stored mail", report.found[-1])
     return copied
 
 
-def notice(i: int, report: GuardReport) -> str:
-    """The line the user reads when the guard acted on draft ``i`` (0-based)."""
-    what = f"Draft {i + 1} repeated {report.found[0]} characters of another person's email"
+def notice(i: int, report: GuardReport, examples_only: bool = False) -> str:
+    """The line the user reads when the guard acted on draft ``i`` (0-based).
+
+    ``examples_only``: every copied run of the first version came from the style examples shown.
+    """
+    whose = "one of your past emails shown as an example" if examples_only else "another person's email"
+    what = f"Draft {i + 1} repeated {report.found[0]} characters of {whose}"
     if report.removed:
         cut = sum(c.chars for c in report.removed)
         return f"{what}; after {report.rewritten} more tries the {cut} repeated characters were cut out."
