@@ -41,8 +41,8 @@ log = logging.getLogger("mailvoice.drafting")
 
 # Lines a chat model writes when it starts a second email or talks to the user: never part of this draft.
 STOP = ("\n<email>", "</email>", "<example>", "\nInstruction from", "\nUser:", "\n### ")
-# Streamed before a draft is written again because it repeated another person's mail (see guard.py).
-REWRITE_MARK = "\n\n[This draft repeated part of another person's email; writing it again.]\n\n"
+# Streamed before a draft is written again because it repeated another person's mail or an example (guard.py).
+REWRITE_MARK = "\n\n[This draft repeated part of another email; writing it again.]\n\n"
 _generating = threading.Lock()  # one generation at a time: a llama.cpp context is not thread-safe
 
 
