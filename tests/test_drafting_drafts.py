@@ -11,7 +11,7 @@ from gguf import GGUFWriter
 
 from assistant.drafting import FakeBackend, batch, draft, export_drafts
 from assistant.drafting.batch import InstructionsError, read_instructions
-from assistant.drafting.drafts import list_drafts
+from assistant.drafting.drafts import delete_drafts, list_drafts
 from assistant.drafting.models import AdapterError
 from assistant.drafting.prompting import PromptError
 from assistant.errors import Cancelled
@@ -94,6 +94,15 @@ def test_alternatives_use_consecutive_seeds(mail):
     assert [d.text for d in result.drafts] == ["Hi Rosa,\n\nOne.", "Hi Rosa,\n\nTwo.", "Hi Rosa,\n\nThree."]
     assert [p.seed for p in fake.params] == [10, 11, 12]
     assert len({d.id for d in result.drafts}) == 3 and len(list_drafts(mail)) == 3
+
+
+def test_delete_drafts_deletes_those_asked_and_ignores_gone_ones(mail):
+    fake = FakeBackend(replies=[f"Hi Rosa,\n\nDraft {i}." for i in range(4)])
+    ids = [d.id for d in draft(mail, "say hello", n=4, seed=1, backend=fake).drafts]
+    assert delete_drafts(mail, []) == 0
+    assert delete_drafts(mail, [ids[0], ids[2], ids[2], 10_000]) == 2  # a repeat and an unknown id change nothing
+    assert [r["id"] for r in list_drafts(mail)] == [ids[3], ids[1]]
+    assert delete_drafts(mail, ids) == 2 and list_drafts(mail) == []
 
 
 def test_the_users_sign_off_ends_the_draft(mail):

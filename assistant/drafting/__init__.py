@@ -6,7 +6,7 @@ the GUI and the CLI call only these and the model helpers. Nothing here imports 
 
 from assistant.drafting.backend import Backend, EngineSettings, FakeBackend, GenerationParams, LlamaBackend
 from assistant.drafting.batch import BatchProgress, BatchReport, batch, export_drafts, read_instructions
-from assistant.drafting.drafts import DraftResult, SavedDraft, draft, list_drafts
+from assistant.drafting.drafts import DraftResult, SavedDraft, delete_drafts, draft, list_drafts
 from assistant.drafting.models import choose_model, current_model, embedded_model_path, engine_settings, model_info
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "batch",
     "choose_model",
     "current_model",
+    "delete_drafts",
     "draft",
     "embedded_model_path",
     "engine_settings",

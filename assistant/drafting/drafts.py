@@ -371,6 +371,20 @@ def update_draft(db: sqlite_utils.Database, draft_id: int, text: str) -> None:
         )
 
 
+def delete_drafts(db: sqlite_utils.Database, ids: Iterable[int]) -> int:
+    """Delete the saved drafts ``ids`` (those already gone are ignored); return how many were deleted."""
+    ids = list(dict.fromkeys(int(i) for i in ids))
+    if not ids:
+        return 0
+    deleted = 0
+    with db.conn:
+        for start in range(0, len(ids), 500):  # SQLite limits the parameters of one statement
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            deleted += db.execute(f"DELETE FROM drafts WHERE id IN ({marks})", chunk).rowcount
+    return deleted
+
+
 def list_drafts(db: sqlite_utils.Database, limit: int | None = None) -> list[dict[str, Any]]:
     """Saved drafts, newest first (for the GUI's history)."""
     sql = "SELECT * FROM drafts ORDER BY id DESC" + (" LIMIT ?" if limit else "")

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from assistant.drafting import export_drafts, list_drafts
+from assistant.drafting import delete_drafts, export_drafts, list_drafts
 from assistant.gui import tasks
 from assistant.paths import data_dir
 from assistant.store import open_store
@@ -83,11 +83,8 @@ class DraftsModel(QAbstractTableModel):
         return None
 
 
-def delete_drafts(root: str, ids: list[int]) -> int:
-    db = open_store(data_dir(root))
-    marks = ",".join("?" * len(ids))
-    with db.conn:
-        return db.execute(f"DELETE FROM drafts WHERE id IN ({marks})", ids).rowcount
+def _delete(root: str, ids: list[int]) -> int:
+    return delete_drafts(open_store(data_dir(root)), ids)
 
 
 class DraftsPage(QWidget):
@@ -212,7 +209,7 @@ class DraftsPage(QWidget):
 
     def delete_ids(self, ids: list[int]) -> None:
         root = self.root
-        tasks.call(self, lambda: delete_drafts(root, ids), self.deleted)
+        tasks.call(self, lambda: _delete(root, ids), self.deleted)
 
     def deleted(self, count: int) -> None:
         self.status.setText(f"Deleted {count:,} draft{'s' * (count != 1)}.")
