@@ -12,10 +12,11 @@ pytest.importorskip("PySide6")
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
 
-from assistant.gui import wizard as wiz_module  # noqa: E402
-from assistant.gui.wizard import ImportWizard, known_locations, preview  # noqa: E402
+from assistant.gui.wizard import ImportWizard  # noqa: E402
 from assistant.identities import load_me  # noqa: E402
 from assistant.mail import generate as gen  # noqa: E402
+from assistant.mail import preview as preview_module  # noqa: E402
+from assistant.mail.preview import known_locations, preview  # noqa: E402
 from assistant.mail.sources import iter_mbox  # noqa: E402
 from assistant.store import open_store  # noqa: E402
 
@@ -88,8 +89,8 @@ def test_preview_counts_exactly_and_estimates_big_archives(tmp_path, monkeypatch
     assert pv.bytes == box.stat().st_size
     assert pv.first < pv.last and pv.first[:4] >= "2000"
     # The same file, sampled: 8 windows of 64 KB (about 5% of it) must land within 10%.
-    monkeypatch.setattr(wiz_module, "WINDOW_BYTES", 64 * 1024)
-    monkeypatch.setattr(wiz_module, "SAMPLE_WINDOWS", 8)
+    monkeypatch.setattr(preview_module, "WINDOW_BYTES", 64 * 1024)
+    monkeypatch.setattr(preview_module, "SAMPLE_WINDOWS", 8)
     guess = preview([box], exact_bytes=0)
     assert guess.estimated and abs(guess.messages - exact) / exact < 0.10
     assert guess.first >= pv.first and guess.last <= pv.last
