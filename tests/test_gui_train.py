@@ -391,6 +391,50 @@ def test_a_failed_evaluation_says_why(qtbot, pairs):
     assert page.adapters.status.text() == "No validation pairs yet: build pairs first."
     assert page.adapters.eval_button.text() == "E&valuate"
 
+def test_merge_folds_the_selected_adapter_into_its_base_and_drafts_use_it(qtbot, pairs, data_home, tmp_path):
+    import shutil
+
+    from test_merge import tiny_adapter, tiny_base
+
+    from assistant.drafting import engine_settings
+    from trainer.base_model import identify
+    from trainer.registry import register, use_adapter
+
+    base = tiny_base(tmp_path / "tiny.gguf")
+    folder = data_home / "adapters" / "style-1"
+    shutil.copytree(tiny_adapter(tmp_path / "made" / "style-1", base).parent, folder)
+    register(pairs, data_home, "style-1", folder / "adapter.gguf", identify(base).to_json(), {}, {}, data_home)
+    use_adapter(pairs, "style-1")
+    page = make_page(qtbot)
+    questions, changed = [], []
+    page.adapters.confirm = lambda q: questions.append(q) or True
+    page.adapters.adapter_changed.connect(changed.append)
+    assert not page.adapters.merge_button.isEnabled()  # nothing selected yet
+    page.adapters.table.selectRow(0)
+    page.adapters.merge_button.click()
+    qtbot.waitUntil(lambda: not page.adapters.merging, timeout=30_000)
+    merged = folder / "merged-q8_0.gguf"
+    assert merged.is_file() and len(questions) == 1 and "merged-q8_0.gguf" in questions[0], questions
+    assert changed == [None] and "Drafts now use the merged model" in page.adapters.status.text()
+    settings, adapter = engine_settings(pairs)
+    assert settings.model_path == str(merged) and settings.lora_path is None and adapter is None
+
+
+def test_a_failed_merge_says_why(qtbot, pairs, data_home):
+    from trainer.registry import register
+
+    adapter = data_home / "adapters" / "gone" / "adapter.gguf"
+    base = {"path": "/nowhere/base.gguf", "size": 1, "sha256": "0" * 64}
+    register(pairs, data_home, "gone", adapter, base, {}, {}, data_home)
+    page = make_page(qtbot)
+    page.adapters.confirm = lambda q: pytest.fail("nothing was merged")
+    page.adapters.table.selectRow(0)
+    page.adapters.merge_button.click()
+    qtbot.waitUntil(lambda: not page.adapters.merging, timeout=30_000)
+    assert "which is gone. Train it again" in page.adapters.status.text()  # the core's message, what to do
+    assert page.adapters.merge_button.isEnabled()
+
+
 def test_many_qt_calls_do_not_exhaust_none():
     """PySide6 6.12 on Python 3.11 drops a reference to None per void Qt call; the page's guard survives it."""
     script = textwrap.dedent(

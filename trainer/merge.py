@@ -68,6 +68,7 @@ class MergeInfo:
     written_types: dict[str, int]  # merged tensors by the type they were written as
     size_bytes: int
     seconds: float
+    adapter_name: str = ""  # recorded in the merged model
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,7 +149,69 @@ def merge_adapter(
         written_types=dict(Counter(p.qtype.name for p in touched)),
         size_bytes=out.stat().st_size,
         seconds=time.perf_counter() - started,
+        adapter_name=name,
     )
+
+
+def resolve(db: Any, adapter: str, base: str | Path | None = None) -> tuple[str, Path, Path, dict[str, Any] | None]:
+    """(name, adapter GGUF, base GGUF, recorded base identity) for a registered adapter's name or an adapter
+    GGUF's path; ``base`` defaults to the model the adapter was trained on. Raises with what to do."""
+    from assistant.drafting.models import resolve_adapter
+    from trainer.registry import list_adapters
+
+    registered = {row["name"]: row for row in list_adapters(db)}
+    if adapter in registered:
+        _, found = resolve_adapter(db, adapter)  # a missing file raises, naming what to do
+        path = Path(str(found))
+        name, expected = adapter, recorded_base(path) or registered[adapter]["base"]
+    else:
+        path = Path(adapter).expanduser()
+        if not path.is_file():
+            if path.suffix.lower() == ".gguf":
+                raise MergeError(f"{path} does not exist. Give an adapter GGUF, or a name from: mailvoice adapters")
+            resolve_adapter(db, adapter)  # an unknown name raises, listing the known ones
+        name = path.parent.name if path.name == "adapter.gguf" else path.stem
+        expected = recorded_base(path)
+    if base is not None:
+        return name, path, Path(base).expanduser(), expected
+    recorded = (expected or {}).get("path")
+    if not recorded:
+        raise MergeError(f"It is not recorded which model {name} was trained on: give it with --base GGUF.")
+    if not Path(recorded).is_file():
+        raise MergeError(f"The model {name} was trained on, {recorded}, is gone. Give its new place with --base GGUF.")
+    return name, path, Path(recorded), expected
+
+
+def merge_into_base(
+    db: Any,
+    adapter: str,
+    *,
+    out: str | Path | None = None,
+    out_type: str = "q8_0",
+    base: str | Path | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> MergeInfo:
+    """Merge a registered adapter (or an adapter GGUF) into its base with the data folder's ``lora_scale``,
+    to ``out`` or :func:`default_path` (replaced when it is the default, or with ``force``). What
+    ``mailvoice merge`` and the Train page's Merge run."""
+    from assistant.store.db import get_setting
+
+    name, adapter_path, base_path, expected = resolve(db, adapter, base)
+    target = Path(out).expanduser() if out else default_path(adapter_path, out_type)
+    return merge_adapter(
+        base_path, adapter_path, target, out_type, lora_scale=float(get_setting(db, "lora_scale", 1.0)),
+        expected_base=expected or {}, adapter_name=name, overwrite=force or out is None, progress=progress,
+    )  # fmt: skip
+
+
+def use_merged(db: Any, info: MergeInfo) -> None:
+    """Draft with the merged model from now on, without its adapter (applying it again would double it)."""
+    from assistant.drafting.models import choose_model
+    from trainer.registry import use_adapter
+
+    choose_model(db, info.path)
+    use_adapter(db, "none")
 
 
 def default_path(adapter: Path, out_type: str) -> Path:

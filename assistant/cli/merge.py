@@ -8,34 +8,14 @@ from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
 
 from assistant.cli.common import Context, ProgressLine, command_options, format_duration
-from assistant.errors import MailvoiceError
 
 TYPES = ("f16", "q8_0", "same")  # trainer.merge.TYPES, repeated so that --help does not import numpy and gguf
 DEFAULT_TYPE = "q8_0"
-
-
-def _adapter(ctx: Context, adapter: str) -> tuple[str, Path, dict[str, Any] | None]:
-    """(name, adapter GGUF, recorded base identity) of a registered adapter's name or an adapter GGUF's path."""
-    from assistant.drafting.models import resolve_adapter
-    from trainer.merge import recorded_base
-    from trainer.registry import list_adapters
-
-    registered = {row["name"]: row for row in list_adapters(ctx.db)}
-    if adapter not in registered:
-        path = Path(adapter).expanduser()
-        if path.is_file():
-            return path.parent.name if path.name == "adapter.gguf" else path.stem, path, recorded_base(path)
-        if path.suffix.lower() == ".gguf":
-            raise MailvoiceError(f"{path} does not exist. Give an adapter GGUF, or a name from: mailvoice adapters")
-    _, found = resolve_adapter(ctx.db, adapter)  # unknown names and missing files raise, naming what to do
-    path = Path(str(found))
-    return adapter, path, recorded_base(path) or registered[adapter]["base"]
 
 
 @click.command("merge")
@@ -58,47 +38,28 @@ def merge(ctx: Context, adapter: str, out: str | None, out_type: str, base: str 
     Drafting with the merged model runs at about the base model's speed; an adapter applied at draft time
     is slower (BENCHMARKS.md). The merged model is a full model file of its own.
     """
-    from assistant.drafting.models import choose_model
-    from assistant.store.db import get_setting
-    from trainer.merge import default_path, merge_adapter
-    from trainer.registry import use_adapter
+    from trainer.merge import merge_into_base, use_merged
 
-    name, adapter_path, expected = _adapter(ctx, adapter)
-    base_path = Path(base).expanduser() if base else None
-    if base_path is None:
-        recorded = (expected or {}).get("path")
-        if not recorded:
-            raise MailvoiceError(f"It is not recorded which model {name} was trained on: give it with --base GGUF.")
-        base_path = Path(recorded)
-        if not base_path.is_file():
-            raise MailvoiceError(
-                f"The model {name} was trained on, {base_path}, is gone. Give its new place with --base GGUF."
-            )
-    target = Path(out).expanduser() if out else default_path(adapter_path, out_type)
     line = ProgressLine("Merging")
     started = time.monotonic()
 
     def progress(event: dict[str, Any]) -> None:
         if event.get("message"):
-            click.echo(f"{event['message']} into {base_path.name} ({out_type})", err=True)
+            click.echo(f"{event['message']} ({out_type})", err=True)
         fraction = event.get("fraction") or 0.0
         elapsed = time.monotonic() - started
         line.show(fraction, "", elapsed * (1 - fraction) / fraction if fraction > 0.05 else None)
 
-    info = merge_adapter(
-        base_path, adapter_path, target, out_type, lora_scale=float(get_setting(ctx.db, "lora_scale", 1.0)),
-        expected_base=expected or {}, adapter_name=name, overwrite=force or out is None, progress=progress,
-    )  # fmt: skip
+    info = merge_into_base(ctx.db, adapter, out=out, out_type=out_type, base=base, force=force, progress=progress)
     line.done()
     if use is None:
         use = not ctx.as_json and sys.stdin.isatty() and click.confirm(
             "Draft with the merged model from now on?", default=True, err=True
         )
     if use:
-        choose_model(ctx.db, info.path)
-        use_adapter(ctx.db, "none")  # the adapter is inside the model now: applying it again would double it
+        use_merged(ctx.db, info)
     lossy = sorted(t for t in info.written_types if t.startswith(("Q4", "Q5")))
-    payload = {**info.to_json(), "adapter": name, "adapter_path": info.adapter, "in_use": bool(use)}
+    payload = {**info.to_json(), "adapter": info.adapter_name, "adapter_path": info.adapter, "in_use": bool(use)}
 
     def human() -> None:
         kinds = ", ".join(f"{n} as {t}" for t, n in sorted(info.written_types.items()))

@@ -1,5 +1,6 @@
-"""The trained adapters on the Train page: their metrics, which one drafts use (Use), and Evaluate, which drafts
-validation emails with one and opens the report, as ``mailvoice adapters``, ``use`` and ``eval`` do."""
+"""The trained adapters on the Train page: their metrics, which one drafts use (Use), Evaluate, which drafts
+validation emails with one and opens the report, and Merge, which folds one into a copy of its base model, as
+``mailvoice adapters``, ``use``, ``eval`` and ``merge`` do."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -44,20 +46,26 @@ class AdaptersPanel(QWidget):
     Args:
         evaluate: the evaluation call (default: ``trainer.evaluation.evaluate``).
         open_url: opens the evaluation report (default: ``QDesktopServices.openUrl``).
+        confirm: asks a yes/no question, returns the answer (default: a message box).
     """
 
     adapter_changed = Signal(object)
     evaluating = False
     eval_thread = None
+    merging = False
+    merge_thread = None
 
     def __init__(self, root: Path, evaluate: Callable[..., Any] | None = None,
-                 open_url: Callable[[QUrl], Any] | None = None, parent: QWidget | None = None):  # fmt: skip
+                 open_url: Callable[[QUrl], Any] | None = None, parent: QWidget | None = None,
+                 confirm: Callable[[str], bool] | None = None):  # fmt: skip
         super().__init__(parent)
         self.root = root
         self.db = open_store(root)
         self.evaluate_fn = evaluate
         self.open_url = open_url or QDesktopServices.openUrl
+        self.confirm = confirm or self._ask
         self.eval_worker: CallWorker | None = None
+        self.merge_worker: CallWorker | None = None
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -82,9 +90,14 @@ class AdaptersPanel(QWidget):
                                     "selected: the plain model), score them against what you really wrote, and "
                                     "open the report.")  # fmt: skip
         self.eval_button.clicked.connect(self.evaluate)
+        self.merge_button = QPushButton("&Merge into model")
+        self.merge_button.setToolTip("Fold the selected adapter into a copy of its base model (8-bit weights where "
+                                     "it changed them): drafts come at the plain model's speed; the copy is one "
+                                     "more model file on disk.")  # fmt: skip
+        self.merge_button.clicked.connect(self.merge_selected)
         self.status = QLabel(wordWrap=True)
         buttons = QHBoxLayout()
-        for b in (self.use_button, self.plain_button, self.eval_button):
+        for b in (self.use_button, self.plain_button, self.eval_button, self.merge_button):
             buttons.addWidget(b)
         buttons.addStretch()
         layout = QVBoxLayout(self)
@@ -120,6 +133,7 @@ class AdaptersPanel(QWidget):
 
     def _update_buttons(self) -> None:
         self.use_button.setEnabled(self.selected() is not None)
+        self.merge_button.setEnabled(self.selected() is not None and not self.merging)
 
     def use_selected(self) -> None:
         name = self.selected()
@@ -188,12 +202,73 @@ class AdaptersPanel(QWidget):
         self.evaluating = False
         self.eval_button.setText("E&valuate")
 
+    # --- merging ------------------------------------------------------------------------------------------
+
+    def merge_selected(self) -> None:
+        """Merge the selected adapter into its base off the GUI thread (``mailvoice merge NAME``), then ask
+        whether drafts should use the merged model."""
+        name, root = self.selected(), self.root
+        if not name or self.merging:
+            return
+
+        def work(progress, _cancel):
+            from trainer.merge import merge_into_base  # imported here: numpy and gguf take a while to load
+
+            return merge_into_base(open_store(root), name, progress=progress)
+
+        self.merge_worker = CallWorker(work)
+        self.merge_worker.progress.connect(self._merge_progress)
+        self.merge_worker.finished.connect(self._on_merged)
+        self.merge_worker.failed.connect(self._on_merge_failed)
+        self.status.setText(f"Merging {name} into its base model…")
+        self.merging = True
+        self._update_buttons()
+        self.merge_thread = tasks.start(self, self.merge_worker)
+
+    def _merge_progress(self, event: Any) -> None:
+        if isinstance(event, dict) and event.get("fraction") is not None:
+            self.status.setText(f"Merging… {event['fraction']:.0%}")
+
+    def _on_merged(self, info: Any) -> None:
+        self.merging = False
+        self._update_buttons()
+        size = f"{info.size_bytes / 1e6:,.0f} MB"
+        if self.confirm(f"{info.adapter_name} is merged into {Path(info.path).name} ({size}). Draft with the "
+                        "merged model from now on? It drafts at the plain model's speed."):  # fmt: skip
+            from trainer.merge import use_merged
+
+            try:
+                use_merged(self.db, info)
+            except MailvoiceError as exc:
+                self.status.setText(str(exc))
+                return
+            self.status.setText(f"Drafts now use the merged model {info.path} (the adapter is inside it).")
+            self.refresh()
+            self.adapter_changed.emit(None)
+        else:
+            self.status.setText(f"Merged model written to {info.path}; choose it on the Settings page to draft "
+                                "with it.")  # fmt: skip
+
+    def _on_merge_failed(self, message: str) -> None:
+        self.merging = False
+        self._update_buttons()
+        self.status.setText(message)
+
+    def _ask(self, question: str) -> bool:
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+        answer = QMessageBox.question(self, "Merged", question, buttons)
+        return answer == QMessageBox.StandardButton.Yes
+
     def shutdown(self, wait_ms: int = 30000) -> None:
-        """Stop an evaluation (its finished drafts are cached: the next one continues from them)."""
+        """Stop an evaluation (its finished drafts are cached: the next one continues from them); let a merge
+        finish (it writes a temporary file and renames it at the end, so stopping it early saves nothing)."""
         if self.eval_worker is not None and self.eval_thread is not None and self.eval_thread.isRunning():
             self.eval_worker.cancel()
             self.eval_thread.quit()
             self.eval_thread.wait(wait_ms)
+        if self.merge_thread is not None and self.merge_thread.isRunning():
+            self.merge_thread.quit()
+            self.merge_thread.wait(wait_ms)
 
 
 def _evaluation() -> Callable[..., Any]:
