@@ -30,7 +30,7 @@ from typing import Any
 import sqlite_utils
 
 from assistant import netguard
-from assistant.errors import NotMailError, StoreError
+from assistant.errors import NotMailError
 from assistant.identities import adopt_if_obvious, load_me, relabel
 from assistant.mail.charset import decode_header
 from assistant.mail.clean import clean_body
@@ -45,7 +45,7 @@ from assistant.mail.identity import (
 from assistant.mail.parse import parse_message
 from assistant.mail.sources import RawMessage, Skip, SourceFile, discover, iter_file
 from assistant.mail.threads import assign_threads
-from assistant.store.db import get_setting, set_setting
+from assistant.store.db import get_setting, set_setting, writing
 from assistant.store.fts import index_pending
 
 log = logging.getLogger("mailvoice.import")
@@ -186,17 +186,12 @@ def import_paths(
     # Checkpoint the WAL every ~32 MB instead of every 4 MB while importing: fewer fsyncs.
     db.execute("PRAGMA wal_autocheckpoint = 8192")
     try:
-        run.run(files)
-        run.flush()
-        index_pending(db, run.indexing)
-    except sqlite3.OperationalError as exc:
         # Each batch is one transaction, so a failed write leaves the store as it was after the last one.
-        if "full" in str(exc).lower():
-            raise StoreError(
-                f"The disk holding {db_file(db)} is full. Free some space and run the same import again: "
-                "it continues where it stopped, and nothing imported so far is lost."
-            ) from exc
-        raise StoreError(f"Writing to the database failed ({exc}). Run the same import again to continue.") from exc
+        with writing(db, "run the same import again: it continues where it stopped, and nothing imported so far "
+                     "is lost"):  # fmt: skip
+            run.run(files)
+            run.flush()
+            index_pending(db, run.indexing)
     finally:
         with contextlib.suppress(sqlite3.Error):
             db.execute("PRAGMA wal_autocheckpoint = 1000")
@@ -494,11 +489,6 @@ def _build(data: bytes, truncated: bool, folder: str) -> dict[str, Any] | str:
         "truncated": int(truncated),
         "notes": "; ".join(notes),
     }
-
-
-def db_file(db: sqlite_utils.Database) -> str:
-    row = db.execute("PRAGMA database_list").fetchone()
-    return row[2] if row else "the database"
 
 
 def _merge_labels(old: str, new: str, folder: str) -> str:

@@ -177,3 +177,26 @@ def test_secrets_in_mail_are_scrubbed_in_the_review(mailbox):
 def test_nothing_to_build_says_what_to_do(db):
     with pytest.raises(PairsError, match="mailvoice import"):
         build_pairs(db, labeller())
+
+
+def test_a_full_disk_is_a_clear_error_and_the_build_resumes_where_it_stopped(mailbox, tmp_path):
+    from assistant.errors import StoreError
+
+    pages = mailbox.execute("PRAGMA page_count").fetchone()[0]
+    mailbox.execute(f"PRAGMA max_page_count = {pages + 3}")  # room for a few pairs, then "disk full"
+    with pytest.raises(StoreError, match="is full. Free some space"):
+        build_pairs(mailbox, labeller(), limit=None)
+    assert mailbox.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    kept = mailbox.execute("SELECT COUNT(*) FROM pairs").fetchone()[0]
+    mailbox.execute("PRAGMA max_page_count = 1073741823")
+    again = labeller()
+    report = build_pairs(mailbox, again, limit=None)
+    assert report.status == "done" and report.cached == kept and report.built == len(again.prompts)
+    assert 0 < kept and report.built > 0  # the disk filled up in the middle of the build
+    assert report.cached + report.built == report.usable
+    # The same pairs as a build that never ran out of space.
+    reference = open_store(tmp_path / "reference")
+    import_paths(reference, [tmp_path / "mail.mbox"], me=[gen.ME_ADDR])
+    build_pairs(reference, labeller(), limit=None)
+    query = "SELECT message_id, instruction, output, split FROM pairs ORDER BY message_id"
+    assert mailbox.execute(query).fetchall() == reference.execute(query).fetchall()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,25 @@ def quick_check(db: sqlite_utils.Database, path: Path | str = "") -> None:
             f"The database {path} is damaged ({'; '.join(rows[:3])}). Move it aside and import your mail "
             "again, or restore it from a backup."
         )
+
+
+def db_file(db: sqlite_utils.Database) -> str:
+    """The path of the database file (for messages)."""
+    row = db.execute("PRAGMA database_list").fetchone()
+    return row[2] if row else "the database"
+
+
+@contextlib.contextmanager
+def writing(db: sqlite_utils.Database, again: str) -> Iterator[None]:
+    """Turn a failed SQLite write inside the block (a full disk above all) into a :class:`StoreError` that says
+    what to do; ``again`` continues the sentence, e.g. "run the same import again: it continues where it
+    stopped". Callers write in transactions, so the store stays as it was after the last one."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "full" in str(exc).lower():
+            raise StoreError(f"The disk holding {db_file(db)} is full. Free some space and {again}.") from exc
+        raise StoreError(f"Writing to the database failed ({exc}). {again[:1].upper()}{again[1:]}.") from exc
 
 
 def get_setting(db: sqlite_utils.Database, key: str, default: Any = None) -> Any:

@@ -23,7 +23,7 @@ import sqlite_utils
 
 from assistant.drafting.backend import Backend
 from assistant.errors import Cancelled
-from assistant.store.db import get_setting, set_setting
+from assistant.store.db import get_setting, set_setting, writing
 from trainer.pairs import store
 from trainer.pairs.candidates import Candidate, find_candidates, pick_useful
 from trainer.pairs.errors import PairsError
@@ -210,22 +210,23 @@ def build_pairs(
         raise PairsError(_nothing_to_build(report.filtered))
     picked = pick_useful(candidates, limit)
     report.usable, report.selected = len(candidates), len(picked)
-    todo = _reuse_done_work(db, _plan(db, picked, prompt, model), ctx, report)
-
-    speeds = get_setting(db, SPEED_KEY, {}) or {}
-    state = BuildProgress("start", 0, len(todo), report.cached, 0, 0.0)
-    if speeds.get(model) and todo:
-        state.estimate, state.estimate_from = speeds[model] * len(todo), "last build"
-        report.estimate_seconds = state.estimate
-    show(replace(state))
-    times = _generate(
-        db, backend, todo, ctx, report, tries, cancel, lambda t: _progress(show, state, t, report, started)
-    )
-    report.generate_seconds = sum(times)
-    if len(times) >= 2:  # the first pair also reads the shared prefix: the rest show the steady speed
-        speeds[model] = sum(times[1:]) / len(times[1:])
-        set_setting(db, SPEED_KEY, speeds)
-    assign_splits(db)
+    # Each pair is written in one transaction: a failed write (a full disk) keeps every pair before it.
+    with writing(db, "build pairs again: the finished pairs are kept and it continues with the rest"):
+        todo = _reuse_done_work(db, _plan(db, picked, prompt, model), ctx, report)
+        speeds = get_setting(db, SPEED_KEY, {}) or {}
+        state = BuildProgress("start", 0, len(todo), report.cached, 0, 0.0)
+        if speeds.get(model) and todo:
+            state.estimate, state.estimate_from = speeds[model] * len(todo), "last build"
+            report.estimate_seconds = state.estimate
+        show(replace(state))
+        times = _generate(
+            db, backend, todo, ctx, report, tries, cancel, lambda t: _progress(show, state, t, report, started)
+        )
+        report.generate_seconds = sum(times)
+        if len(times) >= 2:  # the first pair also reads the shared prefix: the rest show the steady speed
+            speeds[model] = sum(times[1:]) / len(times[1:])
+            set_setting(db, SPEED_KEY, speeds)
+        assign_splits(db)
     report.seconds = time.perf_counter() - started
     show(BuildProgress("done", report.built, len(todo), report.cached, report.fallback, report.seconds))
     return report
