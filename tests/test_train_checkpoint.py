@@ -88,6 +88,26 @@ def test_latest_ignores_temporary_folders_and_prune_keeps_the_newest(tmp_path):
     assert not (tmp_path / ".tmp-step-00000004-1").exists()
 
 
+def test_a_full_disk_mid_save_leaves_the_last_checkpoint_and_no_partial_one(tmp_path, monkeypatch):
+    import errno
+
+    first, *_ = _save(tmp_path, step=3)
+    calls = []
+
+    def full(obj, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(obj, path, *args, **kwargs)
+
+    real = torch.save
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OSError, match="No space left"):
+        _save(tmp_path, step=6)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000003"]  # the half-written one is gone
+    assert checkpoint.latest(tmp_path) == first and checkpoint.verify(first)
+
+
 def test_saving_the_same_step_again_replaces_it(tmp_path):
     _save(tmp_path, 5)
     shutil.rmtree(tmp_path / "step-00000005" / "manifest.json", ignore_errors=True)

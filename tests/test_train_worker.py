@@ -72,6 +72,22 @@ def test_a_user_error_in_the_worker_comes_back_as_its_message():
         proc.result()
 
 
+def test_a_full_disk_is_a_message_to_act_on_and_the_run_resumes():
+    run = _run({"steps": 5, "delay": 0, "disk_full_at": 3})
+    events = list(TrainingProcess(run).events())
+    error = events[-1]
+    assert error["event"] == "error" and error["kind"] == "user", error
+    assert error["message"].startswith("The disk is full (writing ")
+    assert "Free some space, then resume" in error["message"]
+    assert jobs.read_status(run)["status"] == "failed" and jobs.resumable_run(data_dir()) == run
+    job = json.loads((run / "job.json").read_text())
+    job["fake"].pop("disk_full_at")  # space was freed
+    (run / "job.json").write_text(json.dumps(job))
+    resumed = TrainingProcess(run, resume=True)
+    assert [e["step"] for e in resumed.events() if e["event"] == "step"] == [3, 4, 5]
+    assert resumed.result()["status"] == "done"
+
+
 def test_run_folder_holds_config_job_and_frozen_data():
     run = _run({"steps": 1}, [Example("x", "ctx", "y", "validation"), Example("a", "", "b")])
     assert TrainConfig.load(run / "config.json") == TrainConfig()

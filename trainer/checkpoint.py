@@ -96,20 +96,24 @@ def save(
     tmp = parent / f".tmp-step-{step:08d}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    rng = capture_rng()
-    save_file({k: v.detach().contiguous().cpu() for k, v in adapter.items()}, str(tmp / "adapter.safetensors"))
-    torch.save(optimizer, tmp / "optimizer.pt")
-    torch.save(scheduler, tmp / "scheduler.pt")
-    torch.save({"torch": rng.pop("torch"), "cuda": rng.pop("cuda")}, tmp / "rng.pt")
-    (tmp / "rng.json").write_text(json.dumps(rng))
-    (tmp / "state.json").write_text(json.dumps({**state, "step": step}, indent=2))
-    files = {}
-    for name in FILES:
-        _fsync(tmp / name)
-        files[name] = {"size": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
-    manifest = {"version": VERSION, "step": step, "files": files}
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))  # last: its presence means complete
-    _fsync(tmp / "manifest.json")
+    try:
+        rng = capture_rng()
+        save_file({k: v.detach().contiguous().cpu() for k, v in adapter.items()}, str(tmp / "adapter.safetensors"))
+        torch.save(optimizer, tmp / "optimizer.pt")
+        torch.save(scheduler, tmp / "scheduler.pt")
+        torch.save({"torch": rng.pop("torch"), "cuda": rng.pop("cuda")}, tmp / "rng.pt")
+        (tmp / "rng.json").write_text(json.dumps(rng))
+        (tmp / "state.json").write_text(json.dumps({**state, "step": step}, indent=2))
+        files = {}
+        for name in FILES:
+            _fsync(tmp / name)
+            files[name] = {"size": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
+        manifest = {"version": VERSION, "step": step, "files": files}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))  # last: its presence means complete
+        _fsync(tmp / "manifest.json")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # a full disk: give back what the half-written one took
+        raise
     if final.exists():  # the same step saved again (cancelled right after a resume)
         _discard(final)
     tmp.rename(final)

@@ -13,6 +13,7 @@ only counts steps (for testing the process plumbing in a second instead of minut
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import os
@@ -68,21 +69,35 @@ class Worker:
             write_status("failed", error=str(exc))
             self.emit({"event": "error", "kind": "user", "message": str(exc)})
             return 1
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                return self._bug(exc, write_status)
+            where = exc.filename or self.run_dir
+            message = (f"The disk is full (writing {where}). Free some space, then resume: training continues "
+                       "from its last checkpoint.")  # fmt: skip
+            write_status("failed", error=message)
+            self.emit({"event": "error", "kind": "user", "message": message})
+            return 1
         except Exception as exc:  # a bug, or a library failing: the parent shows it, the log keeps the trace
-            traceback.print_exc()
-            write_status("failed", error=repr(exc))
-            self.emit(
-                {
-                    "event": "error",
-                    "kind": "bug",
-                    "message": f"{type(exc).__name__}: {exc}",
-                    "traceback": traceback.format_exc(),
-                }
-            )
-            return 2
+            return self._bug(exc, write_status)
         write_status(finished["status"], result=finished)
         self.emit({"event": "finished", **finished})
         return 0
+
+    def _bug(self, exc: Exception, write_status: Any) -> int:
+        """Report an unexpected failure (the parent shows it; worker.log keeps the trace); the exit status.
+        Called inside the ``except`` that caught ``exc``, so the trace is at hand."""
+        traceback.print_exc()
+        write_status("failed", error=repr(exc))
+        self.emit(
+            {
+                "event": "error",
+                "kind": "bug",
+                "message": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(),
+            }
+        )
+        return 2
 
     def _train(self, resume: bool) -> dict[str, Any]:
         from trainer import export, parity
@@ -163,6 +178,8 @@ class Worker:
                 os._exit(3)  # as an out-of-memory kill would: no event, no cleanup
             if step == spec.get("fail_at"):
                 raise MailvoiceError("the fake trainer failed as asked")
+            if step == spec.get("disk_full_at"):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(state_file))
             self.emit({"event": "step", "step": step, "total_steps": total, "loss": 1.0 / step, "eta": 0.1})
             state_file.write_text(json.dumps({"step": step}))
             if self.should_stop() and step < total:
