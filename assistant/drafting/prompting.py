@@ -217,16 +217,18 @@ def build_prompt(
     messages = [{"role": "system", "content": system}]
     for ex in chosen:
         messages.append({"role": "user", "content": _example_request(texts["example_request"], ex)})
-        messages.append({"role": "assistant", "content": ex.body.strip()})
+        messages.append({"role": "assistant", "content": _CONTROL.sub(_defuse, ex.body.strip())})
     messages.append({"role": "user", "content": user(reply=reply_text)})
     versions = {t.name: t.version for t in texts.values()}
     return DraftPrompt(messages, max_tokens, chosen, notices, recipient, versions)
 
 
 def _example_request(text: PromptText, example: Example) -> str:
-    names = [first_name(n) or a for n, a in recipients(example.to)][:3]
+    # The user's own mail, but its headers and text were written for people, not for this prompt: defused and
+    # on one line like the email answered (a name with a line break must not add a line of its own).
+    names = [_line(first_name(n) or a) for n, a in recipients(example.to)][:3]
     recipient = f" to {' and '.join(names)}" if names else ""
-    return text.format(recipient=recipient, subject=" ".join(example.subject.split()) or "(no subject)")
+    return text.format(recipient=recipient, subject=_line(example.subject) or "(no subject)")
 
 
 def _habits(voice: Voice, recipient: str) -> str:
