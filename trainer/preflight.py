@@ -78,7 +78,8 @@ def detect() -> Hardware:
         )
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     notes = ["Apple GPU found, but 4-bit training has no Apple GPU kernels: training runs on the CPU."] if mps else []
-    return Hardware("cpu", f"CPU ({cpus} cores)", total, available, total, available, cpus, mps=mps, notes=notes)
+    name = f"CPU ({cpus} core{'s' * (cpus != 1)})"
+    return Hardware("cpu", name, total, available, total, available, cpus, mps=mps, notes=notes)
 
 
 def lora_parameters(shape: ModelShape, r: int, targets: tuple[str, ...]) -> int:
