@@ -418,6 +418,9 @@ def test_merge_folds_the_selected_adapter_into_its_base_and_drafts_use_it(qtbot,
     assert changed == [None] and "Drafts now use the merged model" in page.adapters.status.text()
     settings, adapter = engine_settings(pairs)
     assert settings.model_path == str(merged) and settings.lora_path is None and adapter is None
+    page.adapters._merge_started = time.monotonic() - 10  # 10 s in, half done
+    page.adapters._merge_progress({"event": "phase", "phase": "merge", "fraction": 0.5})
+    assert page.adapters.status.text() == "Merging… 50%, about 10s left"
 
 
 def test_a_failed_merge_says_why(qtbot, pairs, data_home):

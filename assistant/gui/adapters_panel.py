@@ -4,6 +4,7 @@ validation emails with one and opens the report, and Merge, which folds one into
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -221,13 +222,18 @@ class AdaptersPanel(QWidget):
         self.merge_worker.finished.connect(self._on_merged)
         self.merge_worker.failed.connect(self._on_merge_failed)
         self.status.setText(f"Merging {name} into its base model…")
+        self._merge_started = time.monotonic()
         self.merging = True
         self._update_buttons()
         self.merge_thread = tasks.start(self, self.merge_worker)
 
     def _merge_progress(self, event: Any) -> None:
-        if isinstance(event, dict) and event.get("fraction") is not None:
-            self.status.setText(f"Merging… {event['fraction']:.0%}")
+        fraction = event.get("fraction") if isinstance(event, dict) else None
+        if fraction is None:
+            return
+        elapsed = time.monotonic() - self._merge_started
+        left = f", about {format_duration(elapsed * (1 - fraction) / fraction)} left" if fraction > 0.05 else ""
+        self.status.setText(f"Merging… {fraction:.0%}{left}")
 
     def _on_merged(self, info: Any) -> None:
         self.merging = False
