@@ -262,6 +262,7 @@ def test_command_errors_are_one_line_with_what_to_do(files, db, data_home, tmp_p
     register(db, data_home, "style-1", adapter, identify(base).to_json(), {}, {}, data_home)
     cases = [
         (["merge", "nope"], "No adapter named 'nope'"),
+        (["merge", "none"], "Name the adapter to merge"),
         (["merge", "style-1", "--base", str(other)], "trained on"),
         (["merge", str(adapter), "--base", str(base), "-o", str(base)], "is the base model itself"),
         (["merge", str(tmp_path / "gone.gguf")], "does not exist"),

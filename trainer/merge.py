@@ -169,7 +169,8 @@ def resolve(db: Any, adapter: str, base: str | Path | None = None) -> tuple[str,
         if not path.is_file():
             if path.suffix.lower() == ".gguf":
                 raise MergeError(f"{path} does not exist. Give an adapter GGUF, or a name from: mailvoice adapters")
-            resolve_adapter(db, adapter)  # an unknown name raises, listing the known ones
+            if resolve_adapter(db, adapter)[1] is None:  # an unknown name raises, listing the known ones
+                raise MergeError("Name the adapter to merge (see mailvoice adapters), or give an adapter GGUF.")
         name = path.parent.name if path.name == "adapter.gguf" else path.stem
         expected = recorded_base(path)
     if base is not None:
