@@ -105,6 +105,32 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def by_instruction(work: Path) -> str:
+    """``bleu`` of each configuration of the last ``eval --ablations`` on the validation pairs whose instruction
+    the model wrote and on those that got the extractive fallback, as a Markdown table, with the fallback share
+    of all pairs."""
+    from assistant.store.db import open_store
+    from trainer.evaluation.metrics import bleu
+
+    report = json.loads(Path(json.loads((work / "eval.json").read_text())["json_path"]).read_text())
+    db = open_store(work / "data")
+    flags = {pid: "fallback" in (f or "") for pid, f in db.execute("SELECT id, flags FROM pairs").fetchall()}
+    kinds = (("model-written", False), ("fallback", True))
+    lines = ["| kind (n) | " + " | ".join(row["label"] for row in report["rows"]) + " |"]
+    lines.append("|---|" + "---|" * len(report["rows"]))
+    for name, fallback in kinds:
+        cells, n = [], 0
+        for row in report["rows"]:
+            items = [x for x in row["items"] if flags.get(x["pair_id"]) is fallback]
+            n = len(items)
+            score = bleu([x["draft"] for x in items], [x["real"] for x in items])["bleu"] if items else None
+            cells.append("–" if score is None else f"{score:.3f}")
+        lines.append(f"| {name} ({n}) | " + " | ".join(cells) + " |")
+    fallbacks = sum(flags.values())
+    share = f"{fallbacks} of {len(flags)} pairs ({fallbacks / max(1, len(flags)):.0%})"
+    return "\n".join(lines) + f"\n\n{share} have the fallback instruction."
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dataset", type=Path)
@@ -116,11 +142,19 @@ def main() -> None:
     ap.add_argument("--gpu-recipe", action="store_true", help="train with the default recipe, not the CPU one")
     ap.add_argument("--limit", type=int, default=None, help="evaluate on at most N validation pairs")
     ap.add_argument("--table", action="store_true", help="print WORK/eval.json as a Markdown table and stop")
+    ap.add_argument(
+        "--by-instruction",
+        action="store_true",
+        help="print bleu on model-written vs fallback instructions (of WORK/eval.json's report) and stop",
+    )
     args = ap.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     if args.table:
         print(table(json.loads((work / "eval.json").read_text())))
+        return
+    if args.by_instruction:
+        print(by_instruction(work))
         return
     stages = set(args.stages.split(","))
     log: dict = json.loads((work / "log.json").read_text()) if (work / "log.json").exists() else {}
