@@ -308,3 +308,36 @@ def test_every_drafting_prompt_ships_with_a_version_and_known_fields():
         prompt = load_prompt(name)
         assert prompt.version >= 1 and not prompt.text.startswith("#")
         assert {f for _, f, _, _ in string.Formatter().parse(prompt.text) if f} == wanted
+
+
+# --- subjects as the model sees them ----------------------------------------------------------------------
+
+
+def test_draft_prompts_show_subjects_without_reply_chains_or_list_tags(db, tmp_path):
+    from cluttered import LEFTOVER, write_cluttered_mbox
+
+    from assistant.drafting import FakeBackend, draft
+    from assistant.importer import import_paths
+    from assistant.mail import generate as gen
+    from assistant.mail.subjects import prompt_subject
+
+    import_paths(db, [write_cluttered_mbox(tmp_path / "mail.mbox")], me=[gen.ME_ADDR])
+    received = db.execute(
+        "SELECT message_id, from_addr, subject FROM messages WHERE sent_by_me = 0 AND automated = 0 "
+        "AND body != '' ORDER BY id LIMIT 6"
+    ).fetchall()
+    subjects = dict(db.execute("SELECT id, subject FROM messages").fetchall())
+    fake = FakeBackend()
+    shown = 0
+    for message_id, sender, subject in received:
+        result = draft(db, "say yes and thank them", reply_to=message_id, to=sender, backend=fake, save=False)
+        messages = fake.prompts[-1]
+        for message in messages:
+            assert not LEFTOVER.search(message["content"]), message["content"]
+        assert f"\nSubject: {prompt_subject(subject)}\n" in messages[-1]["content"]  # the email answered
+        requests = [m["content"] for m in messages[1:-1:2]]  # each style example's request, then the email
+        assert len(requests) == len(result.examples)
+        for example_id, request in zip(result.examples, requests, strict=True):
+            assert f'with the subject "{prompt_subject(subjects[example_id]) or "(no subject)"}"' in request
+        shown += len(result.examples)
+    assert shown, "no draft showed style examples"

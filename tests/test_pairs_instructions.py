@@ -130,3 +130,54 @@ def test_cut_ends_at_a_sentence():
     assert cut(text, 30) == "First sentence here. …"
     assert cut(text, 45) == "First sentence here. Second sentence is longe …"  # no end near enough
     assert cut("short", 45) == "short"
+
+
+# --- subjects as the labeller sees them -------------------------------------------------------------------
+
+
+def test_the_labeller_sees_the_subject_without_reply_chains_or_tags():
+    cluttered = Request("Rosa Alvarez", "[List] Re: [EXTERN] Re: Re: Kitchen sink", EMAIL)
+    request = load_prompt().messages(cluttered)[-1]["content"]
+    assert 'subject "Kitchen sink":' in request and "Re:" not in request and "[" not in request
+    assert fallback(cluttered).startswith('Reply to Rosa about "Kitchen sink": The kitchen sink')  # a reply
+    only_tags = Request("Rosa Alvarez", "[List] Fwd: [EXTERN]", EMAIL)
+    assert 'subject "(no subject)":' in load_prompt().messages(only_tags)[-1]["content"]
+    assert fallback(only_tags).startswith("Write to Rosa: The kitchen sink")  # no topic rather than a tag
+
+
+class EchoLabeller(FakeBackend):
+    """Answers with an instruction naming the subject the prompt shows: clutter there would show here."""
+
+    def stream(self, messages, params, cancel=None):
+        request = messages[-1]["content"]
+        subject = request.split('subject "', 1)[1].split('":', 1)[0] if 'subject "' in request else "it"
+        self.enqueue(f"Tell them about {subject} now.")
+        yield from super().stream(messages, params, cancel)
+
+
+@pytest.mark.parametrize("labeller", [EchoLabeller, FakeBackend])  # FakeBackend: every answer fails, fallbacks
+def test_pairs_built_from_cluttered_mail_carry_no_reply_chain_or_list_tag(db, tmp_path, labeller):
+    from cluttered import LEFTOVER, write_cluttered_mbox
+
+    from assistant.importer import import_paths
+    from assistant.mail import generate as gen
+    from assistant.mail.subjects import prompt_subject
+    from trainer.pairs import build_pairs, list_pairs
+
+    import_paths(db, [write_cluttered_mbox(tmp_path / "mail.mbox")], me=[gen.ME_ADDR])
+    backend = labeller()
+    report = build_pairs(db, backend, limit=None, tries=1)
+    pairs = list_pairs(db)
+    assert report.built == len(pairs) > 20 and any(p.input for p in pairs)
+    prefix = load_prompt().prefix()  # the prompt's own worked examples, the same for every email
+    for prompt in backend.prompts:
+        assert prompt[: len(prefix)] == prefix
+        for message in prompt[len(prefix) :]:
+            assert not LEFTOVER.search(message["content"]), message["content"]
+    for pair in pairs:
+        assert not LEFTOVER.search(pair.instruction) and not LEFTOVER.search(pair.input), pair
+    stored = dict(db.execute("SELECT message_id, subject FROM messages").fetchall())
+    assert all(stored[p.message_id].startswith(("[", "*", "R", "A")) for p in pairs)  # the store keeps them as sent
+    if labeller is EchoLabeller:  # the real subject is what the model was shown
+        topics = [prompt_subject(stored[p.message_id]) or "(no subject)" for p in pairs]
+        assert [p.instruction for p in pairs] == [f"Tell them about {t} now." for t in topics]

@@ -19,6 +19,7 @@ import sqlite_utils
 from assistant.drafting.examples import Example, recipient_name, select_examples
 from assistant.drafting.voice import Voice, first_name, recipients
 from assistant.errors import MailvoiceError
+from assistant.mail.subjects import prompt_subject
 
 # length option: (max_tokens, guidance given to the model)
 LENGTHS = {
@@ -228,7 +229,7 @@ def _example_request(text: PromptText, example: Example) -> str:
     # on one line like the email answered (a name with a line break must not add a line of its own).
     names = [_line(first_name(n) or a) for n, a in recipients(example.to)][:3]
     recipient = f" to {' and '.join(names)}" if names else ""
-    return text.format(recipient=recipient, subject=_line(example.subject) or "(no subject)")
+    return text.format(recipient=recipient, subject=_line(prompt_subject(example.subject)) or "(no subject)")
 
 
 def _habits(voice: Voice, recipient: str) -> str:
@@ -260,7 +261,7 @@ def _reply_block(
             notice=notice,
             sender=_data(sender),
             date=reply.date,
-            subject=_data(reply.subject),
+            subject=_data(prompt_subject(reply.subject)),  # the topic, not the "[List] Re: Re:" pile
             body=b,
         )
 

@@ -23,6 +23,7 @@ import sqlite_utils
 
 from assistant.drafting.backend import Backend
 from assistant.errors import Cancelled
+from assistant.mail.subjects import prompt_subject
 from assistant.store.db import get_setting, set_setting, writing
 from trainer.pairs import store
 from trainer.pairs.candidates import Candidate, find_candidates, pick_useful
@@ -155,7 +156,8 @@ def _plan(db, candidates, prompt, model) -> list[_Job]:
             trimmed = cut(text, INPUT_CHARS)
             if trimmed != text:
                 flags.append("context_trimmed")
-            input_text = f"From: {sender}\nSubject: {subject}\n\n{trimmed}"
+            # Trained on as the email answered: its subject as drafting shows it (prompting._reply_block).
+            input_text = f"From: {sender}\nSubject: {prompt_subject(subject)}\n\n{trimmed}"
         request = Request(_recipients(c.to), c.subject, c.body, sender, text)
         jobs.append(_Job(c, request, input_text, flags, cache_key(prompt, model, c, request)))
     return jobs

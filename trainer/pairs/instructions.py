@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from assistant.drafting.backend import Backend, GenerationParams
 from assistant.errors import Cancelled
+from assistant.mail.subjects import is_reply, prompt_subject
 from trainer.pairs.candidates import own_text
 from trainer.pairs.prompt import Request, ReversePrompt
 
@@ -172,7 +173,9 @@ def fallback(request: Request) -> str:
     """A deterministic instruction from the recipient, subject and the email's first sentence and question."""
     names = first_names(request.to)
     who = (" and ".join(names) if len(names) <= 2 else f"{names[0]} and the others") or "them"
-    topic = re.sub(r"^\s*(?:(?:re|fwd?|aw|wg)\s*:\s*)+", "", request.subject, flags=re.I).strip()
+    # No CHECKS_VERSION change for subject cleaning: it changes the fallback only for subjects it changes, and
+    # those change the prompt's request text (see prompt.py), which is in the cache key.
+    topic = prompt_subject(request.subject)
     lines = [re.sub(r"^[-*•]\s*", "", ln) for ln in own_text(request.body).splitlines()]
     sentences = [s.strip() for ln in lines for s in _SENTENCE.split(ln) if s.strip()]
     first = _clip(sentences[0] if sentences else "", 20)
@@ -183,7 +186,7 @@ def fallback(request: Request) -> str:
     if thanked != first:
         text = thanked  # "Thanks for the invoice." -> "Thank Ravi for the invoice."
     else:
-        replying = request.context_text or re.match(r"^\s*re\s*:", request.subject, re.I)
+        replying = request.context_text or is_reply(request.subject)
         about = f' about "{topic}"' if topic else ""
         text = f"{'Reply to' if replying else 'Write to'} {who}{about}: {first}".rstrip(": ")
     if question:

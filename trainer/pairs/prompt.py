@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.drafting.backend import Messages
+from assistant.mail.subjects import prompt_subject
 from trainer.pairs.candidates import own_text
 
 PROMPT_NAME = "reverse_instruction"
@@ -61,7 +62,7 @@ class ReversePrompt:
             {
                 "context": context,
                 "to": request.to or "someone",
-                "subject": request.subject or "(no subject)",
+                "subject": prompt_subject(request.subject) or "(no subject)",
                 "body": cut(own_text(request.body), body_chars),
             }
         )
