@@ -16,9 +16,11 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import multiprocessing.connection
 import operator
 import os
 import sqlite3
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -30,7 +32,7 @@ from typing import Any
 import sqlite_utils
 
 from assistant import netguard
-from assistant.errors import NotMailError
+from assistant.errors import MailvoiceError, NotMailError
 from assistant.identities import adopt_if_obvious, load_me, relabel
 from assistant.mail.charset import decode_header
 from assistant.mail.clean import clean_body
@@ -43,10 +45,11 @@ from assistant.mail.identity import (
     real_sender,
 )
 from assistant.mail.parse import parse_message
-from assistant.mail.sources import RawMessage, Skip, SourceFile, discover, iter_file
+from assistant.mail.sources import RawMessage, Skip, SourceFile, discover, iter_file, path_text, unreadable
 from assistant.mail.threads import assign_threads
-from assistant.store.db import get_setting, set_setting, writing
+from assistant.store.db import db_file, get_setting, set_setting, writing
 from assistant.store.fts import index_pending
+from assistant.store.lockfile import FileLock
 
 log = logging.getLogger("mailvoice.import")
 
@@ -63,6 +66,7 @@ _COLUMNS = (
 )  # fmt: skip
 _ROW = operator.itemgetter(*_COLUMNS)
 THREADS_PENDING = "threads_pending"  # set with each batch of new messages, cleared once threads are assigned
+WAITING = "waiting: another import into this data folder is running"  # the progress phase while it finishes
 _INSERT = f"INSERT INTO messages ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 
@@ -82,7 +86,9 @@ class ImportProgress:
 
     @property
     def fraction(self) -> float:
-        return self.bytes_done / self.bytes_total if self.bytes_total else 1.0
+        if not self.bytes_total:
+            return 0.0 if self.phase == WAITING else 1.0
+        return self.bytes_done / self.bytes_total
 
     @property
     def rate(self) -> float:
@@ -113,6 +119,7 @@ class ImportReport:
     files: int = 0
     unchanged_files: int = 0
     resumed_files: int = 0
+    reread_files: int = 0  # imported before with narrower dates, read again for the rest
     me: list[str] = field(default_factory=list)
     assumed_me: bool = False
     seconds: float = 0.0
@@ -129,6 +136,7 @@ class ImportReport:
             "files": self.files,
             "unchanged_files": self.unchanged_files,
             "resumed_files": self.resumed_files,
+            "reread_files": self.reread_files,
             "me": self.me,
             "assumed_me": self.assumed_me,
             "run_id": self.run_id,
@@ -160,7 +168,66 @@ def import_paths(
 
     Raises:
         NotMailError: none of the paths holds any mail.
+        MailvoiceError: ``since`` is after ``until``.
+
+    One import at a time writes to a data folder. A second one waits for the first to finish (its progress phase
+    is :data:`WAITING`, and ``cancel`` still stops it), then finds that mail stored and adds only the rest:
+    waiting does what the user asked for, where refusing would make them start it again by hand.
     """
+    if since and until and since > until:
+        raise MailvoiceError(
+            f"The first date ({since}) is after the last ({until}), so no mail would be imported. Swap the dates."
+        )
+    with _one_import_at_a_time(db, progress or _ignore, cancel or _never) as holding:
+        if not holding:  # cancelled while waiting: nothing was read or written
+            return ImportReport(run_id=0, status="cancelled")
+        return _import_paths(db, paths, me=me, since=since, until=until, progress=progress, cancel=cancel)
+
+
+@contextlib.contextmanager
+def _one_import_at_a_time(db: sqlite_utils.Database, progress: ProgressFn, cancel: CancelFn) -> Iterator[bool]:
+    """Hold the data folder's import lock for the block, waiting while another import holds it.
+
+    Yields False when the user cancelled while waiting. The lock dies with its holder, even under kill -9.
+    """
+    path = db_file(db)
+    if not os.path.isabs(path):  # an in-memory store belongs to this connection alone
+        yield True
+        return
+    lock = FileLock(f"{path}.import-lock")
+    try:
+        if not lock.try_acquire():
+            log.info("another import into %s is running; waiting for it to finish", path)
+            progress(ImportProgress(0, 0, 0, 0, 0, 0, 0.0, "", phase=WAITING))
+            while not lock.try_acquire():
+                if cancel():
+                    yield False
+                    return
+                time.sleep(0.25)
+        yield True
+    finally:
+        lock.release()
+
+
+def _ignore(_progress: ImportProgress) -> None:
+    pass
+
+
+def _never() -> bool:
+    return False
+
+
+def _import_paths(
+    db: sqlite_utils.Database,
+    paths: Iterable[str | Path],
+    *,
+    me: Iterable[str],
+    since: dt.date | None,
+    until: dt.date | None,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+) -> ImportReport:
+    """:func:`import_paths`, once this run holds the data folder's import lock."""
     paths = [Path(p) for p in paths]
     run = _Run(db, paths, progress or (lambda p: None), cancel or (lambda: False))
     files, skips = discover(paths)
@@ -169,8 +236,8 @@ def import_paths(
     if not files:
         run.flush()
         run.finish("failed")
-        what = ", ".join(str(p) for p in paths)
-        reasons = "; ".join(sorted({s.reason for s in skips}))[:300]
+        what = ", ".join(path_text(p) for p in paths)
+        reasons = "; ".join(sorted({s.reason for s in skips}))[:300] or "nothing in it could be read"
         raise NotMailError(
             f"No mail found in {what} ({reasons}). Point import at an mbox file, a maildir, or a folder of .eml files."
         )
@@ -220,7 +287,8 @@ class _Run:
         self.total = 0
         self.done_bytes = 0
         self.me_keys: set[str] = set()
-        self.window = ("", "")
+        self.window = ("", "")  # the dates asked for: first day, day after the last ("" = open-ended)
+        self.windows: dict[str, tuple[str, str]] = {}  # per file: the dates it will count as read with
         self.pending: list[dict[str, Any]] = []
         self.pending_skips: list[Skip] = []
         self.checkpoint: tuple | None = None
@@ -237,40 +305,63 @@ class _Run:
         self.report = ImportReport(run_id=cur.lastrowid, status="running")
 
     # -- files -------------------------------------------------------------------------------
-    def messages(self, files: list[SourceFile]) -> Iterator[tuple[SourceFile, RawMessage | None]]:
-        """Every message still to import, file by file; ``None`` marks the end of a file."""
+    def messages(self, files: list[SourceFile]) -> Iterator[tuple[SourceFile, RawMessage | Skip | None]]:
+        """Every message still to import, file by file; ``None`` marks the end of a file, and a :class:`Skip` a
+        file that could not be read on (what was read of it is kept; it is not marked done)."""
         for src in files:
             self.report.files += 1
-            row = self.db.execute(
-                "SELECT size, mtime_ns, offset, done FROM import_files WHERE path = ?", [str(src.path)]
-            ).fetchone()
-            offset = 0
-            if row and row[0] == src.size and row[1] == src.mtime_ns:
-                if row[3]:
-                    self.report.unchanged_files += 1
-                    self.done_bytes += src.size
-                    continue
-                offset = row[2]
-                self.report.resumed_files += 1
+            offset = self._start(src)
+            if offset is None:
+                continue
             self.done_bytes += offset
-            for raw in iter_file(src, offset):
-                yield src, raw
+            try:
+                for raw in iter_file(src, offset):
+                    yield src, raw
+            except OSError as exc:  # a live maildir moves new/ to cur/ while we read: count it and go on
+                yield src, Skip(path_text(src.path), unreadable(exc))
+                continue
             yield src, None
+
+    def _start(self, src: SourceFile) -> int | None:
+        """Where to start reading ``src``: 0, a resume point, or None when it is already read for these dates.
+
+        A file read before vouches only for the dates it was read with. Asked for others, it is read again (what
+        is stored already counts as a duplicate) and then remembered with both windows when they join up.
+        """
+        key = path_text(src.path)
+        self.windows[key] = self.window
+        row = self.db.execute(
+            "SELECT size, mtime_ns, offset, done, read_since, read_before FROM import_files WHERE path = ?", [key]
+        ).fetchone()
+        if not row or (row[0], row[1]) != (src.size, src.mtime_ns):
+            return 0
+        read = (row[4], row[5])
+        if _covers(read, self.window):
+            if row[3]:
+                self.report.unchanged_files += 1
+                self.done_bytes += src.size
+                return None
+            self.report.resumed_files += 1
+            return row[2]
+        if row[3]:
+            self.report.reread_files += 1
+            self.windows[key] = _join(read, self.window)
+        return 0
 
     def run(self, files: list[SourceFile]) -> None:
         """Parse in worker processes (big imports) or in-process, and store results in file order."""
         stream = self.messages(files)
         if self.total < PARALLEL_MIN_BYTES or WORKERS < 2:
             for src, raw in stream:
-                result = build_record(raw.data, raw.truncated, src.folder) if raw else None
+                result = build_record(raw.data, raw.truncated, src.folder) if isinstance(raw, RawMessage) else None
                 if not self.consume(src, raw, result):
                     return
             return
         ctx = _worker_context()
-        with ProcessPoolExecutor(WORKERS, mp_context=ctx, initializer=netguard.install) as pool:
+        with ProcessPoolExecutor(WORKERS, mp_context=ctx, initializer=_worker_init) as pool:
             in_flight: deque = deque()
             for chunk in _chunks_by_size(stream):
-                work = [(raw.data, raw.truncated, src.folder) for src, raw in chunk if raw]
+                work = [(raw.data, raw.truncated, src.folder) for src, raw in chunk if isinstance(raw, RawMessage)]
                 in_flight.append((chunk, pool.submit(build_records, work)))
                 if len(in_flight) > 3 * WORKERS and not self.drain(in_flight.popleft()):  # bounded memory
                     break
@@ -283,21 +374,26 @@ class _Run:
     def drain(self, item: tuple[list, Future]) -> bool:
         chunk, future = item
         results = iter(future.result())
-        return all(self.consume(src, raw, next(results) if raw else None) for src, raw in chunk)
+        return all(self.consume(src, raw, next(results) if isinstance(raw, RawMessage) else None) for src, raw in chunk)
 
-    def consume(self, src: SourceFile, raw: RawMessage | None, result: dict[str, Any] | str | None) -> bool:
-        """Account for one message (or a file's end); False when the user cancelled."""
-        self.current = str(src.path)
-        if raw is None:
+    def consume(self, src: SourceFile, raw: RawMessage | Skip | None, result: dict[str, Any] | str | None) -> bool:
+        """Account for one message (or a file's end, or a file that could not be read on); False when the user
+        cancelled."""
+        key = self.current = path_text(src.path)
+        if not isinstance(raw, RawMessage):
             self.done_bytes += max(0, src.size - self.position)
             self.position = 0
-            self.checkpoint = (str(src.path), src.size, src.mtime_ns, src.kind, src.size, 1)
+            if isinstance(raw, Skip):  # the checkpoint stays where reading stopped
+                self.report.seen += 1
+                self.pending_skips.append(raw)
+                return True
+            self.checkpoint = (key, src.size, src.mtime_ns, src.kind, src.size, 1, *self.windows[key])
             self.flush()
             return True
         self.add(raw, src, result)
         self.done_bytes += raw.end - max(self.position, raw.offset if self.position == 0 else self.position)
         self.position = raw.end
-        self.checkpoint = (str(src.path), src.size, src.mtime_ns, src.kind, raw.end, 0)
+        self.checkpoint = (key, src.size, src.mtime_ns, src.kind, raw.end, 0, *self.windows[key])
         if len(self.pending) >= BATCH:
             self.flush()
         self.tick()
@@ -311,7 +407,7 @@ class _Run:
     def add(self, raw: RawMessage, src: SourceFile, record: dict[str, Any] | str | None) -> None:
         self.report.seen += 1
         if isinstance(record, str) or record is None:
-            where = f"{src.path}" + (f" @ byte {raw.offset}" if src.kind == "mbox" else "")
+            where = path_text(src.path) + (f" @ byte {raw.offset}" if src.kind == "mbox" else "")
             self.pending_skips.append(Skip(where, record or "not read"))
             return
         date = record["date"] or ""
@@ -325,7 +421,7 @@ class _Run:
             sent_by_me=int(mine),
             automated=int(bool(record.pop("strong_auto")) or (bool(record["list_id"]) and not mine)),
             size=raw.end - raw.offset,
-            source_file=str(src.path),
+            source_file=path_text(src.path),
             source_offset=raw.offset,
             import_run=self.report.run_id,
         )
@@ -353,8 +449,8 @@ class _Run:
                 )
             if self.checkpoint:
                 self.db.execute(
-                    "INSERT OR REPLACE INTO import_files (path, size, mtime_ns, kind, offset, done, messages) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 0)",
+                    "INSERT OR REPLACE INTO import_files (path, size, mtime_ns, kind, offset, done, read_since, "
+                    "read_before, messages) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
                     list(self.checkpoint),
                 )
             report.imported += len(new)
@@ -506,6 +602,45 @@ def _content_hash(addr: str, date: str | None, subject: str, to: list, text: str
     return hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _covers(read: tuple[str | None, str | None], want: tuple[str, str]) -> bool:
+    """True when the dates ``want`` lie inside those a file was read with (``""``: open-ended; ``None``: not
+    known, for files imported before the dates were recorded)."""
+    since, before = read
+    if since is None or before is None:
+        return False
+    return (not since or bool(want[0]) and want[0] >= since) and (not before or bool(want[1]) and want[1] <= before)
+
+
+def _join(read: tuple[str | None, str | None], want: tuple[str, str]) -> tuple[str, str]:
+    """The dates a file counts as read with after reading it again for ``want``: both windows when they meet
+    (the file holds no gap between them), else just ``want``."""
+    since, before = read
+    if since is None or before is None:
+        return want
+    meet = (not since or not want[1] or since <= want[1]) and (not want[0] or not before or want[0] <= before)
+    if not meet:
+        return want
+    return (min(since, want[0]) if since and want[0] else "", max(before, want[1]) if before and want[1] else "")
+
+
+def _worker_init() -> None:
+    """Set up a parser worker: the network guard, and an exit as soon as the import process is gone.
+
+    A worker's parent is the fork server, not the import process, and the fork server lives while its workers
+    do, so without this a ``kill -9`` of the import would leave them waiting for work forever. Each worker holds
+    a sentinel of the process that asked for it; it becomes ready only when that process has exited.
+    """
+    netguard.install()
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
+
+
 def _worker_context() -> multiprocessing.context.BaseContext:
     """Never plain fork (the GUI imports from a thread). A fork server imports the parser once and forks
     workers from it, so they share that memory; where there is none (Windows), spawn."""
@@ -522,7 +657,7 @@ def _chunks_by_size(stream: Iterable[tuple]) -> Iterator[list[tuple]]:
     size = 0
     for item in stream:
         chunk.append(item)
-        size += len(item[1].data) if item[1] else 0
+        size += len(item[1].data) if isinstance(item[1], RawMessage) else 0
         if len(chunk) >= _CHUNK_MESSAGES or size >= _CHUNK_BYTES:
             yield chunk
             chunk, size = [], 0

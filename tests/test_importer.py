@@ -191,3 +191,85 @@ def test_a_full_disk_is_a_clear_error_and_the_store_stays_consistent(db, mbox, t
     import_paths(reference, [mbox])
     query = "SELECT message_id, body, thread_id FROM messages ORDER BY message_id"
     assert db.execute(query).fetchall() == reference.execute(query).fetchall()
+
+
+def middle_date(messages) -> dt.date:
+    stamps = sorted(m.timestamp for m in messages if m.timestamp)
+    return dt.datetime.fromtimestamp(stamps[len(stamps) // 2], dt.UTC).date()
+
+
+def stored_count(db) -> int:
+    return db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+
+
+@pytest.fixture
+def full_count(tmp_path, mbox):
+    from assistant.store import open_store
+
+    return import_paths(open_store(tmp_path / "reference"), [mbox]).imported
+
+
+def test_a_file_read_with_since_is_read_again_for_wider_dates(db, mbox, messages, full_count):
+    first = import_paths(db, [mbox], since=middle_date(messages))
+    assert 0 < first.imported < full_count and first.outside_dates > 0
+    wider = import_paths(db, [mbox])
+    assert (wider.reread_files, wider.unchanged_files) == (1, 0)
+    assert wider.imported == full_count - first.imported and stored_count(db) == full_count
+    assert wider.seen == len(messages) and wider.outside_dates == 0
+    again = import_paths(db, [mbox])
+    assert (again.unchanged_files, again.seen, again.imported) == (1, 0, 0)
+
+
+def test_narrower_dates_after_a_full_import_read_nothing_again(db, mbox, messages):
+    import_paths(db, [mbox])
+    narrower = import_paths(db, [mbox], since=dt.date(2000, 1, 1), until=middle_date(messages))
+    assert (narrower.unchanged_files, narrower.reread_files, narrower.seen) == (1, 0, 0)
+
+
+def test_windows_that_meet_join_up_and_a_gap_is_read_again(db, mbox, messages, full_count):
+    middle = middle_date(messages)
+    import_paths(db, [mbox], since=middle)
+    until_day_before = import_paths(db, [mbox], until=middle - dt.timedelta(days=1))
+    assert until_day_before.reread_files == 1 and stored_count(db) == full_count
+    joined = import_paths(db, [mbox])
+    assert (joined.unchanged_files, joined.seen) == (1, 0)
+
+
+def test_dates_with_a_gap_between_them_leave_the_gap_to_read(tmp_path, mbox, messages, full_count):
+    from assistant.store import open_store
+
+    db = open_store(tmp_path / "gap")
+    middle = middle_date(messages)
+    import_paths(db, [mbox], since=middle)
+    import_paths(db, [mbox], until=middle - dt.timedelta(days=60))
+    missing = full_count - stored_count(db)
+    assert missing > 0, "the generated mail should have some dated in the gap"
+    last = import_paths(db, [mbox])
+    assert last.reread_files == 1 and last.imported == missing
+
+
+def test_files_imported_before_dates_were_recorded_are_read_once_more(db, mbox, messages, full_count):
+    first = import_paths(db, [mbox], since=middle_date(messages))
+    with db.conn:  # as a store imported before the dates were kept
+        db.execute("UPDATE import_files SET read_since = NULL, read_before = NULL")
+    second = import_paths(db, [mbox])
+    assert second.reread_files == 1 and second.imported == full_count - first.imported
+    assert import_paths(db, [mbox]).unchanged_files == 1
+
+
+def test_since_after_until_is_refused_before_anything_is_read(db, mbox):
+    from assistant.errors import MailvoiceError
+
+    with pytest.raises(MailvoiceError, match=r"first date \(2021-01-01\) is after the last \(2020-01-01\)"):
+        import_paths(db, [mbox], since=dt.date(2021, 1, 1), until=dt.date(2020, 1, 1))
+    assert db.execute("SELECT COUNT(*) FROM import_runs").fetchone()[0] == 0
+
+
+def test_cli_since_after_until_is_bad_usage(mbox):
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+
+    result = CliRunner().invoke(cli, ["import", str(mbox), "--since", "2021-01-01", "--until", "2020-01-01"])
+    assert result.exit_code == 2
+    assert "--since 2021-01-01 is after --until 2020-01-01" in result.output and "Traceback" not in result.output

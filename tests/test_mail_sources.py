@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import mailbox
+import os
 from pathlib import Path
 
 import pytest
 
 from assistant.mail import sources
-from assistant.mail.sources import discover, folder_for, iter_file, iter_mbox, sniff
+from assistant.mail.sources import discover, folder_for, iter_file, iter_mbox, path_text, sniff, text_path, unreadable
 
 
 def write(path: Path, data: bytes) -> Path:
@@ -31,9 +32,7 @@ def test_unescaped_from_in_body_does_not_split(tmp_path):
 
 
 def test_mboxrd_escapes_are_undone(tmp_path):
-    box = write(
-        tmp_path / "m", b"From a@x Tue Mar  3 10:01:00 2020\nSubject: s\n\n>From here\n>>From there\n"
-    )
+    box = write(tmp_path / "m", b"From a@x Tue Mar  3 10:01:00 2020\nSubject: s\n\n>From here\n>>From there\n")
     (msg,) = iter_mbox(box)
     assert msg.data.endswith(b"\n\nFrom here\n>From there\n")
 
@@ -93,9 +92,7 @@ def test_sniff_by_content(tmp_path, data, expected):
 
 def test_emlx_is_cut_at_its_byte_count(tmp_path):
     mail = b"From: a@x\nSubject: s\n\nhello\n"
-    path = write(
-        tmp_path / "1.emlx", str(len(mail)).encode() + b"\n" + mail + b"<?xml version='1.0'?><plist/>"
-    )
+    path = write(tmp_path / "1.emlx", str(len(mail)).encode() + b"\n" + mail + b"<?xml version='1.0'?><plist/>")
     files, _ = discover([path])
     (msg,) = iter_file(files[0])
     assert msg.data == mail
@@ -120,3 +117,59 @@ def test_folder_names(tmp_path):
 def test_missing_path_is_reported(tmp_path):
     files, skips = discover([tmp_path / "nope.mbox"])
     assert files == [] and skips[0].reason == "no such file or folder"
+
+
+def test_path_text_round_trips_names_that_are_not_utf8(tmp_path):
+    plain = tmp_path / "Envoyé" / "1.eml"
+    assert path_text(plain) == str(plain) and text_path(path_text(plain)) == plain
+    latin1 = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9 100%.eml"))
+    text = path_text(latin1)
+    assert text.startswith("file:///") and text.endswith("/caf%E9%20100%25.eml")
+    text.encode("utf-8")  # storable and printable
+    assert text_path(text) == latin1 and os.fsencode(text_path(text)) == os.fsencode(latin1)
+
+
+def test_folder_names_that_are_not_utf8_are_read_as_windows_1252(tmp_path):
+    sent = Path(os.fsdecode(os.fsencode(tmp_path) + b"/Donn\xc3\xa9es/Envoy\xe9/cur/1:2,S"))
+    assert folder_for(sent, tmp_path, "message") == "Données/Envoyé"
+    box = Path(os.fsdecode(os.fsencode(tmp_path) + b"/\x81\xe9l\xe9ments.mbox"))
+    assert folder_for(box, tmp_path, "mbox") == "\x81éléments"  # 0x81 is not in Windows-1252: Latin-1
+
+
+def test_every_root_that_gives_nothing_says_why(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone.mbox")
+    write(tmp_path / "box" / "tmp" / "1", ONE)
+    files, skips = discover([tmp_path / "empty", tmp_path / "dangling", tmp_path / "box", Path("/dev/null")])
+    assert files == []
+    assert [s.reason for s in skips] == [
+        "empty folder: no files in it",
+        f"broken link to {tmp_path / 'gone.mbox'}",
+        "no files to read in it (.git, __MACOSX, tmp folders are never read)",
+        "not a file or folder (a device, pipe or socket)",
+    ]
+
+
+def test_broken_links_and_pipes_inside_a_folder_are_skipped_with_a_reason(tmp_path):
+    write(tmp_path / "mail" / "1.eml", ONE)
+    (tmp_path / "mail" / "old.mbox").symlink_to(tmp_path / "moved.mbox")
+    os.mkfifo(tmp_path / "mail" / "pipe")
+    files, skips = discover([tmp_path / "mail"])
+    assert [f.path.name for f in files] == ["1.eml"]
+    assert [(Path(s.where).name, s.reason) for s in skips] == [
+        ("old.mbox", f"broken link to {tmp_path / 'moved.mbox'}"),
+        ("pipe", "not a regular file (a device, pipe or socket)"),
+    ]
+
+
+def test_a_link_to_an_ancestor_is_read_once(tmp_path):
+    write(tmp_path / "mail" / "a" / "1.eml", ONE)
+    (tmp_path / "mail" / "a" / "up").symlink_to(tmp_path / "mail", target_is_directory=True)
+    files, skips = discover([tmp_path / "mail"])
+    assert [f.path.name for f in files] == ["1.eml"]
+    assert [s.reason for s in skips] == [f"link to {os.path.realpath(tmp_path / 'mail')}, which is read already"]
+
+
+def test_a_file_gone_before_it_is_read_says_so(tmp_path):
+    assert unreadable(FileNotFoundError(2, "No such file or directory")).startswith("gone before it was read")
+    assert unreadable(PermissionError(13, "Permission denied")) == "cannot read: Permission denied"

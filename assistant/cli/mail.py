@@ -10,7 +10,7 @@ from assistant.cli.common import Context, ProgressLine, command_options
 from assistant.durations import format_duration
 from assistant.identities import load_me, propose, relabel
 from assistant.identities import stats as store_stats
-from assistant.importer import ImportProgress, import_paths
+from assistant.importer import WAITING, ImportProgress, import_paths
 
 
 def _date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.date | None:
@@ -35,9 +35,14 @@ def import_(ctx: Context, paths: tuple[str, ...], me: tuple[str, ...], since, un
 
     Importing the same archive again adds nothing; an interrupted import continues where it stopped.
     """
+    if since and until and since > until:
+        raise click.UsageError(f"--since {since} is after --until {until}, so no mail would be imported. Swap them.")
     line = ProgressLine("Importing", always=True)
 
     def show(p: ImportProgress) -> None:
+        if p.phase == WAITING:
+            click.echo("Another import into this data folder is running; waiting for it to finish...", err=True)
+            return
         line.show(p.fraction, f"{p.seen:,} messages, {p.rate:,.0f}/s", p.eta)
 
     report = import_paths(ctx.db, paths, me=me, since=since, until=until, progress=show)
@@ -53,6 +58,8 @@ def import_(ctx: Context, paths: tuple[str, ...], me: tuple[str, ...], since, un
             click.echo(f"{r.outside_dates:,} messages were outside the chosen dates.")
         if r.unchanged_files:
             click.echo(f"{r.unchanged_files:,} files were already imported and have not changed.")
+        if r.reread_files:
+            click.echo(f"{r.reread_files:,} files imported before with other dates were read again for these dates.")
         for s in r.skipped[:20]:
             click.echo(f"  skipped {s.where}: {s.reason}")
         if len(r.skipped) > 20:

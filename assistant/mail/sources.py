@@ -3,6 +3,7 @@
 A path may be an mbox file, a maildir, a single message file, or a folder walked recursively. Files
 are recognised by content, never by name: an mbox starts with a ``From `` line, a message file with
 header lines, an Apple Mail ``.emlx`` with a byte count. Everything else is reported as skipped.
+Links to folders are followed, each folder read once (a link back to an ancestor does not loop).
 
 mbox reading scans large chunks for separator lines instead of reading line by line, and accepts as a
 separator only a ``From `` line that carries a date or is followed by a header line, so an unescaped
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,31 +99,118 @@ def _looks_like_headers(data: bytes) -> bool:
 
 
 def discover(paths: list[Path]) -> tuple[list[SourceFile], list[Skip]]:
-    """Walk ``paths`` (sorted, deterministic) and classify every file found."""
+    """Walk ``paths`` (sorted, deterministic) and classify every file found; say why for everything else."""
     files: list[SourceFile] = []
     skips: list[Skip] = []
     for root in paths:
         root = Path(root).expanduser()
+        found = len(files) + len(skips)
         if root.is_file():
             _classify(root, root.parent, files, skips, single=True)
         elif root.is_dir():
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(d for d in dirnames if d not in _IGNORED_DIRS)
-                for name in sorted(filenames):
-                    _classify(Path(dirpath) / name, root, files, skips, single=False)
+            ignored = _walk(root, files, skips)
+            if len(files) + len(skips) == found:
+                skips.append(Skip(path_text(root), _empty_reason(ignored)))
+        elif root.exists():
+            skips.append(Skip(path_text(root), "not a file or folder (a device, pipe or socket)"))
+        elif root.is_symlink():
+            skips.append(Skip(path_text(root), f"broken link to {os.readlink(root)}"))
         else:
-            skips.append(Skip(str(root), "no such file or folder"))
+            skips.append(Skip(path_text(root), "no such file or folder"))
     return files, skips
 
 
+def _walk(root: Path, files: list[SourceFile], skips: list[Skip]) -> int:
+    """Classify every file under folder ``root``, following links to folders but reading each folder once.
+
+    Returns how many folders were left out on purpose (``tmp``, ``.git``...), to explain an empty result.
+    """
+    seen = {_folder_key(root)}
+    ignored = 0
+
+    def cannot_list(exc: OSError) -> None:
+        skips.append(Skip(path_text(Path(exc.filename or root)), f"cannot read folder: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=cannot_list, followlinks=True):
+        here = Path(dirpath)
+        kept = []
+        # Real folders claim their place before links, so a link to a sibling is the copy left out.
+        for d in sorted(dirnames, key=lambda d: (os.path.islink(here / d), d)):
+            if d in _IGNORED_DIRS:
+                ignored += 1
+                continue
+            key = _folder_key(here / d)
+            if key in seen:
+                target = os.path.realpath(here / d)
+                skips.append(Skip(path_text(here / d), f"link to {path_text(Path(target))}, which is read already"))
+                continue
+            seen.add(key)
+            kept.append(d)
+        dirnames[:] = sorted(kept)
+        for name in sorted(filenames):
+            _classify(here / name, root, files, skips, single=False)
+    return ignored
+
+
+def _folder_key(path: Path) -> tuple[int, int] | str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return st.st_dev, st.st_ino
+
+
+def _empty_reason(ignored: int) -> str:
+    if ignored:
+        return f"no files to read in it ({', '.join(sorted(_IGNORED_DIRS))} folders are never read)"
+    return "empty folder: no files in it"
+
+
 def _classify(path: Path, root: Path, files: list[SourceFile], skips: list[Skip], single: bool) -> None:
+    try:
+        st = path.stat()
+    except OSError as exc:
+        broken = path.is_symlink() and isinstance(exc, FileNotFoundError)
+        skips.append(Skip(path_text(path), f"broken link to {os.readlink(path)}" if broken else unreadable(exc)))
+        return
+    if not stat.S_ISREG(st.st_mode):  # a pipe would block the import forever on its first read
+        skips.append(Skip(path_text(path), "not a regular file (a device, pipe or socket)"))
+        return
     result = sniff(path)
     if isinstance(result, str):
-        skips.append(Skip(str(path), result))
+        skips.append(Skip(path_text(path), result))
         return
     kind, start = result
-    st = path.stat()
     files.append(SourceFile(path, kind, st.st_size, st.st_mtime_ns, folder_for(path, root, kind), start))
+
+
+def unreadable(exc: OSError) -> str:
+    """The skip reason for a file that could not be read (it may have gone since it was found)."""
+    if isinstance(exc, FileNotFoundError):
+        return "gone before it was read (moved or deleted by another program; import again to read it where it is now)"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def path_text(path: Path) -> str:
+    """The text naming ``path`` in the store and in reports; :func:`text_path` turns it back into the path.
+
+    A name that is not valid UTF-8 (a file made on another system) cannot be stored or printed as it is, so it
+    becomes a file URI with its bytes percent-escaped (``file:///home/me/caf%E9.eml``). ``str(Path)`` never
+    contains ``//`` after its start, so the two forms cannot be confused.
+    """
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "file://" + urllib.parse.quote(os.fsencode(os.path.abspath(text)), safe="/")
+    return text
+
+
+def text_path(text: str) -> Path:
+    """The path that :func:`path_text` named."""
+    if text.startswith("file://"):
+        return Path(os.fsdecode(urllib.parse.unquote_to_bytes(text[len("file://") :])))
+    return Path(text)
 
 
 def folder_for(path: Path, root: Path, kind: str) -> str:
@@ -132,7 +222,7 @@ def folder_for(path: Path, root: Path, kind: str) -> str:
         if not parts:
             parts = [path.name]
         parts[-1] = re.sub(r"\.(mbox|mbx|sbd)$", "", parts[-1], flags=re.I)
-        return "/".join(p for p in parts if p)
+        return _readable("/".join(p for p in parts if p))
     parent = path.parent
     if parent.name in ("cur", "new"):
         parent = parent.parent
@@ -143,7 +233,25 @@ def folder_for(path: Path, root: Path, kind: str) -> str:
     parts = [p.lstrip(".") if p.startswith(".") else p for p in rel.parts]  # Maildir++ ".Sent"
     if not parts and parent == root:
         parts = [root.name]
-    return "/".join(parts) or "Inbox"
+    return _readable("/".join(parts)) or "Inbox"
+
+
+def _readable(name: str) -> str:
+    """A folder name as text: a part that is not UTF-8 is read as Windows-1252, else Latin-1 ("Envoyé")."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return "/".join(_readable_part(os.fsencode(part)) for part in name.split("/"))
+
+
+def _readable_part(raw: bytes) -> str:
+    for charset in ("utf-8", "cp1252"):
+        try:
+            return raw.decode(charset)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")
 
 
 def iter_file(src: SourceFile, offset: int = 0) -> Iterator[RawMessage]:

@@ -271,3 +271,12 @@ def m006_evals(db: sqlite_utils.Database) -> None:
         pk=("config_key", "pair_id"),
         if_not_exists=True,
     )
+
+
+@migration
+def m009_import_window(db: sqlite_utils.Database) -> None:
+    # The dates each file was read with (first day, day after the last; "" = open-ended), so that a file read
+    # with --since is read again when wider dates are asked for. NULL on files imported before this: not known,
+    # so they are read once more (duplicates are recognised; only mail missed before is added).
+    db.execute("ALTER TABLE import_files ADD COLUMN read_since TEXT")
+    db.execute("ALTER TABLE import_files ADD COLUMN read_before TEXT")
