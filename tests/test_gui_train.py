@@ -6,6 +6,8 @@ scripted process with the same interface; the machine is a fixed one so that ver
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,14 +19,16 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtCore import QObject, Qt, Slot  # noqa: E402
 
 from assistant.drafting.backend import EngineSettings, FakeBackend  # noqa: E402
+from assistant.durations import format_duration  # noqa: E402
 from assistant.gui.train_page import TrainPage, new_training_run  # noqa: E402
 from assistant.paths import data_dir  # noqa: E402
 from assistant.store.db import get_setting  # noqa: E402
 from trainer import jobs, preflight  # noqa: E402
 from trainer.data import load_examples  # noqa: E402
+from trainer.metrics import MetricsLog  # noqa: E402
 from trainer.pairs import counts, get_pair, import_pairs, list_pairs  # noqa: E402
 from trainer.registry import list_adapters  # noqa: E402
 from trainer.shapes import shape_of  # noqa: E402
@@ -101,7 +105,7 @@ def test_page_shows_the_pairs_their_counts_and_searches_them(qtbot, pairs):
     assert f"<b>{c['validation']}</b> kept apart" in page.pairs.stats.text()
     assert page.train_button.isEnabled()
     tokens = jobs.estimate_tokens(load_examples(pairs))
-    assert f"Time: under a minute ({tokens:,} tokens per pass at 900 tokens/s" in page.verdict_label.text()
+    assert f"Full: under a minute ({tokens:,} tokens per pass at 900 tokens/s" in page.estimate_label.text()
     page.pairs.search.setText("plan number 13")
     assert page.pairs.proxy.rowCount() == 1
     page.pairs.search.setText("")
@@ -143,7 +147,8 @@ def test_excluding_and_including_a_pair_goes_to_the_store(qtbot, pairs):
 def test_the_verdict_on_this_machine(qtbot, pairs):
     page = make_page(qtbot, preflight=None)  # the real check: this machine's device, memory and speed
     text = page.verdict_label.text()
-    assert ("CPU (" in text or "GPU" in text or "NVIDIA" in text) and " GB free" in text and "Time:" in text
+    assert ("CPU (" in text or "GPU" in text or "NVIDIA" in text) and " GB free" in text
+    assert page.estimate_label.text().startswith("Full: ") and "tokens/s" in page.estimate_label.text()
     assert page.train_button.isEnabled() == page.verdict.ok
 
 
@@ -180,7 +185,7 @@ def test_training_is_followed_live_and_cancel_leaves_it_resumable(qtbot, pairs):
     stopped = jobs.read_status(page.run_dir)
     assert stopped["status"] == "cancelled"
     at = stopped["result"]["result"]["steps"]
-    assert 3 <= at < 60 and f"Stopped at step {at}" in page.progress_label.text()
+    assert 3 <= at < 60 and f"Stopped by you at step {at}, with a checkpoint" in page.progress_label.text()
     assert jobs.resumable_run(data_dir()) == page.run_dir
     assert page.resume_button.isVisibleTo(page) and f"at step {at}" in page.resume_label.text()
 
@@ -219,21 +224,22 @@ def test_training_cannot_start_without_pairs_and_says_how_to_get_them(qtbot, war
 
 class ScriptedProcess:
     """Same interface and events as TrainingProcess, replayed from a list without a subprocess; it finishes
-    with an exported adapter so the page registers it."""
+    with an exported adapter so the page registers it, and logs metrics.jsonl as the real worker does."""
 
     def __init__(self, run_dir: Path, resume: bool):
         self.run_dir, self.resume, self.final, self.cancelled = run_dir, resume, None, False
+        self.log = MetricsLog(run_dir / "metrics.jsonl")
 
     def start(self) -> None:
         pass
 
     def events(self):
-        yield {"event": "start", "step": 0, "total_steps": 10}
+        yield from self._logged({"event": "start", "step": 0, "total_steps": 10})
         for step in range(1, 11):
-            yield {"event": "step", "step": step, "total_steps": 10, "loss": 3.0 - 0.2 * step, "eta": 20 - 2 * step,
-                   "tokens_per_second": 1500.0}  # fmt: skip
+            yield from self._logged({"event": "step", "step": step, "total_steps": 10, "loss": 3.0 - 0.2 * step,
+                                     "eta": 20 - 2 * step, "tokens_per_second": 1500.0})  # fmt: skip
             if step % 5 == 0:
-                yield {"event": "eval", "step": step, "eval_loss": 2.5 - 0.1 * step, "best": True}
+                yield from self._logged({"event": "eval", "step": step, "eval_loss": 2.5 - 0.1 * step, "best": True})
         (self.run_dir / "adapter.gguf").write_bytes(b"GGUF")
         self.final = {
             "event": "finished",
@@ -242,6 +248,10 @@ class ScriptedProcess:
             "export": {"path": str(self.run_dir / "adapter.gguf")},
         }
         yield self.final
+
+    def _logged(self, event):
+        self.log.write(event)
+        yield event
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -310,7 +320,7 @@ def test_stop_now_while_closing_kills_the_step_and_keeps_the_run_resumable(qtbot
     started = time.monotonic()
     page.shutdown()
     assert time.monotonic() - started < 7  # did not wait for the 8-second step
-    assert jobs.read_status(run_dir)["status"] == "running"  # killed mid-step: no word, no checkpoint
+    assert jobs.read_status(run_dir)["status"] == "stopped"  # killed mid-step by the app: a stop, not a crash
     assert jobs.resumable_run(data_dir()) == run_dir  # its process is gone, so it can be resumed
 
 
@@ -341,8 +351,8 @@ def test_pairs_are_built_from_the_page_when_there_are_none(qtbot, db, tmp_path):
 
 
 class FakeResult:
-    def __init__(self, html: Path):
-        self.metrics, self.json_path, self.html_path = {"bleu": 0.25, "chrf": 41.0}, html.with_suffix(".json"), html
+    def __init__(self, html: Path, metrics: dict):
+        self.metrics, self.json_path, self.html_path = metrics, html.with_suffix(".json"), html
 
 
 @dataclass
@@ -354,29 +364,88 @@ class Progress:  # as trainer.evaluation.EvalProgress
     eta: float | None = None
 
 
-def test_evaluate_runs_in_the_background_and_opens_the_report(qtbot, pairs, tmp_path):
-    calls, opened = [], []
+PLAIN = {"n": 60, "bleu": 0.05, "chrf": 0.30, "rouge_l": 0.20, "length_ratio": 1.1, "verbatim_overlap": 0.0}
+TRAINED = {**PLAIN, "chrf": 0.37, "rouge_l": 0.26}
+
+
+def register_adapter(db, name: str, run_dir: Path | None = None) -> None:
+    from trainer.registry import register
+
+    base = {"path": "/models/base.gguf", "size": 1, "sha256": "0" * 64}
+    gguf = data_dir() / "adapters" / name / "adapter.gguf"
+    register(db, data_dir(), name, gguf, base, {}, {}, run_dir or data_dir() / "runs" / name)
+
+
+def recording_evaluate(tmp_path: Path, scores: dict, calls: list):
+    """An evaluation that records its scores in the evals table as the core does (scores: adapter or "plain")."""
+    from trainer.evaluation import store
 
     def evaluate(db, root, *, adapter, examples, limit, seed=0, backend=None, progress=None, cancel=None):
         calls.append((adapter, examples, limit))
         progress(Progress("draft", 1, 2, 0.5, eta=1.0))
-        return FakeResult(tmp_path / "report.html")
+        metrics = scores[adapter or "plain"]
+        folder = tmp_path / f"report-{len(calls)}"
+        folder.mkdir()
+        store.ensure(db)
+        store.record(db, kind="eval", adapter=adapter, n=metrics["n"], seed=seed,
+                     config=[{"adapter": adapter, "examples": examples, "limit": limit}],
+                     metrics={adapter or "base": metrics}, report_dir=folder, root=root, seconds=1.0)  # fmt: skip
+        return FakeResult(folder / "report.html", metrics)
 
-    page = make_page(qtbot, prepare=fake_run(steps=1), process_factory=ScriptedProcess, evaluate=evaluate,
-                     open_url=opened.append)  # fmt: skip
+    return evaluate
+
+
+def test_evaluation_gives_a_verdict_in_words_and_opens_the_report_on_request(qtbot, pairs, tmp_path):
+    calls, opened = [], []
+    page = make_page(qtbot, open_url=opened.append,
+                     evaluate=recording_evaluate(tmp_path, {"plain": PLAIN, "trained": TRAINED}, calls))  # fmt: skip
+    assert not page.adapters.report_button.isVisibleTo(page)
     page.adapters.eval_button.click()  # nothing selected: the plain model
     assert page.adapters.eval_button.text() == "Stop e&valuating"
     qtbot.waitUntil(lambda: not page.adapters.evaluating, timeout=20_000)
-    page.train()
-    run_to_end(qtbot, page)
-    page.adapters.table.selectRow(0)
+    plain = page.adapters.status.text()
+    assert plain.startswith("The plain model, without an adapter: shared words 20%, shared characters 30%"), plain
+    assert opened == [] and page.adapters.report_button.isVisibleTo(page)  # opened when asked, not by itself
+    page.adapters.report_button.click()
+    assert [u.toLocalFile() for u in opened] == [str(tmp_path / "report-1" / "report.html")]
+
+    register_adapter(pairs, "trained")
+    page.adapters.refresh(select="trained")
     page.adapters.eval_button.click()
     qtbot.waitUntil(lambda: not page.adapters.evaluating, timeout=20_000)
-    assert calls == [(None, True, 50), (list_adapters(pairs)[0]["name"], True, 50)]
-    assert [u.toLocalFile() for u in opened] == [str(tmp_path / "report.html")] * 2
-    assert "bleu 0.250" in page.adapters.status.text() and "chrf 41.000" in page.adapters.status.text()
+    verdict = page.adapters.status.text()
+    assert verdict.startswith("trained writes closer to your own emails than the plain model: shared words 26% "
+                              "against 20%, shared characters 37% against 30%."), verdict  # fmt: skip
+    assert "bleu" not in verdict and "chrf" not in verdict  # words, not metric names
+    page.adapters.report_button.click()
+    assert [u.toLocalFile() for u in opened][-1] == str(tmp_path / "report-2" / "report.html")
+    assert calls == [(None, True, 50), ("trained", True, 50)]
     page.adapters.show_progress(Progress("draft", 3, 10, 1.0, eta=65.0))
     assert page.adapters.status.text() == "Evaluating… 3 of 10 drafted, about 1m 05s left"
+
+
+@pytest.mark.parametrize(
+    ("scores", "expected"),
+    [
+        ({"trained": {**TRAINED, "n": 3}}, "Too few emails to tell: 3 validation emails were drafted"),
+        ({"trained": TRAINED}, "Not compared with the plain model yet: evaluate it too"),
+        (
+            {"trained": {**TRAINED, "n": 20, "verbatim_overlap": 0.1}, "plain": {**PLAIN, "n": 20}},
+            "Only 20 emails were drafted: a rough verdict. 10% of the drafts repeat a training email word for word.",
+        ),
+    ],
+)
+def test_the_verdict_says_when_it_cannot_tell(qtbot, pairs, tmp_path, scores, expected):
+    calls: list = []
+    page = make_page(qtbot, evaluate=recording_evaluate(tmp_path, scores, calls), open_url=lambda url: None)
+    if "plain" in scores:
+        page.adapters.eval_button.click()
+        qtbot.waitUntil(lambda: not page.adapters.evaluating, timeout=20_000)
+    register_adapter(pairs, "trained")
+    page.adapters.refresh(select="trained")
+    page.adapters.eval_button.click()
+    qtbot.waitUntil(lambda: not page.adapters.evaluating, timeout=20_000)
+    assert expected in page.adapters.status.text(), page.adapters.status.text()
 
 
 def test_a_failed_evaluation_says_why(qtbot, pairs):
@@ -390,6 +459,7 @@ def test_a_failed_evaluation_says_why(qtbot, pairs):
     qtbot.waitUntil(lambda: not page.adapters.evaluating, timeout=20_000)
     assert page.adapters.status.text() == "No validation pairs yet: build pairs first."
     assert page.adapters.eval_button.text() == "E&valuate"
+
 
 def test_merge_folds_the_selected_adapter_into_its_base_and_drafts_use_it(qtbot, pairs, data_home, tmp_path):
     import shutil
@@ -505,6 +575,290 @@ def test_evaluate_with_the_evaluation_core(qtbot, pairs):
     page = make_page(qtbot, evaluate=core, open_url=opened.append)
     page.adapters.eval_button.click()
     qtbot.waitUntil(lambda: not page.adapters.evaluating, timeout=120_000)
+    page.adapters.report_button.click()
     (url,) = opened
     assert Path(url.toLocalFile()).is_file() and url.toLocalFile().endswith("report.html")
-    assert page.adapters.status.text().startswith(f"Scores on {counts(pairs)['validation']} emails: bleu ")
+    n = counts(pairs)["validation"]  # 4: too few to tell anything
+    assert page.adapters.status.text().startswith(f"Too few emails to tell: {n} validation emails were drafted")
+
+
+# --- a stop is a stop ---------------------------------------------------------------------------------------
+
+
+def test_stop_now_is_reported_as_the_persons_stop_not_as_a_crash(qtbot, pairs, warnings):
+    page = make_page(qtbot, prepare=fake_run(steps=60, delay=0.3))
+    page.train()
+    qtbot.waitUntil(lambda: len(page.chart.points()) >= 2, timeout=20_000)
+    page.cancel_button.click()  # Cancel training: after this step...
+    page.cancel_button.click()  # ...no, Stop now
+    run_to_end(qtbot, page)
+    status = jobs.read_status(page.run_dir)
+    assert status["status"] == "stopped" and status["by"] == "user", status
+    assert warnings == [] and page.status.text() == ""  # no crash dialog, no red text
+    text = page.progress_label.text()
+    assert text.startswith(f"Stopped by you at step {status['step']}.") and "Resume continues" in text, text
+    assert "memory" not in text and "killed" not in text
+    assert page.resume_button.isVisibleTo(page) and page.train_button.isEnabled()
+
+
+def test_stop_now_before_the_first_checkpoint_offers_train_not_resume(qtbot, pairs, warnings):
+    page = make_page(qtbot, prepare=fake_run(steps=5, delay=6.0))
+    page.train()
+    run_dir = _training_started(qtbot, page)
+    page.cancel_button.click()
+    page.cancel_button.click()
+    run_to_end(qtbot, page, timeout=5_000)  # did not wait for the 6-second step
+    assert jobs.read_status(run_dir)["status"] == "stopped" and jobs.checkpoint_step(run_dir) is None
+    assert warnings == [] and "before the first checkpoint: Train starts again" in page.progress_label.text()
+    assert not page.resume_button.isVisibleTo(page) and page.train_button.isEnabled()
+
+
+def test_a_crash_the_app_did_not_cause_keeps_the_crash_wording(qtbot, pairs, warnings):
+    page = make_page(qtbot, prepare=fake_run(steps=5, crash_at=3))
+    page.train()
+    run_to_end(qtbot, page)
+    assert jobs.read_status(page.run_dir)["status"] == "crashed"
+    assert len(warnings) == 1 and "The training process stopped (exit code 3)" in warnings[0]
+    assert "Stopped by you" not in page.progress_label.text()
+
+
+# --- the pairs table ----------------------------------------------------------------------------------------
+
+
+def _click_row(qtbot, table, row: int) -> None:
+    rect = table.visualRect(table.model().index(row, 3))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+
+
+def test_the_preview_shows_the_row_clicked_with_the_mouse(qtbot, pairs):
+    page = make_page(qtbot)
+    page.show()
+    qtbot.waitExposed(page)
+    table, proxy = page.pairs.table, page.pairs.proxy
+    for row in (1, 5, 2):
+        _click_row(qtbot, table, row)
+        shown = page.pairs.model.pairs[proxy.mapToSource(proxy.index(row, 0)).row()]
+        assert page.pairs.preview.toPlainText() == shown.output, row
+        assert page.pairs.selected_pairs() == [shown]
+    page.pairs.search.setText("plan number 1")  # filtered: proxy rows differ from the model's
+    _click_row(qtbot, table, 1)
+    shown = page.pairs.model.pairs[proxy.mapToSource(proxy.index(1, 0)).row()]
+    assert page.pairs.preview.toPlainText() == shown.output
+
+
+def test_the_page_counts_stand_in_instructions_and_says_what_would_make_them_better(qtbot, db, tmp_path):
+    from assistant.importer import import_paths
+    from assistant.mail import generate as gen
+
+    box = tmp_path / "mail.mbox"
+    gen.write_mbox(box, gen.generate_messages(40, seed=5))
+    import_paths(db, [box], me=[gen.ME_ADDR])
+    # A model whose every answer fails the checks ("Reply N" is no instruction): every pair is a stand-in.
+    page = make_page(qtbot, backend_factory=lambda _db: FakeBackend(settings=EngineSettings("small.gguf", 2048)))
+    page.pairs.build()
+    qtbot.waitUntil(lambda: not page.pairs.building and not page.pairs.loading, timeout=60_000)
+    built = [p for p in list_pairs(db) if p.status == "ok"]
+    assert built and all("fallback" in p.flags for p in built)
+    text = page.pairs.stats.text()
+    assert f"<b>{len(built)}</b> of the {len(built)} instructions the model" in text, text
+    assert "larger labelling model" in text and "pairs build --model" in text
+    page.pairs.search.setText("fallback")
+    assert page.pairs.proxy.rowCount() == len(built)
+
+
+def test_a_model_that_writes_good_instructions_gets_no_stand_in_note(qtbot, db, tmp_path):
+    from assistant.importer import import_paths
+    from assistant.mail import generate as gen
+
+    box = tmp_path / "mail.mbox"
+    gen.write_mbox(box, gen.generate_messages(40, seed=5))
+    import_paths(db, [box], me=[gen.ME_ADDR])
+    page = make_page(qtbot, backend_factory=lambda _db: Labeller(settings=EngineSettings("fake.gguf", n_ctx=2048)))
+    page.pairs.build()
+    qtbot.waitUntil(lambda: not page.pairs.building and not page.pairs.loading, timeout=60_000)
+    assert counts(db)["total"] and "stand-ins" not in page.pairs.stats.text()
+
+
+class SlowLabeller(Labeller):
+    def stream(self, messages, params, cancel=None):
+        time.sleep(0.2)
+        yield from super().stream(messages, params, cancel)
+
+
+def test_running_job_names_a_pairs_build_for_the_question_before_quitting(qtbot, db, tmp_path):
+    from assistant.importer import import_paths
+    from assistant.mail import generate as gen
+
+    box = tmp_path / "mail.mbox"
+    gen.write_mbox(box, gen.generate_messages(40, seed=5))
+    import_paths(db, [box], me=[gen.ME_ADDR])
+    page = make_page(qtbot, backend_factory=lambda _db: SlowLabeller(settings=EngineSettings("fake.gguf", 2048)))
+    assert page.running_job() is None
+    page.pairs.build()
+    qtbot.waitUntil(lambda: page.pairs.last_progress is not None and page.pairs.last_progress.done >= 1,
+                    timeout=30_000)  # fmt: skip
+    job = page.running_job()
+    assert job.startswith("Training pairs are being built: ") and "emails labelled" in job
+    assert "every finished pair is kept" in job
+    page.pairs.stop_build()
+    qtbot.waitUntil(lambda: not page.pairs.building and not page.pairs.loading, timeout=30_000)
+    assert page.running_job() is None
+
+
+def test_running_job_names_training(qtbot, pairs):
+    page = make_page(qtbot, prepare=fake_run(steps=400))
+    page.train()
+    assert page.running_job().startswith("Training is running.")
+    page.shutdown()
+    qtbot.waitUntil(lambda: page.running_job() is None, timeout=10_000)
+
+
+# --- the loss chart -----------------------------------------------------------------------------------------
+
+
+def _blue_pixels(chart) -> int:
+    """Pixels of the training curve's colour inside the plot area (the legend's swatch is outside it)."""
+    image = chart.grab().toImage()
+    area = chart.chart().plotArea().toRect()
+    count = 0
+    for x in range(area.left(), area.right(), 1):
+        for y in range(area.top(), area.bottom(), 1):
+            c = image.pixelColor(x, y)
+            count += abs(c.red() - 0x2F) < 40 and abs(c.green() - 0x6F) < 40 and abs(c.blue() - 0xB3) < 40
+    return count
+
+
+def test_a_short_run_is_drawn_from_its_first_step_over_its_own_steps(qtbot, pairs):
+    page = make_page(qtbot, prepare=fake_run(steps=1))
+    page.show()
+    page.train()
+    run_to_end(qtbot, page)
+    assert page.chart.points() == [(1, 1.0)]
+    low, high = page.chart.x_range()
+    assert low < 1 < high <= 1.5  # the run's one step, not 0-10
+    qtbot.wait(50)
+    assert _blue_pixels(page.chart) > 10  # one step alone is a visible dot
+
+
+def test_validation_points_are_marked_and_the_axis_spans_the_run(qtbot, pairs):
+    page = make_page(qtbot, prepare=fake_run(steps=1), process_factory=ScriptedProcess)
+    page.train()
+    run_to_end(qtbot, page)
+    assert page.chart.eval.pointsVisible() and page.chart.train.pointsVisible()  # 10 steps: each one a dot
+    low, high = page.chart.x_range()
+    assert low < 1 and 10 < high <= 10.5
+
+
+def test_a_new_run_after_a_stopped_one_starts_a_fresh_chart(qtbot, pairs):
+    page = make_page(qtbot, prepare=fake_run(steps=400))
+    page.train()
+    qtbot.waitUntil(lambda: len(page.chart.points()) >= 2, timeout=20_000)
+    page.cancel_button.click()
+    page.cancel_button.click()
+    run_to_end(qtbot, page)
+    page.prepare_fn = fake_run(steps=3)
+    page.train()
+    run_to_end(qtbot, page)
+    assert [x for x, _ in page.chart.points()] == [1, 2, 3] and page.chart.x_range()[1] <= 3.5
+
+
+def _stopped_run_with_log(steps_logged: int, checkpoint: bool) -> Path:
+    """A run stopped at ``steps_logged`` of 400 that logged its losses (as the real worker does)."""
+    run_dir = new_training_run(data_dir(), machine(BIG), fake={"steps": 400})
+    log = MetricsLog(run_dir / "metrics.jsonl")
+    log.write({"event": "start", "step": 0, "total_steps": 400})
+    for step in range(1, steps_logged + 1):
+        log.write({"event": "step", "step": step, "total_steps": 400, "loss": 2.0 / step})
+    if checkpoint:
+        (run_dir / "fake_state.json").write_text(json.dumps({"step": steps_logged}))
+    jobs.write_status(run_dir, "stopped", by="user", step=steps_logged)
+    return run_dir
+
+
+def test_after_a_restart_the_chart_shows_a_stopped_run_only_when_resume_continues_it(qtbot, pairs):
+    run_dir = _stopped_run_with_log(3, checkpoint=False)
+    page = make_page(qtbot)
+    assert page.chart.points() == [] and page.chart.x_range()[1] < 400  # nothing of a run no Resume continues
+    assert not page.resume_button.isVisibleTo(page)
+    (run_dir / "fake_state.json").write_text(json.dumps({"step": 3}))
+    page = make_page(qtbot)
+    assert [x for x, _ in page.chart.points()] == [1, 2, 3] and page.chart.x_range()[1] >= 400
+    assert run_dir.name in page.chart.title() and page.resume_button.isVisibleTo(page)
+
+
+def test_the_selected_adapters_curve_is_shown_from_its_training_log(qtbot, pairs):
+    page = make_page(qtbot, prepare=fake_run(steps=1), process_factory=ScriptedProcess)
+    page.train()
+    run_to_end(qtbot, page)
+    (adapter,) = list_adapters(pairs)
+    shutil.rmtree(page.run_dir / "checkpoints", ignore_errors=True)
+    (page.run_dir / "metrics.jsonl").unlink()  # the run folder's log is gone: the adapter kept its own
+    page = make_page(qtbot)  # the app started again
+    assert page.chart.points() == []
+    page.adapters.table.selectRow(0)
+    assert page.chart.points() == [(s, pytest.approx(3.0 - 0.2 * s)) for s in range(1, 11)]
+    assert page.chart.points("eval") == [(5, pytest.approx(2.0)), (10, pytest.approx(1.5))]
+    assert page.chart.title() == f"How {adapter['name']} trained"
+    register_adapter(pairs, "older")
+    page.adapters.refresh(select="older")
+    assert page.chart.points() == [] and "No training log was kept for older" in page.chart.title()
+
+
+# --- one estimate -------------------------------------------------------------------------------------------
+
+
+def _time_texts(page: TrainPage) -> list[str]:
+    """Every visible label on the page that speaks of minutes, seconds or hours to train."""
+    from PySide6.QtWidgets import QLabel
+
+    found = []
+    for label in page.findChildren(QLabel):
+        text = label.text()
+        if label.isVisibleTo(page) and re.search(
+            r"\d+m \d\ds|\d+\.\ds|\d+h \d\dm|[\d.]+ hours|under a minute", text, re.I
+        ):
+            found.append(text)
+    return found
+
+
+class StepSpy(QObject):
+    def __init__(self, look):
+        super().__init__()
+        self.look = look
+
+    @Slot(object)
+    def on_event(self, event) -> None:
+        if event.get("event") == "step":
+            self.look()
+
+
+def test_one_estimate_for_the_chosen_duration_then_the_measured_one(qtbot, pairs):
+    page = make_page(qtbot, preflight=machine(BIG, rate=0.5), process_factory=ScriptedProcess)
+    tokens = jobs.estimate_tokens(load_examples(pairs))
+    full = page.estimate_label.text()
+    assert full == (f"Full: about {format_duration(3 * tokens / 0.5)} ({tokens:,} tokens per pass at 0.5 tokens/s, "
+                    "measured on this machine). A GPU would take minutes.")  # fmt: skip
+    assert _time_texts(page) == [full]  # preflight's own note of the CPU's time is not a second estimate
+    page.duration_box.setCurrentIndex(page.duration_box.findData("one-pass"))
+    qtbot.waitUntil(lambda: page.estimate_label.text().startswith("One pass: "), timeout=20_000)
+    assert f"about {format_duration(tokens / 0.5)} (" in page.estimate_label.text()
+    seen: list = []
+    page.train()
+    spy = StepSpy(lambda: seen.append((page.estimate_label.text(), _time_texts(page))))
+    page.train_worker.event.connect(spy.on_event)  # a QObject on this thread: called after the page's slot
+    run_to_end(qtbot, page)
+    assert seen and all(times == [text] for text, times in seen)  # one estimate on the page at every step
+    assert seen[-1][0] == "Under a minute left (1,500 tokens/s, measured).", seen
+
+
+def test_the_duration_chosen_sets_the_runs_passes_and_steps(qtbot, pairs):
+    from trainer.config import QUICK_TEST_STEPS, TrainConfig
+
+    page = make_page(qtbot, process_factory=ScriptedProcess)
+    expected = {"quick": (1, QUICK_TEST_STEPS), "one-pass": (1, None), "full": (TrainConfig().epochs, None)}
+    for key, (epochs, max_steps) in expected.items():
+        page.duration_box.setCurrentIndex(page.duration_box.findData(key))
+        page.train()
+        run_to_end(qtbot, page)
+        cfg = TrainConfig.load(page.run_dir / "config.json")
+        assert (cfg.epochs, cfg.max_steps) == (epochs, max_steps), key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 
 import click
@@ -133,3 +134,31 @@ def test_settings_sit_between_defaults_and_options(setting):
     assert all(getattr(cfg, k) == v for k, v in setting.items())
     assert cfg.learning_rate == 1e-3 and cfg.base.endswith(".gguf")
     assert train_cli.resolve_config(ctx, lora_r=2).lora_r == 2
+
+
+def test_stop_now_in_the_terminal_is_a_stop_not_a_crash(monkeypatch):
+    """A second Ctrl-C kills the worker: the command says the person stopped it, where, and how to go on."""
+    from test_train_worker import BASE
+
+    from trainer import jobs
+    from trainer.config import TrainConfig
+    from trainer.data import Example
+    from trainer.process import TrainingProcess
+
+    class PressedTwice(TrainingProcess):
+        def events(self):
+            for event in super().events():
+                if event["event"] == "step" and event["step"] == 2:
+                    self.kill()
+                yield event
+
+    monkeypatch.setattr("trainer.process.TrainingProcess", PressedTwice)
+    run_dir = jobs.new_run(data_dir(), TrainConfig(), [Example("a", "", "b")], BASE, "style-x",
+                           fake={"steps": 40, "delay": 0.05})  # fmt: skip
+    code, _, err = run("train", "--resume")
+    assert code == 130, err
+    # The stand-in trainer saves its step just after reporting it: the kill may come before or after that.
+    assert re.search(r"Stopped by you at step 2; continue from the checkpoint of step [12] with: mailvoice train "
+                     r"--resume", err), err  # fmt: skip
+    assert "memory" not in err and "Trained" not in err
+    assert jobs.read_status(run_dir)["status"] == "stopped"

@@ -103,3 +103,44 @@ def test_stdout_noise_cannot_break_the_pipe():
     assert [e["event"] for e in proc.events()] == ["start", "step", "finished"]
     log = (run / "worker.log").read_text()
     assert "python noise on stdout" in log and "native noise on fd 1" in log
+
+
+def test_a_kill_by_the_app_is_recorded_as_the_persons_stop():
+    run = _run({"steps": 40, "delay": 0.05})
+    proc = TrainingProcess(run)
+    events = []
+    for event in proc.events():
+        events.append(event)
+        if event.get("step") == 3 and event["event"] == "step":
+            proc.kill()  # Stop now
+    final = events[-1]
+    assert final["event"] == "stopped" and final["by"] == "user" and final["step"] == 3, final
+    assert final["checkpoint"] == jobs.checkpoint_step(run) and final["message"] == "Stopped by you at step 3."
+    assert proc.result() is final  # a stop is no failure
+    status = jobs.read_status(run)
+    assert status["status"] == "stopped" and status["by"] == "user" and status["step"] == 3, status
+    assert jobs.resumable_run(data_dir()) == run
+
+
+def test_a_process_that_dies_on_its_own_is_recorded_as_crashed():
+    run = _run({"steps": 5, "delay": 0, "crash_at": 2})
+    events = list(TrainingProcess(run).events())
+    assert events[-1]["event"] == "crashed"
+    status = jobs.read_status(run)
+    assert status["status"] == "crashed" and status["code"] == 3 and status["step"] == 1, status
+    assert jobs.resumable_run(data_dir()) == run and jobs.checkpoint_step(run) == 1
+
+
+def test_a_kill_after_the_process_recorded_its_end_changes_nothing():
+    run = _run({"steps": 2, "delay": 0})
+    proc = TrainingProcess(run)
+    assert list(proc.events())[-1]["status"] == "done"
+    proc.kill()  # too late: it finished
+    assert jobs.read_status(run)["status"] == "done" and not jobs.mark_ended(run, "stopped")
+
+
+def test_checkpoint_step_reads_the_newest_checkpoint_folder(tmp_path):
+    assert jobs.checkpoint_step(tmp_path) is None
+    for step in (50, 100):
+        (tmp_path / "checkpoints" / f"step-{step:08d}").mkdir(parents=True)
+    assert jobs.checkpoint_step(tmp_path) == 100

@@ -141,6 +141,45 @@ class TrainConfig:
         return max(1, round(total_steps * 0.05))
 
 
+@dataclass(frozen=True)
+class Duration:
+    """How long a run may train, as a person chooses it: a limit on passes and steps over the settings."""
+
+    key: str
+    label: str
+    epochs: int | None  # None: the settings' passes
+    max_steps: int | None  # None: the settings' limit (none by default)
+    help: str
+
+    def options(self) -> dict[str, Any]:
+        """The changes to the resolved settings, for :meth:`TrainConfig.replace` (None changes nothing)."""
+        return {"epochs": self.epochs, "max_steps": self.max_steps}
+
+
+QUICK_TEST_STEPS = 10
+DURATIONS = {
+    d.key: d
+    for d in (
+        Duration("quick", "Quick test", 1, QUICK_TEST_STEPS,
+                 f"{QUICK_TEST_STEPS} steps: checks that training works on this machine and shows its speed; the "
+                 "adapter will not write like you yet."),
+        Duration("one-pass", "One pass", 1, None,
+                 "Every training email once: a first version of your style, in part of the full run's time."),
+        Duration("full", "Full", None, None,
+                 "Every training email as many times as the settings say (3 passes by default): the adapter to "
+                 "draft with."),
+    )
+}  # fmt: skip
+DEFAULT_DURATION = "full"
+
+
+def duration(key: str) -> Duration:
+    """The :data:`DURATIONS` entry ``key``; :class:`ConfigError` naming the choices for any other."""
+    if key not in DURATIONS:
+        raise ConfigError(f"Training setting: no duration {key!r}; choose one of {', '.join(DURATIONS)}.")
+    return DURATIONS[key]
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ConfigError(f"Training setting: {message}.")

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +27,15 @@ from trainer import preflight, registry
 from trainer.base_model import BaseIdentity, identify
 from trainer.config import TrainConfig
 from trainer.data import DataError, Example, load_examples, save_jsonl
+from trainer.metrics import MetricsLog
 
-RESUMABLE = ("created", "running", "cancelled", "failed")
+log = logging.getLogger("mailvoice.trainer")
+
+RESUMABLE = ("created", "running", "cancelled", "stopped", "crashed", "failed")
+# cancelled: stopped after a step, with a checkpoint; stopped: stopped at once by the person (the app killed the
+# process); crashed: the process died on its own (out of memory, a native crash); failed: it reported an error.
+LIVE = ("created", "running")  # what the parent may still overwrite once the process is gone
+TRAINING_LOG = "training_log.jsonl"  # the run's metrics.jsonl, kept beside the adapter it made
 SETTINGS_KEY = "train"  # a JSON object of TrainConfig fields: defaults < this setting < options
 
 
@@ -54,6 +63,29 @@ def read_status(run_dir: Path) -> dict[str, Any]:
         return json.loads((run_dir / "status.json").read_text())
     except (OSError, ValueError):
         return {"status": "unknown"}
+
+
+def mark_ended(run_dir: Path, status: str, **extra: Any) -> bool:
+    """Record how a run whose process is gone ended (``stopped`` or ``crashed``), unless the process recorded
+    it itself (a run that finished or failed keeps that); True when written."""
+    if read_status(run_dir)["status"] not in LIVE:
+        return False
+    write_status(run_dir, status, **extra)
+    return True
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    """The step a resume continues from (the newest checkpoint), or None when there is none yet."""
+    from trainer.checkpoint import latest
+
+    folder = latest(run_dir / "checkpoints")
+    if folder is not None:
+        return int(folder.name.split("-")[1])
+    fake = run_dir / "fake_state.json"  # the stand-in trainer keeps its step there after each step
+    try:
+        return int(json.loads(fake.read_text())["step"]) or None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def resolve_config(db: sqlite_utils.Database, **options: Any) -> TrainConfig:
@@ -195,9 +227,34 @@ def finish(db: sqlite_utils.Database, root: Path, run_dir: Path, finished: dict[
         for key in ("steps", "train_loss", "eval_loss", "best_step", "seconds", "tokens_per_second")
     }
     metrics["parity"] = finished.get("parity")
-    return registry.register(
-        db, root, job["adapter_name"], Path(finished["export"]["path"]), job["base"], job["config"], metrics, run_dir
-    )
+    gguf = Path(finished["export"]["path"])
+    _keep_training_log(run_dir, gguf.parent)
+    return registry.register(db, root, job["adapter_name"], gguf, job["base"], job["config"], metrics, run_dir)
+
+
+def _keep_training_log(run_dir: Path, adapter_dir: Path) -> None:
+    """Copy the run's losses beside its adapter: the curve outlives the run folder (which holds gigabytes of
+    checkpoints and may be deleted)."""
+    try:
+        shutil.copyfile(run_dir / "metrics.jsonl", adapter_dir / TRAINING_LOG)
+    except FileNotFoundError:
+        pass  # a run that logged nothing (the stand-in trainer): the adapter has no curve to show
+    except OSError as exc:
+        log.warning("could not keep the training log of %s beside its adapter: %s", run_dir, exc)
+
+
+def training_log(root: Path, adapter: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events an adapter's run logged (``start``, ``step``, ``eval``...), as :func:`registry.list_adapters`
+    describes the adapter; [] when neither its copy nor its run folder has them."""
+    places = [Path(adapter["path"]).parent] + ([Path(adapter["run_dir"])] if adapter.get("run_dir") else [])
+    for folder in places:
+        folder = folder if folder.is_absolute() else root / folder
+        for name in (TRAINING_LOG, "metrics.jsonl"):
+            try:
+                return MetricsLog(folder / name).read()
+            except (OSError, ValueError):
+                continue
+    return []
 
 
 def measured_rate(root: Path, base_sha256: str) -> float | None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import MailvoiceError
+from trainer import jobs
 from trainer.worker import CANCEL_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -41,8 +42,9 @@ class TrainingProcess:
     """One ``python -m trainer.worker`` process for the run in ``run_dir``.
 
     Events are dicts with an ``event`` key: ``phase``, ``start``, ``step``, ``eval``, ``checkpoint``,
-    ``exported``, ``parity``, then ``finished`` (status done or cancelled) or ``error``; when the process
-    dies without a word (killed for memory, a native crash) a ``crashed`` event is made up for it.
+    ``exported``, ``parity``, then ``finished`` (status done or cancelled) or ``error``. When the process ends
+    without a word, one is made up for it: ``stopped`` when :meth:`kill` stopped it (the person's Stop now),
+    else ``crashed`` (killed for memory, a native crash); the run's ``status.json`` says the same.
     """
 
     def __init__(self, run_dir: Path, resume: bool = False, python: str | None = None, processes: int = 1):
@@ -51,7 +53,9 @@ class TrainingProcess:
         self.processes = processes
         self.python = python or sys.executable
         self.proc: subprocess.Popen[str] | None = None
-        self.final: dict[str, Any] | None = None  # the finished / error / crashed event
+        self.final: dict[str, Any] | None = None  # the finished / error / stopped / crashed event
+        self.last_step = 0  # the last step the process reported
+        self.killed = False  # True once kill() ended it: its silence is a stop, not a crash
 
     def start(self) -> None:
         (self.run_dir / CANCEL_FILE).unlink(missing_ok=True)
@@ -105,33 +109,60 @@ class TrainingProcess:
                     continue  # not ours: the worker keeps stdout clean, but never trust a pipe blindly
                 if event.get("event") in ("finished", "error"):
                     self.final = event
+                elif event.get("event") in ("start", "step"):
+                    self.last_step = int(event.get("step") or 0)
                 yield event
         finally:
             self.proc.stdout.close()
         code = self.proc.wait()
         if self.final is None:
-            why = _EXIT_CODES.get(code, f"exit code {code}")
-            self.final = {
-                "event": "crashed",
-                "code": code,
-                "message": f"The training process stopped ({why}).",
-                "log": str(self.run_dir / "worker.log"),
-                "log_tail": self.log_tail(),
-            }
+            self.final = self._stopped() if self.killed else self._crashed(code)
             yield self.final
+
+    def _stopped(self) -> dict[str, Any]:
+        """The event for a run :meth:`kill` ended: where it was, and where a resume would continue."""
+        return {
+            "event": "stopped",
+            "status": "stopped",
+            "by": "user",
+            "step": self.last_step,
+            "checkpoint": jobs.checkpoint_step(self.run_dir),
+            "result": {"steps": self.last_step},
+            "message": f"Stopped by you at step {self.last_step}.",
+        }
+
+    def _crashed(self, code: int) -> dict[str, Any]:
+        why = _EXIT_CODES.get(code, f"exit code {code}")
+        message = f"The training process stopped ({why})."
+        jobs.mark_ended(self.run_dir, "crashed", code=code, error=message, step=self.last_step)
+        return {
+            "event": "crashed",
+            "code": code,
+            "message": message,
+            "log": str(self.run_dir / "worker.log"),
+            "log_tail": self.log_tail(),
+        }
 
     def cancel(self) -> None:
         """Ask for a graceful stop: the current step ends, a checkpoint is written, then it exits."""
         (self.run_dir / CANCEL_FILE).touch()
 
     def kill(self) -> None:
-        """Stop at once (no checkpoint): for a process that no longer answers."""
-        if self.proc is not None and self.proc.poll() is None:
+        """Stop at once (the person's Stop now, or a process that no longer answers): the steps since the last
+        checkpoint are lost. The run is recorded as ``stopped``, not crashed."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.killed = True
+        try:
             if hasattr(os, "killpg"):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             else:
                 self.proc.kill()
-            self.proc.wait()
+        except ProcessLookupError:
+            pass  # it ended on its own meanwhile; what it reported stands
+        self.proc.wait()
+        jobs.mark_ended(self.run_dir, "stopped", by="user", step=self.last_step,
+                        checkpoint=jobs.checkpoint_step(self.run_dir))  # fmt: skip
 
     def wait(self, timeout: float | None = None) -> int:
         assert self.proc is not None
@@ -148,9 +179,10 @@ class TrainingProcess:
             return ""
 
     def result(self) -> dict[str, Any]:
-        """The finished event, or :class:`TrainingFailed` with the reason the process gave (or died of)."""
+        """The finished (or stopped) event, or :class:`TrainingFailed` with the reason the process gave (or
+        died of)."""
         final = self.final or {}
-        if final.get("event") == "finished":
+        if final.get("event") in ("finished", "stopped"):
             return final
         message = final.get("message", "The training process did not report.")
         if final.get("event") == "crashed" or final.get("kind") == "bug":

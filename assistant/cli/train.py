@@ -128,11 +128,22 @@ def train(
         _show_preflight(pf)
         run_dir = jobs.prepare_run(ctx.db, ctx.root, cfg, examples, pf, name)
     finished = _follow(TrainingProcess(run_dir, resume=resume, processes=processes))
-    if finished["status"] == "cancelled":
-        click.echo(f"Stopped at step {finished['result']['steps']}; continue with: mailvoice train --resume", err=True)
+    if finished["status"] in ("cancelled", "stopped"):
+        click.echo(_stopped_text(finished), err=True)
         sys.exit(130)
     row = jobs.finish(ctx.db, ctx.root, run_dir, finished)
     _report(ctx, finished, row, run_dir)
+
+
+def _stopped_text(finished: dict[str, Any]) -> str:
+    """What a stopped run says: a graceful stop checkpointed its step; Stop now continues from the last one."""
+    steps = finished["result"]["steps"]
+    if finished["status"] == "cancelled":
+        return f"Stopped at step {steps}; continue with: mailvoice train --resume"
+    if finished.get("checkpoint"):
+        return (f"Stopped by you at step {steps}; continue from the checkpoint of step {finished['checkpoint']} "
+                "with: mailvoice train --resume")  # fmt: skip
+    return f"Stopped by you at step {steps}, before the first checkpoint; start again with: mailvoice train"
 
 
 def _follow(proc: Any) -> dict[str, Any]:

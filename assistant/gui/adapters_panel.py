@@ -1,6 +1,7 @@
 """The trained adapters on the Train page: their metrics, which one drafts use (Use), Evaluate, which drafts
-validation emails with one and opens the report, and Merge, which folds one into a copy of its base model, as
-``mailvoice adapters``, ``use``, ``eval`` and ``merge`` do."""
+validation emails with one and says in words how it compares with the plain model (Open report shows the
+scores), and Merge, which folds one into a copy of its base model, as ``mailvoice adapters``, ``use``, ``eval``
+and ``merge`` do."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -33,7 +34,6 @@ from trainer import registry
 
 COLUMNS = ("", "Adapter", "Trained", "Steps", "Train loss", "Validation loss", "llama.cpp check")
 NAME = 1
-SHOWN_SCORES = ("bleu", "chrf", "rouge_l", "mauve", "length_ratio", "verbatim_overlap")  # the report has the rest
 EVAL_LIMIT = 50  # validation emails an evaluation drafts: enough for stable scores, minutes on a CPU
 
 
@@ -42,7 +42,8 @@ def number(value: Any, digits: int = 3) -> str:
 
 
 class AdaptersPanel(QWidget):
-    """Signals: adapter_changed(object) with the adapter drafts now use (a name, or None for the plain model).
+    """Signals: adapter_changed(object) with the adapter drafts now use (a name, or None for the plain model);
+    selected(object) with the selected adapter as :func:`registry.list_adapters` gives it (None: none).
 
     Args:
         evaluate: the evaluation call (default: ``trainer.evaluation.evaluate``).
@@ -51,7 +52,9 @@ class AdaptersPanel(QWidget):
     """
 
     adapter_changed = Signal(object)
+    selection = Signal(object)
     evaluating = False
+    report: Path | None = None  # the last evaluation's report, for Open report
     eval_thread = None
     merging = False
     merge_thread = None
@@ -78,7 +81,7 @@ class AdaptersPanel(QWidget):
         self.table.setMinimumHeight(90)
         self.table.setMaximumHeight(170)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
-        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.itemSelectionChanged.connect(self._on_selection)
         self.table.doubleClicked.connect(lambda *_: self.use_selected())
         self.use_button = QPushButton("&Use")
         self.use_button.setToolTip("Draft with the selected adapter from now on (or double-click it).")
@@ -89,7 +92,7 @@ class AdaptersPanel(QWidget):
         self.eval_button = QPushButton("E&valuate")
         self.eval_button.setToolTip(f"Draft up to {EVAL_LIMIT} validation emails with the selected adapter (none "
                                     "selected: the plain model), score them against what you really wrote, and "
-                                    "open the report.")  # fmt: skip
+                                    "say how it compares with the plain model.")  # fmt: skip
         self.eval_button.clicked.connect(self.evaluate)
         self.merge_button = QPushButton("&Merge into model")
         self.merge_button.setToolTip("Fold the selected adapter into a copy of its base model (8-bit weights where "
@@ -97,20 +100,30 @@ class AdaptersPanel(QWidget):
                                      "more model file on disk.")  # fmt: skip
         self.merge_button.clicked.connect(self.merge_selected)
         self.status = QLabel(wordWrap=True)
+        self.report_button = QPushButton("Open &report")
+        self.report_button.setToolTip("Every score, with its interval, and each draft beside your real email.")
+        self.report_button.clicked.connect(self.open_report)
+        self.report_button.hide()
         buttons = QHBoxLayout()
         for b in (self.use_button, self.plain_button, self.eval_button, self.merge_button):
             buttons.addWidget(b)
         buttons.addStretch()
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status, 1)
+        status_row.addWidget(self.report_button, 0, Qt.AlignmentFlag.AlignTop)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("<b>Your adapters</b>"))
         layout.addWidget(self.table)
         layout.addLayout(buttons)
-        layout.addWidget(self.status)
+        layout.addLayout(status_row)
+        self.rows: list[dict[str, Any]] = []
         self.refresh()
 
     def refresh(self, select: str | None = None) -> None:
-        found = registry.list_adapters(self.db)
+        """Read the adapters again; select ``select`` (None: no row, so Evaluate takes the plain model)."""
+        found = self.rows = registry.list_adapters(self.db)
+        self.table.clearSelection()
         self.table.setRowCount(len(found))
         for row, a in enumerate(found):
             m = a["metrics"]
@@ -131,6 +144,14 @@ class AdaptersPanel(QWidget):
         rows = self.table.selectionModel().selectedRows()
         item = self.table.item(rows[0].row(), NAME) if rows else None
         return item.text() if item else None
+
+    def selected_adapter(self) -> dict[str, Any] | None:
+        name = self.selected()
+        return next((a for a in self.rows if a["name"] == name), None)
+
+    def _on_selection(self) -> None:
+        self._update_buttons()
+        self.selection.emit(self.selected_adapter())
 
     def _update_buttons(self) -> None:
         self.use_button.setEnabled(self.selected() is not None)
@@ -155,7 +176,7 @@ class AdaptersPanel(QWidget):
 
     def evaluate(self) -> None:
         """Evaluate the selected adapter (none selected: the plain model) off the GUI thread, as ``mailvoice
-        eval --limit 50`` does, and open the report; pressed again, stop (finished drafts are kept)."""
+        eval --limit 50`` does, and say what it found; pressed again, stop (finished drafts are kept)."""
         if self.evaluating:
             self.eval_worker.cancel()
             self.status.setText("Stopping the evaluation; the drafts made so far are kept…")
@@ -164,8 +185,10 @@ class AdaptersPanel(QWidget):
 
         def work(progress, cancel):
             evaluate = given or _evaluation()  # imported here: the scoring libraries take a while to load
-            return evaluate(open_store(root), root, adapter=adapter, examples=True, limit=EVAL_LIMIT,
-                            progress=progress, cancel=cancel)  # fmt: skip
+            db = open_store(root)
+            result = evaluate(db, root, adapter=adapter, examples=True, limit=EVAL_LIMIT, progress=progress,
+                              cancel=cancel)  # fmt: skip
+            return result, judge(db, root, result, adapter)
 
         self.eval_worker = CallWorker(work)
         self.eval_worker.progress.connect(self.show_progress)
@@ -174,6 +197,7 @@ class AdaptersPanel(QWidget):
         self.status.setText(f"Evaluating {adapter or 'the plain model'}: drafting up to {EVAL_LIMIT} validation "
                             "emails…")  # fmt: skip
         self.eval_button.setText("Stop e&valuating")
+        self.report_button.hide()
         self.evaluating = True
         self.eval_thread = tasks.start(self, self.eval_worker)
 
@@ -185,15 +209,19 @@ class AdaptersPanel(QWidget):
             left = f", about {format_duration(p.eta)} left" if p.eta is not None else ""
             self.status.setText(f"Evaluating… {p.done:,} of {p.total:,} drafted{left}")
 
-    def _on_evaluated(self, result: Any) -> None:
+    def _on_evaluated(self, done: tuple[Any, str]) -> None:
         self._after()
-        metrics = getattr(result, "metrics", {}) or {}
-        shown = ", ".join(f"{k} {metrics[k]:.3f}" for k in SHOWN_SCORES if isinstance(metrics.get(k), (int, float)))
-        on = f" on {int(metrics['n'])} emails" if isinstance(metrics.get("n"), (int, float)) else ""
-        html = getattr(result, "html_path", None)
-        self.status.setText(f"Scores{on}: {shown or 'none'}. The report has them all: {html}")
-        if html:
-            self.open_url(QUrl.fromLocalFile(str(html)))
+        result, verdict = done
+        self.report = Path(result.html_path) if getattr(result, "html_path", None) else None
+        self.status.setText(verdict)
+        self.report_button.setVisible(self.report is not None)
+
+    def open_report(self) -> None:
+        """Open the last evaluation's report in the browser (a local file: nothing leaves the machine)."""
+        if self.report is None:
+            return
+        if self.open_url(QUrl.fromLocalFile(str(self.report))) is False:
+            self.status.setText(f"{self.status.text()} The report could not be opened here; it is {self.report}")
 
     def _on_failed(self, message: str) -> None:
         self._after()
@@ -275,6 +303,16 @@ class AdaptersPanel(QWidget):
         if self.merge_thread is not None and self.merge_thread.isRunning():
             self.merge_thread.quit()
             self.merge_thread.wait(wait_ms)
+
+
+def judge(db: Any, root: Path, result: Any, adapter: str | None) -> str:
+    """The verdict in words on an evaluation (off the GUI thread: it reads earlier evaluations)."""
+    from trainer.evaluation.verdict import plain_model_scores, verdict
+
+    metrics = getattr(result, "metrics", None) or {}
+    n = metrics.get("n")
+    plain = plain_model_scores(db, root, n, True) if adapter and isinstance(n, int) else None
+    return verdict(metrics, adapter, plain).text
 
 
 def _evaluation() -> Callable[..., Any]:

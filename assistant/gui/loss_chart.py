@@ -1,17 +1,22 @@
-"""The live loss chart of the Train page: training loss per step and validation loss at each evaluation."""
+"""The loss chart of the Train page: training loss per step and validation loss at each evaluation, live for
+the run in progress, or from the log of a stopped run or of a trained adapter."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 from PySide6.QtCharts import QChart, QChartView, QLineSeries, QValueAxis
 from PySide6.QtCore import QMargins, QPointF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 
+MARKED_UP_TO = 60  # training points drawn as dots too while there are this few: one step alone has no line
+
 
 class LossChart(QChartView):
-    """Two line series over optimizer steps; the axes grow to fit. No signals.
+    """Two line series over optimizer steps; the x-axis spans the run's steps, the y-axis fits the losses.
+    No signals.
 
     A resumed run trains again from its last checkpoint, so a point at a step the series already has (or one
     before it) first drops everything from that step on: the curve continues instead of doubling back.
@@ -28,7 +33,9 @@ class LossChart(QChartView):
         self.train = QLineSeries(name="training loss")
         self.eval = QLineSeries(name="validation loss")
         self.train.setPen(QPen(QColor("#2f6fb3"), 1.5))
+        self.train.setMarkerSize(5.0)
         self.eval.setPen(QPen(QColor("#d9822b"), 2.0))
+        self.eval.setMarkerSize(9.0)  # a few evaluations in a run: each one stands out
         self.eval.setPointsVisible(True)
         self.x_axis = QValueAxis()
         self.x_axis.setTitleText("step")
@@ -48,12 +55,24 @@ class LossChart(QChartView):
         self.total_steps = 0
         self.clear()
 
-    def clear(self) -> None:
+    def clear(self, title: str = "") -> None:
+        """Empty the chart for another run (its steps, range and title start afresh)."""
         self.train.clear()
         self.eval.clear()
+        self.train.setPointsVisible(True)
         self.total_steps = 0
+        self.chart().setTitle(title)
         self._bounds: tuple[float, float, float] | None = None
         self._rescale()
+
+    def show_log(self, events: Iterable[dict[str, Any]], title: str = "") -> None:
+        """Draw a finished or stopped run from its logged events (``metrics.jsonl``)."""
+        self.clear(title)
+        for event in events:
+            self.add_event(event)
+
+    def title(self) -> str:
+        return self.chart().title()
 
     def set_total_steps(self, total: int) -> None:
         self.total_steps = max(0, int(total))
@@ -61,6 +80,9 @@ class LossChart(QChartView):
 
     def add_train(self, step: int, loss: float) -> None:
         self._add(self.train, step, loss)
+        marked = self.train.count() <= MARKED_UP_TO
+        if marked != self.train.pointsVisible():
+            self.train.setPointsVisible(marked)
 
     def add_eval(self, step: int, loss: float) -> None:
         self._add(self.eval, step, loss)
@@ -81,6 +103,9 @@ class LossChart(QChartView):
         series = self.train if which == "train" else self.eval
         return [(p.x(), p.y()) for p in series.points()]
 
+    def x_range(self) -> tuple[float, float]:
+        return self.x_axis.min(), self.x_axis.max()
+
     def _add(self, series: QLineSeries, step: int, value: float) -> None:
         if not math.isfinite(value):
             return  # a diverged step: the status line says so, the axis must not stretch to infinity
@@ -99,8 +124,9 @@ class LossChart(QChartView):
             self._bounds = (min((p.y() for p in pts), default=math.inf), max((p.y() for p in pts), default=-math.inf),
                             max((p.x() for p in pts), default=0))  # fmt: skip
         low, high, last = self._bounds
-        right = max(self.total_steps, last, 10)
-        self.x_axis.setRange(0, right)
+        right = max(self.total_steps, last, 1)  # the whole run from its first step: the curve fills it as it goes
+        pad = max(0.5, (right - 1) * 0.02)  # the first and last points clear of the frame, their dots whole
+        self.x_axis.setRange(1 - pad, right + pad)
         self.x_axis.setTickInterval(max(1.0, _nice_step(right / 6)))
         if low <= high:
             pad = max((high - low) * 0.08, 0.05)
@@ -116,4 +142,4 @@ def _nice_step(raw: float) -> float:
     if raw <= 0:
         return 0.1
     power = 10 ** math.floor(math.log10(raw))
-    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * (1 - 1e-9))  # 0.1 / 5 is 0.0200...04

@@ -4,6 +4,7 @@ and building pairs from sent mail, through the same core as ``mailvoice pairs``.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,26 @@ def _one_line(text: str, width: int = 120) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def fallback_note(pairs: list[Pair]) -> str:
+    """How many instructions are stand-ins made without the model, and what would make them better ("" if none).
+
+    A built pair is flagged ``fallback`` when every model answer failed the checks; one the person edited is
+    theirs (source ``edited``) and no longer counts.
+    """
+    built = [p for p in pairs if p.source == "built" and p.status == "ok"]
+    stand_ins = [p for p in built if "fallback" in p.flags]
+    if not stand_ins:
+        return ""
+    models = sorted({html.escape(p.model.split(":")[0]) for p in stand_ins if p.model})
+    by = f" ({', '.join(models)})" if models else ""
+    return (
+        f"<br><b>{len(stand_ins):,}</b> of the {len(built):,} instructions the model{by} wrote are stand-ins made "
+        "from the recipient, subject and first sentence, because its answers failed the checks (search "
+        "“fallback” to see them). A larger labelling model writes better ones: build again with it "
+        "(<i>mailvoice pairs build --model LARGER.gguf</i>), or edit them here."
+    )
+
+
 class PairsModel(QAbstractTableModel):
     """The pairs as rows; the instruction column is editable and each edit goes through ``edit(id, text)``,
     which returns the stored pair or raises :class:`MailvoiceError` (then ``rejected(str)`` is emitted)."""
@@ -72,7 +93,7 @@ class PairsModel(QAbstractTableModel):
 
     @staticmethod
     def _haystack(p: Pair) -> str:
-        return f"{p.id} {p.split} {p.status} {p.instruction} {p.output}".casefold()
+        return f"{p.id} {p.split} {p.status} {' '.join(p.flags)} {p.instruction} {p.output}".casefold()
 
     def replace(self, pair: Pair) -> None:
         for row, old in enumerate(self.pairs):
@@ -181,7 +202,10 @@ class PairsPanel(QWidget):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(INSTRUCTION, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(INSTRUCTION + 1, QHeaderView.ResizeMode.Stretch)
-        self.table.selectionModel().currentRowChanged.connect(lambda *_: self._show_current())
+        # The preview follows the current row, read from the signal: a mouse click makes a row current before
+        # it selects it, so the selection read in this slot would still be the previous row's.
+        self.table.selectionModel().currentRowChanged.connect(lambda current, _previous: self._show_current(current))
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self._show_current())
         self.preview = QPlainTextEdit(readOnly=True, placeholderText="The selected pair's email (F2 edits its "
                                       "instruction).")  # fmt: skip
         self.preview.setTabChangesFocus(True)
@@ -238,6 +262,7 @@ class PairsPanel(QWidget):
     # --- the table ----------------------------------------------------------------------------------------
 
     loading = closing = False
+    last_progress: BuildProgress | None = None  # of the build running now
 
     def reload(self) -> None:
         """Read the pairs off the GUI thread (scrubbing thousands of them takes seconds); the table is read-only
@@ -286,6 +311,7 @@ class PairsPanel(QWidget):
         self.stats.setText(
             f"<b>{c['train']:,}</b> pairs to train on, <b>{c['validation']:,}</b> kept apart to measure the "
             f"result, {c['excluded']:,} excluded; about {tokens:,} tokens to train on per pass."
+            + fallback_note(self.model.pairs)
         )
 
     def selected_pairs(self) -> list[Pair]:
@@ -295,13 +321,16 @@ class PairsPanel(QWidget):
             rows = {self.proxy.mapToSource(current).row()}
         return [self.model.pairs[r] for r in sorted(rows)]
 
-    def _show_current(self) -> None:
+    def _show_current(self, current: QModelIndex | None = None) -> None:
+        """Preview the current pair (``current``: the view's new current index, as its signal gives it)."""
         chosen = self.selected_pairs()
-        if not chosen:
+        current = self.table.currentIndex() if current is None else current
+        if not chosen and not current.isValid():
             self.preview.clear()
             self.exclude_button.setEnabled(False)
             return
-        p = chosen[-1]
+        p = self.model.pairs[self.proxy.mapToSource(current).row()] if current.isValid() else chosen[-1]
+        chosen = chosen or [p]
         context = f"\n\n— answering —\n{p.input}" if p.input else ""
         self.preview.setPlainText(f"{p.output}{context}")
         self.exclude_button.setEnabled(True)
@@ -331,6 +360,14 @@ class PairsPanel(QWidget):
     def building(self) -> bool:
         return self.thread is not None and self.thread.isRunning()
 
+    def running(self) -> str | None:
+        """What the build is doing, for a question before quitting; None when no build runs."""
+        if not self.building:
+            return None
+        p = self.last_progress
+        done = f": {p.done:,} of {p.total:,} emails labelled" if p is not None and p.phase != "start" else ""
+        return f"Training pairs are being built{done}. Quitting stops it; every finished pair is kept."
+
     def build(self) -> None:
         if self.building:
             return
@@ -345,6 +382,7 @@ class PairsPanel(QWidget):
         self.worker.finished.connect(self._on_built)
         self.worker.failed.connect(self._on_build_failed)
         self.bar.setValue(0)
+        self.last_progress = None
         self.build_status.setText("Loading the model to write instructions…")
         self.set_building(True)
         self.thread = tasks.start(self, self.worker)
@@ -355,6 +393,7 @@ class PairsPanel(QWidget):
             self.build_status.setText("Stopping after this email; every finished pair is kept…")
 
     def _on_progress(self, p: BuildProgress) -> None:
+        self.last_progress = p
         self.bar.setValue(int(p.fraction * 1000))
         if p.phase == "start":
             text = f"{p.total:,} emails to label ({p.cached:,} already done)."

@@ -1,9 +1,11 @@
-"""The Train page: the training set, what this machine can train, Train on my style, progress with a live
-loss chart, cancel and resume, the trained adapters (use one, evaluate one).
+"""The Train page: the training set, what this machine can train and how long it takes, Train on my style for
+as long as chosen, progress with a live loss chart, cancel and resume, the trained adapters (use one, see how it
+trained, evaluate one).
 
 Training runs in its own process (:class:`trainer.process.TrainingProcess`, followed by a thread), so a crash
-or running out of memory ends that process and never the app. Cancelling writes a checkpoint; Resume
-continues the last stopped run. The same headless calls as ``mailvoice train/adapters/use/eval`` do the work.
+or running out of memory ends that process and never the app. Cancelling writes a checkpoint; Stop now ends
+the process at once (a stop, not a crash); Resume continues a stopped run from its last checkpoint. The same
+headless calls as ``mailvoice train/adapters/use/eval`` do the work.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 from PySide6.QtCore import QEventLoop, Qt, QUrl, Signal
 from PySide6.QtWidgets import (
     QApplication,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -37,7 +40,7 @@ from assistant.gui.workers import CallWorker, ProcessFactory, TrainingWorker
 from assistant.paths import data_dir
 from assistant.store import open_store
 from trainer import jobs
-from trainer.config import TrainConfig
+from trainer.config import DEFAULT_DURATION, DURATIONS, Duration, TrainConfig, duration
 from trainer.data import Example, from_rows, load_examples
 from trainer.metrics import MetricsLog
 from trainer.preflight import Preflight
@@ -46,31 +49,52 @@ PreflightFn = Callable[[Path, TrainConfig, list[Example]], Preflight]  # jobs.ru
 
 
 def check_machine(
-    root: Path, preflight: PreflightFn = jobs.run_preflight, examples: list[Example] | None = None
+    root: Path,
+    preflight: PreflightFn = jobs.run_preflight,
+    examples: list[Example] | None = None,
+    how_long: str = DEFAULT_DURATION,
 ) -> Preflight:
-    """Preflight for the saved settings and ``examples`` (default: the included pairs); off the GUI thread."""
+    """Preflight for the saved settings as ``how_long`` limits them (a :data:`DURATIONS` key) and ``examples``
+    (default: the included pairs); off the GUI thread."""
     db = open_store(root)
-    return preflight(root, jobs.resolve_config(db), load_examples(db) if examples is None else examples)
+    cfg = jobs.resolve_config(db, **duration(how_long).options())
+    return preflight(root, cfg, load_examples(db) if examples is None else examples)
 
 
-def new_training_run(root: Path, preflight: PreflightFn = jobs.run_preflight, fake: dict | None = None) -> Path:
-    """What ``mailvoice train`` does before it starts the process: settings, pairs, preflight, run folder."""
+def new_training_run(
+    root: Path, preflight: PreflightFn = jobs.run_preflight, fake: dict | None = None, how_long: str = DEFAULT_DURATION
+) -> Path:
+    """What ``mailvoice train`` does before it starts the process: settings (as ``how_long`` limits them),
+    pairs, preflight, run folder."""
     db = open_store(root)
-    cfg = jobs.resolve_config(db)
+    cfg = jobs.resolve_config(db, **duration(how_long).options())
     examples = jobs.training_examples(db)
     return jobs.prepare_run(db, root, cfg, examples, preflight(root, cfg, examples), fake=fake)
 
 
-def _stopped_at(run_dir: Path) -> int | None:
-    """The step a resume continues from: the last checkpoint logged, else the step the run stopped at."""
+def stopped_at(run_dir: Path) -> int | None:
+    """The last step a stopped run trained (its status says; else its newest checkpoint)."""
+    status = jobs.read_status(run_dir)
+    step = status.get("step", ((status.get("result") or {}).get("result") or {}).get("steps"))
+    return int(step) if isinstance(step, int) else jobs.checkpoint_step(run_dir)
+
+
+def stop_message(final: dict[str, Any]) -> str:
+    """What a run the person stopped says: where it stopped and what Resume (or Train) does next."""
+    steps = (final.get("result") or {}).get("steps") or 0
+    where = f"at step {steps:,}" if steps else "before its first step"
+    if final.get("status") == "cancelled":
+        return f"Stopped by you {where}, with a checkpoint: Resume continues from there."
+    if final.get("checkpoint"):
+        return f"Stopped by you {where}. Resume continues from the checkpoint of step {final['checkpoint']:,}."
+    return f"Stopped by you {where}, before the first checkpoint: Train starts again from the beginning."
+
+
+def _run_log(run_dir: Path) -> list[dict[str, Any]]:
     try:
-        steps = [e["step"] for e in MetricsLog(run_dir / "metrics.jsonl").read() if e["event"] == "checkpoint"]
-    except (OSError, ValueError, KeyError):
-        steps = []
-    if steps:
-        return int(steps[-1])
-    result = (jobs.read_status(run_dir).get("result") or {}).get("result") or {}
-    return result.get("steps")
+        return MetricsLog(run_dir / "metrics.jsonl").read()
+    except (OSError, ValueError):
+        return []
 
 
 def failure_message(final: dict[str, Any], run_dir: Path | None) -> str:
@@ -109,7 +133,7 @@ class TrainPage(QWidget):
         self.root = data_dir(root)
         self.db = open_store(self.root)
         self.preflight_fn = preflight or jobs.run_preflight
-        self.prepare_fn = prepare or (lambda r: new_training_run(r, self.preflight_fn))
+        self.prepare_fn = prepare  # None: new_training_run with the duration chosen
         self.process_factory = process_factory or _training_process
         self.verdict: Preflight | None = None
         self.run_dir: Path | None = None
@@ -122,14 +146,25 @@ class TrainPage(QWidget):
         self.pairs.message.connect(self.show_message)
         self.adapters = AdaptersPanel(self.root, evaluate, open_url)
         self.adapters.adapter_changed.connect(self.adapter_changed.emit)
+        self.adapters.selection.connect(lambda _adapter: self._show_idle_chart())
         self._build_widgets()
         self._layout()
         self._show_resumable()  # the verdict follows once the pairs are read (their size sets the time)
+        self._show_idle_chart()
 
     # --- building the page ------------------------------------------------------------------------------------
 
     def _build_widgets(self) -> None:
         self.verdict_label = QLabel("Checking what this machine can train…", wordWrap=True)
+        self.duration_box = QComboBox()
+        for choice in DURATIONS.values():
+            self.duration_box.addItem(choice.label, choice.key)
+            self.duration_box.setItemData(self.duration_box.count() - 1, choice.help, Qt.ItemDataRole.ToolTipRole)
+        self.duration_box.setCurrentIndex(self.duration_box.findData(DEFAULT_DURATION))
+        self.duration_box.setToolTip("How long training may run: a quick test, one pass over your emails, or the "
+                                     "full run.")  # fmt: skip
+        self.duration_box.currentIndexChanged.connect(lambda _i: self.check_again())
+        self.estimate_label = QLabel(wordWrap=True)  # the one time estimate: preflight's, then the measured one
         self.check_button = QPushButton("Check &again")
         self.check_button.clicked.connect(self.check_again)
         self.train_button = QPushButton("Train on my &style")
@@ -152,6 +187,13 @@ class TrainPage(QWidget):
         column = QVBoxLayout()
         column.addWidget(QLabel("<b>This machine</b>"))
         column.addWidget(self.verdict_label)
+        how_long = QHBoxLayout()
+        label = QLabel("&How long:")
+        label.setBuddy(self.duration_box)
+        how_long.addWidget(label)
+        how_long.addWidget(self.duration_box)
+        how_long.addWidget(self.estimate_label, 1)
+        column.addLayout(how_long)
         row = QHBoxLayout()
         for b in (self.train_button, self.cancel_button, self.check_button):
             row.addWidget(b)
@@ -194,10 +236,33 @@ class TrainPage(QWidget):
         self.hint.setText(why)
         self.cancel_button.setVisible(self.training)
         self.bar.setVisible(self.training)
-        resumable = None if self.training else jobs.resumable_run(self.root)
+        self.duration_box.setEnabled(not self.training)
+        resumable = self._resumable()
         self.resume_button.setVisible(resumable is not None)
         self.resume_label.setVisible(resumable is not None)
         self.resume_button.setEnabled(not refused)
+
+    def _resumable(self) -> Path | None:
+        """The stopped run Resume would continue: only one with a checkpoint (else Train starts afresh)."""
+        run_dir = None if self.training else jobs.resumable_run(self.root)
+        return run_dir if run_dir is not None and jobs.checkpoint_step(run_dir) is not None else None
+
+    def how_long(self) -> str:
+        """The chosen duration, a :data:`trainer.config.DURATIONS` key."""
+        return str(self.duration_box.currentData() or DEFAULT_DURATION)
+
+    def running_job(self) -> str | None:
+        """What runs now that quitting would stop, said for a question before quitting; None when nothing."""
+        if self.training:
+            return ("Training is running. Quitting stops it after the current step and saves a checkpoint: Resume "
+                    "continues it.")  # fmt: skip
+        if (building := self.pairs.running()) is not None:
+            return building
+        if self.adapters.evaluating:
+            return "An evaluation is running. Quitting stops it; the drafts made so far are kept for the next one."
+        if self.adapters.merging:
+            return "An adapter is being merged into its model. Quitting waits until the merge is written."
+        return None
 
     def busy(self) -> str:
         """What this page is doing that closing or deleting the data would interrupt ("" when nothing)."""
@@ -230,7 +295,7 @@ class TrainPage(QWidget):
             self._recheck = not self.pairs.loading  # after loading, the pairs' changed() asks again
             return
         self.checking, self._recheck = True, False
-        root, fn = self.root, self.preflight_fn
+        root, fn, how_long = self.root, self.preflight_fn, self.how_long()
         try:  # what training_rows gives training, without scrubbing every pair a second time
             examples = from_rows(
                 {"instruction": p.instruction, "input": p.input, "output": p.output, "split": p.split}
@@ -240,7 +305,7 @@ class TrainPage(QWidget):
         except MailvoiceError as exc:
             self._on_verdict_failed(str(exc))
             return
-        self.check_worker = CallWorker(lambda _progress, _cancel: check_machine(root, fn, examples))
+        self.check_worker = CallWorker(lambda _progress, _cancel: check_machine(root, fn, examples, how_long))
         self.check_worker.finished.connect(self._on_verdict)
         self.check_worker.failed.connect(self._on_verdict_failed)
         self.check_button.setEnabled(False)
@@ -249,11 +314,15 @@ class TrainPage(QWidget):
     def _on_verdict(self, pf: Preflight) -> None:
         self.verdict = pf
         self.verdict_label.setText(verdict_html(pf))
+        if not self.training:
+            self.estimate_label.setText(estimate_text(pf, duration(self.how_long())))
         self._checked()
 
     def _on_verdict_failed(self, message: str) -> None:
         self.verdict = None
         self.verdict_label.setText(f"<span style='color:#b00020'>{_escape(message)}</span>")
+        if not self.training:
+            self.estimate_label.clear()
         self._checked()
 
     def _checked(self) -> None:
@@ -269,16 +338,20 @@ class TrainPage(QWidget):
         """Start a new run: preflight again on the current pairs, create the run folder, start the process."""
         if self.training:
             return
-        self.chart.clear()
-        self._start(TrainingWorker(self.process_factory, None, False, prepare=lambda: self.prepare_fn(self.root)))
+        self.chart.clear("This run")
+        self.chart_source = None
+        root, given, preflight, how_long = self.root, self.prepare_fn, self.preflight_fn, self.how_long()
+        prepare = (lambda: given(root)) if given else (lambda: new_training_run(root, preflight, how_long=how_long))
+        self._start(TrainingWorker(self.process_factory, None, False, prepare=prepare))
         self.progress_label.setText("Preparing the run…")
 
     def resume(self) -> None:
         """Continue the newest stopped run from its last checkpoint, with its own saved settings."""
-        run_dir = jobs.resumable_run(self.root)
+        run_dir = self._resumable()
         if self.training or run_dir is None:
             return
-        self._load_history(run_dir)
+        self.chart.show_log(_run_log(run_dir), f"The run of {run_dir.name}")  # its curve continues
+        self.chart_source = run_dir
         self._start(TrainingWorker(self.process_factory, run_dir, True))
         self.progress_label.setText(f"Resuming {run_dir.name}…")
 
@@ -309,7 +382,7 @@ class TrainPage(QWidget):
             self.train_worker.kill()
 
     def _on_started(self, run_dir: Path) -> None:
-        self.run_dir = Path(run_dir)
+        self.run_dir = self.chart_source = Path(run_dir)
 
     def _on_event(self, event: dict[str, Any]) -> None:
         self.chart.add_event(event)
@@ -318,13 +391,10 @@ class TrainPage(QWidget):
             self.bar.setRange(0, int(event["total_steps"]))
             self.bar.setValue(int(event.get("step") or 0))
         if kind == "step":
-            rate = event.get("tokens_per_second")
             parts = [f"Step {event['step']:,} of {event['total_steps']:,}", f"loss {number(event.get('loss'))}"]
-            if rate:
-                parts.append(f"{rate:,.0f} tokens/s")
-            if event.get("eta") is not None:
-                parts.append(f"about {format_duration(event['eta'])} left")
             self.progress_label.setText(" · ".join(parts))
+            if event.get("eta") is not None:  # the estimate from here on is the measured one
+                self.estimate_label.setText(measured_text(event))
         elif kind == "eval":
             best = " (the best so far)" if event.get("best") else ""
             self._notes["eval"] = f"Validation loss {number(event['eval_loss'])} at step {event['step']:,}{best}."
@@ -346,9 +416,9 @@ class TrainPage(QWidget):
 
     def _on_finished(self, final: dict[str, Any]) -> None:
         self._after_training()
-        if final.get("event") == "finished" and final.get("status") == "cancelled":
-            steps = (final.get("result") or {}).get("steps")
-            self.progress_label.setText(f"Stopped at step {steps}. Resume continues from the checkpoint.")
+        if final.get("status") in ("cancelled", "stopped"):  # the person's Cancel, or Stop now: never a failure
+            self.status.clear()
+            self.progress_label.setText(stop_message(final))
         elif final.get("event") == "finished":
             self._register(final)
         else:
@@ -367,6 +437,7 @@ class TrainPage(QWidget):
     def _after_training(self) -> None:
         self.training = False
         self.bar.setRange(0, 1000)
+        self.estimate_label.setText(estimate_text(self.verdict, duration(self.how_long())) if self.verdict else "")
         self._update_buttons()
         self._show_resumable()
         self.check_again()  # a finished run measured this machine's real speed
@@ -393,26 +464,35 @@ class TrainPage(QWidget):
         self.progress_label.setText(f"{summary} Adapter {row['name']} is ready: select it and press Use.")
         self.adapters.refresh(select=row["name"])
 
-    def _load_history(self, run_dir: Path) -> None:
-        """Show what a stopped run logged so far: its curve continues when it resumes."""
-        self.chart.clear()
-        try:
-            events = MetricsLog(run_dir / "metrics.jsonl").read()
-        except (OSError, ValueError):
+    chart_source: Path | str | None = None  # what the chart shows: a run folder, an adapter's name, or nothing
+
+    def _show_idle_chart(self) -> None:
+        """Between runs the chart shows the selected adapter's training, else the run Resume would continue,
+        else the run that just ended."""
+        if self.training:
             return
-        for event in events:
-            self.chart.add_event(event)
+        adapter = self.adapters.selected_adapter()
+        if adapter is not None:
+            if self.chart_source != adapter["name"]:
+                events = jobs.training_log(self.root, adapter)
+                self.chart.show_log(events, f"How {adapter['name']} trained" if events else
+                                    f"No training log was kept for {adapter['name']}")  # fmt: skip
+                self.chart_source = adapter["name"]
+            return
+        run_dir = self._resumable()
+        if run_dir is not None and self.chart_source != run_dir:
+            self.chart.show_log(_run_log(run_dir), f"The stopped run of {run_dir.name}")
+            self.chart_source = run_dir
 
     def _show_resumable(self) -> None:
-        run_dir = None if self.training else jobs.resumable_run(self.root)
+        run_dir = self._resumable()
         if run_dir is None:
             self.resume_label.clear()
         else:
-            step = _stopped_at(run_dir)
-            where = f" at step {step:,}" if step else " before its first checkpoint"
-            self.resume_label.setText(f"The run of {run_dir.name} stopped{where}. Resume continues it.")
-            if not self.chart.points():
-                self._load_history(run_dir)
+            step, checkpoint = stopped_at(run_dir), jobs.checkpoint_step(run_dir)
+            where = f"stopped at step {step:,}" if step else "stopped"
+            self.resume_label.setText(f"The run of {run_dir.name} {where}. Resume continues it from the checkpoint "
+                                      f"of step {checkpoint:,}.")  # fmt: skip
         self._update_buttons()
 
     # --- closing ------------------------------------------------------------------------------------------
@@ -440,7 +520,6 @@ class TrainPage(QWidget):
         final = self.train_worker.final if self.train_worker else None
         if final and final.get("event") == "finished" and final.get("status") == "done":
             self._register(final)
-
 
     def _wait_for_checkpoint(self, wait_s: float) -> bool:
         """Wait, with a dialog, for training to stop at the end of its step; False: Stop now, or too long."""
@@ -470,16 +549,36 @@ def verdict_html(pf: Preflight) -> str:
         lines.append(f"<b>Ready to train</b> {pf.shape.name} ({pf.shape.parameters / 1e6:,.0f}M parameters).")
     lines.append(f"{_escape(hw.name)}: {hw.memory_available / 2**30:.1f} of {hw.memory_total / 2**30:.1f} GB free; "
                  f"a run needs about {mem.total / 2**30:.1f} GB at its peak.")  # fmt: skip
-    if pf.train_tokens:
-        source = "measured on this machine" if pf.rate_source == "measured" else "estimated"
-        took = "under a minute" if pf.hours * 3600 < 60 else f"about {format_duration(pf.hours * 3600)}"
-        lines.append(f"Time: {took} ({pf.train_tokens:,} tokens per pass at "
-                     f"{pf.tokens_per_second:,.0f} tokens/s, {source}).")  # fmt: skip
     if pf.recommended and not pf.fits:
         r = pf.recommended
         lines.append(f"Settings that fit: batch {r['batch_size']} × {r['grad_accum']}, {r['max_seq_len']} tokens.")
-    lines += [_escape(a) for a in pf.advice]
+    # Preflight's note of the CPU's training time is a second estimate: the page has one, beside How long.
+    lines += [_escape(a) for a in pf.advice if not a.startswith(CPU_TIME_NOTE)]
     return "<br>".join(lines)
+
+
+CPU_TIME_NOTE = "Training on the CPU takes about"  # how preflight's advice of a long CPU run begins
+
+
+def estimate_text(pf: Preflight, how_long: Duration) -> str:
+    """The time a run of ``how_long`` takes here, before it starts (the speed measured by the last run on this
+    base, else estimated from a quick benchmark)."""
+    if not pf.train_tokens:
+        return ""
+    seconds = pf.hours * 3600
+    took = "under a minute" if seconds < 60 else f"about {format_duration(seconds)}"
+    source = "measured on this machine" if pf.rate_source == "measured" else "estimated"
+    gpu = " A GPU would take minutes." if pf.hardware.device == "cpu" and pf.hours > 2 else ""
+    rate = f"{pf.tokens_per_second:,.0f}" if pf.tokens_per_second >= 10 else f"{pf.tokens_per_second:.1f}"
+    return f"{how_long.label}: {took} ({pf.train_tokens:,} tokens per pass at {rate} tokens/s, {source}).{gpu}"
+
+
+def measured_text(step: dict[str, Any]) -> str:
+    """The time left while training, from the speed of the steps so far."""
+    eta = float(step["eta"])
+    left = "under a minute left" if eta < 60 else f"about {format_duration(eta)} left"
+    rate = step.get("tokens_per_second")
+    return f"{left.capitalize()} ({rate:,.0f} tokens/s, measured)." if rate else f"{left.capitalize()} (measured)."
 
 
 def _escape(text: str) -> str:
