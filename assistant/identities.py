@@ -1,29 +1,74 @@
 """Which addresses are the user's: proposals from the archive, the stored choice, and re-labelling.
 
-Evidence, strongest first: mail found in a Sent folder or with Gmail's Sent label, then how often an
-address sends. Addresses that share the display name of a strong candidate are proposed as aliases.
-Choosing addresses (``mailvoice me``) re-labels every stored message as sent or received.
+Evidence, strongest first: mail found in a Sent folder or with Gmail's Sent label; then what any archive
+shows, even one without folders (a list archive, one mbox of everything): how often an address writes, how
+often it answers mail addressed to it, which address its mail asks replies to go to (Reply-To), and the
+addresses that share its display name. Choosing addresses (``mailvoice me``) re-labels every stored
+message as sent or received, and re-classes it (see :func:`assistant.mail.identity.mail_class`).
 """
 
 from __future__ import annotations
 
+import email.utils
+import re
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import sqlite_utils
 
-from assistant.mail.identity import normalize_address
+from assistant.errors import MailvoiceError
+from assistant.mail.identity import (
+    AUTOMATED,
+    BULK_LIST,
+    CLASSES,
+    DISCUSSION,
+    is_list_munged,
+    is_list_software,
+    normalize_address,
+)
 from assistant.store.db import get_setting, set_setting
 
 ME_KEY = "me"
+_ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"]+@[\w-]+(?:\.[\w-]+)*")
+# The same rule as mail_class, over stored columns: the user's own posts to a list are theirs.
+CLASS_SQL = (
+    f"CASE WHEN ifnull(auto_reason, '') != '' AND auto_reason NOT LIKE '{DISCUSSION}%' "
+    f"AND NOT (sent_by_me = 1 AND auto_reason LIKE '{BULK_LIST}%') THEN '{AUTOMATED}' "
+    "WHEN sent_by_me = 1 THEN 'yours' WHEN ifnull(list_id, '') != '' THEN 'list' ELSE 'received' END"
+)
 
 
 def load_me(db: sqlite_utils.Database) -> list[str]:
     return list(get_setting(db, ME_KEY, []))
 
 
+def own_addresses(values: Iterable[str]) -> list[str]:
+    """The addresses in ``values`` ("ann@example.org" or "Ann <ann@example.org>"), lower-cased.
+
+    Raises:
+        MailvoiceError: a value holds no email address.
+    """
+    found = []
+    for value in values:
+        _name, addr = email.utils.parseaddr(value.strip())
+        addr = addr.strip().lower()
+        if not _ADDRESS.fullmatch(addr):
+            raise MailvoiceError(
+                f"{value.strip()!r} is not an email address: give addresses such as ann@example.org "
+                "(mailvoice identities lists those found in your mail)."
+            )
+        found.append(addr)
+    return found
+
+
 def relabel(db: sqlite_utils.Database, addresses: list[str]) -> int:
-    """Store ``addresses`` as the user's and re-mark every message; return how many are sent by the user."""
-    addresses = sorted({a.strip().lower() for a in addresses if a.strip()})
+    """Store ``addresses`` as the user's and re-mark every message; return how many are sent by the user.
+
+    Raises:
+        MailvoiceError: one of ``addresses`` is not an email address (nothing is changed).
+    """
+    addresses = sorted(set(own_addresses(a for a in addresses if a.strip())))
     set_setting(db, ME_KEY, addresses)
     keys = sorted({normalize_address(a) for a in addresses})
     marks = ",".join("?" * len(keys)) or "NULL"
@@ -32,49 +77,177 @@ def relabel(db: sqlite_utils.Database, addresses: list[str]) -> int:
         mine = f"(from_key IN ({marks}) OR (from_key = '' AND in_sent = 1 AND ?))"
         db.execute(f"UPDATE messages SET sent_by_me = {mine} WHERE sent_by_me IS NOT {mine}",
                    [*keys, int(bool(keys))] * 2)  # fmt: skip
-        # List traffic is not the user's voice, except the user's own posts to the list.
-        auto = "(auto_reason != '' AND NOT (auto_reason LIKE 'mailing list %' AND sent_by_me = 1))"
+        db.execute(f"UPDATE messages SET mail_class = {CLASS_SQL} WHERE mail_class IS NOT {CLASS_SQL}")
+        auto = f"(mail_class = '{AUTOMATED}')"
         db.execute(f"UPDATE messages SET automated = {auto} WHERE automated IS NOT {auto}")
     return db.execute("SELECT COUNT(*) FROM messages WHERE sent_by_me = 1").fetchone()[0]
 
 
+def unmatched(db: sqlite_utils.Database, addresses: Iterable[str]) -> list[str]:
+    """The ``addresses`` that no stored message is from (a typo, or mail not imported yet)."""
+    found = "SELECT 1 FROM messages WHERE from_key = ? LIMIT 1"
+    return [a for a in addresses if not db.execute(found, [normalize_address(a)]).fetchone()]
+
+
 def propose(db: sqlite_utils.Database, limit: int = 10) -> list[dict[str, Any]]:
-    """Candidate own addresses, best first, each with counts and the reasons it is proposed."""
-    total_sent_folder = db.execute("SELECT COUNT(*) FROM messages WHERE in_sent = 1").fetchone()[0]
-    rows = db.execute(
-        "SELECT from_key, min(from_addr), max(from_name), COUNT(*), SUM(in_sent), SUM(automated) "
-        "FROM messages WHERE from_key != '' GROUP BY from_key "
-        "ORDER BY SUM(in_sent) DESC, COUNT(*) DESC LIMIT ?",
-        [limit * 3],
-    ).fetchall()
+    """Candidate own addresses, best first, each with counts and the reasons it is proposed.
+
+    Machine senders (mostly automated mail) and a list's own address are never proposed.
+    """
+    senders = _senders(db)
+    answered = _answered(db)
+    replies_to = _reply_to_links(db, senders)
+    total_sent_folder = sum(s["in_sent"] for s in senders.values())
+    total = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
     me = {normalize_address(a) for a in load_me(db)}
-    out: list[dict[str, Any]] = []
-    for key, addr, name, count, in_sent, automated in rows:
+    out = []
+    for key, s in senders.items():
+        if s["automated"] >= s["messages"] / 2 or s["list_address"]:
+            continue  # no-reply senders, bulk mail and the list itself are never the user
         reasons = []
-        if in_sent:
-            share = f" ({in_sent / total_sent_folder:.0%} of it)" if total_sent_folder else ""
-            reasons.append(f"sent {in_sent} messages found in a Sent folder or with a Sent label{share}")
-        if automated and automated >= count / 2:
-            continue  # no-reply senders and bulk mail are never the user
-        reasons.append(f"sender of {count} messages")
-        out.append({"address": addr, "name": name or "", "messages": count, "in_sent": in_sent or 0,
-                    "chosen": key in me, "reasons": reasons})  # fmt: skip
+        if s["in_sent"]:
+            share = f" ({s['in_sent'] / total_sent_folder:.0%} of it)" if total_sent_folder else ""
+            reasons.append(f"sent {s['in_sent']} messages found in a Sent folder or with a Sent label{share}")
+        if s["messages"]:
+            reasons.append(f"sender of {s['messages']} messages ({s['messages'] / total:.0%} of all)")
+        if s["list_reply_to"]:  # how a list that rewrites From ("Ann via Dev") still shows who wrote
+            reasons.append(f"named by Reply-To in {s['list_reply_to']} of its list posts")
+        if answered.get(key):
+            reasons.append(f"answered {answered[key]} messages addressed to it")
+        reasons += [f"Reply-To of {n} messages from {other}" for other, n in replies_to["to"].get(key, [])]
+        reasons += [f"asks for replies at {other} in {n} messages" for other, n in replies_to["from"].get(key, [])]
+        out.append({"address": s["address"], "name": s["name"], "messages": s["messages"], "in_sent": s["in_sent"],
+                    "answered": answered.get(key, 0), "chosen": key in me, "reasons": reasons})  # fmt: skip
+    out.sort(key=_strength, reverse=True)
+    links = [(a, b) for a, targets in replies_to["from"].items() for b, _n in targets]
+    out = _by_person(out, links)[:limit]
     _mark_aliases(out)
-    out.sort(key=lambda c: (c["in_sent"], c["messages"]), reverse=True)
-    return out[:limit]
+    return out
+
+
+def _strength(c: dict[str, Any]) -> tuple[int, int]:
+    """Sent-folder evidence first; then mail written, where answering mail addressed to one counts double."""
+    return c["in_sent"], c["messages"] + c["answered"]
+
+
+def _by_person(candidates: list[dict[str, Any]], links: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Group the addresses of one person (the same display name, or one asking for replies at the other), rank
+    people by their addresses' evidence together, and keep each person's addresses next to each other."""
+    index = {normalize_address(c["address"]): i for i, c in enumerate(candidates)}
+    parent = list(range(len(candidates)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    by_name: dict[str, int] = {}
+    for i, c in enumerate(candidates):
+        name = _same_name_key(c["name"])
+        if name:
+            parent[root(i)] = root(by_name.setdefault(name, i))
+    for a, b in links:
+        if a in index and normalize_address(b) in index:
+            parent[root(index[normalize_address(b)])] = root(index[a])
+    groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for i, c in enumerate(candidates):  # already best first: each group keeps that order
+        groups[root(i)].append(c)
+
+    def group_strength(members: list[dict[str, Any]]) -> tuple[int, int]:
+        return tuple(sum(x) for x in zip(*(_strength(c) for c in members), strict=True))  # type: ignore[return-value]
+
+    return [c for members in sorted(groups.values(), key=group_strength, reverse=True) for c in members]
+
+
+def _same_name_key(name: str) -> str:
+    """A display name folded for comparison; "" for names that say nothing about a person."""
+    folded = " ".join(name.casefold().replace('"', "").split())
+    return folded if len(folded) > 2 and "@" not in folded else ""
+
+
+def _senders(db: sqlite_utils.Database) -> dict[str, dict[str, Any]]:
+    """Per sender key: its address, most used name, counts, and whether it is a list's own address."""
+    lists = {lid.lower() for (lid,) in db.execute("SELECT DISTINCT list_id FROM messages WHERE list_id != ''")}
+    senders: dict[str, dict[str, Any]] = {}
+    names: dict[str, Counter] = defaultdict(Counter)
+    rows = db.execute(
+        "SELECT from_key, min(from_addr), from_name, COUNT(*), ifnull(SUM(in_sent), 0), ifnull(SUM(automated), 0), "
+        "SUM(list_id != '' AND lower(ifnull(reply_to, '')) = from_addr) "
+        "FROM messages WHERE from_key != '' GROUP BY from_key, from_name"
+    )
+    for key, addr, name, count, in_sent, automated, list_reply_to in rows:
+        s = senders.setdefault(key, {"address": addr, "messages": 0, "in_sent": 0, "automated": 0, "munged": 0,
+                                     "list_reply_to": 0})  # fmt: skip
+        s["messages"] += count
+        s["in_sent"] += in_sent
+        s["automated"] += automated
+        s["list_reply_to"] += list_reply_to or 0
+        if is_list_munged(name):
+            s["munged"] += count
+        names[key][name or ""] += count
+    for key, s in senders.items():
+        named = [n for n, _ in names[key].most_common() if n]
+        s["name"] = named[0] if named else ""
+        # "Ann via Dev" <dev@lists…> with no Reply-To: the list's address, not a person's.
+        s["list_address"] = (
+            key.replace("@", ".", 1) in lists or is_list_software(s["address"]) or s["munged"] >= s["messages"] / 2
+        )
+    return senders
+
+
+def _answered(db: sqlite_utils.Database) -> dict[str, int]:
+    """Per sender key: how many of its messages answer a stored message that was addressed to it."""
+    rows = db.execute(
+        "SELECT m.from_key, COUNT(*) FROM messages m JOIN messages p ON p.message_id = m.in_reply_to "
+        "WHERE m.from_key != '' AND m.from_addr != '' AND p.from_key != m.from_key "
+        "AND (instr(lower(p.to_json), '\"' || lower(m.from_addr) || '\"') "
+        "OR instr(lower(p.cc_json), '\"' || lower(m.from_addr) || '\"')) GROUP BY m.from_key"
+    )
+    return dict(rows.fetchall())
+
+
+def _reply_to_links(db: sqlite_utils.Database, senders: dict[str, dict[str, Any]]) -> dict[str, dict[str, list]]:
+    """Senders whose mail asks for replies at another person's address: one person's two addresses.
+
+    Returns ``{"from": {sender key: [(reply-to address, n)]}, "to": {reply-to key: [(sender address, n)]}}``;
+    a list's own address on either side (lists that set Reply-To to themselves) is no evidence.
+    """
+    links: dict[str, dict[str, list]] = {"from": defaultdict(list), "to": defaultdict(list)}
+    rows = db.execute(
+        "SELECT from_key, min(from_addr), lower(reply_to), COUNT(*) FROM messages "
+        "WHERE from_key != '' AND ifnull(reply_to, '') != '' AND lower(reply_to) != from_addr "
+        "GROUP BY from_key, lower(reply_to) ORDER BY COUNT(*) DESC"
+    )
+    for key, addr, reply_to, n in rows:
+        other = normalize_address(reply_to)
+        sender, target = senders.get(key), senders.get(other)
+        if other == key or not sender or sender["list_address"] or (target and target["list_address"]):
+            continue
+        if is_list_software(reply_to) or (target is None and n < 2):
+            continue  # one stray Reply-To to an address that never writes says little
+        links["from"][key].append((reply_to, n))
+        links["to"][other].append((addr, n))
+    return links
 
 
 def _mark_aliases(candidates: list[dict[str, Any]]) -> None:
-    strong = [c for c in candidates if c["in_sent"]]
-    for c in candidates:
-        for s in strong:
-            if c is not s and c["name"] and c["name"].lower() == s["name"].lower():
-                c["reasons"].append(f"same name as {s['address']}: probably an alias")
-                break
+    """Say when a candidate shares its display name with a better one: probably one person's two addresses."""
+    for i, c in enumerate(candidates):
+        name = _same_name_key(c["name"])
+        others = [o for o in candidates if o is not c and name and _same_name_key(o["name"]) == name]
+        if others:
+            better = [o for o in candidates[:i] if o in others]
+            c["reasons"].append(f"same name as {(better or others)[0]['address']}: probably an alias")
 
 
 def adopt_if_obvious(db: sqlite_utils.Database) -> bool:
-    """With no address chosen yet, take the one that clearly owns the Sent folder; True if adopted."""
+    """With no address chosen yet, take the one that clearly owns the Sent folder; True if adopted.
+
+    Conservative: an archive without a Sent folder or Sent labels adopts nothing (the most frequent sender
+    of a list archive is not necessarily its owner), and neither a list's own address nor a machine sender
+    is ever adopted (:func:`propose` leaves them out).
+    """
     candidates = propose(db, limit=3)
     if not candidates or not candidates[0]["in_sent"]:
         return False
@@ -93,11 +266,18 @@ def stats(db: sqlite_utils.Database) -> dict[str, Any]:
             return 0
         return db.execute(sql).fetchone()[0] or 0
 
+    classes = dict.fromkeys(CLASSES, 0)
+    classes.update(
+        (kind, n)
+        for kind, n in db.execute("SELECT mail_class, COUNT(*) FROM messages GROUP BY mail_class")
+        if kind in classes
+    )
     return {
         "messages": count("SELECT COUNT(*) FROM messages"),
         "sent": count("SELECT COUNT(*) FROM messages WHERE sent_by_me = 1"),
         "received": count("SELECT COUNT(*) FROM messages WHERE sent_by_me = 0"),
         "automated": count("SELECT COUNT(*) FROM messages WHERE automated = 1"),
+        "classes": classes,  # yours | received (person to person) | list (discussion lists) | automated
         "threads": count("SELECT COUNT(DISTINCT thread_id) FROM messages"),
         "pairs": count("SELECT COUNT(*) FROM pairs"),
         "drafts": count("SELECT COUNT(*) FROM drafts"),

@@ -41,6 +41,7 @@ from assistant.mail.identity import (
     has_sent_label,
     is_sent_folder,
     list_id,
+    mail_class,
     normalize_address,
     real_sender,
 )
@@ -61,7 +62,7 @@ _CHUNK_BYTES = 4 * 1024 * 1024
 _COLUMNS = (
     "message_id", "thread_id", "in_reply_to", "refs", "date", "from_name", "from_addr", "from_key",
     "to_json", "cc_json", "reply_to", "subject", "body", "quoted", "signature", "is_forward", "folder",
-    "labels", "sent_by_me", "in_sent", "automated", "auto_reason", "list_id", "has_html", "attachments",
+    "labels", "sent_by_me", "in_sent", "automated", "mail_class", "auto_reason", "list_id", "has_html", "attachments",
     "content_hash", "size", "truncated", "notes", "source_file", "source_offset", "import_run",
 )  # fmt: skip
 _ROW = operator.itemgetter(*_COLUMNS)
@@ -417,9 +418,11 @@ class _Run:
         key = record["from_key"]
         # A message in the user's Sent folder that lost its From header is still the user's.
         mine = key in self.me_keys or (not key and bool(record["in_sent"]) and bool(self.me_keys))
+        kind = mail_class(record["auto_reason"], record["list_id"], mine)
         record.update(
             sent_by_me=int(mine),
-            automated=int(bool(record.pop("strong_auto")) or (bool(record["list_id"]) and not mine)),
+            automated=int(kind == "automated"),
+            mail_class=kind,
             size=raw.end - raw.offset,
             source_file=path_text(src.path),
             source_offset=raw.offset,
@@ -554,7 +557,7 @@ def _build(data: bytes, truncated: bool, folder: str) -> dict[str, Any] | str:
     content_hash = _content_hash(addr, msg.date, msg.subject, msg.to, cleaned.text + cleaned.quoted)
     key = normalize_address(addr) if addr else ""
     lid = list_id(msg.headers)
-    strong = automated_reason(msg.headers, addr)
+    auto_reason = automated_reason(msg.headers, addr, replying=bool(msg.in_reply_to or msg.references))
     notes = msg.notes + (["message larger than 8 MB: only the start was read"] if truncated else [])
     return {
         "message_id": msg.message_id or f"mailvoice-{content_hash[:32]}@local",
@@ -576,8 +579,7 @@ def _build(data: bytes, truncated: bool, folder: str) -> dict[str, Any] | str:
         "folder": folder,
         "labels": json.dumps(labels, ensure_ascii=False),
         "in_sent": int(in_sent),
-        "strong_auto": strong,
-        "auto_reason": strong or (f"mailing list {lid}" if lid else ""),
+        "auto_reason": auto_reason,
         "list_id": lid,
         "has_html": int(msg.has_html),
         "attachments": json.dumps(msg.attachments, ensure_ascii=False),

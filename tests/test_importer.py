@@ -273,3 +273,17 @@ def test_cli_since_after_until_is_bad_usage(mbox):
     result = CliRunner().invoke(cli, ["import", str(mbox), "--since", "2021-01-01", "--until", "2020-01-01"])
     assert result.exit_code == 2
     assert "--since 2021-01-01 is after --until 2020-01-01" in result.output and "Traceback" not in result.output
+
+
+def test_list_discussion_is_conversation_and_newsletters_stay_automated(db, mbox, messages):
+    import_paths(db, [mbox], me=["alex.morgan@example.org", "alex@morgan.example"])
+    kinds = dict(db.execute("SELECT message_id, mail_class FROM messages").fetchall())
+    theirs = [m.message_id for m in messages if m.kind in ("list", "list_munged") and not m.sent_by_me]
+    digests = [m.message_id for m in messages if m.variant == "digest"]  # sent by the list software
+    assert digests and {kinds[mid] for mid in digests} == {"automated"}
+    assert {kinds[mid] for mid in theirs if mid in kinds and mid not in digests} == {"list"}
+    assert {kinds[m.message_id] for m in messages if m.kind == "automated" and m.message_id} == {"automated"}
+    own = [m.message_id for m in messages if m.kind in ("list", "list_munged") and m.sent_by_me]
+    assert own and {kinds[mid] for mid in own} == {"yours"}
+    mismatched = "SELECT COUNT(*) FROM messages WHERE automated IS NOT (mail_class = 'automated') OR mail_class = ''"
+    assert db.execute(mismatched).fetchone()[0] == 0

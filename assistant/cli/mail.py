@@ -8,7 +8,7 @@ import click
 
 from assistant.cli.common import Context, ProgressLine, command_options
 from assistant.durations import format_duration
-from assistant.identities import load_me, propose, relabel
+from assistant.identities import load_me, own_addresses, propose, relabel, unmatched
 from assistant.identities import stats as store_stats
 from assistant.importer import WAITING, ImportProgress, import_paths
 
@@ -97,14 +97,17 @@ def identities(ctx: Context) -> None:
 @click.argument("addresses", nargs=-1, required=True)
 @command_options
 def me(ctx: Context, addresses: tuple[str, ...]) -> None:
-    """Set which addresses are yours; stored mail is re-labelled as sent or received."""
-    bad = [a for a in addresses if "@" not in a]
-    if bad:
-        raise click.BadParameter(f"{', '.join(bad)} is not an email address", param_hint="ADDRESS")
-    sent = relabel(ctx.db, list(addresses))
+    """Set which addresses are yours ("ann@example.org" or "Ann <ann@example.org>"); stored mail is re-labelled
+    as sent or received."""
+    sent = relabel(ctx.db, own_addresses(addresses))  # a value that is not an address: exit 1, nothing changed
+    chosen = load_me(ctx.db)
+    missing = unmatched(ctx.db, chosen)
+    for address in missing:  # on stderr with --json too: a typo would otherwise pass unseen
+        click.echo(f"Warning: no stored message is from {address}; check its spelling (mailvoice identities "
+                   "lists the senders found).", err=True)  # fmt: skip
     ctx.emit(
-        {"me": load_me(ctx.db), "sent_by_me": sent},
-        f"Your addresses: {', '.join(load_me(ctx.db))}. {sent:,} stored messages are sent by you.",
+        {"me": chosen, "sent_by_me": sent, "unmatched": missing},
+        f"Your addresses: {', '.join(chosen)}. {sent:,} stored messages are sent by you.",
     )
 
 
@@ -119,6 +122,9 @@ def stats(ctx: Context) -> None:
         click.echo(f"Messages   {s['messages']:>8,}   ({(first or '?')[:10]} to {(last or '?')[:10]})")
         for key in ("sent", "received", "automated", "threads", "pairs", "drafts", "adapters", "skipped"):
             click.echo(f"{key.capitalize():<10} {s[key]:>8,}")
+        kinds = s["classes"]
+        click.echo(f"By kind    {kinds['yours']:,} yours, {kinds['received']:,} received from people, "
+                   f"{kinds['list']:,} from discussion lists, {kinds['automated']:,} automated")  # fmt: skip
         click.echo(f"You are    {', '.join(s['me']) or 'not set (mailvoice identities)'}")
 
     ctx.emit(s, human)

@@ -1,9 +1,11 @@
-"""Who wrote a message and whether a person wrote it at all.
+"""Who wrote a message, whether a person wrote it at all, and what kind of mail it is.
 
 - :func:`real_sender` resolves list-munged senders ("Ann via Dev" <dev@lists…> with Reply-To: ann@…).
-- :func:`automated_reason` flags machine-sent mail (bulk, auto-replies, bounces, no-reply senders) so it
-  never teaches the model a style; list traffic is flagged separately because the user's own posts to a
-  list are their voice.
+- :func:`automated_reason` says why a message is machine-sent or bulk (auto-replies, bounces, no-reply
+  senders, newsletters), or marks it as discussion-list mail: a person writing to a list is conversation,
+  so the stored reason of such mail starts with :data:`DISCUSSION` and does not make it automated.
+- :func:`mail_class` turns that reason into the stored class: ``yours``, ``received``, ``list`` or
+  ``automated`` (the user's own posts to a list are theirs; their own auto-replies stay automated).
 - :func:`normalize_address` makes aliases of one mailbox compare equal (case, Gmail dots, +tags).
 - :func:`is_sent_folder` recognises the Sent folder of Gmail, Thunderbird, Apple Mail, Outlook and Enron.
 """
@@ -15,7 +17,8 @@ import re
 _VIA = re.compile(r"^(?P<name>.+?)\s+(?:via|through|über|par l'intermédiaire de)\s+\S.*$", re.I)
 _NOREPLY = re.compile(
     r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|mailer-daemon|postmaster|bounces?|notifications?|"
-    r"notify|alerts?|news(?:letter)?|info|updates?|automated|daemon|listserv|majordomo|mailman)"
+    r"notify|alerts?|news(?:letter)?|info|updates?|automated|daemon|listserv|majordomo|mailman|"
+    r"jira|gerrit|buildbot|jenkins|bugzilla|commits?)"
     r"(?:[-+_.][^@]*)?@",
     re.I,
 )
@@ -26,6 +29,14 @@ _SENT_FOLDER = re.compile(
     re.I,
 )
 _GMAIL = {"gmail.com", "googlemail.com"}
+# The list software's own addresses (requests, owners, bounces): never a person writing to the list.
+_LIST_ITSELF = re.compile(r"-(?:request|owner|bounces?|admin|leave|join|(?:un)?subscribe)(?:[+][^@]*)?@", re.I)
+_MAILTO = re.compile(r"<mailto:([^<>?\s]+)", re.I)
+
+DISCUSSION = "mailing list "  # the stored reason of discussion-list mail: "mailing list <list id>"
+BULK_LIST = "bulk list mail "  # list mail with no sign of a discussion: "bulk list mail <list id>: why"
+YOURS, RECEIVED, LIST, AUTOMATED = "yours", "received", "list", "automated"
+CLASSES = (YOURS, RECEIVED, LIST, AUTOMATED)
 
 
 def normalize_address(addr: str) -> str:
@@ -48,23 +59,78 @@ def real_sender(from_name: str, from_addr: str, reply_to: str) -> tuple[str, str
     return from_name, from_addr
 
 
-def automated_reason(headers: dict[str, str], from_addr: str, content_type: str = "") -> str:
-    """Why this message looks machine-sent ("" when it looks written by a person)."""
+def automated_reason(headers: dict[str, str], from_addr: str, *, replying: bool = False) -> str:
+    """Why this message is machine-sent or bulk; ``DISCUSSION + list id`` for a person's mail to a discussion
+    list; "" for a person's mail.
+
+    Args:
+        headers: lower-cased header names and their first value.
+        from_addr: the real sender (see :func:`real_sender`).
+        replying: the message has In-Reply-To or References.
+    """
+    machine = _machine_reason(headers, from_addr)
+    if machine:
+        return machine
+    lid = list_id(headers)
+    if lid:
+        bulk = _bulk_list_reason(headers, from_addr, replying)
+        return f"{BULK_LIST}{lid}: {bulk}" if bulk else f"{DISCUSSION}{lid}"
+    precedence = headers.get("precedence", "").strip().lower()
+    if precedence in ("bulk", "junk"):
+        return f"Precedence: {precedence}"
+    if "list-unsubscribe" in headers:
+        return "bulk mail (List-Unsubscribe)"
+    return ""
+
+
+def _machine_reason(headers: dict[str, str], from_addr: str) -> str:
+    """Signs that no person wrote this message, whatever list it came through."""
     auto = headers.get("auto-submitted", "").strip().lower()
     if auto and auto != "no":
         return f"Auto-Submitted: {auto}"
-    precedence = headers.get("precedence", "").strip().lower()
-    if precedence in ("bulk", "junk", "auto_reply"):
-        return f"Precedence: {precedence}"
+    if headers.get("precedence", "").strip().lower() == "auto_reply":
+        return "Precedence: auto_reply"
     if "x-autoreply" in headers or "x-autorespond" in headers or "x-auto-response" in headers:
         return "auto-reply header"
     if "multipart/report" in headers.get("content-type", "").lower():
         return "delivery or feedback report"
     if from_addr and _NOREPLY.match(from_addr):
         return "no-reply sender"
-    if "list-unsubscribe" in headers and "list-id" not in headers:
-        return "bulk mail (List-Unsubscribe)"
     return ""
+
+
+def _bulk_list_reason(headers: dict[str, str], from_addr: str, replying: bool) -> str:
+    """Why list mail is bulk (a newsletter, an announcement, the list software), or "" for a discussion.
+
+    A discussion shows replies (In-Reply-To, References) or a list that takes posts (List-Post) with a
+    person's From; Precedence: bulk alone does not make it bulk, since many discussion lists set it.
+    """
+    if from_addr and is_list_software(from_addr):
+        return "sent by the list software"
+    if replying or _MAILTO.search(headers.get("list-post", "")):
+        return ""
+    precedence = headers.get("precedence", "").strip().lower()
+    marks = ", Precedence: " + precedence if precedence in ("bulk", "junk") else ""
+    return f"no replies and no List-Post{marks}"
+
+
+def is_list_software(addr: str) -> bool:
+    """A mailing list's own request, owner or bounce address."""
+    return bool(_LIST_ITSELF.search(addr))
+
+
+def is_list_munged(from_name: str) -> bool:
+    """The sender name a list writes when it sends a person's post under its own address ("Ann via Dev")."""
+    return bool(_VIA.match(from_name or ""))
+
+
+def mail_class(auto_reason: str, list_id: str, mine: bool) -> str:
+    """The stored class of a message (``identities.CLASS_SQL`` says the same in SQL for re-labelling)."""
+    if auto_reason and not auto_reason.startswith(DISCUSSION) and not (mine and auto_reason.startswith(BULK_LIST)):
+        return AUTOMATED
+    if mine:
+        return YOURS
+    return LIST if list_id else RECEIVED
 
 
 def list_id(headers: dict[str, str]) -> str:

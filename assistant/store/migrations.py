@@ -6,6 +6,7 @@ Add a new ``@migration`` function at the end to change the schema; never edit on
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 
 import sqlite_utils
@@ -271,6 +272,40 @@ def m006_evals(db: sqlite_utils.Database) -> None:
         pk=("config_key", "pair_id"),
         if_not_exists=True,
     )
+
+
+@migration
+def m007_mail_class(db: sqlite_utils.Database) -> None:
+    """What each message is: ``yours``, ``received``, ``list`` (a person writing to a discussion list) or
+    ``automated`` (machine-sent or bulk). Stored mail is classed from its stored columns; ``automated`` follows
+    the class, so discussion-list mail is no longer automated."""
+    db["messages"].add_column("mail_class", str, not_null_default="")
+    software = re.compile(r"-(?:request|owner|bounces?|admin|leave|join|(?:un)?subscribe)(?:[+][^@]*)?@", re.I)
+    # A list where people reply is a discussion list: its mail without replies starts a thread.
+    reply = "(ifnull(in_reply_to, '') != '' OR ifnull(refs, '') != '')"
+    lists_with_replies = f"SELECT DISTINCT list_id FROM messages WHERE list_id != '' AND {reply}"
+    discussion = {lid for (lid,) in db.execute(lists_with_replies)}
+    reasons = []
+    for rid, lid, replying, sender in db.execute(
+        f"SELECT id, list_id, {reply}, ifnull(from_addr, '') "
+        "FROM messages WHERE list_id != '' "
+        "AND (auto_reason LIKE 'mailing list %' OR auto_reason IN ('Precedence: bulk', 'Precedence: junk'))"
+    ).fetchall():
+        if software.search(sender):
+            reasons.append((f"bulk list mail {lid}: sent by the list software", rid))
+        elif replying or lid in discussion:
+            reasons.append((f"mailing list {lid}", rid))
+        else:
+            reasons.append((f"bulk list mail {lid}: no replies on this list", rid))
+    db.conn.executemany("UPDATE messages SET auto_reason = ? WHERE id = ?", reasons)
+    db.execute(
+        "UPDATE messages SET mail_class = CASE "
+        "WHEN ifnull(auto_reason, '') != '' AND auto_reason NOT LIKE 'mailing list %' "
+        "AND NOT (sent_by_me = 1 AND auto_reason LIKE 'bulk list mail %') THEN 'automated' "
+        "WHEN sent_by_me = 1 THEN 'yours' WHEN ifnull(list_id, '') != '' THEN 'list' ELSE 'received' END"
+    )
+    auto = "(mail_class = 'automated')"
+    db.execute(f"UPDATE messages SET automated = {auto} WHERE automated IS NOT {auto}")
 
 
 @migration
