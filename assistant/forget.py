@@ -1,10 +1,12 @@
 """Data at rest: ``forget`` deletes everything Mailvoice stored in a data folder; permissions stay private.
 
-A data folder holds the database (``mailvoice.db`` with its ``-wal``/``-shm`` files) and whatever later
-features write beside it (adapters/, checkpoints/, cache/, models/...). :func:`forget` deletes all of it and
-leaves the folder itself, empty and 0700. Because a mistaken ``--data-dir ~`` must never empty a home folder,
-it refuses any folder that does not look like a Mailvoice data folder: one holding ``mailvoice.db``, or
-empty. The database is deleted last, so a forget that is interrupted can simply be run again.
+A data folder holds the database (``mailvoice.db`` with its ``-wal``/``-shm`` files) and the folders other
+features write beside it (``runs/``, ``cache/``, ``adapters/``...: :data:`assistant.paths.OWN_ENTRIES`).
+:func:`forget` deletes those and nothing else: a file the user keeps in the same folder (a data folder made by
+an older version could be a folder of theirs) is left where it is and named in the report. Because a mistaken
+``--data-dir ~`` must never empty a home folder, it refuses any folder that does not look like a Mailvoice
+data folder, and home and system folders even when they hold a database. The database is deleted last, so a
+forget that is interrupted can simply be run again. The folder itself stays, with the mode it had.
 
 Deleting unlinks the files; it does not scrub the disk blocks (on SSDs and copy-on-write file systems
 overwriting in place is not possible anyway) and cannot reach copies in backups.
@@ -19,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.errors import MailvoiceError
-from assistant.paths import DB_NAME
-
-_DB_FILES = (f"{DB_NAME}-journal", f"{DB_NAME}-wal", f"{DB_NAME}-shm", DB_NAME)  # deleted in this order, last
+from assistant.paths import DB_FILES, DB_NAME, IMPORT_LOCK, OWN_ENTRIES, foreign_entries, is_data_folder
+from assistant.store.lockfile import FileLock
 
 
 class NotADataFolder(MailvoiceError):
@@ -36,6 +37,7 @@ class ForgetReport:
     removed_files: int = 0  # files and links, not counting folders
     removed_folders: int = 0
     removed_bytes: int = 0
+    kept: list[str] = field(default_factory=list)  # names in the folder that Mailvoice did not write, untouched
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -43,6 +45,7 @@ class ForgetReport:
             "removed_bytes": self.removed_bytes,
             "removed_folders": self.removed_folders,
             "data_dir": str(self.data_dir),
+            "kept": self.kept,
         }
 
 
@@ -55,12 +58,12 @@ class PermissionReport:
 
 
 def looks_like_data_folder(root: Path) -> bool:
-    """True when ``root`` holds a Mailvoice database, or nothing at all."""
-    return (root / DB_NAME).is_file() or not any(root.iterdir())
+    """True when ``root`` holds a Mailvoice database, or nothing but what Mailvoice writes."""
+    return is_data_folder(root)
 
 
 def forget(root: Path) -> ForgetReport:
-    """Delete everything inside the data folder ``root``; leave it empty and private (0700).
+    """Delete everything Mailvoice wrote in the data folder ``root``; leave the folder and anything else in it.
 
     Raises:
         NotADataFolder: ``root`` is not a Mailvoice data folder (or is a home or system folder).
@@ -70,15 +73,21 @@ def forget(root: Path) -> ForgetReport:
     if not root.is_dir():
         return ForgetReport(root)
     _refuse_unless_data_folder(root)
-    report = ForgetReport(root)
-    db_files = {root / name for name in _DB_FILES}
-    for entry in sorted(root.iterdir()):
-        if entry not in db_files:
-            _remove(entry, report)
-    for path in (root / name for name in _DB_FILES):
-        if path.exists() or path.is_symlink():
-            _remove(path, report)
-    _chmod(root, 0o700)
+    lock = FileLock(root / IMPORT_LOCK)
+    if (root / IMPORT_LOCK).exists() and not lock.try_acquire():
+        raise MailvoiceError(
+            f"An import into {root} is running, so nothing was deleted: it would go on storing mail. Stop it (or "
+            "wait for it to finish), then run mailvoice forget --yes again."
+        )
+    report = ForgetReport(root, kept=foreign_entries(root))
+    try:  # holding the lock: an import started now waits, then finds the store gone and starts a new one
+        for name in sorted(OWN_ENTRIES - {*DB_FILES, IMPORT_LOCK}):
+            _remove(root / name, report)
+        for name in DB_FILES:
+            _remove(root / name, report)
+    finally:
+        lock.release()
+    _remove(root / IMPORT_LOCK, report)  # released first: Windows deletes no file that is open
     return report
 
 
@@ -91,8 +100,9 @@ def _refuse_unless_data_folder(root: Path) -> None:
         )
     if not looks_like_data_folder(root):
         raise NotADataFolder(
-            f"{root} does not look like a Mailvoice data folder (it has no {DB_NAME} and is not empty), so "
-            "nothing was deleted. Check --data-dir or MAILVOICE_HOME."
+            f"{root} does not look like a Mailvoice data folder (it has no {DB_NAME}, and holds files Mailvoice "
+            f"did not write: {', '.join(foreign_entries(root)[:3])}), so nothing was deleted. Check --data-dir "
+            "or MAILVOICE_HOME."
         )
 
 
@@ -141,6 +151,22 @@ def check_permissions(root: Path) -> PermissionReport:
         for name in filenames:
             _tighten(here / name, False, report)
         dirnames[:] = [d for d in dirnames if not (here / d).is_symlink()]
+    return report
+
+
+def tighten_data_folder(root: Path) -> PermissionReport:
+    """:func:`check_permissions` for what Mailvoice wrote in ``root`` (never the folder itself, nor the user's files).
+
+    For data folders written by versions that left training runs and caches readable by others."""
+    report = PermissionReport()
+    for name in sorted(OWN_ENTRIES):
+        path = Path(root) / name
+        if path.is_dir() and not path.is_symlink():
+            found = check_permissions(path)
+            report.tightened += found.tightened
+            report.problems += found.problems
+        elif path.is_file() and os.name != "nt":
+            _tighten(path, False, report)
     return report
 
 

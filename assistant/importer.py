@@ -32,7 +32,7 @@ from typing import Any
 import sqlite_utils
 
 from assistant import netguard
-from assistant.errors import MailvoiceError, NotMailError
+from assistant.errors import MailvoiceError, NotMailError, StoreError
 from assistant.identities import adopt_if_obvious, load_me, relabel
 from assistant.mail.charset import decode_header
 from assistant.mail.clean import clean_body
@@ -48,7 +48,7 @@ from assistant.mail.identity import (
 from assistant.mail.parse import parse_message
 from assistant.mail.sources import RawMessage, Skip, SourceFile, discover, iter_file, path_text, unreadable
 from assistant.mail.threads import assign_threads
-from assistant.store.db import db_file, get_setting, set_setting, writing
+from assistant.store.db import db_file, get_setting, set_setting, store_replaced, writing
 from assistant.store.fts import index_pending
 from assistant.store.lockfile import FileLock
 
@@ -272,6 +272,11 @@ def _import_paths(
     run.report.me = load_me(db)
     run.report.sent_by_me = db.execute("SELECT COUNT(*) FROM messages WHERE sent_by_me = 1").fetchone()[0]
     run.finish("cancelled" if run.cancelled else "done")
+    if store_replaced(db):  # the store was deleted meanwhile: everything went into a file no one will open
+        raise StoreError(
+            f"{db_file(db)} was deleted while this import ran (by mailvoice forget?), so none of the "
+            f"{run.report.imported:,} messages it read were kept. Import again to store them."
+        )
     return run.report
 
 

@@ -155,3 +155,35 @@ def test_model_command_errors(tmp_path):
     assert err.startswith("Error: ") and "is not a GGUF model file" in err and err.count("\n") == 1
     code, _, err = run("model", str(junk), "--default")
     assert code == 2
+
+
+def test_a_gguf_cut_short_in_its_weights_is_refused_with_the_sizes(tmp_path):
+    whole = write_gguf(tmp_path / "chat.gguf", template="{{ messages }}").read_bytes()
+    reader = GGUFReader(tmp_path / "chat.gguf")  # the gguf package's own reader says where the weights end
+    needed = max(int(t.data_offset) + int(t.n_bytes) for t in reader.tensors)
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(whole[:needed])  # only the padding after the last tensor is missing: complete
+    assert check_model(cut).tensor_count == 2
+    cut.write_bytes(whole[: needed - 1])  # the header is intact; the last weight is not all there
+    expected = rf"cut\.gguf is a damaged or incomplete GGUF file: its weights need {needed:,} bytes but the file "
+    with pytest.raises(ModelError, match=expected + rf"has {needed - 1:,} .*Download it again"):
+        check_model(cut)
+    code, out, err = run("model", str(cut))
+    assert (code, out) == (1, "") and err.count("\n") == 1 and "incomplete GGUF file" in err
+    assert get_setting_in_cli() is None  # a refused file is not chosen
+
+
+def test_a_gguf_cut_inside_its_header_says_so(tmp_path):
+    whole = write_gguf(tmp_path / "chat.gguf", template="{{ messages }}").read_bytes()
+    for size in (4, 30, len(whole) // 3):
+        cut = tmp_path / f"cut-{size}.gguf"
+        cut.write_bytes(whole[:size])
+        with pytest.raises(ModelError, match=rf"ends inside its header, after {size:,} bytes"):
+            check_model(cut)
+
+
+def get_setting_in_cli():
+    from assistant.paths import data_dir
+    from assistant.store import open_store
+
+    return get_setting(open_store(data_dir()), "model_path")

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from assistant.cli import cli, privacy
+from assistant.errors import MailvoiceError, StoreError
 from assistant.forget import NotADataFolder, check_permissions, forget
 from assistant.importer import import_paths
 from assistant.mail import generate as gen
@@ -35,18 +36,21 @@ def fill(home: Path, tmp_path: Path) -> dict:
     extra = {
         "adapters/voice-1/adapter.gguf": 3000,
         "adapters/voice-1/adapter_config.json": 120,
-        "checkpoints/step-000010/adapter_model.safetensors": 5000,
-        "cache/pairs/3f/3f9a.json": 80,
-        "models/smollm2.gguf": 7000,
-        "drafts.log": 10,
+        "runs/20250101-120000/checkpoints/step-000010/adapter_model.safetensors": 5000,
+        "runs/20250101-120000/data.jsonl": 900,
+        "runs/20250101-120000/worker.log": 10,
+        "cache/base/3f9a/model.safetensors": 7000,
+        "eval/20250102-090000/report.html": 80,
+        "demo/generated.mbox": 60,
     }
     for rel, size in extra.items():
         (home / rel).parent.mkdir(parents=True, exist_ok=True)
         (home / rel).write_bytes(b"x" * size)
-    (home / "checkpoints" / "step-000010").chmod(0o500)  # a read-only folder must still be emptied
+    checkpoint = home / "runs" / "20250101-120000" / "checkpoints" / "step-000010"
+    checkpoint.chmod(0o500)  # a read-only folder must still be emptied
     outside = tmp_path / "kept-by-the-user.txt"
     outside.write_text("not Mailvoice's")
-    (home / "models" / "link.gguf").symlink_to(outside)  # the link goes, its target stays
+    (home / "adapters" / "link.gguf").symlink_to(outside)  # the link goes, its target stays
     files = [p for p in home.rglob("*") if p.is_symlink() or p.is_file()]
     assert {p.name for p in files} >= {"mailvoice.db", "mailvoice.db-wal", "mailvoice.db-shm"}
     size = sum(p.lstat().st_size for p in files if not p.is_symlink())
@@ -171,3 +175,71 @@ def test_forget_removes_what_check_permissions_cannot_read(data_home):
     locked.chmod(0o000)
     report = forget(data_home)
     assert (report.removed_files, report.removed_bytes, list(data_home.iterdir())) == (2, 5, [])
+
+
+def test_forget_deletes_only_what_mailvoice_wrote(tmp_path):
+    """A data folder an older version adopted holds the user's own files too: forget leaves them and names them."""
+    folder = tmp_path / "Mail"
+    db = open_store(data_dir(folder))
+    mbox = folder / "archive.mbox"
+    gen.write_mbox(mbox, gen.generate_messages(30, seed=2))
+    (folder / "taxes.txt").write_text("2024 return")
+    import_paths(db, [mbox])
+    (folder / "runs" / "r1").mkdir(parents=True)
+    (folder / "runs" / "r1" / "data.jsonl").write_text("{}")
+    report = forget(folder)
+    assert sorted(os.listdir(folder)) == ["archive.mbox", "taxes.txt"] == report.kept
+    assert (folder / "taxes.txt").read_text() == "2024 return" and report.removed_files >= 2
+    (folder / "mailvoice.db").write_bytes(b"")  # a store beside them once more, as an older version left it
+    result = run_forget("--yes", "--data-dir", str(folder))
+    assert result.exit_code == 0 and "Left alone, as Mailvoice did not write them: archive.mbox, taxes.txt" in (
+        result.output
+    )
+
+
+def test_a_folder_mailvoice_did_not_make_keeps_its_mode(tmp_path):
+    folder = tmp_path / "chosen"
+    folder.mkdir()
+    folder.chmod(0o750)  # the person's choice: Mailvoice's own files inside are private anyway
+    open_store(data_dir(folder)).conn.close()
+    assert mode(folder) == 0o750 and mode(folder / "mailvoice.db") == 0o600
+    forget(folder)
+    assert mode(folder) == 0o750 and list(folder.iterdir()) == []
+    made = tmp_path / "made" / "by" / "mailvoice"
+    data_dir(made)
+    assert mode(made) == 0o700
+
+
+def test_forget_refuses_while_an_import_runs_and_the_import_keeps_its_mail(db, data_home, tmp_path):
+    mbox = tmp_path / "mail.mbox"
+    gen.write_mbox(mbox, gen.generate_messages(200, seed=5))
+    refused: list[str] = []
+
+    def forget_while_importing(_progress) -> None:
+        if not refused:
+            with pytest.raises(MailvoiceError) as caught:
+                forget(data_home)
+            refused.append(str(caught.value))
+
+    report = import_paths(db, [mbox], progress=forget_while_importing)
+    assert refused == [
+        f"An import into {data_home} is running, so nothing was deleted: it would go on storing mail. Stop it (or "
+        "wait for it to finish), then run mailvoice forget --yes again."
+    ]
+    assert report.status == "done" and report.imported > 150
+    assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == report.imported
+    assert forget(data_home).removed_files >= 1 and list(data_home.iterdir()) == []  # once it has finished
+
+
+def test_an_import_whose_store_is_deleted_under_it_says_its_mail_was_not_kept(db, data_home, tmp_path):
+    mbox = tmp_path / "mail.mbox"
+    gen.write_mbox(mbox, gen.generate_messages(200, seed=5))
+
+    def delete_the_store(_progress) -> None:  # as an older forget did, or a person deleting the folder
+        for path in data_home.glob("mailvoice.db*"):
+            path.unlink()
+
+    with pytest.raises(StoreError, match=r"mailvoice\.db was deleted while this import ran \(by mailvoice forget\?\)"):
+        import_paths(db, [mbox], progress=delete_the_store)
+    again = import_paths(open_store(data_dir()), [mbox])  # a fresh store, and an import into it, are fine
+    assert again.status == "done" and again.imported > 150

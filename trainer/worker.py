@@ -203,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
     from assistant import netguard
+    from assistant.paths import private_umask
 
+    private_umask()  # run folders, checkpoints, adapters and caches hold mail: 0600 / 0700, whoever started us
     netguard.install()  # before transformers is imported: its offline switches, and no socket leaves the machine
     # The pipe is this process's real stdout; fd 1 becomes stderr so that nothing else can write into it.
     out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import json
+import os
+import sqlite3
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from assistant.durations import format_duration
 from assistant.errors import MailvoiceError
-from assistant.paths import data_dir
+from assistant.paths import data_dir, db_path
 from assistant.store import open_store
+from assistant.store.db import db_file, read_only_message
+
+T = TypeVar("T")
 
 
 class Context:
@@ -72,11 +80,48 @@ def command_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             return fn(ctx, **kwargs)
         except MailvoiceError as exc:
             fail(str(exc))
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc).lower():
+                raise  # a bug: the traceback is what helps
+            fail(read_only_message(db_file(ctx._db) if ctx._db is not None else db_path(ctx.root)))
         except KeyboardInterrupt:
             click.echo("Stopped.", err=True)
             sys.exit(130)
 
     return wrapper
+
+
+def write_whole(out: str, write: Callable[[str], T]) -> T:
+    """Write the file ``out`` a person asked for with ``write(path)``, whole or not at all.
+
+    ``write`` fills a temporary file beside ``out`` that is renamed over it once complete, so a full disk or a
+    crash never leaves a half-written ``out`` that looks complete, nor spoils an earlier export of the same
+    name. A destination that is not a regular file (``/dev/stdout``, a pipe) is written directly.
+    """
+    target = Path(os.path.realpath(out))  # a link: its target is what gets replaced, the link stays
+    if target.exists() and not target.is_file():
+        return _translate_write_error(out, lambda: write(out))
+    fd, tmp = _translate_write_error(out, lambda: tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent))
+    os.close(fd)
+    try:
+        result = _translate_write_error(out, lambda: write(tmp))
+        _translate_write_error(out, lambda: os.replace(tmp, target))
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)  # gone already once renamed
+    return result
+
+
+def _translate_write_error(out: str, step: Callable[[], T]) -> T:
+    try:
+        return step()
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise MailvoiceError(
+                f"The disk is full, so {out} was not written (nothing half-written was left). Free some space, "
+                "or choose a file on another disk, and export again."
+            ) from exc
+        raise MailvoiceError(f"Cannot write {out} ({exc.strerror or exc}); choose another file.") from exc
 
 
 def fail(message: str) -> None:

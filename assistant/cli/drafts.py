@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from assistant.cli.common import Context, ProgressLine, command_options, format_duration
+from assistant.cli.common import Context, ProgressLine, command_options, format_duration, write_whole
 
 
 def draft_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -116,7 +116,7 @@ def export_drafts(ctx: Context, out: str, excel: bool) -> None:
     """Every saved draft as CSV: instruction, generated_email, created_at, model, adapter, reply_to."""
     from assistant.drafting import export_drafts as write
 
-    count = write(ctx.db, out, excel=excel)
+    count = write_whole(out, lambda path: write(ctx.db, path, excel=excel))
     ctx.emit({"out": out, "drafts": count}, f"Wrote {count:,} drafts to {out}.")
 
 

@@ -6,6 +6,7 @@ import click
 
 from assistant.cli.common import Context, command_options, fail
 from assistant.forget import forget as forget_data
+from assistant.paths import chosen_data_dir
 
 
 @click.command()
@@ -16,14 +17,16 @@ def forget(ctx: Context, yes: bool) -> None:
 
     The folder itself stays, empty. Secrets kept in the system keyring are not touched.
     """
-    root = ctx.root
+    root = chosen_data_dir(ctx.data_dir_opt)  # not ctx.root: a folder that is not ours is refused, not adopted
     if not yes:
         fail(f"This deletes everything Mailvoice stored in {root}. To go ahead, run: mailvoice forget --yes")
     report = forget_data(root)
-    ctx.emit(
-        report.to_json(),
-        f"Deleted {report.removed_files:,} files ({_size(report.removed_bytes)}) from {root}. It is empty now.",
-    )
+    done = f"Deleted {report.removed_files:,} files ({_size(report.removed_bytes)}) from {root}."
+    if report.kept:
+        done += f" Left alone, as Mailvoice did not write them: {', '.join(report.kept)}."
+    else:
+        done += " It is empty now."
+    ctx.emit(report.to_json(), done)
 
 
 def _size(n: int) -> str:

@@ -79,8 +79,30 @@ def read_gguf_header(path: str | Path) -> GGUFHeader:
         try:
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as buf:
                 return _Reader(buf).header()
-        except (struct.error, ValueError, UnicodeDecodeError, IndexError) as exc:
+        except _Incomplete as exc:
+            raise ModelError(
+                f"{path} is a damaged or incomplete GGUF file: its weights need {exc.needed:,} bytes but the file "
+                f"has {exc.size:,} (an interrupted download or copy?). Download it again."
+            ) from exc
+        except (_EndsInHeader, struct.error, IndexError) as exc:
+            raise ModelError(
+                f"{path} is a damaged or incomplete GGUF file: it ends inside its header, after "
+                f"{path.stat().st_size:,} bytes (an interrupted download or copy?). Download it again."
+            ) from exc
+        except (ValueError, UnicodeDecodeError) as exc:
             raise ModelError(f"{path} is a damaged or incomplete GGUF file ({exc}); download it again.") from exc
+
+
+class _EndsInHeader(ValueError):
+    """The header itself runs past the end of the file."""
+
+
+class _Incomplete(ValueError):
+    """The tensor data the header describes runs past the end of the file."""
+
+    def __init__(self, needed: int, size: int):
+        super().__init__(f"needs {needed} bytes, has {size}")
+        self.needed, self.size = needed, size
 
 
 class _Reader:
@@ -96,7 +118,7 @@ class _Reader:
     def _string(self) -> str:
         n = self._unpack("Q")
         if self.pos + n > len(self.buf):
-            raise ValueError("string runs past the end of the file")
+            raise _EndsInHeader("a string runs past the end of the file")
         self.pos += n
         return self.buf[self.pos - n : self.pos].decode("utf-8", "replace")
 
@@ -114,7 +136,7 @@ class _Reader:
                 for _ in range(n):
                     pos += 8 + length(buf, pos)[0]
                 if pos > len(buf):
-                    raise ValueError("array runs past the end of the file")
+                    raise _EndsInHeader("an array runs past the end of the file")
                 self.pos = pos
             else:
                 for _ in range(n):
@@ -131,16 +153,41 @@ class _Reader:
         for _ in range(n_kv):
             key = self._string()
             metadata[key] = self._value(self._unpack("I"))
-        params, types = 0, Counter()
+        params, types, end = 0, Counter(), 0
         for _ in range(n_tensors):
             self._string()
             count = 1
             for _ in range(self._unpack("I")):
                 count *= self._unpack("Q")
-            types[self._unpack("I")] += count
-            self._unpack("Q")
+            kind = self._unpack("I")
+            types[kind] += count
+            end = max(end, self._unpack("Q") + _tensor_bytes(kind, count))  # offset in the data section
             params += count
+        self._check_size(metadata, end)
         return GGUFHeader(version, metadata, n_tensors, params, types)
+
+    def _check_size(self, metadata: dict[str, Any], data_end: int) -> None:
+        """Refuse a file shorter than its tensors: llama.cpp would fail only when drafting starts."""
+        alignment = metadata.get("general.alignment", 32)
+        if not isinstance(alignment, int) or alignment <= 0:
+            raise ValueError(f"general.alignment is {alignment!r}")
+        needed = -(-self.pos // alignment) * alignment + data_end  # the data section starts aligned
+        if data_end and needed > len(self.buf):
+            raise _Incomplete(needed, len(self.buf))
+
+
+@functools.cache
+def _quant_sizes() -> dict[int, tuple[int, int]]:
+    """(weights per block, bytes per block) of each GGML type the gguf package knows."""
+    from gguf import GGML_QUANT_SIZES
+
+    return {int(kind): sizes for kind, sizes in GGML_QUANT_SIZES.items()}
+
+
+def _tensor_bytes(kind: int, count: int) -> int:
+    """Bytes of ``count`` weights of GGML type ``kind``; 0 for a type unknown here (only its offset is checked)."""
+    block, size = _quant_sizes().get(kind, (1, 0))
+    return count // block * size
 
 
 def check_model(path: str | Path) -> GGUFHeader:
