@@ -109,7 +109,8 @@ def propose(db: sqlite_utils.Database, limit: int = 10) -> list[dict[str, Any]]:
             share = f" ({s['in_sent'] / total_sent_folder:.0%} of it)" if total_sent_folder else ""
             reasons.append(f"sent {s['in_sent']} messages found in a Sent folder or with a Sent label{share}")
         if s["messages"]:
-            reasons.append(f"sender of {s['messages']} messages ({s['messages'] / total:.0%} of all)")
+            share = f"{s['messages'] / total:.0%}" if s["messages"] >= total / 200 else "under 1%"
+            reasons.append(f"sender of {s['messages']} messages ({share} of all)")
         if s["list_reply_to"]:  # how a list that rewrites From ("Ann via Dev") still shows who wrote
             reasons.append(f"named by Reply-To in {s['list_reply_to']} of its list posts")
         if answered.get(key):
