@@ -315,3 +315,9 @@ def m009_import_window(db: sqlite_utils.Database) -> None:
     # so they are read once more (duplicates are recognised; only mail missed before is added).
     db.execute("ALTER TABLE import_files ADD COLUMN read_since TEXT")
     db.execute("ALTER TABLE import_files ADD COLUMN read_before TEXT")
+
+
+@migration
+def m010_draft_flags(db: sqlite_utils.Database) -> None:
+    """Why a saved draft looks unfinished (see assistant/drafting/incomplete.py): "" for a whole email."""
+    db.execute("ALTER TABLE drafts ADD COLUMN flag TEXT NOT NULL DEFAULT ''")
