@@ -1,4 +1,5 @@
-"""Cleaning generated drafts: wrapping removed with exact results, and streaming that matches the saved text."""
+"""Cleaning generated drafts: wrapping removed with exact results, and streaming that matches the saved text;
+drafts that look unfinished are told apart from whole emails."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from assistant.drafting.incomplete import REASONS, check_draft, describe
 from assistant.drafting.postprocess import StreamCleaner, clean_draft, extract_subject, signoff_end
 
 EMAIL = "Hi Rosa,\n\nCould the plumber come on Monday morning?\n\nBest,\nAlex"
@@ -97,3 +99,50 @@ def test_stream_holds_back_a_preamble_until_it_is_sure():
     assert cleaner.feed(" if you need any changes.") == ""
     assert cleaner.finish() == ""
     assert cleaner.text == "Hi Rosa,\n\nSee you."
+
+
+# --- drafts that look unfinished -----------------------------------------------------------------------------
+ANNA_ASK = "tell Anna I can't make Thursday, propose Monday"
+
+
+@pytest.mark.parametrize(
+    ("text", "instruction", "hit_limit", "code"),
+    [
+        ("Thank you, Christian.", "send Christian the slides", False, "signoff_only"),
+        ("Hi Anna,\n\nBest,\nAlex", ANNA_ASK, False, "signoff_only"),
+        ("Dear Mr. Smith,\n\nKind regards,\nAlex Morgan", "reply to Mr Smith", False, "signoff_only"),
+        ("   \n", ANNA_ASK, False, "empty"),
+        ("Hi Rosa,\n\nThe plumber said he would come on Monday morning", "ask Rosa", True, "cut_off"),
+        ("Hi Rosa,\n\nCould the plumber come on Monday morning and", "ask Rosa", False, "mid_sentence"),
+        ("Hi Rosa,\n\nI checked the dates and,", "ask Rosa", False, "mid_sentence"),
+        ("Tell Anna I can't make Thursday, propose Monday.", ANNA_ASK, False, "repeats_instruction"),
+        ("Hi Anna,\n\nTell Anna I can't make Thursday and propose Monday instead.\n\nBest,\nAlex", ANNA_ASK, False,
+         "repeats_instruction"),
+    ],
+)  # fmt: skip
+def test_unfinished_drafts_are_flagged_with_their_reason(text, instruction, hit_limit, code):
+    found = check_draft(text, instruction, hit_limit=hit_limit)
+    assert found is not None and found.code == code and found.reason == REASONS[code]
+    assert found.to_json() == {"code": code, "reason": REASONS[code]}
+
+
+@pytest.mark.parametrize(
+    ("text", "instruction", "hit_limit"),
+    [
+        ("Hi Anna,\n\nI can't make Thursday. Could we do Monday instead?\n\nBest,\nAlex", ANNA_ASK, False),
+        ("Hi Rosa,\n\nCould the plumber come on Monday morning?\n\nBest,\nAlex", "ask Rosa", True),  # signed
+        ("Hi Bob,\n\nThanks for the report, it reads well.\n\nCheers,\nAlex", "thank Bob for the report", False),
+        ("Hi Bob,\n\nThank you!\n\nBest,\nAlex", "thank Bob", False),
+        ("Hi Zoë,\n\nFish & chips at 7?\n\nAlex", "invite Zoë for fish and chips", False),
+        ("Hi Rosa,\n\nMonday at 9 is perfect, thank you!\n\nBest,\nAlex", "say Monday at 9 works", False),
+        ("Hi,\n\nOne.", "say one", False),
+        ("See you then", "confirm", False),
+    ],
+)
+def test_whole_emails_are_not_flagged(text, instruction, hit_limit):
+    assert check_draft(text, instruction, hit_limit=hit_limit) is None
+
+
+def test_a_stored_flag_reads_back_as_its_reason():
+    assert describe("cut_off") == REASONS["cut_off"] and describe("") == "" and describe(None) == ""
+    assert describe("something_new") == "something_new"  # a flag from a newer version is shown as it is

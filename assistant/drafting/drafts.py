@@ -14,7 +14,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import sqlite_utils
 
 from assistant.drafting.backend import Backend, Cancel, GenerationParams, LlamaBackend
 from assistant.drafting.guard import RETRIES, CopyGuard, GuardReport, notice, timed_check
+from assistant.drafting.incomplete import Incomplete, check_draft
 from assistant.drafting.models import engine_settings
 from assistant.drafting.postprocess import StreamCleaner, cut_spans, extract_subject, signoff_end
 from assistant.drafting.prompting import (
@@ -41,6 +42,19 @@ log = logging.getLogger("mailvoice.drafting")
 
 # Lines a chat model writes when it starts a second email or talks to the user: never part of this draft.
 STOP = ("\n<email>", "</email>", "<example>", "\nInstruction from", "\nUser:", "\n### ")
+# Every saved draft as CSV: the contract's columns first, in their order; then the recipient, the subject and
+# why the draft looks unfinished (a code of incomplete.REASONS, "" for none).
+EXPORT_COLUMNS = (
+    "instruction",
+    "generated_email",
+    "created_at",
+    "model",
+    "adapter",
+    "reply_to",
+    "to",
+    "subject",
+    "incomplete",
+)
 # Streamed before a draft is written again because it repeated another person's mail or an example (guard.py).
 REWRITE_MARK = "\n\n[This draft repeated part of another email; writing it again.]\n\n"
 _generating = threading.Lock()  # one generation at a time: a llama.cpp context is not thread-safe
@@ -52,11 +66,16 @@ class SavedDraft:
     text: str
     subject: str = ""
     guard: dict[str, Any] | None = None  # what the copy guard did (GuardReport.to_json)
+    incomplete: Incomplete | None = None  # why it looks unfinished (saved as its flag)
 
     def to_json(self) -> dict[str, Any]:
-        """``id`` and ``text``, plus ``guard`` when the copy guard had to act on this draft."""
+        """``id`` and ``text``; ``guard`` when the copy guard had to act on this draft; ``incomplete``
+        (``{code, reason}``) when it looks unfinished."""
         acted = self.guard is not None and bool(self.guard.get("found"))
-        return {"id": self.id, "text": self.text, **({"guard": self.guard} if acted else {})}
+        extra = {"guard": self.guard} if acted else {}
+        if self.incomplete is not None:
+            extra["incomplete"] = self.incomplete.to_json()
+        return {"id": self.id, "text": self.text, **extra}
 
 
 @dataclass
@@ -111,6 +130,7 @@ def draft(
     seed: int | None = None,
     backend: Backend | None = None,
     on_chunk: Callable[[int, str], None] | None = None,
+    on_saved: Callable[[int, SavedDraft], None] | None = None,
     cancel: Cancel | None = None,
     save: bool = True,
 ) -> DraftResult:
@@ -129,6 +149,7 @@ def draft(
         seed: the first alternative's seed (the next ones add 1 each); random when None.
         backend: the engine (tests pass a FakeBackend; the GUI keeps one); a llama.cpp one when None.
         on_chunk: called with (alternative index, text) as cleaned text arrives.
+        on_saved: called with (alternative index, draft) as each alternative is saved (a stop later keeps it).
         cancel: polled while generating; when it returns True, :class:`Cancelled` is raised, nothing saved.
         save: False keeps the drafts out of the saved drafts (evaluation); their ids are then 0.
     """
@@ -178,6 +199,7 @@ def draft(
         "recipient": to or "",
         "request": {"tone": tone, "length": length, "to": to},
         "save": save,
+        "on_saved": on_saved,
         "guard": CopyGuard(db, reply, allowed=[instruction], examples=[(e.id, e.body) for e in prompt.examples]),
     }
     with _generating:
@@ -212,8 +234,8 @@ def _alternative(
     names = [voice.first_name, voice.name]
     t0 = time.perf_counter()
     cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)
-    t_first = _generate(backend, prompt.messages, params, cleaner, show, cancel, names)
-    count = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
+    t_first, chunks = _generate(backend, prompt.messages, params, cleaner, show, cancel, names)
+    count = last = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
     report = GuardReport()
     copied = timed_check(context["guard"], cleaner.text, report)
     examples_only = bool(copied) and all(c.from_examples for c in copied)
@@ -223,8 +245,9 @@ def _alternative(
             show(REWRITE_MARK)
         params = replace(params, seed=seed + 7919 * report.rewritten)  # another sample of the same prompt
         cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)
-        _generate(backend, prompt.messages, params, cleaner, show, cancel, names)
-        count += backend.count_tokens(cleaner.raw) if cleaner.raw else 0
+        _t, chunks = _generate(backend, prompt.messages, params, cleaner, show, cancel, names)
+        last = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
+        count += last
         copied = timed_check(context["guard"], cleaner.text, report)
     text = cleaner.text
     if copied:
@@ -247,8 +270,10 @@ def _alternative(
         "guard": report.to_json(),
     }
     subject = extract_subject(cleaner.raw)
+    # A stream yields about a token a chunk; counting the text again catches chunks that held several.
+    flag = check_draft(text, context["instruction"], hit_limit=max(chunks, last) >= params.max_tokens)
     if not context["save"]:
-        result.drafts.append(SavedDraft(0, text, subject, report.to_json()))
+        result.drafts.append(SavedDraft(0, text, subject, report.to_json(), flag))
         return t_first
     draft_id = save_draft(
         db,
@@ -262,8 +287,12 @@ def _alternative(
         params=record,
         seconds=ended - t0,
         tokens=count,
+        flag=flag.code if flag else "",
     )
-    result.drafts.append(SavedDraft(draft_id, text, subject, report.to_json()))
+    saved = SavedDraft(draft_id, text, subject, report.to_json(), flag)
+    result.drafts.append(saved)
+    if context["on_saved"]:
+        context["on_saved"](i, saved)
     return t_first
 
 
@@ -275,12 +304,14 @@ def _generate(
     show: Callable[[str], None] | None,
     cancel: Cancel | None,
     names: list[str],
-) -> float | None:
-    """Stream one reply through ``cleaner`` to ``show``; return when its first token came (or None)."""
-    t_first = None
+) -> tuple[float | None, int]:
+    """Stream one reply through ``cleaner`` to ``show``; return when its first token came (or None) and how
+    many chunks the backend streamed."""
+    t_first, chunks = None, 0
     stream = backend.stream(messages, params, cancel)
     try:
         for chunk in stream:
+            chunks += 1
             if t_first is None:
                 t_first = time.perf_counter()
             # The user's own sign-off ends the email, whatever the model thinks (small ones go on with a
@@ -302,7 +333,7 @@ def _generate(
     rest = cleaner.finish()
     if rest and show:
         show(rest)
-    return t_first
+    return t_first, chunks
 
 
 def save_draft(
@@ -318,11 +349,13 @@ def save_draft(
     params: dict[str, Any],
     seconds: float,
     tokens: int,
+    flag: str = "",
 ) -> int:
+    """Store a draft; ``flag`` says why it looks unfinished (a code of ``incomplete.REASONS``, "" for none)."""
     with db.conn:
         cursor = db.execute(
             "INSERT INTO drafts (instruction, context_kind, context, recipient, subject, text, model, "
-            "adapter, params, created_at, seconds, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "adapter, params, created_at, seconds, tokens, flag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 instruction,
                 reply.kind if reply else "",
@@ -336,9 +369,51 @@ def save_draft(
                 dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 round(seconds, 3),
                 tokens,
+                flag,
             ],
         )
     return int(cursor.lastrowid)
+
+
+def save_partial(
+    db: sqlite_utils.Database,
+    instruction: str,
+    text: str,
+    *,
+    reply_to: str | None = None,
+    to: str | None = None,
+    tone: str | None = None,
+    length: str = "medium",
+    flag: str = "partial",
+) -> int:
+    """Keep a draft that was stopped before it ended (flagged ``partial``), or text typed into an empty page
+    (``flag=""``); return its id.
+
+    The text is saved as shown: nothing more of it exists. The model and adapter recorded are the ones chosen
+    now, which wrote it unless they were changed while it was written.
+    """
+    if not text.strip():
+        raise PromptError("There is nothing to save: the draft is empty.")
+    try:
+        settings, adapter = engine_settings(db)
+        model = Path(settings.model_path).name
+    except MailvoiceError:  # the model file went away since: the draft is kept all the same
+        model, adapter = "", None
+    reply = ReplyContext(reply_to, "message", "", "", "", "", "") if reply_to else None
+    return save_draft(
+        db,
+        instruction=instruction.strip(),
+        reply=reply,
+        recipient=to or "",
+        subject="",
+        text=text.strip(),
+        model=model,
+        adapter=adapter,
+        params={"tone": tone, "length": length, "to": to, "stopped": flag == "partial"},
+        seconds=0.0,
+        tokens=0,
+        flag=flag,
+    )
 
 
 class DraftGone(MailvoiceError):
@@ -389,3 +464,15 @@ def list_drafts(db: sqlite_utils.Database, limit: int | None = None) -> list[dic
     """Saved drafts, newest first (for the GUI's history)."""
     sql = "SELECT * FROM drafts ORDER BY id DESC" + (" LIMIT ?" if limit else "")
     return [dict(r) for r in db.query(sql, [limit] if limit else [])]
+
+
+def export_rows(db: sqlite_utils.Database) -> Iterator[list[Any]]:
+    """Every saved draft as a row of :data:`EXPORT_COLUMNS`, oldest first ("" for what is missing)."""
+    if not db["drafts"].exists():
+        return
+    rows = db.execute(
+        "SELECT instruction, text, created_at, model, adapter, context, recipient, subject, flag FROM drafts "
+        "ORDER BY id"
+    )
+    for row in rows:
+        yield ["" if v is None else v for v in row]

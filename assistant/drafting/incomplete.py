@@ -1,0 +1,131 @@
+"""Drafts that look unfinished: only a greeting or sign-off, cut off at the length limit or mid-sentence, or the
+instruction said back instead of an email.
+
+Small models do all of these. Such a draft is still saved (nothing the model wrote is lost) but carries a flag,
+so Compose, ``mailvoice draft`` and ``mailvoice batch`` can say why it looks unfinished and offer to write it
+again. :func:`check_draft` decides; :data:`REASONS` turns a stored flag back into words.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+
+from assistant.drafting.voice import CLOSING_WORDS
+
+# What a stored flag means, in words that finish "This draft looks incomplete: ...".
+REASONS = {
+    "empty": "it is empty",
+    "signoff_only": "it is only a greeting or a sign-off, with no message",
+    "cut_off": "it stopped at the length limit before the email ended",
+    "mid_sentence": "it ends in the middle of a sentence",
+    "repeats_instruction": "it repeats the instruction instead of writing the email",
+    "partial": "it was stopped before it was finished",
+}
+
+_GREETING = re.compile(
+    r"^(?:hi|hello|hey|dear|hiya|greetings|good\s+(?:morning|afternoon|evening)|morning)\b"
+    r"(?:[ \t]+[\w.'’-]+){0,4}[ \t]*[,:!.—–-]?$",
+    re.IGNORECASE,
+)
+_NAME_WORDS = r"[A-Z][\w'’-]*\.?(?:[ \t]+[A-Z][\w'’-]*\.?){0,2}"
+# "Best,", "Thanks!", "Kind regards", "Thank you, Christian.": a closing, and at most a name after it.
+_SIGNOFF = re.compile(
+    rf"^(?i:{CLOSING_WORDS.pattern.lstrip('^')})"
+    r"(?i:[ \t]+(?:wishes|regards|again|so\s+much|very\s+much|in\s+advance|a\s+lot|for\s+now))?"
+    rf"[ \t]*[,.!]*(?:[ \t]*{_NAME_WORDS}[ \t]*[.!]?)?$"
+)
+_NAME_LINE = re.compile(rf"^[-–—~]?[ \t]*{_NAME_WORDS}$")
+# Words a finished sentence does not end on.
+# fmt: off
+_DANGLING = frozenset((
+    "a", "an", "the", "and", "or", "but", "nor", "so", "to", "of", "for", "with", "from", "by", "at", "in", "on",
+    "into", "about", "as", "that", "which", "who", "whose", "than", "if", "because", "while", "my", "your", "our",
+    "their", "his", "her", "its", "is", "are", "was", "were", "be", "been", "will", "would", "could", "should",
+    "can", "may", "might", "must", "have", "has", "had", "do", "does", "did", "not", "very", "please",
+))
+# fmt: on
+_WORD = re.compile(r"[\w']+")
+
+
+@dataclass(frozen=True)
+class Incomplete:
+    """Why a draft looks unfinished: ``code`` is what is stored with it (a key of :data:`REASONS`)."""
+
+    code: str
+
+    @property
+    def reason(self) -> str:
+        return REASONS[self.code]
+
+    def to_json(self) -> dict[str, str]:
+        return {"code": self.code, "reason": self.reason}
+
+
+def describe(code: str | None) -> str:
+    """The reason for a stored flag ("" for none; an unknown code is shown as it is)."""
+    return REASONS.get(code, code) if code else ""
+
+
+def check_draft(text: str, instruction: str = "", *, hit_limit: bool = False) -> Incomplete | None:
+    """Whether ``text`` (a cleaned draft) looks unfinished, and why; None when it looks like a whole email.
+
+    Args:
+        instruction: what the draft was asked to do (a draft that only says it back is flagged).
+        hit_limit: generation stopped because it reached the most tokens allowed.
+    """
+    lines = [line.strip() for line in text.strip().split("\n") if line.strip()]
+    if not lines:
+        return Incomplete("empty")
+    body, signed = _body(lines)
+    if not body:
+        return Incomplete("signoff_only")
+    if _repeats(instruction, body):
+        return Incomplete("repeats_instruction")
+    if signed:
+        return None  # a sign-off ends an email, whatever came before it
+    if hit_limit:
+        return Incomplete("cut_off")
+    return Incomplete("mid_sentence") if _unfinished(body[-1]) else None
+
+
+def _body(lines: list[str]) -> tuple[list[str], bool]:
+    """The lines between the greeting and the sign-off, and whether there was a sign-off."""
+    if _GREETING.match(lines[0]):
+        lines = lines[1:]
+    signed = False
+    if len(lines) >= 2 and _NAME_LINE.match(lines[-1]) and _SIGNOFF.match(lines[-2]):
+        lines, signed = lines[:-2], True
+    elif lines and _SIGNOFF.match(lines[-1]):
+        lines, signed = lines[:-1], True
+    return lines, signed
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower().replace("’", "'"))
+
+
+def _repeats(instruction: str, body: list[str]) -> bool:
+    """The body is the instruction said back (nearly word for word), or holds it whole (six words or more)."""
+    wanted, written = _words(instruction), _words(" ".join(body))
+    if len(wanted) < 3 or not written:
+        return False
+    if SequenceMatcher(None, wanted, written, autojunk=False).ratio() >= 0.75:
+        return True
+    if len(wanted) < 6:
+        return False
+    n = len(wanted)
+    return any(written[i : i + n] == wanted for i in range(len(written) - n + 1))
+
+
+def _unfinished(line: str) -> bool:
+    """A last line that stops mid-sentence: on a comma or a word like "and", or a long line with no full stop."""
+    if _NAME_LINE.match(line):
+        return False  # a name alone ends many emails
+    if re.search(r"[.!?…)\]\"'”’»]$|[:;]-?[)D]$", line):
+        return False
+    if re.search(r"[,;:(\[—–-]$", line):
+        return True
+    words = _words(line)
+    return bool(words) and (words[-1] in _DANGLING or len(words) >= 4)
