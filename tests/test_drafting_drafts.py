@@ -7,14 +7,17 @@ import io
 import json
 
 import pytest
+import sqlite_utils
 from gguf import GGUFWriter
 
 from assistant.drafting import FakeBackend, batch, draft, export_drafts
 from assistant.drafting.batch import InstructionsError, read_instructions
-from assistant.drafting.drafts import delete_drafts, list_drafts
+from assistant.drafting.drafts import delete_drafts, list_drafts, save_partial
+from assistant.drafting.incomplete import REASONS
 from assistant.drafting.models import AdapterError
 from assistant.drafting.prompting import PromptError
 from assistant.errors import Cancelled
+from assistant.store import migrations
 from assistant.store.db import set_setting
 
 ROSA = ["Rosa Alvarez", "rosa@properties.example.net"]
@@ -219,7 +222,8 @@ def test_export_quotes_commas_quotes_and_newlines(mail, tmp_path):
     assert not data.startswith(b"\xef\xbb\xbf") and b"\r\n" not in data
     assert b'"say ""fine, Monday""","Hi Rosa,\n\nHe said ""fine, Monday"", then left.\n\nBest,\nAlex",' in data
     rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
-    assert rows[0] == ["instruction", "generated_email", "created_at", "model", "adapter", "reply_to"]
+    assert rows[0][:6] == ["instruction", "generated_email", "created_at", "model", "adapter", "reply_to"]
+    assert rows[0][6:] == ["to", "subject", "incomplete"]  # added after the contract's columns, never before
     assert rows[1][:2] == ['say "fine, Monday"', TRICKY] and rows[2][1] == "Hi,\n\nSecond."
     assert rows[1][3] == "SmolLM2-135M-Instruct.Q4_1.gguf" and rows[1][4] == rows[1][5] == ""
 
@@ -239,7 +243,9 @@ def test_export_for_excel_has_a_bom_and_crlf(mail, tmp_path):
 def test_export_with_no_drafts_writes_the_header(db, tmp_path):
     out = tmp_path / "none.csv"
     assert export_drafts(db, out) == 0
-    assert out.read_text(encoding="utf-8") == "instruction,generated_email,created_at,model,adapter,reply_to\n"
+    assert out.read_text(encoding="utf-8") == (
+        "instruction,generated_email,created_at,model,adapter,reply_to,to,subject,incomplete\n"
+    )
 
 
 def test_mail_stored_but_not_yet_indexed_is_searchable_when_drafting(mail):
@@ -256,3 +262,63 @@ def test_adapter_paths_relative_to_the_data_folder(mail, data_home):
     fake = FakeBackend()
     assert draft(mail, "say hello", adapter="v1", backend=fake).adapter == "v1"
     assert fake.settings.lora_path == str(data_home.resolve() / "adapters" / "v1.gguf")
+
+
+# --- drafts that look unfinished, and stopped ones -----------------------------------------------------------
+def test_a_draft_that_is_only_a_sign_off_is_saved_with_its_flag(mail):
+    result = draft(mail, "send Christian the slides", backend=FakeBackend(replies=["Thank you, Christian."]))
+    (saved,) = result.drafts
+    assert saved.incomplete is not None and saved.incomplete.code == "signoff_only"
+    assert saved.to_json()["incomplete"] == {"code": "signoff_only", "reason": REASONS["signoff_only"]}
+    assert list_drafts(mail)[0]["flag"] == "signoff_only"
+
+
+def test_a_draft_cut_at_the_length_limit_is_flagged_and_a_whole_one_is_not(mail):
+    long = "Hi Rosa,\n\n" + "The plumber can come on Monday and " * 200
+    result = draft(mail, "ask Rosa about the plumber", length="short", backend=FakeBackend(replies=[long]))
+    assert result.drafts[0].incomplete.code == "cut_off"
+    whole = draft(mail, "say it is done", backend=FakeBackend(replies=["Hi Rosa,\n\nDone.\n\nBest,\nAlex"]))
+    assert whole.drafts[0].incomplete is None and "incomplete" not in whole.drafts[0].to_json()
+    assert [r["flag"] for r in list_drafts(mail)] == ["", "cut_off"]
+
+
+def test_batch_marks_drafts_that_look_incomplete(mail, tmp_path):
+    todo = tmp_path / "todo.txt"
+    todo.write_text("send Christian the slides\nsay it is done\n", encoding="utf-8")
+    fake = FakeBackend(replies=["Thank you, Christian.", "Hi Rosa,\n\nDone.\n\nBest,\nAlex"])
+    report = batch(mail, todo, tmp_path / "out.csv", backend=fake)
+    with open(tmp_path / "out.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["incomplete"] for r in rows] == ["signoff_only", ""]
+    assert report.to_json()["incomplete"] == [int(rows[0]["draft_id"])]
+
+
+def test_a_stopped_draft_is_saved_as_partial_with_its_request(mail):
+    draft_id = save_partial(mail, "ask Rosa about the plumber", "Hi Rosa,\n\nCould the plum", reply_to="s1@test",
+                            to="rosa@properties.example.net", tone="warm", length="short")  # fmt: skip
+    (row,) = list_drafts(mail)
+    assert row["id"] == draft_id and (row["flag"], row["text"]) == ("partial", "Hi Rosa,\n\nCould the plum")
+    assert (row["context_kind"], row["context"]) == ("message", "s1@test")
+    assert row["recipient"] == "rosa@properties.example.net"
+    assert row["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+    assert json.loads(row["params"]) == {"tone": "warm", "length": "short", "to": "rosa@properties.example.net",
+                                         "stopped": True}  # fmt: skip
+    with pytest.raises(PromptError, match="nothing to save"):
+        save_partial(mail, "x", "  \n")
+
+
+def test_drafts_stored_before_the_flag_existed_read_as_whole(tmp_path):
+    db = sqlite_utils.Database(tmp_path / "old.db")
+    mine = migrations.MIGRATIONS.index(migrations.m010_draft_flags)
+    assert mine == len(migrations.MIGRATIONS) - 1  # the last migration
+    for fn in migrations.MIGRATIONS[:mine]:
+        fn(db)
+    db["drafts"].insert({"instruction": "old", "text": "Hi,\n\nOld.", "model": "m.gguf"})
+    migrations.m010_draft_flags(db)
+    assert [r["flag"] for r in db.query("SELECT flag FROM drafts")] == [""]
+
+
+def test_each_alternative_is_reported_as_it_is_saved(mail):
+    seen: list[tuple[int, int]] = []
+    result = draft(mail, "say hi", n=2, backend=FakeBackend(), on_saved=lambda i, d: seen.append((i, d.id)))
+    assert seen == [(0, result.drafts[0].id), (1, result.drafts[1].id)]

@@ -64,6 +64,10 @@ def draft(ctx: Context, instruction: tuple[str, ...], reply_to, reply_file, to, 
         click.echo("")
     for notice in result.notices:
         click.echo(f"Note: {notice}", err=True)
+    for d in result.drafts:
+        if d.incomplete is not None:
+            click.echo(f"Note: draft #{d.id} looks incomplete: {d.incomplete.reason}. Run the command again for "
+                       "another.", err=True)  # fmt: skip
     ids = ", ".join(f"#{d.id}" for d in result.drafts)
 
     def human() -> None:

@@ -18,11 +18,11 @@ from typing import Any, TextIO
 import sqlite_utils
 
 from assistant.drafting.backend import Backend, Cancel
-from assistant.drafting.drafts import draft
+from assistant.drafting.drafts import EXPORT_COLUMNS, draft, export_rows
 from assistant.errors import Cancelled, MailvoiceError
 
-BATCH_COLUMNS = ("instruction", "generated_email", "draft_id", "model", "adapter", "seconds")
-EXPORT_COLUMNS = ("instruction", "generated_email", "created_at", "model", "adapter", "reply_to")
+# "incomplete": why a draft looks unfinished (a code of assistant.drafting.incomplete.REASONS), "" for none.
+BATCH_COLUMNS = ("instruction", "generated_email", "draft_id", "model", "adapter", "seconds", "incomplete")
 
 
 class InstructionsError(MailvoiceError):
@@ -53,6 +53,7 @@ class BatchReport:
     seconds: float
     draft_ids: list[int] = field(default_factory=list)
     cancelled: bool = False
+    incomplete: list[int] = field(default_factory=list)  # ids of the drafts that look unfinished
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -62,6 +63,7 @@ class BatchReport:
             "seconds": round(self.seconds, 3),
             "draft_ids": self.draft_ids,
             "cancelled": self.cancelled,
+            "incomplete": self.incomplete,
         }
 
 
@@ -131,10 +133,14 @@ def batch(
                 report.cancelled = True
                 break
             d = result.drafts[0]
-            writer.writerow([instruction, d.text, d.id, result.model, result.adapter or "", round(result.seconds, 2)])
+            flag = d.incomplete.code if d.incomplete else ""
+            writer.writerow([instruction, d.text, d.id, result.model, result.adapter or "", round(result.seconds, 2),
+                             flag])  # fmt: skip
             f.flush()
             report.written += 1
             report.draft_ids.append(d.id)
+            if flag:
+                report.incomplete.append(d.id)
     report.seconds = time.perf_counter() - started
     progress(BatchProgress(report.written, len(todo), report.seconds))
     return report
@@ -145,9 +151,7 @@ def export_drafts(db: sqlite_utils.Database, out: str | Path, *, excel: bool = F
     count = 0
     with csv_writer(out, excel) as (writer, _f):
         writer.writerow(EXPORT_COLUMNS)
-        if db["drafts"].exists():
-            rows = db.execute("SELECT instruction, text, created_at, model, adapter, context FROM drafts ORDER BY id")
-            for row in rows:
-                writer.writerow(["" if v is None else v for v in row])
-                count += 1
+        for row in export_rows(db):
+            writer.writerow(row)
+            count += 1
     return count
