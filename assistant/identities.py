@@ -77,10 +77,33 @@ def relabel(db: sqlite_utils.Database, addresses: list[str]) -> int:
         mine = f"(from_key IN ({marks}) OR (from_key = '' AND in_sent = 1 AND ?))"
         db.execute(f"UPDATE messages SET sent_by_me = {mine} WHERE sent_by_me IS NOT {mine}",
                    [*keys, int(bool(keys))] * 2)  # fmt: skip
-        db.execute(f"UPDATE messages SET mail_class = {CLASS_SQL} WHERE mail_class IS NOT {CLASS_SQL}")
-        auto = f"(mail_class = '{AUTOMATED}')"
-        db.execute(f"UPDATE messages SET automated = {auto} WHERE automated IS NOT {auto}")
+        _reclass(db)
     return db.execute("SELECT COUNT(*) FROM messages WHERE sent_by_me = 1").fetchone()[0]
+
+
+def _reclass(db: sqlite_utils.Database) -> None:
+    """Class every message again from its stored columns; ``automated`` follows the class."""
+    db.execute(f"UPDATE messages SET mail_class = {CLASS_SQL} WHERE mail_class IS NOT {CLASS_SQL}")
+    auto = f"(mail_class = '{AUTOMATED}')"
+    db.execute(f"UPDATE messages SET automated = {auto} WHERE automated IS NOT {auto}")
+
+
+def class_list_threads(db: sqlite_utils.Database) -> int:
+    """Mail that starts a thread on a list where people reply is discussion too; return how many were re-classed.
+
+    One message cannot show it (many discussion lists, such as the kernel's, set no List-Post), but the
+    archive can: run after each import.
+    """
+    with db.conn:
+        changed = db.execute(
+            f"UPDATE messages SET auto_reason = '{DISCUSSION}' || list_id "
+            f"WHERE auto_reason LIKE '{BULK_LIST}%: no replies%' AND list_id IN ("  # not "sent by the list software"
+            "SELECT DISTINCT list_id FROM messages WHERE list_id != '' AND mail_class IN ('list', 'yours') "
+            "AND (ifnull(in_reply_to, '') != '' OR ifnull(refs, '') != ''))"
+        ).rowcount
+        if changed:
+            _reclass(db)
+    return changed
 
 
 def unmatched(db: sqlite_utils.Database, addresses: Iterable[str]) -> list[str]:

@@ -33,7 +33,7 @@ import sqlite_utils
 
 from assistant import netguard
 from assistant.errors import MailvoiceError, NotMailError, StoreError
-from assistant.identities import adopt_if_obvious, load_me, relabel
+from assistant.identities import adopt_if_obvious, class_list_threads, load_me, relabel
 from assistant.mail.charset import decode_header
 from assistant.mail.clean import clean_body
 from assistant.mail.identity import (
@@ -266,6 +266,7 @@ def _import_paths(
     if run.report.imported or get_setting(db, THREADS_PENDING, False):
         # Also when this run imported nothing: a run killed after its last batch left threads to assign.
         assign_threads(db)
+        class_list_threads(db)  # a thread started on a list where people reply is a discussion
         set_setting(db, THREADS_PENDING, False)
     if not load_me(db):
         run.report.assumed_me = adopt_if_obvious(db)

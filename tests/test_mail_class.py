@@ -165,3 +165,19 @@ def test_stats_count_each_class(archive):
     assert stats["automated"] == 4 and stats["messages"] == len(ARCHIVE)
     human = runner.invoke(cli, ["stats"]).stdout
     assert "By kind    1 yours, 1 received from people, 2 from discussion lists, 4 automated" in human
+
+
+KERNEL = {"List_Id": "<netdev.vger.kernel.org>", "Precedence": "bulk", "to": "netdev@vger.kernel.org"}  # no List-Post
+
+
+def test_a_thread_started_on_a_list_where_people_reply_is_discussion(db, tmp_path):
+    patch = mail("patch", "Ida Oh <ida@example.net>", "[PATCH] fix the race", **KERNEL)
+    write(tmp_path / "first.mbox", [patch, mail("news", "Deals <deals@shop.example.com>", "50% off.", **NEWSLETTER)])
+    import_paths(db, [tmp_path / "first.mbox"])
+    assert classes(db)["patch"] == ("automated", 1)  # one message alone shows no discussion
+    later = mail("review", "Jo Li <jo@example.org>", "Looks good.", In_Reply_To="<patch@example.org>", **KERNEL)
+    write(tmp_path / "later.mbox", [later])
+    import_paths(db, [tmp_path / "later.mbox"])
+    found = classes(db)
+    assert found["patch"] == ("list", 0) and found["review"] == ("list", 0)
+    assert found["news"] == ("automated", 1)  # nobody replies on a newsletter

@@ -35,6 +35,7 @@ _MAILTO = re.compile(r"<mailto:([^<>?\s]+)", re.I)
 
 DISCUSSION = "mailing list "  # the stored reason of discussion-list mail: "mailing list <list id>"
 BULK_LIST = "bulk list mail "  # list mail with no sign of a discussion: "bulk list mail <list id>: why"
+NO_DISCUSSION = "no replies and no List-Post"  # why, when the list itself may still show a discussion
 YOURS, RECEIVED, LIST, AUTOMATED = "yours", "received", "list", "automated"
 CLASSES = (YOURS, RECEIVED, LIST, AUTOMATED)
 
@@ -103,7 +104,8 @@ def _bulk_list_reason(headers: dict[str, str], from_addr: str, replying: bool) -
     """Why list mail is bulk (a newsletter, an announcement, the list software), or "" for a discussion.
 
     A discussion shows replies (In-Reply-To, References) or a list that takes posts (List-Post) with a
-    person's From; Precedence: bulk alone does not make it bulk, since many discussion lists set it.
+    person's From; Precedence: bulk alone does not make it bulk, since many discussion lists set it. Where
+    one message cannot tell, the archive can: see ``identities.class_list_threads``.
     """
     if from_addr and is_list_software(from_addr):
         return "sent by the list software"
@@ -111,7 +113,7 @@ def _bulk_list_reason(headers: dict[str, str], from_addr: str, replying: bool) -
         return ""
     precedence = headers.get("precedence", "").strip().lower()
     marks = ", Precedence: " + precedence if precedence in ("bulk", "junk") else ""
-    return f"no replies and no List-Post{marks}"
+    return f"{NO_DISCUSSION}{marks}"
 
 
 def is_list_software(addr: str) -> bool:

@@ -283,7 +283,10 @@ def m007_mail_class(db: sqlite_utils.Database) -> None:
     software = re.compile(r"-(?:request|owner|bounces?|admin|leave|join|(?:un)?subscribe)(?:[+][^@]*)?@", re.I)
     # A list where people reply is a discussion list: its mail without replies starts a thread.
     reply = "(ifnull(in_reply_to, '') != '' OR ifnull(refs, '') != '')"
-    lists_with_replies = f"SELECT DISTINCT list_id FROM messages WHERE list_id != '' AND {reply}"
+    lists_with_replies = (
+        f"SELECT DISTINCT list_id FROM messages WHERE list_id != '' AND {reply} "
+        "AND (auto_reason LIKE 'mailing list %' OR auto_reason IN ('Precedence: bulk', 'Precedence: junk'))"
+    )
     discussion = {lid for (lid,) in db.execute(lists_with_replies)}
     reasons = []
     for rid, lid, replying, sender in db.execute(
