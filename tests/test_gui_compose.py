@@ -7,19 +7,24 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QSettings, Qt, QUrl  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from gguf import GGUFWriter  # noqa: E402
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from assistant.drafting import FakeBackend, draft  # noqa: E402
 from assistant.drafting.drafts import list_drafts  # noqa: E402
+from assistant.drafting.models import choose_model  # noqa: E402
 from assistant.drafting.prompting import LENGTHS  # noqa: E402
-from assistant.gui.app import COMPOSE, MainWindow  # noqa: E402
+from assistant.gui.app import COMPOSE, DRAFTS, MainWindow  # noqa: E402
 from assistant.gui.compose import ComposePage, mailto_url, reply_subject  # noqa: E402
+from assistant.gui.models_panel import ModelsDialog  # noqa: E402
 from assistant.store.fts import index_pending  # noqa: E402
+from trainer.registry import register, use_adapter  # noqa: E402
 
 ROSA_BODY = "Hi Alex,\n\nThe plumber can come on Monday at 9 to fix the kitchen faucet. Does that work for you?\n\nRosa"
 MAIL = [
@@ -32,6 +37,23 @@ MAIL = [
      "Here is the receipt for February's rent."),
 ]  # fmt: skip
 ANNA = "Hi Anna,\n\nI can't make Thursday. Could we do Monday instead?\n\nBest,\nAlex"
+BASE = {"path": "/models/base.gguf", "size": 123, "sha256": "ab" * 32}
+
+
+def tiny_gguf(path: Path, kind: str = "model") -> Path:
+    """A header-only GGUF: a chat model (enough for metadata, not for llama.cpp), or a LoRA adapter."""
+    w = GGUFWriter(str(path), "llama")
+    if kind == "adapter":
+        w.add_type("adapter")
+    else:
+        w.add_name("Tiny Chat")
+        w.add_chat_template("{% for m in messages %}{{ m['content'] }}{% endfor %}")
+        w.add_tensor("tok_embd.weight", np.zeros((16, 8), dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
 
 
 class Opener:
@@ -149,10 +171,15 @@ def test_the_window_drafts_with_its_engine_and_counts_a_draft_as_busy(qtbot, dat
     assert window.compose.output.toPlainText() == ANNA and window.busy_reason() == ""
 
 
-def test_an_empty_instruction_is_reported(qtbot, page, fake):
+def test_an_empty_instruction_is_refused_before_the_open_draft_is_touched(qtbot, page, fake):
+    fake.enqueue(ANNA)
+    page.instruction.setPlainText("tell Anna I can't make Thursday")
     written(qtbot, page)
-    assert page.status.text().startswith("The instruction is empty") and not fake.prompts
-    assert page.generate_button.isEnabled()
+    page.instruction.setPlainText("  \n")
+    page.generate_button.click()
+    assert page.status.text().startswith("The instruction is empty") and len(fake.prompts) == 1
+    assert not page.writing and page.generate_button.isEnabled() and page.instruction.hasFocus()
+    assert page.output.toPlainText() == ANNA and page.current_draft()["id"]  # the draft shown stays
 
 
 def test_picking_a_stored_email_drafts_a_reply_to_it(qtbot, page, fake, mail, opener):
@@ -368,3 +395,217 @@ def test_a_draft_streams_from_the_embedded_model(qtbot, data_home, mail, monkeyp
     (row,) = list_drafts(mail)
     assert len(chunks) >= 5 and row["text"] == page.output.toPlainText() != ""
     assert page.status.text().startswith(f"Saved as draft #{row['id']}.") and row["model"].endswith(".gguf")
+
+
+# --- words are never lost ---------------------------------------------------------------------------------
+class Answers:
+    """Answers the Save / Discard / Cancel question with the answers given, in order, and records each question."""
+
+    def __init__(self, *answers: str):
+        self.answers = list(answers)
+        self.questions: list[str] = []
+
+    def __call__(self, _parent, question: str) -> str:
+        self.questions.append(question)
+        return self.answers.pop(0)
+
+
+class GatedSecond(FakeBackend):
+    """The first alternative streams whole; the second streams one word, then waits until the page stops it."""
+
+    def stream(self, messages, params, cancel=None):
+        words = super().stream(messages, params, cancel)
+        yield next(words)  # the fake records the prompt as it starts
+        if len(self.prompts) == 1:
+            yield from words
+            return
+        deadline = time.monotonic() + 20
+        while cancel is not None and not cancel() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        yield from words
+
+
+def edited(qtbot, page: ComposePage, words: str = "PS: see you there. ") -> str:
+    """Type ``words`` at the start of the draft shown; return its new text."""
+    page.output.moveCursor(page.output.textCursor().MoveOperation.Start)
+    qtbot.keyClicks(page.output, words)
+    return page.output.toPlainText()
+
+
+def test_generate_and_regenerate_ask_before_replacing_edited_text(qtbot, data_home, fake, db):
+    answers = Answers("cancel", "cancel", "save", "discard")
+    page = ComposePage(str(data_home), lambda: fake, ask=answers)
+    qtbot.addWidget(page, before_close_func=lambda p: p.shutdown())
+    fake.enqueue(ANNA, "Hi Anna,\n\nSecond.\n\nBest,\nAlex", "Hi Anna,\n\nThird.\n\nBest,\nAlex")
+    page.instruction.setPlainText("tell Anna I can't make Thursday")
+    written(qtbot, page)
+    text = edited(qtbot, page)
+    page.generate_button.click()  # Cancel: nothing happens
+    page.regenerate_button.click()  # Cancel again
+    assert len(fake.prompts) == 1 and page.output.toPlainText() == text and not page.writing
+    assert answers.questions[0] == "Draft 1 has text you have not saved. Save it before writing new drafts?"
+    page.regenerate_button.click()  # Save: the edit is stored (off the GUI thread), then the new draft comes
+    qtbot.waitUntil(lambda: len(fake.prompts) == 2 and not page.writing and not page.thread.isRunning(),
+                    timeout=30_000)  # fmt: skip
+    rows = list_drafts(db)
+    assert [r["text"] for r in rows] == ["Hi Anna,\n\nSecond.\n\nBest,\nAlex", text]
+    assert page.output.toPlainText() == rows[0]["text"] and not page.has_unsaved_text()
+    edited(qtbot, page, "Not kept. ")
+    written(qtbot, page)  # Discard: the edit goes, knowingly
+    assert page.output.toPlainText() == "Hi Anna,\n\nThird.\n\nBest,\nAlex"
+    assert "Not kept" not in " ".join(r["text"] for r in list_drafts(db)) and not answers.answers
+
+
+def test_nothing_is_asked_when_every_draft_is_saved(qtbot, data_home, fake):
+    answers = Answers()  # any question would fail: there are no answers
+    page = ComposePage(str(data_home), lambda: fake, ask=answers)
+    qtbot.addWidget(page, before_close_func=lambda p: p.shutdown())
+    page.instruction.setPlainText("say hello")
+    written(qtbot, page)
+    written(qtbot, page, page.regenerate_button.click)
+    assert answers.questions == [] and page.confirm_leave()
+
+
+def test_the_question_is_a_message_box_whose_cancel_keeps_the_text(qtbot, page, fake):
+    page.instruction.setPlainText("tell Anna I can't make Thursday")
+    written(qtbot, page)
+    text = edited(qtbot, page)
+    seen: list[str] = []
+
+    def answer() -> None:
+        box = QApplication.activeModalWidget()
+        seen.append(box.text())
+        box.button(QMessageBox.StandardButton.Cancel).click()
+
+    QTimer.singleShot(0, answer)  # runs inside the box's own event loop
+    page.generate_button.click()
+    assert seen and "not saved" in seen[0] and page.output.toPlainText() == text and len(fake.prompts) == 1
+
+
+def test_a_stopped_draft_is_kept_and_can_be_saved_as_partial(qtbot, data_home, db):
+    page = make_page(qtbot, data_home, GatedBackend(replies=[ANNA]))
+    page.instruction.setPlainText("tell Anna I can't make Thursday")
+    page.generate_button.click()
+    qtbot.waitUntil(lambda: page.output.toPlainText() != "", timeout=10_000)
+    page.stop_button.click()
+    qtbot.waitUntil(lambda: not page.writing and not page.thread.isRunning(), timeout=10_000)
+    assert list_drafts(db) == [] and page.has_unsaved_text()
+    assert page.flag_bar.isVisible() and "stopped before it was finished" in page.flag_label.text()
+    assert page.save_button.isEnabled() and page.save_button.text().startswith("Save &draft")
+    page.save_button.click()
+    qtbot.waitUntil(lambda: bool(list_drafts(db)), timeout=10_000)
+    (row,) = list_drafts(db)
+    assert (row["text"], row["flag"], row["instruction"]) == ("Hi", "partial", "tell Anna I can't make Thursday")
+    assert page.status.text() == f"Saved draft #{row['id']}, marked as partial." and not page.has_unsaved_text()
+    assert page.tabs.tabText(0) == "Draft 1 ⚠" and "stopped before it was finished" in page.flag_label.text()
+
+
+def test_alternatives_finished_before_a_stop_keep_their_saved_drafts(qtbot, data_home, db):
+    backend = GatedSecond(replies=["Hi Bob,\n\nOne.\n\nBest,\nAlex", "Hi Bob,\n\nTwo.\n\nBest,\nAlex"])
+    page = make_page(qtbot, data_home, backend)
+    page.instruction.setPlainText("thank Bob")
+    page.alternatives.setValue(2)
+    page.generate_button.click()
+    qtbot.waitUntil(lambda: page.tabs.count() == 2 and page.editor(1).toPlainText() != "", timeout=10_000)
+    page.stop_button.click()
+    qtbot.waitUntil(lambda: not page.writing and not page.thread.isRunning(), timeout=10_000)
+    (row,) = list_drafts(db)
+    assert page.drafts[0]["id"] == row["id"] and not page.drafts[1].get("id")
+    assert page.unsaved_tabs() == [1]  # the finished one is saved; only the stopped one is not
+    page.tabs.setCurrentIndex(0)
+    edited(qtbot, page, "Edited. ")
+    page.save_button.click()
+    qtbot.waitUntil(lambda: page.status.text() == f"Saved your edits to draft #{row['id']}.", timeout=10_000)
+    assert list_drafts(db)[0]["text"].startswith("Edited. ")
+
+
+def test_the_window_can_ask_before_it_closes_with_unsaved_text(qtbot, data_home, fake, db):
+    answers = Answers("cancel", "discard", "save")
+    page = ComposePage(str(data_home), lambda: fake, ask=answers)
+    qtbot.addWidget(page, before_close_func=lambda p: p.shutdown())
+    assert not page.has_unsaved_text() and page.confirm_leave()  # nothing to lose: nothing asked
+    qtbot.keyClicks(page.output, "Dear Rosa, a note I typed myself.")
+    assert page.has_unsaved_text()
+    assert page.confirm_leave() is False  # Cancel: stay
+    assert page.confirm_leave() is True and list_drafts(db) == []  # Discard: go, knowingly
+    assert page.confirm_leave() is True  # Save: stored at once, before the window goes
+    (row,) = list_drafts(db)
+    assert row["text"] == "Dear Rosa, a note I typed myself." and row["flag"] == "" and not page.has_unsaved_text()
+    assert answers.questions[0] == "Draft 1 has text you have not saved. Save it before quitting?"
+
+
+def test_leaving_the_compose_page_keeps_its_text(qtbot, data_home, fake, tmp_path):
+    settings = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(str(data_home), backend_factory=lambda: fake, settings=settings, wizard_on_first_start=False)
+    qtbot.addWidget(window)
+    window.nav.setCurrentRow(COMPOSE)
+    qtbot.keyClicks(window.compose.output, "Half a thought")
+    window.nav.setCurrentRow(DRAFTS)
+    window.nav.setCurrentRow(COMPOSE)
+    assert window.compose.output.toPlainText() == "Half a thought" and window.compose.has_unsaved_text()
+
+
+def test_opening_a_saved_draft_asks_before_replacing_unsaved_text(qtbot, data_home, fake, db):
+    answers = Answers("cancel", "save")
+    page = ComposePage(str(data_home), lambda: fake, ask=answers)
+    qtbot.addWidget(page, before_close_func=lambda p: p.shutdown())
+    fake.enqueue(ANNA)
+    (saved,) = draft(db, "tell Anna I can't make Thursday", backend=fake).drafts
+    qtbot.keyClicks(page.output, "My own words")
+    (row,) = list_drafts(db)
+    page.open_draft(row)
+    assert page.output.toPlainText() == "My own words"  # Cancel
+    page.open_draft(row)
+    qtbot.waitUntil(lambda: page.output.toPlainText() == saved.text, timeout=10_000)  # Save, then open
+    assert "My own words" in [r["text"] for r in list_drafts(db)]
+
+
+def test_tab_reaches_the_draft_editor(qtbot, page):
+    page.alternatives.setFocus()
+    qtbot.waitUntil(page.alternatives.hasFocus, timeout=5_000)
+    for _ in range(3):  # Generate, then the draft (the buttons after Generate are off until there is a draft)
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        if page.output.hasFocus():
+            break
+    assert page.output.hasFocus()
+    qtbot.keyClick(page.output, Qt.Key.Key_Tab)  # and moves on from it: a draft needs no tab characters
+    assert not page.output.hasFocus() and "\t" not in page.output.toPlainText()
+
+
+# --- honest about the model and about unfinished drafts ------------------------------------------------------
+def test_a_draft_that_looks_incomplete_says_why_and_offers_regenerate(qtbot, page, fake, db):
+    fake.enqueue("Thank you, Christian.", "Hi Christian,\n\nThe slides are attached.\n\nBest,\nAlex")
+    page.instruction.setPlainText("send Christian the slides")
+    written(qtbot, page)
+    (row,) = list_drafts(db)
+    assert row["flag"] == "signoff_only" and page.tabs.tabText(0) == "Draft 1 ⚠"
+    assert page.flag_bar.isVisible() and page.flag_label.text() == (
+        "⚠ This draft looks incomplete: it is only a greeting or a sign-off, with no message."
+    )
+    assert f"Saved as draft #{row['id']}. It looks incomplete: see the note above it." in page.status.text()
+    written(qtbot, page, page.flag_regenerate.click)
+    assert not page.flag_bar.isVisible() and page.tabs.tabText(0) == "Draft 1"
+    assert list_drafts(db)[0]["flag"] == ""
+
+
+def test_the_model_badge_says_the_demo_model_is_rough_and_leads_to_the_models(qtbot, page, db, data_home, tmp_path):
+    with qtbot.waitSignal(page.badge.shown, timeout=30_000):
+        page.refresh()
+    assert page.badge.label.text() == "<b>Built-in demo model — drafts will be rough.</b>"
+    assert page.badge.button.text() == "Use a better model…"
+    page.badge.button.click()  # nothing listens: the panel opens as a dialog
+    dialog = page.findChild(ModelsDialog)
+    assert dialog is not None and dialog.isVisible()
+    dialog.reject()
+    asked: list[bool] = []
+    page.models_requested.connect(lambda: asked.append(True))
+    page.badge.button.click()
+    assert asked == [True]
+    choose_model(db, tiny_gguf(tmp_path / "tiny-chat.gguf"))
+    register(db, data_home, "my-voice", tiny_gguf(tmp_path / "voice.gguf", "adapter"), BASE, {}, {},
+             data_home / "runs" / "v")  # fmt: skip
+    use_adapter(db, "my-voice")
+    with qtbot.waitSignal(page.badge.shown, timeout=30_000):
+        page.refresh()
+    assert page.badge.label.text() == "Model: <b>Tiny Chat</b> · voice: my-voice"
+    assert page.badge.button.text() == "Models…"

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QMessageBox  # noqa: E402
 from assistant.drafting import FakeBackend, draft  # noqa: E402
 from assistant.drafting.batch import EXPORT_COLUMNS  # noqa: E402
 from assistant.gui.app import COMPOSE, DRAFTS, MainWindow  # noqa: E402
-from assistant.gui.drafts_page import DraftsPage  # noqa: E402
+from assistant.gui.drafts_page import COLUMNS, DraftsPage  # noqa: E402
 
 REPLIES = {
     "tell Anna I can't make Thursday": "Hi Anna,\n\nThursday won't work for me. Monday?\n\nBest,\nAlex",
@@ -122,3 +122,61 @@ def test_a_draft_opens_back_in_compose(qtbot, data_home, saved, tmp_path):
     assert window.compose.to.text() == "anna@example.org"
     assert window.compose.length.currentText() == "short"
     assert window.compose.output.toPlainText() == REPLIES["tell Anna I can't make Thursday"]
+
+
+def test_with_no_drafts_the_page_says_where_to_write_one(qtbot, data_home):
+    page = DraftsPage(str(data_home))
+    qtbot.addWidget(page)
+    page.show()
+    with qtbot.waitSignal(page.refreshed, timeout=30_000):
+        page.refresh()
+    assert page.empty.isVisible() and not page.table.isVisible()
+    assert page.empty.text() == "No drafts yet — write one on Compose."
+
+
+def test_a_search_that_finds_nothing_says_so_and_clearing_it_brings_the_table_back(page):
+    page.search.setText("zebra")
+    assert page.empty.isVisible() and "zebra" in page.empty.text() and page.count.text() == "0 of 3 drafts"
+    page.search.clear()
+    assert page.table.isVisible() and not page.empty.isVisible()
+
+
+def test_enter_on_a_draft_row_opens_it(page, qtbot):
+    page.search.setText("Rosa")
+    select_row(page.table, 0)
+    page.table.setFocus()
+    qtbot.waitUntil(page.table.hasFocus, timeout=5_000)
+    with qtbot.waitSignal(page.open_in_compose, timeout=5_000) as opened:
+        qtbot.keyClick(page.table, Qt.Key.Key_Return)
+    assert opened.args[0]["instruction"] == "ask Rosa if the plumber can come"
+
+
+def test_export_adds_recipient_and_subject_after_the_contracts_columns(page, qtbot, tmp_path, db):
+    with db.conn:
+        db.execute("UPDATE drafts SET subject = 'Thursday' WHERE recipient = 'anna@example.org'")
+    out = tmp_path / "drafts.csv"
+    page.export_to(str(out))
+    qtbot.waitUntil(lambda: page.status.text().startswith("Wrote"), timeout=30_000)
+    with open(out, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    contract = ["instruction", "generated_email", "created_at", "model", "adapter", "reply_to"]
+    assert list(rows[0])[:8] == [*contract, "to", "subject"]
+    by_instruction = {r["instruction"]: r for r in rows}
+    assert by_instruction["tell Anna I can't make Thursday"]["to"] == "anna@example.org"
+    assert by_instruction["tell Anna I can't make Thursday"]["subject"] == "Thursday"
+    assert by_instruction["ask Rosa if the plumber can come"]["to"] == ""
+
+
+def test_a_draft_that_looks_incomplete_is_marked_in_the_table_and_above_its_text(qtbot, data_home, db):
+    fake = FakeBackend()
+    fake.enqueue("Thank you, Christian.")
+    draft(db, "send Christian the slides", backend=fake)
+    page = DraftsPage(str(data_home))
+    qtbot.addWidget(page)
+    page.show()
+    with qtbot.waitSignal(page.refreshed, timeout=30_000):
+        page.refresh()
+    check = [c for c, (key, _title) in enumerate(COLUMNS) if key == "flag"][0]
+    assert page.proxy.index(0, check).data() == "⚠ incomplete"
+    select_row(page.table, 0)
+    assert page.flag_note.isVisible() and "only a greeting or a sign-off" in page.flag_note.text()

@@ -3,6 +3,7 @@ the network guard's state, and forgetting everything after a confirmation."""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -12,11 +13,13 @@ import pytest
 pytest.importorskip("PySide6")
 
 from gguf import GGUFWriter  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
+from PySide6.QtCore import QPoint, QSettings  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from assistant import netguard  # noqa: E402
+from assistant.drafting.catalogue import load_catalogue  # noqa: E402
 from assistant.drafting.models import MODEL_KEY, embedded_model_path, engine_settings  # noqa: E402
+from assistant.gui.models_panel import HEADERS, ModelsPanel  # noqa: E402
 from assistant.gui.settings_page import DATA_DIR_KEY, SettingsPage  # noqa: E402
 from assistant.importer import import_paths  # noqa: E402
 from assistant.mail import generate as gen  # noqa: E402
@@ -168,3 +171,70 @@ def test_forget_asks_for_confirmation_then_empties_the_store(page, qtbot, data_h
     assert page.forget_message.text().startswith("Deleted ")
     fresh = open_store(data_home)
     assert [fresh.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("messages", "import_runs")] == [0, 0]
+
+
+# --- the Models panel --------------------------------------------------------------------------------------
+def loaded_models(qtbot, page: SettingsPage) -> ModelsPanel:
+    with qtbot.waitSignal(page.models.refreshed, timeout=30_000):
+        page.models.refresh()
+    return page.models
+
+
+def test_the_models_panel_lists_recommended_models_with_what_they_need_here(page, qtbot):
+    panel = loaded_models(qtbot, page)
+    catalogue = load_catalogue()
+    table = panel.table
+    assert table.rowCount() == len(catalogue.models)
+    assert [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())] == list(HEADERS)
+    first, row = catalogue.models[0], [table.item(0, c).text() for c in range(table.columnCount())]
+    assert row[0] == f"{first.name} {first.quantisation}" and row[1] == f"{first.size_bytes / 1e9:.1f} GB"
+    assert row[2].startswith(f"{first.memory_bytes() / 1e9:.1f} GB") and row[4] == first.url.removeprefix("https://")
+    speed = catalogue.reference.tokens_per_second * catalogue.reference.size_bytes / first.size_bytes
+    assert row[3] == f"about {speed:.1f} tokens/s (documented)"  # nothing drafted here yet
+    assert "documented, not yet measured here" in panel.note.text() and "BENCHMARKS.md" in panel.note.text()
+    assert "built-in demo model" in panel.active_label.text() and "Voice: none" in panel.active_label.text()
+
+
+def test_once_this_machine_has_drafted_the_speeds_are_scaled_from_its_measurement(page, qtbot, db):
+    embedded = embedded_model_path()
+    for _ in range(3):
+        db["drafts"].insert({"model": embedded.name, "tokens": 81, "seconds": 2.0,
+                             "params": json.dumps({"first_token_seconds": 1.0})})  # fmt: skip
+    panel = loaded_models(qtbot, page)
+    first = load_catalogue().models[0]
+    speed = 80.0 * embedded.stat().st_size / first.size_bytes
+    assert panel.table.item(0, 3).text() == f"about {speed:.1f} tokens/s (measured)"
+    assert "measured on this machine" in panel.note.text() and "at 80 tokens/s" in panel.note.text()
+
+
+def test_choosing_a_file_in_the_models_panel_drafts_with_it(page, qtbot, tmp_path, db):
+    panel = loaded_models(qtbot, page)
+    model = tiny_gguf(tmp_path / "tiny-chat.gguf")
+    with qtbot.waitSignal(panel.refreshed, timeout=30_000):
+        panel.choose_file(str(model))
+    assert get_setting(db, MODEL_KEY) == str(model.resolve()) and page.model_path.text() == str(model.resolve())
+    assert "<b>Tiny Chat</b>" in panel.active_label.text() and panel.message.text() == "Drafts now use Tiny Chat."
+
+
+def test_compose_can_lead_to_the_panel_however_small_the_window(page, qtbot):
+    def panel_top() -> int:  # where the panel starts in the visible part of the page
+        return page.models.mapTo(page.scroll.viewport(), QPoint(0, 0)).y()
+
+    page.resize(900, 160)
+    qtbot.waitUntil(lambda: panel_top() >= page.scroll.viewport().height(), timeout=5_000)  # below the fold
+    page.show_models()
+    assert 0 <= panel_top() < page.scroll.viewport().height() and page.scroll.verticalScrollBar().value() > 0
+
+
+def test_the_download_page_opens_in_the_browser_and_the_link_can_be_copied(qtbot, data_home):
+    opened: list[str] = []
+    panel = ModelsPanel(str(data_home), open_url=lambda url: opened.append(url.toString()) or True)
+    qtbot.addWidget(panel)
+    with qtbot.waitSignal(panel.refreshed, timeout=30_000):
+        panel.refresh()
+    assert not panel.page_button.isEnabled() and not panel.copy_button.isEnabled()  # nothing chosen yet
+    panel.table.selectRow(2)
+    panel.page_button.click()
+    panel.copy_button.click()
+    url = load_catalogue().models[2].url
+    assert opened == [url] and QApplication.clipboard().text() == url and panel.message.text() == f"Copied {url}."

@@ -4,6 +4,11 @@ Tone, length and the number of alternatives go to the same core call as ``mailvo
 streams into its own tab. A draft can be stopped, written again (Regenerate), edited and saved, copied, or opened
 in the user's mail app as a ``mailto:`` link. Drafting, searching and saving run off the GUI thread; the page
 keeps one engine, so the model loads once per session.
+
+Words are never lost: whatever would replace text the user has not saved (Generate, Regenerate, opening a
+saved draft, quitting) asks Save / Discard / Cancel first; the drafts shown stay until the new ones start to
+arrive; a stopped draft can be saved, marked as partial. A badge names the model and voice writing, and a
+draft that looks unfinished says why, beside it, with Regenerate at hand.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import SIGNAL, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QShortcut, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -32,17 +38,23 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.drafting.backend import Backend
-from assistant.drafting.drafts import DraftResult, draft, update_draft
+from assistant.drafting.drafts import DraftResult, SavedDraft, draft, save_partial, update_draft
+from assistant.drafting.incomplete import describe
 from assistant.drafting.prompting import PromptError, ReplyContext, reply_from_store
+from assistant.errors import MailvoiceError
 from assistant.gui import tasks
 from assistant.gui.compat import keep_none_alive
 from assistant.gui.message_picker import MessagePicker
+from assistant.gui.model_badge import ModelBadge
+from assistant.gui.models_panel import ModelsDialog
+from assistant.gui.unsaved import DISCARD, SAVE, Ask, ask_save_discard, question
 from assistant.gui.workers import CallWorker
 from assistant.paths import data_dir
 from assistant.store import open_store
 
 TONES = ("", "friendly", "formal", "warm", "brief and direct", "apologetic", "enthusiastic")
 REPLY_CHARS = 1500  # of the email answered, shown on the page (the prompt takes what fits the model)
+EMPTY_INSTRUCTION = 'The instruction is empty: say what the email should do, e.g. "ask Rosa to fix the tap".'
 
 
 def mailto_url(to: str, subject: str, body: str) -> str:
@@ -73,7 +85,8 @@ def _load_reply(root: str, message_id: str) -> ReplyContext:
 
 
 def _write(root: str, request: dict[str, Any], backend: Backend | None, progress, cancel) -> DraftResult:
-    """The core call of one request, in the worker thread; each chunk goes out as ``(alternative, text)``."""
+    """The core call of one request, in the worker thread; each chunk goes out as ``(alternative, text)``, each
+    saved alternative as ``(alternative, SavedDraft)``."""
     return draft(
         open_store(data_dir(root)),
         request["instruction"],
@@ -85,37 +98,57 @@ def _write(root: str, request: dict[str, Any], backend: Backend | None, progress
         seed=request["seed"],
         backend=backend,
         on_chunk=lambda i, text: progress((i, text)),
+        on_saved=lambda i, saved: progress((i, saved)),  # a stop later keeps it: the page must know its id
         cancel=cancel,
     )
 
 
-def _save_edit(root: str, draft_id: int, text: str) -> int:
-    update_draft(open_store(data_dir(root)), draft_id, text)
-    return draft_id
+def _save(root: str, jobs: list[dict[str, Any]]) -> list[int]:
+    """Store each job's text: an edit of a saved draft, or a draft never saved (a stopped one: partial)."""
+    db = open_store(data_dir(root))
+    ids = []
+    for job in jobs:
+        if job["id"]:
+            update_draft(db, job["id"], job["text"])
+            ids.append(job["id"])
+            continue
+        request = job["request"]
+        ids.append(save_partial(db, request["instruction"], job["text"], reply_to=request["reply_to"],
+                                to=request["to"], tone=request["tone"], length=request["length"],
+                                flag=job["flag"]))  # fmt: skip
+    return ids
 
 
 class ComposePage(QWidget):
-    """Args:
-    root: the data folder.
-    backend_factory: makes the drafting engine once (tests pass a fake); llama.cpp on the chosen model when None.
-    open_url: opens the ``mailto:`` link (default: ``QDesktopServices.openUrl``); returns whether it could.
+    """Signals: models_requested() when the model badge's button is clicked (with nothing connected, the Models
+    panel opens as a dialog).
+
+    Args:
+        root: the data folder.
+        backend_factory: makes the drafting engine once (tests pass a fake); llama.cpp on the chosen model when None.
+        open_url: opens the ``mailto:`` link (default: ``QDesktopServices.openUrl``); returns whether it could.
+        ask: asks Save / Discard / Cancel before unsaved text would be replaced (default: a message box).
     """
 
+    models_requested = Signal()
+
     def __init__(self, root: str, backend_factory=None, parent: QWidget | None = None, *,
-                 open_url: Callable[[QUrl], bool] | None = None):  # fmt: skip
+                 open_url: Callable[[QUrl], bool] | None = None, ask: Ask | None = None):  # fmt: skip
         super().__init__(parent)
         keep_none_alive()  # every streamed word makes Qt calls: see assistant.gui.compat
         self.root = root
         self.backend_factory = backend_factory
         self.open_url = open_url or QDesktopServices.openUrl
+        self.ask = ask or ask_save_discard
         self.backend: Backend | None = None
         self.thread = None
         self.worker: CallWorker | None = None
         self.picker: MessagePicker | None = None
         self.reply: ReplyContext | None = None  # the email the next draft answers
         self.request: dict[str, Any] | None = None  # what the drafts shown were written for (Regenerate repeats it)
-        self.drafts: list[dict[str, Any]] = []  # per tab: {"id", "subject"} once saved
+        self.drafts: list[dict[str, Any]] = []  # per tab: {"id", "subject"} once saved; "flag" if unfinished
         self.writing = False
+        self.incoming = 0  # alternatives of a run whose text has not started to arrive (old drafts still shown)
         self.seed: int | None = None  # the first alternative's seed for reproducible drafts; None: random
         self._follow = True  # the tabs follow the alternative being written until the user picks one
         self._build()
@@ -156,9 +189,15 @@ class ComposePage(QWidget):
         self.save_button = QPushButton("Save e&dits  (Ctrl+S)")
         self.save_button.setToolTip("Keep your changes to this draft in your saved drafts.")
         self.tabs = QTabWidget(documentMode=True, tabBarAutoHide=True)
+        # Not a stop of its own: its focus goes to the tab bar, hidden while there is one draft, and Tab stuck
+        # there instead of reaching the draft. The bar, when shown, and the editors are stops themselves.
+        self.tabs.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.tabs.tabBar().tabBarClicked.connect(lambda _i: setattr(self, "_follow", False))
         self.tabs.currentChanged.connect(lambda _i: self._update_buttons())
         self.status = QLabel("", wordWrap=True, textFormat=Qt.TextFormat.PlainText)
+        self.badge = ModelBadge(self.root)
+        self.badge.models_requested.connect(self.show_models)
+        self._build_flag_bar()
         self.reply_button.clicked.connect(self.pick_reply)
         self.clear_reply_button.clicked.connect(lambda: self.set_reply(None))
         self.generate_button.clicked.connect(self.generate)
@@ -200,14 +239,31 @@ class ComposePage(QWidget):
         for b in (self.copy_button, self.mail_button, self.save_button):
             buttons.addWidget(b)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.badge)
         layout.addWidget(label("<b>&Instruction</b>", self.instruction))
         layout.addWidget(self.instruction)
         layout.addLayout(reply_row)
         layout.addWidget(self.reply_view)
         layout.addLayout(options)
         layout.addLayout(buttons)
+        layout.addWidget(self.flag_bar)
         layout.addWidget(self.tabs, 1)
         layout.addWidget(self.status)
+
+    def _build_flag_bar(self) -> None:
+        """The note shown above a draft that looks unfinished, with Regenerate beside it."""
+        self.flag_bar = QFrame()
+        self.flag_bar.setObjectName("draftFlag")
+        self.flag_bar.setFrameShape(QFrame.Shape.StyledPanel)
+        self.flag_label = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)
+        self.flag_regenerate = QPushButton("Write it again")
+        self.flag_regenerate.setToolTip("Regenerate: write the same request again, with another seed.")
+        self.flag_regenerate.clicked.connect(self.regenerate)
+        row = QHBoxLayout(self.flag_bar)
+        row.setContentsMargins(8, 4, 8, 4)
+        row.addWidget(self.flag_label, 1)
+        row.addWidget(self.flag_regenerate)
+        self.flag_bar.hide()
 
     # --- the email answered -----------------------------------------------------------------------------
     def pick_reply(self) -> MessagePicker | None:
@@ -279,15 +335,23 @@ class ComposePage(QWidget):
         return self.writing
 
     def generate(self) -> None:
-        """Write drafts for what the page says now."""
-        self.run(self.current_request())
+        """Write drafts for what the page says now (an empty instruction is refused before anything changes)."""
+        request = self.current_request()
+        if self.writing:
+            return
+        if not request["instruction"].strip():
+            self.status.setText(EMPTY_INSTRUCTION)
+            self.instruction.setFocus()
+            return
+        self.replace_drafts(lambda: self.run(request), "writing new drafts")
 
     def regenerate(self) -> None:
         """Write the last request again (a new seed, so new drafts)."""
         if self.request is None or self.writing:
             return
         seed = self.request["seed"]
-        self.run({**self.request, "seed": None if seed is None else seed + self.request["n"]})
+        request = {**self.request, "seed": None if seed is None else seed + self.request["n"]}
+        self.replace_drafts(lambda: self.run(request), "writing new drafts")
 
     def run(self, request: dict[str, Any]) -> None:
         if self.busy():
@@ -295,7 +359,7 @@ class ComposePage(QWidget):
         if self.backend is None and self.backend_factory is not None:
             self.backend = self.backend_factory()
         self.request = request
-        self.reset_tabs(request["n"])
+        self.incoming = request["n"]  # the drafts shown are replaced when the first words arrive
         self._follow = True
         n = request["n"]
         self.status.setText("Writing…" if n == 1 else f"Writing {n} alternatives…")
@@ -306,13 +370,32 @@ class ComposePage(QWidget):
         self.set_busy(True)
         self.thread = tasks.start(self, self.worker)
 
-    def on_chunk(self, chunk: tuple[int, str]) -> None:
-        i, text = chunk
+    def _arrived(self) -> None:
+        """The new drafts start to arrive: now, and not before, the ones shown make way."""
+        if self.incoming:
+            self.reset_tabs(self.incoming)
+            self.incoming = 0
+
+    def on_chunk(self, chunk: tuple[int, Any]) -> None:
+        i, payload = chunk
+        self._arrived()
+        if isinstance(payload, SavedDraft):
+            self.show_saved(i, payload)
+            return
         editor = self.editor(i)
         editor.moveCursor(QTextCursor.MoveOperation.End)
-        editor.insertPlainText(text)
+        editor.insertPlainText(payload)
         if self._follow and self.tabs.currentIndex() != i:
             self.tabs.setCurrentIndex(i)
+
+    def show_saved(self, i: int, saved: SavedDraft) -> None:
+        """Alternative ``i`` is written and saved: show the saved, fully cleaned text and any flag."""
+        editor = self.editor(i)
+        editor.setPlainText(saved.text)
+        editor.document().setModified(False)
+        flag = saved.incomplete.code if saved.incomplete else ""
+        self.drafts[i] = {"id": saved.id, "subject": saved.subject, "flag": flag}
+        self._update_tab(i)
 
     def stop(self) -> None:
         if self.worker is not None and self.busy():
@@ -320,23 +403,80 @@ class ComposePage(QWidget):
             self.status.setText("Stopping…")
 
     def on_finished(self, result: DraftResult) -> None:
+        self._arrived()
         for i, saved in enumerate(result.drafts):
-            editor = self.editor(i)
-            editor.setPlainText(saved.text)  # the saved, fully cleaned text
-            editor.document().setModified(False)
-            self.drafts[i] = {"id": saved.id, "subject": saved.subject}
+            self.show_saved(i, saved)
         self.set_busy(False)
         ids = ", ".join(f"#{d.id}" for d in result.drafts)
         adapter = f" + {result.adapter}" if result.adapter else ""
         notices = " ".join(result.notices)
-        self.status.setText(f"Saved as draft {ids}. {result.tokens_per_second:.0f} tokens/s with "
+        flagged = sum(d.incomplete is not None for d in result.drafts)
+        check = (" It looks incomplete: see the note above it." if len(result.drafts) == 1 else
+                 f" {flagged} of them look incomplete (⚠): see the note above each.") if flagged else ""  # fmt: skip
+        self.status.setText(f"Saved as draft {ids}.{check} {result.tokens_per_second:.0f} tokens/s with "
                             f"{result.model}{adapter}. {notices}".strip())  # fmt: skip
+        self.badge.refresh()
 
     def on_failed(self, message: str) -> None:
+        stopped = message == "Stopped."
+        if not self.incoming:  # words arrived: a draft cut short stays on screen, savable as partial
+            for i in range(self.tabs.count()):
+                if not self.drafts[i].get("id") and self.editor(i).toPlainText().strip():
+                    self.drafts[i]["flag"] = "partial"
+                    self._update_tab(i)
+        if stopped and not self.incoming:
+            message = ("Stopped. What was written is kept here but not saved: Save draft keeps it, marked as "
+                       "partial; Generate or Regenerate writes a new one.")  # fmt: skip
+        elif stopped:
+            message = "Stopped before anything was written."
+        self.incoming = 0
         self.set_busy(False)
-        if message == "Stopped.":
-            message = "Stopped: the draft being written was not saved. Generate or Regenerate writes a new one."
         self.status.setText(message)
+
+    # --- unsaved text -----------------------------------------------------------------------------------
+    def unsaved_tabs(self) -> list[int]:
+        """The tabs whose text the user has not saved: edited, or written but never saved (a stopped draft)."""
+        if self.writing:
+            return []  # the drafts shown were saved or knowingly discarded before writing began
+        return [i for i in range(self.tabs.count())
+                if self.editor(i).document().isModified() and self.editor(i).toPlainText().strip()]  # fmt: skip
+
+    def has_unsaved_text(self) -> bool:
+        """Whether closing the window now would lose text the user has not saved (see :meth:`confirm_leave`)."""
+        return bool(self.unsaved_tabs())
+
+    def replace_drafts(self, then: Callable[[], None], doing: str) -> None:
+        """Run ``then``, which replaces the drafts shown, once unsaved text is saved or knowingly discarded."""
+        unsaved = self.unsaved_tabs()
+        if not unsaved:
+            then()
+            return
+        answer = self.ask(self, question(unsaved, doing))
+        if answer == SAVE:
+            self.save_tabs(unsaved, then)
+        elif answer == DISCARD:
+            then()
+
+    def confirm_leave(self) -> bool:
+        """Ask before the window closes with unsaved text; return whether it may close.
+
+        Save stores the text here and now (the window is going: nothing else needs the GUI thread), Discard
+        lets it go, Cancel (or a failed save, which is shown) keeps the window open.
+        """
+        unsaved = self.unsaved_tabs()
+        if not unsaved:
+            return True
+        answer = self.ask(self, question(unsaved, "quitting"))
+        if answer != SAVE:
+            return answer == DISCARD
+        jobs = self._save_jobs(unsaved)
+        try:
+            ids = _save(self.root, jobs)
+        except MailvoiceError as exc:
+            self.save_failed(str(exc))
+            return False
+        self.tabs_saved(jobs, ids, None)
+        return True
 
     # --- tabs -------------------------------------------------------------------------------------------
     def reset_tabs(self, n: int) -> None:
@@ -352,10 +492,19 @@ class ComposePage(QWidget):
     def _add_tab(self) -> QPlainTextEdit:
         editor = QPlainTextEdit()
         editor.setPlaceholderText("Your draft appears here, in your own voice. Edit it, then Save edits.")
+        editor.setTabChangesFocus(True)  # Tab moves on, as everywhere else on the page
+        editor.setReadOnly(self.writing)
         editor.document().modificationChanged.connect(lambda _m: self._update_buttons())
         self.drafts.append({})
         self.tabs.addTab(editor, f"Draft {self.tabs.count() + 1}")
         return editor
+
+    def _update_tab(self, i: int) -> None:
+        flagged = bool(self.drafts[i].get("flag"))
+        self.tabs.setTabText(i, f"Draft {i + 1}" + (" ⚠" if flagged else ""))
+        self.tabs.setTabToolTip(i, f"Looks incomplete: {describe(self.drafts[i]['flag'])}" if flagged else "")
+        if i == self.tabs.currentIndex():
+            self._update_buttons()
 
     def editor(self, i: int) -> QPlainTextEdit:
         while self.tabs.count() <= i:
@@ -387,8 +536,25 @@ class ComposePage(QWidget):
         has_text = editor is not None and bool(editor.toPlainText().strip())
         self.copy_button.setEnabled(has_text)
         self.mail_button.setEnabled(has_text)
-        edited = editor is not None and editor.document().isModified()
-        self.save_button.setEnabled(not busy and edited and bool(self.current_draft().get("id")))
+        unsaved = not busy and has_text and editor.document().isModified()
+        self.save_button.setEnabled(unsaved)
+        saved = bool(self.current_draft().get("id"))
+        self.save_button.setText("Save e&dits  (Ctrl+S)" if saved else "Save &draft  (Ctrl+S)")
+        self._update_flag_bar()
+
+    def _update_flag_bar(self) -> None:
+        draft_shown = self.current_draft()
+        flag = draft_shown.get("flag")
+        self.flag_bar.setVisible(bool(flag) and not self.writing)
+        if not flag:
+            return
+        if flag == "partial" and not draft_shown.get("id"):
+            text = "This draft was stopped before it was finished and is not saved: Save draft keeps it, marked " \
+                   "as partial."  # fmt: skip
+        else:
+            text = f"This draft looks incomplete: {describe(flag)}."
+        self.flag_label.setText(f"⚠ {text}")
+        self.flag_regenerate.setEnabled(self.request is not None and not self.writing)
 
     # --- using a draft ----------------------------------------------------------------------------------
     def subject(self) -> str:
@@ -414,18 +580,45 @@ class ComposePage(QWidget):
         self.status.setText("Opened in your mail app.")
 
     def save_edits(self) -> None:
-        """Keep the edited text of the draft shown (the model's text stays with it, see ``update_draft``)."""
-        draft_id = self.current_draft().get("id")
-        if not draft_id or self.busy() or not self.save_button.isEnabled():
+        """Save the draft shown: the user's edits to a saved draft (the model's text stays with it, see
+        ``update_draft``), or a draft never saved (a stopped one is marked as partial)."""
+        i = self.tabs.currentIndex()
+        if self.busy() or not self.save_button.isEnabled() or i not in self.unsaved_tabs():
             return
-        editor, root, text = self.output, self.root, self.output.toPlainText()
-        self.save_button.setEnabled(False)
-        tasks.call(self, lambda: _save_edit(root, draft_id, text), lambda _id: self.edits_saved(editor, draft_id),
-                   self.save_failed)  # fmt: skip
+        self.save_tabs([i], None)
 
-    def edits_saved(self, editor: QPlainTextEdit, draft_id: int) -> None:
-        editor.document().setModified(False)
-        self.status.setText(f"Saved your edits to draft #{draft_id}.")
+    def _save_jobs(self, tabs: list[int]) -> list[dict[str, Any]]:
+        """What saving ``tabs`` stores, read on the GUI thread (the editors stay here)."""
+        request = self.request or self.current_request()  # text typed into an empty page: the page's request
+        return [{"editor": self.editor(i), "id": self.drafts[i].get("id"), "text": self.editor(i).toPlainText(),
+                 "flag": self.drafts[i].get("flag") or "", "request": request} for i in tabs]  # fmt: skip
+
+    def save_tabs(self, tabs: list[int], then: Callable[[], None] | None) -> None:
+        """Save ``tabs`` off the GUI thread; then ``then()``, unless saving failed (then nothing is replaced)."""
+        jobs = self._save_jobs(tabs)
+        plain = [{k: v for k, v in job.items() if k != "editor"} for job in jobs]  # no widget crosses threads
+        root = self.root
+        self.save_button.setEnabled(False)
+        tasks.call(self, lambda: _save(root, plain), lambda ids: self.tabs_saved(jobs, ids, then), self.save_failed)
+
+    def tabs_saved(self, jobs: list[dict[str, Any]], ids: list[int], then: Callable[[], None] | None) -> None:
+        said = []
+        for job, draft_id in zip(jobs, ids, strict=True):
+            i = self.tabs.indexOf(job["editor"])
+            if i < 0:
+                continue  # its tab is gone (the page moved on); the text is saved all the same
+            new = not self.drafts[i].get("id")
+            self.drafts[i] = {**self.drafts[i], "id": draft_id}
+            self.drafts[i].setdefault("subject", "")
+            if job["editor"].toPlainText() == job["text"]:  # typed on while saving: still unsaved
+                job["editor"].document().setModified(False)
+            self._update_tab(i)
+            partial = ", marked as partial" if new and job["flag"] == "partial" else ""
+            said.append(f"Saved draft #{draft_id}{partial}." if new else f"Saved your edits to draft #{draft_id}.")
+        self._update_buttons()
+        self.status.setText(" ".join(said))
+        if then is not None:
+            then()
 
     def save_failed(self, message: str) -> None:
         self._update_buttons()
@@ -434,11 +627,15 @@ class ComposePage(QWidget):
 
     # --- from the Drafts page ---------------------------------------------------------------------------
     def open_draft(self, row: dict[str, Any]) -> None:
-        """Show a saved draft to edit, copy or send; Regenerate writes its request again."""
+        """Show a saved draft to edit, copy or send; Regenerate writes its request again. Unsaved text on the
+        page is saved or knowingly discarded first."""
         if self.writing:
             self.stop()
             self.status.setText("Stop the draft being written first, then open this one again.")
             return
+        self.replace_drafts(lambda: self._open(row), "opening another draft")
+
+    def _open(self, row: dict[str, Any]) -> None:
         try:
             params = json.loads(row.get("params") or "{}")
         except ValueError:
@@ -454,7 +651,8 @@ class ComposePage(QWidget):
         self.reset_tabs(1)
         self.output.setPlainText(row.get("text") or "")
         self.output.document().setModified(False)
-        self.drafts[0] = {"id": row.get("id"), "subject": row.get("subject") or ""}
+        self.drafts[0] = {"id": row.get("id"), "subject": row.get("subject") or "", "flag": row.get("flag") or ""}
+        self._update_tab(0)
         answered = row.get("context") if row.get("context_kind") == "message" else None
         self.request = {**self.current_request(), "reply_to": answered, "reply_subject": None}
         if answered:
@@ -462,6 +660,21 @@ class ComposePage(QWidget):
         self.status.setText(f"Draft #{row.get('id')} of {(row.get('created_at') or '')[:10]}: edit it and Save "
                             "edits, or Regenerate writes a new one.")  # fmt: skip
         self._update_buttons()
+
+    # --- the model -------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """The page is shown: the badge reads which model and voice draft now (they may have changed)."""
+        self.badge.refresh()
+
+    def show_models(self) -> None:
+        """The badge's button: the Models panel in Settings when the window listens, else in a dialog."""
+        if self.receivers(SIGNAL("models_requested()")) > 0:
+            self.models_requested.emit()
+            return
+        dialog = ModelsDialog(self.root, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.panel.model_changed.connect(lambda _info: self.badge.refresh())
+        dialog.open()
 
     def shutdown(self) -> None:
         if self.thread is not None and self.thread.isRunning():

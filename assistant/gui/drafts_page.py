@@ -1,6 +1,8 @@
 """The Drafts page: every saved draft in a searchable, sortable table; read, delete, export to CSV, reopen in Compose.
 
-Export calls the same core as ``mailvoice export drafts`` (:func:`assistant.drafting.export_drafts`).
+Export calls the same core as ``mailvoice export drafts`` (:func:`assistant.drafting.export_drafts`). A draft
+that looks unfinished says why in the Check column and above its text; Enter (or a double click) opens the
+selected draft in Compose. With no drafts, the page says where to write one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -21,12 +24,14 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from assistant.drafting import delete_drafts, export_drafts, list_drafts
+from assistant.drafting.incomplete import describe
 from assistant.gui import tasks
 from assistant.paths import data_dir
 from assistant.store import open_store
@@ -38,9 +43,11 @@ COLUMNS = (
     ("recipient", "To"),
     ("model", "Model"),
     ("adapter", "Adapter"),
+    ("flag", "Check"),
     ("text", "Draft"),  # last: it takes the width left; the whole draft shows below the table
 )
 _EXCEL = "CSV for Excel (*.csv)"
+EMPTY = "No drafts yet — write one on Compose."
 
 
 class DraftsModel(QAbstractTableModel):
@@ -71,10 +78,14 @@ class DraftsModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             if key == "created_at":
                 return (value or "")[:16].replace("T", " ")
+            if key == "flag":
+                return "⚠ incomplete" if value else ""
             text = " ".join(str(value if value is not None else "").split())
             return text if len(text) <= 120 else text[:119] + "…"
         if role == Qt.ItemDataRole.ToolTipRole and key in ("instruction", "text"):
             return value
+        if role == Qt.ItemDataRole.ToolTipRole and key == "flag" and value:
+            return f"Looks incomplete: {describe(value)}. Open it in Compose to write it again."
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
@@ -119,11 +130,22 @@ class DraftsPage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for col, width in enumerate((44, 120, 250, 180, 150, 80)):
+        for col, width in enumerate((44, 120, 250, 180, 150, 80, 100)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().selectionChanged.connect(self.show_selected)
         self.table.doubleClicked.connect(lambda _i: self.reopen())
         QShortcut(QKeySequence.StandardKey.Delete, self.table, activated=self.delete_selected)
+        for key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):  # as a double click: open the draft in Compose
+            QShortcut(QKeySequence(key), self.table, activated=self.reopen, context=Qt.ShortcutContext.WidgetShortcut)
+        self.empty = QLabel(EMPTY, alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
+        self.empty.setObjectName("emptyDrafts")
+        self.empty.setFrameShape(QFrame.Shape.StyledPanel)
+        self.table_or_empty = QStackedWidget()
+        self.table_or_empty.addWidget(self.table)
+        self.table_or_empty.addWidget(self.empty)
+        self.flag_note = QLabel(wordWrap=True)
+        self.flag_note.setObjectName("draftFlag")
+        self.flag_note.hide()
         self.preview = QPlainTextEdit()
         self.preview.setReadOnly(True)
         self.preview.setPlaceholderText("Select a draft to read it here.")
@@ -139,9 +161,14 @@ class DraftsPage(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
         top.addWidget(self.count)
+        reading = QWidget()
+        reading_layout = QVBoxLayout(reading)
+        reading_layout.setContentsMargins(0, 0, 0, 0)
+        reading_layout.addWidget(self.flag_note)
+        reading_layout.addWidget(self.preview, 1)
         splitter = QSplitter(Qt.Orientation.Vertical)
-        splitter.addWidget(self.table)
-        splitter.addWidget(self.preview)
+        splitter.addWidget(self.table_or_empty)
+        splitter.addWidget(reading)
         splitter.setSizes([340, 200])
         buttons = QHBoxLayout()
         for b in (self.compose_button, self.delete_button, self.export_button):
@@ -171,6 +198,11 @@ class DraftsPage(QWidget):
     def update_count(self) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
         self.count.setText(f"{total:,} drafts" if shown == total else f"{shown:,} of {total:,} drafts")
+        if not total:
+            self.empty.setText(EMPTY)
+        elif not shown:
+            self.empty.setText(f"No draft has “{self.search.text().strip()}”. Clear the search to see them all.")
+        self.table_or_empty.setCurrentWidget(self.table if shown else self.empty)
 
     def selected(self) -> list[dict[str, Any]]:
         rows = {self.proxy.mapToSource(i).row() for i in self.table.selectionModel().selectedRows()}
@@ -181,6 +213,10 @@ class DraftsPage(QWidget):
         self.compose_button.setEnabled(len(chosen) == 1)
         self.delete_button.setEnabled(bool(chosen))
         self.export_button.setEnabled(bool(self.model.rows))
+        flag = chosen[0].get("flag") if len(chosen) == 1 else ""
+        self.flag_note.setVisible(bool(flag))
+        self.flag_note.setText(f"⚠ This draft looks incomplete: {describe(flag)}. Open it in Compose to write it "
+                               "again." if flag else "")  # fmt: skip
         if len(chosen) == 1:
             d = chosen[0]
             subject = f"Subject: {d['subject']}\n\n" if d.get("subject") else ""

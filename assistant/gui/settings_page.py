@@ -1,5 +1,6 @@
-"""The Settings page: the model (with its GGUF metadata), threads and GPU layers, the adapter in use, the data
-folder, and privacy (the network guard's state, and forgetting everything).
+"""The Settings page: the model (with its GGUF metadata), the Models panel (the recommended models and what
+they need here), threads and GPU layers, the adapter in use, the data folder, and privacy (the network guard's
+state, and forgetting everything).
 
 Settings are stored in the store's settings table under the keys drafting reads (``model_path``,
 ``adapter``, ``n_threads``, ``n_gpu_layers``), through the same core calls as ``mailvoice model`` and
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QUrl, Signal
+from PySide6.QtCore import QPoint, QSettings, Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QComboBox,
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -35,6 +37,7 @@ from assistant.drafting.models import choose_model, current_model, model_info
 from assistant.errors import MailvoiceError
 from assistant.forget import ForgetReport, forget
 from assistant.gui import tasks
+from assistant.gui.models_panel import ModelsPanel
 from assistant.gui.wizard import human_size
 from assistant.identities import stats
 from assistant.paths import data_dir
@@ -95,7 +98,13 @@ class SettingsPage(QWidget):
         self.busy = busy
         self.release = release
         self.loaded: dict[str, Any] | None = None
-        columns = QHBoxLayout(self)
+        self.models = ModelsPanel(root)
+        self.models.model_changed.connect(self.model_chosen)
+        content = QWidget()
+        page = QVBoxLayout(content)
+        columns = QHBoxLayout()
+        page.addLayout(columns)
+        page.addWidget(self.models)  # the whole width: its table has five columns
         left, right = QVBoxLayout(), QVBoxLayout()
         columns.addLayout(left, 3)
         columns.addLayout(right, 2)
@@ -106,6 +115,11 @@ class SettingsPage(QWidget):
         right.addWidget(self._data_box())
         right.addWidget(self._privacy_box())
         right.addStretch()
+        self.scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        self.scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
 
     # -- building ----------------------------------------------------------------------------------
     def _model_box(self) -> QGroupBox:
@@ -203,6 +217,13 @@ class SettingsPage(QWidget):
         root = self.root
         self.show_offline()
         tasks.call(self, lambda: _load(root), self.show_loaded)
+        self.models.refresh()
+
+    def show_models(self) -> None:
+        """Bring the Models panel into view, its top first (Compose's model badge leads here)."""
+        top = self.models.mapTo(self.scroll.widget(), QPoint(0, 0)).y()
+        self.scroll.verticalScrollBar().setValue(max(0, top - 8))
+        self.models.choose_button.setFocus()
 
     def show_loaded(self, loaded: dict[str, Any]) -> None:
         self.loaded = loaded
