@@ -71,9 +71,6 @@ class LossChart(QChartView):
         for event in events:
             self.add_event(event)
 
-    def title(self) -> str:
-        return self.chart().title()
-
     def set_total_steps(self, total: int) -> None:
         self.total_steps = max(0, int(total))
         self._rescale()
@@ -102,9 +99,6 @@ class LossChart(QChartView):
     def points(self, which: str = "train") -> list[tuple[float, float]]:
         series = self.train if which == "train" else self.eval
         return [(p.x(), p.y()) for p in series.points()]
-
-    def x_range(self) -> tuple[float, float]:
-        return self.x_axis.min(), self.x_axis.max()
 
     def _add(self, series: QLineSeries, step: int, value: float) -> None:
         if not math.isfinite(value):

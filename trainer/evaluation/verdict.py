@@ -42,9 +42,10 @@ def verdict(metrics: dict[str, Any], adapter: str | None, plain: dict[str, Any] 
     plain model's ``plain`` metrics when they are known."""
     n = metrics.get("n")
     if isinstance(n, int) and n < TOO_FEW:
-        return Verdict(f"Too few emails to tell: {n} validation email{'s' * (n != 1)} were drafted, and scores on "
-                       f"so few swing by chance. Build more pairs (one in ten is kept apart for this) until there "
-                       f"are at least {TOO_FEW}, then evaluate again.", "unknown")  # fmt: skip
+        drafted = "1 validation email was" if n == 1 else f"{n} validation emails were"
+        return Verdict(f"Too few emails to tell: {drafted} drafted, and scores on so few swing by chance. Build "
+                       f"more pairs (one in ten is kept apart for this) until there are at least {TOO_FEW}, then "
+                       "evaluate again.", "unknown")  # fmt: skip
     scores = _scores(metrics)
     if adapter is None:
         text = f"The plain model, without an adapter: {scores}. Adapters you evaluate are compared with this."
