@@ -295,7 +295,7 @@ class _Run:
         self.done_bytes = 0
         self.me_keys: set[str] = set()
         self.window = ("", "")  # the dates asked for: first day, day after the last ("" = open-ended)
-        self.windows: dict[str, tuple[str, str]] = {}  # per file: the dates it will count as read with
+        self.windows: dict[str, tuple[str, str]] = {}  # files read again: the dates they will count as read with
         self.pending: list[dict[str, Any]] = []
         self.pending_skips: list[Skip] = []
         self.checkpoint: tuple | None = None
@@ -336,7 +336,6 @@ class _Run:
         is stored already counts as a duplicate) and then remembered with both windows when they join up.
         """
         key = path_text(src.path)
-        self.windows[key] = self.window
         row = self.db.execute(
             "SELECT size, mtime_ns, offset, done, read_since, read_before FROM import_files WHERE path = ?", [key]
         ).fetchone()
@@ -394,13 +393,13 @@ class _Run:
                 self.report.seen += 1
                 self.pending_skips.append(raw)
                 return True
-            self.checkpoint = (key, src.size, src.mtime_ns, src.kind, src.size, 1, *self.windows[key])
+            self.checkpoint = (key, src.size, src.mtime_ns, src.kind, src.size, 1, *self.windows.pop(key, self.window))
             self.flush()
             return True
         self.add(raw, src, result)
         self.done_bytes += raw.end - max(self.position, raw.offset if self.position == 0 else self.position)
         self.position = raw.end
-        self.checkpoint = (key, src.size, src.mtime_ns, src.kind, raw.end, 0, *self.windows[key])
+        self.checkpoint = (key, src.size, src.mtime_ns, src.kind, raw.end, 0, *self.windows.get(key, self.window))
         if len(self.pending) >= BATCH:
             self.flush()
         self.tick()

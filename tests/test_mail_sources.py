@@ -11,6 +11,8 @@ import pytest
 from assistant.mail import sources
 from assistant.mail.sources import discover, folder_for, iter_file, iter_mbox, path_text, sniff, text_path, unreadable
 
+posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX file names, links and pipes")
+
 
 def write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +121,7 @@ def test_missing_path_is_reported(tmp_path):
     assert files == [] and skips[0].reason == "no such file or folder"
 
 
+@posix_only
 def test_path_text_round_trips_names_that_are_not_utf8(tmp_path):
     plain = tmp_path / "Envoyé" / "1.eml"
     assert path_text(plain) == str(plain) and text_path(path_text(plain)) == plain
@@ -129,6 +132,7 @@ def test_path_text_round_trips_names_that_are_not_utf8(tmp_path):
     assert text_path(text) == latin1 and os.fsencode(text_path(text)) == os.fsencode(latin1)
 
 
+@posix_only
 def test_folder_names_that_are_not_utf8_are_read_as_windows_1252(tmp_path):
     sent = Path(os.fsdecode(os.fsencode(tmp_path) + b"/Donn\xc3\xa9es/Envoy\xe9/cur/1:2,S"))
     assert folder_for(sent, tmp_path, "message") == "Données/Envoyé"
@@ -136,6 +140,7 @@ def test_folder_names_that_are_not_utf8_are_read_as_windows_1252(tmp_path):
     assert folder_for(box, tmp_path, "mbox") == "\x81éléments"  # 0x81 is not in Windows-1252: Latin-1
 
 
+@posix_only
 def test_every_root_that_gives_nothing_says_why(tmp_path):
     (tmp_path / "empty").mkdir()
     (tmp_path / "dangling").symlink_to(tmp_path / "gone.mbox")
@@ -150,6 +155,8 @@ def test_every_root_that_gives_nothing_says_why(tmp_path):
     ]
 
 
+@posix_only
+@pytest.mark.timeout(30)  # a pipe that is opened blocks until someone writes to it
 def test_broken_links_and_pipes_inside_a_folder_are_skipped_with_a_reason(tmp_path):
     write(tmp_path / "mail" / "1.eml", ONE)
     (tmp_path / "mail" / "old.mbox").symlink_to(tmp_path / "moved.mbox")
@@ -162,6 +169,7 @@ def test_broken_links_and_pipes_inside_a_folder_are_skipped_with_a_reason(tmp_pa
     ]
 
 
+@posix_only
 def test_a_link_to_an_ancestor_is_read_once(tmp_path):
     write(tmp_path / "mail" / "a" / "1.eml", ONE)
     (tmp_path / "mail" / "a" / "up").symlink_to(tmp_path / "mail", target_is_directory=True)
