@@ -1,11 +1,14 @@
 """Run the whole Mailvoice pipeline on a single-author email set and record the evaluation (see QUALITY.md).
 
 A dataset is a JSONL file with one sent email per line (``email``, optional ``subject``), such as the sets in
-``../shared/datasets/``. It becomes an mbox of mail sent by one person, then goes through the same commands a user
-runs: ``import`` → ``pairs build`` → ``train`` → ``eval --ablations``. Every stage is resumable, so the script can
-be stopped and started again; results land in ``WORK/eval.json``.
+``../shared/datasets/``, or a real mailbox (``.mbox``) with the author's addresses given by ``--me``. A JSONL set
+becomes an mbox of mail sent by one person; then both go through the same commands a user runs: ``import`` →
+``pairs build`` → ``train`` → ``eval --ablations``. Every stage is resumable, so the script can be stopped and
+started again; results land in ``WORK/eval.json``.
 
     python bench/quality.py ../shared/datasets/jeff_johnson_clean.jsonl --work /tmp/q/jeff
+    python bench/quality.py ../shared/corpora/linaro-mm-sig/koenig-and-parents.mbox --work /tmp/q/linaro \
+        --me christian.koenig@amd.com --me ckoenig.leichtzumerken@gmail.com
 """
 
 from __future__ import annotations
@@ -131,9 +134,29 @@ def by_instruction(work: Path) -> str:
     return "\n".join(lines) + f"\n\n{share} have the fallback instruction."
 
 
+def sample_instructions(work: Path, n: int, seed: int = 0) -> str:
+    """``n`` instructions drawn at random (fixed seed) from the included pairs, as a Markdown table with the
+    start of each email, so a reader can judge them."""
+    import random
+
+    from assistant.store.db import open_store
+
+    db = open_store(work / "data")
+    rows = db.execute("SELECT id, instruction, output, flags FROM pairs WHERE status = 'ok' ORDER BY id").fetchall()
+    chosen = sorted(random.Random(seed).sample(rows, min(n, len(rows))))
+    lines = ["| pair | instruction | kind | the email begins |", "|---|---|---|---|"]
+    for pid, instruction, output, flags in chosen:
+        kind = "fallback" if "fallback" in (flags or "") else "model"
+        start = " ".join(output.split())[:90]
+        cells = [str(pid), instruction, kind, start + ("…" if len(" ".join(output.split())) > 90 else "")]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("dataset", type=Path)
+    ap.add_argument("dataset", type=Path, help="a JSONL set of one author's emails, or an .mbox (with --me)")
+    ap.add_argument("--me", action="append", default=[], help="the author's address in an .mbox (repeatable)")
     ap.add_argument("--work", type=Path, required=True, help="working folder (data dir, mbox, results)")
     ap.add_argument("--stages", default="import,pairs,train,eval", help="comma-separated stages to run")
     ap.add_argument("--pairs", type=int, default=300, help="how many sent emails to label (pairs build --limit)")
@@ -142,6 +165,7 @@ def main() -> None:
     ap.add_argument("--gpu-recipe", action="store_true", help="train with the default recipe, not the CPU one")
     ap.add_argument("--limit", type=int, default=None, help="evaluate on at most N validation pairs")
     ap.add_argument("--table", action="store_true", help="print WORK/eval.json as a Markdown table and stop")
+    ap.add_argument("--instructions", type=int, metavar="N", help="print N random instructions as a table and stop")
     ap.add_argument(
         "--by-instruction",
         action="store_true",
@@ -156,6 +180,9 @@ def main() -> None:
     if args.by_instruction:
         print(by_instruction(work))
         return
+    if args.instructions:
+        print(sample_instructions(work, args.instructions))
+        return
     stages = set(args.stages.split(","))
     log: dict = json.loads((work / "log.json").read_text()) if (work / "log.json").exists() else {}
 
@@ -164,8 +191,14 @@ def main() -> None:
         (work / "log.json").write_text(json.dumps(log, indent=2))
 
     if "import" in stages:
-        address, n = write_mailbox(args.dataset, work / "sent.mbox")
-        record("import", mailvoice(work, "import", str(work / "sent.mbox"), "--me", address) | {"emails": n})
+        if args.dataset.suffix == ".mbox":
+            if not args.me:
+                raise SystemExit("a mailbox needs the author's addresses: --me ADDRESS (repeatable)")
+            me = [x for a in args.me for x in ("--me", a)]
+            record("import", mailvoice(work, "import", str(args.dataset.resolve()), *me))
+        else:
+            address, n = write_mailbox(args.dataset, work / "sent.mbox")
+            record("import", mailvoice(work, "import", str(work / "sent.mbox"), "--me", address) | {"emails": n})
     if "pairs" in stages:
         record("pairs", mailvoice(work, "pairs", "build", "--limit", str(args.pairs)))
     if "train" in stages:
