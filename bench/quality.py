@@ -27,19 +27,6 @@ from pathlib import Path
 
 RECIPIENT = "Colleague <colleague@dataset.example>"
 
-# The training recipe for a CPU: shorter sequences and smaller batches than the defaults (1024 tokens, 4 x 2),
-# which are meant for a GPU. Stored as the data folder's "train" setting, as a user would set it.
-CPU_RECIPE = {
-    "max_seq_len": 512,
-    "batch_size": 2,
-    "grad_accum": 2,
-    "eval_every": 10,
-    "eval_max_examples": 16,
-    "checkpoint_every": 10,
-    "parity_examples": 2,
-}
-
-
 def person(path: Path) -> tuple[str, str]:
     """'jeff_johnson_clean.jsonl' → ('Jeff Johnson', 'jeff.johnson@dataset.example')."""
     words = [w for w in re.split(r"[_\-\s]+", path.stem) if w.lower() not in ("clean", "emails", "email")]
@@ -203,9 +190,12 @@ def main() -> None:
         record("pairs", mailvoice(work, "pairs", "build", "--limit", str(args.pairs)))
     if "train" in stages:
         from assistant.store.db import open_store, set_setting
+        from trainer.config import TrainConfig
+        from trainer.preflight import CPU_RECIPE
 
-        if not args.gpu_recipe:
-            set_setting(open_store(work / "data"), "train", CPU_RECIPE)
+        if args.gpu_recipe:  # train chooses the CPU recipe by itself on a CPU; setting the defaults overrides it
+            defaults = TrainConfig()
+            set_setting(open_store(work / "data"), "train", {k: getattr(defaults, k) for k in CPU_RECIPE})
         have = mailvoice(work, "adapters").get("adapters", [])
         if not any(a.get("name") == "quality" for a in have):
             extra = ["--max-steps", str(args.max_steps)] if args.max_steps else []

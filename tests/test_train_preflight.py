@@ -137,3 +137,33 @@ def test_report_is_json_ready():
     data = json.loads(json.dumps(pf.to_json()))
     assert data["ok"] and data["memory_gb"]["total"] > data["memory_gb"]["logits"] > 0
     assert data["hardware"]["device"] == "cuda" and data["base"]["vocab"] == 128256
+
+
+def test_a_cpu_machine_gets_the_cpu_recipe_for_every_setting_the_person_left_alone(db):
+    """`mailvoice train` on a machine without a GPU picks the CPU recipe by itself, and says which and why; what
+    the person set (in the settings or as an option) wins, and a GPU keeps the defaults."""
+    from assistant.store.db import set_setting
+    from trainer import jobs
+
+    cfg = jobs.resolve_config(db, hardware=cpu(16))
+    assert (cfg.max_seq_len, cfg.batch_size, cfg.grad_accum, cfg.eval_every) == (512, 2, 2, 10)
+    assert cfg.extra["recipe"]["name"] == "cpu" and "no GPU" in jobs.recipe_text(cfg)
+    assert "512 tokens" in jobs.recipe_text(cfg) and "batch 2 x 2" in jobs.recipe_text(cfg)
+
+    set_setting(db, "train", {"max_seq_len": 1024})
+    cfg = jobs.resolve_config(db, hardware=cpu(16), batch_size=8)
+    assert (cfg.max_seq_len, cfg.batch_size, cfg.grad_accum) == (1024, 8, 2)
+    assert "max_seq_len" not in cfg.extra["recipe"]["settings"] and "batch_size" not in cfg.extra["recipe"]["settings"]
+
+    cfg = jobs.resolve_config(db, hardware=gpu(24))
+    assert (cfg.max_seq_len, cfg.batch_size, cfg.eval_every) == (1024, 4, 50)
+    assert "recipe" not in cfg.extra and jobs.recipe_text(cfg) == ""
+
+
+def test_the_recipe_chosen_is_saved_with_the_run(db, tmp_path):
+    from trainer import jobs
+    from trainer.config import TrainConfig
+
+    cfg = jobs.resolve_config(db, hardware=cpu(16))
+    cfg.save(tmp_path / "config.json")
+    assert TrainConfig.load(tmp_path / "config.json").extra["recipe"]["settings"]["max_seq_len"] == 512

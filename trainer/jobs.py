@@ -88,14 +88,49 @@ def checkpoint_step(run_dir: Path) -> int | None:
         return None
 
 
-def resolve_config(db: sqlite_utils.Database, **options: Any) -> TrainConfig:
-    """Defaults < the ``train`` setting < ``options`` (None: not given); the base defaults to the drafting model."""
+def resolve_config(
+    db: sqlite_utils.Database, hardware: preflight.Hardware | None = None, **options: Any
+) -> TrainConfig:
+    """Defaults < this machine's recipe < the ``train`` setting < ``options`` (None: not given); the base
+    defaults to the drafting model.
+
+    The recipe (:func:`trainer.preflight.machine_recipe`) fills only what the person has set neither in the
+    setting nor as an option; what it chose and why is kept in ``extra["recipe"]`` (saved with the run).
+    """
     from assistant.drafting.models import current_model
 
-    cfg = TrainConfig.from_json(get_setting(db, SETTINGS_KEY, {}) or {}).replace(**options)
+    saved = get_setting(db, SETTINGS_KEY, {}) or {}
+    cfg = TrainConfig.from_json(saved).replace(**options)
+    given = set(saved) | {k for k, v in options.items() if v is not None}
+    recipe = preflight.machine_recipe(hardware or preflight.detect())
+    chosen = {k: v for k, v in recipe.settings.items() if k not in given}
+    if chosen:
+        note = {"name": recipe.name, "why": recipe.why, "settings": chosen}
+        cfg = cfg.replace(**chosen, extra={**cfg.extra, "recipe": note})
     if not cfg.base:
         cfg = cfg.replace(base=str(current_model(db)[0]))
     return cfg.replace(base=str(Path(cfg.base).expanduser().resolve()))
+
+
+def recipe_text(cfg: TrainConfig) -> str:
+    """One line saying which settings the machine's recipe chose and why ("" when it chose none)."""
+    note = cfg.extra.get("recipe")
+    if not note:
+        return ""
+    s = note["settings"]
+    parts = []
+    if "max_seq_len" in s:
+        parts.append(f"{s['max_seq_len']} tokens")
+    if "batch_size" in s or "grad_accum" in s:
+        parts.append(f"batch {cfg.batch_size} x {cfg.grad_accum}")
+    if "eval_every" in s:
+        parts.append(f"an evaluation every {s['eval_every']} steps")
+    if "checkpoint_every" in s:
+        parts.append(f"a checkpoint every {s['checkpoint_every']} steps")
+    return (
+        f"The {note['name'].upper()} recipe ({', '.join(parts) or 'its settings'}): {note['why']}. "
+        "Settings you choose win over it."
+    )
 
 
 def training_examples(db: sqlite_utils.Database, data_file: str | None = None) -> list[Example]:

@@ -30,6 +30,21 @@ NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit codes + 8-bit block scales + 
 EFFICIENCY = {"cuda": 0.35, "cpu": 0.25}  # share of matmul peak a QLoRA step reaches (dequantization, small ops)
 
 
+# Settings for training on a CPU, used for every one the person has not set: the defaults (1,024 tokens, batch
+# 4 x 2, an evaluation every 50 steps) are meant for a GPU, where a step takes a second; on a laptop CPU it takes
+# minutes, so shorter sequences, smaller batches and more frequent evaluations and checkpoints keep a run that
+# can be stopped at any time useful. Measured on the three QUALITY.md sets (one pass in 13-37 minutes per set).
+CPU_RECIPE: dict[str, Any] = {
+    "max_seq_len": 512,
+    "batch_size": 2,
+    "grad_accum": 2,
+    "eval_every": 10,
+    "eval_max_examples": 16,
+    "checkpoint_every": 10,
+    "parity_examples": 2,
+}
+
+
 class PreflightError(MailvoiceError):
     """The run cannot fit in this machine's memory, or would take far too long."""
 
@@ -80,6 +95,23 @@ def detect() -> Hardware:
     notes = ["Apple GPU found, but 4-bit training has no Apple GPU kernels: training runs on the CPU."] if mps else []
     name = f"CPU ({cpus} core{'s' * (cpus != 1)})"
     return Hardware("cpu", name, total, available, total, available, cpus, mps=mps, notes=notes)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The settings a machine gets for every one the person has not set, and why."""
+
+    name: str  # cpu | gpu
+    settings: dict[str, Any]
+    why: str
+
+
+def machine_recipe(hw: Hardware) -> Recipe:
+    """The recipe for ``hw``: the defaults on a GPU, :data:`CPU_RECIPE` everywhere else."""
+    if hw.device == "cuda":
+        return Recipe("gpu", {}, f"training on {hw.name}")
+    why = "this Mac's GPU cannot train 4-bit models" if hw.mps else "no GPU was found"
+    return Recipe("cpu", dict(CPU_RECIPE), f"{why}, so training runs on the CPU")
 
 
 def lora_parameters(shape: ModelShape, r: int, targets: tuple[str, ...]) -> int:

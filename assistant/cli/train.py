@@ -15,7 +15,8 @@ import click
 
 from assistant.cli.common import Context, ProgressLine, command_options, format_duration
 from assistant.errors import MailvoiceError
-from trainer.config import TrainConfig
+from trainer.config import DURATIONS, TrainConfig
+from trainer.config import duration as duration_of
 
 
 def _modules(value: str | None) -> tuple[str, ...] | None:
@@ -67,6 +68,12 @@ def _show_preflight(pf: Any, err: bool = True) -> None:
 @click.option("--target-modules", help="Comma-separated layers to adapt (default: every projection).")
 @click.option("--lr", type=float, help="Peak learning rate (default 2e-4).")
 @click.option("--max-steps", type=click.IntRange(min=1), help="Stop after this many optimizer steps.")
+@click.option(
+    "--duration",
+    type=click.Choice(list(DURATIONS)),
+    help="How long it may train: quick (a 10-step test), one-pass (every email once) or full (the settings' "
+    "passes, 3 by default). --epochs and --max-steps win over it.",
+)
 @click.option("--resume", is_flag=True, help="Continue the last run that was stopped or crashed.")
 @click.option(
     "--data",
@@ -93,6 +100,7 @@ def train(
     target_modules,
     lr,
     max_steps,
+    duration,
     resume,
     data_file,
     name,
@@ -103,7 +111,7 @@ def train(
     from trainer import jobs
     from trainer.process import TrainingProcess
 
-    settings = (base, epochs, lora_r, lora_alpha, target_modules, lr, max_steps, data_file, name)
+    settings = (base, epochs, lora_r, lora_alpha, target_modules, lr, max_steps, duration, data_file, name)
     if resume:
         if no_parity or any(v is not None for v in settings):
             raise click.UsageError("--resume continues a run with its own saved settings; give no other options.")
@@ -112,20 +120,23 @@ def train(
             raise MailvoiceError("No stopped run to resume. Start one with: mailvoice train")
         click.echo(f"Resuming {run_dir.name}", err=True)
     else:
+        limits = duration_of(duration).options() if duration else {}
         cfg = resolve_config(
             ctx,
             base=base,
-            epochs=epochs,
+            epochs=epochs or limits.get("epochs"),
             lora_r=lora_r,
             lora_alpha=lora_alpha,
             target_modules=_modules(target_modules),
             learning_rate=lr,
-            max_steps=max_steps,
+            max_steps=max_steps or limits.get("max_steps"),
             parity=False if no_parity else None,
         )
         examples = jobs.training_examples(ctx.db, data_file)
         pf = run_preflight(ctx, cfg, examples)
         _show_preflight(pf)
+        if jobs.recipe_text(cfg):
+            click.echo(f"Recipe     {jobs.recipe_text(cfg)}", err=True)
         run_dir = jobs.prepare_run(ctx.db, ctx.root, cfg, examples, pf, name)
     finished = _follow(TrainingProcess(run_dir, resume=resume, processes=processes))
     if finished["status"] in ("cancelled", "stopped"):
@@ -213,6 +224,7 @@ def _report(ctx: Context, finished: dict[str, Any], row: dict[str, Any] | None, 
         "parity": finished.get("parity"),
         "path": row["path"] if row else None,
         "run_dir": str(run_dir),
+        "recipe": _recipe_of(run_dir),
     }
 
     def human() -> None:
@@ -224,6 +236,14 @@ def _report(ctx: Context, finished: dict[str, Any], row: dict[str, Any] | None, 
             click.echo(f"Adapter {row['name']} is ready. Draft with it: mailvoice use {row['name']}")
 
     ctx.emit(payload, human)
+
+
+def _recipe_of(run_dir: Path) -> dict[str, Any] | None:
+    """What the machine's recipe chose for this run (None when the person set everything it would)."""
+    try:
+        return TrainConfig.load(run_dir / "config.json").extra.get("recipe")
+    except MailvoiceError:
+        return None
 
 
 def _num(value: float | None) -> str:
