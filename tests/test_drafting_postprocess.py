@@ -3,6 +3,10 @@ drafts that look unfinished are told apart from whole emails."""
 
 from __future__ import annotations
 
+import json
+import random
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -137,6 +141,10 @@ def test_unfinished_drafts_are_flagged_with_their_reason(text, instruction, hit_
         ("Hi Rosa,\n\nMonday at 9 is perfect, thank you!\n\nBest,\nAlex", "say Monday at 9 works", False),
         ("Hi,\n\nOne.", "say one", False),
         ("See you then", "confirm", False),
+        # Real endings with no full stop (Enron and generated sets in ../shared/datasets, whose line breaks are lost)
+        ("Let's talk and figure out a time to get together.Best,Jeff", "suggest meeting", False),
+        ("Here are the slides from Tuesday\n\nYours in adventure,\nDon Quijote de la Mancha", "send slides", False),
+        ("More soon on the term sheet.  Kay", "update on the term sheet", False),
     ],
 )
 def test_whole_emails_are_not_flagged(text, instruction, hit_limit):
@@ -146,3 +154,23 @@ def test_whole_emails_are_not_flagged(text, instruction, hit_limit):
 def test_a_stored_flag_reads_back_as_its_reason():
     assert describe("cut_off") == REASONS["cut_off"] and describe("") == "" and describe(None) == ""
     assert describe("something_new") == "something_new"  # a flag from a newer version is shown as it is
+
+
+@pytest.mark.corpora
+def test_emails_people_wrote_are_not_flagged_and_the_same_emails_cut_short_are(corpora):
+    """On the shared sets of real and written-by-hand emails (../shared/datasets): no whole email is flagged; cut at
+    a random word, each is flagged when generation stopped at the length limit, and many from their text alone."""
+    files = sorted((corpora.parent / "datasets").glob("*.jsonl"))
+    if not files:
+        pytest.skip("../shared/datasets is not here")
+    emails = [json.loads(line)["email"] for path in files for line in path.read_text(encoding="utf-8").splitlines()]
+    rng = random.Random(7)
+    flagged = cut_alone = cut_at_limit = 0
+    for text in emails:
+        flagged += check_draft(text) is not None
+        words = [m.end() for m in re.finditer(r"\S+", text)]
+        part = text[: words[rng.randrange(3, len(words) - 3)]]  # never within the last three words
+        cut_alone += check_draft(part) is not None
+        cut_at_limit += check_draft(part, hit_limit=True) is not None
+    assert len(emails) > 1000 and flagged == 0
+    assert cut_at_limit == len(emails) and cut_alone > len(emails) / 4
