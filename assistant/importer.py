@@ -197,10 +197,10 @@ def _one_import_at_a_time(db: sqlite_utils.Database, progress: ProgressFn, cance
         return
     lock = FileLock(f"{path}.import-lock")
     try:
-        if not lock.try_acquire():
+        if not _try_lock(lock):
             log.info("another import into %s is running; waiting for it to finish", path)
             progress(ImportProgress(0, 0, 0, 0, 0, 0, 0.0, "", phase=WAITING))
-            while not lock.try_acquire():
+            while not _try_lock(lock):
                 if cancel():
                     yield False
                     return
@@ -208,6 +208,16 @@ def _one_import_at_a_time(db: sqlite_utils.Database, progress: ProgressFn, cance
         yield True
     finally:
         lock.release()
+
+
+def _try_lock(lock: FileLock) -> bool:
+    """Take the lock if it is free. True also when no lock file can be made: above all in a read-only data folder,
+    where no import can write and the first write says so clearly; failing here would hide that message."""
+    try:
+        return lock.try_acquire()
+    except OSError as exc:
+        log.warning("cannot make the import lock %s (%s); importing without it", lock.path, exc.strerror or exc)
+        return True
 
 
 def _ignore(_progress: ImportProgress) -> None:

@@ -293,3 +293,10 @@ def _running(p: psutil.Process) -> bool:
         return p.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_an_import_lock_that_cannot_be_made_does_not_stop_the_import(db, small_mbox, caplog):
+    (Path(f"{db_file(db)}.import-lock")).mkdir()  # stands for a data folder where no file can be created
+    report = import_paths(db, [small_mbox])
+    assert report.status == "done" and report.imported == stored(db) > 0
+    assert "cannot make the import lock" in caplog.text
