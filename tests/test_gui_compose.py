@@ -609,3 +609,23 @@ def test_the_model_badge_says_the_demo_model_is_rough_and_leads_to_the_models(qt
         page.refresh()
     assert page.badge.label.text() == "Model: <b>Tiny Chat</b> · voice: my-voice"
     assert page.badge.button.text() == "Models…"
+
+
+def test_when_one_of_several_drafts_cannot_be_saved_the_others_are_and_nothing_is_replaced(qtbot, data_home, fake,
+                                                                                          db, monkeypatch):  # fmt: skip
+    shown: list[str] = []
+    monkeypatch.setattr("assistant.gui.tasks.show_error", lambda _parent, message, _title="": shown.append(message))
+    page = ComposePage(str(data_home), lambda: fake, ask=Answers("save"))
+    qtbot.addWidget(page, before_close_func=lambda p: p.shutdown())
+    page.instruction.setPlainText("thank Bob")
+    page.alternatives.setValue(2)
+    written(qtbot, page)
+    for i in (0, 1):
+        page.tabs.setCurrentIndex(i)
+        edited(qtbot, page, f"Edit {i}. ")
+    with db.conn:
+        db.execute("DELETE FROM drafts WHERE id = ?", [page.drafts[1]["id"]])  # deleted on the Drafts page
+    page.generate_button.click()
+    qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
+    assert "no longer saved" in shown[0] and len(fake.prompts) == 2  # nothing new was written over them
+    assert page.unsaved_tabs() == [1] and list_drafts(db)[0]["text"].startswith("Edit 0. ")

@@ -103,20 +103,27 @@ def _write(root: str, request: dict[str, Any], backend: Backend | None, progress
     )
 
 
-def _save(root: str, jobs: list[dict[str, Any]]) -> list[int]:
-    """Store each job's text: an edit of a saved draft, or a draft never saved (a stopped one: partial)."""
+def _save(root: str, jobs: list[dict[str, Any]]) -> tuple[list[int], str]:
+    """Store each job's text: an edit of a saved draft, or a draft never saved (a stopped one: partial).
+
+    Returns the ids of the drafts saved, in order, and why the next one could not be ("" when all were): those
+    saved before a failure must be known, or saving again would store them twice.
+    """
     db = open_store(data_dir(root))
-    ids = []
+    ids: list[int] = []
     for job in jobs:
-        if job["id"]:
-            update_draft(db, job["id"], job["text"])
-            ids.append(job["id"])
-            continue
         request = job["request"]
-        ids.append(save_partial(db, request["instruction"], job["text"], reply_to=request["reply_to"],
-                                to=request["to"], tone=request["tone"], length=request["length"],
-                                flag=job["flag"]))  # fmt: skip
-    return ids
+        try:
+            if job["id"]:
+                update_draft(db, job["id"], job["text"])
+                ids.append(job["id"])
+            else:
+                ids.append(save_partial(db, request["instruction"], job["text"], reply_to=request["reply_to"],
+                                        to=request["to"], tone=request["tone"], length=request["length"],
+                                        flag=job["flag"]))  # fmt: skip
+        except MailvoiceError as exc:
+            return ids, str(exc)
+    return ids, ""
 
 
 class ComposePage(QWidget):
@@ -471,12 +478,11 @@ class ComposePage(QWidget):
             return answer == DISCARD
         jobs = self._save_jobs(unsaved)
         try:
-            ids = _save(self.root, jobs)
-        except MailvoiceError as exc:
-            self.save_failed(str(exc))
+            saved = _save(self.root, jobs)
+        except Exception as exc:  # noqa: BLE001 - the window stays open and says why, rather than lose the text
+            self.save_failed(tasks.describe(exc))
             return False
-        self.tabs_saved(jobs, ids, None)
-        return True
+        return self.tabs_saved(jobs, saved, None)
 
     # --- tabs -------------------------------------------------------------------------------------------
     def reset_tabs(self, n: int) -> None:
@@ -599,11 +605,15 @@ class ComposePage(QWidget):
         plain = [{k: v for k, v in job.items() if k != "editor"} for job in jobs]  # no widget crosses threads
         root = self.root
         self.save_button.setEnabled(False)
-        tasks.call(self, lambda: _save(root, plain), lambda ids: self.tabs_saved(jobs, ids, then), self.save_failed)
+        tasks.call(self, lambda: _save(root, plain), lambda saved: self.tabs_saved(jobs, saved, then),
+                   self.save_failed)  # fmt: skip
 
-    def tabs_saved(self, jobs: list[dict[str, Any]], ids: list[int], then: Callable[[], None] | None) -> None:
+    def tabs_saved(self, jobs: list[dict[str, Any]], saved: tuple[list[int], str],
+                   then: Callable[[], None] | None) -> bool:  # fmt: skip
+        """Mark the tabs saved; then ``then()`` if every one was, else show why one was not. Returns which."""
+        ids, error = saved
         said = []
-        for job, draft_id in zip(jobs, ids, strict=True):
+        for job, draft_id in zip(jobs, ids, strict=False):  # fewer ids: saving stopped at ``error``
             i = self.tabs.indexOf(job["editor"])
             if i < 0:
                 continue  # its tab is gone (the page moved on); the text is saved all the same
@@ -617,8 +627,12 @@ class ComposePage(QWidget):
             said.append(f"Saved draft #{draft_id}{partial}." if new else f"Saved your edits to draft #{draft_id}.")
         self._update_buttons()
         self.status.setText(" ".join(said))
+        if error:
+            self.save_failed(error)
+            return False
         if then is not None:
             then()
+        return True
 
     def save_failed(self, message: str) -> None:
         self._update_buttons()
