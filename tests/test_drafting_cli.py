@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -116,3 +117,26 @@ def test_stats_counts_drafts(fake):
     run("draft", "say hi")
     code, out, _ = run("stats", "--json")
     assert code == 0 and json.loads(out)["drafts"] == 1
+
+
+def test_batch_names_a_skipped_line_and_drafts_the_rest(fake, tmp_path):
+    todo = tmp_path / "todo.txt"
+    todo.write_text("first one\n" + "word " * 8000 + "\nthird one\n")
+    fake.enqueue("Hi,\n\nFirst.", "Hi,\n\nThird.")
+    out = tmp_path / "out.csv"
+    code, stdout, stderr = run("batch", str(todo), "-o", str(out))
+    assert code == 0 and stdout.startswith("Wrote 2 drafts to ")
+    assert f"Skipped line 2 of {todo}: longer than 32 KB" in stderr
+    with open(out, encoding="utf-8", newline="") as f:
+        assert [r[0] for r in csv.reader(f)][1:] == ["first one", "third one"]
+    fake.enqueue("Hi,\n\nFirst.", "Hi,\n\nThird.")
+    code, stdout, _ = run("batch", str(todo), "-o", str(out), "--json")
+    payload = json.loads(stdout)
+    assert code == 0 and payload["written"] == 2 and [s["line"] for s in payload["skipped"]] == [2]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="no /dev/zero here")
+@pytest.mark.timeout(20)  # before the fix /dev/zero was read without end
+@pytest.mark.parametrize("args", [["draft", "hi", "--reply-file", "/dev/zero"], ["batch", "/dev/zero", "-o", "o.csv"]])
+def test_a_device_given_as_a_file_is_one_clear_error(fake, args):
+    assert one_line_error(*run(*args), "/dev/zero is a device, not a file")

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from trainer.pairs import export_pairs, import_pairs, list_pairs, set_status
+from trainer.pairs.csvrows import quote_start
 from trainer.pairs.errors import DatasetError
 from trainer.pairs.scrub import ScrubSettings, save_settings
 
@@ -120,3 +121,64 @@ def test_importing_twice_adds_nothing_and_scrub_settings_apply(db, tmp_path):
     assert list_pairs(db)[0].output == "Call me on 020 7946 0958."
     save_settings(db, ScrubSettings(phones=True))
     assert list_pairs(db)[0].output == "Call me on [PHONE]."  # settings apply to what is stored already
+
+
+# --- CSV: long emails and broken quoting ---------------------------------------------------------------
+
+LONG_EMAIL = "Hi Rosa,\n\n" + ('A long line about the lease, the tap, and "the keys".\n' * 4000) + "\nBest,\nAlex"
+
+
+def store_one(db, tmp_path, output: str) -> None:
+    pair = {"instruction": "Write to Rosa about the lease.", "input": "", "output": output, "split": "train"}
+    assert import_pairs(db, write(tmp_path / "one.json", json.dumps([pair]))).imported == 1
+
+
+def other_store(tmp_path):
+    from assistant.store import open_store
+
+    return open_store(tmp_path / "other")
+
+
+def test_csv_round_trip_of_an_email_longer_than_the_csv_module_allows(db, tmp_path):
+    assert len(LONG_EMAIL) > 131_072  # Python's csv field size limit
+    store_one(db, tmp_path, LONG_EMAIL)
+    assert export_pairs(db, tmp_path / "out.csv") == 1
+    other = other_store(tmp_path)
+    report = import_pairs(other, tmp_path / "out.csv")
+    assert (report.imported, report.dropped) == (1, [])
+    assert [(p.instruction, p.output) for p in list_pairs(other)] == [("Write to Rosa about the lease.", LONG_EMAIL)]
+
+
+QUOTED = 'instruction,input,output,split\nAsk Rosa.,,"Hi Rosa,\n\nMonday?",train\n'  # rows 1-2, lines 1-4
+
+
+@pytest.mark.parametrize(
+    ("rest", "line", "row"),
+    [
+        # The quote opened on line 5 swallows lines 6-7 up to the next row's opening quote.
+        ('Thank Kenji.,,"Thanks Kenji,\nTell Grace.,,Done,train\nBook it.,,"Booked, see you.",train\n', 5, 3),
+        # The quote opened on line 5 runs to the end of the file.
+        ('Thank Kenji.,,"Thanks Kenji,train\nTell Grace.,,Done,train\n', 5, 3),
+        # A quote inside a quoted value that is not written twice.
+        ('Thank Kenji.,,"Thanks "Kenji", see you.",train\n', 5, 3),
+    ],
+)
+def test_an_unclosed_quote_is_refused_with_the_line_it_was_opened_on(db, tmp_path, rest, line, row):
+    with pytest.raises(DatasetError, match=rf"the quoted value that starts on line {line} \(row {row}\) is not closed"):
+        import_pairs(db, write(tmp_path / "set.csv", QUOTED + rest))
+    assert list_pairs(db) == []
+
+
+def test_multi_line_emails_that_look_like_rows_inside_are_not_refused(db, tmp_path):
+    tricky = 'Hi,\n\nTell Grace.,,Done,train\n"Quoted", she said,\n\n,,,\nBest,\nAlex'
+    store_one(db, tmp_path, tricky)
+    export_pairs(db, tmp_path / "out.csv")
+    other = other_store(tmp_path)
+    assert import_pairs(other, tmp_path / "out.csv").imported == 1
+    assert list_pairs(other)[0].output == tricky
+
+
+def test_quote_start_finds_the_open_value():
+    assert quote_start(['a,,"b\n', "c,d\n"], 7) == 7
+    assert quote_start(['a,"x ""y""",z\n'], 1) is None  # closed properly, doubled quotes inside
+    assert quote_start(['a,,"ok",\n', 'b,"open\n', "more\n"], 10) == 11

@@ -89,7 +89,8 @@ def batch(ctx: Context, instructions, out, excel, to, tone, length, adapter, no_
     """Draft an email for each line of a file, into a CSV.
 
     INSTRUCTIONS is a text file with one instruction per line; blank lines and lines starting with # are
-    skipped. Every draft is also saved (mailvoice export drafts).
+    skipped. Every draft is also saved (mailvoice export drafts). A line that cannot be drafted (longer than
+    32 KB, or too long for the model) is skipped and named; the others are drafted.
     """
     from assistant.drafting import BatchProgress
     from assistant.drafting import batch as run_batch
@@ -104,7 +105,15 @@ def batch(ctx: Context, instructions, out, excel, to, tone, length, adapter, no_
         adapter=adapter, examples=not no_examples, model=model, seed=seed,
     )  # fmt: skip
     line.done()
-    ctx.emit(report.to_json(), f"Wrote {report.written:,} drafts to {out} in {format_duration(report.seconds)}.")
+
+    def human() -> None:
+        click.echo(f"Wrote {report.written:,} drafts to {out} in {format_duration(report.seconds)}.")
+        for skip in report.skipped[:50]:
+            click.echo(f"Skipped line {skip['line']:,} of {instructions}: {skip['reason']}", err=True)
+        if len(report.skipped) > 50:
+            click.echo(f"... and {len(report.skipped) - 50:,} more lines skipped (--json lists them all)", err=True)
+
+    ctx.emit(report.to_json(), human)
 
 
 @click.group("export")

@@ -1,5 +1,10 @@
 """Many drafts at once from a file of instructions, and every saved draft out to CSV.
 
+The instructions file is streamed, a line at a time, and never held whole: a line longer than
+:data:`MAX_INSTRUCTION_BYTES` (pasted data, or a file that is not a list of instructions) is skipped and
+reported with its line number, as is an instruction the model cannot take (too long for its context window);
+the other lines are drafted.
+
 CSV follows RFC 4180 quoting through the csv module, in UTF-8. ``excel=True`` adds what Excel needs to open
 it right on every platform: a byte-order mark (else it guesses the ANSI code page and mangles accents) and
 CRLF line ends. Without it lines end in LF, what Unix tools, pandas and Python's csv reader expect.
@@ -7,22 +12,30 @@ CRLF line ends. Without it lines end in LF, what Unix tools, pandas and Python's
 
 from __future__ import annotations
 
+import codecs
 import csv
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 import sqlite_utils
 
 from assistant.drafting.backend import Backend, Cancel
 from assistant.drafting.drafts import EXPORT_COLUMNS, draft, export_rows
+from assistant.drafting.prompting import PromptError
 from assistant.errors import Cancelled, MailvoiceError
+from assistant.userfiles import capped_lines, open_regular
 
 # "incomplete": why a draft looks unfinished (a code of assistant.drafting.incomplete.REASONS), "" for none.
 BATCH_COLUMNS = ("instruction", "generated_email", "draft_id", "model", "adapter", "seconds", "incomplete")
+# About 8,000 tokens: more than the whole context window drafting uses by default. A longer line is pasted
+# data, not an instruction, and is skipped without being read whole.
+MAX_INSTRUCTION_BYTES = 32 * 1024
+_SNIFF_BYTES = 65536  # a NUL in the first 64 KiB: a binary file
+_WHAT = "a text file with one instruction per line"
 
 
 class InstructionsError(MailvoiceError):
@@ -53,6 +66,7 @@ class BatchReport:
     seconds: float
     draft_ids: list[int] = field(default_factory=list)
     cancelled: bool = False
+    skipped: list[dict[str, Any]] = field(default_factory=list)  # {"line": N, "reason": "..."}, by line
     incomplete: list[int] = field(default_factory=list)  # ids of the drafts that look unfinished
 
     def to_json(self) -> dict[str, Any]:
@@ -63,31 +77,93 @@ class BatchReport:
             "seconds": round(self.seconds, 3),
             "draft_ids": self.draft_ids,
             "cancelled": self.cancelled,
+            "skipped": self.skipped,
             "incomplete": self.incomplete,
         }
 
 
-def read_instructions(path: str | Path) -> list[str]:
-    """One instruction per line; blank lines and lines starting with # are skipped."""
-    path = Path(path)
+@dataclass
+class InstructionsScan:
+    """What a first pass over an instructions file found (nothing of it is kept but counts and line numbers)."""
+
+    count: int  # instruction lines, the over-long ones included
+    encoding: str  # "utf-8-sig", or "cp1252" when the file is not UTF-8 (Windows editors' default)
+    too_long: list[int] = field(default_factory=list)  # line numbers of lines over MAX_INSTRUCTION_BYTES
+
+
+def scan_instructions(path: str | Path) -> InstructionsScan:
+    """Check that ``path`` is a text file of instructions and count them; raise :class:`InstructionsError` if not.
+
+    Blank lines and lines starting with # are not instructions.
+    """
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InstructionsError(f"Cannot read {path} ({exc.strerror}).") from exc
-    if b"\x00" in data[:65536]:
-        raise InstructionsError(f"{path} is a binary file, not text: give a text file with one instruction per line.")
-    try:
-        text = data.decode("utf-8-sig")
+        return _scan(path, "utf-8-sig")
     except UnicodeDecodeError:
-        text = data.decode("cp1252", errors="replace")  # Windows editors' default when not UTF-8
-    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n\f")
-    if controls > max(2, len(text) // 100):
-        raise InstructionsError(f"{path} is a binary file, not text: give a text file with one instruction per line.")
-    lines = [line.strip() for line in text.splitlines()]
-    found = [line for line in lines if line and not line.startswith("#")]
-    if not found:
+        return _scan(path, "cp1252")
+
+
+def iter_instructions(path: str | Path, scan: InstructionsScan) -> Iterator[tuple[int, str | None]]:
+    """(line number, instruction) for each instruction line of a scanned file; None for one that is too long."""
+    with _open(path) as f:
+        for number, text in _numbered_lines(f, scan.encoding):
+            if text is None or _instruction(text):
+                yield number, text if text is None else text.strip()
+
+
+def read_instructions(path: str | Path) -> list[str]:
+    """Every instruction of ``path`` (see :func:`scan_instructions`), leaving out lines that are too long."""
+    scan = scan_instructions(path)
+    return [text for _, text in iter_instructions(path, scan) if text is not None]
+
+
+def _instruction(text: str) -> bool:
+    text = text.strip()
+    return bool(text) and not text.startswith("#")
+
+
+def _open(path: str | Path) -> BinaryIO:
+    return open_regular(path, InstructionsError, _WHAT)
+
+
+def _scan(path: str | Path, encoding: str) -> InstructionsScan:
+    scan = InstructionsScan(0, encoding)
+    controls = chars = 0
+    with _open(path) as f:
+        if b"\x00" in f.read(_SNIFF_BYTES):
+            raise InstructionsError(f"{path} is a binary file, not text: give {_WHAT}.")
+        f.seek(0)
+        for number, text in _numbered_lines(f, encoding):
+            if text is None:
+                scan.count += 1
+                scan.too_long.append(number)
+                continue
+            controls += sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\r\n\f")
+            chars += len(text)
+            scan.count += _instruction(text)
+    if controls > max(2, chars // 100):
+        raise InstructionsError(f"{path} is a binary file, not text: give {_WHAT}.")
+    if not scan.count:
         raise InstructionsError(f"{path} has no instructions: write one per line (lines starting with # are comments).")
-    return found
+    return scan
+
+
+def _numbered_lines(f: BinaryIO, encoding: str) -> Iterator[tuple[int, str | None]]:
+    """The file's lines, numbered as an editor numbers them, decoded; None for one over the cap.
+
+    Raises UnicodeDecodeError for bytes that are not ``encoding`` (cp1252 replaces instead).
+    """
+    decoder = codecs.getincrementaldecoder(encoding)("strict" if encoding.startswith("utf-8") else "replace")
+    number = 0
+    for raw in capped_lines(f, MAX_INSTRUCTION_BYTES):
+        if raw is None:
+            number += 1
+            yield number, None
+            continue
+        # A line may hold old Mac line ends (CR alone): an editor shows those as separate lines.
+        for text in decoder.decode(raw).splitlines() or [""]:
+            number += 1
+            yield number, text
+    decoder.decode(b"", final=True)  # a cut character at the very end is not UTF-8 either
 
 
 @contextmanager
@@ -120,18 +196,26 @@ def batch(
     Args:
         options: passed to :func:`draft` (to, tone, length, adapter, examples, model, seed).
     """
-    todo = read_instructions(instructions)
+    scan = scan_instructions(instructions)
+    total = scan.count
     started = time.perf_counter()
-    report = BatchReport(str(out), len(todo), 0, 0.0)
+    report = BatchReport(str(out), total, 0, 0.0)
+    todo = iter_instructions(instructions, scan)
     with csv_writer(out, excel) as (writer, f):
         writer.writerow(BATCH_COLUMNS)
-        for i, instruction in enumerate(todo):
-            progress(BatchProgress(i, len(todo), time.perf_counter() - started))
+        for i, (line, instruction) in enumerate(todo):
+            progress(BatchProgress(i, total, time.perf_counter() - started))
+            if instruction is None:
+                report.skipped.append({"line": line, "reason": _too_long()})
+                continue
             try:
                 result = draft(db, instruction, backend=backend, cancel=cancel, **options)
             except Cancelled:
                 report.cancelled = True
                 break
+            except PromptError as exc:  # this instruction only (too long for the context window, ...)
+                report.skipped.append({"line": line, "reason": str(exc)})
+                continue
             d = result.drafts[0]
             flag = d.incomplete.code if d.incomplete else ""
             writer.writerow([instruction, d.text, d.id, result.model, result.adapter or "", round(result.seconds, 2),
@@ -142,8 +226,15 @@ def batch(
             if flag:
                 report.incomplete.append(d.id)
     report.seconds = time.perf_counter() - started
-    progress(BatchProgress(report.written, len(todo), report.seconds))
+    progress(BatchProgress(report.written + len(report.skipped), total, report.seconds))
     return report
+
+
+def _too_long() -> str:
+    return (
+        f"longer than {MAX_INSTRUCTION_BYTES // 1024:,} KB: an instruction is a sentence or a paragraph; "
+        "split it, or shorten it"
+    )
 
 
 def export_drafts(db: sqlite_utils.Database, out: str | Path, *, excel: bool = False) -> int:

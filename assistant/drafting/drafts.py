@@ -27,6 +27,7 @@ from assistant.drafting.incomplete import Incomplete, check_draft
 from assistant.drafting.models import engine_settings
 from assistant.drafting.postprocess import StreamCleaner, cut_spans, extract_subject, signoff_end
 from assistant.drafting.prompting import (
+    MAX_CHARS_PER_TOKEN,
     DraftPrompt,
     PromptError,
     ReplyContext,
@@ -200,7 +201,14 @@ def draft(
         "request": {"tone": tone, "length": length, "to": to},
         "save": save,
         "on_saved": on_saved,
-        "guard": CopyGuard(db, reply, allowed=[instruction], examples=[(e.id, e.body) for e in prompt.examples]),
+        # Against what the model could have been shown of the email answered: all of a huge one would take
+        # seconds to index (minutes to search when it repeats itself) for text the model never saw.
+        "guard": CopyGuard(
+            db,
+            reply and replace(reply, body=reply.body.strip()[: backend.n_ctx * MAX_CHARS_PER_TOKEN]),
+            allowed=[instruction],
+            examples=[(e.id, e.body) for e in prompt.examples],
+        ),
     }
     with _generating:
         for i in range(n):

@@ -37,6 +37,9 @@ _DELIMITER = re.compile(r"<\s*/?\s*email\s*>", re.IGNORECASE)
 _CONTROL = re.compile(r"<\|[^|<>\n]{0,64}\|>|\[/?INST\]|<</?SYS>>|</?s>|<(?:start|end)_of_turn>", re.IGNORECASE)
 _LOOKALIKE = str.maketrans({"<": "‹", ">": "›", "[": "⟦", "]": "⟧"})
 HEADER_CHARS = 120  # a name or address from mail headers shown outside the <email> block
+# More characters than any tokenizer packs into one token of mail text, on average: no more than this many
+# characters per token of room are looked at, so a huge email costs no more than one that just fits.
+MAX_CHARS_PER_TOKEN = 10
 
 
 class PromptError(MailvoiceError):
@@ -96,15 +99,23 @@ def reply_from_store(db: sqlite_utils.Database, message_id: str) -> ReplyContext
 
 
 def reply_from_file(path: str | Path) -> ReplyContext:
-    """An email saved as a file (.eml): headers decoded, quoted history and signature removed."""
+    """An email saved as a file (.eml): headers decoded, quoted history and signature removed.
+
+    Like an import, only the first :data:`~assistant.mail.sources.MAX_MESSAGE_BYTES` are read: beyond them lie
+    attachments, or text far past the little of an email that a prompt can hold. A device or a named pipe
+    (``/dev/zero``, a FIFO) is refused before anything is read.
+    """
     from assistant.mail.clean import clean_body
     from assistant.mail.parse import parse_message
+    from assistant.mail.sources import MAX_MESSAGE_BYTES
+    from assistant.userfiles import open_regular, read_capped
 
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise PromptError(f"Cannot read {path} ({exc.strerror}); give the path of a saved email (.eml).") from exc
+    with open_regular(path, PromptError, "a saved email (.eml)") as f:
+        try:
+            raw, _more = read_capped(f, MAX_MESSAGE_BYTES)
+        except OSError as exc:
+            raise PromptError(f"Cannot read {path} ({exc.strerror}); give the path of a saved email (.eml).") from exc
     msg = parse_message(raw) if raw.strip() else None
     if msg is None or not (msg.from_addr or msg.subject or msg.headers.get("date")):
         raise PromptError(f"{path} is not an email: save the message as .eml from your mail program.")
@@ -253,7 +264,11 @@ def _reply_block(
     notices: list[str],
 ) -> str:
     sender = f"{reply.sender_name} <{reply.sender_addr}>" if reply.sender_name else reply.sender_addr
-    body = _data(reply.body.strip()) or "(no text)"
+    whole = reply.body.strip()
+    # Counting the tokens of all of a long email (a 30 MB .eml holds a million characters) takes seconds,
+    # for text that cannot fit anyway: only the part that could is counted and cut.
+    seen = whole[: room * MAX_CHARS_PER_TOKEN]
+    body = _data(seen) or ("" if whole else "(no text)")
 
     def render(b: str, notice: str = "") -> str:
         return text.format(
@@ -266,22 +281,21 @@ def _reply_block(
         )
 
     block = render(body)
-    tokens = count_tokens(block)
-    if tokens <= room:
+    fits = count_tokens(block) <= room
+    if fits and len(seen) == len(whole):
         return block
     overhead = count_tokens(render("")) + 40  # the notice sentence
-    chars = len(body)
-    kept = body
-    for _ in range(6):  # shrink by the measured ratio until it fits (tokens per character vary)
+    kept = _cut(body, len(body) - 1) if fits else body  # all that was looked at fits: end it where a line ends
+    for _ in range(0 if fits else 6):  # shrink by the measured ratio until it fits (tokens per character vary)
         ratio = max(room - overhead, 0) / max(count_tokens(kept), 1)
         chars = int(len(kept) * min(ratio, 0.97))
         kept = _cut(body, chars)
         if count_tokens(kept) + overhead <= room or not kept:
             break
-    share = len(kept) / len(body)
+    share = len(kept) / max(len(whole), 1)
     message = (
         f"The email being answered is too long for the model's context window: only its first "
-        f"{share:.0%} ({len(kept):,} of {len(body):,} characters) was used."
+        f"{share:.0%} ({len(kept):,} of {len(whole):,} characters) was used."
     )
     notices.append(message)
     return render(

@@ -14,12 +14,15 @@ import csv
 import hashlib
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import sqlite_utils
 
+from assistant.userfiles import capped_lines, open_regular
+from trainer.pairs.csvrows import LINE_LIMIT, csv_rows
 from trainer.pairs.errors import DatasetError
 from trainer.pairs.scrub import load_settings, scrub_fields
 from trainer.pairs.split import SPLITS, assign_splits, split_for
@@ -69,45 +72,59 @@ def export_pairs(db: sqlite_utils.Database, path: str | Path, split: str | None 
     return len(rows)
 
 
-def _read(path: Path, kind: str) -> tuple[list[tuple[int, Any]], list[dict[str, Any]]]:
-    """(row number, raw row) pairs, and the rows that could not even be parsed."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise DatasetError(f"Cannot read {path} ({exc.strerror}).") from exc
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path.name} is not UTF-8 text; save it as UTF-8 and import it again.") from exc
+def _read(path: Path, kind: str, bad: list[dict[str, Any]]) -> Iterator[tuple[int, Any]]:
+    """(row number, raw row) for each row, read as it is needed; rows that cannot even be parsed go to ``bad``."""
     if kind == "csv":
-        reader = csv.DictReader(text.splitlines(keepends=True))
-        if not reader.fieldnames or "output" not in [(h or "").strip().lower() for h in reader.fieldnames]:
-            raise DatasetError(
-                f"{path.name} has no 'output' column; the first row must name the columns "
-                "instruction, input, output (and optionally split)."
-            )
-        # Spreadsheet numbering: the header is row 1; a quoted value over several lines is still one row.
-        return [(i, row) for i, row in enumerate(reader, start=2)], []
-    if kind == "json":
+        yield from csv_rows(path)
+    elif kind == "json":
+        yield from enumerate(_json_list(path), start=1)
+    else:
+        yield from _jsonl_rows(path, bad)
+
+
+def _open(path: Path) -> BinaryIO:
+    return open_regular(path, DatasetError, "a dataset (.csv, .json or .jsonl)")
+
+
+def _json_list(path: Path) -> list[Any]:
+    with _open(path) as f:
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(
-                f"{path.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
-            ) from exc
-        if isinstance(data, dict):  # {"data": [...]} or {"pairs": [...]}: the one list inside
-            lists = [v for v in data.values() if isinstance(v, list)]
-            data = lists[0] if len(lists) == 1 else None
-        if not isinstance(data, list):
-            raise DatasetError(f"{path.name}: expected a JSON list of objects with instruction, input, output.")
-        return list(enumerate(data, start=1)), []
-    rows, bad = [], []
-    for i, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append((i, json.loads(line)))
-        except json.JSONDecodeError as exc:
-            bad.append({"row": i, "reason": f"not valid JSON ({exc.msg})"})
-    return rows, bad
+            text = f.read().decode("utf-8-sig")
+        except OSError as exc:
+            raise DatasetError(f"Cannot read {path} ({exc.strerror}).") from exc
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"{path.name} is not UTF-8 text; save it as UTF-8 and import it again.") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DatasetError(
+            f"{path.name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})."
+        ) from exc
+    if isinstance(data, dict):  # {"data": [...]} or {"pairs": [...]}: the one list inside
+        lists = [v for v in data.values() if isinstance(v, list)]
+        data = lists[0] if len(lists) == 1 else None
+    if not isinstance(data, list):
+        raise DatasetError(f"{path.name}: expected a JSON list of objects with instruction, input, output.")
+    return data
+
+
+def _jsonl_rows(path: Path, bad: list[dict[str, Any]]) -> Iterator[tuple[int, Any]]:
+    """One JSON object per line; a line over :data:`LINE_LIMIT` bytes is dropped unread, like a broken one."""
+    with _open(path) as f:
+        for i, line in enumerate(capped_lines(f, LINE_LIMIT), start=1):
+            if line is None:
+                bad.append({"row": i, "reason": f"longer than {LINE_LIMIT:,} bytes"})
+                continue
+            try:
+                text = line.decode("utf-8-sig" if i == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DatasetError(f"{path.name} is not UTF-8 text; save it as UTF-8 and import it again.") from exc
+            if not text.strip():
+                continue
+            try:
+                yield i, json.loads(text)
+            except json.JSONDecodeError as exc:
+                bad.append({"row": i, "reason": f"not valid JSON ({exc.msg})"})
 
 
 def _value(row: dict[str, Any], name: str) -> str | None:
@@ -134,15 +151,28 @@ def _check(row: Any) -> tuple[dict[str, str] | None, str]:
 
 
 def import_pairs(db: sqlite_utils.Database, path: str | Path) -> ImportReport:
-    """Store the pairs of a CSV, JSON or JSONL dataset; per-row problems are reported, not raised."""
+    """Store the pairs of a CSV, JSON or JSONL dataset; per-row problems are reported, not raised.
+
+    The file is read as it is stored, in one transaction: a problem with the file as a whole (raised as
+    :class:`DatasetError`) leaves nothing of it stored.
+    """
     started = time.perf_counter()
     path = Path(path)
-    rows, bad = _read(path, _format(path))
-    report = ImportReport(dropped=bad)
+    kind = _format(path)
+    report = ImportReport()
+    with db.atomic():
+        db["pairs"].insert_all(_records(db, path, kind, report))
+    if report.imported:
+        assign_splits(db)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _records(db: sqlite_utils.Database, path: Path, kind: str, report: ImportReport) -> Iterator[dict[str, Any]]:
+    """The rows to store, one at a time; ``report`` counts the others."""
     settings = load_settings(db)
     known = {k for (k,) in db.execute("SELECT cache_key FROM pairs WHERE source = 'imported'")}
-    records = []
-    for number, raw in rows:
+    for number, raw in _read(path, kind, report.dropped):
         fields, why = _check(raw)
         if fields is None:
             report.dropped.append({"row": number, "reason": why})
@@ -159,31 +189,23 @@ def import_pairs(db: sqlite_utils.Database, path: str | Path) -> ImportReport:
         split = (fields["split"] or "").strip().lower()
         _scrubbed, found = scrub_fields(texts, settings)
         stamp = now()
-        records.append(
-            {
-                "message_id": None,
-                "thread_id": key,  # each imported row is its own conversation
-                **texts,
-                "split": split if split in SPLITS else split_for(key),
-                "split_fixed": int(split in SPLITS),
-                "status": "ok",
-                "source": "imported",
-                "origin": f"{path.name} row {number}",
-                "flags": "[]",
-                "scrubbed": json.dumps(found),
-                "generated_instruction": "",
-                "tries": 0,
-                "prompt_version": 0,
-                "model": "",
-                "cache_key": key,
-                "created_at": stamp,
-                "updated_at": stamp,
-            }
-        )
-    if records:
-        with db.conn:
-            db["pairs"].insert_all(records)
-        assign_splits(db)
-    report.imported = len(records)
-    report.seconds = time.perf_counter() - started
-    return report
+        report.imported += 1
+        yield {
+            "message_id": None,
+            "thread_id": key,  # each imported row is its own conversation
+            **texts,
+            "split": split if split in SPLITS else split_for(key),
+            "split_fixed": int(split in SPLITS),
+            "status": "ok",
+            "source": "imported",
+            "origin": f"{path.name} row {number}",
+            "flags": "[]",
+            "scrubbed": json.dumps(found),
+            "generated_instruction": "",
+            "tries": 0,
+            "prompt_version": 0,
+            "model": "",
+            "cache_key": key,
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
