@@ -310,8 +310,7 @@ def test_a_stopped_draft_is_saved_as_partial_with_its_request(mail):
 def test_drafts_stored_before_the_flag_existed_read_as_whole(tmp_path):
     db = sqlite_utils.Database(tmp_path / "old.db")
     mine = migrations.MIGRATIONS.index(migrations.m010_draft_flags)
-    assert mine == len(migrations.MIGRATIONS) - 1  # the last migration
-    for fn in migrations.MIGRATIONS[:mine]:
+    for fn in migrations.MIGRATIONS[:mine]:  # a database as it was before the flag
         fn(db)
     db["drafts"].insert({"instruction": "old", "text": "Hi,\n\nOld.", "model": "m.gguf"})
     migrations.m010_draft_flags(db)
