@@ -1,15 +1,33 @@
-"""The Mail page: what is stored, the import wizard's door (button or drag and drop), and which addresses are yours."""
+"""The Mail page: what is stored, the messages themselves (list and reading pane), the import wizard's door (button
+or drag and drop), and which addresses are yours.
+
+Ticking or unticking an address applies at once: mail is re-labelled off the GUI thread, one change at a time
+(ticks made meanwhile follow when it ends), and no refresh puts back ticks that were not applied yet.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+import html
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QTabWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from assistant.gui import tasks
+from assistant.gui.mail_view import MailView
 from assistant.gui.wizard import IdentityList, choose_me
 from assistant.identities import load_me, propose, stats
 from assistant.paths import data_dir
 from assistant.store import open_store
+
+MESSAGES_TAB, ADDRESSES_TAB = range(2)
 
 
 def _load(root: str) -> tuple[dict, list[dict], list[str]]:
@@ -17,84 +35,135 @@ def _load(root: str) -> tuple[dict, list[dict], list[str]]:
     return stats(db), propose(db), load_me(db)
 
 
+def _same(a: list[str], b: list[str]) -> bool:
+    return sorted(x.strip().lower() for x in a) == sorted(x.strip().lower() for x in b)
+
+
 class MailPage(QWidget):
-    """Signals: import_requested(list) with paths to start from (empty: choose in the wizard); refreshed()."""
+    """Signals: import_requested(list) with paths to start from (empty: choose in the wizard); refreshed();
+    identities_applied(dict) with the stats after addresses were applied."""
 
     import_requested = Signal(list)
     refreshed = Signal()
+    identities_applied = Signal(dict)
 
     def __init__(self, root: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.root = root
         self.stats: dict | None = None
+        self.applied_me: list[str] = []  # the addresses stored as the user's, as last read or applied
+        self.applying = False
+        self._populating = False  # ticks set by the page itself, not by the person
+        self._asked = 0  # the newest refresh; older answers are dropped
+        self._seen: tuple | None = None  # what the list was read from: a change in the store reads it again
         self.setAcceptDrops(True)
-        self.summary = QLabel("Reading what is stored…")
-        self.summary.setWordWrap(True)
-        self.folders = QLabel()
-        self.folders.setWordWrap(True)
-        self.status = QLabel(
-            "Import your mail: an mbox file (Gmail Takeout, Thunderbird, Apple Mail), a maildir, or a folder of "
-            ".eml files. Drag files here or use the button; importing the same mail again adds nothing."
-        )
-        self.status.setWordWrap(True)
+        self.summary = QLabel("Reading what is stored…", wordWrap=True)
+        self.folders = QLabel(wordWrap=True)
         self.import_button = QPushButton("&Import mail…  (Ctrl+I)")
+        self.import_button.setToolTip("Or drag mbox files, maildirs or .eml files onto this page.")
         self.import_button.clicked.connect(lambda: self.import_requested.emit([]))
+        self.view = MailView(root)
+        self.view.import_requested.connect(lambda: self.import_requested.emit([]))
         self.identities = IdentityList()
-        self.save_button = QPushButton("Save my &addresses")
-        self.save_button.clicked.connect(self.save_identities)
-        box = QGroupBox("Your addresses")
-        inner = QVBoxLayout(box)
-        inner.addWidget(QLabel("Mail sent from the ticked addresses teaches Mailvoice how you write."))
-        inner.addWidget(self.identities, 1)
-        inner.addWidget(self.save_button)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.import_button)
-        buttons.addStretch()
+        self.identities.list.itemChanged.connect(self._ticked)
+        self.identities.list.model().rowsInserted.connect(lambda *_a: self._ticked(None))
+        self.identities_status = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.view, "&Messages")
+        self.tabs.addTab(self._addresses(), "Your &addresses")
+        title = QHBoxLayout()
+        title.addWidget(QLabel("<h2>Your mail</h2>"))
+        title.addStretch()
+        title.addWidget(self.import_button)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("<h2>Your mail</h2>"))
-        for w in (self.summary, self.folders, self.status):
-            layout.addWidget(w)
-        layout.addLayout(buttons)
-        layout.addWidget(box, 1)
+        layout.addLayout(title)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.folders)
+        layout.addWidget(self.tabs, 1)
 
+    def _addresses(self) -> QWidget:
+        box = QWidget()
+        inner = QVBoxLayout(box)
+        inner.addWidget(QLabel("Mail sent from the ticked addresses is yours and teaches Mailvoice how you write. "
+                               "A change applies at once.", wordWrap=True))  # fmt: skip
+        inner.addWidget(self.identities, 1)
+        inner.addWidget(self.identities_status)
+        return box
+
+    # -- what is stored -------------------------------------------------------------------------------
     def refresh(self) -> None:
-        root = self.root
-        tasks.call(self, lambda: _load(root), self.show_stats)
+        self._asked += 1
+        asked, root = self._asked, self.root
+        tasks.call(self, lambda: _load(root), lambda loaded: self.show_stats(loaded, asked))
 
-    def show_stats(self, loaded: tuple[dict, list[dict], list[str]]) -> None:
+    def show_stats(self, loaded: tuple[dict, list[dict], list[str]], asked: int | None = None) -> None:
+        if asked is not None and asked != self._asked:
+            return  # a newer refresh is on its way
         s, candidates, me = loaded
         self.stats = s
-        first, last = s["date_range"]
-        span = f" from {first[:10]} to {last[:10]}" if first and last else ""
-        who = ", ".join(s["me"]) or "not chosen yet"
-        self.summary.setText(
-            f"<b>{s['messages']:,}</b> messages{span}; <b>{s['sent']:,}</b> sent by you ({who}); "
-            f"{s['threads']:,} conversations; {s['drafts']:,} drafts. Data folder: {self.root}"
-        )
+        self.summary.setText(_summary(s, self.root))
         folders = ", ".join(f"{name or '(none)'} {count:,}" for name, count in list(s["folders"].items())[:8])
         self.folders.setText(f"Folders: {folders}" if folders else "")
-        self.identities.set_candidates(candidates, me)
-        self.save_button.setEnabled(bool(candidates or me))
+        self.folders.setVisible(bool(folders))
+        self.view.set_counts(s["messages"], s["classes"])
+        seen = (s["messages"], tuple(s["classes"].items()), s["import_runs"], tuple(s["date_range"]), tuple(me))
+        if seen != self._seen:
+            self._seen = seen
+            self.view.reload()
+        if not self.applying:  # ticks not applied yet stay as the person left them
+            self._show_identities(candidates, me)
         self.refreshed.emit()
 
-    def save_identities(self) -> None:
-        chosen, root = self.identities.checked(), self.root
-        if not chosen:
-            tasks.show_error(self, "Tick at least one address of yours, or add one, then save.")
-            return
-        self.save_button.setEnabled(False)
-        self.status.setText("Re-labelling your mail as sent or received…")
-        tasks.call(self, lambda: choose_me(root, chosen), self.saved, self.save_failed)
+    def _show_identities(self, candidates: list[dict], me: list[str]) -> None:
+        self._populating = True
+        try:
+            self.identities.set_candidates(candidates, me)
+        finally:
+            self._populating = False
+        self.applied_me = list(me)
 
-    def saved(self, s: dict) -> None:
-        self.status.setText(f"Saved: {s['sent']:,} stored messages are sent by you.")
+    # -- your addresses -------------------------------------------------------------------------------
+    def _ticked(self, item: QTreeWidgetItem | None, _column: int = 0) -> None:
+        """A tick changed or an address was added: apply it now (the last address stays ticked)."""
+        if self._populating:
+            return
+        if not self.identities.checked():
+            if item is not None:
+                self._populating = True
+                item.setCheckState(0, Qt.CheckState.Checked)
+                self._populating = False
+            self.identities_status.setText("At least one address stays yours: tick your other address first, then "
+                                           "untick this one.")  # fmt: skip
+            return
+        self.apply_identities()
+
+    def apply_identities(self) -> None:
+        """Store the ticked addresses as the user's and re-label mail, off the GUI thread, one change at a time."""
+        chosen, root = self.identities.checked(), self.root
+        if self.applying or not chosen or _same(chosen, self.applied_me):
+            return  # a running change applies the newest ticks when it ends
+        self.applying = True
+        self.identities_status.setText("Re-labelling your mail as sent or received…")
+        tasks.call(self, lambda: choose_me(root, chosen), self._applied, self._apply_failed)
+
+    def _applied(self, s: dict) -> None:
+        self.applying = False
+        self.applied_me = list(s["me"])
+        if not _same(self.identities.checked(), self.applied_me) and self.identities.checked():
+            self.apply_identities()  # ticked again while this change ran
+            return
+        who = ", ".join(s["me"])
+        self.identities_status.setText(f"Saved: {s['sent']:,} stored messages are sent by you ({who}).")
+        self.identities_applied.emit(s)
         self.refresh()
 
-    def save_failed(self, message: str) -> None:
-        self.save_button.setEnabled(True)
-        self.status.setText(message)
+    def _apply_failed(self, message: str) -> None:
+        self.applying = False
+        self.identities_status.setText(f"Your addresses were not changed: {message}")
         tasks.show_error(self, message)
+        self.refresh()  # show the addresses as they are stored
 
+    # -- importing ------------------------------------------------------------------------------------
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
         if any(url.isLocalFile() for url in event.mimeData().urls()):
             event.acceptProposedAction()
@@ -104,3 +173,16 @@ class MailPage(QWidget):
         event.acceptProposedAction()
         if paths:
             self.import_requested.emit(paths)
+
+
+def _summary(s: dict, root: str) -> str:
+    first, last = s["date_range"]
+    span = f" from {first[:10]} to {last[:10]}" if first and last else ""
+    who = ", ".join(s["me"]) or "not chosen yet: tick yours under Your addresses"
+    c = s["classes"]
+    kinds = (f"{c.get('yours', 0):,} yours, {c.get('received', 0):,} received, {c.get('list', 0):,} from lists, "
+             f"{c.get('automated', 0):,} automated")  # fmt: skip
+    return (
+        f"<b>{s['messages']:,}</b> messages{span} ({kinds}); <b>{s['sent']:,}</b> sent by you ({who}); "
+        f"{s['threads']:,} conversations; {s['drafts']:,} drafts. Data folder: {html.escape(root)}"
+    )

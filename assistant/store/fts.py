@@ -58,14 +58,9 @@ def _fold(text: str | None) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def search_messages(db: sqlite_utils.Database, query: str, limit: int = 50) -> list[dict]:
-    """Stored messages holding every word of ``query``, newest first (the email to answer, found by the user).
-
-    A word matches the start of a word in the subject or text (the full-text index, so only indexed mail is
-    found: see :func:`index_pending`), or any part of the sender's name or address. An empty query lists the
-    newest messages. Each row: ``id``, ``message_id``, ``date``, ``from_name``, ``from_addr``, ``subject``,
-    ``snippet`` (the start of the text, on one line) and ``sent_by_me``.
-    """
+def matching(db: sqlite_utils.Database, query: str) -> tuple[str, list]:
+    """The SQL condition on ``messages m`` (and its arguments) that :func:`search_messages` finds ``query`` with:
+    every word starts a word of the subject or text, or is part of the sender's name or address ("1" for none)."""
     db.conn.create_function("mailvoice_fold", 1, _fold, deterministic=True)
     conditions, args = [], []
     for word in query.split()[:8]:
@@ -78,7 +73,18 @@ def search_messages(db: sqlite_utils.Database, query: str, limit: int = 50) -> l
             "OR mailvoice_fold(m.from_name) LIKE ? ESCAPE '\\' OR mailvoice_fold(m.from_addr) LIKE ? ESCAPE '\\')"
         )
         args += [phrase, like, like]
-    where = " AND ".join(conditions) or "1"
+    return " AND ".join(conditions) or "1", args
+
+
+def search_messages(db: sqlite_utils.Database, query: str, limit: int = 50) -> list[dict]:
+    """Stored messages holding every word of ``query``, newest first (the email to answer, found by the user).
+
+    A word matches the start of a word in the subject or text (the full-text index, so only indexed mail is
+    found: see :func:`index_pending`), or any part of the sender's name or address. An empty query lists the
+    newest messages. Each row: ``id``, ``message_id``, ``date``, ``from_name``, ``from_addr``, ``subject``,
+    ``snippet`` (the start of the text, on one line) and ``sent_by_me``.
+    """
+    where, args = matching(db, query)
     rows = db.execute(
         "SELECT m.id, m.message_id, m.date, m.from_name, m.from_addr, m.subject, substr(m.body, 1, ?), m.sent_by_me "
         f"FROM messages m WHERE {where} ORDER BY m.date IS NULL, m.date DESC, m.id DESC LIMIT ?",

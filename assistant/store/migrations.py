@@ -324,3 +324,12 @@ def m009_import_window(db: sqlite_utils.Database) -> None:
 def m010_draft_flags(db: sqlite_utils.Database) -> None:
     """Why a saved draft looks unfinished (see assistant/drafting/incomplete.py): "" for a whole email."""
     db.execute("ALTER TABLE drafts ADD COLUMN flag TEXT NOT NULL DEFAULT ''")
+
+
+@migration
+def m011_browse_order(db: sqlite_utils.Database) -> None:
+    """The Mail page lists mail newest first, all of it or one class at a time, a page at a time: with these
+    indexes a page is read in a millisecond at 100,000 messages instead of sorting them all (bench/browse_bench.py).
+    Each index ends with the row id, so ``ORDER BY date DESC, id DESC`` is read straight from it."""
+    db["messages"].create_index(["date"], index_name="messages_date")
+    db["messages"].create_index(["mail_class", "date"], index_name="messages_class_date")
