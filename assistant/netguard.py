@@ -14,9 +14,10 @@ Mailvoice promises that nothing leaves the machine. :func:`install` keeps that p
 What it cannot see: native code that opens sockets without Python (a C library's own HTTP client).
 None of our dependencies does so when the offline switches are set; the switches are the first layer.
 
-:func:`recording` counts every attempt, allowed and refused, for tests and benchmarks. Across processes
-(the CLI's subcommands, import and training workers), setting ``MAILVOICE_NETLOG`` to a file path makes every
-guarded process append each attempt to that file as one JSON line (see :func:`read_log`).
+:func:`recording` counts every attempt, allowed and refused, for tests and benchmarks; :func:`refused_count` is
+the number refused in this process since it started (the app's status bar reads it: one integer). Across
+processes (the CLI's subcommands, import and training workers), setting ``MAILVOICE_NETLOG`` to a file path makes
+every guarded process append each attempt to that file as one JSON line (see :func:`read_log`).
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class Recorder:
 _lock = threading.Lock()
 _installed = False
 _recorders: list[Recorder] = []
+_refused = 0  # attempts refused in this process, for the status bar (never reset: it says "since start")
 # The real functions as found at install (put back by uninstall), and the ones the guard calls through:
 # the same, unless a test has put a counting fake in their place.
 _ORIGINAL: dict[str, Callable[..., Any]] = {}
@@ -162,6 +164,11 @@ def recording() -> Iterator[Recorder]:
             _recorders.remove(recorder)
 
 
+def refused_count() -> int:
+    """How many connections the guard refused in this process since it started (any thread, no recorder needed)."""
+    return _refused
+
+
 def read_log(path: str | os.PathLike[str]) -> Recorder:
     """The attempts that guarded processes appended to a ``MAILVOICE_NETLOG`` file (none if it does not exist)."""
     recorder = Recorder()
@@ -198,7 +205,9 @@ def _check(operation: str, host: object, port: object, local: bool) -> None:
     if isinstance(port, str) and port.isdigit():
         port_num = int(port)
     attempt = Attempt(operation, str(host), port_num, local)
+    global _refused
     with _lock:
+        _refused += not local
         for recorder in _recorders:
             recorder.attempts.append(attempt)
         log = os.environ.get(NETLOG_ENV)

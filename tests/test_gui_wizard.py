@@ -9,10 +9,11 @@ import pytest
 
 pytest.importorskip("PySide6")
 
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
+from PySide6.QtWidgets import QFileDialog  # noqa: E402
 
-from assistant.gui.wizard import ImportWizard  # noqa: E402
+from assistant.gui.wizard import EMPTY_IDENTITIES, LAST_FOLDER_KEY, ImportWizard  # noqa: E402
 from assistant.identities import load_me  # noqa: E402
 from assistant.mail import generate as gen  # noqa: E402
 from assistant.mail import preview as preview_module  # noqa: E402
@@ -189,3 +190,114 @@ def test_a_file_without_mail_is_explained_and_cannot_be_imported(wizard, qtbot, 
     assert not page.isComplete()
     assert page.status.text().startswith("No mail found (binary file, not mail)")
     assert "Go back and choose an mbox file" in page.status.text()
+
+
+def to_identities(qtbot, w: ImportWizard, mailbox: Path) -> None:
+    w.sources_page.add_paths([str(mailbox / "All mail.mbox")])
+    w.next()
+    go_next(qtbot, w, w.preview_page)
+    go_next(qtbot, w, w.import_page)
+    qtbot.waitUntil(w.identities_page.isComplete, timeout=30_000)
+
+
+def test_enter_in_another_address_adds_it_and_stays_on_the_page(wizard, qtbot, mailbox):
+    to_identities(qtbot, wizard, mailbox)
+    identities = wizard.identities_page.identities
+    identities.extra.setFocus()
+    qtbot.keyClicks(identities.extra, "me@work.example")
+    qtbot.keyClick(identities.extra, Qt.Key.Key_Return)
+    assert identities.states()["me@work.example"] is True and identities.extra.text() == ""
+    assert wizard.currentPage() is wizard.identities_page  # not on to the summary
+    qtbot.keyClicks(identities.extra, "second@work.example")
+    qtbot.keyClick(identities.extra, Qt.Key.Key_Enter)  # the keypad's Enter too
+    assert "second@work.example" in identities.states() and wizard.currentPage() is wizard.identities_page
+
+
+def test_an_empty_identities_page_says_why_and_what_to_do(wizard, qtbot, tmp_path):
+    news = tmp_path / "news"
+    news.mkdir()
+    with open(news / "All mail.mbox", "w") as f:  # only a shop's newsletters: nobody here is the user
+        for i in range(5):
+            f.write(
+                f"From MAILER-DAEMON Mon Jan  1 00:00:00 2024\nFrom: Shop News <no-reply@shop.example>\n"
+                f"To: someone@home.example\nSubject: Deal {i}\nDate: Mon, 1 Jan 2024 10:0{i}:00 +0000\n"
+                f"Message-ID: <n{i}@shop.example>\nList-Unsubscribe: <mailto:u@shop.example>\n\nBuy {i}.\n\n"
+            )
+    to_identities(qtbot, wizard, news)
+    identities = wizard.identities_page.identities
+    assert identities.states() == {}
+    assert identities.empty.isVisibleTo(wizard) and identities.empty.text() == EMPTY_IDENTITIES
+    assert "none of the mail stored looks sent by you" in identities.empty.text()
+    assert "Type your address below and press Enter" in identities.empty.text()
+    assert identities.extra.hasFocus()  # ready to type
+    qtbot.keyClicks(identities.extra, "someone@home.example")
+    qtbot.keyClick(identities.extra, Qt.Key.Key_Return)
+    assert identities.states() == {"someone@home.example": True} and not identities.empty.isVisibleTo(wizard)
+
+
+class FileDialogs:
+    """Stands in for QFileDialog's static functions: notes the folder each opens in, answers with a given choice."""
+
+    def __init__(self, files: list[str], folder: str):
+        self.files, self.folder, self.opened_in = files, folder, []
+
+    def open_files(self, _parent, _caption, folder, _filters):
+        self.opened_in.append(folder)
+        return self.files, ""
+
+    def existing_folder(self, _parent, _caption, folder):
+        self.opened_in.append(folder)
+        return self.folder
+
+
+def test_the_file_dialogs_open_in_the_home_folder_then_where_mail_was_last_chosen(qtbot, data_home, tmp_path,
+                                                                                   mailbox, monkeypatch):  # fmt: skip
+    home = tmp_path / "someone"
+    home.mkdir()
+    settings = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
+    dialogs = FileDialogs([str(mailbox / "All mail.mbox")], str(mailbox))
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", dialogs.open_files)
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", dialogs.existing_folder)
+    first = ImportWizard(str(data_home), home=home)
+    qtbot.addWidget(first)
+    first.sources_page.choose_files()
+    assert dialogs.opened_in == [str(home)]  # not the folder Mailvoice was started from
+    assert first.sources_page.paths() == [str(mailbox / "All mail.mbox")]
+    remembering = ImportWizard(str(data_home), home=home, settings=settings)
+    qtbot.addWidget(remembering)
+    remembering.sources_page.choose_files()
+    again = ImportWizard(str(data_home), home=home, settings=settings)  # the next time, even after a restart
+    qtbot.addWidget(again)
+    again.sources_page.choose_folder()
+    assert dialogs.opened_in[1:] == [str(home), str(mailbox)]
+    again.sources_page.choose_files()
+    assert dialogs.opened_in[3] == str(tmp_path)  # a folder chosen: its parent, where its siblings are
+    (tmp_path / "gone").mkdir()
+    settings.setValue(LAST_FOLDER_KEY, str(tmp_path / "gone"))
+    (tmp_path / "gone").rmdir()
+    again.sources_page.choose_files()
+    assert dialogs.opened_in[4] == str(home)  # a folder since deleted: home again
+
+
+def test_mbox_files_and_takeout_folders_in_downloads_are_found(tmp_path, monkeypatch):
+    home = tmp_path / "person"
+    downloads = home / "Downloads"
+    (downloads / "Takeout 2/Mail").mkdir(parents=True)
+    (downloads / "takeout-20240101T000000Z-001/Takeout/Mail").mkdir(parents=True)
+    (downloads / "Work archive.mbox").mkdir()  # Apple Mail's export: a folder
+    for name in ("Inbox.mbox", "Old.MBOX", "notes.txt", "takeout-20240101T000000Z-002.zip", "mbox"):
+        (downloads / name).write_text("From x\n")
+    monkeypatch.setenv("HOME", str(home))  # what Path.home() reads on this system
+    monkeypatch.setattr(Path, "home", classmethod(lambda _cls: home))  # ...and on any other
+    found = {(label, p.relative_to(home).as_posix()) for label, p in known_locations()}
+    assert found == {
+        ("Gmail Takeout", "Downloads/Takeout 2/Mail"),
+        ("Gmail Takeout", "Downloads/takeout-20240101T000000Z-001/Takeout/Mail"),
+        ("Mail export in Downloads", "Downloads/Work archive.mbox"),
+        ("mbox file in Downloads", "Downloads/Inbox.mbox"),
+        ("mbox file in Downloads", "Downloads/Old.MBOX"),
+    }  # no zip: the importer reads unpacked mail only
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "Downloads").symlink_to(tmp_path / "unplugged-drive")  # a Downloads that is not there: none found
+    assert known_locations(other) == [] and known_locations(tmp_path / "nobody") == []

@@ -248,3 +248,25 @@ def test_the_netlog_is_written_by_other_processes_too(tmp_path):
     env = dict(os.environ, **{netguard.NETLOG_ENV: str(log)})
     subprocess.run([sys.executable, "-c", probe], env=env, check=True, timeout=60)
     assert netguard.read_log(log).refused == [Attempt("create_connection", "198.51.100.1", 80, False)]
+
+
+def test_refused_count_counts_every_refusal_in_any_thread_and_nothing_allowed(guard, monkeypatch):
+    for name in ("connect", "getaddrinfo"):
+        monkeypatch.setitem(netguard._REAL, name, lambda *args: [])  # loopback lookups answer; others never reach it
+    before = netguard.refused_count()
+
+    def refuse_and_allow(times: int) -> None:
+        for _ in range(times):
+            with pytest.raises(NetworkBlocked):
+                socket.getaddrinfo("example.com", 443)
+            socket.getaddrinfo("localhost", 8080)  # allowed: not counted
+
+    threads = [threading.Thread(target=refuse_and_allow, args=(250,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    with tcp, pytest.raises(NetworkBlocked):
+        tcp.connect(TEST_NET)
+    assert netguard.refused_count() - before == 8 * 250 + 1

@@ -1,8 +1,10 @@
 """The desktop app's entry point and main window (PySide6; the only package that imports Qt).
 
-The window has five pages (Mail, Train, Compose, Drafts, Settings) in a sidebar, reachable with Ctrl+1..5.
-On the first start (nothing imported yet) it opens the import wizard. Its size, position and page are
-remembered in QSettings; colours come from the system's palette, so light and dark themes both work.
+The window has five pages (Mail, Train, Compose, Drafts, Settings) in a sidebar, reachable with Ctrl+1..5, and a
+status bar with the jobs running, the model and voice in use, and that Mailvoice is offline. On the first start
+(nothing imported yet) it opens the import wizard. Quitting (Ctrl+Q or the window's close button) asks first when
+it would lose unsaved text or stop a job. Its size, position and page are remembered in QSettings; colours come
+from the system's palette, so light and dark themes both work.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QApplication,
     QHBoxLayout,
     QLabel,
@@ -31,10 +34,12 @@ from assistant import netguard
 from assistant.drafting.backend import unload
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
+from assistant.gui.about import about_dialog, app_icon, shortcuts_dialog
 from assistant.gui.compose import ComposePage
 from assistant.gui.drafts_page import DraftsPage
 from assistant.gui.mail_page import MailPage
 from assistant.gui.settings_page import DATA_DIR_KEY, SettingsPage
+from assistant.gui.status import Job, StatusArea, job_from
 from assistant.gui.wizard import ImportWizard
 from assistant.paths import data_dir
 from assistant.store import open_store
@@ -58,6 +63,16 @@ def _train_page(root: str) -> QWidget:
     return TrainPage(root)
 
 
+def tab_leaves_tables(page: QWidget) -> None:
+    """Tab moves to the next control everywhere: a table's arrow keys move between its cells, Tab leaves it.
+
+    Qt's tables take Tab for themselves by default (to the next cell, round and round), which traps someone who
+    moves through the window with the keyboard.
+    """
+    for view in page.findChildren(QAbstractItemView):
+        view.setTabKeyNavigation(False)
+
+
 class MainWindow(QMainWindow):
     """Args:
     root: the data folder (default: ``MAILVOICE_HOME`` or the platform's).
@@ -79,7 +94,10 @@ class MainWindow(QMainWindow):
         self.wizard: ImportWizard | None = None
         self.wizard_on_first_start = wizard_on_first_start
         self._shown = False
+        self.quit_confirmed = False  # the person chose Quit: closing asks nothing more
+        self.quit_box: QMessageBox | None = None
         self.setWindowTitle("Mailvoice")
+        self.setWindowIcon(app_icon())
         self.mail = MailPage(self.root)
         self.train = _train_page(self.root)
         self.compose = ComposePage(self.root, backend_factory)
@@ -102,13 +120,20 @@ class MainWindow(QMainWindow):
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
         self._menus()
+        self.status = StatusArea(self.statusBar(), self.root, self.running_jobs)
+        self.status.job_clicked.connect(self.go_to_job)
+        self.status.model_clicked.connect(self.show_models)
         self.mail.import_requested.connect(self.open_import_wizard)
         self.drafts.open_in_compose.connect(self.open_draft)
         self.settings_page.forgotten.connect(self.after_forget)
         self.settings_page.forget_ended.connect(self.rebuild_train)
+        self.settings_page.model_changed.connect(lambda _info: self.status.refresh_model())
+        models_requested = getattr(self.compose, "models_requested", None)  # Compose's model badge, where it has one
+        if models_requested is not None:
+            models_requested.connect(self.show_models)
         self._connect_train()
-        self.statusBar().addPermanentWidget(QLabel(f"Data: {self.root}"))
         self.restore_state()
+        self.status.refresh_model()
 
     def pages(self) -> list[QWidget]:
         return [self.mail, self.train, self.compose, self.drafts, self.settings_page]
@@ -117,19 +142,28 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu("&File")
         importing = QAction("&Import mail…", self, shortcut=QKeySequence("Ctrl+I"))
         importing.triggered.connect(lambda: self.open_import_wizard([]))
-        quitting = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
-        quitting.triggered.connect(self.close)
+        quitting = QAction("&Quit", self, shortcut=QKeySequence("Ctrl+Q"))
+        quitting.setMenuRole(QAction.MenuRole.QuitRole)
+        quitting.triggered.connect(self.request_quit)
         file_menu.addActions([importing, quitting])
         go = self.menuBar().addMenu("&Go")
         for i, name in enumerate(PAGES):
             action = QAction(name, self, shortcut=QKeySequence(f"Ctrl+{i + 1}"))
             action.triggered.connect(lambda _checked=False, i=i: self.nav.setCurrentRow(i))
             go.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        keys = QAction("&Keyboard shortcuts", self, shortcut=QKeySequence("Ctrl+/"))
+        keys.triggered.connect(self.show_shortcuts)
+        about = QAction("&About Mailvoice", self)
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        about.triggered.connect(self.show_about)
+        help_menu.addActions([keys, about])
 
     def _connect_train(self) -> None:
         changed = getattr(self.train, "adapter_changed", None)
         if changed is not None:
             changed.connect(lambda _name: self.settings_page.refresh())
+            changed.connect(lambda _name: self.status.refresh_model())
 
     # -- pages -------------------------------------------------------------------------------------
     def current_page(self) -> int:
@@ -139,9 +173,38 @@ class MainWindow(QMainWindow):
         if index < 0:
             return
         self.stack.setCurrentIndex(index)
+        tab_leaves_tables(self.pages()[index])
         refresh = getattr(self.pages()[index], "refresh", None)
         if callable(refresh):
             refresh()
+        self.status.refresh_model()  # a page may have changed the model or the voice
+
+    def show_models(self) -> None:
+        """Where the model and voice are chosen: the Models panel in Settings (brought into view when it has one)."""
+        self.nav.setCurrentRow(SETTINGS)
+        show = getattr(self.settings_page, "show_models", None)
+        if callable(show):
+            show()
+
+    def go_to_job(self, job: Job) -> None:
+        """A job's chip was clicked: its page, or the import wizard."""
+        if job.page is not None:
+            self.nav.setCurrentRow(job.page)
+        elif self.wizard is not None and self.wizard.isVisible():
+            self.wizard.raise_()
+            self.wizard.activateWindow()
+
+    def show_about(self) -> QWidget:
+        dialog = about_dialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
+
+    def show_shortcuts(self) -> QWidget:
+        dialog = shortcuts_dialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def open_draft(self, row: dict[str, Any]) -> None:
         """Put a saved draft back into Compose: its request, the email it answers, and its text to edit."""
@@ -153,7 +216,7 @@ class MainWindow(QMainWindow):
             self.wizard.sources_page.add_paths(paths or [])
             self.wizard.raise_()
             return self.wizard
-        self.wizard = ImportWizard(self.root, home=self.home, paths=paths or [], parent=self)
+        self.wizard = ImportWizard(self.root, home=self.home, paths=paths or [], parent=self, settings=self.qsettings)
         self.wizard.finished.connect(self.after_import)
         self.wizard.open()
         return self.wizard
@@ -181,18 +244,59 @@ class MainWindow(QMainWindow):
         self.mail.refresh()
         self.drafts.refresh()
 
+    def running_jobs(self) -> list[Job]:
+        """Every job running now, with the page it runs on: the import, and what each page says it runs."""
+        jobs = []
+        if self.wizard is not None and self.wizard.import_page.running():
+            jobs.append(Job("An import is running", "An import is running. Quitting stops it; the mail imported so "
+                            "far is kept, and importing the same mail again continues where it stopped.", None,
+                            "the import window"))  # fmt: skip
+        for index, page in enumerate(self.pages()):
+            described = getattr(page, "running_job", None)
+            description = (described() if callable(described) else None) or self._job_without_description(index)
+            if description:
+                jobs.append(job_from(description, index, f"the {PAGES[index]} page"))
+        return jobs
+
+    def _job_without_description(self, index: int) -> str | None:
+        """What a page that does not describe its jobs runs: Compose's draft, training's thread in its last moment."""
+        if index == COMPOSE and self.compose.thread is not None and self.compose.thread.isRunning():
+            return "A draft is being written. Quitting stops it before it is finished."
+        thread = getattr(self.train, "train_thread", None)
+        if index == TRAIN and thread is not None and thread.isRunning():
+            return "Training is running. Quitting stops it."
+        return None
+
     def busy_reason(self) -> str:
         """What is running now that deleting the data would break ("" when nothing)."""
-        if self.wizard is not None and self.wizard.import_page.running():
-            return "An import is running"
-        if self.compose.thread is not None and self.compose.thread.isRunning():
-            return "A draft is being written"
-        thread = getattr(self.train, "train_thread", None)
-        if thread is not None and thread.isRunning():
-            return "Training is running"
-        if getattr(getattr(self.train, "pairs", None), "building", False):
-            return "Training pairs are being built"
-        return ""
+        jobs = self.running_jobs()
+        return jobs[0].title if jobs else ""
+
+    def quit_question(self) -> str:
+        """What quitting now would lose or stop, one paragraph each ("" when nothing: then it quits at once)."""
+        lines = []
+        unsaved = getattr(self.compose, "has_unsaved_text", None)
+        if callable(unsaved) and unsaved():
+            lines.append("Compose has text you have not saved. Quitting loses it: press Cancel, then save it in "
+                         "Compose.")  # fmt: skip
+        lines += [job.detail for job in self.running_jobs()]
+        return "\n\n".join(lines)
+
+    def request_quit(self) -> QMessageBox | None:
+        """Ctrl+Q, and the window's close button: quit at once when nothing would be lost, else ask Quit or Cancel."""
+        question = self.quit_question()
+        if not question:
+            self.quit_now()
+            return None
+        if self.quit_box is None:
+            self.quit_box = tasks.confirm(self, "Quit Mailvoice", question, "&Quit", self.quit_now)
+            self.quit_box.finished.connect(lambda _result: setattr(self, "quit_box", None))
+        self.quit_box.raise_()
+        return self.quit_box
+
+    def quit_now(self) -> None:
+        self.quit_confirmed = True
+        self.close()
 
     # -- window state ------------------------------------------------------------------------------
     def restore_state(self) -> None:
@@ -233,6 +337,12 @@ class MainWindow(QMainWindow):
         tasks.wait_all()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        # The window system's close (the title bar's button, Alt+F4) asks as Ctrl+Q does. A close from code (tests,
+        # the screenshot tool, Quit itself) does not: it was decided already.
+        if event.spontaneous() and not self.quit_confirmed and self.quit_question():
+            event.ignore()
+            self.request_quit()
+            return
         self.save_state()
         self.shutdown()
         super().closeEvent(event)
@@ -248,6 +358,7 @@ def startup_root(root: str | None, settings: QSettings) -> str | None:
 def run(root: str | None = None, argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(argv or sys.argv)
     app.setApplicationName("Mailvoice")
+    app.setWindowIcon(app_icon())
     settings = default_settings()
     root = startup_root(root, settings)
     guard = netguard.recording() if netguard.installed() else contextlib.nullcontext()
@@ -267,4 +378,3 @@ def run(root: str | None = None, argv: list[str] | None = None) -> int:
 def main() -> None:
     netguard.install()  # before anything can open a connection: Mailvoice works offline
     sys.exit(run())
-

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from PySide6.QtCore import QDate, QObject, Qt, QThread, Signal
+from PySide6.QtCore import QDate, QObject, QSettings, Qt, QThread, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -72,8 +72,28 @@ class ImportWorker(QObject):
             self.failed.emit(tasks.describe(exc))
 
 
+LAST_FOLDER_KEY = "import/last_folder"  # QSettings: where the file dialogs opened mail last
+EMPTY_IDENTITIES = (
+    "No address to propose: Mailvoice proposes the addresses your mail was sent from, and none of the mail "
+    "stored looks sent by you (no Sent folder, and no sender writes often enough to be you). "
+    "Type your address below and press Enter to add it."
+)
+
+
+class AddressEdit(QLineEdit):
+    """A line edit whose Enter stays here: it adds the address, and never also presses the dialog's default button."""
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().keyPressEvent(event)  # emits returnPressed, then lets the key go on to the dialog
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()
+
+
 class IdentityList(QWidget):
-    """Proposed own addresses with their evidence, as checkboxes, and a field to add another one."""
+    """Proposed own addresses with their evidence, as checkboxes, and a field to add another one.
+
+    With nothing to propose, a line says why the list is empty and what to do.
+    """
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -82,7 +102,10 @@ class IdentityList(QWidget):
         self.list.setRootIsDecorated(False)
         self.list.setColumnWidth(0, 280)
         self.list.setColumnWidth(1, 150)
-        self.extra = QLineEdit()
+        self.empty = QLabel(EMPTY_IDENTITIES, wordWrap=True)
+        self.empty.setObjectName("emptyIdentities")
+        self.empty.hide()
+        self.extra = AddressEdit()
         self.extra.setPlaceholderText("Another address of yours, e.g. me@work.example")
         self.add_button = QPushButton("&Add")
         self.add_button.clicked.connect(self.add_extra)
@@ -93,6 +116,7 @@ class IdentityList(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.list, 1)
+        layout.addWidget(self.empty)
         layout.addLayout(row)
 
     def set_candidates(self, candidates: list[dict], chosen: list[str]) -> None:
@@ -104,6 +128,9 @@ class IdentityList(QWidget):
         for address in chosen:  # chosen earlier but no longer among the top senders
             if address.lower() not in shown:
                 self._add(address, "", "chosen before", True)
+        self.empty.setVisible(self.list.topLevelItemCount() == 0)
+        if self.list.topLevelItemCount() == 0:
+            self.extra.setFocus()
 
     def _add(self, address: str, name: str, why: str, checked: bool) -> None:
         item = QTreeWidgetItem([address, name, why])
@@ -118,6 +145,7 @@ class IdentityList(QWidget):
             return
         self._add(address, "", "added by you", True)
         self.extra.clear()
+        self.empty.hide()
 
     def items(self) -> list[QTreeWidgetItem]:
         return [self.list.topLevelItem(i) for i in range(self.list.topLevelItemCount())]
@@ -138,8 +166,10 @@ class IdentityList(QWidget):
 class SourcesPage(QWizardPage):
     """Choose mbox files or folders: file dialogs, drag and drop, and the mail folders found on this computer."""
 
-    def __init__(self, home: Path | None):
+    def __init__(self, home: Path | None, settings: QSettings | None = None):
         super().__init__()
+        self.home = Path(home) if home is not None else Path.home()
+        self.qsettings = settings
         self.setTitle("Choose your mail")
         self.setSubTitle("mbox files (Gmail Takeout, Thunderbird, Apple Mail), maildirs, .eml files, or folders "
                          "of them. You can also drag them here.")  # fmt: skip
@@ -190,12 +220,27 @@ class SourcesPage(QWizardPage):
             self.chosen.takeItem(self.chosen.row(item))
         self.completeChanged.emit()
 
+    def start_folder(self) -> str:
+        """Where the file dialogs open: the folder mail was last chosen from, else the home folder."""
+        last = self.qsettings.value(LAST_FOLDER_KEY) if self.qsettings is not None else None
+        return str(last) if last and Path(str(last)).is_dir() else str(self.home)
+
+    def remember_folder(self, folder: str | Path) -> None:
+        if self.qsettings is not None:
+            self.qsettings.setValue(LAST_FOLDER_KEY, str(folder))
+
     def choose_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Choose mail files", "", "Mail (*.mbox *.mbx *.eml *);;All (*)")
+        files, _ = QFileDialog.getOpenFileNames(self, "Choose mail files", self.start_folder(),
+                                                "Mail (*.mbox *.mbx *.eml *);;All (*)")  # fmt: skip
+        if files:
+            self.remember_folder(Path(files[0]).parent)
         self.add_paths(files)
 
     def choose_folder(self) -> None:
-        self.add_paths([QFileDialog.getExistingDirectory(self, "Choose a mail folder")])
+        folder = QFileDialog.getExistingDirectory(self, "Choose a mail folder", self.start_folder())
+        if folder:
+            self.remember_folder(Path(folder).parent)
+        self.add_paths([folder])
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
         if any(url.isLocalFile() for url in event.mimeData().urls()):
@@ -458,16 +503,19 @@ class SummaryPage(QWizardPage):
 
 
 class ImportWizard(QWizard):
-    """Sources → preview and dates → import → your addresses → summary. Attribute ``report`` after importing."""
+    """Sources → preview and dates → import → your addresses → summary. Attribute ``report`` after importing.
+
+    ``settings`` keeps the folder mail was last chosen from (the file dialogs open there next time).
+    """
 
     def __init__(self, root: str, *, home: Path | None = None, paths: Iterable[str] = (),
-                 parent: QWidget | None = None):  # fmt: skip
+                 parent: QWidget | None = None, settings: QSettings | None = None):  # fmt: skip
         super().__init__(parent)
         self.root = root
         self.report: ImportReport | None = None
         self.setWindowTitle("Import mail")
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage)
-        self.sources_page = SourcesPage(home)
+        self.sources_page = SourcesPage(home, settings)
         self.preview_page = PreviewPage()
         self.import_page = ImportPage(root)
         self.identities_page = IdentitiesPage(root)
@@ -487,4 +535,3 @@ class ImportWizard(QWizard):
             page.thread.quit()
             page.thread.wait(30000)
         super().done(result)
-

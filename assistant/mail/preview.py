@@ -18,9 +18,9 @@ WINDOW_BYTES = 1024 * 1024  # ...of this many bytes each are read, and the count
 SAMPLE_FILES = 400  # of a big folder of single-message files, the dates of this many are read
 _DATE_LINE = re.compile(rb"^Date:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
 
-# Where mail programs keep their mail, under the home folder: (label, glob pattern).
+# Where mail programs keep their mail, under the home folder: (label, glob pattern) of folders.
 KNOWN_LOCATIONS = (
-    ("Gmail Takeout", "Downloads/Takeout/Mail"),
+    ("Gmail Takeout", "Downloads/Takeout*/Mail"),  # "Takeout", and "Takeout 2" when unpacked twice
     ("Gmail Takeout", "Downloads/takeout-*/Takeout/Mail"),
     ("Gmail Takeout", "Takeout/Mail"),
     ("Thunderbird local folders", ".thunderbird/*/Mail"),
@@ -33,16 +33,37 @@ KNOWN_LOCATIONS = (
     ("Thunderbird local folders", "AppData/Roaming/Thunderbird/Profiles/*/Mail"),
     ("Apple Mail", "Library/Mail/V*"),
 )
+# Mail exported or downloaded by hand: .mbox files (and Apple Mail's exported .mbox folders) straight in Downloads.
+# A Takeout .zip is not offered: the importer reads unpacked mail only.
+DOWNLOADS = "Downloads"
+MBOX_SUFFIX = ".mbox"
 
 
 def known_locations(home: Path | None = None) -> list[tuple[str, Path]]:
-    """Mail folders of Gmail Takeout, Thunderbird and Apple Mail found under ``home``, labelled."""
+    """Mail folders of Gmail Takeout, Thunderbird and Apple Mail, and mbox files in Downloads, under ``home``."""
     home = Path(home or Path.home())
     found = []
     for label, pattern in KNOWN_LOCATIONS:
         for path in sorted(home.glob(pattern)):
-            if path.is_dir():
+            if path.is_dir() and path not in (p for _label, p in found):
                 found.append((label, path))
+    return found + _downloaded_mbox(home / DOWNLOADS)
+
+
+def _downloaded_mbox(folder: Path) -> list[tuple[str, Path]]:
+    """``*.mbox`` files and folders in ``folder`` (any case: "Inbox.MBOX" too); unreadable folders give none."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return []
+    found = []
+    for path in entries:
+        if path.suffix.lower() != MBOX_SUFFIX:
+            continue
+        if path.is_file():
+            found.append(("mbox file in Downloads", path))
+        elif path.is_dir():
+            found.append(("Mail export in Downloads", path))
     return found
 
 
