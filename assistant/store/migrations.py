@@ -311,6 +311,69 @@ def m007_mail_class(db: sqlite_utils.Database) -> None:
     db.execute(f"UPDATE messages SET automated = {auto} WHERE automated IS NOT {auto}")
 
 
+# Part of m008_recipients (its triggers hold this text): change them only through a new migration.
+_USABLE = "{row}.sent_by_me = 1 AND {row}.automated = 0 AND {row}.is_forward = 0"  # drafting's own mail
+
+
+def _recipient_rows(row: str, source: str = "") -> str:
+    """SELECT of the ``sent_recipients`` rows for the message ``row`` (``new`` in a trigger; an alias of
+    ``source``, e.g. ``messages m``, in the backfill): each address of To and Cc, with its domain and the
+    name written with it, when the message is the user's own. Malformed JSON or entries are skipped, never
+    an error: an error in a trigger would fail the import."""
+    parts = [
+        f"SELECT lower(trim(json_extract(j.value, '$[1]'))) AS address, ifnull({row}.date, '') AS date, "
+        f"{row}.id AS message, ifnull(json_extract(j.value, '$[0]'), '') AS name "
+        f"FROM {source + ', ' if source else ''}json_each(CASE WHEN json_valid({row}.{column}) THEN {row}.{column} "
+        f"ELSE '[]' END) j WHERE j.type = 'array' AND {_USABLE.format(row=row)}"
+        for column in ("to_json", "cc_json")
+    ]
+    return (
+        "SELECT address, date, message, substr(address, instr(address, '@') + 1), name "
+        f"FROM ({' UNION ALL '.join(parts)}) WHERE address LIKE '%_@_%'"
+    )
+
+
+@migration
+def m008_recipients(db: sqlite_utils.Database) -> None:
+    """Who the user wrote to: an index of the addresses in To and Cc of the user's own mail (not machine
+    mail, not forwards), so the first draft to someone finds their mail without reading every message.
+
+    Triggers keep it in step with every writer (the importer, ``mailvoice me`` re-marking mail, forgetting),
+    so none of them needs to know it exists; rows are added only for the user's mail, which keeps the
+    import of received mail at the cost of one WHEN test per message.
+    """
+    insert = "INSERT OR IGNORE INTO sent_recipients (address, date, message, domain, name)"
+    changed = " OR ".join(
+        f"old.{c} IS NOT new.{c}" for c in ("sent_by_me", "automated", "is_forward", "to_json", "cc_json", "date")
+    )
+    statements = [
+        """CREATE TABLE sent_recipients (
+            address TEXT NOT NULL,  -- lower case
+            date TEXT NOT NULL,  -- the message's, '' when unknown: newest first without reading messages
+            message INTEGER NOT NULL,  -- messages.id
+            domain TEXT NOT NULL,  -- after the @
+            name TEXT NOT NULL,  -- the display name written with the address in that message
+            PRIMARY KEY (address, date, message)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX sent_recipients_domain ON sent_recipients(domain, date, message)",
+        "CREATE INDEX sent_recipients_message ON sent_recipients(message)",
+        f"""CREATE TRIGGER sent_recipients_ai AFTER INSERT ON messages WHEN {_USABLE.format(row="new")} BEGIN
+            {insert} {_recipient_rows("new")};
+        END""",
+        """CREATE TRIGGER sent_recipients_ad AFTER DELETE ON messages BEGIN
+            DELETE FROM sent_recipients WHERE message = old.id;
+        END""",
+        f"""CREATE TRIGGER sent_recipients_au AFTER UPDATE OF sent_by_me, automated, is_forward, to_json, cc_json,
+        date ON messages WHEN {changed} BEGIN
+            DELETE FROM sent_recipients WHERE message = old.id;
+            {insert} {_recipient_rows("new")};
+        END""",
+        f"{insert} {_recipient_rows('m', 'messages m')}",  # the mail stored before this migration
+    ]
+    for statement in statements:  # one by one: executescript would commit the migration's transaction
+        db.execute(statement)
+
+
 @migration
 def m009_import_window(db: sqlite_utils.Database) -> None:
     # The dates each file was read with (first day, day after the last; "" = open-ended), so that a file read

@@ -1,0 +1,153 @@
+"""The recipients index: stored mail backfilled, every change to messages followed, first drafts without a scan."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import sqlite_utils
+
+from assistant.drafting import examples
+from assistant.drafting.examples import recipient_mail
+from assistant.identities import relabel
+from assistant.importer import import_paths
+from assistant.mail import generate as gen
+from assistant.store import migrations
+from assistant.store.fts import index_pending
+
+ME = "alex.morgan@example.org"
+ROSA = ["Rosa Alvarez", "rosa@properties.example.net"]
+
+
+def add(db, *, to=(ROSA,), cc=(), sent=1, automated=0, forward=0, date="2024-01-02T10:00:00+00:00", **raw) -> int:
+    row = {
+        "date": date,
+        "from_addr": ME if sent else "someone@else.test",
+        "from_key": ME if sent else "someone@else.test",
+        "to_json": json.dumps([list(t) for t in to]),
+        "cc_json": json.dumps([list(c) for c in cc]),
+        "subject": "Hello",
+        "body": "A note long enough to be a style example, about the lease.",
+        "is_forward": forward,
+        "sent_by_me": sent,
+        "automated": automated,
+        **raw,
+    }
+    pk = db["messages"].insert(row).last_pk
+    if "messages_fts" in db.table_names():
+        index_pending(db)  # as the importer does (a delete of an unindexed row upsets the full-text index)
+    return pk
+
+
+def indexed(db) -> set[tuple]:
+    return set(db.execute("SELECT address, date, message, domain, name FROM sent_recipients").fetchall())
+
+
+def expected(db) -> set[tuple[str, str, int]]:
+    """The index as it should be, worked out from the messages in Python."""
+    out = set()
+    rows = db.execute(
+        "SELECT id, date, to_json, cc_json FROM messages WHERE sent_by_me = 1 AND automated = 0 AND is_forward = 0"
+    )
+    for row_id, date, to_json, cc_json in rows:
+        for people in (to_json, cc_json):
+            for _name, addr in json.loads(people or "[]"):
+                address = addr.strip(" ").lower()
+                if re.fullmatch(r".+@.+", address):
+                    out.add((address, date or "", row_id))
+    return out
+
+
+def test_mail_stored_before_the_index_existed_is_indexed_when_it_is_added(tmp_path):
+    db = sqlite_utils.Database(tmp_path / "older.db")
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    for fn in migrations.MIGRATIONS[: [m.__name__ for m in migrations.MIGRATIONS].index("m008_recipients")]:
+        fn(db)  # a store made by an earlier version
+        db["_migrations"].insert({"name": fn.__name__, "applied_at": ""})
+    a = add(db, cc=[["Mike", "Mike@Properties.example.net"]])
+    add(db, sent=0)  # received: not the user's voice
+    add(db, automated=1)
+    add(db, forward=1)
+    db.conn.commit()
+    assert "m008_recipients" in migrations.apply(db)
+    assert indexed(db) == {
+        ("rosa@properties.example.net", "2024-01-02T10:00:00+00:00", a, "properties.example.net", "Rosa Alvarez"),
+        ("mike@properties.example.net", "2024-01-02T10:00:00+00:00", a, "properties.example.net", "Mike"),
+    }
+
+
+def test_the_index_follows_inserts_updates_and_deletes(db):
+    mine = add(db, to=[ROSA, ["", "ROSA@properties.example.net"]], cc=[["Jo", "jo@gmail.com"]])
+    add(db, sent=0)
+    add(db, automated=1)
+    add(db, forward=1)
+    add(db, to_json="not json", cc_json='["bare string", [1], [null, "  "], {"a": 1}]')  # never fails an insert
+    add(db, to_json=None, cc_json=None, date=None)
+    assert {(r[0], r[2]) for r in indexed(db)} == {("rosa@properties.example.net", mine), ("jo@gmail.com", mine)}
+    db.execute("UPDATE messages SET to_json = ? WHERE id = ?", [json.dumps([["Sam", "sam@x.test"]]), mine])
+    assert {r[0] for r in indexed(db) if r[2] == mine} == {"sam@x.test", "jo@gmail.com"}
+    db.execute("UPDATE messages SET automated = 1 WHERE id = ?", [mine])
+    assert indexed(db) == set()
+    db.execute("UPDATE messages SET automated = 0, date = '2025-05-05' WHERE id = ?", [mine])
+    assert {r[1] for r in indexed(db)} == {"2025-05-05"}
+    db.execute("DELETE FROM messages WHERE id = ?", [mine])
+    assert indexed(db) == set()
+
+
+def test_the_index_matches_the_mail_through_import_and_changes_of_address(db, tmp_path):
+    path = tmp_path / "mail.mbox"
+    gen.write_mbox(path, gen.generate_messages(150, seed=11))
+    import_paths(db, [path], me=[ME])
+    assert len(expected(db)) > 30
+    assert {r[:3] for r in indexed(db)} == expected(db)
+    before = expected(db)
+    relabel(db, [ME, "kenji.watanabe@example.org"])  # `mailvoice me` adding an address re-marks every message
+    assert {r[:3] for r in indexed(db)} == expected(db) != before
+    relabel(db, [ME])
+    assert {r[:3] for r in indexed(db)} == expected(db)
+    db.execute("DELETE FROM messages WHERE id % 3 = 0")
+    assert {r[:3] for r in indexed(db)} == expected(db)
+
+
+def vm_steps(db, fn) -> int:
+    """SQLite virtual-machine instructions (in hundreds) that ``fn`` makes the database run."""
+    examples._recipients_cache.clear()  # the first draft to them
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    db.conn.set_progress_handler(count, 100)
+    try:
+        fn()
+    finally:
+        db.conn.set_progress_handler(None, 100)
+    return steps[0]
+
+
+def test_the_first_draft_to_someone_does_not_read_every_message(db):
+    for i in range(3):
+        add(db, date=f"2024-01-0{i + 1}T10:00:00+00:00")
+    add(db, to=[["Mike", "mike@properties.example.net"]])
+    small = vm_steps(db, lambda: recipient_mail(db, ROSA[1]))
+    others = [["Someone", f"p{i}@org{i % 7}.example"] for i in range(3000)]
+    with db.conn:  # mail to other people and organisations, sent and received
+        db.conn.executemany(
+            "INSERT INTO messages (from_key, to_json, cc_json, date, body, sent_by_me, automated, is_forward) "
+            "VALUES (?, ?, '[]', '2023-05-01', 'x', ?, 0, 0)",
+            [(ME, json.dumps([p]), i % 2) for i, p in enumerate(others)],
+        )
+    mail = recipient_mail(db, ROSA[1])  # new mail: not from the cache
+    assert len(mail.person) == 3 and len(mail.domain) == 1
+    large = vm_steps(db, lambda: recipient_mail(db, "ROSA@properties.example.net "))
+    assert large <= small + 5, f"{small} -> {large} (hundreds of VM steps): the lookup grew with unrelated mail"
+
+
+@pytest.mark.parametrize("address", ["jo@gmail.com", "nobody@nowhere.test", "no-at-sign"])
+def test_webmail_and_unknown_addresses_have_no_organisation(db, address):
+    add(db, to=[["Jo", "jo@gmail.com"]])
+    add(db, to=[["Kim", "kim@gmail.com"]])
+    mail = recipient_mail(db, address)
+    assert mail.domain == [] and len(mail.person) == (1 if address == "jo@gmail.com" else 0)
