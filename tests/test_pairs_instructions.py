@@ -139,19 +139,23 @@ def test_the_labeller_sees_the_subject_without_reply_chains_or_tags():
     cluttered = Request("Rosa Alvarez", "[List] Re: [EXTERN] Re: Re: Kitchen sink", EMAIL)
     request = load_prompt().messages(cluttered)[-1]["content"]
     assert 'subject "Kitchen sink":' in request and "Re:" not in request and "[" not in request
-    assert fallback(cluttered).startswith('Reply to Rosa about "Kitchen sink": The kitchen sink')  # a reply
+    # The fallback sees through the clutter: the same instruction as for a plain reply about the same subject.
+    assert fallback(cluttered) == fallback(Request("Rosa Alvarez", "Re: Kitchen sink", EMAIL))
     only_tags = Request("Rosa Alvarez", "[List] Fwd: [EXTERN]", EMAIL)
     assert 'subject "(no subject)":' in load_prompt().messages(only_tags)[-1]["content"]
-    assert fallback(only_tags).startswith("Write to Rosa: The kitchen sink")  # no topic rather than a tag
+    assert fallback(only_tags) == fallback(Request("Rosa Alvarez", "", EMAIL))  # no topic rather than a tag
+
+
+def shown_subject(messages) -> str:
+    request = messages[-1]["content"]
+    return request.split('subject "', 1)[1].split('":', 1)[0]
 
 
 class EchoLabeller(FakeBackend):
     """Answers with an instruction naming the subject the prompt shows: clutter there would show here."""
 
     def stream(self, messages, params, cancel=None):
-        request = messages[-1]["content"]
-        subject = request.split('subject "', 1)[1].split('":', 1)[0] if 'subject "' in request else "it"
-        self.enqueue(f"Tell them about {subject} now.")
+        self.enqueue(f"Tell them about {shown_subject(messages)} now.")
         yield from super().stream(messages, params, cancel)
 
 
@@ -178,6 +182,7 @@ def test_pairs_built_from_cluttered_mail_carry_no_reply_chain_or_list_tag(db, tm
         assert not LEFTOVER.search(pair.instruction) and not LEFTOVER.search(pair.input), pair
     stored = dict(db.execute("SELECT message_id, subject FROM messages").fetchall())
     assert all(stored[p.message_id].startswith(("[", "*", "R", "A")) for p in pairs)  # the store keeps them as sent
-    if labeller is EchoLabeller:  # the real subject is what the model was shown
-        topics = [prompt_subject(stored[p.message_id]) or "(no subject)" for p in pairs]
-        assert [p.instruction for p in pairs] == [f"Tell them about {t} now." for t in topics]
+    # What the model was shown is each email's real subject.
+    assert {shown_subject(m) for m in backend.prompts} == {
+        prompt_subject(stored[p.message_id]) or "(no subject)" for p in pairs
+    }
