@@ -151,3 +151,20 @@ def test_webmail_and_unknown_addresses_have_no_organisation(db, address):
     add(db, to=[["Kim", "kim@gmail.com"]])
     mail = recipient_mail(db, address)
     assert mail.domain == [] and len(mail.person) == (1 if address == "jo@gmail.com" else 0)
+
+
+def test_a_persons_mail_is_ranked_in_one_pass_not_one_full_text_lookup_per_email(db):
+    for i in range(30):
+        add(db, body=f"Week {i}: the faucet repair is booked, the plumber comes next week on Monday.")
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    try:
+        chosen = examples.select_examples(db, "faucet repair next week", to=ROSA[1], k=3, budget=10_000)
+    finally:
+        db.conn.set_trace_callback(None)
+    assert [e.why for e in chosen] == ["recipient"] * 3
+    ranked = [s for s in statements if "messages_fts MATCH" in s and "json_each" in s]
+    assert ranked
+    for statement in ranked:  # FTS5 re-reads every word's matches for each look-up by rowid ("=" in its plan)
+        plan = " ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + statement))
+        assert "VIRTUAL TABLE INDEX 0:M" in plan and "INDEX 0:=" not in plan, plan
