@@ -39,7 +39,6 @@ THIRD_PARTY = (
 # Keys that work everywhere, beside the menu shortcuts (those are read from the menus themselves).
 GENERAL_KEYS = (
     ("Tab / Shift+Tab", "Move to the next / previous control"),
-    ("Ctrl+Tab", "Leave a text box (Tab types a tab there)"),
     ("Alt + underlined letter", "Press that button or go to that field"),
     ("Space", "Press the focused button, tick the focused box"),
     ("Enter", "Press the highlighted (default) button of a dialog"),

@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QStatusBar, QToolButton, QWidget
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QStatusBar, QStyle, QToolButton, QWidget
 
 from assistant import netguard
 from assistant.drafting.models import ADAPTER_KEY, current_model
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
+from assistant.gui.compat import keep_none_alive
 from assistant.paths import data_dir
 from assistant.store import open_store
 from assistant.store.db import get_setting
@@ -111,6 +112,7 @@ class StatusArea(QObject):
                  refused: Callable[[], int] = netguard.refused_count,
                  installed: Callable[[], bool] = netguard.installed):  # fmt: skip
         super().__init__(bar)
+        keep_none_alive()  # it polls for the app's whole life: see assistant.gui.compat
         self.root, self.jobs_fn, self.refused_fn, self.installed_fn = root, jobs, refused, installed
         self.jobs: list[Job] = []
         self.chips: list[QToolButton] = []
@@ -119,6 +121,7 @@ class StatusArea(QObject):
         self.chip_row.setObjectName("jobChips")
         self.chip_layout = QHBoxLayout(self.chip_row)
         self.chip_layout.setContentsMargins(0, 0, 0, 0)
+        self.chip_layout.setAlignment(Qt.AlignmentFlag.AlignLeft)
         self.model = QToolButton()
         self.model.setObjectName("modelStatus")
         self.model.setAutoRaise(True)
@@ -155,12 +158,14 @@ class StatusArea(QObject):
                 chip.deleteLater()
             self.chips = [self._chip(i) for i in range(len(jobs))]
         for chip, job in zip(self.chips, jobs, strict=True):
-            chip.setText(f"⏳ {short(job.title, 40)}")
+            chip.setText(short(job.title, 40))
             chip.setToolTip(f"{html.escape(job.detail)}<br><br>Click to go to {html.escape(job.place)}.")
 
     def _chip(self, index: int) -> QToolButton:
         chip = QToolButton()
         chip.setObjectName("jobChip")
+        chip.setIcon(chip.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))  # "at work", in every theme
+        chip.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         chip.clicked.connect(lambda _checked=False: self.job_clicked.emit(self.jobs[index]))
         self.chip_layout.addWidget(chip)
         return chip
