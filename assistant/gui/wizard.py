@@ -129,8 +129,6 @@ class IdentityList(QWidget):
             if address.lower() not in shown:
                 self._add(address, "", "chosen before", True)
         self.empty.setVisible(self.list.topLevelItemCount() == 0)
-        if self.list.topLevelItemCount() == 0:
-            self.extra.setFocus()
 
     def _add(self, address: str, name: str, why: str, checked: bool) -> None:
         item = QTreeWidgetItem([address, name, why])
@@ -428,6 +426,8 @@ class IdentitiesPage(QWizardPage):
 
     def show_candidates(self, found: tuple[list[dict], list[str]]) -> None:
         self.identities.set_candidates(*found)
+        if not self.identities.items():
+            self.identities.extra.setFocus()  # the one thing to do here: type an address
         self.loaded = True
         self.completeChanged.emit()
 
