@@ -13,7 +13,8 @@ import pytest
 from assistant.drafting import FakeBackend, batch, draft
 from assistant.drafting import guard as guard_module
 from assistant.drafting.batch import InstructionsError, read_instructions
-from assistant.drafting.prompting import PromptError, reply_from_file
+from assistant.drafting.prompting import PromptError, ReplyContext, build_prompt, reply_from_file
+from assistant.drafting.voice import Voice
 from assistant.mail import sources
 from assistant.overlap import CopyIndex
 from trainer.pairs import dataset, import_pairs, list_pairs
@@ -105,6 +106,15 @@ def test_answering_a_huge_email_looks_only_at_what_the_prompt_can_hold(db, tmp_p
     assert max(backend.counted) < most + 4000  # the prompt's own text around the email
     assert max(indexed) <= most  # the copy guard too
     assert any(f"of {whole:,} characters) was used" in n for n in result.notices)  # the whole email's length
+
+
+def test_a_long_email_that_takes_few_tokens_is_still_cut_and_said_so(db):
+    # Few, very long "words": what was looked at fits whole, yet the email goes on beyond it.
+    reply = ReplyContext("x.eml", "file", "Rosa Diaz", "rosa@example.net", "", "The tap", "tap " + "x" * 100_000)
+    prompt = build_prompt(db, "answer Rosa", Voice(), n_ctx=2048, count_tokens=lambda t: len(t.split()), reply=reply)
+    assert len(prompt.messages[-1]["content"]) < 2048 * 10
+    assert "was cut to fit" in prompt.messages[-1]["content"]
+    assert any("of 100,004 characters) was used" in n for n in prompt.notices)
 
 
 # --- the batch instructions file --------------------------------------------------------------------------

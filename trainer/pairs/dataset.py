@@ -6,6 +6,10 @@ without an ``output`` or ``instruction`` is dropped and reported with its row nu
 are stored with ``source = imported`` and ``origin = "FILE row N"``. Importing a file twice adds nothing.
 Row numbers are what a person finds in the file: spreadsheet rows for CSV (the header is row 1), item
 numbers for JSON (from 1), line numbers for JSONL.
+
+CSV and JSONL files are read as their rows are stored, in one transaction, so memory does not grow with the
+file and a file refused as a whole (broken quoting, a value too long: see :mod:`trainer.pairs.csvrows`)
+leaves nothing of it stored. A JSONL line over :data:`LINE_LIMIT` bytes is dropped unread, like a broken one.
 """
 
 from __future__ import annotations
