@@ -78,14 +78,17 @@ def main() -> None:
         total = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
         print(f"{total:,} stored messages; median of {args.rounds} runs\n")
         deep = list_messages(db, after=cursor_of(list_messages(db, limit=total - 300)[-1]))
-        mine = db.execute("SELECT id FROM messages WHERE sent_by_me = 1 ORDER BY date DESC LIMIT 1").fetchone()[0]
+        mine = db.execute(  # half of the user's mail is newer: the duplicate check reads it
+            "SELECT id FROM messages WHERE sent_by_me = 1 ORDER BY date DESC LIMIT 1 OFFSET "
+            "(SELECT COUNT(*) / 2 FROM messages WHERE sent_by_me = 1)"
+        ).fetchone()[0]
         rows = [(f"first page: {kind}", timed(lambda k=kind: list_messages(db, k), args.rounds)) for kind in KINDS]
         rows += [
             ("a page 300 rows from the end", timed(lambda: list_messages(db, after=cursor_of(deep[0])), args.rounds)),
             (f"every page, one after another ({walk(db):,} rows)", timed(lambda: walk(db), 1)),
             ("search: a common word (budget)", timed(lambda: list_messages(db, query="budget"), args.rounds)),
             ("search: a word found nowhere", timed(lambda: list_messages(db, query="zzzqqq"), args.rounds)),
-            ("one message of yours, with its verdict", timed(lambda: message_detail(db, mine), args.rounds)),
+            ("your median email, with its verdict", timed(lambda: message_detail(db, mine), args.rounds)),
         ]
         db.execute("DROP INDEX messages_date")
         db.execute("DROP INDEX messages_class_date")

@@ -14,8 +14,8 @@ from assistant.mail import generate as gen
 from assistant.mail.browse import KINDS, PAGE, cursor_of, list_messages, message_detail
 from assistant.mail.identity import CLASSES
 from assistant.paths import DB_NAME
-from assistant.store import open_store
-from assistant.store.fts import search_messages
+from assistant.store import fts, open_store
+from assistant.store.fts import _fold, search_messages
 from trainer.pairs.candidates import find_candidates
 
 
@@ -86,6 +86,31 @@ def test_words_find_what_compose_search_finds(mail):
         mine = [r["id"] for r in every_page(mail, "yours", query)]
         assert mine == [i for i in expected if i in set(newest_first(mail, "mail_class = 'yours'"))]
     assert every_page(mail, query="budget"), "a word of the generated mailbox is found"
+
+
+def test_sender_words_match_regardless_of_case_and_accents(mail):
+    """The sender's name or address holds the word, folded as the full-text index folds words."""
+    for query in ("ines", "INÊS duarte", "chloe", "ольга", "Example.ORG budget", "morgan", "kenji"):
+        words = query.split()
+        fts = [{i for (i,) in mail.execute("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?", [f'"{w}"*'])}
+               for w in words]  # fmt: skip
+        expected = [
+            i for i in newest_first(mail)
+            if all(i in fts[n] or _fold(w) in _fold(_sender(mail, i)) for n, w in enumerate(words))
+        ]  # fmt: skip
+        assert [r["id"] for r in every_page(mail, query=query, limit=50)] == expected, query
+        assert expected, f"the generated mailbox has mail from {query!r}"
+
+
+def test_only_senders_beyond_ascii_are_folded_in_python(mail, monkeypatch):
+    """A call into Python per message made a search of 100,000 messages for a word found nowhere take seconds."""
+    calls = []
+    monkeypatch.setattr(fts, "_fold", lambda text: calls.append(text) or _fold(text))
+    assert every_page(mail, query="zzzqqq", limit=50) == []
+    beyond = [v for (n, a) in mail.execute("SELECT from_name, from_addr FROM messages") for v in (n, a)
+              if v and not v.isascii()]  # fmt: skip
+    total = mail.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    assert beyond and len(calls) <= len(beyond) + 2 < total
 
 
 def test_a_page_is_read_from_an_index_not_by_sorting_every_message(mail):
@@ -170,3 +195,9 @@ def _first(db, where: str) -> int:
     found = db.execute(f"SELECT id FROM messages WHERE {where} ORDER BY id LIMIT 1").fetchone()
     assert found, f"the generated mailbox has a message where {where}"
     return found[0]
+
+
+def _sender(db, message: int) -> str:
+    return " ".join(
+        v or "" for v in db.execute("SELECT from_name, from_addr FROM messages WHERE id = ?", [message]).fetchone()
+    )

@@ -67,6 +67,8 @@ def shown_message(qtbot, view: MailView, message: int) -> dict:
     row = [r["id"] for r in model.rows].index(message)
     view.table.setCurrentIndex(model.index(row, 0))
     qtbot.waitUntil(lambda: view.pane.shown is not None and view.pane.shown["id"] == message, timeout=WAIT)
+    teaches = lambda: view.pane.shown["teaches"]  # noqa: E731 - the verdict on the user's own mail comes second
+    qtbot.waitUntil(lambda: teaches() is None or teaches()["used"] is not None, timeout=WAIT)
     return view.pane.shown
 
 
@@ -276,6 +278,12 @@ def test_tab_reaches_filter_search_list_and_pane_and_keys_move_through_messages(
     view.search.setFocus()
     qtbot.keyClick(view.search, Qt.Key.Key_Down)  # from the search to the list
     assert window.focusWidget() is view.table
+    view.search.setFocus()
+    qtbot.keyClicks(view.search, "lease")
+    with qtbot.waitSignal(view.model.page_loaded, timeout=WAIT):
+        qtbot.keyClick(view.search, Qt.Key.Key_Return)  # searches at once, without waiting for a pause
+        assert view.model.query == "lease" and not view.timer.isActive()
+    assert window.focusWidget() is view.table and view.model.rows
 
 
 def header_text(pane) -> str:

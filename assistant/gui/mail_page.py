@@ -176,6 +176,8 @@ class MailPage(QWidget):
 
 
 def _summary(s: dict, root: str) -> str:
+    if not s["messages"]:
+        return f"<b>0</b> messages stored yet. Data folder: {html.escape(root)}"
     first, last = s["date_range"]
     span = f" from {first[:10]} to {last[:10]}" if first and last else ""
     who = ", ".join(s["me"]) or "not chosen yet: tick yours under Your addresses"

@@ -1,10 +1,8 @@
 """The Mail page's message list and reading pane: what was imported, and which words teach Mailvoice your style.
 
 The list pages through stored mail lazily (:class:`MessagesModel`: ``canFetchMore``/``fetchMore``, one page of
-:data:`assistant.mail.browse.PAGE` rows at a time, read off the GUI thread), filtered by class and by words. The
-reading pane shows exactly the text kept as the author's own words, and apart from it what was taken out (quoted
-text, signature), why mail is automated, its folder, labels and attachments, and for the user's own mail whether
-it teaches their style (the pair builder's rule: :func:`assistant.mail.browse.message_detail`).
+:data:`assistant.mail.browse.PAGE` rows at a time, read off the GUI thread), filtered by class and by words; the
+message chosen is read off the GUI thread too and shown in the reading pane (:mod:`assistant.gui.mail_pane`).
 
 Keyboard: Tab goes filter, search, list, pane; ↑/↓ move through messages; Enter in the list moves into the
 pane, Esc in the pane back to the list; ↓ or Enter in the search field goes to the list.
@@ -12,12 +10,10 @@ pane, Esc in the pane back to the list; ↓ or Enter in the search field goes to
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
-from PySide6.QtGui import QPalette, QTextBlockFormat, QTextCharFormat, QTextCursor, QTextFrameFormat
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -29,18 +25,17 @@ from PySide6.QtWidgets import (
     QSplitter,
     QStackedWidget,
     QTableView,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
 
 from assistant.gui import tasks
-from assistant.mail.browse import PAGE, Cursor, cursor_of, list_messages, message_detail
+from assistant.gui.mail_pane import CLASS_NAMES, ReadingPane
+from assistant.mail.browse import PAGE, Cursor, cursor_of, list_messages, message_detail, teaching
 from assistant.mail.identity import AUTOMATED, LIST, RECEIVED, YOURS
 from assistant.paths import data_dir
 from assistant.store import open_store
 
-CLASS_NAMES = {YOURS: "Yours", RECEIVED: "Received", LIST: "List", AUTOMATED: "Automated"}
 FILTERS = (("all", "All mail"), (YOURS, "Yours"), (RECEIVED, "Received"), (LIST, "Lists"), (AUTOMATED, "Automated"))
 NOUNS = {"all": "messages", YOURS: "messages of yours", RECEIVED: "received messages", LIST: "list messages",
          AUTOMATED: "automated messages"}  # fmt: skip
@@ -49,6 +44,7 @@ EMPTY = (
     "<h3>No mail imported yet</h3>Import your mail to see it here: an mbox file (Gmail Takeout, Thunderbird, Apple "
     "Mail), a maildir, or a folder of .eml files. Mailvoice reads it on this computer only."
 )
+CHECKING = {"used": None, "reason": "", "why": "Checking whether it teaches your style…"}  # until the verdict comes
 Page = Callable[[str, str, Cursor | None], list[dict[str, Any]]]
 
 
@@ -189,114 +185,6 @@ class SearchField(QLineEdit):
         super().keyPressEvent(event)
 
 
-class ReadingPane(QTextBrowser):
-    """One message: its header, the text kept as the author's own words, and apart from it what was taken out.
-
-    Esc goes back to the list (signal ``leave``). ``shown`` is the message on display (None for none).
-    """
-
-    leave = Signal()
-
-    def __init__(self, parent: QWidget | None = None):
-        super().__init__(parent)
-        self.shown: dict[str, Any] | None = None
-        self.setOpenLinks(False)  # mail text is shown, never followed
-        self.setTabChangesFocus(True)
-        self.setPlaceholderText("Choose a message to read it.")
-
-    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        if event.key() == Qt.Key.Key_Escape:
-            self.leave.emit()
-            return
-        super().keyPressEvent(event)
-
-    def show_message(self, detail: dict[str, Any] | None) -> None:
-        self.shown = detail
-        self.clear()
-        if detail is None:
-            return
-        cursor = QTextCursor(self.document())
-        cursor.insertHtml(_header_html(detail))
-        cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
-        _heading(cursor, "Your words, as Mailvoice kept them" if detail["sent_by_me"] else "The author's words")
-        _plain(cursor, detail["body"] or "(none: every line was quoted text or a signature)")
-        taken = [("Quoted text (not the author's words)", detail["quoted"]), ("Signature", detail["signature"])]
-        taken = [(title, text) for title, text in taken if text.strip()]
-        if taken:
-            self._set_apart(cursor, taken)
-        self.moveCursor(QTextCursor.MoveOperation.Start)
-
-    def _set_apart(self, cursor: QTextCursor, parts: list[tuple[str, str]]) -> None:
-        """What was taken out, in a framed box on the palette's alternate colour (light and dark themes alike)."""
-        frame = QTextFrameFormat()
-        frame.setBorder(1)
-        frame.setBorderBrush(self.palette().color(QPalette.ColorRole.Mid))
-        frame.setBackground(self.palette().color(QPalette.ColorRole.AlternateBase))
-        frame.setPadding(6)
-        frame.setTopMargin(10)
-        cursor.insertFrame(frame)
-        _heading(cursor, "Taken out: not used as words of the author", size=1)
-        for title, text in parts:
-            _heading(cursor, title)
-            _plain(cursor, text)
-
-
-def _heading(cursor: QTextCursor, text: str, size: int = 0) -> None:
-    """A bold line with space above it, on a block of its own."""
-    spaced = QTextBlockFormat()
-    spaced.setTopMargin(10)
-    if cursor.block().text():
-        cursor.insertBlock(spaced)
-    else:
-        cursor.setBlockFormat(spaced)
-    bold = QTextCharFormat()
-    bold.setFontWeight(700)
-    if size:
-        bold.setFontPointSize(cursor.document().defaultFont().pointSizeF() + size)
-    cursor.insertText(text, bold)
-    cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
-
-
-def _plain(cursor: QTextCursor, text: str) -> None:
-    """``text`` exactly as stored (every line, every space), in the normal font and without paragraph spacing."""
-    cursor.setBlockFormat(QTextBlockFormat())
-    cursor.insertText(text, QTextCharFormat())
-
-
-def _when(date: str | None) -> str:
-    """A stored date (ISO 8601, UTC) as people read it."""
-    if not date:
-        return "none (the message has no date Mailvoice could read)"
-    return date.replace("T", " ").removesuffix("+00:00") + (" UTC" if date.endswith("+00:00") else "")
-
-
-def _header_html(d: dict[str, Any]) -> str:
-    def who(people: list[list[str]]) -> str:
-        return ", ".join(f"{name} <{addr}>" if name and addr else name or addr for name, addr in people)
-
-    e = html.escape
-    kind = CLASS_NAMES.get(d["mail_class"], d["mail_class"] or "not classed")
-    if d["mail_class"] == AUTOMATED or d["auto_reason"]:
-        kind += f" — {d['auto_reason']}" if d["auto_reason"] else ""
-    rows = [
-        ("From", who([[d["from_name"], d["from_addr"]]])),
-        ("To", who(d["to"])),
-        ("Cc", who(d["cc"])),
-        ("Date", _when(d["date"])),
-        ("Kind", kind),
-        ("Folder", d["folder"]),
-        ("Labels", ", ".join(d["labels"])),
-        ("Attachments", ", ".join(d["attachments"]) + " (names only: files are never stored)" * bool(d["attachments"])),
-        ("Forward", "yes" * d["is_forward"]),
-        ("Repaired", d["notes"]),
-    ]
-    table = "".join(f"<tr><td><b>{e(k)}:</b>&nbsp;</td><td>{e(v)}</td></tr>" for k, v in rows if v)
-    teaches = d["teaches"]
-    verdict = f"<p><b>{e(teaches['why'])}</b></p>" if teaches else ""
-    subject = e(" ".join(d["subject"].split()) or "(no subject)")
-    return f"<h3>{subject}</h3><table>{table}</table>{verdict}"
-
-
 class MailView(QWidget):
     """The filter, the search box, the list and the reading pane; with nothing stored, a line and an Import button.
 
@@ -306,7 +194,7 @@ class MailView(QWidget):
     import_requested = Signal()
     detail_shown = Signal(object)
 
-    def __init__(self, root: str, parent: QWidget | None = None, read: Page | None = None):
+    def __init__(self, root: str, parent: QWidget | None = None):
         super().__init__(parent)
         self.root = root
         self.counts: dict[str, int] = {}
@@ -320,7 +208,7 @@ class MailView(QWidget):
         self.search.setPlaceholderText("Search: words of the subject or text, the sender's name or address")
         self.search.setClearButtonEnabled(True)
         self.search.setAccessibleName("Search mail")
-        self.model = MessagesModel(self, read or read_page(root))
+        self.model = MessagesModel(self, read_page(root))
         self.table = MessageTable()
         self.table.setModel(self.model)
         self.table.setAccessibleName("Messages")
@@ -354,7 +242,7 @@ class MailView(QWidget):
         self.timer.timeout.connect(self.reload)
         self.model.page_loaded.connect(self._page_loaded)
         self.model.failed.connect(self.status.setText)
-        self.model.modelReset.connect(lambda: self.pane.show_message(None))
+        self.model.modelReset.connect(self.clear_detail)
         self.table.selectionModel().currentRowChanged.connect(lambda *_a: self.detail_timer.start())
         self.detail_timer.timeout.connect(self.load_detail)
         self.table.entered.connect(self.pane.setFocus)
@@ -409,7 +297,7 @@ class MailView(QWidget):
     def reload(self) -> None:
         """Read the list again from its first page (the filter or the words changed, or the store did)."""
         self.timer.stop()
-        self.status.setText("Reading…")
+        self.status.setText("Searching…" if self.search.text().strip() else "Reading…")
         self.model.reset(self.current_kind(), self.search.text())
 
     def _page_loaded(self) -> None:
@@ -429,6 +317,8 @@ class MailView(QWidget):
             self.status.setText(f"No {label} stored.")
 
     def focus_list(self) -> None:
+        if self.timer.isActive():  # Enter or ↓ before the pause in typing: search now
+            self.reload()
         self.table.setFocus()
         if not self.table.currentIndex().isValid() and self.model.rows:
             self.table.setCurrentIndex(self.model.index(0, 0))
@@ -438,14 +328,19 @@ class MailView(QWidget):
         index = self.table.currentIndex()
         return self.model.rows[index.row()] if index.isValid() and index.row() < len(self.model.rows) else None
 
+    def clear_detail(self) -> None:
+        self._asked_detail += 1  # a message still being read belongs to the list before
+        self.pane.show_message(None)
+
     def load_detail(self) -> None:
+        """Read the chosen message off the GUI thread, then, for the user's own, whether it teaches their style."""
         row = self.current_row()
         if row is None:
             self.pane.show_message(None)
             return
         self._asked_detail += 1
         asked, root, message = self._asked_detail, self.root, row["id"]
-        tasks.call(self, lambda: message_detail(open_store(data_dir(root)), message),
+        tasks.call(self, lambda: message_detail(open_store(data_dir(root)), message, with_teaching=False),
                    lambda detail: self._show_detail(asked, detail), self.status.setText)  # fmt: skip
 
     def _show_detail(self, asked: int, detail: dict[str, Any] | None) -> None:
@@ -453,5 +348,18 @@ class MailView(QWidget):
             return  # the person moved on to another message meanwhile
         if detail is None:
             self.status.setText("That message is no longer stored (it was forgotten meanwhile).")
+        elif detail["sent_by_me"]:
+            detail["teaches"] = CHECKING
+            root, mine = self.root, dict(detail)
+            tasks.call(self, lambda: teaching(open_store(data_dir(root)), mine),
+                       lambda verdict: self._show_teaching(asked, verdict), self.status.setText)  # fmt: skip
         self.pane.show_message(detail)
-        self.detail_shown.emit(detail)
+        if detail is None or detail["teaches"] is not CHECKING:
+            self.detail_shown.emit(detail)
+
+    def _show_teaching(self, asked: int, verdict: dict[str, Any]) -> None:
+        if asked != self._asked_detail or self.pane.shown is None:
+            return
+        self.pane.shown["teaches"] = verdict
+        self.pane.show_message(self.pane.shown)  # where the person scrolled to stays in view
+        self.detail_shown.emit(self.pane.shown)

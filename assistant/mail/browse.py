@@ -76,13 +76,14 @@ _DETAIL = (
 )
 
 
-def message_detail(db: sqlite_utils.Database, message: int) -> dict[str, Any] | None:
+def message_detail(db: sqlite_utils.Database, message: int, *, with_teaching: bool = True) -> dict[str, Any] | None:
     """Everything the Mail page's reading pane shows of stored message ``message`` (its ``id``); None if gone.
 
     Keys: the stored columns of :data:`_DETAIL` (``body`` is the author's own words; ``quoted`` and
     ``signature`` what was taken out of them), with ``to``, ``cc`` as ``[name, address]`` lists and ``labels``,
-    ``attachments`` as lists of names; and ``teaches``: None for mail that is not the user's, else
-    ``{"used": bool, "reason": str, "why": str}`` (the pair builder's reason, and in words).
+    ``attachments`` as lists of names; and ``teaches``: None for mail that is not the user's (or without
+    ``with_teaching``), else :func:`teaching`'s verdict. The verdict reads the user's newer mail (is this text
+    theirs twice?): a third of a second at 100,000 messages, so the reading pane asks for it second.
     """
     cursor = db.execute(f"SELECT {_DETAIL} FROM messages WHERE id = ?", [message])
     found = cursor.fetchone()
@@ -95,12 +96,13 @@ def message_detail(db: sqlite_utils.Database, message: int) -> dict[str, Any] | 
         row[flag] = bool(row[flag])
     for text in ("body", "quoted", "signature", "auto_reason", "subject", "folder", "notes", "list_id"):
         row[text] = row[text] or ""
-    row["teaches"] = teaching(db, row) if row["sent_by_me"] else None
+    row["teaches"] = teaching(db, row) if row["sent_by_me"] and with_teaching else None
     return row
 
 
 def teaching(db: sqlite_utils.Database, row: dict[str, Any]) -> dict[str, Any]:
-    """Whether the pair builder learns the user's style from their message ``row`` (a :func:`message_detail`)."""
+    """Whether the pair builder learns the user's style from their message ``row`` (a :func:`message_detail`):
+    ``{"used": bool, "reason": str, "why": str}``, with the pair builder's reason ("" when used) and in words."""
     rule = _pair_rule()
     reason = rule.reject_reason(row, set())
     if reason is None and _newer_same_text(db, row):

@@ -50,6 +50,7 @@ def index_pending(db: sqlite_utils.Database, progress: Callable[[int, int], None
 
 
 SNIPPET_CHARS = 200
+_NOT_ASCII = "*[^\x01-\x7f]*"  # GLOB: a text with a letter beyond ASCII
 
 
 def _fold(text: str | None) -> str:
@@ -68,11 +69,14 @@ def matching(db: sqlite_utils.Database, query: str) -> tuple[str, list]:
         if phrase == '""*':
             continue
         like = "%" + _fold(word).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(
-            "(m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?) "
-            "OR mailvoice_fold(m.from_name) LIKE ? ESCAPE '\\' OR mailvoice_fold(m.from_addr) LIKE ? ESCAPE '\\')"
+        # SQLite's LIKE ignores ASCII case already: only names with other letters are folded in Python, a call
+        # per message (bench/browse_bench.py, 100,000 messages: a word found nowhere took 2.3 s, now 1.1 s).
+        sender = " OR ".join(
+            f"m.{c} LIKE ? ESCAPE '\\' OR (m.{c} GLOB ? AND mailvoice_fold(m.{c}) LIKE ? ESCAPE '\\')"
+            for c in ("from_name", "from_addr")
         )
-        args += [phrase, like, like]
+        conditions.append(f"(m.id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?) OR {sender})")
+        args += [phrase, *[like, _NOT_ASCII, like] * 2]
     return " AND ".join(conditions) or "1", args
 
 
