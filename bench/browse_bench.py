@@ -88,6 +88,10 @@ def main() -> None:
             (f"every page, one after another ({walk(db):,} rows)", timed(lambda: walk(db), 1)),
             ("search: a common word (budget)", timed(lambda: list_messages(db, query="budget"), args.rounds)),
             ("search: a word found nowhere", timed(lambda: list_messages(db, query="zzzqqq"), args.rounds)),
+            (
+                "your median email, as the pane shows it first",
+                timed(lambda: message_detail(db, mine, with_teaching=False), args.rounds),
+            ),
             ("your median email, with its verdict", timed(lambda: message_detail(db, mine), args.rounds)),
         ]
         db.execute("DROP INDEX messages_date")
