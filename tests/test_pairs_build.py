@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -192,7 +194,7 @@ def test_a_full_disk_is_a_clear_error_and_the_build_resumes_where_it_stopped(mai
     again = labeller()
     report = build_pairs(mailbox, again, limit=None)
     assert report.status == "done" and report.cached == kept and report.built == len(again.prompts)
-    assert 0 < kept and report.built > 0  # the disk filled up in the middle of the build
+    assert kept > 0 and report.built > 0  # the disk filled up in the middle of the build
     assert report.cached + report.built == report.usable
     # The same pairs as a build that never ran out of space.
     reference = open_store(tmp_path / "reference")
@@ -200,3 +202,49 @@ def test_a_full_disk_is_a_clear_error_and_the_build_resumes_where_it_stopped(mai
     build_pairs(reference, labeller(), limit=None)
     query = "SELECT message_id, instruction, output, split FROM pairs ORDER BY message_id"
     assert mailbox.execute(query).fetchall() == reference.execute(query).fetchall()
+
+
+# --- how each instruction was made -----------------------------------------------------------------------
+
+
+class TinyLabeller(FakeBackend):
+    """A model as small as the embedded one: free answers are the email ("Hi there,"); with a forced start it
+    goes on from that start with the subject the prompt shows, as a grammar would make it."""
+
+    def stream(self, messages, params, cancel=None):
+        if params.grammar is None:
+            self.enqueue("Hi there, thanks for the update.")
+        else:
+            start, link = re.match(r'root ::= \(?"([^"]+)"[^"]*"([^"]+)"', params.grammar).groups()
+            subject = messages[-1]["content"].split('subject "', 1)[1].split('":', 1)[0]
+            self.enqueue(f"{start}{link}{subject} now.")
+        yield from super().stream(messages, params, cancel)
+
+
+def test_the_report_says_how_each_instruction_was_made(mailbox):
+    report = build_pairs(mailbox, TinyLabeller(), limit=6)
+    assert report.methods == {"model": 0, "retried": 0, "grammar": 6, "fallback": 0} and report.fallback_share == 0
+    assert report.to_json()["methods"] == report.methods and report.to_json()["fallback_share"] == 0
+    assert report.rejected == {"not_imperative": 6}
+    pairs = list_pairs(mailbox)
+    assert {p.method for p in pairs} == {"grammar"} and all("grammar" in p.flags for p in pairs)
+    assert all(p.to_json()["method"] == "grammar" for p in pairs)
+    failing = build_pairs(mailbox, FakeBackend(), limit=10, tries=2)  # "Reply N": too short every time
+    assert failing.methods == {"model": 0, "retried": 0, "grammar": 0, "fallback": 4} and failing.fallback_share == 1
+    assert [p.method for p in list_pairs(mailbox)].count("fallback") == 4
+    edited = edit_instruction(mailbox, list_pairs(mailbox)[0].id, "Tell Leila the write-up comes this afternoon.")
+    assert edited.method == ""  # a person's instruction was made by no path of the builder
+
+
+def test_build_prints_the_share_of_each_method(mailbox):
+    from click.testing import CliRunner
+
+    from assistant.cli.pairs import pairs
+
+    result = CliRunner().invoke(pairs, ["build", "--limit", "5", "--json"], obj={"backend": TinyLabeller()})
+    payload = json.loads(result.stdout)
+    assert payload["methods"] == {"model": 0, "retried": 0, "grammar": 5, "fallback": 0}
+    assert payload["fallback_share"] == 0
+    result = CliRunner().invoke(pairs, ["build", "--limit", "8"], obj={"backend": FakeBackend()})
+    assert "Instructions: 0 written by the model at once, 0 on a retry, 0 with a forced start (flag: grammar), " \
+        "3 extracted from the email (100%, flag: fallback)." in result.stdout  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from assistant.drafting.backend import FakeBackend
-from trainer.pairs.instructions import clean, fallback, problem, write_instruction
+from trainer.pairs.instructions import VERBS, clean, fallback, grammar, problem, start, write_instruction
 from trainer.pairs.prompt import Request, cut, load_prompt, parse_prompt
 
 EMAIL = (
@@ -60,6 +60,8 @@ def test_malformed_prompt_files_are_refused(raw):
         ("Ask Rosa about Monday. Mention the key is under the mat.",) * 2,
         ("Thank Oliver for invoice INV-9913, thank you.", "Thank Oliver for invoice INV-9913."),
         ("Thank Lucas for the invoice. Thank you again for the quick turnaround.", "Thank Lucas for the invoice."),
+        ("Tell Colleague that the copies went out there.Jeff", "Tell Colleague that the copies went out there."),
+        ("Tell Bo about the weekend of Dec. 16th. Hi there", "Tell Bo about the weekend of Dec. 16th."),
     ],
 )  # fmt: skip
 def test_clean(raw, expected):
@@ -77,6 +79,15 @@ def test_clean(raw, expected):
         ("Tell Rosa the kitchen sink is leaking again since the weekend. Could the plumber come on Tuesday", "copy"),
         ("Ask Rosa whether the plumber can fix the dripping faucet on Tuesday.", "example_leak"),
         ("Ask Rosa if the plumber can fix the leaking sink on Tuesday afternoon; I work from home.", None),
+        # A run of 8 words of the email is a copy, however long the instruction around it.
+        ("Tell Rosa, who asked on the phone, that the kitchen sink is leaking again since the weekend.", "copy"),
+        ("Tell Rosa that.", "too_short"),  # the forced start and nothing after it
+        ("Ask Rosa to a plumber visit on Tuesday afternoon.", "garbled"),
+        ("Invite Rosa, I'm glad to hear about your kitchen.", "email_voice"),  # the email, not an order
+        ("Invite Rosa and thank you for the plumber.", "email_voice"),
+        ("Ask Rosa whether the electrician can rewire the garage lights.", "unsupported"),  # not in the email
+        ("Ask Rosa if the plumber can come at 7 on Tuesday afternoon.", "unsupported"),  # a number it lacks
+        ("Tell Rosa that the sink leaks again and ask whether a plumber could come Tuesday.", None),
     ],
 )
 def test_problem(instruction, reason):
@@ -87,19 +98,51 @@ def test_a_good_answer_is_taken_at_once():
     backend = FakeBackend(["Ask Rosa if the plumber can fix the leaking sink on Tuesday afternoon."])
     got = write_instruction(backend, load_prompt(), REQ, seed=1)
     assert got.text == "Ask Rosa if the plumber can fix the leaking sink on Tuesday afternoon."
-    assert got.tries == 1 and got.flags == [] and len(backend.prompts) == 1
-    assert backend.params[0].stop == ("\n",) and backend.params[0].seed == 1
+    assert got.tries == 1 and got.flags == [] and got.method == "model" and len(backend.prompts) == 1
+    assert backend.params[0].stop == ("\n",) and backend.params[0].seed == 1 and backend.params[0].grammar is None
 
 
-def test_bad_answers_are_retried_with_other_seeds():
-    backend = FakeBackend(
-        ["Hi Rosa,", "The sink is leaking again since the weekend.", "Ask Rosa for a plumber visit on Tuesday."]
-    )
+def test_an_instruction_that_fails_a_check_is_retried_free_with_another_seed():
+    copied = "Tell Rosa the kitchen sink is leaking again since the weekend and ask about Tuesday."
+    backend = FakeBackend([copied, "Ask Rosa for a plumber visit on Tuesday."])
     got = write_instruction(backend, load_prompt(), REQ, seed=5)
     assert got.text == "Ask Rosa for a plumber visit on Tuesday."
-    assert got.tries == 3 and got.rejected == ["not_imperative", "not_imperative"] and got.flags == ["retried"]
-    assert len({p.seed for p in backend.params}) == 3
-    assert backend.prompts[0] == backend.prompts[2]  # the same prompt: a retry re-reads nothing
+    assert (got.tries, got.rejected, got.method, got.flags) == (2, ["copy"], "retried", ["retried"])
+    assert [p.grammar for p in backend.params] == [None, None] and backend.params[0].seed != backend.params[1].seed
+    assert backend.prompts[0] == backend.prompts[1]  # the same prompt: a retry re-reads nothing
+
+
+def test_an_answer_that_is_no_instruction_goes_on_to_a_forced_start():
+    backend = FakeBackend(["Hi Rosa,", "Ask Rosa whether the plumber can fix the sink on Tuesday afternoon."])
+    got = write_instruction(backend, load_prompt(), REQ, seed=5)
+    assert got.text == "Ask Rosa whether the plumber can fix the sink on Tuesday afternoon."
+    assert (got.method, got.flags, got.rejected) == ("grammar", ["retried", "grammar"], ["not_imperative"])
+    assert backend.params[0].grammar is None and backend.params[1].grammar == grammar("Ask Rosa", REQ)
+    assert backend.prompts[0] == backend.prompts[1]  # the start is forced by the grammar, not by another prompt
+
+
+def test_forced_starts_follow_the_kind_of_email():
+    thanks = Request("Ravi Shah", "Invoice", "Thanks so much for the invoice. I passed it on.")
+    news = Request("Kenji Watanabe and Leila Haddad", "Launch", "The launch slips a week.\n\nAlex")
+    assert (start(REQ), start(thanks), start(news)) == ("Ask Rosa", "Thank Ravi", "Tell Kenji and Leila")
+    assert grammar("Thank Ravi", thanks) == 'root ::= "Thank Ravi" (" for ") [^\\n]+\n'
+    # After "Ask NAME to" comes a verb: a lower-case letter, not the author's name ("Ask Bo to Jeff: sorry").
+    assert '" to " [a-z]' in grammar("Ask Rosa", REQ) and '" whether "' in grammar("Ask Rosa", REQ)
+    any_verb = grammar("", news)
+    assert any_verb.startswith('root ::= ("Tell" | "Ask" | ') and '" Kenji and Leila " [a-z]' in any_verb
+    assert '"Tell Bo \\"x\\\\" (' in grammar('Tell Bo "x\\', REQ)  # quotes and backslashes escaped
+
+
+def test_second_person_in_an_instruction_naming_its_recipient_is_the_user():
+    answers = ["Hi Rosa,", "Tell Rosa that you work from home on Tuesday afternoon, so the plumber can come."]
+    got = write_instruction(FakeBackend(answers), load_prompt(), REQ, seed=5)
+    assert got.text == "Tell Rosa that I work from home on Tuesday afternoon, so the plumber can come."
+    asked = write_instruction(FakeBackend(["Ask Rosa to let you know about the sink."]), load_prompt(), REQ, seed=5)
+    assert asked.text == "Ask Rosa to let me know about the sink."
+    thanks = Request("Ravi Shah", "Invoice", "Thanks so much for your help with the invoice.")
+    thanked = write_instruction(FakeBackend(["Thank Ravi for your help with the invoice."]), load_prompt(), thanks,
+                                seed=5)  # fmt: skip
+    assert thanked.text == "Thank Ravi for their help with the invoice."  # the help was Ravi's
 
 
 def test_hopeless_answers_are_cut_after_two_words():
@@ -111,18 +154,63 @@ def test_hopeless_answers_are_cut_after_two_words():
 def test_when_every_try_fails_the_fallback_is_used_and_flagged():
     backend = FakeBackend(["Hi Rosa,"] * 4)
     got = write_instruction(backend, load_prompt(), REQ, seed=5, tries=4)
-    assert "fallback" in got.flags and got.tries == 4
-    assert got.text == "Write to Rosa about \"Kitchen sink\": The kitchen sink is leaking again since the weekend " \
-        "and ask: Could the plumber come on Tuesday afternoon?"  # fmt: skip
+    assert (got.method, got.flags, got.tries) == ("fallback", ["retried", "fallback"], 4)
+    # One free try, then the forced starts: by the email's kind twice (another seed), then any addressed verb.
+    assert [p.grammar for p in backend.params] == [None, grammar("Ask Rosa", REQ), grammar("Ask Rosa", REQ),
+                                                   grammar("", REQ)]  # fmt: skip
+    # The subject repeats the email's opening, so it is not named as a topic.
+    assert got.text == "Tell Rosa that the kitchen sink is leaking again since the weekend and ask whether the " \
+        "plumber could come on Tuesday afternoon."  # fmt: skip
 
 
-def test_fallback_shapes():
-    thanks = Request("Ravi Shah", "Invoice", "Hi Ravi,\n\nThanks for sending invoice INV-4028. I passed it on.\n\nAlex")
-    assert fallback(thanks) == "Thank Ravi for sending invoice INV-4028."
-    reply = Request("Raman, Priya and Marcus Webb and Sam Lee", "Re: Q3", "Looks good to me, ship it.\n\nAlex",
-                    "Priya", "Can we ship?")  # fmt: skip
-    assert fallback(reply).startswith('Reply to Raman and the others about "Q3": Looks good to me')
-    assert fallback(Request("", "", "Short one here.")) == "Write to them: Short one here."
+@pytest.mark.parametrize(
+    ("request_", "expected"),
+    [
+        (Request("Ravi Shah", "Invoice", "Hi Ravi,\n\nThanks for sending invoice INV-4028. I passed it on.\n\nAlex"),
+         "Thank Ravi for sending invoice INV-4028 and say that I passed it on."),
+        (Request("Ravi Shah", "Q3 numbers", "Hi Ravi,\n\nThe numbers are final. Can we ship on Monday?\n\nAlex"),
+         "Write to Ravi about Q3 numbers: say that the numbers are final and ask whether we can ship on Monday."),
+        (Request("Raman, Priya and Marcus Webb and Sam Lee", "Re: Q3", "Looks good to me, ship it.\n\nAlex", "Priya",
+                 "Can we ship?"),
+         "Answer Priya's question about Q3: say that it looks good to me, ship it."),
+        (Request("Jo Park", "Re: Dinner", "Sure. Could you bring the salad? We will be six.", "", ""),
+         "Reply to Jo about Dinner: say that we will be six and ask them to bring the salad."),
+        (Request("Colleague", "Here they are. Please let me…", "Here they are.  Please let me know that you've "
+                 "received them. And thanks for sending them along to Nancy."),
+         "Ask Colleague to let me know that they've received them."),
+        (Request("Colleague", "Fred,If we have the same…", "Fred,If we have the same purchaser for both, it would be "
+                 "easier. Do you see any problem with this?"),
+         "Tell Colleague that if we have the same purchaser for both, it would be easier and ask whether they see "
+         "any problem with this."),
+        (Request("Colleague", "Talked to Pescetti…", "Talked to Pescetti yesterday. Is your draft ready?"),
+         "Tell Colleague that I talked to Pescetti yesterday and ask whether their draft is ready."),
+        (Request("Dale Li", "", "Dale,Has GE initialled the pages? Please ship me the originals."),
+         "Ask Dale to ship me the originals and ask whether GE has initialled the pages."),
+        (Request("", "", "The report is done."), "Tell them that the report is done."),
+    ],
+)  # fmt: skip
+def test_the_fallback_reads_like_a_request(request_, expected):
+    assert fallback(request_) == expected
+
+
+def test_the_fallback_never_quotes_the_email():
+    import email
+    from email.utils import getaddresses
+
+    from assistant.mail import generate as gen
+    from trainer.pairs.build import _recipients
+
+    sent = [m for m in gen.generate_messages(150, seed=3) if m.own_text]  # the author's own words
+    assert len(sent) > 20
+    for message in sent:
+        headers = email.message_from_bytes(message.raw)
+        body = message.own_text
+        to = _recipients(getaddresses([str(headers["To"] or "")]))  # as the builder names them
+        request = Request(to, str(headers["Subject"] or ""), body)
+        text = fallback(request)
+        assert text.split()[0].lower() in VERBS, text
+        assert all((q in text) <= (q in body) for q in '"“”') and ': "' not in text, text  # its own quotes only
+        assert len(text.split()) <= 60, text
 
 
 def test_cut_ends_at_a_sentence():

@@ -78,6 +78,11 @@ def build(ctx: Context, limit: int, model: str | None) -> None:
             click.echo(f"Sent emails left out: {_reasons(r.filtered)}.")
         if r.usable > r.selected:
             click.echo(f"{r.usable - r.selected:,} more usable emails were not picked (raise --limit, or 0 for all).")
+        if r.built:
+            m = r.methods
+            click.echo(f"Instructions: {m['model']:,} written by the model at once, {m['retried']:,} on a retry, "
+                       f"{m['grammar']:,} with a forced start (flag: grammar), {m['fallback']:,} extracted from the "
+                       f"email ({r.fallback_share:.0%}, flag: fallback).")  # fmt: skip
         if r.fallback:
             click.echo(f"{r.fallback:,} instructions were extracted from the email because the model's answers "
                        "failed the checks (flag: fallback); review them with: mailvoice pairs list")  # fmt: skip

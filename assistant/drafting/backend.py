@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import atexit
+import functools
 import logging
 import os
 import re
@@ -44,9 +45,14 @@ class GenerationParams:
     """Fixed seed for a reproducible draft; alternatives use different seeds."""
     stop: tuple[str, ...] = ()
     """Extra stop strings, on top of the chat template's end-of-turn token."""
+    grammar: str | None = None
+    """A GBNF grammar (llama.cpp's format) the reply must follow, e.g. to force how it starts; None = free text."""
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.__dict__, "stop": list(self.stop)}
+        out = {**self.__dict__, "stop": list(self.stop)}
+        if self.grammar is None:
+            del out["grammar"]  # most replies are free text: keep their records as they were
+        return out
 
 
 @dataclass(frozen=True)
@@ -219,6 +225,7 @@ class LlamaBackend(Backend):
             repeat_penalty=params.repeat_penalty,
             seed=params.seed,
             stop=list(params.stop),
+            grammar=_grammar(params.grammar),
         )
         try:
             for chunk in chunks:
@@ -232,6 +239,16 @@ class LlamaBackend(Backend):
 
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+
+@functools.lru_cache(maxsize=16)
+def _grammar(text: str | None) -> Any:
+    """``text`` parsed by llama.cpp (a few grammars recur for every email: parse each once)."""
+    if text is None:
+        return None
+    from llama_cpp import LlamaGrammar
+
+    return LlamaGrammar.from_string(text, verbose=False)
 
 
 # --- the fake ---------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from assistant.store.db import get_setting, set_setting, writing
 from trainer.pairs import store
 from trainer.pairs.candidates import Candidate, find_candidates, pick_useful
 from trainer.pairs.errors import PairsError
-from trainer.pairs.instructions import CHECKS_VERSION, TRIES, write_instruction
+from trainer.pairs.instructions import CHECKS_VERSION, METHODS, TRIES, write_instruction
 from trainer.pairs.prompt import Request, ReversePrompt, cut, load_prompt
 from trainer.pairs.scrub import load_settings, scrub_fields
 from trainer.pairs.split import assign_splits
@@ -81,11 +81,20 @@ class BuildReport:
     completion_tokens: int = 0  # generated, rejected tries included
     generate_seconds: float = 0.0
     rejected: dict[str, int] = field(default_factory=dict)  # why model answers were rejected
+    methods: dict[str, int] = field(default_factory=lambda: dict.fromkeys(METHODS, 0))
+    """How the instructions built in this run were made: model (first try), retried, grammar (a forced start),
+    fallback (extracted from the email)."""
+
+    @property
+    def fallback_share(self) -> float:
+        """The share of the instructions built in this run that are the extractive fallback (0.0 when none)."""
+        return self.fallback / self.built if self.built else 0.0
 
     def to_json(self) -> dict[str, Any]:
         out = dict(self.__dict__)
         out["seconds"] = round(self.seconds, 3)
         out["generate_seconds"] = round(self.generate_seconds, 3)
+        out["fallback_share"] = round(self.fallback_share, 4)
         return out
 
 
@@ -281,8 +290,9 @@ def _generate(db, backend, todo, ctx, report: BuildReport, tries, cancel, after_
             times.append(written.seconds)
             rejected.update(written.rejected)
             report.built += 1
-            report.fallback += "fallback" in written.flags
+            report.fallback += written.method == "fallback"
             report.retried += "retried" in written.flags
+            report.methods[written.method] += 1
             report.prompt_tokens += written.prompt_tokens
             report.completion_tokens += written.completion_tokens
             after_pair(times)

@@ -3,11 +3,17 @@
 Small models answer with a greeting, a copy of the email, or a ramble as often as with an instruction, so
 every answer is cleaned (labels, preambles, quotes, style words, "Write an email to X asking..." wrappers
 and chatty follow-up sentences removed; "Thanks for X" turned into "Thank NAME for X") and checked: it must
-start with a verb, be 3-45 words, not copy a run of the email, and not borrow facts from the prompt's worked
-examples. A rejected answer is retried with another seed; the prompt is unchanged, so llama.cpp re-reads
-nothing, and an answer whose first word already fails is cut there, so a retry costs a few tokens.
-When every try fails, an extractive instruction is built from the recipient, the subject and the email's
-question or first sentence, and flagged ``fallback``: an email is never dropped silently.
+start with a verb, be 3-45 words, say something beyond the verb and the names, not copy a run of 8 words of
+the email, speak of the recipient rather than to them ("your"), and take its names, numbers and most of its
+words from the email, its subject or the email it answers (not from the prompt's worked examples).
+The tries go from free to constrained: free answers first (the first near-greedy, a retry with another seed;
+the prompt is unchanged, so llama.cpp re-reads nothing, and an answer whose first word already fails is cut
+there), then answers whose start is forced by a llama.cpp grammar: "Ask NAME" for an email with a question,
+"Thank NAME for" for a thanks, else "Tell NAME"; then any verb of :data:`VERBS`. A forced start alone makes a
+tiny model write "Invite the LOI, and I'm glad to hear about your project" (QUALITY.md), which the voice and
+fact checks reject. When every try fails, the extractive instruction of :mod:`trainer.pairs.fallback` is used
+and flagged ``fallback``: an email is never dropped silently. :attr:`Instruction.method` says which path made
+the instruction: ``model`` (first try), ``retried``, ``grammar`` or ``fallback``.
 """
 
 from __future__ import annotations
@@ -20,31 +26,44 @@ from dataclasses import dataclass, field
 
 from assistant.drafting.backend import Backend, GenerationParams
 from assistant.errors import Cancelled
-from assistant.mail.subjects import is_reply, prompt_subject
 from trainer.pairs.candidates import own_text
+from trainer.pairs.fallback import fallback, first_names, recipient, to_recipient
 from trainer.pairs.prompt import Request, ReversePrompt
+from trainer.pairs.wording import VERBS, words
 
-CHECKS_VERSION = 1  # raise when cleaning, checks or the fallback change: it is part of the cache key
+__all__ = ["VERBS", "Instruction", "clean", "fallback", "problem", "write_instruction"]
+
+CHECKS_VERSION = 2  # raise when cleaning, checks, the tries or the fallback change: it is part of the cache key
 TRIES = 4  # failed tries are cheap: the prompt is cached and hopeless answers are cut at word two
+GRAMMAR_TRIES = 3  # of the tries, up to this many start with a forced verb (when there are 2 tries or more)
 MAX_TOKENS = 64  # an instruction is one sentence; a longer answer is a ramble and is cut
 MAX_WORDS = 45
 MAX_CHARS = 320
 MIN_WORDS = 3
-COPY_RUN = 10  # this many consecutive words of the email make an instruction a copy...
+COPY_RUN = 8  # this many consecutive words of the email make an instruction a copy...
 COPY_SHARE = 0.7  # ...and so does a run covering this share of the instruction (when it has 6+ words)
+UNSUPPORTED_SHARE = 0.5  # more than this share of an instruction's content words not in the email: made up
 TEMPERATURES = (0.2, 0.7, 0.9, 1.0)  # near-greedy first; retries need randomness to differ at all
-
-VERBS = frozenset(
-    """ask tell thank let confirm send remind invite decline accept share update follow propose suggest request
-    schedule reschedule apologize apologise congratulate inform check explain answer reply respond offer agree
-    give say write email review approve reject cancel book arrange introduce welcome forward recommend point
-    notify warn announce report summarize summarise flag note mention chase nudge encourage wish acknowledge
-    reassure clarify describe outline list provide recap order pay plan set organize organise coordinate push
-    move postpone delay ping loop sign submit attach query object turn rsvp promise commit volunteer hand
-    delegate assign okay ok disagree bring pick drop return call text meet join host celebrate admit ask
-    express welcome prepare draft finalize finalise discuss help support sort book find look get make keep
-    hold put take try pass raise cover close open start stop finish run wrap""".split()  # noqa: SIM905
+GRAMMAR_TEMPERATURES = (0.3, 0.8, 0.7)  # forced starts: the first close to greedy, the next ones freer
+# After the recipient's name a forced start goes on with one of these words: "Ask Ana, I'm sorry" is the email.
+_LINKS = {"Tell": ("that", "about", "to"), "Ask": ("to", "whether", "if", "about", "for", "what", "when", "how", "why",
+          "who", "which"), "Thank": ("for",)}  # fmt: skip
+# Verbs a forced start may choose, the recipient's name after them: an order to someone, not "List, I'm sorry".
+_ADDRESSED = ("Tell", "Ask", "Remind", "Invite", "Update", "Let", "Warn", "Congratulate", "Thank", "Inform", "Send",
+              "Offer", "Confirm", "Apologize to", "Reply to", "Explain to", "Propose to", "Suggest to")  # fmt: skip
+# Second person in an instruction that names its recipient is the person giving it: "Tell Ana that you're late".
+_TO_FIRST = ((r"\byou're\b", "I'm"), (r"\byou've\b", "I've"), (r"\byou'll\b", "I'll"), (r"\byou'd\b", "I'd"),
+             (r"\byourself\b", "myself"), (r"\byours\b", "mine"), (r"\byour\b", "my"), (r"\byou are\b", "I am"),
+             (r"\byou were\b", "I was"))  # fmt: skip
+_YOU_SUBJECT = re.compile(
+    r"\byou(?=\s+(?:have|had|can|could|will|would|should|may|might|must|do|did|don't|didn't|can't|won't|need|want"
+    r"|know|think|see|get|like|mean|said|sent|wrote|asked|agree|already|also|still|just|plan|hope|feel|were|are)\b)",
+    re.I,
 )
+_YOU_OBJECT = re.compile(
+    r"\b(let|to|for|with|tell|ask|give|send|help|from|of|at|by|see|call|email|meet|remind) you\b", re.I
+)
+_YOU_AFTER = re.compile(r"\b(that|if|when|because|and|but|as|since|whether|so) you\b", re.I)  # "that you" -> "that I"
 _STYLE = re.compile(
     r",?\s*\b(?:politely|kindly|warmly|briefly|casually|formally|informally|cheerfully|enthusiastically|"
     r"gently|firmly|concisely|friendly and |in a (?:friendly|polite|professional|casual|formal|warm|brief|"
@@ -69,9 +88,15 @@ _WRAPPER = re.compile(
 )
 _HOW = {"asking": "Ask", "telling": "Tell", "thanking": "Thank", "saying": "Tell", "letting": "Let",
         "inviting": "Invite", "reminding": "Remind", "confirming": "Confirm"}  # fmt: skip
-_WORD = re.compile(r"[\w'’]+")
-_SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\d\"“])")
+# A sentence ends at . ! or ? before a capital or a digit, but not after an abbreviation ("Dec. 16", "Mr. Li").
+_ABBREVIATIONS = ("Jan", "Feb", "Mar", "Apr", "Jun", "Jul", "Aug", "Sep", "Sept", "Oct", "Nov", "Dec", "Mr", "Mrs",
+                  "Ms", "Dr", "St", "No", "vs", "etc", "approx")  # fmt: skip
+_SENTENCE = re.compile("".join(rf"(?<!\b{a}\.)" for a in _ABBREVIATIONS) + r"(?<=[.!?])\s+(?=[A-Z\d\"“])")
+_GLUED = re.compile(r"(?<=[a-z]{2}[.!?])(?=[A-Z])")
 _THANKS = re.compile(r",?\s*(?:please and )?thank(?:s| you)[.!]*$", re.I)  # "..., thank you." is the email's voice
+
+
+METHODS = ("model", "retried", "grammar", "fallback")  # how an instruction was made, from first try to last resort
 
 
 @dataclass
@@ -79,7 +104,8 @@ class Instruction:
     """A written (or extracted) instruction and what it took."""
 
     text: str
-    flags: list[str] = field(default_factory=list)  # "retried", "fallback"
+    flags: list[str] = field(default_factory=list)  # "retried", "grammar", "fallback"
+    method: str = "model"  # one of METHODS
     tries: int = 0
     rejected: list[str] = field(default_factory=list)  # why each rejected answer was rejected
     prompt_tokens: int = 0
@@ -103,12 +129,33 @@ def clean(raw: str) -> str:
     text = text[:1].upper() + text[1:]
     # Later sentences stay only when they are orders too ("Ask X. Mention Y."), not the model chatting on.
     first, *rest = _SENTENCE.split(text) if text else [""]
+    first = _GLUED.split(first, maxsplit=1)[0]  # "... out there.Jeff": the sign-off glued on
     kept = [first] + [s for s in rest[:1] if (_words(s) or [""])[0] in VERBS and _words(s)[:2] != ["thank", "you"]]
     return _THANKS.sub(".", " ".join(kept)).rstrip()
 
 
-def _words(text: str) -> list[str]:
-    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+_words = words  # the name the checks and tests have long used
+
+
+def speaker(text: str, request: Request) -> str:
+    """Second person made first when the instruction already names its recipient: "Tell Ana that you're late"
+    -> "Tell Ana that I'm late", "Ask Ana to let you know" -> "Ask Ana to let me know"."""
+    said = words(text)
+    names = {w for w in words(request.to)} | {"them"}
+    if not any(w in names for w in said[1:4]) or not any(w in _SECOND_PERSON for w in said):
+        return text
+    if said[0] == "thank":  # "Thank Ana for your help": the help is Ana's
+        verb, _, rest = text.partition(" ")
+        return f"{verb} {to_recipient(rest)}"
+    kept = re.split(r"(?i)(\bthank you\b)", text)  # "thank you" stays as it is
+    for i in range(0, len(kept), 2):
+        part = kept[i]
+        for pattern, first in _TO_FIRST:
+            part = re.sub(pattern, first, part, flags=re.I)
+        part = _YOU_OBJECT.sub(r"\1 me", part)  # "let you know" -> "let me know"
+        part = _YOU_AFTER.sub(r"\1 I", _YOU_SUBJECT.sub("I", part))
+        kept[i] = re.sub(r"\byou\b", "me", part, flags=re.I)
+    return "".join(kept)
 
 
 def longest_common_run(a: list[str], b: list[str]) -> int:
@@ -131,6 +178,21 @@ _COMMON = frozenset(
     last here come free date want sorry quick second home answers subject thanks i'll we're can't count heads
     super present notes numbers email""".split()  # noqa: SIM905
 )
+# Words that carry no fact: an instruction may use them whether or not the email does.
+_FILLER = _COMMON | frozenset(
+    """the and for but not are was has had can may might must shall being does did doing done onto upon within
+    without whether while they them their theirs he him his she her hers its it's our ours mine myself me my we
+    us you i i'm i've i'll i'd also know let's lets please need needs needed like well good great fine sure
+    okay yes back soon later tomorrow yesterday next both each every other another any many most such same
+    something anything nothing everything someone anyone everyone thing things time times way ways able
+    reply message mail emails note update details information question questions request status""".split()  # noqa: SIM905
+)
+_GARBLED = re.compile(
+    r"^(?:ask|tell|remind|encourage|urge|get|help)\s+(?:[\w'’-]+\s+){1,3}?to\s+(?:me|a|an|the|him|her|them|us|my|your|their|his|our|it|this|that|and|or)\b",
+    re.I,
+)
+_NOT_AN_INSTRUCTION = ("empty", "not_imperative")  # a free answer so wrong that another free one will not help
+_SECOND_PERSON = frozenset(["you", "your", "yours", "you're", "you've", "you'll", "you'd", "yourself", "yourselves"])
 
 
 @functools.cache
@@ -145,58 +207,58 @@ def example_words(prompt: ReversePrompt) -> frozenset[str]:
 def problem(instruction: str, request: Request, prompt: ReversePrompt | None = None) -> str | None:
     """Why ``instruction`` is unusable for the email of ``request`` (a short reason), or None when it is fine."""
     email = request.body
-    words = _words(instruction)
-    if not words:
+    said = words(instruction)
+    if not said:
         return "empty"
-    if words[0] not in VERBS:
+    if said[0] not in VERBS:
         return "not_imperative"
-    if len(words) < MIN_WORDS:
-        return "too_short"
-    if len(words) > MAX_WORDS or len(instruction) > MAX_CHARS:
+    if len(said) < MIN_WORDS or not _content(said, set(words(request.to))):
+        return "too_short"  # "Tell Ana that." or "Invite Ana to meet with them" says nothing
+    if len(said) > MAX_WORDS or len(instruction) > MAX_CHARS:
         return "too_long"
-    run = longest_common_run(words, _words(email))
-    if run >= COPY_RUN or (len(words) >= 6 and run >= COPY_SHARE * len(words)):
+    run = longest_common_run(said, words(email))
+    if run >= COPY_RUN or (len(said) >= 6 and run >= COPY_SHARE * len(said)):
         return "copy"
-    if prompt is not None:
-        known = set(_words(f"{request.to} {request.subject} {email} {request.context_text}"))
-        if any(w in example_words(prompt) and w not in known for w in words):
-            return "example_leak"  # facts borrowed from the worked examples, not from this email
+    if _GARBLED.match(instruction):
+        return "garbled"  # "Ask Ana to me, and ...": a forced start the model could not go on with
+    thanked = "thank you" in " ".join(said) and said[0] not in ("tell", "say")  # "Invite Bo and thank you for"
+    if thanked or (any(w in _SECOND_PERSON for w in said) and "thank you" not in " ".join(said)):
+        return "email_voice"  # "Invite the LOI, and I'm glad to hear about your project": the email, not an order
+    known = set(words(f"{request.to} {request.subject} {email} {request.context_sender} {request.context_text}"))
+    if prompt is not None and any(w in example_words(prompt) and w not in known for w in said):
+        return "example_leak"  # facts borrowed from the worked examples, not from this email
+    if unsupported(said, known):
+        return "unsupported"
     return None
 
 
-def first_names(to: str) -> list[str]:
-    """ "Priya Raman and Marcus Webb" -> ["Priya", "Marcus"]."""
-    return [n.split()[0] for n in re.split(r",\s*|\s+and\s+", to) if n.strip() and n.strip() != "others"]
+def unsupported(said: list[str], known: set[str]) -> bool:
+    """True when an instruction's numbers, or most of its content words, are not in the email or its context."""
+    stems = {_stem(w) for w in known}
+    content = [w for w in _content(said) if w not in VERBS]  # "ask", "confirm": how, not what
+    missing = [w for w in content if w not in known and _stem(w) not in stems]
+    if any(_digit(w) for w in missing):
+        return True  # a date, amount or number the email does not hold
+    return len(missing) > UNSUPPORTED_SHARE * len(content)
 
 
-def fallback(request: Request) -> str:
-    """A deterministic instruction from the recipient, subject and the email's first sentence and question."""
-    names = first_names(request.to)
-    who = (" and ".join(names) if len(names) <= 2 else f"{names[0]} and the others") or "them"
-    # No CHECKS_VERSION change for subject cleaning: it changes the fallback only for subjects it changes, and
-    # those change the prompt's request text (see prompt.py), which is in the cache key.
-    topic = prompt_subject(request.subject)
-    lines = [re.sub(r"^[-*•]\s*", "", ln) for ln in own_text(request.body).splitlines()]
-    sentences = [s.strip() for ln in lines for s in _SENTENCE.split(ln) if s.strip()]
-    first = _clip(sentences[0] if sentences else "", 20)
-    question = next((s for s in sentences[1:] if s.endswith("?")), None)
-    if question:
-        question = question.rsplit(": ", 1)[-1]  # "On the risks section: can we tighten it?" -> the ask
-    thanked = salvage(first, request)
-    if thanked != first:
-        text = thanked  # "Thanks for the invoice." -> "Thank Ravi for the invoice."
-    else:
-        replying = request.context_text or is_reply(request.subject)
-        about = f' about "{topic}"' if topic else ""
-        text = f"{'Reply to' if replying else 'Write to'} {who}{about}: {first}".rstrip(": ")
-    if question:
-        text = f"{text.rstrip('.')} and ask: {_clip(question, 15)}"
-    return text
+def _content(said: list[str], names: frozenset[str] | set[str] = frozenset()) -> list[str]:
+    """The words after the verb that may carry facts: not filler, not a recipient's name."""
+    skip = _FILLER | names
+    return [w for w in said[1:] if w not in skip and (len(w) >= 4 or _digit(w))]
 
 
-def _clip(sentence: str, words: int) -> str:
-    parts = sentence.split()
-    return sentence if len(parts) <= words else " ".join(parts[:words]) + " …"
+def _digit(word: str) -> bool:
+    return any(c.isdigit() for c in word)
+
+
+def _stem(word: str) -> str:
+    """A crude stem, enough to match "slipping" with "slips" and "invoices" with "invoice"."""
+    word = word.removesuffix("'s")
+    for suffix in ("ing", "ed", "es", "s", "ly", "er"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            return word[: -len(suffix)][:6]
+    return word[:6]
 
 
 def salvage(text: str, request: Request) -> str:
@@ -214,6 +276,33 @@ def _hopeless(partial: str, request: Request) -> bool:
     return len(words) >= 2 and words[0] not in VERBS and words[0] not in _LEADING
 
 
+def start(request: Request) -> str:
+    """How a person would begin this email's instruction: "Thank Ana for", "Ask Ana", else "Tell Ana"."""
+    who = recipient(request)
+    text = own_text(request.body)
+    if re.match(r"(?:many |so many )?(?:thanks|thank you)(?: so much| very much| a lot| again)?\s+for\b", text, re.I):
+        return f"Thank {who}"
+    return f"Ask {who}" if "?" in text else f"Tell {who}"
+
+
+def grammar(start: str, request: Request) -> str:
+    """A GBNF grammar for a one-line answer that begins with ``start`` ("Tell Ana") and the word that links it to
+    what follows ("that", "whether", ...); ``""``: with one of the verbs of _ADDRESSED and the recipient."""
+    if start:
+        verb, _, who = start.partition(" ")
+        # "Ask Ana to" goes on with a verb, not a name: "Ask Colleague to Jeff: I'm sorry" is the email again.
+        links = [_literal(f" {w} ") + (" [a-z]" if w == "to" else "") for w in _LINKS[verb]]
+        head = f"{_literal(start)} ({' | '.join(links)})"
+    else:
+        who = recipient(request)
+        head = f"({' | '.join(_literal(v) for v in _ADDRESSED)}) {_literal(' ' + who + ' ')} [a-z]"
+    return f"root ::= {head} [^\\n]+\n"
+
+
+def _literal(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def write_instruction(
     backend: Backend,
     prompt: ReversePrompt,
@@ -223,37 +312,68 @@ def write_instruction(
     tries: int = TRIES,
     cancel: Callable[[], bool] | None = None,
 ) -> Instruction:
-    """Ask ``backend`` for the instruction behind one email; retry bad answers; fall back when all fail."""
+    """Ask ``backend`` for the instruction behind one email; retry bad answers; fall back when all fail.
+
+    The first try is free. A free answer that was an instruction but failed a check (a copy, too long) is
+    retried free; one that was no instruction at all, as from a tiny model, goes on to forced starts (the
+    last ``GRAMMAR_TRIES`` of ``tries``, from 2 tries on): "Ask NAME whether/to/...", "Tell NAME that/about/to",
+    "Thank NAME for" by the kind of email, the same again with another seed, then a choice of verbs, each
+    with the recipient's name.
+    """
     budget = backend.n_ctx - MAX_TOKENS - 64  # 64: chat-template tokens count_tokens does not see
     messages = prompt.messages(request, backend.count_tokens, budget)
     prompt_tokens = sum(backend.count_tokens(m["content"]) for m in messages)
+    forced = [start(request), start(request), ""][:GRAMMAR_TRIES] if tries >= 2 else []
     result = Instruction("")
     started = time.perf_counter()
+    plain_tries = forced_tries = 0
     for attempt in range(tries):
+        # Free again only after a free answer that was an instruction, and while a forced try still fits.
+        plain = (
+            not forced
+            or attempt == 0
+            or (forced_tries == 0 and result.rejected[-1] not in _NOT_AN_INSTRUCTION and tries - attempt >= 2)
+        )
+        lead = None if plain else forced.pop(0)
+        temperature = TEMPERATURES[min(plain_tries, 3)] if plain else GRAMMAR_TEMPERATURES[min(forced_tries, 2)]
+        plain_tries, forced_tries = plain_tries + plain, forced_tries + (not plain)
         params = GenerationParams(
             max_tokens=MAX_TOKENS,
-            temperature=TEMPERATURES[min(attempt, len(TEMPERATURES) - 1)],
+            temperature=temperature,
             seed=(seed + 7919 * attempt) % 2**31,
             repeat_penalty=1.05,
             stop=("\n",),
+            grammar=None if lead is None else grammar(lead, request),
         )
         text, n = _generate(backend, messages, params, request, cancel)
         result.tries += 1
         result.prompt_tokens += prompt_tokens if attempt == 0 else 1  # the same prompt again: all cached
         result.completion_tokens += n
-        text = salvage(clean(text), request)
+        text = speaker(salvage(clean(text), request), request)
         why = problem(text, request, prompt)
         if why is None:
             result.text = text
+            result.method = "grammar" if lead is not None else ("retried" if attempt else "model")
             break
         result.rejected.append(why)
     else:
         result.text = fallback(request)
-        result.flags.append("fallback")
+        result.method = "fallback"
     if result.tries > 1:
         result.flags.append("retried")
+    if result.method in ("grammar", "fallback"):
+        result.flags.append(result.method)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _said_enough(text: str) -> bool:
+    """True once an answer has a whole sentence and a word of the next one that is no order: clean drops the rest."""
+    found = _SENTENCE.search(text)
+    if not found:
+        return False
+    after = text[found.end() :].split(" ")
+    return len(after) >= 2 and (words(after[0]) or [""])[0] not in VERBS
 
 
 def _generate(backend: Backend, messages: list, params: GenerationParams, request: Request, cancel) -> tuple[str, int]:
@@ -263,7 +383,10 @@ def _generate(backend: Backend, messages: list, params: GenerationParams, reques
     try:
         for chunk in stream:
             chunks.append(chunk)
-            if len(chunks) <= 8 and _hopeless("".join(chunks), request):
+            text = "".join(chunks)
+            if params.grammar is None and len(chunks) <= 8 and _hopeless(text, request):
+                break
+            if _said_enough(text):
                 break
     finally:
         stream.close()  # stops llama.cpp at once

@@ -46,15 +46,23 @@ class Pair:
     origin: str = ""
     generated_instruction: str = ""
     model: str = ""
+    method: str = ""
+    """How a built pair's instruction was made (see :func:`method_of`); "" for imported and edited pairs."""
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def method_of(flags: list[str]) -> str:
+    """Which path made a built instruction, from its flags: fallback, grammar, retried, else model (first try)."""
+    return next((m for m in ("fallback", "grammar", "retried") if m in flags), "model")
 
 
 def _pair(row: dict[str, Any], settings: ScrubSettings) -> Pair:
     texts, found = scrub_fields(
         {"instruction": row["instruction"], "input": row["input"], "output": row["output"]}, settings
     )
+    flags = json.loads(row["flags"] or "[]")
     return Pair(
         id=row["id"],
         instruction=texts["instruction"],
@@ -63,13 +71,14 @@ def _pair(row: dict[str, Any], settings: ScrubSettings) -> Pair:
         split=row["split"],
         status=row["status"],
         source=row["source"],
-        flags=json.loads(row["flags"] or "[]"),
+        flags=flags,
         scrubbed=found,
         message_id=row["message_id"],
         thread_id=row["thread_id"] or "",
         origin=row["origin"] or "",
         generated_instruction=row["generated_instruction"] or "",
         model=row["model"] or "",
+        method=method_of(flags) if row["source"] == "built" else "",
     )
 
 
