@@ -274,3 +274,16 @@ def test_pairs_built_from_cluttered_mail_carry_no_reply_chain_or_list_tag(db, tm
     assert {shown_subject(m) for m in backend.prompts} == {
         prompt_subject(stored[p.message_id]) or "(no subject)" for p in pairs
     }
+
+
+def test_the_labeller_sees_no_signature_or_list_footer():
+    footer = "_" * 47 + "\nLinaro-mm-sig mailing list -- linaro-mm-sig@lists.linaro.org\nTo unsubscribe send an email"
+    body = (
+        "Well, config options only help when the value can't be changed at runtime.\n\nI would just vote to "
+        f"disable the limit by default.\n\nRegards,\nChristian.\n\n{footer} to linaro-mm-sig-leave@lists.linaro.org"
+    )
+    request = Request("Robert Mader", "Re: udmabuf size limit", body, "Robert Mader", "Can we raise the limit?")
+    shown = load_prompt().messages(request)[-1]["content"]
+    assert shown.endswith("I would just vote to disable the limit by default.")
+    assert "unsubscribe" not in fallback(request) and "Christian" not in fallback(request)
+    assert start(request) == "Tell Robert"  # the footer's "--" and addresses are no question either

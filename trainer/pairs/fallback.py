@@ -14,8 +14,7 @@ from __future__ import annotations
 import re
 
 from assistant.mail.subjects import is_reply, prompt_subject
-from trainer.pairs.candidates import own_text
-from trainer.pairs.prompt import Request
+from trainer.pairs.prompt import Request, email_text
 from trainer.pairs.wording import VERBS
 
 CLAUSE_WORDS = 18  # a clause longer than this is cut where a clause ends, else here with "…"
@@ -123,7 +122,7 @@ def first_names(to: str) -> list[str]:
 
 def _sentences(body: str) -> list[str]:
     """The email's sentences, salutation, pleasantries and one-word lines left out, longer ones first."""
-    lines = [re.sub(r"^[-*•]\s*", "", ln) for ln in own_text(body).splitlines()]
+    lines = [re.sub(r"^[-*•]\s*", "", ln) for ln in email_text(body).splitlines()]
     if len(lines) > 1 and lines[0].endswith(",") and len(lines[0].split()) <= 7:
         lines = lines[1:]  # "Most esteemed Lady Dulcinea,"
     if lines:
@@ -138,10 +137,10 @@ def _sentences(body: str) -> list[str]:
 def _lead(request: Request, who: str) -> str:
     """ "Answer Ana's question about X" / "Reply to Ana about X" / "Write to Ana about X", or "" without a topic."""
     topic = prompt_subject(request.subject).rstrip("…!.?").strip()
-    start = " ".join(own_text(request.body).split())[:200].lower()
+    start = " ".join(email_text(request.body).split())[:200].lower()
     if not topic or len(topic.split()) > TOPIC_WORDS or topic.lower() in start:
         return ""  # no subject, a sentence, or the email's own opening (datasets without subjects): no topic
-    if request.context_text and "?" in own_text(request.context_text) and who != "them":
+    if request.context_text and "?" in email_text(request.context_text) and who != "them":
         owner = request.context_sender.split()[0] if request.context_sender else who
         return f"Answer {owner}'s question about {topic}"
     if request.context_text or is_reply(request.subject):

@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 
 from assistant.drafting.backend import Backend, GenerationParams
 from assistant.errors import Cancelled
-from trainer.pairs.candidates import own_text
 from trainer.pairs.fallback import fallback, first_names, recipient, to_recipient
-from trainer.pairs.prompt import Request, ReversePrompt
+from trainer.pairs.prompt import Request, ReversePrompt, email_text
 from trainer.pairs.wording import VERBS, words
 
 __all__ = ["VERBS", "Instruction", "clean", "fallback", "problem", "write_instruction"]
@@ -279,7 +278,7 @@ def _hopeless(partial: str, request: Request) -> bool:
 def start(request: Request) -> str:
     """How a person would begin this email's instruction: "Thank Ana for", "Ask Ana", else "Tell Ana"."""
     who = recipient(request)
-    text = own_text(request.body)
+    text = email_text(request.body)
     if re.match(r"(?:many |so many )?(?:thanks|thank you)(?: so much| very much| a lot| again)?\s+for\b", text, re.I):
         return f"Thank {who}"
     return f"Ask {who}" if "?" in text else f"Tell {who}"

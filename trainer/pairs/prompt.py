@@ -22,6 +22,8 @@ PROMPT_NAME = "reverse_instruction"
 PROMPT_BODY_CHARS = 2500  # of the email, in the prompt: the gist is at the start; the pair keeps it all
 PROMPT_CONTEXT_CHARS = 300  # of the email answered, in the prompt: enough to name what is answered
 _SECTION = re.compile(r"^\[(system|email|instruction|context|request)\]\s*$")
+# A signature or a list footer starts at a rule line: "-- " (the signature convention), "_____", "-----".
+_RULE = re.compile(r"^[ \t]*(?:--[ \t]*|_{5,}[ \t]*|-{5,}[ \t]*)$", re.M)
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class ReversePrompt:
     def request_text(self, request: Request, body_chars: int = PROMPT_BODY_CHARS) -> str:
         context = ""
         if request.context_text.strip():
-            text = " ".join(cut(own_text(request.context_text), PROMPT_CONTEXT_CHARS).split()).replace('"', "'")
+            text = " ".join(cut(email_text(request.context_text), PROMPT_CONTEXT_CHARS).split()).replace('"', "'")
             values = {"sender": request.context_sender or "someone", "text": text}
             context = self.context_template.format_map(values) + "\n"
         return self.request_template.format_map(
@@ -63,7 +65,7 @@ class ReversePrompt:
                 "context": context,
                 "to": request.to or "someone",
                 "subject": prompt_subject(request.subject) or "(no subject)",
-                "body": cut(own_text(request.body), body_chars),
+                "body": cut(email_text(request.body), body_chars),
             }
         )
 
@@ -82,6 +84,14 @@ class ReversePrompt:
                 body_chars //= 2  # scripts with one token per character need far fewer characters
                 text = self.request_text(request, body_chars)
         return [*self.prefix(), {"role": "user", "content": text}]
+
+
+def email_text(body: str) -> str:
+    """What an email says, as the labeller sees it: no signature or list footer after a rule line ("-- ",
+    "_____"), no greeting and no sign-off lines. Kernel-list mail ends "Regards, Christian." and then the
+    list's footer; shown whole, a small model answers with the footer."""
+    before = _RULE.split(body, maxsplit=1)[0]
+    return own_text(before if before.strip() else body)
 
 
 def cut(text: str, chars: int) -> str:
