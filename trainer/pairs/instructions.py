@@ -187,7 +187,8 @@ _FILLER = _COMMON | frozenset(
     reply message mail emails note update details information question questions request status""".split()  # noqa: SIM905
 )
 _GARBLED = re.compile(
-    r"^(?:ask|tell|remind|encourage|urge|get|help)\s+(?:[\w'’-]+\s+){1,3}?to\s+(?:me|a|an|the|him|her|them|us|my|your|their|his|our|it|this|that|and|or)\b",
+    r"^(?:ask|tell|remind|encourage|urge|get|help)\s+(?:\S+\s+){1,4}?to\s+"
+    r"(?:me|a|an|the|him|her|them|us|my|your|their|his|our|it|this|that|and|or)\b",
     re.I,
 )
 _NOT_AN_INSTRUCTION = ("empty", "not_imperative")  # a free answer so wrong that another free one will not help
