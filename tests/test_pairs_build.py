@@ -248,3 +248,11 @@ def test_build_prints_the_share_of_each_method(mailbox):
     result = CliRunner().invoke(pairs, ["build", "--limit", "8"], obj={"backend": FakeBackend()})
     assert "Instructions: 0 written by the model at once, 0 on a retry, 0 with a forced start (flag: grammar), " \
         "3 extracted from the email (100%, flag: fallback)." in result.stdout  # fmt: skip
+
+
+def test_instructions_name_people_not_list_addresses():
+    from trainer.pairs.build import _recipients
+
+    to = [("Robert Mader", "robert@example.org"), ("", "dri-devel@lists.example.org"), ("Raman, Priya", "p@x.org")]
+    assert _recipients(to) == "Robert Mader and Priya Raman"
+    assert _recipients([("", "phasta@kernel.org"), ("", "simona@ffwll.ch")]) == "phasta and simona"  # nobody named

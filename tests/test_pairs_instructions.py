@@ -83,6 +83,8 @@ def test_clean(raw, expected):
         ("Tell Rosa, who asked on the phone, that the kitchen sink is leaking again since the weekend.", "copy"),
         ("Tell Rosa that.", "too_short"),  # the forced start and nothing after it
         ("Ask Rosa to a plumber visit on Tuesday afternoon.", "garbled"),
+        ("Tell Rosa about are the plumber visits on Tuesday.", "garbled"),  # "about" then "are"
+        ("Apologize to Rosa that the plumber comes late on Tuesday.", None),
         ("Invite Rosa, I'm glad to hear about your kitchen.", "email_voice"),  # the email, not an order
         ("Invite Rosa and thank you for the plumber.", "email_voice"),
         ("Ask Rosa whether the electrician can rewire the garage lights.", "unsupported"),  # not in the email

@@ -135,7 +135,10 @@ def _person(name: str, addr: str) -> str:
 
 
 def _recipients(to: list[tuple[str, str]]) -> str:
-    names = [_person(n, a) for n, a in to if n or a]
+    """The recipients as an instruction names them. Addresses without a name ("dri-devel@lists...", a list or a
+    mailbox) count only when nobody is named: "Tell Robert" rather than "Tell Robert and dri-devel"."""
+    named = [(n, a) for n, a in to if n.strip().strip("'\"")]
+    names = [_person(n, a) for n, a in (named or to) if n or a]
     if len(names) > 3:
         return ", ".join(names[:2]) + " and others"
     return " and ".join(names)

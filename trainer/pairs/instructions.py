@@ -186,11 +186,10 @@ _FILLER = _COMMON | frozenset(
     something anything nothing everything someone anyone everyone thing things time times way ways able
     reply message mail emails note update details information question questions request status""".split()  # noqa: SIM905
 )
-_GARBLED = re.compile(
-    r"^(?:ask|tell|remind|encourage|urge|get|help)\s+(?:\S+\s+){1,4}?to\s+"
-    r"(?:me|a|an|the|him|her|them|us|my|your|their|his|our|it|this|that|and|or)\b",
-    re.I,
-)
+# What cannot follow a forced start: "Tell Bo about are right", "Invite Bo are the ones", "Ask Bo to the list".
+_LINK_WORDS = frozenset(w for links in _LINKS.values() for w in links)
+_AUXILIARIES = frozenset("are is was were am have has had will would can could should do does did".split())  # noqa: SIM905
+_NOT_A_VERB = frozenset("me a an the him her them us my your their his our it this that and or".split())  # noqa: SIM905
 _NOT_AN_INSTRUCTION = ("empty", "not_imperative")  # a free answer so wrong that another free one will not help
 _SECOND_PERSON = frozenset(["you", "your", "yours", "you're", "you've", "you'll", "you'd", "yourself", "yourselves"])
 
@@ -219,7 +218,7 @@ def problem(instruction: str, request: Request, prompt: ReversePrompt | None = N
     run = longest_common_run(said, words(email))
     if run >= COPY_RUN or (len(said) >= 6 and run >= COPY_SHARE * len(said)):
         return "copy"
-    if _GARBLED.match(instruction):
+    if _garbled(said, set(words(request.to))):
         return "garbled"  # "Ask Ana to me, and ...": a forced start the model could not go on with
     thanked = "thank you" in " ".join(said) and said[0] not in ("tell", "say")  # "Invite Bo and thank you for"
     if thanked or (any(w in _SECOND_PERSON for w in said) and "thank you" not in " ".join(said)):
@@ -230,6 +229,16 @@ def problem(instruction: str, request: Request, prompt: ReversePrompt | None = N
     if unsupported(said, known):
         return "unsupported"
     return None
+
+
+def _garbled(said: list[str], names: set[str]) -> bool:
+    """True when what follows the verb, the recipients and a linking word cannot go on an order."""
+    at = 2 if said[1:2] == ["to"] else 1  # "Apologize to Bo", "Reply to Bo"
+    while at < len(said) and (said[at] in names or said[at] in ("and", "others")):
+        at += 1
+    link = said[at] if at < len(said) and said[at] in _LINK_WORDS else ""
+    after = said[at + bool(link)] if at + bool(link) < len(said) else ""
+    return after in _AUXILIARIES or (link == "to" and after in _NOT_A_VERB)
 
 
 def unsupported(said: list[str], known: set[str]) -> bool:
