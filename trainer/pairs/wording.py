@@ -1,4 +1,4 @@
-"""Words shared by the instruction checks and the extractive fallback: the verbs an instruction starts with."""
+"""Words shared by writing, checking and extracting instructions: the verbs an instruction starts with, and more."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ VERBS = frozenset(
     express welcome prepare draft finalize finalise discuss help support sort book find look get make keep
     hold put take try pass raise cover close open start stop finish run wrap""".split()  # noqa: SIM905
 )
+# After the recipient's name a forced start goes on with one of these words: "Ask Ana, I'm sorry" is the email.
+LINKS = {"Tell": ("that", "about", "to"), "Ask": ("to", "whether", "if", "about", "for", "what", "when", "how", "why",
+         "who", "which"), "Thank": ("for",)}  # fmt: skip
+SECOND_PERSON = frozenset(["you", "your", "yours", "you're", "you've", "you'll", "you'd", "yourself", "yourselves"])
 _WORD = re.compile(r"[\w'’]+")
 
 
