@@ -5,6 +5,7 @@ Usage (from the repository root, inside .venv):
     python bench/draft_bench.py --model PATH.gguf --rounds 7
     python bench/draft_bench.py --out drafting-section.md # also write the results as a Markdown section
     python bench/draft_bench.py --lora [ADAPTER.gguf]      # only: base, base + unmerged LoRA, merged models
+    python bench/draft_bench.py --recipients --rounds 7    # only: first draft to a recipient, scan vs index
 
 Generation: each round runs the bare ``Llama.create_chat_completion(stream=True)`` and the full drafting path
 (``assistant.drafting.draft``: model check, voice, example retrieval, prompt budget, streaming cleaner,
@@ -22,6 +23,12 @@ depends on rank and targets, not on values).
 Retrieval: N synthetic sent emails are inserted straight into a fresh store, then ``select_examples`` (FTS5
 BM25, recipient and domain tiers, budget fitting) is timed for varied instructions, with and without a
 recipient.
+
+Recipients (``--recipients``): the first draft to someone, whose mail to that person and organisation must be
+found among all stored mail: ``select_examples`` with the recipients index (``sent_recipients``) against the
+same call with the scan of the messages table it replaced (kept here as the baseline), on one store, pinned
+to one CPU, each round timing both for every recipient in alternating order; and the cost of the index's
+triggers when mail is stored (the importer's rows, with and without the triggers, alternating rounds).
 """
 
 from __future__ import annotations
@@ -292,7 +299,7 @@ def bench_lora(
         run(engines[name], 0)  # warm-up: page the weights in
     rows: dict[str, list[dict]] = {name: [] for name in names}
     for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             rows[name].append(run(engines[name], 100 + r))
         print("  round " + str(r + 1) + ": " + ", ".join(f"{n} {rows[n][-1]['tps']:.1f}" for n in names) + " tok/s",
@@ -468,6 +475,260 @@ def bench_retrieval(sizes: list[int], repeats: int = 3) -> list[dict]:
     return out
 
 
+def _scan_recipient_mail(db, address: str):
+    """The lookup before the recipients index, as it was: one scan of the messages table (the baseline)."""
+    from assistant.drafting.examples import PUBLIC_DOMAINS, RecipientMail
+    from assistant.drafting.voice import recipients
+    from assistant.mail.identity import normalize_address
+
+    address = address.strip().lower()
+    domain = address.rpartition("@")[2]
+    organisation = bool(domain) and domain not in PUBLIC_DOMAINS
+    pattern = f'%@{domain}"%' if organisation else f'%"{address}"%'
+    rows = db.execute(
+        "SELECT id, date, to_json, cc_json FROM messages NOT INDEXED WHERE sent_by_me = 1 AND automated = 0 "
+        "AND is_forward = 0 AND (to_json LIKE ? OR cc_json LIKE ?)",
+        [pattern, pattern],
+    ).fetchall()
+    rows.sort(key=lambda r: r[1] or "", reverse=True)
+    exact = f'"{address}"'
+    name, person, others = "", [], []
+    for row_id, _date, to_json, cc_json in rows:
+        if exact in (to_json or "").lower() or exact in (cc_json or "").lower():
+            person.append(row_id)
+            if not name:
+                name = next((n for n, a in recipients(to_json) if a.lower() == address and n), "")
+        else:
+            others.append(row_id)
+    sender = db.execute(
+        "SELECT from_name FROM messages WHERE from_key = ? AND from_name != '' ORDER BY date DESC LIMIT 1",
+        [normalize_address(address)],
+    ).fetchone()
+    return RecipientMail(sender[0] if sender else name, person, organisation=lambda: others)
+
+
+def _pin() -> str:
+    """Run on one CPU (the last): both variants then share one core's caches and frequency, and a variant is
+    never helped by a second core the other did not get."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "not pinned"
+    cpu = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    return f"pinned to CPU {cpu}"
+
+
+def _spread(ms: list[float]) -> dict:
+    ms = sorted(ms)
+    quartiles = statistics.quantiles(ms, n=4) if len(ms) > 1 else [ms[0]] * 3
+    return {"median": _median(ms), "q1": quartiles[0], "q3": quartiles[2], "min": ms[0], "max": ms[-1], "n": len(ms)}
+
+
+RECIPIENT_VARIANTS = {
+    # name: (the lookup of the user's mail to the person and organisation, ids up to which FTS5 looks up each id)
+    "before": ("scan", 10**9),  # the code before the recipients index: a scan, and one FTS5 look-up per id
+    "scan": ("scan", None),  # the scan with today's ranking: the lookup's own share
+    "index": ("index", None),
+}
+
+
+def bench_recipients(n: int, rounds: int, recipients_per_round: int = 24) -> dict:
+    """First draft to a recipient: ``select_examples`` with the recipients index, against the scan it replaced."""
+    from assistant.drafting import examples
+    from assistant.store import open_store
+
+    pinned, load_before = _pin(), _load_average()
+    db = open_store(Path(tempfile.mkdtemp(prefix=f"draft-bench-recipients-{n}-")))
+    started = time.perf_counter()
+    _fill(db, n)
+    fill_s = time.perf_counter() - started
+    people = sorted({json.loads(r[0])[0][1] for r in db.execute("SELECT to_json FROM messages")})
+    rng = random.Random(7)
+    lookups = {"scan": _scan_recipient_mail, "index": examples.recipient_mail}
+    seek_ids = examples.SEEK_IDS
+    names = list(RECIPIENT_VARIANTS)
+    timings: dict[str, dict[str, list[float]]] = {v: {"lookup": [], "examples": [], "cpu": []} for v in names}
+    round_medians: dict[str, list[float]] = {v: [] for v in names}
+    same = {v: 0 for v in names}
+
+    def run(name: str, instruction: str, to: str) -> tuple[float, float, float, list[int]]:
+        """(lookup ms, retrieval ms, retrieval CPU ms, the examples): CPU time, on one pinned CPU and one
+        thread, is the work done, whatever else the machine runs; wall time is what the user waits."""
+        lookup, seek = RECIPIENT_VARIANTS[name]
+        examples.recipient_mail, examples.SEEK_IDS = lookups[lookup], seek or seek_ids
+        examples._recipients_cache.clear()  # the first draft to this person
+        t0 = time.perf_counter()
+        lookups[lookup](db, to).domain  # noqa: B018 - both lists, as the scan makes them
+        examples._recipients_cache.clear()  # and again inside select_examples: a whole first draft
+        t1, cpu = time.perf_counter(), time.process_time()
+        chosen = [e.id for e in examples.select_examples(db, instruction, to=to, k=3, budget=1500)]
+        cpu, t2 = time.process_time() - cpu, time.perf_counter()
+        return (t1 - t0) * 1000, (t2 - t1) * 1000, cpu * 1000, chosen
+
+    try:
+        for r in range(rounds + 1):  # round 0 warms the page cache and the statement caches, and is not counted
+            this_round: dict[str, list[float]] = {v: [] for v in names}
+            for i, to in enumerate(rng.sample(people, recipients_per_round)):
+                instruction = INSTRUCTIONS[i % len(INSTRUCTIONS)]
+                turn = (r + i) % len(names)
+                chosen = {}
+                for name in names[turn:] + names[:turn]:  # each variant first as often as the others
+                    lookup_ms, examples_ms, cpu_ms, chosen[name] = run(name, instruction, to)
+                    if r:
+                        timings[name]["lookup"].append(lookup_ms)
+                        timings[name]["examples"].append(examples_ms)
+                        timings[name]["cpu"].append(cpu_ms)
+                        this_round[name].append(examples_ms)
+                for name in names:
+                    same[name] += chosen[name] == chosen["index"]
+            if r:
+                for name in names:
+                    round_medians[name].append(_median(this_round[name]))
+                print(f"  round {r}: " + ", ".join(f"{v} {round_medians[v][-1]:.1f} ms" for v in names),
+                      file=sys.stderr)  # fmt: skip
+    finally:
+        examples.recipient_mail, examples.SEEK_IDS = lookups["index"], seek_ids
+    total = (rounds + 1) * recipients_per_round
+    return {
+        "rows": n, "fill_s": fill_s, "pinned": pinned, "rounds": rounds, "per_round": recipients_per_round,
+        "people": len(people), "same_examples": {v: same[v] / total for v in names}, "round_medians": round_medians,
+        "load_before": load_before,
+        **{f"{v}_{what}": _spread(ms) for v, parts in timings.items() for what, ms in parts.items()},
+    }  # fmt: skip
+
+
+def _import_rows(n: int) -> list[tuple]:
+    """``n`` rows as the importer stores them, built by its own record builder from generated mail."""
+    from assistant import importer
+    from assistant.mail import generate as gen
+
+    out, seen = [], set()
+    for i, m in enumerate(gen.iter_messages(n * 2, seed=3)):
+        r = importer.build_record(m.raw, False, m.folder)
+        if isinstance(r, str) or r["message_id"] in seen:
+            continue
+        seen.add(r["message_id"])
+        mine = r["from_key"] == gen.ME_ADDR
+        automated = bool(r.get("auto_reason")) and not mine  # near enough the importer's rules, which change
+        r.update(sent_by_me=int(mine), automated=int(automated), size=len(m.raw), source_file="bench",
+                 source_offset=i, import_run=1)  # fmt: skip
+        out.append(tuple(r.get(column, "") for column in importer._COLUMNS))
+        if len(out) >= n:
+            break
+    return out
+
+
+STORE_VARIANTS = {
+    "with": "the recipients index's triggers (today)",
+    "without": "no recipients index",
+    "bulk": "the index filled in bulk after each batch (the insert trigger dropped, as the importer could do)",
+}
+
+
+def bench_insert_triggers(n: int, rounds: int) -> dict:
+    """µs per stored message with the recipients index's triggers, without the index, and with the index
+    filled in bulk after each batch instead of by the insert trigger; rounds rotate the order."""
+    from assistant import importer
+    from assistant.store import open_store
+    from assistant.store.fts import index_pending
+    from assistant.store.migrations import _recipient_rows
+
+    pinned = _pin()
+    rows = _import_rows(n)
+    sent = sum(1 for r in rows if r[importer._COLUMNS.index("sent_by_me")]) / len(rows)
+    bulk = (
+        "INSERT OR IGNORE INTO sent_recipients (address, date, message, domain, name) "
+        f"{_recipient_rows('m', 'messages m')} AND message > ?"
+    )
+
+    counts: dict[str, int] = {}
+
+    def store(variant: str) -> tuple[float, float]:
+        """(wall, CPU) µs per message; CPU time is what the load of a shared machine disturbs least."""
+        db = open_store(Path(tempfile.mkdtemp(prefix="draft-bench-insert-")))
+        drop = {"with": (), "without": ("ai", "au", "ad"), "bulk": ("ai",)}[variant]
+        for name in drop:
+            db.execute(f"DROP TRIGGER sent_recipients_{name}")
+        start, cpu = time.perf_counter(), time.process_time()
+        upto = 0
+        for i in range(0, len(rows), 500):  # the importer's batches, with its full-text indexing after each
+            with db.conn:
+                db.conn.executemany(importer._INSERT, rows[i : i + 500])
+            index_pending(db)
+            if variant == "bulk":
+                with db.conn:
+                    db.execute(bulk, [upto])
+                upto = db.execute("SELECT max(id) FROM messages").fetchone()[0]
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+        indexed = db.execute("SELECT count(*) FROM sent_recipients").fetchone()[0]
+        assert indexed == (0 if variant == "without" else counts.setdefault("indexed", indexed)), "bulk != triggers"
+        db.conn.close()
+        return seconds / len(rows) * 1e6, cpu / len(rows) * 1e6
+
+    names = list(STORE_VARIANTS)
+    for name in names:
+        store(name)  # warm-up
+    got: dict[str, list[tuple[float, float]]] = {v: [] for v in names}
+    for r in range(rounds):
+        for name in names[r % 3 :] + names[: r % 3]:
+            got[name].append(store(name))
+        print(f"  round {r + 1}: " + ", ".join(f"{v} {got[v][-1][1]:.0f}" for v in names) + " µs CPU per message",
+              file=sys.stderr)  # fmt: skip
+    out: dict = {"rows": len(rows), "sent_share": sent, "pinned": pinned, "rounds": rounds}
+    for i, kind in enumerate(("wall", "cpu")):
+        base = [x[i] for x in got["without"]]
+        out[kind] = {
+            v: {**_spread([x[i] for x in got[v]]),
+                "ratio": _spread([x[i] / b for x, b in zip(got[v], base, strict=True)])}
+            for v in names
+        }  # fmt: skip
+    return out
+
+
+def recipients_markdown(res: dict, ins: dict, command: str) -> str:
+    def cell(s: dict, unit: str = "ms") -> str:
+        return f"{s['median']:.1f} {unit} (IQR {s['q1']:.1f}–{s['q3']:.1f}, {s['min']:.1f}–{s['max']:.1f})"
+
+    lines = [
+        "### The first draft to a recipient: the recipients index against a scan of all mail",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {_cpu_name()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, {res['pinned']}. "
+        f"Load average (1 min) at the start: {res['load_before']:.1f}, at the end: {_load_average():.1f}.",
+        "",
+        f"{res['rows']:,} synthetic sent emails to {res['people']} people over 51 domains (as above). Each round "
+        f"drafts to {res['per_round']} recipients picked at random (the 8 instructions in turn), each with every "
+        "variant in a rotated order and the cache emptied first (the first draft to that person); "
+        f"{res['rounds']} rounds after one warm-up round. *before*: the code before the recipients index (a scan "
+        "of the messages table, then FTS5 asked for the user's mail to that person one message at a time); "
+        "*scan*: the same scan with today's ranking (one pass over the matches), which isolates the lookup; "
+        "*index*: today's code. Median (interquartile range, min–max) over all drafts:",
+        "",
+        "| | the user's mail to the person and organisation | example retrieval, first draft (goal < 25 ms) "
+        "| its CPU time | same examples as *index* |",
+        "|---|---:|---:|---:|---:|",
+        *(f"| {v} | {cell(res[v + '_lookup'])} | {cell(res[v + '_examples'])} | {cell(res[v + '_cpu'])} "
+          f"| {res['same_examples'][v]:.0%} |" for v in RECIPIENT_VARIANTS),
+        "",
+        "Per-round medians of example retrieval: "
+        + "; ".join(f"{v} " + ", ".join(f"{x:.1f}" for x in ms) for v, ms in res["round_medians"].items()) + " ms.",
+    ]  # fmt: skip
+    if ins:
+        lines += [
+            "",
+            f"Storing mail (the importer's insert and full-text indexing, 500-row batches; {ins['rows']:,} rows "
+            f"built by the importer from generated mail, {ins['sent_share']:.0%} sent by the user), {ins['rounds']} "
+            f"rounds in a rotated order, {ins['pinned']}. Ratios are per round against no index, then the median:",
+            "",
+            "| per stored message | CPU time | vs no index | wall time | vs no index |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for v, label in STORE_VARIANTS.items():
+            c, w = ins["cpu"][v], ins["wall"][v]
+            lines.append(f"| {label} | {cell(c, 'µs')} | {c['ratio']['median']:.2f}× | {cell(w, 'µs')} "
+                         f"| {w['ratio']['median']:.2f}× |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
 def markdown(gen: dict, retrieval: list[dict], command: str) -> str:
     import llama_cpp
 
@@ -536,8 +797,19 @@ def main() -> None:
                         help="only compare base, base + unmerged LoRA and merged models (default: a random r=16 "
                         "adapter on every projection)")  # fmt: skip
     parser.add_argument("--threads", type=int, help="--lora: threads, for the prompt too (default: drafting's)")
+    parser.add_argument("--recipients", action="store_true",
+                        help="only the first draft to a recipient, recipients index against the old scan, and the "
+                        "index's cost when storing mail (stored emails: the last of --sizes)")  # fmt: skip
     args = parser.parse_args()
     os.environ.setdefault("MAILVOICE_HOME", tempfile.mkdtemp(prefix="draft-bench-home-"))
+    if args.recipients:
+        res = bench_recipients(int(args.sizes.split(",")[-1]), args.rounds)
+        ins = bench_insert_triggers(20_000, args.rounds)
+        text = recipients_markdown(res, ins, ("python bench/draft_bench.py " + " ".join(sys.argv[1:])).strip())
+        print(text)
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+        return
     if args.lora:
         res = bench_lora(args.model, None if args.lora == "random" else args.lora, args.rounds, threads=args.threads)
         text = lora_markdown(res, ("python bench/draft_bench.py " + " ".join(sys.argv[1:])).strip())

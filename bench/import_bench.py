@@ -4,6 +4,7 @@ Usage (from the repository root, inside .venv):
     python bench/import_bench.py                    # 50,000 generated messages
     python bench/import_bench.py --messages 20000
     python bench/import_bench.py --big-gb 2         # also: peak memory importing a 2 GB mbox
+    python bench/import_bench.py --without-recipient-triggers  # the store without the recipients index's triggers
 
 Rates are messages per second; the import is the real ``mailvoice import`` command in a fresh data
 folder (parse, clean, de-duplicate, store, index), with the whole process tree's memory sampled.
@@ -66,6 +67,16 @@ def mail_parser_rate(path: Path, limit: int) -> tuple[int, float]:
     return len(raws), time.perf_counter() - start
 
 
+def drop_recipient_triggers(home: Path) -> None:
+    """Create the store in ``home`` without the triggers that keep the recipients index (their cost, measured)."""
+    from assistant.store import open_store
+
+    db = open_store(home)
+    for name in ("sent_recipients_ai", "sent_recipients_au", "sent_recipients_ad"):
+        db.execute(f"DROP TRIGGER {name}")
+    db.conn.close()
+
+
 def run_import(path: Path, home: Path) -> tuple[dict, float, float, float]:
     """Run ``mailvoice import --json``; return (report, seconds, peak MB, CPU seconds of the process tree)."""
     exe = Path(sys.executable).with_name("mailvoice")
@@ -97,6 +108,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=50_000)
     ap.add_argument("--big-gb", type=float, default=0.0)
     ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temp folder)")
+    ap.add_argument("--without-recipient-triggers", action="store_true", help="import into a store without them")
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="mailvoice-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -115,6 +127,8 @@ def main() -> None:
     n3, s3 = mail_parser_rate(box, 5000)
     print(f"mail-parser (parse only)       {n3 / s3:8,.0f} msg/s   ({n3 / s3 / bare:.2f}x, first 5,000)")
     shutil.rmtree(work / "home", ignore_errors=True)
+    if args.without_recipient_triggers:
+        drop_recipient_triggers(work / "home")
     report, seconds, peak, cpu = run_import(box, work / "home")
     rate = report["seen"] / seconds
     cpu_per_msg = cpu / report["seen"]

@@ -355,6 +355,9 @@ def m008_recipients(db: sqlite_utils.Database) -> None:
             name TEXT NOT NULL,  -- the display name written with the address in that message
             PRIMARY KEY (address, date, message)
         ) WITHOUT ROWID""",
+        # The mail stored before this migration, in key order and before the other indexes exist: twice as
+        # fast as in storage order (3.8 s -> 1.8 s of CPU for 100,000 sent emails).
+        f"{insert} {_recipient_rows('m', 'messages m')} ORDER BY 1, 2, 3",
         "CREATE INDEX sent_recipients_domain ON sent_recipients(domain, date, message)",
         "CREATE INDEX sent_recipients_message ON sent_recipients(message)",
         f"""CREATE TRIGGER sent_recipients_ai AFTER INSERT ON messages WHEN {_USABLE.format(row="new")} BEGIN
@@ -368,7 +371,6 @@ def m008_recipients(db: sqlite_utils.Database) -> None:
             DELETE FROM sent_recipients WHERE message = old.id;
             {insert} {_recipient_rows("new")};
         END""",
-        f"{insert} {_recipient_rows('m', 'messages m')}",  # the mail stored before this migration
     ]
     for statement in statements:  # one by one: executescript would commit the migration's transaction
         db.execute(statement)
