@@ -14,6 +14,7 @@ from assistant.drafting import FakeBackend, batch, draft, export_drafts
 from assistant.drafting.batch import InstructionsError, read_instructions
 from assistant.drafting.drafts import delete_drafts, list_drafts, save_partial
 from assistant.drafting.incomplete import REASONS
+from assistant.drafting.length import Length
 from assistant.drafting.models import AdapterError
 from assistant.drafting.prompting import PromptError
 from assistant.errors import Cancelled
@@ -86,7 +87,8 @@ def test_draft_streams_cleans_and_saves(mail):
     assert row["instruction"] == "ask Rosa if the plumber can come Monday" and row["recipient"] == ROSA[1]
     params = json.loads(row["params"])
     assert params["seed"] == 42 and params["tone"] == "friendly" and params["length"] == "short"
-    assert params["max_tokens"] == 160 and params["prompts"]["draft_system"] >= 1 and params["examples"]
+    assert params["max_tokens"] == Length(50, "chosen").max_tokens(2048)
+    assert params["prompts"]["draft_system"] >= 1 and params["examples"]
     assert set(result.to_json()) >= {"drafts", "model", "adapter", "seconds", "tokens_per_second"}
     assert "ask Rosa if the plumber can come Monday" in fake.prompts[0][-1]["content"]
 

@@ -9,8 +9,8 @@ import string
 import pytest
 
 from assistant.drafting.examples import keywords, recipient_mail, select_examples, selective
+from assistant.drafting.length import CHOICES, Length
 from assistant.drafting.prompting import (
-    LENGTHS,
     PromptError,
     build_prompt,
     load_prompt,
@@ -22,6 +22,8 @@ from assistant.store.fts import index_pending
 
 ROSA = ("Rosa Alvarez", "rosa@properties.example.net")
 _ids = itertools.count(1)
+
+SHORT = Length(CHOICES["short"], "chosen")
 
 
 def approx(text: str) -> int:
@@ -231,7 +233,7 @@ def test_long_reply_is_cut_to_fit_with_a_notice(db):
     add(db, body, sent=0, sender=ROSA, message_id="long@host")
     prompt = prompt_for(db, reply=reply_from_store(db, "long@host"), n_ctx=2048, length="short")
     total = sum(approx(m["content"]) for m in prompt.messages)
-    assert total <= 2048 - LENGTHS["short"][0]
+    assert total <= 2048 - SHORT.max_tokens(2048)
     assert len(prompt.notices) == 1 and "too long for the model's context window" in prompt.notices[0]
     user = prompt.messages[-1]["content"]
     assert "Paragraph 0:" in user and "Paragraph 119:" not in user and "was cut to fit" in user
@@ -273,8 +275,8 @@ def test_prompt_carries_voice_examples_tone_and_length(db):
     last = prompt.messages[-1]["content"]
     assert "thank Rosa for the faucet repair" in last and "Tone: warm" in last
     assert last.endswith("Write the email now, as Alex, to Rosa.\n")
-    assert "Recipient: Rosa Alvarez <rosa@properties.example.net>" in last and LENGTHS["short"][1] in last
-    assert prompt.max_tokens == LENGTHS["short"][0] and [e.id for e in prompt.examples] == [ex]
+    assert "Recipient: Rosa Alvarez <rosa@properties.example.net>" in last and "Length: about 50 words" in last
+    assert prompt.max_tokens == SHORT.max_tokens(4096) and [e.id for e in prompt.examples] == [ex]
     assert "signs off with:\nBest,\nAlex" in prompt.messages[0]["content"]
     no_examples = prompt_for(db, "thank Rosa for the faucet repair", to=ROSA[1], examples=False)
     assert [m["role"] for m in no_examples.messages] == ["system", "user"]

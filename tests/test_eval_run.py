@@ -16,8 +16,9 @@ from assistant.errors import Cancelled
 from assistant.importer import import_paths
 from assistant.mail import generate as gen
 from trainer.evaluation import EvalError, evaluate, list_evals, run_ablations
-from trainer.evaluation.run import held_out_ids, reply_context, validation_pairs
+from trainer.evaluation.run import held_out_ids, validation_pairs
 from trainer.pairs import Pair, build_pairs, edit_instruction, list_pairs, set_status
+from trainer.prompts import reply_context
 
 
 def bag_of_words(texts):
@@ -100,18 +101,21 @@ def test_eval_drafts_are_not_saved_as_drafts_and_use_the_seed(paired):
 
 def test_reply_context_from_the_pair_input(paired):
     with_input = next(p for p in validation_pairs(paired) + list_pairs(paired) if p.input)
-    context = reply_context(with_input)
+    context = reply_context(with_input.input)
     head = with_input.input.split("\n\n", 1)[0]
     assert context is not None and f"From: {context.sender_name}" in head and f"Subject: {context.subject}" in head
     assert context.body and context.body in with_input.input and "Subject:" not in context.body
     free = Pair(id=1, instruction="x", input="Can you send the deck?\n\nThanks", output="y", split="validation",
                 status="ok", source="imported", flags=[], scrubbed={})  # fmt: skip
-    assert reply_context(free).body == "Can you send the deck?\n\nThanks" and reply_context(free).sender_name == ""
+    assert (
+        reply_context(free.input).body == "Can you send the deck?\n\nThanks"
+        and reply_context(free.input).sender_name == ""
+    )
     mailbox = FakeBackend()
     run(paired, backend=mailbox, examples=False)
     asked = [prompt[-1]["content"] for prompt in mailbox.prompts]
     answered = [p for p in validation_pairs(paired) if p.input]
-    assert answered and all(any(reply_context(p).body[:60] in a for a in asked) for p in answered)
+    assert answered and all(any(reply_context(p.input).body[:60] in a for a in asked) for p in answered)
 
 
 def test_a_stopped_evaluation_resumes_from_its_drafts(paired):

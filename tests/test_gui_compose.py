@@ -18,8 +18,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 
 from assistant.drafting import FakeBackend, draft  # noqa: E402
 from assistant.drafting.drafts import list_drafts  # noqa: E402
+from assistant.drafting.length import CHOICES, Length  # noqa: E402
 from assistant.drafting.models import choose_model  # noqa: E402
-from assistant.drafting.prompting import LENGTHS  # noqa: E402
 from assistant.gui.app import COMPOSE, DRAFTS, MainWindow  # noqa: E402
 from assistant.gui.compose import ComposePage, mailto_url, reply_subject  # noqa: E402
 from assistant.gui.models_panel import ModelsDialog  # noqa: E402
@@ -242,8 +242,9 @@ def test_tone_length_and_alternatives_reach_the_core_and_every_alternative_is_sh
     page.alternatives.setValue(3)
     written(qtbot, page)
     assert len(fake.prompts) == 3 and len({p.seed for p in fake.params}) == 3
-    assert all(p.max_tokens == LENGTHS["short"][0] for p in fake.params)
-    assert "Tone: formal" in user_prompt(fake) and f"Length: {LENGTHS['short'][1]}" in user_prompt(fake)
+    short = Length(CHOICES["short"], "chosen")
+    assert all(p.max_tokens == short.max_tokens(fake.n_ctx) for p in fake.params)
+    assert "Tone: formal" in user_prompt(fake) and f"Length: {short.guidance}" in user_prompt(fake)
     assert page.tabs.count() == 3 and [page.tabs.tabText(i) for i in range(3)] == ["Draft 1", "Draft 2", "Draft 3"]
     assert [page.tabs.widget(i).toPlainText() for i in range(3)] == replies
     page.tabs.setCurrentIndex(1)

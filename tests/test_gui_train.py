@@ -540,7 +540,7 @@ def test_a_real_training_run_on_the_embedded_model_ends_in_a_usable_adapter(qtbo
 
     cache = request.config.cache.mkdir("mailvoice-train")  # the base dequantized once, shared with test_train_e2e
     (data_dir() / "cache").symlink_to(cache, target_is_directory=True)
-    set_setting(pairs, "train", {"max_steps": 3, "epochs": 10, "batch_size": 1, "grad_accum": 1, "max_seq_len": 128,
+    set_setting(pairs, "train", {"max_steps": 3, "epochs": 10, "batch_size": 1, "grad_accum": 1, "max_seq_len": 256,
                                  "learning_rate": 3e-3, "lora_r": 8, "lora_alpha": 16, "eval_every": 3,
                                  "checkpoint_every": 3, "cpu_threads": 1, "parity": False})  # fmt: skip
     page = make_page(qtbot)

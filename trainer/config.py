@@ -56,6 +56,9 @@ class TrainConfig:
     """Linear layers that get LoRA: every attention and MLP projection, as in the QLoRA paper."""
     max_seq_len: int = 1024
     """Tokens per example; the context is cut first, then the email's tail, never the instruction."""
+    examples_probability: float = 0.5
+    """Share of training examples shown with the user's similar past emails in the prompt, as drafting shows
+    them; the others without, so the adapter drafts well both ways (retrieval-augmented fine-tuning)."""
     min_email_tokens: int = 32
     """An example whose instruction leaves fewer tokens than this for the email is skipped."""
     eval_every: int = 50
@@ -98,6 +101,7 @@ class TrainConfig:
         _check(bool(self.target_modules), "target_modules must name at least one layer, e.g. q_proj,v_proj")
         _check(self.max_seq_len >= 64, "max_seq_len must be at least 64 tokens")
         _check(0 < self.min_email_tokens < self.max_seq_len, "min_email_tokens must be below max_seq_len")
+        _check(0 <= self.examples_probability <= 1, "examples_probability must be between 0 and 1")
         _check(self.eval_every >= 1 and self.checkpoint_every >= 1, "eval_every and checkpoint_every must be >= 1")
         _check(self.keep_checkpoints >= 1, "keep_checkpoints must be at least 1")
         _check(self.device in ("auto", "cuda", "mps", "cpu"), "device must be auto, cuda, mps or cpu")

@@ -39,6 +39,10 @@ class Example:
     input: str  # the email answered ("" for a new email)
     output: str  # the user's email
     split: str = "train"
+    message_id: str = ""  # the sent email it was made from ("" for examples from a file)
+    messages: list[dict[str, str]] | None = field(default=None, compare=False)
+    """The prompt as chat messages, written by the drafting prompt (trainer.prompts) when the run was created;
+    None: the short training prompt (system_prompt) with the instruction and context."""
 
 
 @dataclass
@@ -73,7 +77,14 @@ def from_rows(rows: Iterable[dict[str, Any]], where: str = "the data") -> list[E
             raise DataError(f"{where}, example {n}: 'instruction' and 'output' must both be non-empty.")
         if split not in SPLITS:
             raise DataError(f"{where}, example {n}: split must be train or validation, not {split!r}.")
-        examples.append(Example(instruction, str(row.get("input") or "").strip(), output, split))
+        messages = row.get("messages")
+        if messages is not None and not (
+            isinstance(messages, list)
+            and all(isinstance(m, dict) and {"role", "content"} <= m.keys() for m in messages)
+        ):
+            raise DataError(f"{where}, example {n}: 'messages' must be a list of {{role, content}} objects.")
+        context = str(row.get("input") or "").strip()
+        examples.append(Example(instruction, context, output, split, str(row.get("message_id") or ""), messages))
     return examples
 
 
@@ -97,13 +108,13 @@ def from_store(db: sqlite_utils.Database) -> list[Example]:
     """The included pairs, through the pairs feature's privacy scrub when it is there."""
     if not db["pairs"].exists():
         return []
-    try:
-        from trainer.pairs.store import training_rows
-    except ImportError:  # the scrubbed reader is not there: read the table as stored
-        sql = "SELECT instruction, input, output, split FROM pairs WHERE status = 'ok' ORDER BY id"
-        rows = [dict(zip(("instruction", "input", "output", "split"), r, strict=True)) for r in db.execute(sql)]
-    else:
-        rows = training_rows(db)
+    from trainer.pairs.store import list_pairs
+
+    rows = [
+        {"instruction": p.instruction, "input": p.input, "output": p.output, "split": p.split,
+         "message_id": p.message_id or ""}
+        for p in list_pairs(db, status="ok")
+    ]  # fmt: skip
     return from_rows(rows, "the pairs table")
 
 
@@ -120,7 +131,8 @@ def save_jsonl(examples: list[Example], path: Path) -> None:
     """A run's data snapshot: resume trains on exactly these examples, whatever the store holds by then."""
     with path.open("w", encoding="utf-8") as f:
         for e in examples:
-            f.write(json.dumps(e.__dict__, ensure_ascii=False) + "\n")
+            row = {k: v for k, v in e.__dict__.items() if v or k in ("instruction", "input", "output", "split")}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
 # --- formatting and tokenizing ----------------------------------------------------------------------------
@@ -160,11 +172,11 @@ def encode(tokenizer: Any, example: Example, system: str, max_len: int, min_emai
     Prompt and completion are tokenized apart, as llama.cpp does when it drafts: the prompt is tokenized, the
     email is generated after it.
     """
-    prompt_text, completion_text = _render(tokenizer, messages(system, example), example.output)
+    prompt_text, completion_text = _render(tokenizer, example.messages or messages(system, example), example.output)
     prompt, completion = _ids(tokenizer, prompt_text), _ids(tokenizer, completion_text)
     cut: list[str] = []
     over = len(prompt) + len(completion) - max_len
-    if over > 0 and example.input:
+    if over > 0 and example.input and not example.messages:  # written prompts were fitted when they were written
         # The context goes first: the instruction says what to write, the email is what is learned.
         context_ids = _ids(tokenizer, example.input)
         keep = len(context_ids) - over - 8  # a few tokens of slack for the cut mark and re-tokenization

@@ -17,13 +17,14 @@ import json
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
 from assistant.store.db import get_setting
-from trainer import preflight, registry
+from trainer import preflight, prompts, registry
 from trainer.base_model import BaseIdentity, identify
 from trainer.config import TrainConfig
 from trainer.data import DataError, Example, load_examples, save_jsonl
@@ -178,13 +179,27 @@ def prepare_run(
     pf: preflight.Preflight,
     name: str | None = None,
     fake: dict[str, Any] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Path:
-    """Refuse what preflight refused; else create the run folder (with the settings that fit) and return it."""
+    """Refuse what preflight refused; else write each example's prompt (the drafting prompt, see
+    :mod:`trainer.prompts`; ``progress`` hears ``(done, total)``) and create the run folder (with the settings
+    that fit); return it."""
     preflight.check(pf)
     if not pf.fits:  # the asked settings do not fit, smaller ones do: use those (preflight's advice says so)
         cfg = cfg.replace(**pf.recommended)
     adapter = registry.unique_name(db, name or default_adapter_name())
-    return new_run(root, cfg, examples, identify(cfg.base), adapter, fake=fake)
+    texts = prompts.draft_texts()
+    examples = prompts.write_prompts(
+        db,
+        examples,
+        count_tokens=prompts.token_counter(cfg.base),
+        max_seq_len=cfg.max_seq_len,
+        examples_probability=cfg.examples_probability,
+        seed=cfg.seed,
+        texts=texts,
+        progress=progress,
+    )
+    return new_run(root, cfg, examples, identify(cfg.base), adapter, fake=fake, texts=texts)
 
 
 def new_run(
@@ -194,6 +209,7 @@ def new_run(
     base: BaseIdentity,
     adapter_name: str,
     fake: dict[str, Any] | None = None,
+    texts: prompts.PromptTexts | None = None,
 ) -> Path:
     """Create the run folder with everything the worker needs; return it."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -203,6 +219,8 @@ def new_run(
     run_dir.mkdir(parents=True)
     cfg.save(run_dir / "config.json")
     save_jsonl(examples, run_dir / "data.jsonl")
+    if texts is not None and any(e.messages for e in examples):
+        prompts.save_texts(run_dir, texts)
     job = {
         "config": cfg.to_json(),
         "base": base.to_json(),

@@ -30,7 +30,8 @@ CANCEL_FILE = "CANCEL"
 
 
 def prompt_format() -> dict[str, str]:
-    """How the adapter's training prompts were written: drafting with it works best in the same format."""
+    """The short training prompt, for a run whose examples were not written with the drafting prompt (a run
+    created by an earlier version): drafting with its adapter works best in the same format."""
     from trainer.data import REPLY_TEMPLATE, USER_TEMPLATE, system_prompt
 
     return {"system": system_prompt(), "user": USER_TEMPLATE, "reply": REPLY_TEMPLATE}
@@ -142,6 +143,8 @@ class Worker:
             )
             finished["parity"] = report.to_json()
             self.emit({"event": "parity", **report.to_json()})
+        from trainer.prompts import saved_prompt
+
         export.save_adapter_config(
             out_dir / "adapter_config.json",
             name=self.job["adapter_name"],
@@ -151,7 +154,7 @@ class Worker:
             parity=finished.get("parity"),
             export=info.to_json(),
             data=recipe.data.summary(),
-            prompt=prompt_format(),
+            prompt=saved_prompt(self.run_dir) or prompt_format(),
             peft_adapter=result.adapter_dir,
         )
         return finished

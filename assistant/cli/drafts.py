@@ -16,8 +16,9 @@ def draft_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--to", "to", metavar="ADDRESS", help="Recipient; your mail to them shapes the draft."),
         click.option("--tone", metavar="T", help='Free text, e.g. "friendly", "formal", "apologetic".'),
-        click.option("--length", type=click.Choice(["short", "medium", "long"]), default="medium",
-                     show_default=True, help="How long the email should be."),
+        click.option("--length", type=click.Choice(["short", "medium", "long"]),
+                     help="How long the email should be (about 50, 120 or 250 words); by default as long as you "
+                     "usually write to this person, for a reply or a new email."),
         click.option("--adapter", metavar="NAME|none", help="A trained adapter (default: the one chosen with "
                      "mailvoice use), or none."),
         click.option("--no-examples", "no_examples", is_flag=True, help="Show the model no past emails."),

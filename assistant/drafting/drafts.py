@@ -31,6 +31,7 @@ from assistant.drafting.prompting import (
     DraftPrompt,
     PromptError,
     ReplyContext,
+    adapter_texts,
     build_prompt,
     reply_from_file,
     reply_from_store,
@@ -122,7 +123,7 @@ def draft(
     reply_context: ReplyContext | None = None,
     to: str | None = None,
     tone: str | None = None,
-    length: str = "medium",
+    length: str | None = None,
     adapter: str | None = None,
     examples: bool = True,
     exclude_examples: Iterable[int] = (),
@@ -142,7 +143,8 @@ def draft(
         reply_file: a saved email (.eml) to answer instead.
         reply_context: an email to answer that is neither stored nor in a file (evaluation's pair inputs).
         to: the recipient's address: their name, and mail the user sent them, shape the draft.
-        tone: free text ("friendly", "formal"); length: short, medium or long.
+        tone: free text ("friendly", "formal").
+        length: short, medium or long; None: the user's usual length for this recipient and kind of email.
         adapter: a registered adapter's name, ``"none"``, or None for the one chosen with ``mailvoice use``.
         examples: show the user's similar past emails to the model.
         exclude_examples: message ids never shown as examples.
@@ -181,6 +183,7 @@ def draft(
         length=length,
         examples=examples,
         exclude=exclude_examples,
+        texts=adapter_texts(settings.lora_path),
     )
     result = DraftResult(
         [],
@@ -391,7 +394,7 @@ def save_partial(
     reply_to: str | None = None,
     to: str | None = None,
     tone: str | None = None,
-    length: str = "medium",
+    length: str | None = None,
     flag: str = "partial",
 ) -> int:
     """Keep a draft that was stopped before it ended (flagged ``partial``), or text typed into an empty page

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib.resources
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,16 +18,12 @@ from pathlib import Path
 import sqlite_utils
 
 from assistant.drafting.examples import Example, recipient_name, select_examples
+from assistant.drafting.length import CHOICES, Length, usual_length
 from assistant.drafting.voice import Voice, first_name, recipients
 from assistant.errors import MailvoiceError
 from assistant.mail.subjects import prompt_subject
 
-# length option: (max_tokens, guidance given to the model)
-LENGTHS = {
-    "short": (160, "short: two to four sentences"),
-    "medium": (320, "medium: one to three short paragraphs"),
-    "long": (640, "long: four or more paragraphs, as detailed as the instruction needs"),
-}
+PROMPT_NAMES = ("draft_system", "draft_user", "example_request", "reply_block")
 EXAMPLES_K = 3
 EXAMPLES_MAX_TOKENS = 1500  # beyond ~3 emails, more examples cost prompt time and add little voice
 REPLY_SHARE = 0.7  # of the free context, what the email being answered may take when examples are on
@@ -65,6 +62,40 @@ def load_prompt(name: str) -> PromptText:
     if not m:
         raise ValueError(f"prompt {name}.txt must start with '# version: N'")
     return PromptText(name, int(m.group(1)), rest)
+
+
+PromptTexts = dict[str, PromptText]  # the drafting prompt's files by name
+
+
+def draft_texts() -> PromptTexts:
+    """The drafting prompt as this version of Mailvoice ships it."""
+    return {name: load_prompt(name) for name in PROMPT_NAMES}
+
+
+def texts_to_json(texts: PromptTexts) -> dict[str, dict[str, object]]:
+    """The texts as saved beside an adapter trained with them."""
+    return {t.name: {"version": t.version, "text": t.text} for t in texts.values()}
+
+
+def texts_from_json(data: dict[str, dict[str, object]]) -> PromptTexts:
+    """Texts saved by :func:`texts_to_json`; ValueError when one is missing or malformed."""
+    try:
+        return {name: PromptText(name, int(data[name]["version"]), str(data[name]["text"])) for name in PROMPT_NAMES}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"not a drafting prompt: {exc}") from exc
+
+
+def adapter_texts(adapter_path: str | Path | None) -> PromptTexts | None:
+    """The drafting prompt an adapter was trained with (saved in its ``adapter_config.json``), or None for an
+    adapter trained before training used the drafting prompt (it drafts with the shipped one)."""
+    if not adapter_path:
+        return None
+    try:
+        config = json.loads((Path(adapter_path).parent / "adapter_config.json").read_text(encoding="utf-8"))
+        saved = config.get("prompt") or {}
+        return texts_from_json(saved["texts"]) if saved.get("kind") == "draft" else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 @dataclass
@@ -158,6 +189,7 @@ class DraftPrompt:
     notices: list[str] = field(default_factory=list)
     recipient: str = ""  # recipient's first name, for placeholders
     versions: dict[str, int] = field(default_factory=dict)
+    length: Length | None = None
 
 
 def build_prompt(
@@ -170,35 +202,48 @@ def build_prompt(
     reply: ReplyContext | None = None,
     to: str | None = None,
     tone: str | None = None,
-    length: str = "medium",
+    length: str | Length | None = None,
     examples: bool = True,
     exclude: Iterable[int] = (),
+    answer_tokens: int | None = None,
+    texts: PromptTexts | None = None,
 ) -> DraftPrompt:
     """The chat messages for one draft, fitted into ``n_ctx`` tokens (see the module docstring).
 
-    ``exclude``: message ids never shown as examples (evaluation hides the emails it scores against).
+    Training writes its examples with this same function, so an adapter sees at drafting time the prompt it
+    was trained on.
+
+    Args:
+        length: short, medium, long, a :class:`Length`, or None for the user's usual length for this
+            recipient and kind of email (:func:`assistant.drafting.length.usual_length`).
+        exclude: message ids never shown as examples, nor learned from for the length (evaluation hides the
+            emails it scores against; training, the email it trains on and its thread).
+        answer_tokens: the room kept for the draft (training: the real email's tokens); by default the length's.
+        texts: the prompt's files (an adapter's own, saved when it was trained); by default the shipped ones.
     """
     instruction = " ".join(instruction.split())
     if not instruction:
         raise PromptError('The instruction is empty: say what the email should do, e.g. "ask Rosa to fix the tap".')
-    if length not in LENGTHS:
+    if isinstance(length, str) and length not in CHOICES:
         raise PromptError(f"Unknown length {length!r}: use short, medium or long.")
-    max_tokens = min(LENGTHS[length][0], n_ctx // 2)
     to_name = recipient_name(db, to) if to else ""
     if not to_name and reply and not to:
         to, to_name = reply.sender_addr, reply.sender_name
+    if not isinstance(length, Length):
+        length = usual_length(db, to, reply is not None, choice=length, exclude=exclude)
+    max_tokens = answer_tokens or length.max_tokens(n_ctx)
     to_name = _line(to_name)  # from other people's mail headers: data, like the email itself
     recipient = first_name(to_name)
     me = voice.name or "the user"
     me_first = voice.first_name or me
-    texts = {n: load_prompt(n) for n in ("draft_system", "draft_user", "example_request", "reply_block")}
+    texts = texts or draft_texts()
     system = texts["draft_system"].format(me=me, habits=_habits(voice, recipient))
     details = []
     if to:
         details.append(f"Recipient: {to_name} <{_line(to)}>" if to_name else f"Recipient: {_line(to)}")
     if tone:
         details.append(f"Tone: {' '.join(tone.split())}")
-    details.append(f"Length: {LENGTHS[length][1]}")
+    details.append(f"Length: {length.guidance}")
     user = functools.partial(
         texts["draft_user"].format,
         me_first=me_first,
@@ -232,7 +277,7 @@ def build_prompt(
         messages.append({"role": "assistant", "content": _CONTROL.sub(_defuse, ex.body.strip())})
     messages.append({"role": "user", "content": user(reply=reply_text)})
     versions = {t.name: t.version for t in texts.values()}
-    return DraftPrompt(messages, max_tokens, chosen, notices, recipient, versions)
+    return DraftPrompt(messages, max_tokens, chosen, notices, recipient, versions, length)
 
 
 def _example_request(text: PromptText, example: Example) -> str:

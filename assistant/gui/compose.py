@@ -126,6 +126,9 @@ def _save(root: str, jobs: list[dict[str, Any]]) -> tuple[list[int], str]:
     return ids, ""
 
 
+USUAL_LENGTH = "usual"  # the length the user usually writes (the core decides: length=None)
+
+
 class ComposePage(QWidget):
     """Signals: models_requested() when the model badge's button is clicked (with nothing connected, the Models
     panel opens as a dialog).
@@ -183,8 +186,11 @@ class ComposePage(QWidget):
         self.tone.lineEdit().setPlaceholderText("as you usually write")
         self.tone.setMinimumWidth(160)
         self.length = QComboBox()
-        self.length.addItems(["short", "medium", "long"])
-        self.length.setCurrentText("medium")
+        self.length.addItems([USUAL_LENGTH, "short", "medium", "long"])
+        self.length.setToolTip(
+            "Usual: as long as you usually write to this person (for a reply or a new email), learned from your "
+            "sent mail. Short, medium and long ask for about 50, 120 and 250 words."
+        )
         self.alternatives = QSpinBox(minimum=1, maximum=10, value=1)
         self.alternatives.setToolTip("How many different drafts to write; each gets its own tab.")
         self.generate_button = QPushButton("Generate  (Ctrl+Enter)")  # no Alt+G: that opens the Go menu
@@ -332,7 +338,7 @@ class ComposePage(QWidget):
             "reply_subject": self.reply.subject if self.reply is not None else None,
             "to": self.to.text().strip() or None,
             "tone": self.tone.currentText().strip() or None,
-            "length": self.length.currentText(),
+            "length": None if self.length.currentText() == USUAL_LENGTH else self.length.currentText(),
             "n": self.alternatives.value(),
             "seed": self.seed,
         }
@@ -658,8 +664,7 @@ class ComposePage(QWidget):
         self.instruction.setPlainText(row.get("instruction") or "")
         self.to.setText(row.get("recipient") or "")
         length = row.get("length") or params.get("length")
-        if length in ("short", "medium", "long"):
-            self.length.setCurrentText(length)
+        self.length.setCurrentText(length if length in ("short", "medium", "long") else USUAL_LENGTH)
         self.tone.setCurrentText(params.get("tone") or "")
         self.alternatives.setValue(1)
         self.reset_tabs(1)

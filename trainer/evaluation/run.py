@@ -15,7 +15,6 @@ validation email's are excluded from retrieval (see :func:`held_out_ids`).
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import hashlib
 import importlib.resources
 import json
@@ -31,7 +30,7 @@ import sqlite_utils
 from assistant.drafting.backend import Backend, Cancel
 from assistant.drafting.drafts import draft
 from assistant.drafting.models import ADAPTER_KEY, resolve_adapter, resolve_model
-from assistant.drafting.prompting import PromptError, ReplyContext
+from assistant.drafting.prompting import PromptError
 from assistant.errors import Cancelled, MailvoiceError
 from assistant.store.db import get_setting
 from trainer.evaluation import store
@@ -41,10 +40,11 @@ from trainer.evaluation.report import write_report
 from trainer.pairs import Pair, counts, list_pairs, training_rows
 from trainer.pairs.build import model_identity
 from trainer.pairs.split import VALIDATION
+from trainer.prompts import held_out_ids, request_for
 
 log = logging.getLogger("mailvoice.evaluation")
 
-EVAL_VERSION = 1  # bump when what a cached evaluation draft depends on changes in code
+EVAL_VERSION = 2  # bump when what a cached evaluation draft depends on changes in code (2: recipient and length)
 
 
 class EvalError(MailvoiceError):
@@ -159,49 +159,6 @@ def validation_pairs(db: sqlite_utils.Database, limit: int | None = None) -> lis
     return pairs
 
 
-def held_out_ids(db: sqlite_utils.Database) -> tuple[int, ...]:
-    """Message ids that must never be shown as style examples while evaluating (see the module docstring)."""
-    rows = db.execute(
-        "SELECT id FROM messages WHERE message_id IN "
-        "  (SELECT message_id FROM pairs WHERE split = :v AND message_id IS NOT NULL) "
-        "UNION SELECT id FROM messages WHERE thread_id IN "
-        "  (SELECT thread_id FROM pairs WHERE split = :v AND thread_id IS NOT NULL AND thread_id != '') "
-        "UNION SELECT id FROM messages WHERE sent_by_me = 1 AND trim(body) IN "
-        "  (SELECT trim(output) FROM pairs WHERE split = :v)",
-        {"v": VALIDATION},
-    )
-    return tuple(sorted(r[0] for r in rows))
-
-
-def reply_context(pair: Pair) -> ReplyContext | None:
-    """The email a pair answers, from its ``input`` (``From:``/``Subject:`` lines, a blank line, the text)."""
-    text = pair.input.strip()
-    if not text:
-        return None
-    head, sep, body = text.partition("\n\n")
-    fields: dict[str, str] = {}
-    for line in head.splitlines() if sep else []:
-        name, colon, value = line.partition(":")
-        if not colon or name.strip().lower() not in ("from", "subject", "date", "to"):
-            fields = {}
-            break
-        fields[name.strip().lower()] = value.strip()
-    if not fields:
-        body = text  # free text (an imported dataset's input): all of it is the email
-    sender_name, sender_addr = email.utils.parseaddr(fields.get("from", ""))
-    if not sender_addr or "@" not in sender_addr:
-        sender_name, sender_addr = fields.get("from", ""), ""
-    return ReplyContext(
-        source=f"pair {pair.id}",
-        kind="pair",
-        sender_name=sender_name,
-        sender_addr=sender_addr,
-        date=fields.get("date", ""),
-        subject=fields.get("subject", ""),
-        body=body.strip(),
-    )
-
-
 def run_config(db: sqlite_utils.Database, adapter: str | None, examples: bool, seed: int) -> RunConfig:
     """Resolve the model and ``adapter`` (a registered name; None or ``"none"``: the base model alone)."""
     model, _header = resolve_model(db)
@@ -258,7 +215,7 @@ def _draft_row(
     for pair in pairs:
         if cancel is not None and cancel():
             raise Cancelled()
-        context = reply_context(pair)
+        request = request_for(db, pair.message_id, pair.input, f"pair {pair.id}")
         digest = store.pair_hash(pair.instruction, pair.input, pair.output)
         hit = cached.get(pair.id)
         if hit is not None and hit["pair_hash"] == digest:
@@ -267,7 +224,7 @@ def _draft_row(
             started = time.perf_counter()
             try:
                 result = draft(
-                    db, pair.instruction, reply_context=context, adapter=config.adapter or "none",
+                    db, pair.instruction, reply_context=request.reply, to=request.to, adapter=config.adapter or "none",
                     examples=config.examples, exclude_examples=held_out, seed=config.seed, backend=backend,
                     cancel=cancel, save=False,
                 )  # fmt: skip

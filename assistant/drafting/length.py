@@ -1,0 +1,111 @@
+"""How long a draft should be: the length the user writes, learned from their own sent mail.
+
+A draft's length is a number of words said in the prompt ("Length: about 60 words") and the room given to the
+model (its token budget). Without a choice it is the user's usual length for that kind of email (a reply or a
+new email), to that person, else to their organisation, else to anyone: the median of their own emails,
+rounded to a step a person would say. The same words describe each training email's real length, so an
+adapter learns to follow the number. ``short``/``medium``/``long`` are fixed lengths that override it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from assistant.drafting.examples import recipient_mail
+
+CHOICES = {"short": 50, "medium": 120, "long": 250}  # words: what a choice asks for, whatever the user's habit
+DEFAULT_WORDS = 120  # with no mail of the user's to go by
+MIN_EMAILS = 3  # a median of fewer says little
+RECENT = 50  # emails looked at per person or organisation: habits drift
+_STEPS = (10, 20, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250, 300, 400, 500, 600, 800)
+TOKENS_PER_WORD = 1.4  # English in Llama/SmolLM-style vocabularies; the budget has headroom on top
+MIN_TOKENS, MAX_TOKENS = 96, 1024
+
+
+@dataclass(frozen=True)
+class Length:
+    """The words a draft aims at, and where that number came from."""
+
+    words: int
+    basis: str  # "chosen", "to this person", "to this organisation", "usual", "default", "this email"
+
+    @property
+    def guidance(self) -> str:
+        return f"about {self.words} words"
+
+    def max_tokens(self, n_ctx: int) -> int:
+        """The model's room: twice the words' tokens (a draft may run long and must not be cut), bounded."""
+        want = int(self.words * TOKENS_PER_WORD * 2) + 32
+        return max(MIN_TOKENS, min(MAX_TOKENS, want, n_ctx // 2))
+
+
+def words_of(text: str) -> int:
+    return len(text.split())
+
+
+def rounded(words: float) -> int:
+    """The nearest step a person would say (10, 20, … 120, 150, 200 …), so lengths read as habits, not counts."""
+    return min(_STEPS, key=lambda step: (abs(step - words), step))
+
+
+def of_email(text: str) -> Length:
+    """The length of a real email, said the way a draft's is (training writes each email's own)."""
+    return Length(rounded(words_of(text)), "this email")
+
+
+def usual_length(
+    db: sqlite_utils.Database,
+    to: str | None,
+    reply: bool,
+    *,
+    choice: str | None = None,
+    exclude: Iterable[int] = (),
+) -> Length:
+    """The length a draft to ``to`` should have (see the module docstring).
+
+    Args:
+        reply: the draft answers an email (replies are usually shorter than new emails).
+        choice: short, medium or long: a fixed length instead of the habit.
+        exclude: message ids not to learn from (evaluation hides the emails it scores against).
+    """
+    if choice:
+        if choice not in CHOICES:
+            raise ValueError(f"unknown length {choice!r}")
+        return Length(CHOICES[choice], "chosen")
+    hidden = set(exclude)
+    if to and "@" in to:
+        mail = recipient_mail(db, to)
+        for ids, basis in ((mail.person, "to this person"), (mail.organisation(), "to this organisation")):
+            words = _median(db, [i for i in ids if i not in hidden][: RECENT * 2], reply)
+            if words is not None:
+                return Length(rounded(words), basis)
+    rows = db.execute(
+        "SELECT id FROM messages WHERE sent_by_me = 1 AND automated = 0 AND is_forward = 0 AND body != '' "
+        "ORDER BY date DESC LIMIT ?",
+        [RECENT * 20 + len(hidden)],
+    ).fetchall()
+    words = _median(db, [r[0] for r in rows if r[0] not in hidden], reply, limit=RECENT * 20)
+    return Length(rounded(words), "usual") if words is not None else Length(DEFAULT_WORDS, "default")
+
+
+def _median(db: sqlite_utils.Database, ids: list[int], reply: bool, limit: int = RECENT) -> float | None:
+    """The median words of the user's emails among ``ids`` of the same kind (reply or new), newest first."""
+    if not ids:
+        return None
+    counts: list[int] = []
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for body, in_reply_to in db.execute(
+            f"SELECT body, in_reply_to FROM messages WHERE id IN ({marks}) ORDER BY date DESC", chunk
+        ):
+            if bool(in_reply_to) == reply and body.strip():
+                counts.append(words_of(body))
+        if len(counts) >= limit:
+            break
+    counts = counts[:limit]
+    return statistics.median(counts) if len(counts) >= MIN_EMAILS else None

@@ -1,0 +1,70 @@
+"""Draft length: the user's own, learned per recipient and kind of email, said in the prompt and budgeted."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+from assistant.drafting.length import CHOICES, Length, of_email, rounded, usual_length
+from assistant.drafting.prompting import build_prompt
+from assistant.drafting.voice import Voice
+
+ROSA = ("Rosa Alvarez", "rosa@properties.example.net")
+MARCUS = ("Marcus Webb", "marcus@properties.example.net")
+_ids = itertools.count(1)
+
+
+def add(db, words: int, *, to=ROSA, reply=False, sent=1) -> int:
+    n = next(_ids)
+    row = {
+        "message_id": f"len{n}@test", "thread_id": f"t{n}", "in_reply_to": f"p{n}@test" if reply else None,
+        "date": f"2024-02-{n % 28 + 1:02d}T10:00:00+00:00", "from_name": "Alex Morgan",
+        "from_addr": "alex.morgan@example.org", "from_key": "alex.morgan@example.org",
+        "to_json": json.dumps([list(to)]), "cc_json": "[]", "subject": "s", "body": " ".join(["word"] * words),
+        "quoted": "", "signature": "", "is_forward": 0, "sent_by_me": sent, "automated": 0, "auto_reason": "",
+        "labels": "[]",
+    }  # fmt: skip
+    return db["messages"].insert(row).last_pk
+
+
+def test_lengths_are_rounded_to_what_a_person_would_say():
+    assert [rounded(n) for n in (3, 14, 16, 57, 74, 133, 4000)] == [10, 10, 20, 60, 80, 120, 800]
+    assert of_email("one two three " * 9).words == 30
+
+
+def test_the_usual_length_is_per_person_and_kind_then_organisation_then_everyone(db):
+    replies = [add(db, w, reply=True) for w in (18, 22, 20)]
+    for w in (140, 160, 150):
+        add(db, w)
+    assert usual_length(db, ROSA[1], reply=True) == Length(20, "to this person")
+    assert usual_length(db, ROSA[1], reply=False) == Length(150, "to this person")
+    # Nothing sent to Marcus yet: his organisation's mail (Rosa's) speaks for him.
+    assert usual_length(db, MARCUS[1], reply=True) == Length(20, "to this organisation")
+    # Someone at a public mail domain: no organisation, so everything the user sent of that kind.
+    assert usual_length(db, "kim@gmail.com", reply=False) == Length(150, "usual")
+    assert usual_length(db, None, reply=True) == Length(20, "usual")
+    # Hiding the emails being scored leaves one reply, too few to learn from, here or anywhere: the default.
+    assert usual_length(db, ROSA[1], reply=True, exclude=replies[:2]) == Length(120, "default")
+    assert usual_length(db, ROSA[1], reply=True, choice="long") == Length(CHOICES["long"], "chosen")
+
+
+def test_with_no_mail_of_the_users_the_default_is_used(db):
+    add(db, 30, sent=0)
+    assert usual_length(db, ROSA[1], reply=False) == Length(120, "default")
+
+
+def test_a_draft_aims_at_the_users_own_length_unless_one_is_chosen(db):
+    for w in (38, 42, 40):
+        add(db, w)
+    voice = Voice(name="Alex Morgan", first_name="Alex")
+
+    def prompt(**kw):
+        return build_prompt(db, "ask Rosa about Monday", voice, n_ctx=4096, count_tokens=len, to=ROSA[1], **kw)
+
+    usual = prompt()
+    assert "Length: about 40 words" in usual.messages[-1]["content"] and usual.length == Length(40, "to this person")
+    assert usual.max_tokens == Length(40, "").max_tokens(4096) < Length(120, "").max_tokens(4096)
+    chosen = prompt(length="long")
+    assert "Length: about 250 words" in chosen.messages[-1]["content"]
+    trained = prompt(length=of_email("word " * 75), answer_tokens=90)
+    assert "Length: about 80 words" in trained.messages[-1]["content"] and trained.max_tokens == 90

@@ -1,0 +1,126 @@
+"""Training examples are written with the drafting prompt: same texts, recipient, reply block, length; style
+examples for a share of them, never the email trained on, its thread or validation mail; the adapter keeps
+the prompt it was trained with and drafting uses it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from assistant.drafting import FakeBackend, draft
+from assistant.drafting.length import of_email
+from assistant.drafting.prompting import adapter_texts, draft_texts, texts_to_json
+from assistant.importer import import_paths
+from assistant.mail import generate as gen
+from trainer.data import Example, from_jsonl, load_examples, save_jsonl
+from trainer.pairs import build_pairs, list_pairs
+from trainer.pairs.split import VALIDATION
+from trainer.prompts import held_out_ids, request_for, write_prompts
+
+
+class Labeller(FakeBackend):
+    def stream(self, messages, params, cancel=None):
+        self.enqueue("Tell them about the plan for next week.")
+        yield from super().stream(messages, params, cancel)
+
+
+@pytest.fixture
+def paired(db, tmp_path):
+    path = tmp_path / "mail.mbox"
+    gen.write_mbox(path, gen.generate_messages(160, seed=5))
+    import_paths(db, [path], me=[gen.ME_ADDR])
+    build_pairs(db, Labeller(), limit=None)
+    return db
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def written(db, probability=1.0, seed=1, n_ctx=4096):
+    examples = load_examples(db)
+    return write_prompts(db, examples, count_tokens=words, max_seq_len=n_ctx, examples_probability=probability,
+                         seed=seed)  # fmt: skip
+
+
+def test_a_training_prompt_is_the_prompt_drafting_writes_for_the_same_request(paired):
+    examples = written(paired)
+    held = held_out_ids(paired)
+    checked = 0
+    for example in examples:
+        request = request_for(paired, example.message_id, example.input)
+        fake = FakeBackend()
+        draft(paired, example.instruction, reply_context=request.reply, to=request.to, backend=fake, save=False,
+              length=None, exclude_examples=(*held, *request.own))  # fmt: skip
+        drafted = fake.prompts[0]
+        # The same turns and texts; only the length line differs (training says the email's own length).
+        assert [m["role"] for m in example.messages] == [m["role"] for m in drafted]
+        length = f"Length: {of_email(example.output).guidance}"
+        assert length in example.messages[-1]["content"]
+        strip = re.compile(r"Length: about \d+ words")
+        assert strip.sub("", example.messages[-1]["content"]) == strip.sub("", drafted[-1]["content"])
+        assert example.messages[:-1] == drafted[:-1]
+        checked += 1
+    assert checked >= 20
+    replies = [e for e in examples if e.input]
+    assert replies and all("<email>" in e.messages[-1]["content"] for e in replies)
+
+
+def test_retrieval_never_shows_the_email_its_thread_or_validation_mail(paired):
+    held = set(held_out_ids(paired))
+    validation = [p.output.strip() for p in list_pairs(paired, split=VALIDATION)]
+    assert validation
+    for example in written(paired):
+        request = request_for(paired, example.message_id, example.input)
+        shown = [m["content"].strip() for m in example.messages[1:-1] if m["role"] == "assistant"]
+        assert example.output.strip() not in shown
+        marks = ",".join("?" * len(request.own))
+        own = {r[0] for r in paired.execute(f"SELECT body FROM messages WHERE id IN ({marks})", request.own)}
+        assert not own & set(shown) and not set(validation) & set(shown)
+    assert held
+
+
+def test_a_share_of_examples_is_shown_with_past_emails_the_same_way_each_time(paired):
+    def with_examples(examples):
+        return [len(e.messages) > 2 for e in examples]
+
+    half = with_examples(written(paired, probability=0.5))
+    assert 0.3 < sum(half) / len(half) < 0.7
+    assert with_examples(written(paired, probability=0.5)) == half  # the same seed, the same prompts
+    assert not any(with_examples(written(paired, probability=0.0)))
+    assert with_examples(written(paired, probability=0.5, seed=2)) != half
+
+
+def test_the_prompt_fits_the_training_length_with_the_email(paired):
+    for example in written(paired, n_ctx=256):
+        prompt = sum(words(m["content"]) for m in example.messages)
+        assert prompt + words(example.output) <= 256 + 48 or len(example.messages) == 2
+
+
+def test_written_prompts_survive_the_runs_data_file(paired, tmp_path):
+    examples = written(paired, probability=0.5)
+    save_jsonl(examples, tmp_path / "data.jsonl")
+    again = from_jsonl(tmp_path / "data.jsonl")
+    assert [e.messages for e in again] == [e.messages for e in examples]
+    assert [e.message_id for e in again] == [e.message_id for e in examples]
+    plain = Example("Ask Bob", "", "Hi Bob")
+    save_jsonl([plain], tmp_path / "plain.jsonl")
+    assert from_jsonl(tmp_path / "plain.jsonl") == [plain] and from_jsonl(tmp_path / "plain.jsonl")[0].messages is None
+
+
+def test_drafting_with_an_adapter_uses_the_prompt_it_was_trained_with(tmp_path):
+    texts = draft_texts()
+    changed = dict(texts)
+    changed["draft_system"] = type(texts["draft_system"])("draft_system", 99, "You ghostwrite for {me}.\n{habits}")
+    folder = tmp_path / "adapters" / "mine"
+    folder.mkdir(parents=True)
+    (folder / "adapter.gguf").write_bytes(b"")
+    (folder / "adapter_config.json").write_text(json.dumps({"prompt": {"kind": "draft",
+                                                                       "texts": texts_to_json(changed)}}))  # fmt: skip
+    assert adapter_texts(folder / "adapter.gguf")["draft_system"].version == 99
+    legacy = tmp_path / "old"
+    legacy.mkdir()
+    (legacy / "adapter_config.json").write_text(json.dumps({"prompt": {"system": "x", "user": "y", "reply": "z"}}))
+    assert adapter_texts(legacy / "adapter.gguf") is None and adapter_texts(None) is None
