@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,14 @@ def train(
         _show_preflight(pf)
         if jobs.recipe_text(cfg):
             click.echo(f"Recipe     {jobs.recipe_text(cfg)}", err=True)
-        run_dir = jobs.prepare_run(ctx.db, ctx.root, cfg, examples, pf, name)
+        line, started = ProgressLine("Writing prompts", always=True), time.monotonic()
+
+        def writing(done: int, total: int) -> None:
+            spent = time.monotonic() - started
+            line.show(done / total, f"{done:,} of {total:,} examples", spent / done * (total - done))
+
+        run_dir = jobs.prepare_run(ctx.db, ctx.root, cfg, examples, pf, name, progress=writing)
+        line.done()
     finished = _follow(TrainingProcess(run_dir, resume=resume, processes=processes))
     if finished["status"] in ("cancelled", "stopped"):
         click.echo(_stopped_text(finished), err=True)
