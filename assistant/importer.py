@@ -33,7 +33,7 @@ import sqlite_utils
 
 from assistant import netguard
 from assistant.errors import MailvoiceError, NotMailError, StoreError
-from assistant.identities import adopt_if_obvious, class_list_threads, load_me, relabel
+from assistant.identities import adopt_if_obvious, class_list_threads, load_me, own_addresses, relabel
 from assistant.mail.charset import decode_header
 from assistant.mail.clean import clean_body
 from assistant.mail.identity import (
@@ -240,6 +240,7 @@ def _import_paths(
 ) -> ImportReport:
     """:func:`import_paths`, once this run holds the data folder's import lock."""
     paths = [Path(p) for p in paths]
+    me_list = own_addresses(a for a in me if a.strip())  # before anything is written: a typo is one clear error
     run = _Run(db, paths, progress or (lambda p: None), cancel or (lambda: False))
     files, skips = discover(paths)
     run.pending_skips.extend(skips)
@@ -252,7 +253,6 @@ def _import_paths(
         raise NotMailError(
             f"No mail found in {what} ({reasons}). Point import at an mbox file, a maildir, or a folder of .eml files."
         )
-    me_list = [a.strip().lower() for a in me if a.strip()]
     if me_list:
         relabel(db, me_list)
     run.me_keys = {normalize_address(a) for a in load_me(db)}

@@ -287,3 +287,15 @@ def test_list_discussion_is_conversation_and_newsletters_stay_automated(db, mbox
     assert own and {kinds[mid] for mid in own} == {"yours"}
     mismatched = "SELECT COUNT(*) FROM messages WHERE automated IS NOT (mail_class = 'automated') OR mail_class = ''"
     assert db.execute(mismatched).fetchone()[0] == 0
+
+
+@pytest.mark.parametrize("bad", ["@", "not an address"])
+def test_an_address_that_is_not_one_is_refused_before_the_import_starts(db, mbox, bad):
+    from assistant.errors import MailvoiceError
+
+    with pytest.raises(MailvoiceError, match="is not an email address"):
+        import_paths(db, [mbox], me=[bad])
+    assert db.execute("SELECT COUNT(*) FROM import_runs").fetchone()[0] == 0
+    assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
+    report = import_paths(db, [mbox], me=[f"Alex Morgan <{gen.ME_ADDR}>"])
+    assert report.me == [gen.ME_ADDR] and report.sent_by_me > 0
