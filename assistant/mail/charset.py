@@ -44,6 +44,7 @@ _ALIASES = {
     "utf-8": "utf-8",
 }
 _SINGLE_BYTE = {"ascii", "cp1252", "iso-8859-2", "iso-8859-15", "cp1250", "cp1251", "koi8-r", "mac_roman"}
+_SEVEN_BIT = ("iso2022", "utf-7", "utf_7", "hz")
 _SURROGATES = re.compile("[\udc80-\udcff]")
 _ENCODED_WORD = "=?"
 
@@ -63,9 +64,16 @@ def normalize_charset(label: str | None) -> str:
 
 def decode_bytes(data: bytes, label: str | None = None) -> tuple[str, str]:
     """Decode ``data`` labelled ``label``; return (text, note) where note says what was repaired."""
-    if data.isascii():
-        return data.decode("ascii"), ""
     codec = normalize_charset(label)
+    if data.isascii():
+        # ISO-2022-JP (still common in Japanese mail), UTF-7 and HZ are 7-bit: escape sequences in ASCII bytes.
+        seven_bit = codec if codec.startswith(_SEVEN_BIT) else "iso2022_jp_ext" if b"\x1b$" in data else ""
+        if seven_bit:
+            try:
+                return data.decode(seven_bit), "" if codec else "charset missing: ISO-2022-JP escapes decoded"
+            except (UnicodeDecodeError, LookupError, ValueError):
+                pass
+        return data.decode("ascii"), ""
     if not codec or codec in _SINGLE_BYTE or codec == "utf-8":
         try:
             text = data.decode("utf-8")
@@ -89,9 +97,7 @@ def _guess(data: bytes, label: str | None) -> tuple[str, str]:
             return data.decode(best.encoding), f"charset {label or 'missing'}: guessed {best.encoding}"
         except (UnicodeDecodeError, LookupError):
             pass
-    return data.decode(
-        "cp1252", errors="replace"
-    ), f"charset {label or 'missing'}: undecodable bytes replaced"
+    return data.decode("cp1252", errors="replace"), f"charset {label or 'missing'}: undecodable bytes replaced"
 
 
 def decode_header(value: str | None) -> str:
@@ -102,7 +108,7 @@ def decode_header(value: str | None) -> str:
     if _SURROGATES.search(value):
         value = decode_bytes(value.encode("ascii", "surrogateescape"))[0]
     if _ENCODED_WORD not in value:
-        return value.strip()
+        return (decode_bytes(value.encode("ascii"))[0] if "\x1b$" in value and value.isascii() else value).strip()
     try:
         parts = email.header.decode_header(value)
     except (
