@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (  # noqa: E402
     QWidget,
 )
 
+from assistant.drafting.drafts import list_drafts  # noqa: E402
 from assistant.errors import MailvoiceError  # noqa: E402
 from assistant.gui import tasks  # noqa: E402
 from assistant.gui.about import ICON_PNG, ICON_SVG, app_icon, render_png  # noqa: E402
@@ -31,10 +32,12 @@ from assistant.gui.compose import ComposePage  # noqa: E402
 from assistant.gui.drafts_page import DraftsPage  # noqa: E402
 from assistant.gui.mail_page import MailPage  # noqa: E402
 from assistant.gui.settings_page import SettingsPage  # noqa: E402
+from assistant.gui.unsaved import CANCEL, SAVE  # noqa: E402
 from assistant.gui.wizard import ImportWizard  # noqa: E402
 from assistant.identities import load_me  # noqa: E402
 from assistant.importer import import_paths  # noqa: E402
 from assistant.mail import generate as gen  # noqa: E402
+from assistant.paths import data_dir  # noqa: E402
 from assistant.store import open_store  # noqa: E402
 
 
@@ -284,12 +287,17 @@ def test_unsaved_text_in_compose_is_asked_about_before_quitting(qtbot, imported,
     window.nav.setCurrentRow(COMPOSE)
     qtbot.keyClicks(window.compose.output, "Dear Rosa, a note I typed myself.")
     window.nav.setCurrentRow(MAIL)
+    asked = []
+    window.compose.ask = lambda _parent, text: asked.append(text) or CANCEL
     press_ctrl_q(qtbot, window)
-    assert window.isVisible()
-    box = quit_box(window)
-    assert box.text().startswith("Compose has text you have not saved. Quitting loses it")
-    click(box, "Cancel")
+    assert asked == ["Draft 1 has text you have not saved. Save it before quitting?"]
     assert window.isVisible() and window.compose.output.toPlainText() == "Dear Rosa, a note I typed myself."
+    # Save keeps the text as a draft, then the window quits (nothing else would be lost).
+    window.compose.ask = lambda _parent, _text: SAVE
+    press_ctrl_q(qtbot, window)
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
+    (saved,) = list_drafts(open_store(data_dir(window.root)))
+    assert saved["text"] == "Dear Rosa, a note I typed myself."
 
 
 # -- icon, About, shortcuts --------------------------------------------------------------------------------

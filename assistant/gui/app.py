@@ -272,19 +272,25 @@ class MainWindow(QMainWindow):
         jobs = self.running_jobs()
         return jobs[0].title if jobs else ""
 
-    def quit_question(self) -> str:
-        """What quitting now would lose or stop, one paragraph each ("" when nothing: then it quits at once)."""
+    def quit_question(self, compose: bool = True) -> str:
+        """What quitting now would lose or stop, one paragraph each ("" when nothing: then it quits at once);
+        ``compose=False`` leaves out Compose's unsaved text (its own Save / Discard / Cancel settled it)."""
         lines = []
         unsaved = getattr(self.compose, "has_unsaved_text", None)
-        if callable(unsaved) and unsaved():
+        if compose and callable(unsaved) and unsaved():
             lines.append("Compose has text you have not saved. Quitting loses it: press Cancel, then save it in "
                          "Compose.")  # fmt: skip
         lines += [job.detail for job in self.running_jobs()]
         return "\n\n".join(lines)
 
     def request_quit(self) -> QMessageBox | None:
-        """Ctrl+Q, and the window's close button: quit at once when nothing would be lost, else ask Quit or Cancel."""
-        question = self.quit_question()
+        """Ctrl+Q, and the window's close button: quit at once when nothing would be lost, else ask. Unsaved text
+        in Compose is asked about first with Save / Discard / Cancel (Save keeps it as a draft); then running jobs
+        with Quit / Cancel."""
+        leave = getattr(self.compose, "confirm_leave", None)
+        if callable(leave) and not leave():
+            return None  # Cancel, or a save that failed (Compose says why): the window stays
+        question = self.quit_question(compose=not callable(leave))
         if not question:
             self.quit_now()
             return None
