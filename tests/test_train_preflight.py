@@ -167,3 +167,15 @@ def test_the_recipe_chosen_is_saved_with_the_run(db, tmp_path):
     cfg = jobs.resolve_config(db, hardware=cpu(16))
     cfg.save(tmp_path / "config.json")
     assert TrainConfig.load(tmp_path / "config.json").extra["recipe"]["settings"]["max_seq_len"] == 512
+
+
+def test_preflight_says_which_recipe_the_machine_chose_and_why(db, tmp_path):
+    """The CLI prints preflight's advice and the app shows it: the recipe is the first line of it."""
+    from trainer import jobs
+    from trainer.data import Example
+
+    cfg = jobs.resolve_config(db, hardware=cpu(16))
+    pf = jobs.run_preflight(tmp_path, cfg, [Example("Ask Bob", "", "Hi Bob, can you?")], hardware=cpu(16))
+    assert pf.advice[0].startswith("The CPU recipe (512 tokens, batch 2 x 2") and "no GPU was found" in pf.advice[0]
+    gpu_cfg = jobs.resolve_config(db, hardware=gpu(24))
+    assert not any("recipe" in a for a in jobs.run_preflight(tmp_path, gpu_cfg, [], hardware=gpu(24)).advice)

@@ -146,9 +146,25 @@ def training_examples(db: sqlite_utils.Database, data_file: str | None = None) -
     return examples
 
 
-def estimate_tokens(examples: list[Example]) -> int:
-    """Tokens of the train split before the tokenizer is loaded: ~4 characters each, plus the chat template."""
-    return sum((len(e.instruction) + len(e.input) + len(e.output)) // 4 + 60 for e in examples if e.split == "train")
+PROMPT_TOKENS = 250  # the drafting prompt's fixed text (system, habits, request) in an example, roughly
+EXAMPLE_TOKENS = 300  # what the retrieved emails add to an example shown with them, roughly (up to max_seq_len)
+
+
+def estimate_tokens(examples: list[Example], cfg: TrainConfig | None = None) -> int:
+    """Tokens of the train split before the tokenizer is loaded: ~4 characters each, plus the prompt around
+    them (the drafting prompt, with retrieved emails for a share of the examples), at most max_seq_len each."""
+    total = 0
+    for e in examples:
+        if e.split != "train":
+            continue
+        written = getattr(e, "messages", None)  # the app's pair list passes pairs, which have none
+        if written:
+            own = sum(len(m["content"]) for m in written) // 4 + len(e.output) // 4 + 20
+        else:
+            own = (len(e.instruction) + len(e.input) + len(e.output)) // 4 + PROMPT_TOKENS
+            own += int(EXAMPLE_TOKENS * cfg.examples_probability) if cfg else 0
+        total += min(own, cfg.max_seq_len) if cfg else own
+    return total
 
 
 def run_preflight(
@@ -158,13 +174,16 @@ def run_preflight(
     from trainer.shapes import shape_of
 
     identity = identify(cfg.base)  # a missing base fails here, with its own message
-    return preflight.preflight(
+    pf = preflight.preflight(
         shape_of(cfg.base),
         cfg,
         hardware or preflight.detect(),
-        estimate_tokens(examples or []),
+        estimate_tokens(examples or [], cfg),
         measured_rate(root, identity.sha256),
     )
+    if recipe_text(cfg):
+        pf.advice.insert(0, recipe_text(cfg))  # the CLI and the app both show preflight's advice
+    return pf
 
 
 def default_adapter_name() -> str:

@@ -136,8 +136,6 @@ def train(
         examples = jobs.training_examples(ctx.db, data_file)
         pf = run_preflight(ctx, cfg, examples)
         _show_preflight(pf)
-        if jobs.recipe_text(cfg):
-            click.echo(f"Recipe     {jobs.recipe_text(cfg)}", err=True)
         line, started = ProgressLine("Writing prompts", always=True), time.monotonic()
 
         def writing(done: int, total: int) -> None:
