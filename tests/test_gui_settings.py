@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
 from assistant import netguard  # noqa: E402
 from assistant.drafting.catalogue import load_catalogue  # noqa: E402
 from assistant.drafting.models import MODEL_KEY, embedded_model_path, engine_settings  # noqa: E402
+from assistant.gui import tasks  # noqa: E402
 from assistant.gui.models_panel import HEADERS, ModelsPanel  # noqa: E402
 from assistant.gui.settings_page import DATA_DIR_KEY, SettingsPage  # noqa: E402
 from assistant.importer import import_paths  # noqa: E402
@@ -238,3 +239,27 @@ def test_the_download_page_opens_in_the_browser_and_the_link_can_be_copied(qtbot
     panel.copy_button.click()
     url = load_catalogue().models[2].url
     assert opened == [url] and QApplication.clipboard().text() == url and panel.message.text() == f"Copied {url}."
+
+
+def test_forget_in_a_folder_that_also_holds_the_persons_files_says_what_it_left(page, qtbot, data_home, db):
+    """A folder an older version adopted: forget deletes only Mailvoice's files, names the rest, and does not
+    make a new store among them (Mailvoice no longer uses a folder of someone else's files)."""
+    (data_home / "taxes.txt").write_text("mine")
+    question = page.ask_forget()
+    with qtbot.waitSignal(page.forgotten, timeout=30_000):
+        next(b for b in question.buttons() if b.text() == "&Forget everything").click()
+    text = page.forget_message.text()
+    assert "taxes.txt" in text and "Choose a new or empty data folder" in text
+    assert (data_home / "taxes.txt").read_text() == "mine" and not (data_home / DB_NAME).exists()
+
+
+def test_a_folder_of_someone_elses_files_is_refused_as_the_data_folder_at_once(page, tmp_path, monkeypatch):
+    shown = []
+    monkeypatch.setattr(tasks, "show_error", lambda _parent, message: shown.append(message))
+    theirs = tmp_path / "Documents"
+    theirs.mkdir()
+    (theirs / "letter.odt").write_text("x")
+    page.set_data_dir(str(theirs))
+    assert shown and "letter.odt" in shown[0] and page.qsettings.value(DATA_DIR_KEY) != str(theirs)
+    page.set_data_dir(str(tmp_path / "new-folder"))
+    assert page.qsettings.value(DATA_DIR_KEY) == str(tmp_path / "new-folder")

@@ -40,7 +40,7 @@ from assistant.gui import tasks
 from assistant.gui.models_panel import ModelsPanel
 from assistant.gui.wizard import human_size
 from assistant.identities import stats
-from assistant.paths import data_dir
+from assistant.paths import data_dir, foreign_entries, is_data_folder
 from assistant.store import open_store
 from assistant.store.db import get_setting, set_setting
 from trainer.registry import list_adapters, use_adapter
@@ -51,8 +51,9 @@ DATA_DIR_KEY = "data_dir"  # QSettings key: the data folder chosen here, used fr
 def _forget(root: Path) -> ForgetReport:
     report = forget(root)
     # A new, empty store now, before the pages reload: two threads migrating a new database at once can
-    # find it locked.
-    open_store(data_dir(root))
+    # find it locked. Not where the person's own files were kept: Mailvoice no longer uses that folder.
+    if not report.kept:
+        open_store(data_dir(root))
     return report
 
 
@@ -329,6 +330,16 @@ class SettingsPage(QWidget):
             self.set_data_dir(folder)
 
     def set_data_dir(self, folder: str) -> None:
+        """Use ``folder`` from the next start; a folder of someone else's files is refused now, not then."""
+        path = Path(folder).expanduser()
+        if path.is_file() or (path.is_dir() and not is_data_folder(path)):
+            what = (
+                "is a file"
+                if path.is_file()
+                else f"already holds files that are not Mailvoice's ({', '.join(foreign_entries(path)[:3])})"
+            )
+            tasks.show_error(self, f"{path} {what}. Choose a new or empty folder, e.g. {path / 'mailvoice'}.")
+            return
         self.qsettings.setValue(DATA_DIR_KEY, folder)
         self.qsettings.sync()
         self._show_data_dir()
@@ -359,8 +370,14 @@ class SettingsPage(QWidget):
 
     def forget_done(self, report: ForgetReport) -> None:
         self.forget_button.setEnabled(True)
-        self.forget_message.setText(f"Deleted {report.removed_files:,} files ({human_size(report.removed_bytes)}). "
-                                    "The data folder is empty.")  # fmt: skip
+        done = f"Deleted {report.removed_files:,} files ({human_size(report.removed_bytes)})."
+        if report.kept:
+            shown = ", ".join(report.kept[:5]) + (f" and {len(report.kept) - 5:,} more" if len(report.kept) > 5 else "")
+            done += (f" Files that are not Mailvoice's were left as they were: {shown}. Choose a new or empty data "
+                     "folder before importing again.")  # fmt: skip
+        else:
+            done += " The data folder is empty."
+        self.forget_message.setText(done)
         self.forgotten.emit()
         self.forget_ended.emit()
         self.refresh()
