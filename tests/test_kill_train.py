@@ -362,7 +362,7 @@ def test_the_real_worker_killed_twice_then_resumed_matches_the_clean_run(forked,
                 proc.kill()
                 break
         assert proc.proc is not None and proc.proc.returncode == -9
-        assert jobs.resumable_run(data) == run  # the run says "running", but nobody runs it: resumable
+        assert jobs.resumable_run(data) == run  # stopped by the app (status "stopped"): resumable
     resumed = TrainingProcess(run, resume=True)
     events = list(resumed.events())
     assert resumed.result()["status"] == "done", resumed.log_tail()
