@@ -51,6 +51,7 @@ from assistant.mail.threads import assign_threads
 from assistant.store.db import db_file, get_setting, set_setting, store_replaced, writing
 from assistant.store.fts import index_pending
 from assistant.store.lockfile import FileLock
+from assistant.store.recipients import index_recipients_pending
 
 log = logging.getLogger("mailvoice.import")
 
@@ -270,6 +271,7 @@ def _import_paths(
             run.run(files)
             run.flush()
             index_pending(db, run.indexing)
+            index_recipients_pending(db)
     finally:
         with contextlib.suppress(sqlite3.Error):
             db.execute("PRAGMA wal_autocheckpoint = 1000")

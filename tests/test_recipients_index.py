@@ -1,9 +1,14 @@
-"""The recipients index: stored mail backfilled, every change to messages followed, first drafts without a scan."""
+"""The recipients index: stored mail backfilled, new mail indexed in bulk (a kill caught up), every change to
+messages followed, first drafts without a scan."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 
 import pytest
 import sqlite_utils
@@ -13,8 +18,9 @@ from assistant.drafting.examples import recipient_mail
 from assistant.identities import relabel
 from assistant.importer import import_paths
 from assistant.mail import generate as gen
-from assistant.store import migrations
+from assistant.store import migrations, recipients
 from assistant.store.fts import index_pending
+from assistant.store.recipients import index_recipients_pending
 
 ME = "alex.morgan@example.org"
 ROSA = ["Rosa Alvarez", "rosa@properties.example.net"]
@@ -37,6 +43,8 @@ def add(db, *, to=(ROSA,), cc=(), sent=1, automated=0, forward=0, date="2024-01-
     pk = db["messages"].insert(row).last_pk
     if "messages_fts" in db.table_names():
         index_pending(db)  # as the importer does (a delete of an unindexed row upsets the full-text index)
+    if "sent_recipients" in db.table_names():
+        index_recipients_pending(db)  # as the importer does after storing mail
     return pk
 
 
@@ -44,18 +52,20 @@ def indexed(db) -> set[tuple]:
     return set(db.execute("SELECT address, date, message, domain, name FROM sent_recipients").fetchall())
 
 
-def expected(db) -> set[tuple[str, str, int]]:
-    """The index as it should be, worked out from the messages in Python."""
+def expected(db, whole: bool = False) -> set[tuple]:
+    """The index as it should be, worked out from the messages in Python: (address, date, message), and with
+    ``whole`` the domain and name too."""
     out = set()
     rows = db.execute(
         "SELECT id, date, to_json, cc_json FROM messages WHERE sent_by_me = 1 AND automated = 0 AND is_forward = 0"
     )
     for row_id, date, to_json, cc_json in rows:
         for people in (to_json, cc_json):
-            for _name, addr in json.loads(people or "[]"):
+            for name, addr in json.loads(people or "[]"):
                 address = addr.strip(" ").lower()
                 if re.fullmatch(r".+@.+", address):
-                    out.add((address, date or "", row_id))
+                    row = (address, date or "", row_id)
+                    out.add((*row, address.partition("@")[2], name or "") if whole else row)
     return out
 
 
@@ -100,7 +110,7 @@ def test_the_index_matches_the_mail_through_import_and_changes_of_address(db, tm
     gen.write_mbox(path, gen.generate_messages(150, seed=11))
     import_paths(db, [path], me=[ME])
     assert len(expected(db)) > 30
-    assert {r[:3] for r in indexed(db)} == expected(db)
+    assert indexed(db) == expected(db, whole=True)
     before = expected(db)
     relabel(db, [ME, "kenji.watanabe@example.org"])  # `mailvoice me` adding an address re-marks every message
     assert {r[:3] for r in indexed(db)} == expected(db) != before
@@ -108,6 +118,92 @@ def test_the_index_matches_the_mail_through_import_and_changes_of_address(db, tm
     assert {r[:3] for r in indexed(db)} == expected(db)
     db.execute("DELETE FROM messages WHERE id % 3 = 0")
     assert {r[:3] for r in indexed(db)} == expected(db)
+
+
+def messages_triggers(db) -> set[str]:
+    return {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'messages'")}
+
+
+def test_storing_mail_runs_no_trigger_of_the_index_and_changes_to_it_still_do(db):
+    assert "sent_recipients_ai" not in messages_triggers(db)
+    assert {"sent_recipients_au", "sent_recipients_ad"} <= messages_triggers(db)
+    db["messages"].insert({"from_key": ME, "to_json": json.dumps([ROSA]), "sent_by_me": 1, "automated": 0,
+                           "is_forward": 0})  # fmt: skip
+    assert indexed(db) == set()  # stored, not yet indexed: the next bulk call adds it
+    assert index_recipients_pending(db) == 1 and index_recipients_pending(db) == 0
+    assert {r[0] for r in indexed(db)} == {ROSA[1]}
+
+
+def test_a_store_indexed_by_the_insert_trigger_keeps_its_index_and_continues_in_bulk(tmp_path):
+    db = sqlite_utils.Database(tmp_path / "older.db")
+    db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
+    for fn in migrations.MIGRATIONS[: [m.__name__ for m in migrations.MIGRATIONS].index("m012_recipients_in_bulk")]:
+        fn(db)  # a store made by the version that indexed by trigger
+        db["_migrations"].insert({"name": fn.__name__, "applied_at": ""})
+    for i in range(5):
+        add(db, to=[[f"P{i}", f"p{i}@x{i % 2}.test"]])
+    db.conn.commit()
+    before = indexed(db)
+    assert len(before) == 5 and "sent_recipients_ai" in messages_triggers(db)
+    assert migrations.apply(db) == ["m012_recipients_in_bulk"]
+    assert recipients.indexed_upto(db) == 5 and index_recipients_pending(db) == 0 and indexed(db) == before
+    assert "sent_recipients_ai" not in messages_triggers(db)
+    add(db, to=[["Late", "late@x0.test"]])
+    assert indexed(db) == expected(db, whole=True)
+
+
+def test_bulk_indexing_in_small_steps_and_again_gives_the_same_index(db, tmp_path, monkeypatch):
+    path = tmp_path / "mail.mbox"
+    gen.write_mbox(path, gen.generate_messages(150, seed=12))
+    monkeypatch.setattr(recipients, "_STEP", 7)  # many transactions: each boundary must be exact
+    import_paths(db, [path], me=[ME])
+    assert len(expected(db)) > 30 and indexed(db) == expected(db, whole=True)
+    recipients.set_indexed_upto(db, 3)  # a mark set lower by another connection: messages looked at again
+    db.conn.commit()
+    assert index_recipients_pending(db) == 0 and indexed(db) == expected(db, whole=True)
+
+
+# `mailvoice` killed (SIGKILL, as from outside: no cleanup) as the first statement filling the recipients
+# index starts, i.e. after every batch of mail was stored and before any of it was indexed.
+KILLED_BEFORE_INDEXING = """
+import os, signal, sqlite3, sys
+connect = sqlite3.connect
+
+def kill_before(sql):
+    if sql.lstrip().startswith("INSERT OR IGNORE INTO sent_recipients"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def armed(*args, **kwargs):
+    conn = connect(*args, **kwargs)
+    conn.set_trace_callback(kill_before)
+    return conn
+
+sqlite3.connect = armed
+from assistant.cli import main
+sys.argv = ["mailvoice", *sys.argv[1:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("then", ["draft", "import"])
+def test_mail_of_an_import_killed_before_indexing_it_is_found_by_the_next_draft_or_import(db, data_home, tmp_path,
+                                                                                          then):  # fmt: skip
+    path = tmp_path / "mail.mbox"
+    gen.write_mbox(path, gen.generate_messages(150, seed=11))
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_BEFORE_INDEXING, "--json", "import", str(path), "--me", ME],
+        env=dict(os.environ, MAILVOICE_HOME=str(data_home)), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, f"the import was not killed there: {killed.stderr[-1000:]}"
+    assert len(expected(db)) > 30 and indexed(db) == set()  # all stored, none indexed
+    if then == "draft":
+        address = max(expected(db))[0]
+        chosen = examples.select_examples(db, "a note about the lease", to=address, k=2, budget=10_000)
+        assert chosen and chosen[0].why == "recipient"
+    else:
+        report = import_paths(db, [path], me=[ME])
+        assert report.imported == 0  # nothing new: the index is caught up all the same
+    assert indexed(db) == expected(db, whole=True)
 
 
 def vm_steps(db, fn) -> int:

@@ -20,6 +20,7 @@ import sqlite_utils
 from assistant.identities import load_me
 from assistant.mail.identity import normalize_address
 from assistant.mail.subjects import prompt_subject
+from assistant.store.recipients import index_recipients_pending
 
 MIN_CHARS = 40  # "Thanks!" carries no style worth the tokens
 MAX_KEYWORDS = 12
@@ -219,7 +220,7 @@ _recipients_cache: dict[tuple, RecipientMail] = {}
 def recipient_mail(db: sqlite_utils.Database, address: str) -> RecipientMail:
     """What the user sent to ``address`` and to its organisation (cached until mail or identities change).
 
-    Read from the recipients index (``sent_recipients``, kept by triggers on ``messages``): a look-up by
+    Read from the recipients index (``sent_recipients``, see :mod:`assistant.store.recipients`): a look-up by
     address, and one by domain when asked for, however much mail is stored.
     """
     address = address.strip().lower()
@@ -227,6 +228,7 @@ def recipient_mail(db: sqlite_utils.Database, address: str) -> RecipientMail:
     key = (db.conn, db.execute("SELECT MAX(id) FROM messages").fetchone()[0], tuple(load_me(db)), address)
     if key in _recipients_cache:
         return _recipients_cache[key]
+    index_recipients_pending(db)  # mail stored but not yet indexed (an import stopped before indexing) joins now
     rows = db.execute(
         "SELECT message, name FROM sent_recipients WHERE address = ? ORDER BY date DESC, message DESC", [address]
     ).fetchall()

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from assistant.store.recipients import INSERT, _recipient_rows, insert_trigger_sql, set_indexed_upto
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = []
 
 
@@ -311,28 +313,6 @@ def m007_mail_class(db: sqlite_utils.Database) -> None:
     db.execute(f"UPDATE messages SET automated = {auto} WHERE automated IS NOT {auto}")
 
 
-# Part of m008_recipients (its triggers hold this text): change them only through a new migration.
-_USABLE = "{row}.sent_by_me = 1 AND {row}.automated = 0 AND {row}.is_forward = 0"  # drafting's own mail
-
-
-def _recipient_rows(row: str, source: str = "") -> str:
-    """SELECT of the ``sent_recipients`` rows for the message ``row`` (``new`` in a trigger; an alias of
-    ``source``, e.g. ``messages m``, in the backfill): each address of To and Cc, with its domain and the
-    name written with it, when the message is the user's own. Malformed JSON or entries are skipped, never
-    an error: an error in a trigger would fail the import."""
-    parts = [
-        f"SELECT lower(trim(json_extract(j.value, '$[1]'))) AS address, ifnull({row}.date, '') AS date, "
-        f"{row}.id AS message, ifnull(json_extract(j.value, '$[0]'), '') AS name "
-        f"FROM {source + ', ' if source else ''}json_each(CASE WHEN json_valid({row}.{column}) THEN {row}.{column} "
-        f"ELSE '[]' END) j WHERE j.type = 'array' AND {_USABLE.format(row=row)}"
-        for column in ("to_json", "cc_json")
-    ]
-    return (
-        "SELECT address, date, message, substr(address, instr(address, '@') + 1), name "
-        f"FROM ({' UNION ALL '.join(parts)}) WHERE address LIKE '%_@_%'"
-    )
-
-
 @migration
 def m008_recipients(db: sqlite_utils.Database) -> None:
     """Who the user wrote to: an index of the addresses in To and Cc of the user's own mail (not machine
@@ -342,7 +322,6 @@ def m008_recipients(db: sqlite_utils.Database) -> None:
     so none of them needs to know it exists; rows are added only for the user's mail, which keeps the
     import of received mail at the cost of one WHEN test per message.
     """
-    insert = "INSERT OR IGNORE INTO sent_recipients (address, date, message, domain, name)"
     changed = " OR ".join(
         f"old.{c} IS NOT new.{c}" for c in ("sent_by_me", "automated", "is_forward", "to_json", "cc_json", "date")
     )
@@ -357,19 +336,17 @@ def m008_recipients(db: sqlite_utils.Database) -> None:
         ) WITHOUT ROWID""",
         # The mail stored before this migration, in key order and before the other indexes exist: twice as
         # fast as in storage order (3.8 s -> 1.8 s of CPU for 100,000 sent emails).
-        f"{insert} {_recipient_rows('m', 'messages m')} ORDER BY 1, 2, 3",
+        f"{INSERT} {_recipient_rows('m', 'messages m')} ORDER BY 1, 2, 3",
         "CREATE INDEX sent_recipients_domain ON sent_recipients(domain, date, message)",
         "CREATE INDEX sent_recipients_message ON sent_recipients(message)",
-        f"""CREATE TRIGGER sent_recipients_ai AFTER INSERT ON messages WHEN {_USABLE.format(row="new")} BEGIN
-            {insert} {_recipient_rows("new")};
-        END""",
+        insert_trigger_sql(),  # dropped by m012_recipients_in_bulk
         """CREATE TRIGGER sent_recipients_ad AFTER DELETE ON messages BEGIN
             DELETE FROM sent_recipients WHERE message = old.id;
         END""",
         f"""CREATE TRIGGER sent_recipients_au AFTER UPDATE OF sent_by_me, automated, is_forward, to_json, cc_json,
         date ON messages WHEN {changed} BEGIN
             DELETE FROM sent_recipients WHERE message = old.id;
-            {insert} {_recipient_rows("new")};
+            {INSERT} {_recipient_rows("new")};
         END""",
     ]
     for statement in statements:  # one by one: executescript would commit the migration's transaction
@@ -398,3 +375,14 @@ def m011_browse_order(db: sqlite_utils.Database) -> None:
     Each index ends with the row id, so ``ORDER BY date DESC, id DESC`` is read straight from it."""
     db["messages"].create_index(["date"], index_name="messages_date")
     db["messages"].create_index(["mail_class", "date"], index_name="messages_class_date")
+
+
+@migration
+def m012_recipients_in_bulk(db: sqlite_utils.Database) -> None:
+    """New mail joins the recipients index in bulk after it is stored (assistant/store/recipients.py), no
+    longer by a trigger on each insert: importing is as fast as before the index existed. The update and
+    delete triggers stay (re-marking mail with ``mailvoice me``, deletes). Every stored message was indexed by
+    the insert trigger, so the high-water mark starts at the newest."""
+    db.execute("DROP TRIGGER IF EXISTS sent_recipients_ai")
+    newest = db.execute("SELECT max(id) FROM messages").fetchone()[0] or 0
+    set_indexed_upto(db, newest)
