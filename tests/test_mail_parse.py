@@ -106,3 +106,39 @@ def test_implausible_dates_are_dropped_with_a_note():
     m = parse_message(msg("From: a@example.com\nDate: Thu, 1 Jan 1970 00:00:00 +0000"))
     assert m.date is None and m.notes == ["implausible Date 1970-01-01 ignored"]
     assert parse_message(msg("From: a@example.com\nDate: Mon, 1 Jan 3609 10:00:00 +0000")).date is None
+
+
+def test_format_flowed_part_is_joined_into_the_lines_people_typed():
+    # As Thunderbird sends it: flowed soft breaks (" " before the line end) written in quoted-printable,
+    # which has soft breaks of its own ("=" at the line end).
+    raw = msg(
+        "From: a@example.com\nContent-Type: text/plain; charset=utf-8; format=flowed\n"
+        "Content-Transfer-Encoding: quoted-printable",
+        b"I can't=20\r\nremem=\r\nber which one it was,=20\r\nsorry.\r\n\r\n> Was it the=20\r\n> blue one?\r\n"
+        b"--=20\r\nJo",
+    )
+    assert parse_message(raw).text == "I can't remember which one it was, sorry.\n\n> Was it the blue one?\n-- \nJo"
+
+
+def test_format_flowed_delsp_yes_is_honoured():
+    raw = msg(
+        'From: a@example.com\nContent-Type: text/plain; charset="utf-8"; format="flowed"; delsp="yes"',
+        b"Lange Zeile mit Umbruch  \r\nhier.\r\n",
+    )
+    assert parse_message(raw).text == "Lange Zeile mit Umbruch hier."
+
+
+def test_fixed_text_keeps_its_line_breaks():
+    raw = msg("From: a@example.com\nContent-Type: text/plain; charset=utf-8", b"Line one \r\nline two\r\n")
+    assert parse_message(raw).text == "Line one \nline two"
+
+
+def test_footer_part_is_read_as_text_for_cleaning_to_drop():
+    # The footer part is parsed like any text part; clean_body is where it leaves (tests/test_footers.py).
+    raw = msg(
+        'From: a@example.com\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"',
+        b"--B\r\nContent-Type: text/plain; format=flowed\r\n\r\nSee you \r\nthere.\r\n"
+        b"--B\r\nContent-Type: text/plain\r\n\r\n_____\r\nX mailing list -- x@lists.example.org\r\n"
+        b"To unsubscribe send an email to x-leave@lists.example.org\r\n--B--\r\n",
+    )
+    assert parse_message(raw).text.startswith("See you there.\n\n_____\nX mailing list")

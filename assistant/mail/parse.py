@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from assistant.mail.charset import decode_bytes, decode_header
+from assistant.mail.flowed import decode_flowed, flowed_params
 from assistant.mail.html import html_to_text
 
 MAX_TEXT_CHARS = (
@@ -38,7 +39,7 @@ class ParsedMessage:
     cc: list[tuple[str, str]]
     reply_to: str
     subject: str
-    text: str  # whole decoded body text (own words, quotes and signature not yet separated)
+    text: str  # whole decoded body text, format=flowed joined (own words, quotes, signature, list footers)
     has_html: bool
     attachments: list[str]
     headers: dict[str, str]  # first occurrence of each header, lower-cased name, raw value
@@ -172,15 +173,19 @@ class _Body:
                 self.walk(child, depth + 1)
             return
         raw_disposition = part.get("Content-Disposition")
+        raw_ctype = str(part.get("Content-Type", ""))
         # get_filename is slow; a text part with no disposition and no name= is never an attachment
-        named = raw_disposition is not None or not ctype.startswith("text/") or "name=" in str(part.get("Content-Type"))
+        named = raw_disposition is not None or not ctype.startswith("text/") or "name=" in raw_ctype
         filename = self._filename(part) if named else ""
         disposition = str(raw_disposition or "").split(";")[0].strip().lower()
         if disposition == "attachment" or (filename and not ctype.startswith("text/")):
             self.attachments.append(filename or ctype)
-        elif ctype in ("text/plain", "text/enriched", "text/richtext") or ctype == "text":
+        elif ctype == "text/plain":
             text = self._text(part)
-            self.plain.append(_ENRICHED_TAG.sub("", text) if ctype != "text/plain" else text)
+            flowed, delsp = flowed_params(raw_ctype)
+            self.plain.append(decode_flowed(text, delsp) if flowed else text)
+        elif ctype in ("text/enriched", "text/richtext") or ctype == "text":
+            self.plain.append(_ENRICHED_TAG.sub("", self._text(part)))
         elif ctype == "text/html":
             self.has_html = True
             self.html.append(html_to_text(self._text(part)))
@@ -213,17 +218,21 @@ class _Body:
         if not isinstance(data, bytes):
             raw = part.get_payload()
             data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
-        try:
-            label = part.get_content_charset()
-        except (ValueError, LookupError, TypeError):
-            label = None
-        text, note = decode_bytes(data, label)
+        text, note = decode_bytes(data, None if data.isascii() else self._charset(part))
         if note:
             self.notes.append(note)
         if len(text) > MAX_TEXT_CHARS:
             self.notes.append(f"text part cut at {MAX_TEXT_CHARS:,} characters")
             text = text[:MAX_TEXT_CHARS]
         return text.replace("\r\n", "\n").replace("\r", "\n")
+
+    @staticmethod
+    def _charset(part: email.message.Message) -> str | None:
+        """The part's charset label; looked up only for non-ASCII bytes, which are all it can change."""
+        try:
+            return part.get_content_charset()
+        except (ValueError, LookupError, TypeError):
+            return None
 
     def text(self) -> str:
         parts = self.plain or self.html
