@@ -22,7 +22,7 @@ def test_plain_message_is_kept_whole_and_tidied():
         "\n\nHi Priya,\n\n\n\nThe venue is booked for the 14th.   \n  \nSee you there.\n\nThanks,\nOwen\n\n"
     )
     assert clean_body(body) == CleanedBody(
-        text="Hi Priya,\n\nThe venue is booked for the 14th.   \n\nSee you there.\n\nThanks,\nOwen",
+        text="Hi Priya,\n\nThe venue is booked for the 14th.\n\nSee you there.\n\nThanks,\nOwen",
         quoted="",
         signature="",
         is_forward=False,
@@ -254,7 +254,7 @@ def test_outlook_original_message_separator():
 )
 def test_localized_original_message_separators(separator: str):
     body = f"Passt.\n\n{separator}\nVon: Jonas Weber\nBetreff: Termin\n\nGeht Dienstag?"
-    quoted = f"{separator.lstrip()}\nVon: Jonas Weber\nBetreff: Termin\n\nGeht Dienstag?"
+    quoted = f"{separator.strip()}\nVon: Jonas Weber\nBetreff: Termin\n\nGeht Dienstag?"
     assert parts(body) == ("Passt.", quoted, "")
 
 
@@ -361,7 +361,7 @@ def test_lotus_notes_from_line_with_date():
     )
     assert parts(body) == (
         "Does Marcus need to be on these?",
-        "From:\tBea Lorne/NORTHWIND@northwindXgate on 10/05/2000 09:12 AM\nTo:\tAnnual Review Team\ncc:\t\n"
+        "From:\tBea Lorne/NORTHWIND@northwindXgate on 10/05/2000 09:12 AM\nTo:\tAnnual Review Team\ncc:\n"
         "Subject:\tReminder\n\nPresentations are due Monday.",
         "",
     )
@@ -730,3 +730,38 @@ def test_bottom_posted_reply_with_delimiter_signature():
         "On 03/03/2020 10:01, Ravi Kumar wrote:\n> Is the build green again?",
         "-- \nLea Novak · Release Engineering",
     )
+
+
+# --- spacing and list footers ------------------------------------------------------------------------
+
+
+def test_no_break_spaces_become_spaces_and_line_ends_lose_their_blanks():
+    body = "Merci\u00a0! Le prix\u202fest bon. \t\nÀ\u00a0demain\u00a0\n\n> Tu viens\u00a0? \nOn 1/2/2020, Jo wrote:"
+    cleaned = clean_body(body)
+    assert cleaned.text == "Merci ! Le prix est bon.\nÀ demain"
+    assert "\u00a0" not in cleaned.quoted and not any(line.endswith(" ") for line in cleaned.quoted.split("\n"))
+
+
+def test_signature_delimiter_keeps_its_space():
+    assert parts("Done.\n\n-- \nLea   \n")[2] == "-- \nLea"
+
+
+def test_list_footer_is_neither_own_text_nor_signature_nor_quote():
+    body = (
+        "Yes, fixed in 4f2a.\n\nCheers,\nLea\n\n"
+        "_______________________________________________\ndev mailing list -- dev@lists.example.org\n"
+        "To unsubscribe send an email to dev-leave@lists.example.org\n\n"
+        "On Mon, Jun 1, 2020 at 9:00 AM Ravi <ravi@example.com> wrote:\n> Is the build green again?\n>\n"
+        "> _______________________________________________\n> dev mailing list -- dev@lists.example.org\n"
+        "> To unsubscribe send an email to dev-leave@lists.example.org\n"
+    )
+    assert parts(body) == (
+        "Yes, fixed in 4f2a.\n\nCheers,\nLea",
+        "On Mon, Jun 1, 2020 at 9:00 AM Ravi <ravi@example.com> wrote:\n> Is the build green again?",
+        "",
+    )
+
+
+def test_own_sentence_about_unsubscribing_stays_in_the_text():
+    body = "I unsubscribed from the dev list last week.\nTo unsubscribe, I just wrote to the -leave address."
+    assert parts(body)[0] == body

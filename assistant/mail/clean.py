@@ -1,8 +1,10 @@
 """Split one email body into the author's own words, quoted/forwarded material and the signature block.
 
 The style model must learn from what the user actually typed, so replies' quoted history, forwarded
-messages, contact blocks, mobile footers and legal disclaimers are moved out of ``text``. The sign-off
-("Best,\\nJohn") stays in ``text``: how someone signs is part of their voice.
+messages, contact blocks, mobile footers and legal disclaimers are moved out of ``text``. Mailing-list
+footers are dropped everywhere, quotes included (``assistant.mail.footers``), no-break spaces become
+spaces and line ends lose their blanks. The sign-off ("Best,\\nJohn") stays in ``text``: how someone
+signs is part of their voice.
 
 Heuristics are deliberately conservative: when unsure, a line stays in ``text``. Everything here runs
 once per imported message, so the common case (nothing to strip) costs one regex pass over the body and
@@ -15,6 +17,8 @@ import heapq
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+from assistant.mail.footers import strip_footers
 
 __all__ = ["CleanedBody", "clean_body", "is_forward_subject"]
 
@@ -218,6 +222,7 @@ def clean_body(body: str, subject: str = "") -> CleanedBody:
     """Separate own text, quoted material and signature of one decoded plain-text body."""
     if "\r" in body:
         body = body.replace("\r\n", "\n").replace("\r", "\n")
+    body = strip_footers(_normalise_spaces(body))
     forward = is_forward_subject(subject)
     padded = "\n" + body + "\n"
     lines = body.split("\n")
@@ -239,6 +244,17 @@ def clean_body(body: str, subject: str = "") -> CleanedBody:
     _mark_signature(lines, kinds, padded, cut)
     text, quoted, signature = _gather(lines, kinds)
     return CleanedBody(text, quoted, signature, forward or forward_marker)
+
+
+def _normalise_spaces(body: str) -> str:
+    """No-break spaces become plain ones and lines lose their trailing blanks: neither is part of how
+    someone writes, and both would teach drafts odd spacing."""
+    if "\u00a0" in body or "\u202f" in body:
+        body = body.replace("\u00a0", " ").replace("\u202f", " ")
+    if " \n" in body or "\t\n" in body or body.endswith((" ", "\t")):
+        # "-- " keeps its space: it is the signature delimiter's spelling, not a stray blank.
+        body = "\n".join(line if line == "-- " else line.rstrip(" \t") for line in body.split("\n"))
+    return body
 
 
 def _has_markers(body: str, padded: str) -> bool:
