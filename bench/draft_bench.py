@@ -6,6 +6,7 @@ Usage (from the repository root, inside .venv):
     python bench/draft_bench.py --out drafting-section.md # also write the results as a Markdown section
     python bench/draft_bench.py --lora [ADAPTER.gguf]      # only: base, base + unmerged LoRA, merged models
     python bench/draft_bench.py --recipients --rounds 7    # only: first draft to a recipient, scan vs index
+    python bench/draft_bench.py --storing --rounds 9       # only: the recipients index's cost when storing mail
 
 Generation: each round runs the bare ``Llama.create_chat_completion(stream=True)`` and the full drafting path
 (``assistant.drafting.draft``: model check, voice, example retrieval, prompt budget, streaming cleaner,
@@ -27,8 +28,9 @@ recipient.
 Recipients (``--recipients``): the first draft to someone, whose mail to that person and organisation must be
 found among all stored mail: ``select_examples`` with the recipients index (``sent_recipients``) against the
 same call with the scan of the messages table it replaced (kept here as the baseline), on one store, pinned
-to one CPU, each round timing both for every recipient in alternating order; and the cost of the index's
-triggers when mail is stored (the importer's rows, with and without the triggers, alternating rounds).
+to one CPU, each round timing both for every recipient in alternating order; and what the index costs when
+mail is stored (the importer's rows: no index, the insert trigger that kept it before, the bulk fill that keeps
+it today; rotated rounds). ``--storing`` runs that last part alone.
 """
 
 from __future__ import annotations
@@ -393,6 +395,7 @@ def _cpu_name() -> str:
 
 def _fill(db, n: int, seed: int = 1) -> None:
     from assistant.store.fts import index_pending
+    from assistant.store.recipients import index_recipients_pending
 
     rng = random.Random(seed)
     domains = [f"org{i}.example" for i in range(50)] + ["gmail.com"]
@@ -426,7 +429,8 @@ def _fill(db, n: int, seed: int = 1) -> None:
             "body, is_forward, sent_by_me, automated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
-    index_pending(db)
+    index_pending(db)  # as the importer does
+    index_recipients_pending(db)
 
 
 def bench_retrieval(sizes: list[int], repeats: int = 3) -> list[dict]:
@@ -618,49 +622,47 @@ def _import_rows(n: int) -> list[tuple]:
 
 
 STORE_VARIANTS = {
-    "with": "the recipients index's triggers (today)",
     "without": "no recipients index",
-    "bulk": "the index filled in bulk after each batch (the insert trigger dropped, as the importer could do)",
+    "trigger": "the index kept by a trigger on each insert (before)",
+    "bulk": "the index filled in bulk at the end, as the importer does (today)",
+    "batches": "the index filled in bulk after each batch",
 }
 
 
 def bench_insert_triggers(n: int, rounds: int) -> dict:
-    """µs per stored message with the recipients index's triggers, without the index, and with the index
-    filled in bulk after each batch instead of by the insert trigger; rounds rotate the order."""
+    """µs per stored message without the recipients index, with the insert trigger that kept it before, and
+    with the bulk fill that keeps it today (once at the end, as the importer does, or after each batch); rounds
+    rotate the order. Every variant with the index must give the same index."""
     from assistant import importer
     from assistant.store import open_store
     from assistant.store.fts import index_pending
-    from assistant.store.migrations import _recipient_rows
+    from assistant.store.recipients import index_recipients_pending, insert_trigger_sql
 
     pinned = _pin()
     rows = _import_rows(n)
     sent = sum(1 for r in rows if r[importer._COLUMNS.index("sent_by_me")]) / len(rows)
-    bulk = (
-        "INSERT OR IGNORE INTO sent_recipients (address, date, message, domain, name) "
-        f"{_recipient_rows('m', 'messages m')} AND message > ?"
-    )
-
-    counts: dict[str, int] = {}
+    reference: dict[str, list[tuple]] = {}
 
     def store(variant: str) -> tuple[float, float]:
         """(wall, CPU) µs per message; CPU time is what the load of a shared machine disturbs least."""
         db = open_store(Path(tempfile.mkdtemp(prefix="draft-bench-insert-")))
-        drop = {"with": (), "without": ("ai", "au", "ad"), "bulk": ("ai",)}[variant]
-        for name in drop:
-            db.execute(f"DROP TRIGGER sent_recipients_{name}")
+        if variant == "trigger":
+            db.execute(insert_trigger_sql())
+        elif variant == "without":
+            for name in ("au", "ad"):
+                db.execute(f"DROP TRIGGER sent_recipients_{name}")
         start, cpu = time.perf_counter(), time.process_time()
-        upto = 0
         for i in range(0, len(rows), 500):  # the importer's batches, with its full-text indexing after each
             with db.conn:
                 db.conn.executemany(importer._INSERT, rows[i : i + 500])
             index_pending(db)
-            if variant == "bulk":
-                with db.conn:
-                    db.execute(bulk, [upto])
-                upto = db.execute("SELECT max(id) FROM messages").fetchone()[0]
+            if variant == "batches":
+                index_recipients_pending(db)
+        if variant == "bulk":
+            index_recipients_pending(db)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        indexed = db.execute("SELECT count(*) FROM sent_recipients").fetchone()[0]
-        assert indexed == (0 if variant == "without" else counts.setdefault("indexed", indexed)), "bulk != triggers"
+        index = db.execute("SELECT * FROM sent_recipients ORDER BY 1, 2, 3").fetchall()
+        assert index == ([] if variant == "without" else reference.setdefault("index", index)), f"{variant} differs"
         db.conn.close()
         return seconds / len(rows) * 1e6, cpu / len(rows) * 1e6
 
@@ -669,11 +671,13 @@ def bench_insert_triggers(n: int, rounds: int) -> dict:
         store(name)  # warm-up
     got: dict[str, list[tuple[float, float]]] = {v: [] for v in names}
     for r in range(rounds):
-        for name in names[r % 3 :] + names[: r % 3]:
+        turn = r % len(names)
+        for name in names[turn:] + names[:turn]:
             got[name].append(store(name))
         print(f"  round {r + 1}: " + ", ".join(f"{v} {got[v][-1][1]:.0f}" for v in names) + " µs CPU per message",
               file=sys.stderr)  # fmt: skip
-    out: dict = {"rows": len(rows), "sent_share": sent, "pinned": pinned, "rounds": rounds}
+    out: dict = {"rows": len(rows), "indexed": len(reference["index"]), "sent_share": sent, "pinned": pinned,
+                 "rounds": rounds}  # fmt: skip
     for i, kind in enumerate(("wall", "cpu")):
         base = [x[i] for x in got["without"]]
         out[kind] = {
@@ -684,9 +688,37 @@ def bench_insert_triggers(n: int, rounds: int) -> dict:
     return out
 
 
+def _cell(s: dict, unit: str = "ms") -> str:
+    return f"{s['median']:.1f} {unit} (IQR {s['q1']:.1f}–{s['q3']:.1f}, {s['min']:.1f}–{s['max']:.1f})"
+
+
+def storing_lines(ins: dict) -> list[str]:
+    lines = [
+        f"Storing mail (the importer's insert and full-text indexing, 500-row batches; {ins['rows']:,} rows "
+        f"built by the importer from generated mail, {ins['sent_share']:.0%} sent by the user, {ins['indexed']:,} "
+        f"rows in the recipients index, the same for every variant with it), {ins['rounds']} rounds in a rotated "
+        f"order, {ins['pinned']}. Ratios are per round against no index, then the median:",
+        "",
+        "| per stored message | CPU time | vs no index | wall time | vs no index |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for v, label in STORE_VARIANTS.items():
+        c, w = ins["cpu"][v], ins["wall"][v]
+        lines.append(f"| {label} | {_cell(c, 'µs')} | {c['ratio']['median']:.2f}× | {_cell(w, 'µs')} "
+                     f"| {w['ratio']['median']:.2f}× |")  # fmt: skip
+    return lines
+
+
+def storing_markdown(ins: dict, command: str) -> str:
+    return "\n".join([
+        "### What the recipients index costs when mail is stored", "", f"Command: `{command}`  ",
+        f"Machine: {_cpu_name()}, {os.cpu_count()} CPUs, Python {platform.python_version()}. Load average (1 min) "
+        f"at the end: {_load_average():.1f}.", "", *storing_lines(ins),
+    ]) + "\n"  # fmt: skip
+
+
 def recipients_markdown(res: dict, ins: dict, command: str) -> str:
-    def cell(s: dict, unit: str = "ms") -> str:
-        return f"{s['median']:.1f} {unit} (IQR {s['q1']:.1f}–{s['q3']:.1f}, {s['min']:.1f}–{s['max']:.1f})"
+    cell = _cell
 
     lines = [
         "### The first draft to a recipient: the recipients index against a scan of all mail",
@@ -713,19 +745,7 @@ def recipients_markdown(res: dict, ins: dict, command: str) -> str:
         + "; ".join(f"{v} " + ", ".join(f"{x:.1f}" for x in ms) for v, ms in res["round_medians"].items()) + " ms.",
     ]  # fmt: skip
     if ins:
-        lines += [
-            "",
-            f"Storing mail (the importer's insert and full-text indexing, 500-row batches; {ins['rows']:,} rows "
-            f"built by the importer from generated mail, {ins['sent_share']:.0%} sent by the user), {ins['rounds']} "
-            f"rounds in a rotated order, {ins['pinned']}. Ratios are per round against no index, then the median:",
-            "",
-            "| per stored message | CPU time | vs no index | wall time | vs no index |",
-            "|---|---:|---:|---:|---:|",
-        ]
-        for v, label in STORE_VARIANTS.items():
-            c, w = ins["cpu"][v], ins["wall"][v]
-            lines.append(f"| {label} | {cell(c, 'µs')} | {c['ratio']['median']:.2f}× | {cell(w, 'µs')} "
-                         f"| {w['ratio']['median']:.2f}× |")  # fmt: skip
+        lines += ["", *storing_lines(ins)]
     return "\n".join(lines) + "\n"
 
 
@@ -800,8 +820,20 @@ def main() -> None:
     parser.add_argument("--recipients", action="store_true",
                         help="only the first draft to a recipient, recipients index against the old scan, and the "
                         "index's cost when storing mail (stored emails: the last of --sizes)")  # fmt: skip
+    parser.add_argument(
+        "--storing",
+        action="store_true",
+        help="only the recipients index's cost when storing mail (20,000 of the importer's rows)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("MAILVOICE_HOME", tempfile.mkdtemp(prefix="draft-bench-home-"))
+    if args.storing:
+        text = storing_markdown(bench_insert_triggers(20_000, args.rounds),
+                                ("python bench/draft_bench.py " + " ".join(sys.argv[1:])).strip())  # fmt: skip
+        print(text)
+        if args.out:
+            Path(args.out).write_text(text, encoding="utf-8")
+        return
     if args.recipients:
         res = bench_recipients(int(args.sizes.split(",")[-1]), args.rounds)
         ins = bench_insert_triggers(20_000, args.rounds)

@@ -4,10 +4,18 @@ Usage (from the repository root, inside .venv):
     python bench/import_bench.py                    # 50,000 generated messages
     python bench/import_bench.py --messages 20000
     python bench/import_bench.py --big-gb 2         # also: peak memory importing a 2 GB mbox
-    python bench/import_bench.py --without-recipient-triggers  # the store without the recipients index's triggers
+    python bench/import_bench.py --recipients-by trigger   # the recipients index kept by an insert trigger
+    taskset -c 0 python bench/import_bench.py --messages 20000 --compare-recipients 7   # the three, alternating
 
 Rates are messages per second; the import is the real ``mailvoice import`` command in a fresh data
 folder (parse, clean, de-duplicate, store, index), with the whole process tree's memory sampled.
+
+The recipients index (``sent_recipients``) can be kept three ways, to measure what it costs an import:
+``bulk`` (today: filled after the mail is stored, assistant/store/recipients.py), ``trigger`` (the code before:
+a trigger on each insert, re-created here, and no bulk fill) and ``none`` (no index at all: its triggers
+dropped, no bulk fill). ``--compare-recipients N`` imports the same mbox N rounds, each variant once per round in
+a rotated order, and prints the median and spread of each; pin it (``taskset -c 0``) so that every variant gets
+the same CPU.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ import json
 import mailbox
 import os
 import shutil
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,22 +77,59 @@ def mail_parser_rate(path: Path, limit: int) -> tuple[int, float]:
     return len(raws), time.perf_counter() - start
 
 
-def drop_recipient_triggers(home: Path) -> None:
-    """Create the store in ``home`` without the triggers that keep the recipients index (their cost, measured)."""
+RECIPIENTS_BY = {
+    "bulk": "filled in bulk after the mail is stored (today)",
+    "trigger": "kept by a trigger on each insert (before)",
+    "none": "no recipients index",
+}
+
+# Runs the ``mailvoice`` command line: without the importer's bulk fill of the recipients index when asked (every
+# variant starts the same way, so only the indexing differs), serially when asked, and writes the process's own
+# CPU seconds when it ends (exact, where sampling misses the last tenth of a second: the end of the import).
+_LAUNCH = """
+import resource, sys
+from assistant import importer
+bulk, mode, usage = sys.argv[1:4]
+if bulk == "no-bulk":
+    importer.index_recipients_pending = lambda db: 0
+if mode == "serial":
+    importer.PARALLEL_MIN_BYTES = float("inf")
+from assistant.cli import main
+sys.argv = ["mailvoice", *sys.argv[4:]]
+try:
+    main()
+finally:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    open(usage, "w").write(str(own.ru_utime + own.ru_stime))
+"""
+
+
+def prepare_store(home: Path, recipients_by: str) -> None:
+    """Create the store in ``home`` with the recipients index kept as ``recipients_by`` says."""
     from assistant.store import open_store
+    from assistant.store.recipients import insert_trigger_sql
 
     db = open_store(home)
-    for name in ("sent_recipients_ai", "sent_recipients_au", "sent_recipients_ad"):
-        db.execute(f"DROP TRIGGER {name}")
+    if recipients_by == "trigger":
+        db.execute(insert_trigger_sql())
+    elif recipients_by == "none":
+        for name in ("sent_recipients_au", "sent_recipients_ad"):
+            db.execute(f"DROP TRIGGER {name}")
     db.conn.close()
 
 
-def run_import(path: Path, home: Path) -> tuple[dict, float, float, float]:
-    """Run ``mailvoice import --json``; return (report, seconds, peak MB, CPU seconds of the process tree)."""
-    exe = Path(sys.executable).with_name("mailvoice")
+def run_import(
+    path: Path, home: Path, recipients_by: str = "bulk", serial: bool = False
+) -> tuple[dict, float, float, float]:
+    """Run ``mailvoice import --json``; return (report, seconds, peak MB, CPU seconds of the process tree).
+
+    ``serial``: parse in the import process itself, never in workers (so the CPU time is all exact)."""
     env = dict(os.environ, MAILVOICE_HOME=str(home))
+    usage = home.with_name(home.name + ".cpu")
+    bulk = "bulk" if recipients_by == "bulk" else "no-bulk"
+    args = [bulk, "serial" if serial else "parallel", str(usage), "import", str(path), "--json"]
     start = time.perf_counter()
-    proc = subprocess.Popen([str(exe), "import", str(path), "--json"], stdout=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, *args], stdout=subprocess.PIPE, env=env)
     peak = 0
     cpu: dict[int, float] = {}  # latest CPU seconds seen per process of the tree (workers included)
     parent = psutil.Process(proc.pid)
@@ -100,7 +147,57 @@ def run_import(path: Path, home: Path) -> tuple[dict, float, float, float]:
         time.sleep(0.1)
     seconds = time.perf_counter() - start
     out = proc.stdout.read() if proc.stdout else b""
+    cpu[proc.pid] = float(usage.read_text())
+    usage.unlink()
     return json.loads(out), seconds, peak / 2**20, sum(cpu.values())
+
+
+def _spread(xs: list[float]) -> str:
+    q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
+    return f"{statistics.median(xs):,.1f} (IQR {q[0]:,.1f}–{q[2]:,.1f}, {min(xs):,.1f}–{max(xs):,.1f})"
+
+
+def _indexed(home: Path) -> int:
+    conn = sqlite3.connect(home / "mailvoice.db")
+    try:
+        return conn.execute("SELECT count(*) FROM sent_recipients").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def compare_recipients(box: Path, work: Path, rounds: int) -> None:
+    """Import ``box`` ``rounds`` times with each way of keeping the recipients index, in a rotated order.
+
+    Serially (pinned to one CPU, workers would only take turns with the import process), so that the CPU time
+    of each import is read exactly."""
+    names = list(RECIPIENTS_BY)
+    got: dict[str, list[tuple[float, float]]] = {v: [] for v in names}  # (µs CPU per message, msg/s)
+    indexed: dict[str, int] = {}  # the bulk fill and the trigger must give the same index
+    for r in range(-1, rounds):  # round -1 warms the page cache and the interpreter's files up, and is not kept
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            home = work / f"home-{name}"
+            shutil.rmtree(home, ignore_errors=True)
+            prepare_store(home, name)
+            report, seconds, _peak, cpu = run_import(box, home, name, serial=True)
+            rows = _indexed(home)
+            assert rows == (0 if name == "none" else indexed.setdefault("rows", rows)), f"{name}: {rows} rows"
+            if r >= 0:
+                got[name].append((cpu / report["seen"] * 1e6, report["seen"] / seconds))
+        if r >= 0:
+            print(f"  round {r + 1} ({', '.join(order)}): "
+                  + ", ".join(f"{v} {got[v][-1][0]:,.0f}" for v in names) + " µs CPU/msg", flush=True)  # fmt: skip
+    base = got["none"]
+    print(f"\n{rounds} rounds, median (IQR, min–max); ratios per round against no index, then their median:")
+    print("| recipients index | CPU per message (µs) | vs none | import rate (msg/s) | vs none |")
+    print("|---|---:|---:|---:|---:|")
+    for name in names:
+        cpu = [x[0] for x in got[name]]
+        rate = [x[1] for x in got[name]]
+        cpu_ratio = statistics.median(x[0] / b[0] for x, b in zip(got[name], base, strict=True))
+        rate_ratio = statistics.median(x[1] / b[1] for x, b in zip(got[name], base, strict=True))
+        print(f"| {name}: {RECIPIENTS_BY[name]} | {_spread(cpu)} | {cpu_ratio:.3f}× | {_spread(rate)} "
+              f"| {rate_ratio:.3f}× |")  # fmt: skip
 
 
 def main() -> None:
@@ -108,7 +205,26 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=50_000)
     ap.add_argument("--big-gb", type=float, default=0.0)
     ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temp folder)")
-    ap.add_argument("--without-recipient-triggers", action="store_true", help="import into a store without them")
+    ap.add_argument(
+        "--recipients-by",
+        choices=list(RECIPIENTS_BY),
+        default="bulk",
+        help="how the recipients index is kept: " + "; ".join(f"{k}: {v}" for k, v in RECIPIENTS_BY.items()),
+    )
+    ap.add_argument(
+        "--without-recipient-triggers",
+        action="store_const",
+        const="none",
+        dest="recipients_by",
+        help="the same as --recipients-by none",
+    )
+    ap.add_argument(
+        "--compare-recipients",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="import ROUNDS times with each --recipients-by in a rotated order; print median and spread",
+    )
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="mailvoice-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -119,6 +235,13 @@ def main() -> None:
     print(
         f"generated {args.messages:,} messages, {box.stat().st_size / 2**20:.0f} MB in {time.perf_counter() - t:.1f}s"
     )
+    if args.compare_recipients:
+        print(f"CPUs this process may use: {sorted(os.sched_getaffinity(0))}; load average {os.getloadavg()[0]:.1f}")
+        compare_recipients(box, work, args.compare_recipients)
+        print(f"load average after the runs: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     n, s, bare_cpu = bare_compat32(box)
     bare = n / s
     print(f"bare mailbox.mbox + compat32   {bare:8,.0f} msg/s   (1.00x)  {bare_cpu / n * 1e6:,.0f} µs CPU/msg")
@@ -127,9 +250,8 @@ def main() -> None:
     n3, s3 = mail_parser_rate(box, 5000)
     print(f"mail-parser (parse only)       {n3 / s3:8,.0f} msg/s   ({n3 / s3 / bare:.2f}x, first 5,000)")
     shutil.rmtree(work / "home", ignore_errors=True)
-    if args.without_recipient_triggers:
-        drop_recipient_triggers(work / "home")
-    report, seconds, peak, cpu = run_import(box, work / "home")
+    prepare_store(work / "home", args.recipients_by)
+    report, seconds, peak, cpu = run_import(box, work / "home", args.recipients_by)
     rate = report["seen"] / seconds
     cpu_per_msg = cpu / report["seen"]
     print(
