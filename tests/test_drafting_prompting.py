@@ -19,6 +19,7 @@ from assistant.drafting.prompting import (
 )
 from assistant.drafting.voice import Voice, first_name, greeting_pattern, learn_voice, signoff_pattern
 from assistant.store.fts import index_pending
+from assistant.store.recipients import index_recipients_pending
 
 ROSA = ("Rosa Alvarez", "rosa@properties.example.net")
 _ids = itertools.count(1)
@@ -57,7 +58,8 @@ def add(
         "labels": "[]",
     }
     pk = db["messages"].insert(row).last_pk
-    index_pending(db)  # as the importer does after storing a batch
+    index_pending(db)  # as the importer does after storing mail
+    index_recipients_pending(db)
     return pk
 
 
