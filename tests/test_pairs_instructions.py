@@ -87,6 +87,7 @@ def test_clean(raw, expected):
         ("Apologize to Rosa that the plumber comes late on Tuesday.", None),
         ("Invite Rosa, I'm glad to hear about your kitchen.", "email_voice"),  # the email, not an order
         ("Invite Rosa and thank you for the plumber.", "email_voice"),
+        ('Tell Rosa about the sink, email to Rosa: "Hi Rosa, the sink leaks again.', "quoted"),
         ("Ask Rosa whether the electrician can rewire the garage lights.", "unsupported"),  # not in the email
         ("Ask Rosa if the plumber can come at 7 on Tuesday afternoon.", "unsupported"),  # a number it lacks
         ("Tell Rosa that the sink leaks again and ask whether a plumber could come Tuesday.", None),

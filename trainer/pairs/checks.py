@@ -2,14 +2,15 @@
 
 An instruction must start with a verb, be 3-45 words, say something beyond the verb and the names, not copy
 a run of 8 words of the email, go on from a forced start as an order does ("Tell Bo about are right" does
-not), speak of the recipient rather than to them ("your project" is the email's voice), and take its
-numbers and most of its words from the email, its subject or the email it answers, not from the prompt's
-worked examples (a small model copies "faucet" from them).
+not), speak of the recipient rather than to them ("your project" is the email's voice), hold no email in
+quotes ('email to Bo: "Hi Bo, ...'), and take its numbers and most of its words from the email, its subject
+or the email it answers, not from the prompt's worked examples (a small model copies "faucet" from them).
 """
 
 from __future__ import annotations
 
 import functools
+import re
 
 from trainer.pairs.prompt import Request, ReversePrompt
 from trainer.pairs.wording import LINKS, SECOND_PERSON, VERBS, words
@@ -54,6 +55,7 @@ _FILLER = _COMMON | frozenset(
 # What cannot follow a forced start: "Tell Bo about are right", "Invite Bo are the ones", "Ask Bo to the list".
 _LINK_WORDS = frozenset(w for links in LINKS.values() for w in links)
 _AUXILIARIES = frozenset("are is was were am have has had will would can could should do does did".split())  # noqa: SIM905
+_QUOTE = re.compile(r":\s*[\"“]")
 _NOT_A_VERB = frozenset("me a an the him her them us my your their his our it this that and or".split())  # noqa: SIM905
 
 
@@ -81,6 +83,8 @@ def problem(instruction: str, request: Request, prompt: ReversePrompt | None = N
     run = longest_common_run(said, words(email))
     if run >= COPY_RUN or (len(said) >= 6 and run >= COPY_SHARE * len(said)):
         return "copy"
+    if _QUOTE.search(instruction):
+        return "quoted"  # 'email to Bo: "Hi Bo, I hope ...': an email inside the answer, not an order
     if _garbled(said, set(words(request.to))):
         return "garbled"  # "Ask Ana to me, and ...": a forced start the model could not go on with
     thanked = "thank you" in " ".join(said) and said[0] not in ("tell", "say")  # "Invite Bo and thank you for"

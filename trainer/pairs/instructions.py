@@ -41,7 +41,7 @@ __all__ = [
     "write_instruction",
 ]
 
-CHECKS_VERSION = 2  # raise when cleaning, checks, the tries or the fallback change: it is part of the cache key
+CHECKS_VERSION = 3  # raise when cleaning, checks, the tries or the fallback change: it is part of the cache key
 TRIES = 4  # failed tries are cheap: the prompt is cached and hopeless answers are cut at word two
 GRAMMAR_TRIES = 3  # of the tries, up to this many start with a forced verb (when there are 2 tries or more)
 MAX_TOKENS = 64  # an instruction is one sentence; a longer answer is a ramble and is cut
