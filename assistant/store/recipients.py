@@ -50,6 +50,9 @@ def insert_trigger_sql() -> str:
         END"""
 
 
+_BULK = f"{INSERT} {_recipient_rows('m', 'messages m', ' AND m.id > ? AND m.id <= ?')}"
+
+
 def indexed_upto(db: sqlite_utils.Database) -> int:
     """The highest message id whose rows are in the index (every message up to it is)."""
     row = db.execute("SELECT value FROM settings WHERE key = ?", [KEY]).fetchone()
@@ -70,11 +73,10 @@ def index_recipients_pending(db: sqlite_utils.Database) -> int:
         newest = db.execute("SELECT max(id) FROM messages").fetchone()[0]
         if newest is None or newest <= upto:
             return added
-        last = min(newest, upto + _STEP)  # ids are dense: the importer stores them in order, nothing deletes
+        last = min(newest, upto + _STEP)  # a step of ids holds about as many messages: the importer's are dense
         with db.conn:
             # Another connection indexing the same messages meanwhile adds nothing (OR IGNORE); a mark it set
             # higher and this one lowers only costs a second look at messages already indexed.
-            rows = _recipient_rows("m", "messages m", " AND m.id > ? AND m.id <= ?")
-            cur = db.execute(f"{INSERT} {rows}", [upto, last, upto, last])
+            cur = db.execute(_BULK, [upto, last, upto, last])
             set_indexed_upto(db, last)
         added += cur.rowcount
