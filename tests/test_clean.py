@@ -742,6 +742,12 @@ def test_no_break_spaces_become_spaces_and_line_ends_lose_their_blanks():
     assert "\u00a0" not in cleaned.quoted and not any(line.endswith(" ") for line in cleaned.quoted.split("\n"))
 
 
+def test_long_blank_runs_at_line_ends_are_stripped_too():
+    assert parts("Padded like Outlook does" + " " * 40 + "\nit.\t \t \t\n\nJo   ")[0] == (
+        "Padded like Outlook does\nit.\n\nJo"
+    )
+
+
 def test_signature_delimiter_keeps_its_space():
     assert parts("Done.\n\n-- \nLea   \n")[2] == "-- \nLea"
 

@@ -142,3 +142,17 @@ def test_footer_part_is_read_as_text_for_cleaning_to_drop():
         b"To unsubscribe send an email to x-leave@lists.example.org\r\n--B--\r\n",
     )
     assert parse_message(raw).text.startswith("See you there.\n\n_____\nX mailing list")
+
+
+def test_quoted_names_with_commas_are_read_without_the_slow_parser():
+    raw = msg(
+        'From: "Koenig, Christian" <Christian.Koenig@AMD.com>\n'
+        'Cc: "Vetter, Daniel" <daniel@ffwll.ch>, Jo <jo@example.com>, ann@example.com, "" <x@example.com>\n'
+        'To: "Doe \\"JD\\" Jo" <jd@example.com>, c@example.com'
+    )
+    m = parse_message(raw)
+    assert (m.from_name, m.from_addr) == ("Koenig, Christian", "christian.koenig@amd.com")
+    assert m.cc == [
+        ("Vetter, Daniel", "daniel@ffwll.ch"), ("Jo", "jo@example.com"), ("", "ann@example.com"), ("", "x@example.com")
+    ]  # fmt: skip
+    assert m.to == [('Doe "JD" Jo', "jd@example.com"), ("", "c@example.com")]  # escaped quotes: the stdlib reads it

@@ -252,9 +252,19 @@ def _normalise_spaces(body: str) -> str:
     if "\u00a0" in body or "\u202f" in body:
         body = body.replace("\u00a0", " ").replace("\u202f", " ")
     if " \n" in body or "\t\n" in body or body.endswith((" ", "\t")):
-        # "-- " keeps its space: it is the signature delimiter's spelling, not a stray blank.
-        body = "\n".join(line if line == "-- " else line.rstrip(" \t") for line in body.split("\n"))
+        body = _strip_line_ends(body)
     return body
+
+
+def _strip_line_ends(body: str) -> str:
+    """Remove blanks at line ends, except in "-- ", the signature delimiter's own spelling."""
+    if "-- " not in body:
+        for _ in range(3):  # a blank or two at the line end is the rule: a few passes of str.replace
+            stripped = body.replace(" \n", "\n").replace("\t\n", "\n")
+            if stripped == body:
+                return body.rstrip(" \t")
+            body = stripped
+    return "\n".join(line if line == "-- " else line.rstrip(" \t") for line in body.split("\n"))
 
 
 def _has_markers(body: str, padded: str) -> bool:

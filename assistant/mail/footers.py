@@ -122,87 +122,84 @@ def _hint_lines(text: str) -> list[int]:
     return found
 
 
+def _line_info(line: str) -> tuple[int, str, bool]:
+    """(quote depth, content without quote marks and outer blanks, is a rule line) of one line."""
+    if line[:1] in "> \t":
+        prefix = _QUOTE_PREFIX.match(line).end()  # type: ignore[union-attr]  # always matches
+        depth, content = line.count(">", 0, prefix), line[prefix:].rstrip()
+    else:
+        depth, content = 0, line.rstrip()
+    if "  " in content or "\t" in content:
+        content = " ".join(content.split())  # HTML-to-text leaves runs of blanks
+    if len(content) > 2 and content[0] == content[-1] == "*" and content.strip("*"):
+        content = content[1:-1]  # bold, as HTML-to-text writes it
+    rule = content[:1] in _RULE_CHARS and content != "" and _RULE.fullmatch(content) is not None
+    return depth, content, rule
+
+
 class _Lines:
-    """The lines of one text with their quote depth and unquoted content, worked out on first use."""
+    """The lines of one text, each read (quote depth, content, rule) on first use: footers are short,
+    so only the lines around a hint word are ever read."""
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
-        self._split: dict[int, tuple[int, str]] = {}
+        self._info: list[tuple[int, str, bool] | None] = [None] * len(lines)
 
-    def split(self, i: int) -> tuple[int, str]:
-        got = self._split.get(i)
+    def info(self, i: int) -> tuple[int, str, bool]:
+        got = self._info[i]
         if got is None:
-            line = self.lines[i]
-            if line[:1] in "> \t":
-                prefix = _QUOTE_PREFIX.match(line).end()  # type: ignore[union-attr]  # always matches
-                depth, content = line.count(">", 0, prefix), line[prefix:].rstrip()
-            else:
-                depth, content = 0, line.rstrip()
-            if "  " in content or "\t" in content:
-                content = " ".join(content.split())  # HTML-to-text leaves runs of blanks
-            if len(content) > 2 and content[0] == content[-1] == "*" and content.strip("*"):
-                content = content[1:-1]  # bold, as HTML-to-text writes it
-            got = (depth, content)
-            self._split[i] = got
+            got = self._info[i] = _line_info(self.lines[i])
         return got
 
-    def content(self, i: int) -> str:
-        return self.split(i)[1]
-
-    def depth(self, i: int) -> int:
-        return self.split(i)[0]
-
     def is_rule(self, i: int) -> bool:
-        content = self.content(i)
-        return content[:1] in _RULE_CHARS and content != "" and _RULE.fullmatch(content) is not None
+        return self.info(i)[2]
 
     def is_strong(self, i: int) -> bool:
         """A line only list software writes; Mailman 2's heading counts between its rule and its address
         (the link below may be missing or mangled in quotes)."""
-        if _STRONG.match(self.content(i)) or _CANONICAL.fullmatch(self.content(i)):
+        depth, content, _ = self.info(i)
+        if _STRONG.match(content) or _CANONICAL.fullmatch(content):
             return True
-        depth = self.depth(i)
-        return bool(
-            _HEADING.fullmatch(self.content(i))
-            and 0 < i < len(self.lines) - 1
-            and self.depth(i - 1) == depth == self.depth(i + 1)
-            and self.is_rule(i - 1)
-            and _ADDRESS.fullmatch(self.content(i + 1))
-        )
+        if not (0 < i < len(self.lines) - 1 and _HEADING.fullmatch(content)):
+            return False
+        above, below = self.info(i - 1), self.info(i + 1)
+        return above[0] == depth == below[0] and above[2] and _ADDRESS.fullmatch(below[1]) is not None
 
     def is_weak(self, i: int) -> bool:
-        content = self.content(i)
-        return bool(self.is_rule(i) or _STRONG.match(content) or _WEAK.match(content))
+        _, content, rule = self.info(i)
+        return bool(rule or _STRONG.match(content) or _WEAK.match(content))
 
     def is_linkish(self, i: int) -> bool:
         """Weak, or a short line with an address or a link: a footer line as a quoting client rewrapped it."""
-        content = self.content(i)
+        content = self.info(i)[1]
         return self.is_weak(i) or (len(content) <= 200 and _LINK.search(content) is not None)
 
     def block(self, i: int) -> tuple[int, int]:
         """First and last line of the block holding line i: same depth, no blank line, split at rule lines
         (a rule line opens the block below it)."""
-        depth, n = self.depth(i), len(self.lines)
+        info, depth, n = self.info, self.info(i)[0], len(self.lines)
         start = i
-        while start > 0 and not self.is_rule(start) and self._joins(start - 1, depth):
+        while start > 0 and not info(start)[2]:
+            d, content, _ = info(start - 1)
+            if d != depth or not content:
+                break
             start -= 1
         end = i
-        while end + 1 < n and self._joins(end + 1, depth) and not self.is_rule(end + 1):
+        while end + 1 < n:
+            d, content, rule = info(end + 1)
+            if d != depth or not content or rule:
+                break
             end += 1
         return start, end
-
-    def _joins(self, j: int, depth: int) -> bool:
-        d, content = self.split(j)
-        return d == depth and content != ""
 
     def footer_around(self, i: int) -> list[int]:
         """The lines of the footer that line i belongs to, with rule lines and trailing footer blocks
         around it; empty when its block is not a footer."""
         start, end = self.block(i)
-        start = self._footer_start(start, end)
-        if start is None:
+        footer_start = self._footer_start(start, end)
+        if footer_start is None:
             return []
-        depth = self.depth(i)
+        start, depth = footer_start, self.info(i)[0]
         out = list(range(start, end + 1))
         above = self._skip_blank(start - 1, -1, depth)
         if not self.is_rule(start) and above is not None and self.is_rule(above) and self.block(above)[1] == above:
@@ -222,18 +219,18 @@ class _Lines:
     def _quoted_blanks_around(self, start: int, end: int, depth: int) -> list[int]:
         """Quoted blank lines (">") that would dangle once lines start..end go: those below, and those
         above too where nothing of the quote follows."""
-        below = []
+        blanks = []
         j = end + 1
-        while j < len(self.lines) and self.split(j) == (depth, ""):
-            below.append(j)
+        while j < len(self.lines) and self.info(j)[:2] == (depth, ""):
+            blanks.append(j)
             j += 1
-        if j < len(self.lines) and self.depth(j) == depth:
-            return below  # the quote goes on: the blank line above still parts two paragraphs
+        if j < len(self.lines) and self.info(j)[0] == depth:
+            return blanks  # the quote goes on: the blank line above still parts two paragraphs
         j = start - 1
-        while j >= 0 and self.split(j) == (depth, ""):
-            below.append(j)
+        while j >= 0 and self.info(j)[:2] == (depth, ""):
+            blanks.append(j)
             j -= 1
-        return below
+        return blanks
 
     def _footer_start(self, start: int, end: int) -> int | None:
         """Where the footer in block start..end begins, or None when the block holds no footer."""
@@ -242,23 +239,23 @@ class _Lines:
             return None
         # After a rule line (which quoting may have shifted one level, just above), a few lines of list
         # blurb may precede the instructions, and what follows may be rewrapped.
-        ruled = self.is_rule(start) or (start > 0 and self.content(start - 1) != "" and self.is_rule(start - 1))
-        blurb = first - start - self.is_rule(start)
-        if ruled and blurb <= _MAX_BLURB and all(self.is_linkish(j) for j in range(first, end + 1)):
+        opens = self.is_rule(start)
+        ruled = opens or (start > 0 and self.info(start - 1)[1] != "" and self.is_rule(start - 1))
+        if ruled and first - start - opens <= _MAX_BLURB and all(self.is_linkish(j) for j in range(first, end + 1)):
             return start
         if not all(self.is_weak(j) for j in range(first, end + 1)):
             return None
         while first > start and self.is_weak(first - 1):
             first -= 1
         # Two footer lines together, or one that is a list server's template word for word.
-        if end > first or _CANONICAL.fullmatch(self.content(first)):
+        if end > first or _CANONICAL.fullmatch(self.info(first)[1]):
             return first
         return None
 
     def _skip_blank(self, j: int, step: int, depth: int) -> int | None:
         """The first non-blank line from j in direction step, if it has the given depth."""
         while 0 <= j < len(self.lines):
-            d, content = self.split(j)
+            d, content, _ = self.info(j)
             if content:
                 return j if d == depth else None
             j += step

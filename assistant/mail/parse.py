@@ -98,16 +98,21 @@ _SIMPLE_ADDR = re.compile(
 )
 
 
+# One address of a list whose names may be quoted: a comma inside quotes ("Doe, Jo") does not end it.
+_LIST_ITEM = re.compile(r'(?:"[^"\\]*"|[^,"])+')
+_QUOTED_ADDR = re.compile(r'\s*"([^"\\]*)"\s*<([^<>\s,;"]+@[^<>\s,;"]+)>\s*')
+
+
 def _addresses(value: str | None) -> list[tuple[str, str]]:
-    """Parse an address list; a regex handles the common shapes, the stdlib parser the rest."""
+    """Parse an address list; regexes handle the common shapes, the stdlib parser (slow) the rest."""
     if not value:
         return []
     # One space between words: long blank runs would make the regex below backtrack for minutes.
     value = " ".join(decode_header(value).split())
-    if '"' not in value and "(" not in value:
-        simple = [_SIMPLE_ADDR.fullmatch(part) for part in value.split(",") if part.strip()]
-        if simple and all(simple):
-            return [((m[1] or "").strip(), (m[2] or m[3]).lower()) for m in simple]  # type: ignore[index]
+    if "(" not in value:
+        quick = _quick_addresses(value)
+        if quick is not None:
+            return quick
     out = []
     try:
         pairs = email.utils.getaddresses([value])
@@ -118,6 +123,29 @@ def _addresses(value: str | None) -> list[tuple[str, str]]:
         if "@" in addr or name:
             out.append((name.strip(), addr))
     return out
+
+
+def _quick_addresses(value: str) -> list[tuple[str, str]] | None:
+    """Lists of "Name <addr>", "\"Doe, Jo\" <addr>" and bare addresses; None for anything else."""
+    if '"' not in value:
+        items = value.split(",")
+    elif "\\" not in value and value.count('"') % 2 == 0:
+        items = _LIST_ITEM.findall(value)
+    else:
+        return None
+    out = []
+    for item in items:
+        if not item.strip():
+            continue
+        quoted = _QUOTED_ADDR.fullmatch(item) if '"' in item else None
+        if quoted:
+            out.append((quoted[1].strip(), quoted[2].lower()))
+            continue
+        simple = _SIMPLE_ADDR.fullmatch(item)
+        if simple is None:
+            return None
+        out.append(((simple[1] or "").strip(), (simple[2] or simple[3]).lower()))
+    return out or None
 
 
 def _first_address(value: str | None) -> tuple[str, str]:
