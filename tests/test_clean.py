@@ -18,9 +18,7 @@ def parts(body: str, subject: str = "") -> tuple[str, str, str]:
 
 
 def test_plain_message_is_kept_whole_and_tidied():
-    body = (
-        "\n\nHi Priya,\n\n\n\nThe venue is booked for the 14th.   \n  \nSee you there.\n\nThanks,\nOwen\n\n"
-    )
+    body = "\n\nHi Priya,\n\n\n\nThe venue is booked for the 14th.   \n  \nSee you there.\n\nThanks,\nOwen\n\n"
     assert clean_body(body) == CleanedBody(
         text="Hi Priya,\n\nThe venue is booked for the 14th.\n\nSee you there.\n\nThanks,\nOwen",
         quoted="",
@@ -31,8 +29,7 @@ def test_plain_message_is_kept_whole_and_tidied():
 
 def test_crlf_and_cr_line_endings_are_normalised():
     body = (
-        "Sounds good.\r\n\r\n"
-        "On Mon, Jun 1, 2020 at 9:00 AM Ines Cole <ines@example.com> wrote:\r\n> Lunch?\r\r> Noon?"
+        "Sounds good.\r\n\r\nOn Mon, Jun 1, 2020 at 9:00 AM Ines Cole <ines@example.com> wrote:\r\n> Lunch?\r\r> Noon?"
     )
     assert parts(body) == (
         "Sounds good.",
@@ -138,8 +135,7 @@ def test_interleaved_inline_replies_keep_the_answers():
         "Cheers,\nAnn"
     )
     assert parts(body) == (
-        "Hi Tom,\n\nAnswers inline.\n\nYes, 2pm works.\n\n"
-        "Please do, and yes to the projector.\n\nCheers,\nAnn",
+        "Hi Tom,\n\nAnswers inline.\n\nYes, 2pm works.\n\nPlease do, and yes to the projector.\n\nCheers,\nAnn",
         "On 3/3/2020 9:12 AM, Tom Baker wrote:\n> Are we still on for Friday?\n\n"
         "> Should I book the room?\n>> (the big one, not the corner office)\n>Also: projector?",
         "",
@@ -168,16 +164,13 @@ def test_attribution_with_wrote_alone_on_the_second_line():
     )
     assert parts(body) == (
         "Done.",
-        "On Wed, Apr 8, 2020 at 4:15 PM Priya Natarajan <priya@example.org>\nwrote:\n"
-        "> Can you merge the branch?",
+        "On Wed, Apr 8, 2020 at 4:15 PM Priya Natarajan <priya@example.org>\nwrote:\n> Can you merge the branch?",
         "",
     )
 
 
 def test_own_line_above_an_attribution_is_not_taken_as_its_first_half():
-    body = (
-        "At the review we agreed on 3 sprints.\nDana Cruz <dana@example.com> wrote:\n> Three sprints?\n\nYes."
-    )
+    body = "At the review we agreed on 3 sprints.\nDana Cruz <dana@example.com> wrote:\n> Three sprints?\n\nYes."
     assert parts(body) == (
         "At the review we agreed on 3 sprints.\n\nYes.",
         "Dana Cruz <dana@example.com> wrote:\n> Three sprints?",
@@ -323,8 +316,7 @@ def test_lotus_notes_name_and_date_header():
 
 def test_lotus_notes_address_above_date_without_to_line():
     body = (
-        "We did get this from Dan.\n\n\n"
-        "Dan Hollis@NORTHWIND_INTL\n12/13/2000 02:14 PM\n\nCongratulations on the move."
+        "We did get this from Dan.\n\n\nDan Hollis@NORTHWIND_INTL\n12/13/2000 02:14 PM\n\nCongratulations on the move."
     )
     assert parts(body) == (
         "We did get this from Dan.",
@@ -402,8 +394,7 @@ def test_date_line_in_own_text_is_not_a_header():
 )
 def test_forward_markers(marker: str):
     history = (
-        "From: Alice Ng <alice@example.com>\nDate: Tue, Mar 3, 2020 at 10:01 AM\nSubject: Budget\n\n"
-        "Numbers attached."
+        "From: Alice Ng <alice@example.com>\nDate: Tue, Mar 3, 2020 at 10:01 AM\nSubject: Budget\n\nNumbers attached."
     )
     body = f"FYI, see the numbers below.\n\n{marker}\n{history}"
     assert clean_body(body, "Budget") == CleanedBody(
@@ -412,10 +403,7 @@ def test_forward_markers(marker: str):
 
 
 def test_original_message_under_forward_subject_is_a_forward():
-    body = (
-        "Passing this on.\n\n-----Original Message-----\nFrom: Zoe Hart\nSent: Monday\nTo: Ray\n\n"
-        "Tickets are in."
-    )
+    body = "Passing this on.\n\n-----Original Message-----\nFrom: Zoe Hart\nSent: Monday\nTo: Ray\n\nTickets are in."
     cleaned = clean_body(body, "FW: tickets")
     assert (cleaned.text, cleaned.is_forward) == ("Passing this on.", True)
     assert cleaned.quoted.startswith("-----Original Message-----")
@@ -525,10 +513,7 @@ def test_mobile_footers_go_to_signature(footer: str):
 
 
 def test_thanks_inside_a_sentence_is_not_a_signoff_with_a_name():
-    body = (
-        "I'll be late, so I'll pass. Please pass along my\nthanks, though.\nJt\nLogistics\n\n"
-        "Sent from my BlackBerry"
-    )
+    body = "I'll be late, so I'll pass. Please pass along my\nthanks, though.\nJt\nLogistics\n\nSent from my BlackBerry"
     assert parts(body) == (
         "I'll be late, so I'll pass. Please pass along my\nthanks, though.\nJt\nLogistics",
         "",
@@ -556,8 +541,7 @@ def test_mobile_footer_before_reply_header():
         "CONFIDENTIALITY NOTICE: The contents of this e-mail message and any attachments are intended\n"
         "solely for the addressee(s) and may contain confidential and/or privileged information.",
         "The information contained in this e-mail is confidential and may be legally privileged.",
-        "If you are not the intended recipient, you are hereby notified that any dissemination\n"
-        "is prohibited.",
+        "If you are not the intended recipient, you are hereby notified that any dissemination\nis prohibited.",
         "This message (including any attachments) contains confidential information intended for a specific\n"
         "individual. Unauthorized copying or distribution is strictly prohibited.",
         "DISCLAIMER: Opinions expressed here are my own.",
@@ -596,10 +580,7 @@ def test_confidential_paragraph_without_signoff_is_kept():
 
 
 def test_disclaimer_words_in_the_middle_of_a_paragraph_are_kept():
-    body = (
-        "Ops review notes below. The attached file is\nConfidential and privileged; do not distribute it.\n\n"
-        "Bob"
-    )
+    body = "Ops review notes below. The attached file is\nConfidential and privileged; do not distribute it.\n\nBob"
     assert parts(body) == (body, "", "")
 
 

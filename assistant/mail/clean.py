@@ -52,18 +52,14 @@ _FORWARD_INTRO = (
     r"|Inicio del mensaje reenviado|Início da mensagem reencaminhada|Inizio messaggio inoltrato"
 )
 # Header labels of Outlook-style quoted blocks, per language.
-_L_FROM = (
-    r"From|Von|De|Da|Van|Från|Fra|Od|От|Lähettäjä|Feladó|Kimden|Remitente|Expéditeur|发件人|寄件者|差出人"
-)
+_L_FROM = r"From|Von|De|Da|Van|Från|Fra|Od|От|Lähettäjä|Feladó|Kimden|Remitente|Expéditeur|发件人|寄件者|差出人"
 _L_SENT = (
     r"Sent|Date|Gesendet|Datum|Envoyé|Enviado|Fecha|Inviato|Data|Verzonden|Skickat|Sendt|Wysłano"
     r"|Отправлено|Дата|Lähetetty|Päivämäärä|Gönderildi|Tarih|发送时间|日期|寄件日期|送信日時"
 )
 _L_TO = r"To|An|À|A|Para|Aan|Till|Til|Do|Кому|Vastaanottaja|Kime|收件人|宛先"
 _L_CC = r"Cc|Kopie|Copie|CC"
-_L_SUBJECT = (
-    r"Subject|Betreff|Objet|Asunto|Oggetto|Onderwerp|Ämne|Emne|Temat|Тема|Aihe|Konu|Assunto|主题|主旨|件名"
-)
+_L_SUBJECT = r"Subject|Betreff|Objet|Asunto|Oggetto|Onderwerp|Ämne|Emne|Temat|Тема|Aihe|Konu|Assunto|主题|主旨|件名"
 
 
 def _label(names: str) -> str:
@@ -114,9 +110,7 @@ _CUT_LINE = re.compile(
     rf"|(?P<from>{_label(_L_FROM)})"
     rf"|(?P<ldate>{_US_DATE}[ \t]*$))"
 )
-_SIG_LINE = re.compile(
-    rf"(?P<delim>--[ \t]*$)|[ \t]*(?:(?P<mobile>(?:{_MOBILE}).{{0,50}}$)|(?P<disc>{_DISCLAIMER}))"
-)
+_SIG_LINE = re.compile(rf"(?P<delim>--[ \t]*$)|[ \t]*(?:(?P<mobile>(?:{_MOBILE}).{{0,50}}$)|(?P<disc>{_DISCLAIMER}))")
 
 # --- line classifiers ------------------------------------------------------------------------------
 

@@ -19,9 +19,7 @@ from assistant.mail.charset import decode_bytes, decode_header
 from assistant.mail.flowed import decode_flowed, flowed_params
 from assistant.mail.html import html_to_text
 
-MAX_TEXT_CHARS = (
-    1_000_000  # per text part; longer parts are cut (and noted) so one message can't stall import
-)
+MAX_TEXT_CHARS = 1_000_000  # per text part; longer parts are cut (and noted) so one message can't stall import
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _ENRICHED_TAG = re.compile(r"<[^<>]{1,40}>")
 _EARLIEST = dt.datetime(1975, 1, 1, tzinfo=dt.UTC)  # before e-mail headers had dates; epoch-0 bugs
@@ -93,9 +91,7 @@ def _msgid(value: str | None) -> str | None:
     return ident[:500] or None
 
 
-_SIMPLE_ADDR = re.compile(
-    r'\s*(?:"?([^"<>,;]*?)"?\s*)?<([^<>\s,;"]+@[^<>\s,;"]+)>\s*|\s*([^<>\s,;"]+@[^<>\s,;"]+)\s*'
-)
+_SIMPLE_ADDR = re.compile(r'\s*(?:"?([^"<>,;]*?)"?\s*)?<([^<>\s,;"]+@[^<>\s,;"]+)>\s*|\s*([^<>\s,;"]+@[^<>\s,;"]+)\s*')
 
 
 # One address of a list whose names may be quoted: a comma inside quotes ("Doe, Jo") does not end it.
