@@ -5,12 +5,13 @@ Mailman, Google Groups, groups.io, Sympa, LISTSERV, ezmlm, majordomo and Yahoo G
 body; replies then carry the answered post's footer in their quotes. Left in, footers become "the user's
 words" in training emails and clutter reply context.
 
-A footer is recognised as a block of lines at one quote depth, bounded by blank lines, a change of depth
-or a rule line ("_____", "-----", "-=-=-", "-- "), that holds at least one line no person writes
-("… mailing list -- list@…", "To unsubscribe … send …", a /listinfo/ link, "…-leave@…") and at least
-two lines, where every other line is footer material too (list headings, bare links and addresses,
-stock phrases). After a rule line a few lines of list blurb may come first ("The official support forum
-of …"). So a person's sentence that merely mentions unsubscribing stays.
+A footer is found in a block of lines at one quote depth, bounded by blank lines, a change of depth or a
+rule line ("_____", "-----", "-=-=-", "-- "): from a line no person writes ("… mailing list -- list@…",
+"To unsubscribe … send …", a /listinfo/ link, "…-leave@…") to the block's end, at least two lines, all
+of them footer material (list headings, bare links and addresses, stock phrases). After a rule line a
+few lines of list blurb may come first ("The official support forum of …"). A list server's template
+line word for word ("To unsubscribe, e-mail: dev-unsubscribe@…") is a footer even alone, as rewrapping
+quoting clients leave it. A person's sentence that merely mentions unsubscribing stays.
 
 Most messages hold none of the hint words, and then the text is returned after three substring scans.
 """
