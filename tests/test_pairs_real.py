@@ -16,8 +16,8 @@ from trainer.pairs.prompt import Request
 pytestmark = pytest.mark.slow
 
 PAIRS = 8
-# The goal on real sets (before forced starts 44-98% of pairs there were the fallback); 12 of this mailbox had none.
-MAX_FALLBACK_SHARE = 0.3
+# Sets of 100 real emails had 10-15% (44-98% before forced starts); 8 emails leave room for chance: 3 of 8.
+MAX_FALLBACK_SHARE = 0.375
 
 
 @pytest.fixture(scope="module")
