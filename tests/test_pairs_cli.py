@@ -119,3 +119,17 @@ def test_scrub_settings(mailbox):
     assert json.loads(out) == {"always": ["codes", "passwords", "cards", "ibans", "accounts"], "phones": True,
                                "addresses": False}  # fmt: skip
     assert "phones" in run("scrub")[1]
+
+
+def test_the_list_marks_instructions_written_from_a_forced_start(mailbox):
+    from assistant.paths import data_dir
+    from assistant.store import open_store
+
+    run("build", "--limit", "3")
+    db = open_store(data_dir())
+    first = db.execute("SELECT id FROM pairs ORDER BY id LIMIT 1").fetchone()[0]
+    db.execute("UPDATE pairs SET flags = ? WHERE id = ?", ['["grammar"]', first])
+    db.conn.commit()
+    code, out, _ = run("list")
+    row = next(line for line in out.splitlines() if line.strip().startswith(str(first)))
+    assert code == 0 and " G " in row and "G written from a forced start" in out

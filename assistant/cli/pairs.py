@@ -94,7 +94,7 @@ def build(ctx: Context, limit: int, model: str | None) -> None:
     ctx.emit(report.to_json(), human)
 
 
-_FLAGS = (("F", "fallback"), ("R", "retried"), ("T", "context_trimmed"))
+_FLAGS = (("F", "fallback"), ("G", "grammar"), ("R", "retried"), ("T", "context_trimmed"))
 
 
 def _one_line(text: str, width: int) -> str:
@@ -119,8 +119,9 @@ def list_(ctx: Context, split: str | None, status: str | None) -> None:
             flags = "".join(code for code, name in _FLAGS if name in p.flags) + ("S" if p.scrubbed else "")
             click.echo(f"{p.id:>5}  {p.split:<10} {p.status:<8} {p.source:<8} {flags:<5} "
                        f"{_one_line(p.instruction, 60)}  |  {_one_line(p.output, 40)}")  # fmt: skip
-        click.echo("Flags: F extracted from the email (the model's answers failed the checks), R retried, "
-                   "T reply context trimmed, S secrets replaced. Full text: mailvoice pairs show ID")  # fmt: skip
+        click.echo("Flags: F extracted from the email (the model's answers failed the checks), G written from a "
+                   "forced start (Ask/Tell/Thank NAME), R retried, T reply context trimmed, S secrets replaced. "
+                   "Full text: mailvoice pairs show ID")  # fmt: skip
 
     ctx.emit({"pairs": [p.to_json() for p in found], "counts": counts(ctx.db)}, human)
 

@@ -61,7 +61,7 @@ def fallback_note(pairs: list[Pair]) -> str:
     by = f" ({', '.join(models)})" if models else ""
     return (
         f"<br><b>{len(stand_ins):,}</b> of the {len(built):,} instructions the model{by} wrote are stand-ins made "
-        "from the recipient, subject and first sentence, because its answers failed the checks (search "
+        "from the email's own sentences, because its answers failed the checks (search "
         "“fallback” to see them). A larger labelling model writes better ones: build again with it "
         "(<i>mailvoice pairs build --model LARGER.gguf</i>), or edit them here."
     )
