@@ -27,6 +27,7 @@ from pathlib import Path
 
 RECIPIENT = "Colleague <colleague@dataset.example>"
 
+
 def person(path: Path) -> tuple[str, str]:
     """'jeff_johnson_clean.jsonl' → ('Jeff Johnson', 'jeff.johnson@dataset.example')."""
     words = [w for w in re.split(r"[_\-\s]+", path.stem) if w.lower() not in ("clean", "emails", "email")]
@@ -95,30 +96,36 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def method_of(flags: list[str]) -> str:
+    """How a pair's instruction was made (as ``pairs build`` counts them): fallback, grammar, retried or model."""
+    return next((m for m in ("fallback", "grammar", "retried") if m in flags), "model")
+
+
 def by_instruction(work: Path) -> str:
-    """``bleu`` of each configuration of the last ``eval --ablations`` on the validation pairs whose instruction
-    the model wrote and on those that got the extractive fallback, as a Markdown table, with the fallback share
-    of all pairs."""
+    """``bleu`` of each configuration of the last ``eval --ablations`` split by how the validation pair's
+    instruction was made (the model's first answer, a retry, a forced start, the extractive fallback), as a
+    Markdown table, with each method's share of all pairs."""
     from assistant.store.db import open_store
     from trainer.evaluation.metrics import bleu
 
     report = json.loads(Path(json.loads((work / "eval.json").read_text())["json_path"]).read_text())
     db = open_store(work / "data")
-    flags = {pid: "fallback" in (f or "") for pid, f in db.execute("SELECT id, flags FROM pairs").fetchall()}
-    kinds = (("model-written", False), ("fallback", True))
+    methods = {pid: method_of(json.loads(f or "[]")) for pid, f in db.execute("SELECT id, flags FROM pairs")}
     lines = ["| kind (n) | " + " | ".join(row["label"] for row in report["rows"]) + " |"]
     lines.append("|---|" + "---|" * len(report["rows"]))
-    for name, fallback in kinds:
+    for name in ("model", "retried", "grammar", "fallback"):
         cells, n = [], 0
         for row in report["rows"]:
-            items = [x for x in row["items"] if flags.get(x["pair_id"]) is fallback]
+            items = [x for x in row["items"] if methods.get(x["pair_id"]) == name]
             n = len(items)
             score = bleu([x["draft"] for x in items], [x["real"] for x in items])["bleu"] if items else None
             cells.append("–" if score is None else f"{score:.3f}")
-        lines.append(f"| {name} ({n}) | " + " | ".join(cells) + " |")
-    fallbacks = sum(flags.values())
-    share = f"{fallbacks} of {len(flags)} pairs ({fallbacks / max(1, len(flags)):.0%})"
-    return "\n".join(lines) + f"\n\n{share} have the fallback instruction."
+        if n:
+            lines.append(f"| {name} ({n}) | " + " | ".join(cells) + " |")
+    total = max(1, len(methods))
+    shares = ", ".join(f"{m} {sum(v == m for v in methods.values()) / total:.0%}"
+                       for m in ("model", "retried", "grammar", "fallback"))  # fmt: skip
+    return "\n".join(lines) + f"\n\nOf all {len(methods)} pairs: {shares}."
 
 
 def sample_instructions(work: Path, n: int, seed: int = 0) -> str:
@@ -133,7 +140,7 @@ def sample_instructions(work: Path, n: int, seed: int = 0) -> str:
     chosen = sorted(random.Random(seed).sample(rows, min(n, len(rows))))
     lines = ["| pair | instruction | kind | the email begins |", "|---|---|---|---|"]
     for pid, instruction, output, flags in chosen:
-        kind = "fallback" if "fallback" in (flags or "") else "model"
+        kind = method_of(json.loads(flags or "[]"))
         start = " ".join(output.split())[:90]
         cells = [str(pid), instruction, kind, start + ("…" if len(" ".join(output.split())) > 90 else "")]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
