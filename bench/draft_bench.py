@@ -40,6 +40,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -645,7 +646,8 @@ def bench_insert_triggers(n: int, rounds: int) -> dict:
 
     def store(variant: str) -> tuple[float, float]:
         """(wall, CPU) µs per message; CPU time is what the load of a shared machine disturbs least."""
-        db = open_store(Path(tempfile.mkdtemp(prefix="draft-bench-insert-")))
+        folder = Path(tempfile.mkdtemp(prefix="draft-bench-insert-"))
+        db = open_store(folder)
         if variant == "trigger":
             db.execute(insert_trigger_sql())
         elif variant == "without":
@@ -664,6 +666,7 @@ def bench_insert_triggers(n: int, rounds: int) -> dict:
         index = db.execute("SELECT * FROM sent_recipients ORDER BY 1, 2, 3").fetchall()
         assert index == ([] if variant == "without" else reference.setdefault("index", index)), f"{variant} differs"
         db.conn.close()
+        shutil.rmtree(folder)  # 30 MB a store, one per variant and round
         return seconds / len(rows) * 1e6, cpu / len(rows) * 1e6
 
     names = list(STORE_VARIANTS)
