@@ -70,7 +70,7 @@ def private_umask() -> None:
 
 
 def _create(path: Path, where: str) -> None:
-    if path.exists() or path.is_symlink():
+    if path.is_symlink() or (path.exists() and not path.is_dir()):  # a folder: made meanwhile by another thread
         raise DataFolderError(
             f"{where}{path} is a file, not a folder. Give a folder for Mailvoice's data (a new or empty one) "
             "with --data-dir or MAILVOICE_HOME."

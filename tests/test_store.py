@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import stat
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -43,6 +44,22 @@ def test_several_threads_opening_a_new_store_at_once_all_succeed(tmp_path):
     with ThreadPoolExecutor(6) as pool:
         counts = list(pool.map(_open_and_count, [str(tmp_path / "new")] * 12))
     assert counts == [len(MIGRATIONS)] * 12
+
+
+def test_two_threads_making_the_same_new_store_at_the_same_moment_both_succeed(tmp_path):
+    """The app's pages open a new data folder together on first start: creating the folder and switching the
+    new file to WAL at the same moment must neither fail as "a file, not a folder" nor as "busy"."""
+    for n in range(40):
+        root = str(tmp_path / f"new{n}")
+        start = threading.Barrier(2)
+
+        def open_together(root: str = root, start: threading.Barrier = start) -> int:
+            start.wait()
+            return _open_and_count(root)
+
+        with ThreadPoolExecutor(2) as pool:
+            counts = [f.result() for f in [pool.submit(open_together) for _ in range(2)]]
+        assert counts == [len(MIGRATIONS)] * 2
 
 
 def test_store_uses_wal_and_private_files(data_home):

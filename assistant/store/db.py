@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ def open_store(root: Path, *, check: bool = False) -> sqlite_utils.Database:
     try:
         conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
         db = sqlite_utils.Database(conn)
-        db.execute("PRAGMA journal_mode=WAL")
+        _use_wal(db)
         _make_private(path)
         db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at checkpoints, never corrupt
         db.execute("PRAGMA foreign_keys=ON")
@@ -53,6 +54,22 @@ def open_store(root: Path, *, check: bool = False) -> sqlite_utils.Database:
     _remember_file(db, path)
     _tighten_once(db, folder)
     return db
+
+
+def _use_wal(db: sqlite_utils.Database, timeout: float = 30.0) -> None:
+    """Switch to WAL, waiting while another connection creates the same new database.
+
+    SQLite answers "database is locked" at once, without the busy timeout, when two connections switch a new
+    file to WAL together (the app's pages open the store in parallel on first start)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _make_private(path: Path) -> None:
