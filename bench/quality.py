@@ -207,11 +207,10 @@ def main() -> None:
         if not any(a.get("name") == "quality" for a in have):
             extra = ["--max-steps", str(args.max_steps)] if args.max_steps else []
             runs = work / "data" / "runs"
-            resume = ["--resume"] if runs.exists() and any(runs.iterdir()) else []
-            record(
-                "train",
-                mailvoice(work, "train", "--name", "quality", "--epochs", str(args.epochs), *extra, *resume),
-            )
+            if runs.exists() and any(runs.iterdir()):  # a stopped run continues with its own saved settings
+                record("train", mailvoice(work, "train", "--resume"))
+            else:
+                record("train", mailvoice(work, "train", "--name", "quality", "--epochs", str(args.epochs), *extra))
     if "eval" in stages:
         extra = ["--limit", str(args.limit)] if args.limit else []
         result = mailvoice(work, "eval", "--ablations", "--adapter", "quality", *extra)
