@@ -7,7 +7,7 @@ import json
 import re
 
 from trainer.evaluation.report import render_html, write_report
-from trainer.evaluation.run import EvalRow, RunConfig
+from trainer.evaluation.types import EvalRow, RunConfig
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)> & "quotes" </pre></div>'
 

@@ -20,16 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import MailvoiceError
+from trainer.shapes import HEADER_BYTES, BaseModelError, shape_of
 
 log = logging.getLogger("mailvoice.trainer")
 Progress = Callable[[dict[str, Any]], None]
-HEADER_BYTES = 8 << 20  # the GGUF header (metadata + vocabulary + tensor index) fits in this for common models
 HALF_ABOVE = 2e9  # parameters above which the dequantized copy is float16 (an 8B model: 16 GB, not 32 GB)
-
-
-class BaseModelError(MailvoiceError):
-    """The base model is missing, unreadable, or of a kind training cannot use."""
 
 
 @dataclass(frozen=True)
@@ -81,7 +76,6 @@ def prepare_base(base: str | Path, cache_root: Path, progress: Progress | None =
     folder = cache_root / "base" / identity.key
     if (folder / "complete.json").is_file():
         return folder
-    from trainer.shapes import shape_of
 
     shape = shape_of(identity.path)
     half = shape.parameters > HALF_ABOVE

@@ -9,7 +9,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from trainer.base_model import HEADER_BYTES, BaseModelError
+from assistant.errors import MailvoiceError
+
+HEADER_BYTES = 8 << 20  # the GGUF header (metadata + vocabulary + tensor index) fits in this for common models
+
+
+class BaseModelError(MailvoiceError):
+    """The base model is missing, unreadable, or of a kind training cannot use."""
 
 
 @dataclass(frozen=True)

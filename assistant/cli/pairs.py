@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 
 from assistant.cli.common import Context, ProgressLine, command_options, format_duration
-from assistant.drafting.backend import Backend, EngineSettings, LlamaBackend
-from assistant.drafting.models import resolve_model
+from assistant.drafting.backend import Backend
 from trainer.pairs import (
     DEFAULT_LIMIT,
     BuildProgress,
@@ -22,8 +21,7 @@ from trainer.pairs import (
     save_settings,
     set_status,
 )
-
-N_CTX = 2048  # instruction prompts are short: the examples, one email (cut to fit) and one sentence back
+from trainer.pairs.build import labelling_backend
 
 
 def _backend(ctx: Context, model: str | None) -> Backend:
@@ -31,8 +29,7 @@ def _backend(ctx: Context, model: str | None) -> Backend:
     given = (click.get_current_context().find_root().obj or {}).get("backend")
     if given is not None:
         return given
-    path, _header = resolve_model(ctx.db, model)  # --model > the chosen model > the embedded one
-    return LlamaBackend(EngineSettings(model_path=str(path), n_ctx=N_CTX))
+    return labelling_backend(ctx.db, model)
 
 
 def _reasons(filtered: dict[str, int]) -> str:

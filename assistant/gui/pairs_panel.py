@@ -429,9 +429,6 @@ class PairsPanel(QWidget):
 
 def _llama_backend(db) -> Any:
     """llama.cpp on the chosen model, sized as ``mailvoice pairs build`` sizes it."""
-    from assistant.cli.pairs import N_CTX
-    from assistant.drafting.backend import EngineSettings, LlamaBackend
-    from assistant.drafting.models import resolve_model
+    from trainer.pairs.build import labelling_backend
 
-    path, _header = resolve_model(db)
-    return LlamaBackend(EngineSettings(model_path=str(path), n_ctx=N_CTX))
+    return labelling_backend(db)

@@ -6,8 +6,9 @@ and a row in the ``evals`` table. Nothing here imports Qt.
 """
 
 from trainer.evaluation.metrics import METRICS, Scores, score
-from trainer.evaluation.run import EvalError, EvalProgress, EvalResult, EvalRow, evaluate, run_ablations
+from trainer.evaluation.run import evaluate, run_ablations
 from trainer.evaluation.store import list_evals
+from trainer.evaluation.types import EvalError, EvalProgress, EvalResult, EvalRow
 
 __all__ = [
     "METRICS",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from trainer.evaluation.run import EvalRow
+    from trainer.evaluation.types import EvalRow
 
 CHARTED = ("bleu", "sacrebleu", "chrf", "rouge_l", "mauve", "verbatim_overlap")  # all on 0-1
 COLUMNS = ("bleu", "sacrebleu", "chrf", "rouge_l", "mauve", "length_ratio", "verbatim_overlap")

@@ -15,15 +15,9 @@ validation email's are excluded from retrieval (see :func:`held_out_ids`).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import importlib.resources
-import json
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import sqlite_utils
 
@@ -31,113 +25,25 @@ from assistant.drafting.backend import Backend, Cancel
 from assistant.drafting.drafts import draft
 from assistant.drafting.models import ADAPTER_KEY, resolve_adapter, resolve_model
 from assistant.drafting.prompting import PromptError
-from assistant.errors import Cancelled, MailvoiceError
+from assistant.errors import Cancelled
 from assistant.store.db import get_setting
 from trainer.evaluation import store
 from trainer.evaluation.features import Embed
 from trainer.evaluation.metrics import Scores, score
 from trainer.evaluation.report import write_report
+from trainer.evaluation.types import (
+    EvalError,
+    EvalProgress,
+    EvalResult,
+    EvalRow,
+    Progress,
+    RunConfig,
+)
 from trainer.pairs import Pair, counts, list_pairs, training_rows
-from trainer.pairs.build import model_identity
 from trainer.pairs.split import VALIDATION
 from trainer.prompts import held_out_ids, request_for
 
 log = logging.getLogger("mailvoice.evaluation")
-
-EVAL_VERSION = 2  # bump when what a cached evaluation draft depends on changes in code (2: recipient and length)
-
-
-class EvalError(MailvoiceError):
-    """There is nothing to evaluate yet (no pairs, no validation split) or an option does not fit."""
-
-
-@dataclass
-class EvalProgress:
-    """What a running evaluation reports. ``phase``: draft, scoring, embedding, mauve interval, report."""
-
-    phase: str
-    done: int  # pairs drafted or found cached, over every configuration
-    total: int
-    elapsed: float
-    label: str = ""  # the configuration being drafted ("base + examples")
-    eta: float | None = None
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 1.0
-
-
-Progress = Callable[[EvalProgress], None]
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    model: str  # the GGUF's path
-    adapter: str | None  # registered name, None for the base model
-    adapter_path: str | None
-    examples: bool
-    seed: int
-
-    @property
-    def label(self) -> str:
-        return (self.adapter or "base") + (" + examples" if self.examples else "")
-
-    def key(self) -> str:
-        """What a draft depends on (the files by identity, not by path)."""
-        parts = [EVAL_VERSION, model_identity(self.model), self.adapter or "",
-                 model_identity(self.adapter_path) if self.adapter_path else "", self.examples, self.seed,
-                 _prompts_digest()]  # fmt: skip
-        return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()[:32]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"label": self.label, "model": Path(self.model).name, "adapter": self.adapter,
-                "examples": self.examples, "seed": self.seed}  # fmt: skip
-
-
-@dataclass
-class EvalRow:
-    """One configuration's drafts and scores."""
-
-    config: RunConfig
-    items: list[dict[str, Any]]  # per pair: pair_id, instruction, context, real, draft, examples, scores
-    metrics: dict[str, Any] = field(default_factory=dict)
-    generated: int = 0
-    cached: int = 0
-    skipped: list[str] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        return self.config.label
-
-
-@dataclass
-class EvalResult:
-    """A finished evaluation. ``metrics`` is the single configuration's; for ablations it maps each row's
-    label to its metrics."""
-
-    kind: str  # eval | ablations
-    rows: list[EvalRow]
-    metrics: dict[str, Any]
-    json_path: Path
-    html_path: Path
-    eval_id: int
-    seconds: float
-    notices: list[str] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "metrics": self.metrics, "json_path": str(self.json_path),
-                "html_path": str(self.html_path), "id": self.eval_id, "seconds": round(self.seconds, 3),
-                "notices": self.notices}  # fmt: skip
-
-
-def _prompts_digest() -> str:
-    folder = importlib.resources.files("resources") / "prompts"
-    h = hashlib.sha256()
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".txt"):
-            h.update(entry.name.encode() + b"\0" + entry.read_bytes())
-    return h.hexdigest()[:16]
-
 
 # --- what is evaluated -------------------------------------------------------------------------------------
 

@@ -21,7 +21,8 @@ from typing import Any
 
 import sqlite_utils
 
-from assistant.drafting.backend import Backend
+from assistant.drafting.backend import Backend, EngineSettings, LlamaBackend
+from assistant.drafting.models import resolve_model
 from assistant.errors import Cancelled
 from assistant.mail.subjects import prompt_subject
 from assistant.store.db import get_setting, set_setting, writing
@@ -34,9 +35,18 @@ from trainer.pairs.scrub import load_settings, scrub_fields
 from trainer.pairs.split import assign_splits
 
 DEFAULT_LIMIT = 1000
+LABEL_N_CTX = 2048  # instruction prompts are short: the examples, one email (cut to fit) and one sentence back
 INPUT_CHARS = 1500  # of the email answered, kept as the pair's input: what a reply needs to make sense
 ESTIMATE_AFTER = 3  # generated pairs measured before the first estimate (when no earlier speed is known)
 SPEED_KEY = "pairs_seconds_per_pair"  # {model identity: seconds per pair} from the last build
+
+
+def labelling_backend(db: sqlite_utils.Database, model: str | None = None) -> LlamaBackend:
+    """llama.cpp on the labelling model: ``model`` > the chosen model > the embedded one (CLI and GUI alike)."""
+    path, _header = resolve_model(db, model)
+    return LlamaBackend(EngineSettings(model_path=str(path), n_ctx=LABEL_N_CTX))
+
+
 Progress = Callable[["BuildProgress"], None]
 
 
