@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,8 +39,11 @@ def test_about_ten_percent_of_threads_go_to_validation():
     keys = [f"<thread-{i}@example.org>" for i in range(20_000)]
     share = sum(split_for(k) == VALIDATION for k in keys) / len(keys)
     assert 0.09 < share < 0.11
-    assert split_for("<thread-1@example.org>") == split_for("<thread-1@example.org>")
-    assert 0 <= thread_position("x") < 1
+    # Pinned: the split must not move between versions or processes (no salted hash), or mail once held out
+    # for validation would be trained on after an upgrade.
+    assert [i for i, k in enumerate(keys[:100]) if split_for(k) == VALIDATION] == [14, 15, 23, 39, 47, 53, 60,
+                                                                                   62, 71, 79, 85, 96]  # fmt: skip
+    assert thread_position("x") == pytest.approx(0.17750682)
 
 
 def test_assign_splits_in_the_store_keeps_threads_whole_and_honours_fixed_splits(db):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import shutil
 
 import numpy as np
 import pytest
@@ -109,10 +108,14 @@ def test_a_full_disk_mid_save_leaves_the_last_checkpoint_and_no_partial_one(tmp_
 
 
 def test_saving_the_same_step_again_replaces_it(tmp_path):
+    """Step 5 saved again (cancelled right after a resume): the new save replaces the old folder whole."""
     _save(tmp_path, 5)
-    shutil.rmtree(tmp_path / "step-00000005" / "manifest.json", ignore_errors=True)
-    _save(tmp_path, 5)
-    checkpoint.verify(tmp_path / "step-00000005")
+    old = tmp_path / "step-00000005"
+    (old / "manifest.json").unlink()  # the earlier one left incomplete
+    (old / "stale.bin").write_bytes(b"from the earlier save")
+    path, *_ = _save(tmp_path, 5)
+    assert path == old and checkpoint.verify(path) and not (path / "stale.bin").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step-00000005"]
 
 
 def test_schedule_warms_up_then_decays_without_wasted_steps():
