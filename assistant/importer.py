@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import email.errors
 import hashlib
 import json
 import logging
@@ -544,13 +545,18 @@ class _Run:
 def build_record(data: bytes, truncated: bool, folder: str) -> dict[str, Any] | str:
     """Parse and clean one message into a row (without its source fields), or say why it is skipped.
 
-    Never raises: a message must not stop an import, so any failure becomes a recorded reason.
+    Never raises: a message must not stop an import, so any failure becomes a recorded reason. What malformed
+    mail makes the parsers raise is "unreadable"; anything else is a bug in Mailvoice, and the reason and the
+    log (with its traceback) say so rather than blame the message.
     """
     try:
         return _build(data, truncated, folder)
-    except Exception as exc:  # noqa: BLE001 - recorded as the skip reason, and logged
+    except (ValueError, LookupError, email.errors.MessageError, RecursionError) as exc:  # bad bytes, charsets, MIME
         log.warning("unreadable message: %s", type(exc).__name__)
         return f"unreadable message ({type(exc).__name__}: {str(exc)[:120]})"
+    except Exception as exc:  # noqa: BLE001 - the import goes on; the bug is recorded, not hidden
+        log.error("a bug while reading a message", exc_info=exc)
+        return f"not read because of a bug in Mailvoice ({type(exc).__name__}: {str(exc)[:120]}); please report it"
 
 
 def build_records(items: list[tuple[bytes, bool, str]]) -> list[dict[str, Any] | str]:

@@ -300,3 +300,22 @@ def test_an_import_lock_that_cannot_be_made_does_not_stop_the_import(db, small_m
     report = import_paths(db, [small_mbox])
     assert report.status == "done" and report.imported == stored(db) > 0
     assert "cannot make the import lock" in caplog.text
+
+
+def test_a_bug_while_reading_a_message_is_reported_as_a_bug_not_as_bad_mail(monkeypatch, caplog):
+    """Malformed mail is "unreadable"; an error the parsers are not meant to raise is Mailvoice's bug, logged
+    with its traceback, and the import goes on either way."""
+    from assistant import importer
+
+    def broken(_data, _truncated, _folder):
+        raise TypeError("unsupported operand")
+
+    def bad_charset(_data, _truncated, _folder):
+        raise LookupError("unknown encoding: x-klingon")
+
+    monkeypatch.setattr(importer, "_build", broken)
+    reason = importer.build_record(b"Subject: x\n\nhi\n", False, "Inbox")
+    assert reason.startswith("not read because of a bug in Mailvoice (TypeError")
+    assert any(r.exc_info and r.exc_info[0] is TypeError for r in caplog.records)
+    monkeypatch.setattr(importer, "_build", bad_charset)
+    assert importer.build_record(b"Subject: x\n\nhi\n", False, "Inbox").startswith("unreadable message (LookupError")

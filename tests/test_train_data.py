@@ -187,3 +187,36 @@ def test_step_batches_deal_each_step_out_to_the_ranks():
     # Three batches for two ranks: both run two micro-batches (DDP syncs each backward), rank 1 wraps.
     short = [[0], [1], [2]]
     assert step_batches(short, 0, 2, 2, 0) == [[0], [2]] and step_batches(short, 0, 2, 2, 1) == [[1], [0]]
+
+
+class _NoSystemTemplate:
+    """A tokenizer whose chat template refuses a system turn, as Gemma's does (jinja's raise_exception)."""
+
+    def __init__(self, error: type[Exception] | None = None):
+        self.error = error
+
+    def apply_chat_template(self, msgs, tokenize=False, add_generation_prompt=False):
+        if self.error is not None:
+            raise self.error("a bug")
+        if msgs[0]["role"] == "system":
+            from jinja2 import TemplateError
+
+            raise TemplateError("System role not supported")
+        text = "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in msgs)
+        return text + ("<assistant>" if add_generation_prompt else "")
+
+
+def test_a_template_without_a_system_turn_gets_the_system_text_in_the_user_turn():
+    from trainer.data import _render
+
+    msgs = [{"role": "system", "content": "Write as Ana."}, {"role": "user", "content": "Ask Bo."}]
+    prompt, completion = _render(_NoSystemTemplate(), msgs, "Hi Bo")
+    assert prompt == "<user>Write as Ana.\n\nAsk Bo.</user><assistant>" and completion == "Hi Bo</assistant>"
+
+
+def test_a_bug_in_rendering_is_not_taken_for_a_template_without_a_system_turn():
+    from trainer.data import _render
+
+    msgs = [{"role": "system", "content": "Write as Ana."}, {"role": "user", "content": "Ask Bo."}]
+    with pytest.raises(TypeError):
+        _render(_NoSystemTemplate(TypeError), msgs, "Hi Bo")

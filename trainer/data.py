@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlite_utils
+from jinja2 import TemplateError
 
 from assistant.errors import MailvoiceError
 
@@ -151,7 +152,7 @@ def _render(tokenizer: Any, msgs: list[dict[str, str]], reply: str) -> tuple[str
     try:
         prompt = tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
         full = tokenizer.apply_chat_template([*msgs, {"role": "assistant", "content": reply}], tokenize=False)
-    except Exception as exc:  # templates that refuse a system turn (Gemma): fold it into the user turn
+    except (TemplateError, ValueError) as exc:  # templates that refuse a system turn (Gemma): fold it into the user
         if msgs[0]["role"] != "system":
             raise DataError(f"The base model's chat template cannot format a conversation ({exc}).") from exc
         folded = [{"role": "user", "content": msgs[0]["content"] + "\n\n" + msgs[1]["content"]}]
