@@ -8,12 +8,9 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("PySide6")
-
-from PySide6.QtCore import QMimeData, QPointF, QSettings, QSize, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QAction, QCloseEvent, QDropEvent, QImage, QKeySequence  # noqa: E402
-from PySide6.QtWidgets import (  # noqa: E402
+from PySide6.QtCore import QMimeData, QPointF, QSettings, QSize, Qt, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDropEvent, QImage, QKeySequence
+from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractScrollArea,
     QApplication,
@@ -23,22 +20,22 @@ from PySide6.QtWidgets import (  # noqa: E402
     QWidget,
 )
 
-from assistant.drafting.drafts import list_drafts  # noqa: E402
-from assistant.errors import MailvoiceError  # noqa: E402
-from assistant.gui import tasks  # noqa: E402
-from assistant.gui.about import ICON_PNG, ICON_SVG, app_icon, render_png  # noqa: E402
-from assistant.gui.app import COMPOSE, DRAFTS, MAIL, PAGES, SETTINGS, TRAIN, MainWindow, startup_root  # noqa: E402
-from assistant.gui.compose import ComposePage  # noqa: E402
-from assistant.gui.drafts_page import DraftsPage  # noqa: E402
-from assistant.gui.mail_page import MailPage  # noqa: E402
-from assistant.gui.settings_page import SettingsPage  # noqa: E402
-from assistant.gui.unsaved import CANCEL, SAVE  # noqa: E402
-from assistant.gui.wizard import ImportWizard  # noqa: E402
-from assistant.identities import load_me  # noqa: E402
-from assistant.importer import import_paths  # noqa: E402
-from assistant.mail import generate as gen  # noqa: E402
-from assistant.paths import data_dir  # noqa: E402
-from assistant.store import open_store  # noqa: E402
+from assistant.drafting.drafts import list_drafts
+from assistant.errors import MailvoiceError
+from assistant.gui import tasks
+from assistant.gui.about import ICON_PNG, ICON_SVG, app_icon, render_png
+from assistant.gui.app import COMPOSE, DRAFTS, MAIL, PAGES, SETTINGS, TRAIN, MainWindow, startup_root
+from assistant.gui.compose import ComposePage
+from assistant.gui.drafts_page import DraftsPage
+from assistant.gui.mail_page import MailPage
+from assistant.gui.settings_page import SettingsPage
+from assistant.gui.unsaved import CANCEL, SAVE
+from assistant.gui.wizard import ImportWizard
+from assistant.identities import load_me
+from assistant.importer import import_paths
+from assistant.mail import generate as gen
+from assistant.paths import data_dir
+from assistant.store import open_store
 
 
 @pytest.fixture

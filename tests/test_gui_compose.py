@@ -9,22 +9,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gguf import GGUFWriter
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
+from PySide6.QtWidgets import QApplication, QMessageBox
 
-pytest.importorskip("PySide6")
-
-from gguf import GGUFWriter  # noqa: E402
-from PySide6.QtCore import QSettings, Qt, QTimer, QUrl  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
-
-from assistant.drafting import FakeBackend, draft  # noqa: E402
-from assistant.drafting.drafts import list_drafts  # noqa: E402
-from assistant.drafting.length import CHOICES, Length  # noqa: E402
-from assistant.drafting.models import choose_model  # noqa: E402
-from assistant.gui.app import COMPOSE, DRAFTS, MainWindow  # noqa: E402
-from assistant.gui.compose import ComposePage, mailto_url, reply_subject  # noqa: E402
-from assistant.gui.models_panel import ModelsDialog  # noqa: E402
-from assistant.store.fts import index_pending  # noqa: E402
-from trainer.registry import register, use_adapter  # noqa: E402
+from assistant.drafting import FakeBackend, draft
+from assistant.drafting.drafts import list_drafts
+from assistant.drafting.length import CHOICES, Length
+from assistant.drafting.models import choose_model
+from assistant.gui.app import COMPOSE, DRAFTS, MainWindow
+from assistant.gui.compose import ComposePage, mailto_url, reply_subject
+from assistant.gui.models_panel import ModelsDialog
+from assistant.store.fts import index_pending
+from trainer.registry import register, use_adapter
 
 ROSA_BODY = "Hi Alex,\n\nThe plumber can come on Monday at 9 to fix the kitchen faucet. Does that work for you?\n\nRosa"
 MAIL = [

@@ -5,16 +5,13 @@ from __future__ import annotations
 import csv
 
 import pytest
+from PySide6.QtCore import QItemSelectionModel, QSettings, Qt
+from PySide6.QtWidgets import QMessageBox
 
-pytest.importorskip("PySide6")
-
-from PySide6.QtCore import QItemSelectionModel, QSettings, Qt  # noqa: E402
-from PySide6.QtWidgets import QMessageBox  # noqa: E402
-
-from assistant.drafting import FakeBackend, draft  # noqa: E402
-from assistant.drafting.batch import EXPORT_COLUMNS  # noqa: E402
-from assistant.gui.app import COMPOSE, DRAFTS, MainWindow  # noqa: E402
-from assistant.gui.drafts_page import COLUMNS, DraftsPage  # noqa: E402
+from assistant.drafting import FakeBackend, draft
+from assistant.drafting.batch import EXPORT_COLUMNS
+from assistant.gui.app import COMPOSE, DRAFTS, MainWindow
+from assistant.gui.drafts_page import COLUMNS, DraftsPage
 
 REPLIES = {
     "tell Anna I can't make Thursday": "Hi Anna,\n\nThursday won't work for me. Monday?\n\nBest,\nAlex",

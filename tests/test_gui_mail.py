@@ -7,23 +7,20 @@ import shutil
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QTextFrame
 
-pytest.importorskip("PySide6")
-
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
-from PySide6.QtGui import QTextFrame  # noqa: E402
-
-from assistant.gui.app import MAIL, TRAIN, MainWindow  # noqa: E402
-from assistant.gui.mail_page import MailPage  # noqa: E402
-from assistant.gui.mail_view import COLUMNS, MailView  # noqa: E402
-from assistant.identities import load_me, relabel  # noqa: E402
-from assistant.importer import import_paths  # noqa: E402
-from assistant.mail import generate as gen  # noqa: E402
-from assistant.mail.browse import PAGE, message_detail  # noqa: E402
-from assistant.paths import DB_NAME  # noqa: E402
-from assistant.store import open_store  # noqa: E402
-from assistant.store.fts import search_messages  # noqa: E402
-from trainer.pairs.candidates import find_candidates  # noqa: E402
+from assistant.gui.app import MAIL, TRAIN, MainWindow
+from assistant.gui.mail_page import MailPage
+from assistant.gui.mail_view import COLUMNS, MailView
+from assistant.identities import load_me, relabel
+from assistant.importer import import_paths
+from assistant.mail import generate as gen
+from assistant.mail.browse import PAGE, message_detail
+from assistant.paths import DB_NAME
+from assistant.store import open_store
+from assistant.store.fts import search_messages
+from trainer.pairs.candidates import find_candidates
 
 WAIT = 30_000
 

@@ -9,25 +9,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gguf import GGUFWriter
+from PySide6.QtCore import QPoint, QSettings
+from PySide6.QtWidgets import QApplication, QMessageBox
 
-pytest.importorskip("PySide6")
-
-from gguf import GGUFWriter  # noqa: E402
-from PySide6.QtCore import QPoint, QSettings  # noqa: E402
-from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
-
-from assistant import netguard  # noqa: E402
-from assistant.drafting.catalogue import load_catalogue  # noqa: E402
-from assistant.drafting.models import MODEL_KEY, embedded_model_path, engine_settings  # noqa: E402
-from assistant.gui import tasks  # noqa: E402
-from assistant.gui.models_panel import HEADERS, ModelsPanel  # noqa: E402
-from assistant.gui.settings_page import DATA_DIR_KEY, SettingsPage  # noqa: E402
-from assistant.importer import import_paths  # noqa: E402
-from assistant.mail import generate as gen  # noqa: E402
-from assistant.paths import DB_NAME  # noqa: E402
-from assistant.store import open_store  # noqa: E402
-from assistant.store.db import get_setting  # noqa: E402
-from trainer.registry import register  # noqa: E402
+from assistant import netguard
+from assistant.drafting.catalogue import load_catalogue
+from assistant.drafting.models import MODEL_KEY, embedded_model_path, engine_settings
+from assistant.gui import tasks
+from assistant.gui.models_panel import HEADERS, ModelsPanel
+from assistant.gui.settings_page import DATA_DIR_KEY, SettingsPage
+from assistant.importer import import_paths
+from assistant.mail import generate as gen
+from assistant.paths import DB_NAME
+from assistant.store import open_store
+from assistant.store.db import get_setting
+from trainer.registry import register
 
 BASE = {"path": "/models/base.gguf", "size": 123, "sha256": "ab" * 32}
 

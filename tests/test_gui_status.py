@@ -9,21 +9,18 @@ import time
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QToolButton
 
-pytest.importorskip("PySide6")
-
-from PySide6.QtCore import QSettings, Qt  # noqa: E402
-from PySide6.QtWidgets import QToolButton  # noqa: E402
-
-from assistant import netguard  # noqa: E402
-from assistant.drafting.backend import EngineSettings, FakeBackend  # noqa: E402
-from assistant.drafting.models import ADAPTER_KEY, MODEL_KEY, embedded_model_path  # noqa: E402
-from assistant.gui.app import MAIL, TRAIN, MainWindow  # noqa: E402
-from assistant.gui.status import SHORT, Job, job_from, offline_text  # noqa: E402
-from assistant.importer import import_paths  # noqa: E402
-from assistant.mail import generate as gen  # noqa: E402
-from assistant.store import open_store  # noqa: E402
-from assistant.store.db import set_setting  # noqa: E402
+from assistant import netguard
+from assistant.drafting.backend import EngineSettings, FakeBackend
+from assistant.drafting.models import ADAPTER_KEY, MODEL_KEY, embedded_model_path
+from assistant.gui.app import MAIL, TRAIN, MainWindow
+from assistant.gui.status import SHORT, Job, job_from, offline_text
+from assistant.importer import import_paths
+from assistant.mail import generate as gen
+from assistant.store import open_store
+from assistant.store.db import set_setting
 
 
 @pytest.fixture

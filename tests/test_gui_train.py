@@ -16,22 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QObject, Qt, Slot
 
-pytest.importorskip("PySide6")
-
-from PySide6.QtCore import QObject, Qt, Slot  # noqa: E402
-
-from assistant.drafting.backend import EngineSettings, FakeBackend  # noqa: E402
-from assistant.durations import format_duration  # noqa: E402
-from assistant.gui.train_page import TrainPage, new_training_run  # noqa: E402
-from assistant.paths import data_dir  # noqa: E402
-from assistant.store.db import get_setting  # noqa: E402
-from trainer import jobs, preflight  # noqa: E402
-from trainer.data import load_examples  # noqa: E402
-from trainer.metrics import MetricsLog  # noqa: E402
-from trainer.pairs import counts, get_pair, import_pairs, list_pairs  # noqa: E402
-from trainer.registry import list_adapters  # noqa: E402
-from trainer.shapes import shape_of  # noqa: E402
+from assistant.drafting.backend import EngineSettings, FakeBackend
+from assistant.durations import format_duration
+from assistant.gui.train_page import TrainPage, new_training_run
+from assistant.paths import data_dir
+from assistant.store.db import get_setting
+from trainer import jobs, preflight
+from trainer.data import load_examples
+from trainer.metrics import MetricsLog
+from trainer.pairs import counts, get_pair, import_pairs, list_pairs
+from trainer.registry import list_adapters
+from trainer.shapes import shape_of
 
 GB = 2**30
 BIG = preflight.Hardware("cpu", "Test CPU (4 cores)", 16 * GB, 12 * GB, 16 * GB, 12 * GB, 4)

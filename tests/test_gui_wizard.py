@@ -6,20 +6,17 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+from PySide6.QtWidgets import QFileDialog
 
-pytest.importorskip("PySide6")
-
-from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
-from PySide6.QtGui import QDropEvent  # noqa: E402
-from PySide6.QtWidgets import QFileDialog  # noqa: E402
-
-from assistant.gui.wizard import EMPTY_IDENTITIES, LAST_FOLDER_KEY, ImportWizard  # noqa: E402
-from assistant.identities import load_me  # noqa: E402
-from assistant.mail import generate as gen  # noqa: E402
-from assistant.mail import preview as preview_module  # noqa: E402
-from assistant.mail.preview import known_locations, preview  # noqa: E402
-from assistant.mail.sources import iter_mbox  # noqa: E402
-from assistant.store import open_store  # noqa: E402
+from assistant.gui.wizard import EMPTY_IDENTITIES, LAST_FOLDER_KEY, ImportWizard
+from assistant.identities import load_me
+from assistant.mail import generate as gen
+from assistant.mail import preview as preview_module
+from assistant.mail.preview import known_locations, preview
+from assistant.mail.sources import iter_mbox
+from assistant.store import open_store
 
 
 @pytest.fixture
