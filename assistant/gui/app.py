@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 from assistant import netguard
 from assistant.drafting.backend import unload
 from assistant.errors import MailvoiceError
-from assistant.gui import tasks
+from assistant.gui import bugs, tasks
 from assistant.gui.about import about_dialog, app_icon, shortcuts_dialog
 from assistant.gui.compose import ComposePage
 from assistant.gui.drafts_page import DraftsPage
@@ -374,8 +374,10 @@ def run(root: str | None = None, argv: list[str] | None = None) -> int:
         except MailvoiceError as exc:
             QMessageBox.critical(None, "Mailvoice", str(exc))
             return 1
+        previous = bugs.install(lambda: window)  # an error no page caught: shown as a bug with its report
         window.show()
         code = app.exec()
+        sys.excepthook = previous
         window.shutdown()
     unload()  # free llama.cpp while Qt and Python are still whole: freeing it at interpreter exit crashes
     return code
