@@ -3,7 +3,8 @@
 The real app on the embedded model: a generated mailbox (Alex Morgan's) is imported into a temporary data
 folder with the same core as ``mailvoice import``, training pairs are built from its sent mail and a tiny
 adapter is trained on them (``mailvoice pairs build`` and ``mailvoice train``: the Train page shows real pairs,
-losses and an adapter), a few drafts are written with the real model, and each page is saved as a PNG
+losses and an adapter), the plain model and the adapter are evaluated (the Train page's verdict compares
+them), a few drafts are written with the real model, and each page is saved as a PNG
 (``make screenshots`` runs this under Xvfb). Nothing of the user's is read or changed: the data folder, the
 window settings and the "home" folder the import wizard searches are all temporary.
 """
@@ -27,7 +28,9 @@ DRAFTS = (
 COMPOSE = "say Tuesday at 3 works and I'll send an invite"
 REPLY_SEARCH = "Atlas 30 minutes"
 COMPOSE_SEED = 3
-PAIRS = 16
+# Every sent email of the mailbox: its validation split (one thread in ten) then holds the 10 emails a verdict
+# needs (11 of 234).
+PAIRS = 240
 # A run small enough for a laptop CPU in a few minutes: it shows real losses and an adapter, not a voice.
 TRAINING = {
     "max_steps": 12,
@@ -49,10 +52,12 @@ SIZE = (1100, 720)
 def prepare(tmp: Path) -> tuple[Path, Path]:
     """A data folder with a generated mailbox imported and two drafts; and a home with Takeout and Thunderbird."""
     from assistant.drafting import LlamaBackend, draft, engine_settings
+    from assistant.gui.adapters_panel import EVAL_LIMIT
     from assistant.importer import import_paths
     from assistant.mail import generate as gen
     from assistant.paths import data_dir
     from assistant.store import open_store
+    from trainer.evaluation import evaluate
     from trainer.pairs.build import build_pairs
     from trainer.registry import use_adapter
 
@@ -63,13 +68,14 @@ def prepare(tmp: Path) -> tuple[Path, Path]:
     thunderbird = home / ".thunderbird/x1y2z3.default-release/Mail/Local Folders"
     thunderbird.mkdir(parents=True)
     gen.write_mbox(thunderbird / "Archives", gen.generate_messages(300, seed=12), gmail_labels=False)
-    (thunderbird / "Archives.msf").write_text("// <!-- <mdb:mork:z v=\"1.4\"/> -->\n")
+    (thunderbird / "Archives.msf").write_text('// <!-- <mdb:mork:z v="1.4"/> -->\n')
     root = data_dir(tmp / "mailvoice")
     db = open_store(root)
     import_paths(db, [takeout])
     build_pairs(db, LlamaBackend(engine_settings(db)[0]), limit=PAIRS)
     train(db, root)
-    use_adapter(db, "none")  # the drafts shown are the base model's: a 16-step adapter is no voice yet
+    evaluate(db, root, adapter=None, examples=True, limit=EVAL_LIMIT)  # what the Train page's verdict compares with
+    use_adapter(db, "none")  # the drafts shown are the base model's: a 12-step adapter is no voice yet
     for instruction, to in DRAFTS:
         draft(db, instruction, to=to, seed=7, length="short")
     return root, home
@@ -157,6 +163,7 @@ def shots(root: Path, home: Path, tmp: Path, out: Path) -> None:
             shoot(window, out, name)
         window.nav.setCurrentRow(COMPOSE_PAGE)
         compose_reply(app, window.compose)
+        settle(app, 1.5)  # the status bar polls its job chips once a second: the finished draft's goes
         shoot(window, out, "compose")
         wizard_shots(app, window, home, out)
     window.close()
@@ -164,7 +171,8 @@ def shots(root: Path, home: Path, tmp: Path, out: Path) -> None:
 
 
 def show_training(app, page, root: Path) -> None:
-    """The Train page with a pair selected, the tiny run's losses in the chart and its adapter selected."""
+    """The Train page with a pair selected, the tiny run's losses in the chart, its adapter selected and evaluated
+    (the verdict in words, against the plain model's evaluation)."""
     from trainer import jobs
     from trainer.metrics import MetricsLog
 
@@ -175,6 +183,8 @@ def show_training(app, page, root: Path) -> None:
     for event in MetricsLog(run_dir / "metrics.jsonl").read():
         page.chart.add_event(event)
     page.adapters.table.selectRow(0)
+    page.adapters.evaluate()
+    settle(app, 0.5, lambda: not page.adapters.evaluating, timeout=1800)
 
 
 def compose_reply(app, page) -> None:
