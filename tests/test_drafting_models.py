@@ -12,15 +12,8 @@ from gguf import GGUFReader, GGUFWriter
 
 from assistant.cli import cli
 from assistant.drafting import models
-from assistant.drafting.models import (
-    ModelError,
-    check_model,
-    choose_model,
-    current_model,
-    embedded_model_path,
-    model_info,
-    read_gguf_header,
-)
+from assistant.drafting.models import check_model, choose_model, current_model, embedded_model_path, model_info
+from assistant.gguf import ModelError, read_gguf_header
 from assistant.store.db import get_setting
 
 

@@ -13,13 +13,8 @@ import pytest
 from click.testing import CliRunner
 from gguf import GGMLQuantizationType as Q
 
-from assistant.drafting.models import (
-    ModelError,
-    check_model,
-    embedded_model_path,
-    engine_settings,
-    read_gguf_header,
-)
+from assistant.drafting.models import check_model, embedded_model_path, engine_settings
+from assistant.gguf import ModelError, read_gguf_header
 from trainer import merge as merge_module
 from trainer.base_model import identify
 from trainer.merge import MergeError, merge_adapter

@@ -10,7 +10,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from assistant.drafting.models import check_adapter, read_gguf_header
+from assistant.drafting.models import check_adapter
+from assistant.gguf import read_gguf_header
 from trainer.export import ExportError, export_gguf, gguf_name, permute_rows
 
 HEADS, KV_HEADS, HIDDEN, R = 4, 2, 16, 2

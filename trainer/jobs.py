@@ -260,7 +260,7 @@ def _architecture(base: BaseIdentity) -> str | None:
     """The base GGUF's architecture name: the adapter must carry the same one for llama.cpp to load it."""
     if base.kind != "gguf":
         return None
-    from assistant.drafting.models import read_gguf_header
+    from assistant.gguf import read_gguf_header
 
     return str(read_gguf_header(base.path).metadata.get("general.architecture") or "") or None
 

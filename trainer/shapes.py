@@ -66,7 +66,7 @@ def shape_of(path: str | Path) -> ModelShape:
             tied,
             int(c.get("max_position_embeddings", 0)),
         )
-    from assistant.drafting.models import ModelError, read_gguf_header
+    from assistant.gguf import ModelError, read_gguf_header
 
     try:
         header = read_gguf_header(path)
