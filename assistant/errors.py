@@ -8,7 +8,17 @@ from __future__ import annotations
 
 
 class MailvoiceError(Exception):
-    """A user-facing error: the message says what went wrong and what to do about it."""
+    """A user-facing error: the message says what went wrong and what to do about it, in words that fit any
+    front end (the app's buttons and the command line alike). ``cli`` says how to do it on the command line
+    (its options and commands); the CLI prints it after the message, the app has its own controls.
+    """
+
+    def __init__(self, message: str = "", *, cli: str = ""):
+        super().__init__(message)
+        self.cli = cli
+
+    def for_command_line(self) -> str:
+        return f"{self} {self.cli}" if self.cli else str(self)
 
 
 class NotMailError(MailvoiceError):

@@ -77,7 +77,8 @@ def forget(root: Path) -> ForgetReport:
     if (root / IMPORT_LOCK).exists() and not lock.try_acquire():
         raise MailvoiceError(
             f"An import into {root} is running, so nothing was deleted: it would go on storing mail. Stop it (or "
-            "wait for it to finish), then run mailvoice forget --yes again."
+            "wait for it to finish), then forget everything again.",
+            cli="Then run mailvoice forget --yes again.",
         )
     report = ForgetReport(root, kept=foreign_entries(root))
     try:  # holding the lock: an import started now waits, then finds the store gone and starts a new one
@@ -96,13 +97,15 @@ def _refuse_unless_data_folder(root: Path) -> None:
     if root == Path(root.anchor) or root == home or root in home.parents:
         raise NotADataFolder(
             f"{root} is a home or system folder, not a Mailvoice data folder, so nothing was deleted. "
-            "Give the folder Mailvoice uses (--data-dir or MAILVOICE_HOME)."
+            "Give the folder Mailvoice uses.",
+            cli="(--data-dir or MAILVOICE_HOME)",
         )
     if not looks_like_data_folder(root):
         raise NotADataFolder(
             f"{root} does not look like a Mailvoice data folder (it has no {DB_NAME}, and holds files Mailvoice "
-            f"did not write: {', '.join(foreign_entries(root)[:3])}), so nothing was deleted. Check --data-dir "
-            "or MAILVOICE_HOME."
+            f"did not write: {', '.join(foreign_entries(root)[:3])}), so nothing was deleted. Check which folder "
+            "Mailvoice uses.",
+            cli="Check --data-dir or MAILVOICE_HOME.",
         )
 
 
@@ -123,7 +126,8 @@ def _remove(path: Path, report: ForgetReport) -> None:
     except OSError as exc:
         raise MailvoiceError(
             f"Could not delete {path} ({exc.strerror or exc}). {report.removed_files:,} files were deleted "
-            "so far; close Mailvoice everywhere, then run mailvoice forget --yes again."
+            "so far; close Mailvoice everywhere, then forget everything again.",
+            cli="Then run mailvoice forget --yes again.",
         ) from exc
     report.removed_files += 1
     if stat.S_ISREG(info.st_mode):

@@ -55,8 +55,8 @@ def own_addresses(values: Iterable[str]) -> list[str]:
         addr = addr.strip().lower()
         if not _ADDRESS.fullmatch(addr):
             raise MailvoiceError(
-                f"{value.strip()!r} is not an email address: give addresses such as ann@example.org "
-                "(mailvoice identities lists those found in your mail)."
+                f"{value.strip()!r} is not an email address: give addresses such as ann@example.org.",
+                cli="(mailvoice identities lists those found in your mail)",
             )
         found.append(addr)
     return found

@@ -288,7 +288,7 @@ def _import_paths(
     run.finish("cancelled" if run.cancelled else "done")
     if store_replaced(db):  # the store was deleted meanwhile: everything went into a file no one will open
         raise StoreError(
-            f"{db_file(db)} was deleted while this import ran (by mailvoice forget?), so none of the "
+            f"{db_file(db)} was deleted while this import ran (everything forgotten?), so none of the "
             f"{run.report.imported:,} messages it read were kept. Import again to store them."
         )
     return run.report

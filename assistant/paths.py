@@ -28,6 +28,8 @@ IMPORT_LOCK = f"{DB_NAME}.import-lock"  # held by a running import (assistant.im
 OWN_ENTRIES = frozenset({*DB_FILES, IMPORT_LOCK, "runs", "cache", "adapters", "eval", "demo"})
 PRIVATE_UMASK = 0o077  # group and others get nothing: files 0600, folders 0700
 
+FOLDER_OPTIONS = "Set it with --data-dir or MAILVOICE_HOME."  # how the command line chooses the folder
+
 
 class DataFolderError(MailvoiceError):
     """The data folder cannot be used: it is a file, cannot be created, or holds files that are not ours."""
@@ -48,7 +50,7 @@ def data_dir(override: str | os.PathLike[str] | None = None) -> Path:
     if not path.is_dir():
         _create(path, where)
     elif not is_data_folder(path):
-        raise DataFolderError(_not_ours(path, where))
+        raise DataFolderError(_not_ours(path, where), cli=FOLDER_OPTIONS)
     return path
 
 
@@ -72,19 +74,22 @@ def private_umask() -> None:
 def _create(path: Path, where: str) -> None:
     if path.is_symlink() or (path.exists() and not path.is_dir()):  # a folder: made meanwhile by another thread
         raise DataFolderError(
-            f"{where}{path} is a file, not a folder. Give a folder for Mailvoice's data (a new or empty one) "
-            "with --data-dir or MAILVOICE_HOME."
+            f"{where}{path} is a file, not a folder. Give a folder for Mailvoice's data (a new or empty one).",
+            cli=FOLDER_OPTIONS,
         )
     try:
         path.mkdir(parents=True, mode=0o700)
     except FileExistsError:  # made at the same moment by another Mailvoice process: fine if it is a folder
         if not path.is_dir():
-            raise DataFolderError(f"{where}{path} is a file, not a folder. Give a folder with --data-dir.") from None
+            raise DataFolderError(
+                f"{where}{path} is a file, not a folder. Give a folder for Mailvoice's data (a new or empty one).",
+                cli=FOLDER_OPTIONS,
+            ) from None
         return
     except OSError as exc:
         raise DataFolderError(
-            f"Cannot create the data folder {path} ({exc.strerror or exc}). Choose a folder you can write to "
-            "with --data-dir or MAILVOICE_HOME."
+            f"Cannot create the data folder {path} ({exc.strerror or exc}). Choose a folder you can write to.",
+            cli=FOLDER_OPTIONS,
         ) from exc
     if os.name != "nt":
         os.chmod(path, 0o700)  # ours: private whatever the umask was when it was made
@@ -113,8 +118,8 @@ def _not_ours(path: Path, where: str) -> str:
     shown = ", ".join(names[:3]) + (f" and {len(names) - 3:,} more" if len(names) > 3 else "")
     return (
         f"{where}{path} already holds files that are not Mailvoice's ({shown}). Mailvoice keeps its data in a "
-        "folder of its own, so that mailvoice forget can delete all of it and nothing of yours: give a new or "
-        f"empty folder, e.g. {path / APP_NAME}, with --data-dir or MAILVOICE_HOME."
+        "folder of its own, so that forgetting everything deletes all of it and nothing of yours: give a new or "
+        f"empty folder, e.g. {path / APP_NAME}."
     )
 
 

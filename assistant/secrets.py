@@ -72,7 +72,8 @@ def _backend() -> keyring.backend.KeyringBackend:
     if type(backend).__name__ in _PLAIN_TEXT_BACKENDS:
         raise SecretsError(
             f"The configured keyring ({_describe(backend)}) stores secrets as plain text on disk, so Mailvoice "
-            "will not use it. Choose the system keyring (python -m keyring --list-backends) and try again."
+            "will not use it. Choose the system keyring and try again.",
+            cli="(python -m keyring --list-backends lists the keyrings)",
         )
     return backend
 

@@ -108,7 +108,7 @@ def test_mailvoice_home_pointing_at_a_file_is_one_clear_line(tmp_path, monkeypat
     assert (code, out) == (1, "")
     assert err == (
         f"Error: MAILVOICE_HOME {notes} is a file, not a folder. Give a folder for Mailvoice's data (a new or "
-        "empty one) with --data-dir or MAILVOICE_HOME.\n"
+        "empty one). Set it with --data-dir or MAILVOICE_HOME.\n"
     )
     assert notes.read_text() == "mine"
 

@@ -64,7 +64,10 @@ def test_draft_human_mode_separates_alternatives(fake):
     [
         (["draft", ""], "The instruction is empty"),
         (["draft", "hi", "--reply-to", "nope@x"], "No stored message has the Message-ID"),
-        (["draft", "hi", "--adapter", "mine"], "no adapters are registered yet"),
+        (
+            ["draft", "hi", "--adapter", "mine"],
+            "trained yet. Train one, or draft without one. (mailvoice train trains one;",
+        ),
         (["draft", "hi", "--reply-file", "missing.eml"], "Cannot read missing.eml"),
     ],
 )

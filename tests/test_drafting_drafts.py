@@ -133,9 +133,9 @@ def test_cancel_stops_and_saves_nothing(mail):
     [
         ({"instruction": "  "}, "The instruction is empty"),
         ({"reply_to": "missing@x"}, "No stored message has the Message-ID"),
-        ({"reply_to": "a@b", "reply_file": "x.eml"}, "either a stored email"),
+        ({"reply_to": "a@b", "reply_file": "x.eml"}, "Answer one email: a stored one or one from a file"),
         ({"length": "epic"}, "Unknown length"),
-        ({"adapter": "mine"}, "no adapters are registered yet"),
+        ({"adapter": "mine"}, "no adapters are trained yet"),
     ],
 )
 def test_bad_input_is_one_clear_error(mail, kwargs, message):
@@ -156,7 +156,7 @@ def test_adapter_choice_reaches_the_engine(mail, tmp_path):
     assert fake.settings.lora_path is None  # switched back without a new backend
     set_setting(mail, "adapter", "mine")  # chosen with `mailvoice use`
     assert draft(mail, "say hello", backend=fake).adapter == "mine" and fake.settings.lora_path
-    with pytest.raises(AdapterError, match=r"No adapter named 'other'\. Registered: gone, mine"):
+    with pytest.raises(AdapterError, match=r"No adapter named 'other'\. Your adapters: gone, mine"):
         draft(mail, "say hello", adapter="other", backend=fake)
     with pytest.raises(AdapterError, match="which is gone"):
         draft(mail, "say hello", adapter="gone", backend=fake)

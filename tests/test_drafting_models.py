@@ -117,8 +117,9 @@ def test_choose_model_stores_the_checked_path_and_default_goes_back(db, tmp_path
 
 def test_no_model_at_all(db, monkeypatch):
     monkeypatch.setattr(models, "embedded_model_path", lambda: None)
-    with pytest.raises(ModelError, match="No model is available.*mailvoice model PATH.gguf"):
+    with pytest.raises(ModelError, match="No model is available.*and choose it") as raised:
         current_model(db)
+    assert raised.value.cli == "Choose it with: mailvoice model PATH.gguf"  # what the command line adds
 
 
 def run(*args: str):

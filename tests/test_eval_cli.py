@@ -86,7 +86,7 @@ def test_user_errors_are_one_line_exit_1(db, paired):
 
 def test_no_pairs_says_what_to_run(db):
     code, out, err = run()
-    assert code == 1 and "run: mailvoice pairs build" in err and err.count("\n") == 1
+    assert code == 1 and "Run: mailvoice pairs build" in err and err.count("\n") == 1
 
 
 @pytest.mark.slow

@@ -194,5 +194,5 @@ def test_user_errors(db, paired):
 
 
 def test_no_pairs_yet(db):
-    with pytest.raises(EvalError, match="run: mailvoice pairs build"):
+    with pytest.raises(EvalError, match="no training pairs yet: build them from your sent mail"):
         evaluate(db, root_of(db), adapter=None, examples=True, limit=None, backend=FakeBackend())

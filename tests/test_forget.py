@@ -219,12 +219,12 @@ def test_forget_refuses_while_an_import_runs_and_the_import_keeps_its_mail(db, d
         if not refused:
             with pytest.raises(MailvoiceError) as caught:
                 forget(data_home)
-            refused.append(str(caught.value))
+            refused.append(caught.value.for_command_line())
 
     report = import_paths(db, [mbox], progress=forget_while_importing)
     assert refused == [
         f"An import into {data_home} is running, so nothing was deleted: it would go on storing mail. Stop it (or "
-        "wait for it to finish), then run mailvoice forget --yes again."
+        "wait for it to finish), then forget everything again. Then run mailvoice forget --yes again."
     ]
     assert report.status == "done" and report.imported > 150
     assert db.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == report.imported
@@ -239,7 +239,7 @@ def test_an_import_whose_store_is_deleted_under_it_says_its_mail_was_not_kept(db
         for path in data_home.glob("mailvoice.db*"):
             path.unlink()
 
-    with pytest.raises(StoreError, match=r"mailvoice\.db was deleted while this import ran \(by mailvoice forget\?\)"):
+    with pytest.raises(StoreError, match=r"mailvoice\.db was deleted while this import ran \(everything forgotten\?\)"):
         import_paths(db, [mbox], progress=delete_the_store)
     again = import_paths(open_store(data_dir()), [mbox])  # a fresh store, and an import into it, are fine
     assert again.status == "done" and again.imported > 150

@@ -63,7 +63,7 @@ def test_use_makes_drafting_pick_the_adapter(db, tmp_path):
 
 def test_use_of_an_unknown_adapter_names_the_known_ones(db, tmp_path):
     _register(db, tmp_path)
-    with pytest.raises(AdapterError, match="Registered: style-1"):
+    with pytest.raises(AdapterError, match="Your adapters: style-1"):
         use_adapter(db, "nope")
 
 

@@ -59,8 +59,9 @@ def test_a_process_that_dies_is_reported_not_hung():
     proc = TrainingProcess(run)
     events = list(proc.events())
     assert events[-1]["event"] == "crashed" and events[-1]["code"] == 3
-    with pytest.raises(TrainingFailed, match="stopped.*--resume"):
+    with pytest.raises(TrainingFailed, match=r"stopped \(exit code 3\)\. Details: .*worker\.log") as failed:
         proc.result()
+    assert failed.value.cli == "Continue with: mailvoice train --resume"  # the app offers its Resume button
     assert jobs.resumable_run(data_dir()) == run  # status says running, but nobody runs it
 
 

@@ -113,7 +113,8 @@ def _dequantize(gguf: Path, out: Path, half: bool, progress: Progress | None) ->
     except (ValueError, KeyError, RuntimeError, OSError) as exc:
         raise BaseModelError(
             f"transformers cannot read {gguf} ({exc}). Training supports GGUFs of common architectures "
-            "(Llama, Mistral, Qwen2/3, Phi-3, Gemma 2/3); or give the model's Hugging Face folder with --base."
+            "(Llama, Mistral, Qwen2/3, Phi-3, Gemma 2/3); or give the model's Hugging Face folder as the base.",
+            cli="(--base FOLDER)",
         ) from exc
     config = model.config
     if hasattr(config, "quantization_config"):

@@ -229,8 +229,9 @@ def encode_all(tokenizer: Any, examples: list[Example], max_len: int, min_email:
         (data.train if example.split == "train" else data.validation).append(encoded)
     if not data.train:
         raise DataError(
-            "No training examples: build pairs first (mailvoice pairs build), or give a file with --data."
-            + (f" {data.skipped} examples had instructions too long for max_seq_len." if data.skipped else "")
+            "No training examples: build pairs from your sent mail first, or train on a file of examples."
+            + (f" {data.skipped} examples had instructions too long for max_seq_len." if data.skipped else ""),
+            cli="Build them with mailvoice pairs build, or give a file with --data.",
         )
     return data
 

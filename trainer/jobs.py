@@ -140,8 +140,8 @@ def training_examples(db: sqlite_utils.Database, data_file: str | None = None) -
     if not any(e.split == "train" for e in examples):
         where = data_file or "the pairs table"
         raise DataError(
-            f"No training examples in {where}: build them with: mailvoice pairs build, "
-            "or give a JSONL file with: --data FILE"
+            f"No training examples in {where}: build pairs from your sent mail, or train on a JSONL file of them.",
+            cli="Build them with: mailvoice pairs build, or give a JSONL file with: --data FILE",
         )
     return examples
 

@@ -51,6 +51,9 @@ FILE_TYPES = {Q.F32: gguf.LlamaFileType.ALL_F32} | {
     t: gguf.LlamaFileType[f"MOSTLY_{t.name}"] for t in WRITABLE if t != Q.F32
 }
 
+BASE_OPTION = "(--base PATH.gguf)"  # how the command line names the base model
+LIST_ADAPTERS = "(mailvoice adapters lists them)"
+
 
 class MergeError(MailvoiceError):
     """The adapter cannot be merged into this base, or the result cannot be written."""
@@ -168,18 +171,21 @@ def resolve(db: Any, adapter: str, base: str | Path | None = None) -> tuple[str,
         path = Path(adapter).expanduser()
         if not path.is_file():
             if path.suffix.lower() == ".gguf":
-                raise MergeError(f"{path} does not exist. Give an adapter GGUF, or a name from: mailvoice adapters")
+                raise MergeError(f"{path} does not exist. Give an adapter GGUF, or the name of one of your adapters.",
+                                 cli=LIST_ADAPTERS)  # fmt: skip
             if resolve_adapter(db, adapter)[1] is None:  # an unknown name raises, listing the known ones
-                raise MergeError("Name the adapter to merge (see mailvoice adapters), or give an adapter GGUF.")
+                raise MergeError("Name the adapter to merge, or give an adapter GGUF.", cli=LIST_ADAPTERS)
         name = path.parent.name if path.name == "adapter.gguf" else path.stem
         expected = recorded_base(path)
     if base is not None:
         return name, path, Path(base).expanduser(), expected
     recorded = (expected or {}).get("path")
     if not recorded:
-        raise MergeError(f"It is not recorded which model {name} was trained on: give it with --base GGUF.")
+        raise MergeError(f"It is not recorded which model {name} was trained on: give that model as the base.",
+                         cli=BASE_OPTION)  # fmt: skip
     if not Path(recorded).is_file():
-        raise MergeError(f"The model {name} was trained on, {recorded}, is gone. Give its new place with --base GGUF.")
+        raise MergeError(f"The model {name} was trained on, {recorded}, is gone. Give its new place as the base.",
+                         cli=BASE_OPTION)  # fmt: skip
     return name, path, Path(recorded), expected
 
 
@@ -232,9 +238,11 @@ def _same_file(a: Path, b: Path) -> bool:
 def _check_paths(base: Path, adapter: Path, out: Path, overwrite: bool) -> None:
     for what, path in (("base model", base), ("adapter", adapter)):
         if path.exists() and _same_file(out, path):
-            raise MergeError(f"{out} is the {what} itself; the merged model needs a path of its own: -o NEW.gguf")
+            raise MergeError(f"{out} is the {what} itself; the merged model needs a path of its own.",
+                             cli="(-o NEW.gguf)")  # fmt: skip
     if out.exists() and not overwrite:
-        raise MergeError(f"{out} already exists: give another path with -o, or --force to replace it.")
+        raise MergeError(f"{out} already exists: give another path, or replace it.",
+                         cli="(another path with -o, or --force to replace it)")  # fmt: skip
 
 
 def _readers(base: Path, adapter: Path) -> tuple[Any, Any]:
@@ -253,7 +261,8 @@ def _readers(base: Path, adapter: Path) -> tuple[Any, Any]:
     if _field(lora_reader, gguf.Keys.Adapter.TYPE) != "lora":
         raise MergeError(f"{adapter} is not a LoRA adapter (adapter.type); only LoRA adapters can be merged.")
     if (_field(base_reader, "split.count") or 1) > 1:
-        raise MergeError(f"{base} is one part of a split model; join the parts first (llama-gguf-split --merge).")
+        raise MergeError(f"{base} is one part of a split model; join the parts into one file first (llama.cpp's "
+                         "gguf-split tool does).", cli="(llama-gguf-split --merge)")  # fmt: skip
     return base_reader, lora_reader
 
 
@@ -279,13 +288,15 @@ def _check_same_base(base: Path, adapter: Path, base_reader: Any, lora_reader: A
             trained_on = expected.get("name") or expected.get("path") or "another model"
             raise MergeError(
                 f"The adapter {adapter.parent.name} was trained on {trained_on}, not on {base.name}. Merge it "
-                f"into the model it was trained on: --base {expected.get('path') or 'PATH.gguf'}"
+                "into the model it was trained on.",
+                cli=f"(--base {expected.get('path') or 'PATH.gguf'})",
             )
     arch, lora_arch = _field(base_reader, "general.architecture"), _field(lora_reader, "general.architecture")
     if arch != lora_arch:
         raise MergeError(
             f"The adapter is for {lora_arch} models and {base.name} is a {arch} model: merge it into the "
-            "model it was trained on (--base PATH.gguf)."
+            "model it was trained on.",
+            cli=BASE_OPTION,
         )
 
 
@@ -296,7 +307,8 @@ def _check_disk(out: Path, base_reader: Any, plans: list[_Plan]) -> None:
     if free < needed:
         raise MergeError(
             f"The merged model needs {needed / 2**30:.1f} GB of disk in {folder} ({free / 2**30:.1f} GB free). "
-            "Free some space, write it elsewhere with -o, or choose a smaller --type (q8_0 or same)."
+            "Free some space, write it elsewhere, or choose a smaller type (q8_0 or same).",
+            cli="(-o PATH, --type q8_0 or same)",
         )
 
 
@@ -329,7 +341,8 @@ def _plan(base_reader: Any, lora_reader: Any, out_type: str) -> tuple[list[_Plan
     if missing:
         raise MergeError(
             f"The adapter changes {missing[0]}, which this base model does not have: it was trained on another "
-            "model. Merge it into the model it was trained on (--base PATH.gguf)."
+            "model. Merge it into the model it was trained on.",
+            cli=BASE_OPTION,
         )
     plans, ranks = [], set()
     for tensor in base_reader.tensors:
@@ -343,7 +356,8 @@ def _plan(base_reader: Any, lora_reader: Any, out_type: str) -> tuple[list[_Plan
         if a.ndim != 2 or b.ndim != 2 or b.shape[1] != a.shape[0] or (b.shape[0], a.shape[1]) != (rows, cols):
             raise MergeError(
                 f"The adapter's update of {tensor.name} does not fit its shape in this base model: it was "
-                "trained on another model. Merge it into the model it was trained on (--base PATH.gguf)."
+                "trained on another model. Merge it into the model it was trained on.",
+                cli=BASE_OPTION,
             )
         ranks.add(a.shape[0])
         plans.append(_merged_plan(tensor, out_type, rows, cols, a, b))

@@ -287,7 +287,7 @@ def preflight(
     if hours > cfg.max_hours:
         pf.problems.append(
             f"Training would take about {hours / 24:.1f} days on {hw.name} ({rate:,.0f} tokens/s, "
-            f"{tokens:,} tokens). Use fewer pairs or epochs, --max-steps, a smaller base, or a GPU."
+            f"{tokens:,} tokens). Use fewer pairs, epochs or steps, a smaller base, or a GPU."
         )
     elif hours > 2 and hw.device == "cpu":
         pf.advice.append(f"Training on the CPU takes about {hours:.1f} hours; a GPU would take minutes.")

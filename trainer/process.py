@@ -186,5 +186,6 @@ class TrainingProcess:
             return final
         message = final.get("message", "The training process did not report.")
         if final.get("event") == "crashed" or final.get("kind") == "bug":
-            message += f" Details: {self.run_dir / 'worker.log'}. Continue with: mailvoice train --resume"
+            message += f" Details: {self.run_dir / 'worker.log'}."
+            raise TrainingFailed(message, cli="Continue with: mailvoice train --resume")
         raise TrainingFailed(message)

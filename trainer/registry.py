@@ -90,7 +90,8 @@ def use_adapter(db: sqlite_utils.Database, name: str) -> str | None:
     if db.execute("SELECT 1 FROM adapters WHERE name = ?", [name]).fetchone() is None:
         known = [r[0] for r in db.execute("SELECT name FROM adapters ORDER BY name")]
         raise AdapterError(
-            f"No adapter named {name!r}. Registered: {', '.join(known) or 'none'} (train one with: mailvoice train)"
+            f"No adapter named {name!r}. Your adapters: {', '.join(known) or 'none'}.",
+            cli="(Train one with: mailvoice train)",
         )
     set_setting(db, ADAPTER_KEY, name)
     return name

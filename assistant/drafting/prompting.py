@@ -121,8 +121,9 @@ def reply_from_store(db: sqlite_utils.Database, message_id: str) -> ReplyContext
         row = db.execute(f"SELECT {columns} FROM messages WHERE id = ?", [int(wanted)]).fetchone()
     if row is None:
         raise PromptError(
-            f"No stored message has the Message-ID {message_id!r}. Copy it from the email's headers, "
-            "or save the email as .eml and use --reply-file."
+            f"No stored message has the Message-ID {message_id!r}. Copy it from the email's headers, or save "
+            "the email as .eml and answer the file.",
+            cli="Answer a file with --reply-file.",
         )
     return ReplyContext(
         row[1], "message", row[2] or "", row[3] or "", row[4] or "", row[5] or "", row[6] or "", row_id=row[0]

@@ -10,7 +10,6 @@ from the system's palette, so light and dark themes both work.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -22,7 +21,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QHBoxLayout,
-    QLabel,
     QListWidget,
     QMainWindow,
     QMessageBox,
@@ -40,6 +38,7 @@ from assistant.gui.drafts_page import DraftsPage
 from assistant.gui.mail_page import MailPage
 from assistant.gui.settings_page import DATA_DIR_KEY, SettingsPage
 from assistant.gui.status import Job, StatusArea, job_from
+from assistant.gui.train_page import TrainPage
 from assistant.gui.wizard import ImportWizard
 from assistant.paths import data_dir
 from assistant.store import open_store
@@ -51,16 +50,6 @@ MAIL, TRAIN, COMPOSE, DRAFTS, SETTINGS = range(len(PAGES))
 def default_settings() -> QSettings:
     """Where the window remembers itself (an ini file in the user's config folder)."""
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "mailvoice", "mailvoice")
-
-
-def _train_page(root: str) -> QWidget:
-    if importlib.util.find_spec("assistant.gui.train_page") is None:
-        label = QLabel("Training on your style runs from the command line for now: <code>mailvoice train</code>.")
-        label.setWordWrap(True)
-        return label
-    from assistant.gui.train_page import TrainPage
-
-    return TrainPage(root)
 
 
 def tab_leaves_tables(page: QWidget) -> None:
@@ -99,7 +88,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Mailvoice")
         self.setWindowIcon(app_icon())
         self.mail = MailPage(self.root)
-        self.train = _train_page(self.root)
+        self.train = TrainPage(self.root)
         self.compose = ComposePage(self.root, backend_factory)
         self.drafts = DraftsPage(self.root)
         self.settings_page = SettingsPage(self.root, self.qsettings, recorder=recorder, busy=self.busy_reason,
@@ -160,10 +149,8 @@ class MainWindow(QMainWindow):
         help_menu.addActions([keys, about])
 
     def _connect_train(self) -> None:
-        changed = getattr(self.train, "adapter_changed", None)
-        if changed is not None:
-            changed.connect(lambda _name: self.settings_page.refresh())
-            changed.connect(lambda _name: self.status.refresh_model())
+        self.train.adapter_changed.connect(lambda _name: self.settings_page.refresh())
+        self.train.adapter_changed.connect(lambda _name: self.status.refresh_model())
 
     # -- pages -------------------------------------------------------------------------------------
     def current_page(self) -> int:
@@ -227,12 +214,11 @@ class MainWindow(QMainWindow):
 
     def release_data(self) -> None:
         """Before everything is deleted: the Train page, which keeps the database open, stops."""
-        if hasattr(self.train, "shutdown"):
-            self.train.shutdown()
+        self.train.shutdown()
 
     def rebuild_train(self) -> None:
         """A new Train page on the (now new) database; the stopped one goes."""
-        old, self.train = self.train, _train_page(self.root)
+        old, self.train = self.train, TrainPage(self.root)
         self.stack.insertWidget(TRAIN, self.train)
         self.stack.removeWidget(old)
         old.deleteLater()
@@ -262,7 +248,7 @@ class MainWindow(QMainWindow):
         """What a page that does not describe its jobs runs: Compose's draft, training's thread in its last moment."""
         if index == COMPOSE and self.compose.thread is not None and self.compose.thread.isRunning():
             return "A draft is being written. Quitting stops it before it is finished."
-        thread = getattr(self.train, "train_thread", None)
+        thread = self.train.train_thread
         if index == TRAIN and thread is not None and thread.isRunning():
             return "Training is running. Quitting stops it."
         return None
@@ -338,8 +324,7 @@ class MainWindow(QMainWindow):
             self.wizard.finished.disconnect(self.after_import)
             self.wizard.done(0)
         self.compose.shutdown()
-        if hasattr(self.train, "shutdown"):
-            self.train.shutdown()
+        self.train.shutdown()
         tasks.wait_all()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name

@@ -28,6 +28,9 @@ PRIVATE_MODES_KEY = "private_modes"  # set once the files older versions wrote r
 _DAMAGE = ("not a database", "malformed", "corrupt")
 
 
+OTHER_FOLDER = "Choose another with --data-dir."  # how the command line chooses another data folder
+
+
 def open_store(root: Path, *, check: bool = False) -> sqlite_utils.Database:
     """Open (creating and migrating if needed) the database in data folder ``root``.
 
@@ -83,7 +86,7 @@ def _make_private(path: Path) -> None:
 def _open_read_only(path: Path, check: bool) -> sqlite_utils.Database:
     """Open a database whose folder or file cannot be written; :class:`StoreError` when that cannot work."""
     if not path.exists():
-        raise StoreError(read_only_message(path))
+        raise StoreError(read_only_message(path), cli=OTHER_FOLDER)
     uri = f"file:{quote(str(path))}?mode=ro"
     try:
         try:
@@ -93,7 +96,8 @@ def _open_read_only(path: Path, check: bool) -> sqlite_utils.Database:
             if wal.exists() and wal.stat().st_size:  # SQLite reads a -wal only with a -shm it can make beside it
                 raise StoreError(
                     f"{read_only_message(path)} (Its newest changes wait in {wal.name}, which SQLite reads only "
-                    "in a folder it can write to.)"
+                    "in a folder it can write to.)",
+                    cli=OTHER_FOLDER,
                 ) from exc
             db = _read_only_db(uri + "&immutable=1")  # no -shm can be made; nothing pending in a -wal either
         if check:
@@ -101,7 +105,8 @@ def _open_read_only(path: Path, check: bool) -> sqlite_utils.Database:
         if _outdated(db):
             raise StoreError(
                 f"{read_only_message(path)} This version of Mailvoice needs to update the database first, "
-                "which needs write access."
+                "which needs write access.",
+                cli=OTHER_FOLDER,
             )
     except sqlite3.DatabaseError as exc:
         raise open_error(path, exc) from exc
@@ -132,11 +137,11 @@ def read_only_message(path: Path | str) -> str:
     if os.access(folder, os.W_OK) and path.exists():
         return (
             f"The database {path} is read-only: Mailvoice can show what it holds but not change it. Make it "
-            f"writable (chmod u+w {path}), or choose another data folder with --data-dir."
+            f"writable (chmod u+w {path}), or choose another data folder."
         )
     return (
         f"The data folder {folder} is read-only: Mailvoice can show what it holds but not change it. Make it "
-        "writable, or choose another data folder with --data-dir."
+        "writable, or choose another data folder."
     )
 
 
@@ -149,7 +154,7 @@ def open_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
             "from a backup."
         )
     if "readonly" in text or "read-only" in text:
-        return StoreError(read_only_message(path))
+        return StoreError(read_only_message(path), cli=OTHER_FOLDER)
     if "locked" in text or "busy" in text:
         return StoreError(
             f"The database {path} is busy: another Mailvoice is writing to it. Try again when it has finished."
@@ -158,7 +163,8 @@ def open_error(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
         return StoreError(f"The disk holding {path} is full. Free some space and try again.")
     return StoreError(
         f"The database {path} cannot be opened ({exc}). Check that you can read and write {path.parent}, or "
-        "choose another data folder with --data-dir."
+        "choose another data folder.",
+        cli=OTHER_FOLDER,
     )
 
 
@@ -220,7 +226,7 @@ def writing(db: sqlite_utils.Database, again: str) -> Iterator[None]:
         if "full" in str(exc).lower():
             raise StoreError(f"The disk holding {db_file(db)} is full. Free some space and {again}.") from exc
         if "readonly" in str(exc).lower():
-            raise StoreError(read_only_message(db_file(db))) from exc
+            raise StoreError(read_only_message(db_file(db)), cli=OTHER_FOLDER) from exc
         raise StoreError(f"Writing to the database failed ({exc}). {again[:1].upper()}{again[1:]}.") from exc
 
 

@@ -51,16 +51,18 @@ log = logging.getLogger("mailvoice.evaluation")
 def validation_pairs(db: sqlite_utils.Database, limit: int | None = None) -> list[Pair]:
     """The included validation pairs, oldest first (the first ``limit`` of them)."""
     if not db["pairs"].exists() or counts(db)["total"] == 0:
-        raise EvalError("There are no training pairs yet: run: mailvoice pairs build")
+        raise EvalError("There are no training pairs yet: build them from your sent mail.",
+                        cli="Run: mailvoice pairs build")  # fmt: skip
     pairs = list_pairs(db, split=VALIDATION, status="ok")
     if not pairs:
         raise EvalError(
-            "The validation split is empty: it needs pairs from at least two conversations "
-            "(run: mailvoice pairs build, or include excluded pairs: mailvoice pairs list --split validation)"
+            "The validation split is empty: it needs pairs from at least two conversations (build more pairs, or "
+            "include excluded ones).",
+            cli="(Run: mailvoice pairs build; excluded ones: mailvoice pairs list --split validation)",
         )
     if limit is not None:
         if limit < 1:
-            raise EvalError("--limit must be at least 1.")
+            raise EvalError("Evaluate at least one email.", cli="--limit must be at least 1.")
         pairs = pairs[:limit]
     return pairs
 

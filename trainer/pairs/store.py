@@ -24,6 +24,9 @@ _COLUMNS = (
 )
 
 
+LIST_PAIRS = "(mailvoice pairs list shows the ids)"
+
+
 def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -120,7 +123,7 @@ def training_rows(db: sqlite_utils.Database, split: str | None = None) -> list[d
 def get_pair(db: sqlite_utils.Database, pair_id: int) -> Pair:
     rows = _rows(db, "WHERE id = ?", [pair_id])
     if not rows:
-        raise PairsError(f"There is no pair {pair_id}. See the ids with: mailvoice pairs list")
+        raise PairsError(f"There is no pair {pair_id}.", cli=LIST_PAIRS)
     return _pair(rows[0], load_settings(db))
 
 
@@ -128,10 +131,10 @@ def edit_instruction(db: sqlite_utils.Database, pair_id: int, instruction: str) 
     """Replace a pair's instruction (the model's one is kept in ``generated_instruction``)."""
     text = " ".join(instruction.split())
     if not text:
-        raise PairsError('The instruction is empty; give the text, e.g. --instruction "Ask Rosa about Monday"')
+        raise PairsError('The instruction is empty; give the text, e.g. "Ask Rosa about Monday".')
     before = _rows(db, "WHERE id = ?", [pair_id])
     if not before:
-        raise PairsError(f"There is no pair {pair_id}. See the ids with: mailvoice pairs list")
+        raise PairsError(f"There is no pair {pair_id}.", cli=LIST_PAIRS)
     row = before[0]
     _texts, found = scrub_fields({"instruction": text, "input": row["input"], "output": row["output"]},
                                  load_settings(db))  # fmt: skip
