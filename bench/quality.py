@@ -81,6 +81,10 @@ def mailvoice(work: Path, *args: str) -> dict:
     return json.loads(done.stdout or "{}")
 
 
+# The recipe `train` chooses on a CPU (trainer.preflight.CPU_RECIPE), written out for --store-cpu-recipe: a version
+# before that choice, run on the same mailbox for a before/after comparison, has no CPU_RECIPE to import.
+OLDER_CPU_RECIPE = {"max_seq_len": 512, "batch_size": 2, "grad_accum": 2, "eval_every": 10, "eval_max_examples": 16,
+                    "checkpoint_every": 10, "parity_examples": 2}  # fmt: skip
 METRICS = ("bleu", "sacrebleu", "chrf", "rouge_l", "mauve", "length_ratio", "verbatim_overlap")
 
 
@@ -158,6 +162,11 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--max-steps", type=int, default=None)
     ap.add_argument("--gpu-recipe", action="store_true", help="train with the default recipe, not the CPU one")
+    ap.add_argument(
+        "--store-cpu-recipe",
+        action="store_true",
+        help="store the CPU recipe as the data folder's train setting (for a version before 'train' chose it)",
+    )
     ap.add_argument("--limit", type=int, default=None, help="evaluate on at most N validation pairs")
     ap.add_argument("--table", action="store_true", help="print WORK/eval.json as a Markdown table and stop")
     ap.add_argument("--instructions", type=int, metavar="N", help="print N random instructions as a table and stop")
@@ -199,11 +208,12 @@ def main() -> None:
     if "train" in stages:
         from assistant.store.db import open_store, set_setting
         from trainer.config import TrainConfig
-        from trainer.preflight import CPU_RECIPE
 
         if args.gpu_recipe:  # train chooses the CPU recipe by itself on a CPU; setting the defaults overrides it
             defaults = TrainConfig()
-            set_setting(open_store(work / "data"), "train", {k: getattr(defaults, k) for k in CPU_RECIPE})
+            set_setting(open_store(work / "data"), "train", {k: getattr(defaults, k) for k in OLDER_CPU_RECIPE})
+        elif args.store_cpu_recipe:
+            set_setting(open_store(work / "data"), "train", OLDER_CPU_RECIPE)
         have = mailvoice(work, "adapters").get("adapters", [])
         if not any(a.get("name") == "quality" for a in have):
             extra = ["--max-steps", str(args.max_steps)] if args.max_steps else []

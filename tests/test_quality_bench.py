@@ -1,0 +1,43 @@
+"""bench/quality.py, the quality measurement's driver: its mailbox is the same on every run (so every run holds
+out the same validation emails), and the CPU recipe it can give an older version is the one train chooses."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import mailbox
+from pathlib import Path
+
+from trainer.preflight import CPU_RECIPE
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_quality():
+    spec = importlib.util.spec_from_file_location("quality_bench", REPO / "bench" / "quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_set_becomes_the_same_mailbox_on_every_run(tmp_path):
+    quality = load_quality()
+    dataset = tmp_path / "ana_lima_clean.jsonl"
+    dataset.write_text("\n".join(json.dumps({"email": f"Hi,\n\nnote {n}.\n\nAna"}) for n in range(3)) + "\n")
+    first = quality.write_mailbox(dataset, tmp_path / "a.mbox")
+    second = quality.write_mailbox(dataset, tmp_path / "b.mbox")
+    assert first == second == ("ana.lima@dataset.example", 3)
+    ids = [message_ids(tmp_path / name) for name in ("a.mbox", "b.mbox")]
+    assert ids[0] == ids[1] and len(set(ids[0])) == 3
+
+
+def message_ids(path: Path) -> list[str]:
+    box = mailbox.mbox(str(path))
+    try:
+        return [m["Message-ID"] for m in box]
+    finally:
+        box.close()
+
+
+def test_the_recipe_stored_for_an_older_version_is_the_one_train_chooses_on_a_cpu():
+    assert load_quality().OLDER_CPU_RECIPE == CPU_RECIPE
