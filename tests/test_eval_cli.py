@@ -2,45 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
+from paired import bag_of_words, paired_store
 
 from assistant.cli import cli
 from assistant.cli.evaluate import evaluate
 from assistant.drafting import FakeBackend
-from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from trainer.evaluation import METRICS
-from trainer.pairs import build_pairs
-
-
-class Labeller(FakeBackend):
-    def stream(self, messages, params, cancel=None):
-        self.enqueue("Tell them about the plan for next week.")
-        yield from super().stream(messages, params, cancel)
-
-
-def bag_of_words(texts):
-    """A deterministic stand-in for the sentence embedder: hashed word counts."""
-    out = np.zeros((len(texts), 32))
-    for i, text in enumerate(texts):
-        for w in text.lower().split():
-            out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % 32] += 1
-    return out
 
 
 @pytest.fixture
 def paired(db, tmp_path):
-    path = tmp_path / "mail.mbox"
-    gen.write_mbox(path, gen.generate_messages(160, seed=5))
-    import_paths(db, [path], me=[gen.ME_ADDR])
-    build_pairs(db, Labeller(), limit=None)
-    return db
+    return paired_store(db, tmp_path)
 
 
 def run(*args: str, backend=None):

@@ -2,46 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from gguf import GGUFWriter
+from paired import bag_of_words, paired_store
 
 from assistant.drafting import FakeBackend, draft
 from assistant.drafting.models import AdapterError
 from assistant.errors import Cancelled
-from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from trainer.evaluation import EvalError, evaluate, list_evals, run_ablations
 from trainer.evaluation.run import held_out_ids, validation_pairs
-from trainer.pairs import Pair, build_pairs, edit_instruction, list_pairs, set_status
+from trainer.pairs import Pair, edit_instruction, list_pairs, set_status
 from trainer.prompts import reply_context
-
-
-def bag_of_words(texts):
-    out = np.zeros((len(texts), 32))
-    for i, text in enumerate(texts):
-        for w in text.lower().split():
-            out[i, int(hashlib.md5(w.encode()).hexdigest(), 16) % 32] += 1
-    return out
-
-
-class Labeller(FakeBackend):
-    def stream(self, messages, params, cancel=None):
-        self.enqueue("Tell them about the plan for next week.")
-        yield from super().stream(messages, params, cancel)
 
 
 @pytest.fixture
 def paired(db, tmp_path):
-    """A generated mailbox with its training pairs (a few in validation)."""
-    path = tmp_path / "mail.mbox"
-    gen.write_mbox(path, gen.generate_messages(160, seed=5))
-    import_paths(db, [path], me=[gen.ME_ADDR])
-    build_pairs(db, Labeller(), limit=None)
+    paired_store(db, tmp_path)
     assert len(validation_pairs(db)) >= 4
     return db
 

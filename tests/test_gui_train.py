@@ -216,7 +216,7 @@ def test_training_cannot_start_without_pairs_and_says_how_to_get_them(qtbot, war
     page = make_page(qtbot, prepare=fake_run(steps=3))
     page.train()  # the button is off; the call still reaches the core's refusal
     run_to_end(qtbot, page)
-    assert warnings and "mailvoice pairs build" in warnings[0]
+    assert warnings and "build pairs from your sent mail" in warnings[0]
 
 
 class ScriptedProcess:

@@ -85,7 +85,7 @@ def test_an_instruction_that_leaves_no_room_is_skipped():
 
 
 def test_no_training_examples_is_a_clear_error():
-    with pytest.raises(DataError, match="pairs build"):
+    with pytest.raises(DataError, match="build pairs from your sent mail first"):
         encode_all(TOK, [Example("a", "", "b", "validation")], 256)
 
 

@@ -8,31 +8,20 @@ import json
 import re
 
 import pytest
+from paired import paired_store
 
 from assistant.drafting import FakeBackend, draft
 from assistant.drafting.length import of_email
 from assistant.drafting.prompting import adapter_texts, draft_texts, texts_to_json
-from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from trainer.data import Example, from_jsonl, load_examples, save_jsonl
-from trainer.pairs import build_pairs, list_pairs
+from trainer.pairs import list_pairs
 from trainer.pairs.split import VALIDATION
 from trainer.prompts import held_out_ids, request_for, write_prompts
 
 
-class Labeller(FakeBackend):
-    def stream(self, messages, params, cancel=None):
-        self.enqueue("Tell them about the plan for next week.")
-        yield from super().stream(messages, params, cancel)
-
-
 @pytest.fixture
 def paired(db, tmp_path):
-    path = tmp_path / "mail.mbox"
-    gen.write_mbox(path, gen.generate_messages(160, seed=5))
-    import_paths(db, [path], me=[gen.ME_ADDR])
-    build_pairs(db, Labeller(), limit=None)
-    return db
+    return paired_store(db, tmp_path)
 
 
 def words(text: str) -> int:
