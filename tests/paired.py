@@ -7,8 +7,8 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+from fakes import FakeBackend
 
-from assistant.drafting import FakeBackend
 from assistant.importer import import_paths
 from assistant.mail import generate as gen
 from trainer.pairs import build_pairs

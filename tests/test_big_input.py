@@ -9,8 +9,9 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from fakes import FakeBackend
 
-from assistant.drafting import FakeBackend, batch, draft
+from assistant.drafting import batch, draft
 from assistant.drafting import guard as guard_module
 from assistant.drafting.batch import InstructionsError, read_instructions
 from assistant.drafting.prompting import PromptError, ReplyContext, build_prompt, reply_from_file

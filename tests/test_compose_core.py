@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from fakes import FakeBackend
 
-from assistant.drafting import FakeBackend, draft
+from assistant.drafting import draft
 from assistant.drafting.drafts import DraftGone, list_drafts, update_draft
 from assistant.store.fts import index_pending, search_messages
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from fakes import FakeBackend
 
 from assistant.drafting import backend as backend_module
-from assistant.drafting.backend import EngineSettings, FakeBackend, GenerationParams, LlamaBackend, default_threads
+from assistant.drafting.backend import EngineSettings, GenerationParams, LlamaBackend, default_threads
 
 MESSAGES = [{"role": "system", "content": "You write emails."}, {"role": "user", "content": "Say hi"}]
 

@@ -8,9 +8,9 @@ import os
 
 import pytest
 from click.testing import CliRunner
+from fakes import FakeBackend
 
 from assistant.cli import cli
-from assistant.drafting import FakeBackend
 from assistant.drafting import drafts as drafts_module
 
 

@@ -8,9 +8,10 @@ import json
 
 import pytest
 import sqlite_utils
+from fakes import FakeBackend
 from gguf import GGUFWriter
 
-from assistant.drafting import FakeBackend, batch, draft, export_drafts
+from assistant.drafting import batch, draft, export_drafts
 from assistant.drafting.batch import InstructionsError, read_instructions
 from assistant.drafting.drafts import delete_drafts, list_drafts, save_partial
 from assistant.drafting.incomplete import REASONS

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fakes import FakeBackend
 from paired import bag_of_words, paired_store
 
 from assistant.cli import cli
 from assistant.cli.evaluate import evaluate
-from assistant.drafting import FakeBackend
 from trainer.evaluation import METRICS
 
 

@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from fakes import FakeBackend
 from gguf import GGUFWriter
 from paired import bag_of_words, paired_store
 
-from assistant.drafting import FakeBackend, draft
+from assistant.drafting import draft
 from assistant.drafting.models import AdapterError
 from assistant.errors import Cancelled
 from trainer.evaluation import EvalError, evaluate, list_evals, run_ablations

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fakes import FakeBackend
 from gguf import GGUFWriter
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from assistant.drafting import FakeBackend, draft
+from assistant.drafting import draft
 from assistant.drafting.drafts import list_drafts
 from assistant.drafting.length import CHOICES, Length
 from assistant.drafting.models import choose_model

@@ -5,10 +5,11 @@ from __future__ import annotations
 import csv
 
 import pytest
+from fakes import FakeBackend
 from PySide6.QtCore import QItemSelectionModel, QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
 
-from assistant.drafting import FakeBackend, draft
+from assistant.drafting import draft
 from assistant.drafting.batch import EXPORT_COLUMNS
 from assistant.gui.app import COMPOSE, DRAFTS, MainWindow
 from assistant.gui.drafts_page import COLUMNS, DraftsPage

@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes import FakeBackend
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QToolButton
 
 from assistant import netguard
-from assistant.drafting.backend import EngineSettings, FakeBackend
+from assistant.drafting.backend import EngineSettings
 from assistant.drafting.models import ADAPTER_KEY, MODEL_KEY, embedded_model_path
 from assistant.gui.app import MAIL, TRAIN, MainWindow
 from assistant.gui.status import SHORT, Job, job_from, offline_text

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fakes import FakeBackend
 from PySide6.QtCore import QObject, Qt, Slot
 
-from assistant.drafting.backend import EngineSettings, FakeBackend
+from assistant.drafting.backend import EngineSettings
 from assistant.durations import format_duration
 from assistant.gui.train_page import TrainPage, new_training_run
 from assistant.paths import data_dir

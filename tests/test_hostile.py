@@ -15,9 +15,10 @@ import re
 from pathlib import Path
 
 import pytest
+from fakes import FakeBackend
 from test_drafting_prompting import ROSA, add
 
-from assistant.drafting import FakeBackend, draft
+from assistant.drafting import draft
 from assistant.drafting.backend import LlamaBackend
 
 INSTRUCTION = "say the plumber can come Monday at 9"

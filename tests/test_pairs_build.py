@@ -15,8 +15,9 @@ import textwrap
 import time
 
 import pytest
+from fakes import FakeBackend
 
-from assistant.drafting.backend import EngineSettings, FakeBackend
+from assistant.drafting.backend import EngineSettings
 from assistant.importer import import_paths
 from assistant.mail import generate as gen
 from assistant.store import open_store
@@ -87,7 +88,9 @@ def test_kill_9_mid_build_loses_nothing_finished(mailbox, data_home):
     child = textwrap.dedent(
         f"""
         import sys, time
-        from assistant.drafting.backend import EngineSettings, FakeBackend
+        sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})  # the tests' own fakes
+        from assistant.drafting.backend import EngineSettings
+        from fakes import FakeBackend
         from assistant.store import open_store
         from trainer.pairs import build_pairs
         {textwrap.indent(inspect.getsource(Labeller), "        ").strip()}

@@ -6,9 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from fakes import FakeBackend
 
 from assistant.cli.pairs import pairs
-from assistant.drafting.backend import FakeBackend
 from assistant.importer import import_paths
 from assistant.mail import generate as gen
 

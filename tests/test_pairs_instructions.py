@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from fakes import FakeBackend
 
-from assistant.drafting.backend import FakeBackend
 from trainer.pairs.instructions import VERBS, clean, fallback, grammar, problem, start, write_instruction
 from trainer.pairs.prompt import Request, cut, load_prompt, parse_prompt
 

@@ -8,9 +8,10 @@ import json
 import re
 
 import pytest
+from fakes import FakeBackend
 from paired import paired_store
 
-from assistant.drafting import FakeBackend, draft
+from assistant.drafting import draft
 from assistant.drafting.length import of_email
 from assistant.drafting.prompting import adapter_texts, draft_texts, texts_to_json
 from trainer.data import Example, from_jsonl, load_examples, save_jsonl

@@ -4,7 +4,7 @@ The public API is :func:`draft` (one email, streamed and saved), :func:`batch` a
 the GUI and the CLI call only these and the model helpers. Nothing here imports Qt.
 """
 
-from assistant.drafting.backend import Backend, EngineSettings, FakeBackend, GenerationParams, LlamaBackend
+from assistant.drafting.backend import Backend, EngineSettings, GenerationParams, LlamaBackend
 from assistant.drafting.batch import BatchProgress, BatchReport, batch, export_drafts, read_instructions
 from assistant.drafting.drafts import DraftResult, SavedDraft, delete_drafts, draft, list_drafts
 from assistant.drafting.models import choose_model, current_model, embedded_model_path, engine_settings, model_info
@@ -15,7 +15,6 @@ __all__ = [
     "BatchReport",
     "DraftResult",
     "EngineSettings",
-    "FakeBackend",
     "GenerationParams",
     "LlamaBackend",
     "SavedDraft",

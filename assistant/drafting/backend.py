@@ -1,8 +1,8 @@
-"""Text generation behind one small interface: chat messages in, text chunks out (llama.cpp, or a fake).
+"""Text generation behind one small interface: chat messages in, text chunks out.
 
 :class:`Backend` is all the drafting code knows about a model. :class:`LlamaBackend` runs a GGUF with
-llama-cpp-python; :class:`FakeBackend` streams queued replies word by word so every piece of the drafting
-path can be tested without a model. Nothing here knows about mail or the store.
+llama-cpp-python; the tests put a deterministic fake behind the same interface (``tests/fakes.py``), so every
+piece of the drafting path is tested without a model. Nothing here knows about mail or the store.
 """
 
 from __future__ import annotations
@@ -12,12 +12,10 @@ import atexit
 import functools
 import logging
 import os
-import re
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -252,46 +250,3 @@ def _grammar(text: str | None) -> Any:
 
 
 # --- the fake ---------------------------------------------------------------------------------------------
-
-_WORDS = re.compile(r"\s*\S+|\s+$")
-
-
-@dataclass
-class FakeBackend(Backend):
-    """Streams queued replies word by word and records every prompt; deterministic, for tests.
-
-    With no reply queued it answers ``"Reply N"``. ``max_tokens`` counts words and stop strings cut the
-    reply, as a real model would.
-    """
-
-    replies: Iterable[str] = ()
-    settings: EngineSettings = field(default_factory=lambda: EngineSettings(model_path="fake.gguf", n_ctx=2048))
-    prompts: list[Messages] = field(default_factory=list)
-    params: list[GenerationParams] = field(default_factory=list)
-    configured: list[EngineSettings] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self._queue = deque(self.replies)
-
-    def enqueue(self, *replies: str) -> None:
-        self._queue.extend(replies)
-
-    def configure(self, settings: EngineSettings) -> None:
-        # Keep the fake's context size: tests pick it to exercise the budget.
-        self.settings = replace(settings, n_ctx=self.settings.n_ctx)
-        self.configured.append(self.settings)
-
-    def stream(self, messages: Messages, params: GenerationParams, cancel: Cancel | None = None) -> Iterator[str]:
-        self.prompts.append([dict(m) for m in messages])
-        self.params.append(params)
-        reply = self._queue.popleft() if self._queue else f"Reply {len(self.prompts)}"
-        cuts = [reply.find(s) for s in params.stop if s and s in reply]
-        if cuts:
-            reply = reply[: min(cuts)]
-        for i, word in enumerate(_WORDS.findall(reply)):
-            if i >= params.max_tokens or (cancel is not None and cancel()):
-                return
-            yield word
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())

@@ -150,7 +150,7 @@ def draft(
         exclude_examples: message ids never shown as examples.
         model: a GGUF path overriding the chosen model.
         seed: the first alternative's seed (the next ones add 1 each); random when None.
-        backend: the engine (tests pass a FakeBackend; the GUI keeps one); a llama.cpp one when None.
+        backend: the engine (tests pass a fake; the GUI keeps one); a llama.cpp one when None.
         on_chunk: called with (alternative index, text) as cleaned text arrives.
         on_saved: called with (alternative index, draft) as each alternative is saved (a stop later keeps it).
         cancel: polled while generating; when it returns True, :class:`Cancelled` is raised, nothing saved.

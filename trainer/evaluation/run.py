@@ -190,7 +190,7 @@ def evaluate(
         adapter: a registered adapter's name, or None / ``"none"`` for the base model alone.
         examples: show the model the user's similar past emails (never validation ones).
         limit: score only the first N validation pairs.
-        backend: the engine (tests pass a FakeBackend; the GUI its own); llama.cpp when None.
+        backend: the engine (tests pass a fake; the GUI its own); llama.cpp when None.
         progress: told :class:`EvalProgress` after each pair and during scoring.
         cancel: polled between and during drafts; :class:`Cancelled` is raised, finished drafts are kept.
         embed: texts -> features for MAUVE (tests pass a fake); the local MiniLM when None.
