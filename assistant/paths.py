@@ -72,14 +72,10 @@ def private_umask() -> None:
 
 
 def _create(path: Path, where: str) -> None:
-    if path.is_symlink() or (path.exists() and not path.is_dir()):  # a folder: made meanwhile by another thread
-        raise DataFolderError(
-            f"{where}{path} is a file, not a folder. Give a folder for Mailvoice's data (a new or empty one).",
-            cli=FOLDER_OPTIONS,
-        )
+    """Make the data folder ``path`` (resolved: no link); a file in its place is refused."""
     try:
         path.mkdir(parents=True, mode=0o700)
-    except FileExistsError:  # made at the same moment by another Mailvoice process: fine if it is a folder
+    except FileExistsError:  # a file, or a folder made meanwhile by another thread or process (then fine)
         if not path.is_dir():
             raise DataFolderError(
                 f"{where}{path} is a file, not a folder. Give a folder for Mailvoice's data (a new or empty one).",
