@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from fakes import FakeBackend
 
 from assistant.drafting import backend as backend_module
-from assistant.drafting.backend import EngineSettings, GenerationParams, LlamaBackend, default_threads
+from assistant.drafting.backend import (
+    PUSH_AT_AIM,
+    PUSH_AT_TWICE,
+    CloseNear,
+    EngineSettings,
+    GenerationParams,
+    LlamaBackend,
+    default_threads,
+)
 
 MESSAGES = [{"role": "system", "content": "You write emails."}, {"role": "user", "content": "Say hi"}]
 
@@ -83,3 +92,53 @@ def test_threads_follow_the_cpus_the_process_may_use(monkeypatch, cpus, threads)
     monkeypatch.setattr(backend_module.os, "cpu_count", lambda: 64)
     kwargs = backend_module.llama_kwargs(EngineSettings(model_path="m.gguf", n_gpu_layers=0))
     assert (kwargs["n_threads"], kwargs["n_threads_batch"]) == (threads, cpus)
+
+
+# --- bringing a reply to a close near its aimed length -----------------------------------------------------
+
+TEXTS = {0: "<end>", 1: "\n", 2: " word", 3: ".", 4: "Best", 5: '?"', 6: ",\n"}
+
+
+def _close_near(aim: int = 4) -> CloseNear:
+    return CloseNear(aim, TEXTS.__getitem__, newline=1, close=[0, 4])
+
+
+def _step(closer: CloseNear, ids: list[int]) -> np.ndarray:
+    return closer(np.array(ids), np.zeros(len(TEXTS), dtype=np.float32))
+
+
+def test_before_the_aim_nothing_is_pushed_even_at_a_sentence_or_line_end():
+    closer = _close_near(aim=4)
+    prompt = [2, 2, 2]
+    assert not _step(closer, prompt).any()  # the first call carries the prompt alone
+    for written in ([3], [3, 1], [3, 1, 2]):
+        assert not _step(closer, prompt + written).any()
+
+
+def test_past_the_aim_a_sentence_end_pushes_a_line_break_and_a_line_end_pushes_the_close():
+    closer = _close_near(aim=4)
+    prompt = [2, 2]
+    _step(closer, prompt)
+    at_sentence_end = _step(closer, prompt + [2, 2, 2, 3])
+    assert at_sentence_end[1] == PUSH_AT_AIM and at_sentence_end[[0, 4]].tolist() == [0, 0]
+    after_quote = _step(closer, prompt + [2, 2, 2, 2, 5])  # ?" ends a sentence too
+    assert after_quote[1] > PUSH_AT_AIM
+    at_line_end = _step(closer, prompt + [2, 2, 2, 3, 1])
+    assert at_line_end[[0, 4]].tolist() == [at_line_end[0]] * 2 and at_line_end[0] > PUSH_AT_AIM
+    assert at_line_end[1] == 0 and at_line_end[2] == 0
+    assert _step(closer, prompt + [2, 2, 2, 2, 6])[0] > 0  # a token that ends with a line break
+    mid_sentence = _step(closer, prompt + [2, 2, 2, 2, 2, 2])
+    assert not mid_sentence.any()
+
+
+def test_the_push_grows_with_the_overshoot_up_to_twice_the_aim():
+    closer = _close_near(aim=10)
+    assert closer.push(10) == PUSH_AT_AIM
+    assert PUSH_AT_AIM < closer.push(15) < PUSH_AT_TWICE
+    assert closer.push(20) == closer.push(60) == PUSH_AT_TWICE
+
+
+def test_generation_params_record_the_aim_and_closings_only_when_set():
+    assert "aim_tokens" not in GenerationParams().to_json() and "closings" not in GenerationParams().to_json()
+    record = GenerationParams(aim_tokens=84, closings=("Best,",)).to_json()
+    assert record["aim_tokens"] == 84 and record["closings"] == ["Best,"]

@@ -18,6 +18,7 @@ from assistant.drafting.incomplete import REASONS
 from assistant.drafting.length import Length
 from assistant.drafting.models import AdapterError
 from assistant.drafting.prompting import PromptError
+from assistant.drafting.voice import learn_voice
 from assistant.errors import Cancelled
 from assistant.store import migrations
 from assistant.store.db import set_setting
@@ -89,6 +90,8 @@ def test_draft_streams_cleans_and_saves(mail):
     params = json.loads(row["params"])
     assert params["seed"] == 42 and params["tone"] == "friendly" and params["length"] == "short"
     assert params["max_tokens"] == Length(50, "chosen").max_tokens(2048)
+    assert params["aim_tokens"] == fake.params[0].aim_tokens == Length(50, "chosen").aim_tokens < 50 * 1.4
+    assert fake.params[0].closings == learn_voice(mail).closings() != ()  # the user's own sign-offs
     assert params["prompts"]["draft_system"] >= 1 and params["examples"]
     assert set(result.to_json()) >= {"drafts", "model", "adapter", "seconds", "tokens_per_second"}
     assert "ask Rosa if the plumber can come Monday" in fake.prompts[0][-1]["content"]

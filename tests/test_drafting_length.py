@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 
-from assistant.drafting.length import CHOICES, Length, of_email, rounded, usual_length
+from assistant.drafting.length import CHOICES, TOKENS_PER_WORD, Length, of_email, rounded, usual_length
 from assistant.drafting.prompting import build_prompt
 from assistant.drafting.voice import Voice
 
@@ -25,6 +25,12 @@ def add(db, words: int, *, to=ROSA, reply=False, sent=1) -> int:
         "labels": "[]",
     }  # fmt: skip
     return db["messages"].insert(row).last_pk
+
+
+def test_a_draft_is_brought_to_a_close_before_its_words_run_out_leaving_room_to_sign_off():
+    for words in (20, 60, 250):
+        aim = Length(words, "chosen").aim_tokens
+        assert words < aim < words * TOKENS_PER_WORD < Length(words, "chosen").max_tokens(4096)
 
 
 def test_lengths_are_rounded_to_what_a_person_would_say():

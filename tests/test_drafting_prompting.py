@@ -96,6 +96,7 @@ def test_learn_voice_counts_only_the_users_own_mail(db):
     assert voice.greeting == "Hi {name},"
     assert voice.signoff == "Best,\nAlex"
     assert voice.signoffs == [("Best,\nAlex", 5 / 6), ("Thanks!\nAlex", 1 / 6)]
+    assert voice.closings() == ("Best,", "Thanks!")  # what a draft is nudged toward when it should close
     assert voice.greet("Rosa") == "Hi Rosa," and voice.greet("") is None
 
 

@@ -97,3 +97,15 @@ def test_a_file_that_is_not_gguf_is_refused_before_llama_sees_it(db, tmp_path):
         draft(db, "say hello", model=fake)
     settings, _ = engine_settings(db)
     assert settings.model_path == str(embedded_model_path())
+
+
+def test_a_reply_past_its_aim_closes_at_a_line_end_instead_of_running_to_the_budget():
+    backend = LlamaBackend(EngineSettings(model_path=str(embedded_model_path()), n_ctx=1024))
+    messages = [{"role": "user", "content": "Write a long email to Bob about the budget review, in many paragraphs."}]
+    free = GenerationParams(max_tokens=300, seed=5, temperature=0.0)
+    aimed = GenerationParams(max_tokens=300, seed=5, temperature=0.0, aim_tokens=40, closings=("Best,",))
+    long = "".join(backend.stream(messages, free))
+    short = "".join(backend.stream(messages, aimed))
+    assert backend.count_tokens(long) >= 280  # the model alone runs to the budget
+    assert 40 <= backend.count_tokens(short) < 120
+    assert long.startswith(short.split("\n")[0])  # the same reply until the aim, then closed

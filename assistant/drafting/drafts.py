@@ -242,7 +242,13 @@ def _alternative(
     with another seed, up to ``RETRIES`` times, and the runs the last version still repeats are cut out (see
     guard.py).
     """
-    params = GenerationParams(max_tokens=prompt.max_tokens, seed=seed, stop=STOP)
+    params = GenerationParams(
+        max_tokens=prompt.max_tokens,
+        seed=seed,
+        stop=STOP,
+        aim_tokens=prompt.length.aim_tokens if prompt.length else None,
+        closings=voice.closings(),
+    )
     names = [voice.first_name, voice.name]
     t0 = time.perf_counter()
     cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)

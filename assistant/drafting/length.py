@@ -1,10 +1,12 @@
 """How long a draft should be: the length the user writes, learned from their own sent mail.
 
-A draft's length is a number of words said in the prompt ("Length: about 60 words") and the room given to the
-model (its token budget). Without a choice it is the user's usual length for that kind of email (a reply or a
-new email), to that person, else to their organisation, else to anyone: the median of their own emails,
-rounded to a step a person would say. The same words describe each training email's real length, so an
-adapter learns to follow the number. ``short``/``medium``/``long`` are fixed lengths that override it.
+A draft's length is a number of words said in the prompt ("Length: about 60 words"), the point past which the model
+is brought to a close at its next sentence and line end (``Length.aim_tokens``: small models and adapters write on
+well past a number they are told), and the room given to the model (its token budget). Without a choice it is the
+user's usual length for that kind of email (a reply or a new email), to that person, else to their organisation,
+else to anyone: the median of their own emails, rounded to a step a person would say. The same words describe each
+training email's real length, so an adapter learns to follow the number. ``short``/``medium``/``long`` are fixed
+lengths that override it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ MIN_EMAILS = 3  # a median of fewer says little
 RECENT = 50  # emails looked at per person or organisation: habits drift
 _STEPS = (10, 20, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250, 300, 400, 500, 600, 800)
 TOKENS_PER_WORD = 1.4  # English in Llama/SmolLM-style vocabularies; the budget has headroom on top
+CLOSE_ROOM = 0.2  # the share of a draft written after it is told to close: the last sentence and the sign-off
 MIN_TOKENS, MAX_TOKENS = 96, 1024
 
 
@@ -36,6 +39,12 @@ class Length:
     @property
     def guidance(self) -> str:
         return f"about {self.words} words"
+
+    @property
+    def aim_tokens(self) -> int:
+        """Where the model is brought to a close (see ``backend.CloseNear``): the words in tokens, less the room
+        that finishing the sentence and signing off take."""
+        return int(self.words * TOKENS_PER_WORD * (1 - CLOSE_ROOM))
 
     def max_tokens(self, n_ctx: int) -> int:
         """The model's room: twice the words' tokens (a draft may run long and must not be cut), bounded."""

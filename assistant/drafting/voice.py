@@ -44,6 +44,10 @@ class Voice:
     signoffs: list[tuple[str, float]] = field(default_factory=list)
     emails: int = 0
 
+    def closings(self, most: int = 3) -> tuple[str, ...]:
+        """The first lines of the user's most common sign-offs ("Best,", "Thanks!"), most common first."""
+        return tuple(dict.fromkeys(pattern.split("\n", 1)[0] for pattern, _share in self.signoffs[:most]))
+
     def greet(self, recipient_first_name: str) -> str | None:
         """The usual greeting filled in for one recipient (None when unknown or it needs a name we lack)."""
         if not self.greeting:
