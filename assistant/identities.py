@@ -27,6 +27,7 @@ from assistant.mail.identity import (
     is_list_software,
     normalize_address,
 )
+from assistant.store.adapters import adapter_names
 from assistant.store.db import get_setting, set_setting
 
 ME_KEY = "me"
@@ -305,7 +306,7 @@ def stats(db: sqlite_utils.Database) -> dict[str, Any]:
         "threads": count("SELECT COUNT(DISTINCT thread_id) FROM messages"),
         "pairs": count("SELECT COUNT(*) FROM pairs"),
         "drafts": count("SELECT COUNT(*) FROM drafts"),
-        "adapters": count("SELECT COUNT(*) FROM adapters"),
+        "adapters": len(adapter_names(db)),
         "skipped": count("SELECT COUNT(*) FROM skipped"),
         "import_runs": count("SELECT COUNT(*) FROM import_runs"),
         "me": load_me(db),

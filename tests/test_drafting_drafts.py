@@ -16,11 +16,11 @@ from assistant.drafting.batch import InstructionsError, read_instructions
 from assistant.drafting.drafts import delete_drafts, list_drafts, save_partial
 from assistant.drafting.incomplete import REASONS
 from assistant.drafting.length import Length
-from assistant.drafting.models import AdapterError
 from assistant.drafting.prompting import PromptError
 from assistant.drafting.voice import learn_voice
 from assistant.errors import Cancelled
 from assistant.store import migrations
+from assistant.store.adapters import AdapterError
 from assistant.store.db import set_setting
 
 ROSA = ["Rosa Alvarez", "rosa@properties.example.net"]

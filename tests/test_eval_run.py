@@ -11,8 +11,8 @@ from gguf import GGUFWriter
 from paired import bag_of_words, paired_store
 
 from assistant.drafting import draft
-from assistant.drafting.models import AdapterError
 from assistant.errors import Cancelled
+from assistant.store.adapters import AdapterError
 from trainer.evaluation import EvalError, evaluate, list_evals, run_ablations
 from trainer.evaluation.run import held_out_ids, validation_pairs
 from trainer.pairs import Pair, edit_instruction, list_pairs, set_status

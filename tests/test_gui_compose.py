@@ -21,8 +21,8 @@ from assistant.drafting.models import choose_model
 from assistant.gui.app import COMPOSE, DRAFTS, MainWindow
 from assistant.gui.compose import ComposePage, mailto_url, reply_subject
 from assistant.gui.models_panel import ModelsDialog
+from assistant.store.adapters import register, use_adapter
 from assistant.store.fts import index_pending
-from trainer.registry import register, use_adapter
 
 ROSA_BODY = "Hi Alex,\n\nThe plumber can come on Monday at 9 to fix the kitchen faucet. Does that work for you?\n\nRosa"
 MAIL = [

@@ -23,8 +23,8 @@ from assistant.importer import import_paths
 from assistant.mail import generate as gen
 from assistant.paths import DB_NAME
 from assistant.store import open_store
+from assistant.store.adapters import register
 from assistant.store.db import get_setting
-from trainer.registry import register
 
 BASE = {"path": "/models/base.gguf", "size": 123, "sha256": "ab" * 32}
 

@@ -15,12 +15,13 @@ from PySide6.QtWidgets import QToolButton
 
 from assistant import netguard
 from assistant.drafting.backend import EngineSettings
-from assistant.drafting.models import ADAPTER_KEY, MODEL_KEY, embedded_model_path
+from assistant.drafting.models import MODEL_KEY, embedded_model_path
 from assistant.gui.app import MAIL, TRAIN, MainWindow
 from assistant.gui.status import SHORT, Job, job_from, offline_text
 from assistant.importer import import_paths
 from assistant.mail import generate as gen
 from assistant.store import open_store
+from assistant.store.adapters import ADAPTER_KEY
 from assistant.store.db import set_setting
 
 

@@ -23,12 +23,12 @@ from assistant.drafting.backend import EngineSettings
 from assistant.durations import format_duration
 from assistant.gui.train_page import TrainPage, new_training_run
 from assistant.paths import data_dir
+from assistant.store.adapters import list_adapters
 from assistant.store.db import get_setting
 from trainer import jobs, preflight
 from trainer.data import load_examples
 from trainer.metrics import MetricsLog
 from trainer.pairs import counts, get_pair, import_pairs, list_pairs
-from trainer.registry import list_adapters
 from trainer.shapes import shape_of
 
 GB = 2**30
@@ -367,7 +367,7 @@ TRAINED = {**PLAIN, "chrf": 0.37, "rouge_l": 0.26}
 
 
 def register_adapter(db, name: str, run_dir: Path | None = None) -> None:
-    from trainer.registry import register
+    from assistant.store.adapters import register
 
     base = {"path": "/models/base.gguf", "size": 1, "sha256": "0" * 64}
     gguf = data_dir() / "adapters" / name / "adapter.gguf"
@@ -465,8 +465,8 @@ def test_merge_folds_the_selected_adapter_into_its_base_and_drafts_use_it(qtbot,
     from test_merge import tiny_adapter, tiny_base
 
     from assistant.drafting import engine_settings
+    from assistant.store.adapters import register, use_adapter
     from trainer.base_model import identify
-    from trainer.registry import register, use_adapter
 
     base = tiny_base(tmp_path / "tiny.gguf")
     folder = data_home / "adapters" / "style-1"
@@ -492,7 +492,7 @@ def test_merge_folds_the_selected_adapter_into_its_base_and_drafts_use_it(qtbot,
 
 
 def test_a_failed_merge_says_why(qtbot, pairs, data_home):
-    from trainer.registry import register
+    from assistant.store.adapters import register
 
     adapter = data_home / "adapters" / "gone" / "adapter.gguf"
     base = {"path": "/nowhere/base.gguf", "size": 1, "sha256": "0" * 64}

@@ -5,6 +5,7 @@ imports the command line (both call the core), and the product never imports the
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,3 +108,12 @@ def test_the_product_never_imports_test_helpers():
         f"{m} imports {t}" for m, targets in edges.items() for t in targets if t.split(".")[0] in TEST_HELPERS
     )
     assert offenders == []
+
+
+def test_one_module_reads_and_writes_the_adapters_table():
+    """Training registers, drafting and evaluation look up, the GUI and CLI list and choose: all through
+    assistant/store/adapters.py (its migration creates the table)."""
+    owners = {"assistant.store.adapters", "assistant.store.migrations"}
+    table = re.compile(r"""\b(?:FROM|INTO|UPDATE|JOIN)\s+adapters\b|\bdb\[["']adapters["']\]""", re.IGNORECASE)
+    touching = {name for name, path in modules().items() if table.search(path.read_text(encoding="utf-8"))}
+    assert touching == owners

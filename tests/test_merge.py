@@ -227,7 +227,7 @@ def _cli():
 
 
 def test_command_merges_a_registered_adapter_and_drafting_uses_it_without_the_adapter(files, db, data_home):
-    from trainer.registry import register, use_adapter
+    from assistant.store.adapters import register, use_adapter
 
     base, adapter = files
     folder = data_home / "adapters" / "style-1"
@@ -250,7 +250,7 @@ def test_command_merges_a_registered_adapter_and_drafting_uses_it_without_the_ad
 
 
 def test_command_errors_are_one_line_with_what_to_do(files, db, data_home, tmp_path):
-    from trainer.registry import register
+    from assistant.store.adapters import register
 
     base, adapter = files
     other = tiny_base(tmp_path / "other.gguf", seed=9)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from test_train_export import _base, _peft_adapter
 
-from assistant.drafting.models import AdapterError, resolve_adapter
+from assistant.drafting.models import resolve_adapter
 from assistant.paths import data_dir
+from assistant.store.adapters import AdapterError, list_adapters, register, unique_name, use_adapter
 from assistant.store.db import get_setting
+from assistant.store.migrations import m005_adapters
 from trainer.export import export_gguf
-from trainer.registry import list_adapters, m005_adapters, register, unique_name, use_adapter
 
 BASE = {"path": "/models/base.gguf", "size": 123, "sha256": "ab" * 32, "kind": "gguf", "name": "base"}
 

@@ -23,8 +23,9 @@ from typing import Any
 
 import sqlite_utils
 
+from assistant.store import adapters
 from assistant.store.db import get_setting
-from trainer import preflight, prompts, registry
+from trainer import preflight, prompts
 from trainer.base_model import BaseIdentity, identify
 from trainer.config import TrainConfig
 from trainer.data import DataError, Example, load_examples, save_jsonl
@@ -206,7 +207,7 @@ def prepare_run(
     preflight.check(pf)
     if not pf.fits:  # the asked settings do not fit, smaller ones do: use those (preflight's advice says so)
         cfg = cfg.replace(**pf.recommended)
-    adapter = registry.unique_name(db, name or default_adapter_name())
+    adapter = adapters.unique_name(db, name or default_adapter_name())
     texts = prompts.draft_texts()
     examples = prompts.write_prompts(
         db,
@@ -301,7 +302,7 @@ def finish(db: sqlite_utils.Database, root: Path, run_dir: Path, finished: dict[
     metrics["parity"] = finished.get("parity")
     gguf = Path(finished["export"]["path"])
     _keep_training_log(run_dir, gguf.parent)
-    return registry.register(db, root, job["adapter_name"], gguf, job["base"], job["config"], metrics, run_dir)
+    return adapters.register(db, root, job["adapter_name"], gguf, job["base"], job["config"], metrics, run_dir)
 
 
 def _keep_training_log(run_dir: Path, adapter_dir: Path) -> None:
@@ -316,8 +317,9 @@ def _keep_training_log(run_dir: Path, adapter_dir: Path) -> None:
 
 
 def training_log(root: Path, adapter: dict[str, Any]) -> list[dict[str, Any]]:
-    """The events an adapter's run logged (``start``, ``step``, ``eval``...), as :func:`registry.list_adapters`
-    describes the adapter; [] when neither its copy nor its run folder has them."""
+    """The events an adapter's run logged (``start``, ``step``, ``eval``...), as
+    :func:`assistant.store.adapters.list_adapters` describes the adapter; [] when neither its copy nor its run
+    folder has them."""
     places = [Path(adapter["path"]).parent] + ([Path(adapter["run_dir"])] if adapter.get("run_dir") else [])
     for folder in places:
         folder = folder if folder.is_absolute() else root / folder

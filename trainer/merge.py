@@ -160,7 +160,7 @@ def resolve(db: Any, adapter: str, base: str | Path | None = None) -> tuple[str,
     """(name, adapter GGUF, base GGUF, recorded base identity) for a registered adapter's name or an adapter
     GGUF's path; ``base`` defaults to the model the adapter was trained on. Raises with what to do."""
     from assistant.drafting.models import resolve_adapter
-    from trainer.registry import list_adapters
+    from assistant.store.adapters import list_adapters
 
     registered = {row["name"]: row for row in list_adapters(db)}
     if adapter in registered:
@@ -215,7 +215,7 @@ def merge_into_base(
 def use_merged(db: Any, info: MergeInfo) -> None:
     """Draft with the merged model from now on, without its adapter (applying it again would double it)."""
     from assistant.drafting.models import choose_model
-    from trainer.registry import use_adapter
+    from assistant.store.adapters import use_adapter
 
     choose_model(db, info.path)
     use_adapter(db, "none")

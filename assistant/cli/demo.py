@@ -110,7 +110,7 @@ def demo(ctx: Context, out: str | None, messages: int, pairs: int, steps: int, e
     """Run the whole pipeline on a generated mailbox and the embedded model, and show where everything is."""
     from assistant.mail.generate import generate_messages, write_mbox
     from assistant.store import open_store
-    from trainer.registry import list_adapters
+    from assistant.store.adapters import list_adapters
 
     started = time.monotonic()
     folder = Path(out).expanduser().resolve() if out else ctx.root / "demo"

@@ -48,7 +48,7 @@ def evaluate(ctx: Context, adapter: str | None, examples: bool, limit: int | Non
     Drafts are kept as they are made: run the same command again to continue a stopped evaluation.
     With --json, --ablations prints each configuration under "rows" and the last one's scores at the top.
     """
-    from assistant.drafting.models import ADAPTER_KEY
+    from assistant.store.adapters import ADAPTER_KEY
     from assistant.store.db import get_setting
     from trainer.evaluation import evaluate as run_eval
     from trainer.evaluation import run_ablations

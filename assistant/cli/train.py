@@ -260,7 +260,7 @@ def _num(value: float | None) -> str:
 @command_options
 def adapters(ctx: Context) -> None:
     """Registered adapters with their base model, settings and metrics."""
-    from trainer.registry import list_adapters
+    from assistant.store.adapters import list_adapters
 
     found = list_adapters(ctx.db)
 
@@ -283,7 +283,7 @@ def adapters(ctx: Context) -> None:
 @command_options
 def use(ctx: Context, adapter: str) -> None:
     """Draft with ADAPTER from now on (``none``: the base model alone)."""
-    from trainer.registry import use_adapter
+    from assistant.store.adapters import use_adapter
 
     chosen = use_adapter(ctx.db, adapter)
     ctx.emit({"adapter": chosen}, f"Drafts now use {chosen}." if chosen else "Drafts now use no adapter.")

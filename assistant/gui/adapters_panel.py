@@ -29,8 +29,7 @@ from assistant.durations import format_duration
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
 from assistant.gui.workers import CallWorker
-from assistant.store import open_store
-from trainer import registry
+from assistant.store import adapters, open_store
 
 COLUMNS = ("", "Adapter", "Trained", "Steps", "Train loss", "Validation loss", "llama.cpp check")
 NAME = 1
@@ -43,7 +42,7 @@ def number(value: Any, digits: int = 3) -> str:
 
 class AdaptersPanel(QWidget):
     """Signals: adapter_changed(object) with the adapter drafts now use (a name, or None for the plain model);
-    selected(object) with the selected adapter as :func:`registry.list_adapters` gives it (None: none).
+    selected(object) with the selected adapter as :func:`adapters.list_adapters` gives it (None: none).
 
     Args:
         evaluate: the evaluation call (default: ``trainer.evaluation.evaluate``).
@@ -122,7 +121,7 @@ class AdaptersPanel(QWidget):
 
     def refresh(self, select: str | None = None) -> None:
         """Read the adapters again; select ``select`` (None: no row, so Evaluate takes the plain model)."""
-        found = self.rows = registry.list_adapters(self.db)
+        found = self.rows = adapters.list_adapters(self.db)
         self.table.clearSelection()
         self.table.setRowCount(len(found))
         for row, a in enumerate(found):
@@ -164,7 +163,7 @@ class AdaptersPanel(QWidget):
 
     def use(self, name: str) -> None:
         try:
-            chosen = registry.use_adapter(self.db, name)
+            chosen = adapters.use_adapter(self.db, name)
         except MailvoiceError as exc:
             self.status.setText(str(exc))
             return

@@ -57,9 +57,9 @@ def prepare(tmp: Path) -> tuple[Path, Path]:
     from assistant.mail import generate as gen
     from assistant.paths import data_dir
     from assistant.store import open_store
+    from assistant.store.adapters import use_adapter
     from trainer.evaluation import evaluate
     from trainer.pairs.build import build_pairs
-    from trainer.registry import use_adapter
 
     home = tmp / "home"
     takeout = home / "Downloads/Takeout/Mail"

@@ -42,8 +42,8 @@ from assistant.gui.wizard import human_size
 from assistant.identities import stats
 from assistant.paths import data_dir, foreign_entries, is_data_folder
 from assistant.store import open_store
+from assistant.store.adapters import list_adapters, use_adapter
 from assistant.store.db import get_setting, set_setting
-from trainer.registry import list_adapters, use_adapter
 
 DATA_DIR_KEY = "data_dir"  # QSettings key: the data folder chosen here, used from the next start
 

@@ -18,12 +18,13 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QStatusBar, QStyle, QToolButton, QWidget
 
 from assistant import netguard
-from assistant.drafting.models import ADAPTER_KEY, current_model
+from assistant.drafting.models import current_model
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
 from assistant.gui.compat import keep_none_alive
 from assistant.paths import data_dir
 from assistant.store import open_store
+from assistant.store.adapters import ADAPTER_KEY
 from assistant.store.db import get_setting
 
 POLL_MS = 1000

@@ -223,7 +223,7 @@ def m004_pairs(db: sqlite_utils.Database) -> None:
 
 @migration
 def m005_adapters(db: sqlite_utils.Database) -> None:
-    """Trained LoRA adapters, registered by ``mailvoice train`` (see trainer/registry.py)."""
+    """Trained LoRA adapters, registered by ``mailvoice train`` (see assistant/store/adapters.py)."""
     db["adapters"].create(
         {
             "name": str,  # what `mailvoice use` and `draft --adapter` take

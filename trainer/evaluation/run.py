@@ -23,10 +23,10 @@ import sqlite_utils
 
 from assistant.drafting.backend import Backend, Cancel
 from assistant.drafting.drafts import draft
-from assistant.drafting.models import ADAPTER_KEY, resolve_adapter, resolve_model
+from assistant.drafting.models import resolve_adapter, resolve_model
 from assistant.drafting.prompting import PromptError
 from assistant.errors import Cancelled
-from assistant.store.db import get_setting
+from assistant.store.adapters import default_adapter
 from trainer.evaluation import store
 from trainer.evaluation.features import Embed
 from trainer.evaluation.metrics import Scores, score
@@ -72,17 +72,6 @@ def run_config(db: sqlite_utils.Database, adapter: str | None, examples: bool, s
     model, _header = resolve_model(db)
     name, path = resolve_adapter(db, adapter if adapter else "none")
     return RunConfig(str(model), name, path, examples, seed)
-
-
-def default_adapter(db: sqlite_utils.Database) -> str | None:
-    """The adapter chosen with ``mailvoice use``, else the newest registered one, else None."""
-    chosen = get_setting(db, ADAPTER_KEY)
-    if chosen:
-        return chosen
-    if not db["adapters"].exists():
-        return None
-    row = db.execute("SELECT name FROM adapters ORDER BY created_at DESC, name LIMIT 1").fetchone()
-    return row[0] if row else None
 
 
 # --- drafting -----------------------------------------------------------------------------------------------

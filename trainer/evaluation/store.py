@@ -1,7 +1,7 @@
 """The evaluation tables: drafts cached per (configuration, pair) so a stopped run resumes, and finished runs.
 
 Tables are made by the ``m006_evals`` migration; :func:`ensure` applies it to stores opened without
-migrations (tests, tools), as ``trainer.registry`` does for adapters.
+migrations (tests, tools), as ``assistant.store.adapters`` does for adapters.
 """
 
 from __future__ import annotations
