@@ -21,6 +21,17 @@ def data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture(autouse=True)
+def fake_trainer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training processes run tests/fake_trainer.py: the real worker, whose training a run's ``fake`` section
+    replaces with a step counter (runs without one train for real)."""
+    from trainer.process import TrainingProcess
+
+    monkeypatch.setattr(TrainingProcess, "worker_module", "fake_trainer")
+    tests = str(Path(__file__).resolve().parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [tests, os.environ.get("PYTHONPATH")])))
+
+
 @pytest.fixture
 def db(data_home: Path):
     from assistant.paths import data_dir

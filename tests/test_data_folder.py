@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fake_trainer import with_fake
 
 from assistant.cli import cli
 from assistant.forget import tighten_data_folder
@@ -151,7 +152,7 @@ def test_everything_written_under_the_data_folder_is_private_training_included(d
     root = data_dir()
     db = open_store(root)
     import_paths(db, [mailbox(tmp_path / "mail.mbox")])
-    run_dir = jobs.new_run(root, TrainConfig(), [Example("a", "", "b")], BASE, "style-x", fake={"steps": 2, "delay": 0})
+    run_dir = with_fake(jobs.new_run(root, TrainConfig(), [Example("a", "", "b")], BASE, "style-x"), steps=2, delay=0)
     proc = TrainingProcess(run_dir)
     assert [e["event"] for e in proc.events()][-1] == "finished"
     _register(db, tmp_path, "style-x")  # the export of a finished run: adapters/style-x/adapter.gguf
@@ -163,13 +164,12 @@ def test_everything_written_under_the_data_folder_is_private_training_included(d
 def test_the_training_worker_keeps_its_files_private_whoever_starts_it(data_home, loose_umask):
     from test_train_worker import BASE
 
-    run_dir = jobs.new_run(data_dir(), TrainConfig(), [Example("a", "", "b")], BASE, "s", fake={"steps": 2, "delay": 0})
+    run_dir = with_fake(jobs.new_run(data_dir(), TrainConfig(), [Example("a", "", "b")], BASE, "s"), steps=2, delay=0)
     os.umask(0o022)  # a launcher that never opened the data folder
     assert [e["event"] for e in TrainingProcess(run_dir).events()][-1] == "finished"
-    assert {p: mode(run_dir / p) for p in ("status.json", "fake_state.json")} == {
-        "status.json": 0o600,
-        "fake_state.json": 0o600,
-    }
+    checkpoint = "checkpoints/step-00000002/state.json"
+    assert {p: mode(run_dir / p) for p in ("status.json", checkpoint)} == {"status.json": 0o600, checkpoint: 0o600}
+    assert mode(run_dir / "checkpoints") == 0o700
 
 
 def test_exports_a_person_asks_for_are_private(data_home, tmp_path, loose_umask):
@@ -186,7 +186,7 @@ def test_every_top_level_name_mailvoice_writes_is_one_forget_deletes(data_home, 
 
     root = data_dir()
     import_paths(open_store(root), [mailbox(tmp_path / "mail.mbox")])
-    jobs.new_run(root, TrainConfig(), [Example("a", "", "b")], BASE, "s", fake={"steps": 1})
+    jobs.new_run(root, TrainConfig(), [Example("a", "", "b")], BASE, "s")
     jobs.cache_root(root).mkdir()
     assert set(os.listdir(root)) <= OWN_ENTRIES
 

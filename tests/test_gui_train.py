@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fake_trainer import save_step, with_fake
 from fakes import FakeBackend
 from PySide6.QtCore import QObject, Qt, Slot
 
@@ -47,7 +48,7 @@ def machine(hw: preflight.Hardware, rate: float = 900.0):
 
 def fake_run(**spec):
     """A new run through the real start path whose worker process is the stand-in trainer."""
-    return lambda root: new_training_run(root, machine(BIG), fake={"delay": 0.02, **spec})
+    return lambda root: with_fake(new_training_run(root, machine(BIG)), **{"delay": 0.02, **spec})
 
 
 @pytest.fixture
@@ -766,13 +767,13 @@ def test_a_new_run_after_a_stopped_one_starts_a_fresh_chart(qtbot, pairs):
 
 def _stopped_run_with_log(steps_logged: int, checkpoint: bool) -> Path:
     """A run of 400 steps killed after ``steps_logged`` that logged its losses (as the real worker does)."""
-    run_dir = new_training_run(data_dir(), machine(BIG), fake={"steps": 400})
+    run_dir = with_fake(new_training_run(data_dir(), machine(BIG)), steps=400)
     log = MetricsLog(run_dir / "metrics.jsonl")
     log.write({"event": "start", "step": 0, "total_steps": 400})
     for step in range(1, steps_logged + 1):
         log.write({"event": "step", "step": step, "total_steps": 400, "loss": 2.0 / step})
     if checkpoint:
-        (run_dir / "fake_state.json").write_text(json.dumps({"step": steps_logged}))
+        save_step(run_dir, steps_logged)
     jobs.write_status(run_dir, "running", pid=_dead_pid())  # killed with the app: nobody wrote how it ended
     return run_dir
 
@@ -788,7 +789,7 @@ def test_after_a_restart_the_chart_shows_a_stopped_run_only_when_resume_continue
     page = make_page(qtbot)
     assert page.chart.points() == [] and _x_range(page.chart)[1] < 400  # nothing of a run no Resume continues
     assert not page.resume_button.isVisibleTo(page)
-    (run_dir / "fake_state.json").write_text(json.dumps({"step": 3}))
+    save_step(run_dir, 3)
     page = make_page(qtbot)
     assert [x for x, _ in page.chart.points()] == [1, 2, 3] and _x_range(page.chart)[1] >= 400
     assert run_dir.name in page.chart.chart().title() and page.resume_button.isVisibleTo(page)

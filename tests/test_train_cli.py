@@ -10,6 +10,7 @@ import signal
 import click
 import pytest
 from click.testing import CliRunner
+from fake_trainer import with_fake
 from test_train_registry import _register
 
 from assistant.cli import train as train_cli
@@ -153,8 +154,7 @@ def test_stop_now_in_the_terminal_is_a_stop_not_a_crash(monkeypatch):
                 yield event
 
     monkeypatch.setattr("trainer.process.TrainingProcess", PressedTwice)
-    run_dir = jobs.new_run(data_dir(), TrainConfig(), [Example("a", "", "b")], BASE, "style-x",
-                           fake={"steps": 40, "delay": 0.05})  # fmt: skip
+    run_dir = with_fake(jobs.new_run(data_dir(), TrainConfig(), [Example("a", "", "b")], BASE, "style-x"), steps=40)
     code, _, err = run("train", "--resume")
     assert code == 130, err
     # The stand-in trainer saves its step just after reporting it: the kill may come before or after that.

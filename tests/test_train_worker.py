@@ -1,6 +1,6 @@
 """The training process: events over the pipe, graceful cancel and resume, crashes and errors reported.
 
-These run the real ``python -m trainer.worker`` with the stand-in trainer of ``job.json``'s ``fake`` section.
+These run the real worker process (``tests/fake_trainer.py``: trainer.worker with a stand-in trainer).
 """
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from fake_trainer import with_fake
 
 from assistant.paths import data_dir
 from trainer import jobs
@@ -23,7 +24,7 @@ ONE = (Example("a", "", "b"),)
 
 
 def _run(fake, examples=ONE):
-    return jobs.new_run(data_dir(), TrainConfig(), list(examples), BASE, "style-x", fake=fake)
+    return with_fake(jobs.new_run(data_dir(), TrainConfig(), list(examples), BASE, "style-x"), **fake)
 
 
 def test_events_arrive_in_order_and_the_run_is_marked_done():

@@ -83,11 +83,7 @@ def checkpoint_step(run_dir: Path) -> int | None:
     folder = latest(run_dir / "checkpoints")
     if folder is not None:
         return int(folder.name.split("-")[1])
-    fake = run_dir / "fake_state.json"  # the stand-in trainer keeps its step there after each step
-    try:
-        return int(json.loads(fake.read_text())["step"]) or None
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    return None
 
 
 def resolve_config(
@@ -198,7 +194,6 @@ def prepare_run(
     examples: list[Example],
     pf: preflight.Preflight,
     name: str | None = None,
-    fake: dict[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Path:
     """Refuse what preflight refused; else write each example's prompt (the drafting prompt, see
@@ -219,7 +214,7 @@ def prepare_run(
         texts=texts,
         progress=progress,
     )
-    return new_run(root, cfg, examples, identify(cfg.base), adapter, fake=fake, texts=texts)
+    return new_run(root, cfg, examples, identify(cfg.base), adapter, texts=texts)
 
 
 def new_run(
@@ -228,7 +223,6 @@ def new_run(
     examples: list[Example],
     base: BaseIdentity,
     adapter_name: str,
-    fake: dict[str, Any] | None = None,
     texts: prompts.PromptTexts | None = None,
 ) -> Path:
     """Create the run folder with everything the worker needs; return it."""
@@ -250,8 +244,6 @@ def new_run(
         "adapter_dir": str(root / "adapters" / adapter_name),
         "created_at": _now(),
     }
-    if fake is not None:
-        job["fake"] = fake
     (run_dir / "job.json").write_text(json.dumps(job, indent=2))
     write_status(run_dir, "created")
     return run_dir

@@ -47,6 +47,9 @@ class TrainingProcess:
     else ``crashed`` (killed for memory, a native crash); the run's ``status.json`` says the same.
     """
 
+    worker_module = "trainer.worker"
+    """The module ``python -m`` runs (a test sets its stand-in trainer here)."""
+
     def __init__(self, run_dir: Path, resume: bool = False, python: str | None = None, processes: int = 1):
         self.run_dir = Path(run_dir)
         self.resume = resume
@@ -64,7 +67,7 @@ class TrainingProcess:
             **os.environ,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])),
         }
-        cmd = [self.python, "-m", "trainer.worker", str(self.run_dir)] + (["--resume"] if self.resume else [])
+        cmd = [self.python, "-m", self.worker_module, str(self.run_dir)] + (["--resume"] if self.resume else [])
         if self.processes > 1:
             # DDP: accelerate starts one worker per process (through torchrun: --multi_gpu is what starts N of
             # them; on a machine without GPUs the recipe joins them over gloo); rank 0 reports on our pipe.

@@ -6,8 +6,8 @@ and never the app. It reports on its stdout, one JSON object per line (the event
 writes to stdout (libraries, C code) is sent to stderr, which the parent keeps in ``worker.log``. It stops
 gracefully, with a checkpoint, when the file ``RUN_DIR/CANCEL`` appears or on SIGINT/SIGTERM.
 
-``job.json`` in the run folder says what to do; with a ``fake`` section it runs a stand-in trainer that
-only counts steps (for testing the process plumbing in a second instead of minutes).
+``job.json`` in the run folder says what to do. :func:`main` takes the :class:`Worker` class to run, so that a
+stand-in trainer reuses all of the process plumbing.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import logging
 import os
 import signal
 import sys
-import time
 import traceback
 from pathlib import Path
 from typing import Any, TextIO
@@ -65,7 +64,7 @@ class Worker:
 
         write_status("running", pid=os.getpid())
         try:
-            finished = self._fake(resume) if "fake" in self.job else self._train(resume)
+            finished = self._train(resume)
         except MailvoiceError as exc:
             write_status("failed", error=str(exc))
             self.emit({"event": "error", "kind": "user", "message": str(exc)})
@@ -164,43 +163,8 @@ class Worker:
         """Validation prompts first; train prompts make up the number (they test the export just as well)."""
         return [e for e in examples if e.split == "validation"] + [e for e in examples if e.split == "train"]
 
-    def _fake(self, resume: bool) -> dict[str, Any]:
-        """A stand-in trainer: counts steps, checkpoints its step, honours cancel, can crash or fail."""
-        spec = self.job["fake"]
-        state_file = self.run_dir / "fake_state.json"
-        step = json.loads(state_file.read_text())["step"] if resume and state_file.exists() else 0
-        total = int(spec.get("steps", 5))
-        if spec.get("noise"):  # what chatty libraries and C code do; it must land in worker.log
-            print("python noise on stdout", flush=True)
-            os.write(1, b"native noise on fd 1\n")
-        self.emit({"event": "start", "step": step, "total_steps": total})
-        while step < total:
-            time.sleep(float(spec.get("delay", 0.05)))
-            step += 1
-            if step == spec.get("crash_at"):
-                os._exit(3)  # as an out-of-memory kill would: no event, no cleanup
-            if step == spec.get("fail_at"):
-                raise MailvoiceError("the fake trainer failed as asked")
-            if step == spec.get("disk_full_at"):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(state_file))
-            self.emit({"event": "step", "step": step, "total_steps": total, "loss": 1.0 / step, "eta": 0.1})
-            state_file.write_text(json.dumps({"step": step}))
-            if self.should_stop() and step < total:
-                self.emit({"event": "checkpoint", "step": step})
-                return {"status": "cancelled", "result": {"steps": step, "total_steps": total}}
-        return {
-            "status": "done",
-            "result": {
-                "steps": step,
-                "total_steps": total,
-                "train_loss": 1.0 / step,
-                "eval_loss": None,
-                "seconds": 0.0,
-            },
-        }
 
-
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, worker: type[Worker] = Worker) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.worker", description=__doc__.split("\n")[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", action="store_true")
@@ -217,10 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # "kernels package missing": CPU works without
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    worker = Worker(args.run_dir, out)
-    signal.signal(signal.SIGTERM, worker.on_signal)
-    signal.signal(signal.SIGINT, worker.on_signal)
-    return worker.run(args.resume)
+    running = worker(args.run_dir, out)
+    signal.signal(signal.SIGTERM, running.on_signal)
+    signal.signal(signal.SIGINT, running.on_signal)
+    return running.run(args.resume)
 
 
 if __name__ == "__main__":

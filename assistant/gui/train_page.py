@@ -61,15 +61,13 @@ def check_machine(
     return preflight(root, cfg, load_examples(db) if examples is None else examples)
 
 
-def new_training_run(
-    root: Path, preflight: PreflightFn = jobs.run_preflight, fake: dict | None = None, how_long: str = DEFAULT_DURATION
-) -> Path:
+def new_training_run(root: Path, preflight: PreflightFn = jobs.run_preflight, how_long: str = DEFAULT_DURATION) -> Path:
     """What ``mailvoice train`` does before it starts the process: settings (as ``how_long`` limits them),
     pairs, preflight, run folder."""
     db = open_store(root)
     cfg = jobs.resolve_config(db, **duration(how_long).options())
     examples = jobs.training_examples(db)
-    return jobs.prepare_run(db, root, cfg, examples, preflight(root, cfg, examples), fake=fake)
+    return jobs.prepare_run(db, root, cfg, examples, preflight(root, cfg, examples))
 
 
 def stopped_at(run_dir: Path) -> int | None:

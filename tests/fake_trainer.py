@@ -1,0 +1,84 @@
+"""A stand-in trainer for the training process: ``python -m fake_trainer RUN_DIR [--resume]``.
+
+It is :mod:`trainer.worker` (its events, status, cancel, signals, error handling) with the training replaced by a
+step counter when the run's ``job.json`` has a ``fake`` section (:func:`with_fake` writes one); a run without one
+trains for real. The tests' conftest makes :class:`trainer.process.TrainingProcess` start this module instead of
+``trainer.worker`` and puts this folder on the child's PYTHONPATH, so the process plumbing is tested in a second
+instead of minutes.
+
+The ``fake`` section: ``steps`` (5), ``delay`` between steps (0.05 s), ``noise`` (write to stdout and fd 1 as
+chatty libraries do), and ``crash_at`` / ``fail_at`` / ``disk_full_at``: the step at which to die without a word,
+raise a user error, or find the disk full. Each step is saved as a checkpoint folder, as the real trainer does.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import MailvoiceError
+from trainer.checkpoint import latest
+from trainer.worker import Worker, main
+
+
+def with_fake(run_dir: Path, **spec: Any) -> Path:
+    """Make the run in ``run_dir`` a stand-in one (see the module docstring); return ``run_dir``."""
+    job = json.loads((run_dir / "job.json").read_text(encoding="utf-8"))
+    job["fake"] = spec
+    (run_dir / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    return run_dir
+
+
+def save_step(run_dir: Path, step: int) -> Path:
+    """A checkpoint of the stand-in trainer at ``step`` (replacing the one before), as a resume finds it."""
+    parent = run_dir / "checkpoints"
+    parent.mkdir(exist_ok=True)
+    folder = parent / f"step-{step:08d}"
+    tmp = parent / f".tmp-step-{step:08d}-{os.getpid()}"
+    tmp.mkdir(exist_ok=True)
+    (tmp / "state.json").write_text(json.dumps({"step": step}), encoding="utf-8")
+    tmp.rename(folder)
+    for old in parent.glob("step-*"):
+        if old != folder:
+            (old / "state.json").unlink(missing_ok=True)
+            old.rmdir()
+    return folder
+
+
+class FakeWorker(Worker):
+    def _train(self, resume: bool) -> dict[str, Any]:
+        if "fake" not in self.job:
+            return super()._train(resume)
+        spec = self.job["fake"]
+        newest = latest(self.run_dir / "checkpoints") if resume else None
+        step = int(newest.name.split("-")[1]) if newest is not None else 0
+        total = int(spec.get("steps", 5))
+        if spec.get("noise"):  # what chatty libraries and C code do; it must land in worker.log
+            print("python noise on stdout", flush=True)
+            os.write(1, b"native noise on fd 1\n")
+        self.emit({"event": "start", "step": step, "total_steps": total})
+        while step < total:
+            time.sleep(float(spec.get("delay", 0.05)))
+            step += 1
+            if step == spec.get("crash_at"):
+                os._exit(3)  # as an out-of-memory kill would: no event, no cleanup
+            if step == spec.get("fail_at"):
+                raise MailvoiceError("the fake trainer failed as asked")
+            if step == spec.get("disk_full_at"):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.run_dir / "checkpoints"))
+            self.emit({"event": "step", "step": step, "total_steps": total, "loss": 1.0 / step, "eta": 0.1})
+            save_step(self.run_dir, step)
+            if self.should_stop() and step < total:
+                self.emit({"event": "checkpoint", "step": step})
+                return {"status": "cancelled", "result": {"steps": step, "total_steps": total}}
+        result = {"steps": step, "total_steps": total, "train_loss": 1.0 / step, "eval_loss": None, "seconds": 0.0}
+        return {"status": "done", "result": result}
+
+
+if __name__ == "__main__":
+    sys.exit(main(worker=FakeWorker))
