@@ -48,6 +48,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(1, str(REPO / "tests"))  # random_lora: a stand-in adapter of a chosen rank
 INSTRUCTIONS = [
     "ask Rosa if the plumber can come on Monday morning to fix the kitchen faucet",
     "tell Kenji the onboarding revamp slips a week because of hiring",
@@ -247,12 +248,13 @@ def bench_lora(
     every round runs all of them in a rotated order, after a warm-up, from an empty KV cache.
     """
     from llama_cpp import Llama
+    from random_lora import random_adapter  # a test helper: tests/ is on sys.path (above)
 
     from assistant.drafting import engine_settings
     from assistant.drafting.backend import EngineSettings, GenerationParams, llama_kwargs
     from assistant.drafting.prompting import build_prompt
     from assistant.drafting.voice import learn_voice
-    from trainer.merge import merge_adapter, random_adapter
+    from trainer.merge import merge_adapter
 
     load_before = _load_average()
     tmp = Path(tempfile.mkdtemp(prefix="draft-bench-lora-"))

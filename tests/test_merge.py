@@ -297,8 +297,8 @@ def _logits(model: Path, lora: Path | None, sequences: list[list[int]]) -> np.nd
 @pytest.mark.slow
 def test_merged_model_chooses_what_the_unmerged_adapter_chooses(tmp_path):
     from llama_cpp import Llama
+    from random_lora import random_adapter
 
-    from trainer.merge import random_adapter
     from trainer.parity import DECISIVE
 
     base = embedded_model_path()
