@@ -124,7 +124,12 @@ def test_a_long_email_that_takes_few_tokens_is_still_cut_and_said_so(db):
 def test_one_over_long_line_is_skipped_by_number_and_the_rest_drafted(db, tmp_path):
     todo = tmp_path / "todo.txt"
     todo.write_text("thank Rosa\n" + "word " * 8000 + "\n# a comment\nask Kenji for the numbers\n")
-    report = batch(db, todo, tmp_path / "out.csv", backend=FakeBackend(replies=["Hi Rosa,\n\nThanks.", "Hi,\n\nOk?"]))
+    report = batch(
+        db,
+        todo,
+        tmp_path / "out.csv",
+        backend=FakeBackend(replies=["Hi Rosa,\n\nThanks for the receipt.", "Hi,\n\nOk?"]),
+    )
     assert report.written == 2 and report.instructions == 3
     assert [s["line"] for s in report.skipped] == [2]
     assert report.skipped[0]["reason"].startswith("longer than 32 KB")

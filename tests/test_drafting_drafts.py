@@ -14,6 +14,7 @@ from gguf import GGUFWriter
 from assistant.drafting import batch, draft, export_drafts
 from assistant.drafting.batch import InstructionsError, read_instructions
 from assistant.drafting.drafts import delete_drafts, list_drafts, save_partial
+from assistant.drafting.guard import RETRIES
 from assistant.drafting.incomplete import REASONS
 from assistant.drafting.length import Length
 from assistant.drafting.prompting import PromptError
@@ -177,14 +178,14 @@ def test_batch_skips_blank_and_comment_lines_and_saves_each_draft(mail, tmp_path
         mail,
         todo,
         tmp_path / "out.csv",
-        backend=FakeBackend(replies=["Hi Rosa,\n\nThanks.", "Hi,\n\nOk?"]),
+        backend=FakeBackend(replies=["Hi Rosa,\n\nThanks for the receipt.", "Hi,\n\nOk?"]),
         progress=seen.append,
     )
     assert report.instructions == report.written == 2 and not report.cancelled
     with open(tmp_path / "out.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["instruction"] for r in rows] == ["thank Rosa for the receipt", "ask about the faucet"]
-    assert [r["generated_email"] for r in rows] == ["Hi Rosa,\n\nThanks.", "Hi,\n\nOk?"]
+    assert [r["generated_email"] for r in rows] == ["Hi Rosa,\n\nThanks for the receipt.", "Hi,\n\nOk?"]
     assert list(rows[0])[:2] == ["instruction", "generated_email"]
     assert [int(r["draft_id"]) for r in rows] == report.draft_ids == [d["id"] for d in reversed(list_drafts(mail))]
     assert [p.done for p in seen] == [0, 1, 2] and seen[1].eta is not None
@@ -271,12 +272,25 @@ def test_adapter_paths_relative_to_the_data_folder(mail, data_home):
 
 
 # --- drafts that look unfinished, and stopped ones -----------------------------------------------------------
-def test_a_draft_that_is_only_a_sign_off_is_saved_with_its_flag(mail):
-    result = draft(mail, "send Christian the slides", backend=FakeBackend(replies=["Thank you, Christian."]))
+def test_a_draft_that_is_only_a_sign_off_is_written_again_then_saved_with_its_flag(mail):
+    fake = FakeBackend(replies=["Thank you, Christian."] * (RETRIES + 1))
+    result = draft(mail, "send Christian the slides", backend=fake, seed=3)
     (saved,) = result.drafts
+    assert [p.seed for p in fake.params] == [3, 3 + 7919, 3 + 2 * 7919]  # other samples of the same prompt
     assert saved.incomplete is not None and saved.incomplete.code == "signoff_only"
     assert saved.to_json()["incomplete"] == {"code": "signoff_only", "reason": REASONS["signoff_only"]}
     assert list_drafts(mail)[0]["flag"] == "signoff_only"
+    assert result.notices == ["Draft 1 came out as only a greeting or a sign-off; it was written again."]
+
+
+def test_a_draft_with_no_message_is_replaced_by_the_next_try_that_has_one(mail):
+    fake = FakeBackend(replies=["Best regards,Jeff", "", "Hi Christian,\n\nThe slides are attached.\n\nBest,\nAlex"])
+    result = draft(mail, "send Christian the slides", backend=fake)
+    (saved,) = result.drafts
+    assert saved.text == "Hi Christian,\n\nThe slides are attached.\n\nBest,\nAlex" and saved.incomplete is None
+    assert len(fake.params) == 3 and list_drafts(mail)[0]["text"] == saved.text
+    whole = FakeBackend(replies=["Hi Rosa,\n\nDone.\n\nBest,\nAlex"])
+    assert draft(mail, "say it is done", backend=whole).notices == [] and len(whole.params) == 1
 
 
 def test_a_draft_cut_at_the_length_limit_is_flagged_and_a_whole_one_is_not(mail):
@@ -291,7 +305,7 @@ def test_a_draft_cut_at_the_length_limit_is_flagged_and_a_whole_one_is_not(mail)
 def test_batch_marks_drafts_that_look_incomplete(mail, tmp_path):
     todo = tmp_path / "todo.txt"
     todo.write_text("send Christian the slides\nsay it is done\n", encoding="utf-8")
-    fake = FakeBackend(replies=["Thank you, Christian.", "Hi Rosa,\n\nDone.\n\nBest,\nAlex"])
+    fake = FakeBackend(replies=["Thank you, Christian."] * (RETRIES + 1) + ["Hi Rosa,\n\nDone.\n\nBest,\nAlex"])
     report = batch(mail, todo, tmp_path / "out.csv", backend=fake)
     with open(tmp_path / "out.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from assistant.drafting import draft
 from assistant.drafting.drafts import list_drafts
+from assistant.drafting.guard import RETRIES
 from assistant.drafting.length import CHOICES, Length
 from assistant.drafting.models import choose_model
 from assistant.gui.app import COMPOSE, DRAFTS, MainWindow
@@ -573,7 +574,8 @@ def test_tab_reaches_the_draft_editor(qtbot, page):
 
 # --- honest about the model and about unfinished drafts ------------------------------------------------------
 def test_a_draft_that_looks_incomplete_says_why_and_offers_regenerate(qtbot, page, fake, db):
-    fake.enqueue("Thank you, Christian.", "Hi Christian,\n\nThe slides are attached.\n\nBest,\nAlex")
+    # Written again by itself (RETRIES more tries) before it is shown as incomplete.
+    fake.enqueue(*["Thank you, Christian."] * (RETRIES + 1), "Hi Christian,\n\nThe slides are attached.\n\nBest,\nAlex")
     page.instruction.setPlainText("send Christian the slides")
     written(qtbot, page)
     (row,) = list_drafts(db)

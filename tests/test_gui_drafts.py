@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from assistant.drafting import draft
 from assistant.drafting.batch import EXPORT_COLUMNS
+from assistant.drafting.guard import RETRIES
 from assistant.gui.app import COMPOSE, DRAFTS, MainWindow
 from assistant.gui.drafts_page import COLUMNS, DraftsPage
 
@@ -167,7 +168,7 @@ def test_export_adds_recipient_and_subject_after_the_contracts_columns(page, qtb
 
 def test_a_draft_that_looks_incomplete_is_marked_in_the_table_and_above_its_text(qtbot, data_home, db):
     fake = FakeBackend()
-    fake.enqueue("Thank you, Christian.")
+    fake.enqueue(*["Thank you, Christian."] * (RETRIES + 1))  # every try of it
     draft(db, "send Christian the slides", backend=fake)
     page = DraftsPage(str(data_home))
     qtbot.addWidget(page)

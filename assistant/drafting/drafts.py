@@ -240,7 +240,8 @@ def _alternative(
 
     A draft that repeats 50+ characters of another person's mail (or of a shown style example) is written again
     with another seed, up to ``RETRIES`` times, and the runs the last version still repeats are cut out (see
-    guard.py).
+    guard.py). So is a draft with no message (empty, or only a greeting or a sign-off: small models and adapters
+    trained on short mail write "Best regards, Jeff" alone now and then); a last one still without is flagged.
     """
     params = GenerationParams(
         max_tokens=prompt.max_tokens,
@@ -257,22 +258,28 @@ def _alternative(
     report = GuardReport()
     copied = timed_check(context["guard"], cleaner.text, report)
     examples_only = bool(copied) and all(c.from_examples for c in copied)
-    while copied and report.rewritten < RETRIES:
-        report.rewritten += 1
+    hollow, tries = _hollow(cleaner.text), 0
+    rewrote_hollow = hollow
+    while (copied or hollow) and tries < RETRIES:
+        tries += 1
+        report.rewritten += bool(copied)
         if show:
             show(REWRITE_MARK)
-        params = replace(params, seed=seed + 7919 * report.rewritten)  # another sample of the same prompt
+        params = replace(params, seed=seed + 7919 * tries)  # another sample of the same prompt
         cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)
         _t, chunks = _generate(backend, prompt.messages, params, cleaner, show, cancel, names)
         last = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
         count += last
         copied = timed_check(context["guard"], cleaner.text, report)
+        hollow = _hollow(cleaner.text)
     text = cleaner.text
     if copied:
         report.removed = copied
         text = cut_spans(text, [(c.start, c.end) for c in copied])
     if report.acted:
         result.notices.append(notice(i, report, examples_only))
+    if rewrote_hollow:
+        result.notices.append(f"Draft {i + 1} came out as only a greeting or a sign-off; it was written again.")
     ended = time.perf_counter()
     result.decode_seconds += ended - (t_first or ended)
     result.tokens += count
@@ -312,6 +319,12 @@ def _alternative(
     if context["on_saved"]:
         context["on_saved"](i, saved)
     return t_first
+
+
+def _hollow(text: str) -> bool:
+    """The draft has no message: it is empty, or only a greeting or a sign-off."""
+    found = check_draft(text)
+    return found is not None and found.code in ("empty", "signoff_only")
 
 
 def _generate(
