@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from PySide6.QtCore import QObject, Qt, Slot
 
 from assistant.drafting.backend import EngineSettings
 from assistant.durations import format_duration
+from assistant.errors import MailvoiceError
 from assistant.gui.train_page import TrainPage, new_training_run
 from assistant.paths import data_dir
 from assistant.store.adapters import list_adapters
@@ -257,6 +259,30 @@ class ScriptedProcess:
 
     def kill(self) -> None:
         pass
+
+
+def test_the_adapter_is_registered_off_the_gui_thread_and_a_refusal_is_said(qtbot, pairs, monkeypatch, warnings):
+    finish, threads = jobs.finish, []
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread())
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "finish", recording)
+    page = make_page(qtbot, prepare=fake_run(steps=1), process_factory=ScriptedProcess)
+    page.train()
+    run_to_end(qtbot, page)
+    assert len(threads) == 1 and threads[0] is not threading.main_thread()
+    assert "is ready" in page.progress_label.text() and len(list_adapters(pairs)) == 1
+
+    def refused(*_args, **_kwargs):
+        raise MailvoiceError("The adapters folder is read-only.")
+
+    monkeypatch.setattr(jobs, "finish", refused)
+    page.train()
+    run_to_end(qtbot, page)
+    assert "Registering the adapter failed: The adapters folder is read-only." in page.status.text()
+    assert warnings == [page.status.text()] and len(list_adapters(pairs)) == 1
 
 
 def test_chart_gets_train_and_eval_points_and_the_adapter_is_registered_and_used(qtbot, pairs):

@@ -340,7 +340,7 @@ class TrainPage(QWidget):
         self.chart_source = None
         root, given, preflight, how_long = self.root, self.prepare_fn, self.preflight_fn, self.how_long()
         prepare = (lambda: given(root)) if given else (lambda: new_training_run(root, preflight, how_long=how_long))
-        self._start(TrainingWorker(self.process_factory, None, False, prepare=prepare))
+        self._start(TrainingWorker(self.process_factory, None, False, prepare=prepare, register=self._registrar()))
         self.progress_label.setText("Preparing the run…")
 
     def resume(self) -> None:
@@ -350,7 +350,7 @@ class TrainPage(QWidget):
             return
         self.chart.show_log(_run_log(run_dir), f"The run of {run_dir.name}")  # its curve continues
         self.chart_source = run_dir
-        self._start(TrainingWorker(self.process_factory, run_dir, True))
+        self._start(TrainingWorker(self.process_factory, run_dir, True, register=self._registrar()))
         self.progress_label.setText(f"Resuming {run_dir.name}…")
 
     def _start(self, worker: TrainingWorker) -> None:
@@ -440,6 +440,11 @@ class TrainPage(QWidget):
         self._show_resumable()
         self.check_again()  # a finished run measured this machine's real speed
 
+    def _registrar(self) -> Callable[[Path, dict[str, Any]], dict[str, Any] | None]:
+        """What the training worker calls, in its thread, to register a finished run's adapter."""
+        root = self.root
+        return lambda run_dir, final: jobs.finish(open_store(root), root, run_dir, final)
+
     def _register(self, final: dict[str, Any]) -> None:
         """Add the exported adapter to the list (once per run, also when the app closes as it finishes)."""
         run_dir = self.run_dir
@@ -451,11 +456,10 @@ class TrainPage(QWidget):
             f"Trained {result.get('steps')} steps in {format_duration(result.get('seconds') or 0)}: train loss "
             f"{number(result.get('train_loss'))}, validation loss {number(result.get('eval_loss'))}."
         )
-        try:
-            row = jobs.finish(self.db, self.root, run_dir, final)
-        except MailvoiceError as exc:
-            self._failed(f"{summary} Registering the adapter failed: {exc}")
+        if final.get("register_error"):  # registered by the training worker, off this thread
+            self._failed(f"{summary} Registering the adapter failed: {final['register_error']}")
             return
+        row = final.get("adapter")
         if row is None:
             self.progress_label.setText(f"{summary} No adapter was exported; details: {run_dir / 'worker.log'}")
             return

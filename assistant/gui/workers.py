@@ -14,7 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from assistant.errors import Cancelled
+from assistant.errors import Cancelled, MailvoiceError
 from assistant.gui import tasks
 
 Call = Callable[[Callable[[Any], None], Callable[[], bool]], Any]  # fn(progress, cancel) -> result
@@ -59,6 +59,10 @@ class TrainingWorker(QObject):
     Signals: started(object) with the run folder, event(object) with each event dict, finished(object) with
     the last event (``finished``, ``error`` or ``crashed``), failed(str) when the run could not even start.
     The process's ``cancel`` asks for a checkpoint and a clean stop; ``kill`` stops it at once.
+
+    ``register(run_dir, final)``, when given, registers what a finished run exported, in this thread (it writes
+    to the store): its row lands in the last event as ``adapter``, or a user error's message as
+    ``register_error``.
     """
 
     started = Signal(object)
@@ -67,9 +71,11 @@ class TrainingWorker(QObject):
     failed = Signal(str)
 
     def __init__(self, factory: ProcessFactory, run_dir: Path | None, resume: bool,
-                 prepare: Callable[[], Path] | None = None):  # fmt: skip
+                 prepare: Callable[[], Path] | None = None,
+                 register: Callable[[Path, dict[str, Any]], dict[str, Any] | None] | None = None):  # fmt: skip
         super().__init__()
         self.factory, self.run_dir, self.resume, self.prepare = factory, run_dir, resume, prepare
+        self.register = register
         self.proc: Any = None
         self.final: dict[str, Any] | None = None  # the last event, also readable after the thread ended
         self._lock = threading.Lock()
@@ -90,7 +96,13 @@ class TrainingWorker(QObject):
             for event in self.proc.events():
                 self.event.emit(event)
                 last = event
-            self.final = self.proc.final or last
+            final = dict(self.proc.final or last)
+            if self.register is not None and final.get("event") == "finished" and final.get("status") == "done":
+                try:
+                    final["adapter"] = self.register(run_dir, final)
+                except MailvoiceError as exc:
+                    final["register_error"] = str(exc)
+            self.final = final
             self.finished.emit(self.final)
         except Exception as exc:  # noqa: BLE001 - as above
             self.failed.emit(tasks.describe(exc))
