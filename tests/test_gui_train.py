@@ -510,7 +510,8 @@ def test_merge_folds_the_selected_adapter_into_its_base_and_drafts_use_it(qtbot,
     qtbot.waitUntil(lambda: not page.adapters.merging, timeout=30_000)
     merged = folder / "merged-q8_0.gguf"
     assert merged.is_file() and len(questions) == 1 and "merged-q8_0.gguf" in questions[0], questions
-    assert changed == [None] and "Drafts now use the merged model" in page.adapters.status.text()
+    qtbot.waitUntil(lambda: changed == [None], timeout=30_000)  # switched off the GUI thread
+    assert "Drafts now use the merged model" in page.adapters.status.text()
     settings, adapter = engine_settings(pairs)
     assert settings.model_path == str(merged) and settings.lora_path is None and adapter is None
     page.adapters._merge_started = time.monotonic() - 10  # 10 s in, half done

@@ -268,19 +268,26 @@ class AdaptersPanel(QWidget):
         size = f"{info.size_bytes / 1e6:,.0f} MB"
         if self.confirm(f"{info.adapter_name} is merged into {Path(info.path).name} ({size}). Draft with the "
                         "merged model from now on? It drafts at the plain model's speed."):  # fmt: skip
-            from trainer.merge import use_merged
+            root = self.root
 
-            try:
-                use_merged(self.db, info)
-            except MailvoiceError as exc:
-                self.status.setText(str(exc))
-                return
-            self.status.setText(f"Drafts now use the merged model {info.path} (the adapter is inside it).")
-            self.refresh()
-            self.adapter_changed.emit(None)
+            def work(_progress, _cancel):
+                from trainer.merge import use_merged
+
+                use_merged(open_store(root), info)  # checks the model file: off the GUI thread
+                return info
+
+            self.merge_worker = CallWorker(work)
+            self.merge_worker.finished.connect(self._on_using_merged)
+            self.merge_worker.failed.connect(self.status.setText)
+            self.merge_thread = tasks.start(self, self.merge_worker)
         else:
             self.status.setText(f"Merged model written to {info.path}; choose it on the Settings page to draft "
                                 "with it.")  # fmt: skip
+
+    def _on_using_merged(self, info: Any) -> None:
+        self.status.setText(f"Drafts now use the merged model {info.path} (the adapter is inside it).")
+        self.refresh()
+        self.adapter_changed.emit(None)
 
     def _on_merge_failed(self, message: str) -> None:
         self.merging = False
