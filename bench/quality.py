@@ -133,6 +133,21 @@ def by_instruction(work: Path) -> str:
     return "\n".join(lines) + f"\n\nOf all {len(methods)} pairs: {shares}."
 
 
+def lengths(work: Path) -> str:
+    """Per configuration of the last ``eval --ablations``: the median over emails of draft words / real words
+    (``length_ratio`` in the tables is the corpus ratio, all draft words / all real words), and how many drafts
+    fall within 0.8–1.25 of their email's length, as a Markdown table."""
+    import statistics
+
+    report = json.loads(Path(json.loads((work / "eval.json").read_text())["json_path"]).read_text())
+    lines = ["| configuration | median length ratio | drafts within 0.8–1.25 |", "|---|---|---|"]
+    for row in report["rows"]:
+        ratios = [len(x["draft"].split()) / max(1, len(x["real"].split())) for x in row["items"]]
+        inside = sum(0.8 <= r <= 1.25 for r in ratios)
+        lines.append(f"| {row['label']} | {statistics.median(ratios):.2f} | {inside} of {len(ratios)} |")
+    return "\n".join(lines)
+
+
 def sample_instructions(work: Path, n: int, seed: int = 0) -> str:
     """``n`` instructions drawn at random (fixed seed) from the included pairs, as a Markdown table with the
     start of each email, so a reader can judge them."""
@@ -175,6 +190,7 @@ def main() -> None:
         action="store_true",
         help="print bleu on model-written vs fallback instructions (of WORK/eval.json's report) and stop",
     )
+    ap.add_argument("--lengths", action="store_true", help="print each configuration's median length ratio and stop")
     args = ap.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -183,6 +199,9 @@ def main() -> None:
         return
     if args.by_instruction:
         print(by_instruction(work))
+        return
+    if args.lengths:
+        print(lengths(work))
         return
     if args.instructions:
         print(sample_instructions(work, args.instructions))
