@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.drafting.drafts import list_drafts
-from assistant.errors import MailvoiceError
+from assistant.errors import Cancelled, MailvoiceError
 from assistant.gui import tasks
 from assistant.gui.about import ICON_PNG, ICON_SVG, app_icon, render_png
 from assistant.gui.app import COMPOSE, DRAFTS, MAIL, PAGES, SETTINGS, TRAIN, MainWindow, startup_root
@@ -436,3 +436,32 @@ def test_every_control_fits_and_tab_reaches_it_on_a_small_screen(qtbot, imported
         missing = [(type(w).__name__, w.objectName(), getattr(w, "text", str)()) for w in on_page if w not in reached]
         assert missing == [], f"{name}: Tab never reaches these"
         assert reached[0] in reached[1:], f"{name}: Tab does not come round again"
+
+
+def _returns(progress, cancel):
+    progress(1)
+    return "result"
+
+
+def _stopped(progress, cancel):
+    raise Cancelled()
+
+
+def _refused(progress, cancel):
+    raise MailvoiceError("Say what to do.")
+
+
+@pytest.mark.parametrize(
+    ("fn", "ends_with"),
+    [(_returns, ("finished", "result")), (_stopped, ("cancelled",)), (_refused, ("failed", "Say what to do."))],
+)
+def test_a_call_worker_ends_with_exactly_one_of_finished_cancelled_or_failed(qtbot, fn, ends_with):
+    worker = tasks.CallWorker(fn)
+    heard: list[tuple] = []
+    worker.finished.connect(lambda result: heard.append(("finished", result)))
+    worker.cancelled.connect(lambda: heard.append(("cancelled",)))
+    worker.failed.connect(lambda message: heard.append(("failed", message)))
+    thread = tasks.start(None, worker)
+    qtbot.waitUntil(thread.isFinished, timeout=10_000)
+    qtbot.waitUntil(lambda: bool(heard), timeout=10_000)
+    assert heard == [ends_with]

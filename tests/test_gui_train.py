@@ -486,6 +486,21 @@ def test_a_failed_evaluation_says_why(qtbot, pairs):
     assert page.adapters.eval_button.text() == "E&valuate"
 
 
+def test_a_stopped_evaluation_says_so_not_as_a_failure(qtbot, pairs):
+    from assistant.errors import Cancelled
+
+    def evaluate(db, root, **_options):
+        raise Cancelled()  # as evaluate does when Stop evaluating is pressed
+
+    page = make_page(qtbot, evaluate=evaluate, open_url=lambda url: pytest.fail("nothing to open"))
+    page.adapters.eval_button.click()
+    qtbot.waitUntil(lambda: not page.adapters.evaluating, timeout=20_000)
+    assert page.adapters.status.text() == (
+        "Evaluation stopped. The drafts it wrote are kept: Evaluate continues from them."
+    )
+    assert page.adapters.eval_button.text() == "E&valuate"
+
+
 def test_merge_folds_the_selected_adapter_into_its_base_and_drafts_use_it(qtbot, pairs, data_home, tmp_path):
     import shutil
 

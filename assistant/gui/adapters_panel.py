@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
 from assistant.durations import format_duration
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
-from assistant.gui.workers import CallWorker
 from assistant.store import adapters, open_store
 
 COLUMNS = ("", "Adapter", "Trained", "Steps", "Train loss", "Validation loss", "llama.cpp check")
@@ -67,8 +66,8 @@ class AdaptersPanel(QWidget):
         self.evaluate_fn = evaluate
         self.open_url = open_url or QDesktopServices.openUrl
         self.confirm = confirm or self._ask
-        self.eval_worker: CallWorker | None = None
-        self.merge_worker: CallWorker | None = None
+        self.eval_worker: tasks.CallWorker | None = None
+        self.merge_worker: tasks.CallWorker | None = None
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -189,10 +188,11 @@ class AdaptersPanel(QWidget):
                               cancel=cancel)  # fmt: skip
             return result, judge(db, root, result, adapter)
 
-        self.eval_worker = CallWorker(work)
+        self.eval_worker = tasks.CallWorker(work)
         self.eval_worker.progress.connect(self.show_progress)
         self.eval_worker.finished.connect(self._on_evaluated)
         self.eval_worker.failed.connect(self._on_failed)
+        self.eval_worker.cancelled.connect(self._on_eval_stopped)
         self.status.setText(f"Evaluating {adapter or 'the plain model'}: drafting up to {EVAL_LIMIT} validation "
                             "emails…")  # fmt: skip
         self.eval_button.setText("Stop e&valuating")
@@ -226,6 +226,10 @@ class AdaptersPanel(QWidget):
         self._after()
         self.status.setText(message)
 
+    def _on_eval_stopped(self) -> None:
+        self._after()
+        self.status.setText("Evaluation stopped. The drafts it wrote are kept: Evaluate continues from them.")
+
     def _after(self) -> None:
         self.evaluating = False
         self.eval_button.setText("E&valuate")
@@ -244,7 +248,7 @@ class AdaptersPanel(QWidget):
 
             return merge_into_base(open_store(root), name, progress=progress)
 
-        self.merge_worker = CallWorker(work)
+        self.merge_worker = tasks.CallWorker(work)
         self.merge_worker.progress.connect(self._merge_progress)
         self.merge_worker.finished.connect(self._on_merged)
         self.merge_worker.failed.connect(self._on_merge_failed)
@@ -276,7 +280,7 @@ class AdaptersPanel(QWidget):
                 use_merged(open_store(root), info)  # checks the model file: off the GUI thread
                 return info
 
-            self.merge_worker = CallWorker(work)
+            self.merge_worker = tasks.CallWorker(work)
             self.merge_worker.finished.connect(self._on_using_merged)
             self.merge_worker.failed.connect(self.status.setText)
             self.merge_thread = tasks.start(self, self.merge_worker)

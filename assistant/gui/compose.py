@@ -48,7 +48,6 @@ from assistant.gui.message_picker import MessagePicker
 from assistant.gui.model_badge import ModelBadge
 from assistant.gui.models_panel import ModelsDialog
 from assistant.gui.unsaved import DISCARD, SAVE, Ask, ask_save_discard, question
-from assistant.gui.workers import CallWorker
 from assistant.paths import data_dir
 from assistant.store import open_store
 
@@ -152,7 +151,7 @@ class ComposePage(QWidget):
         self.ask = ask or ask_save_discard
         self.backend: Backend | None = None
         self.thread = None
-        self.worker: CallWorker | None = None
+        self.worker: tasks.CallWorker | None = None
         self.picker: MessagePicker | None = None
         self.reply: ReplyContext | None = None  # the email the next draft answers
         self.request: dict[str, Any] | None = None  # what the drafts shown were written for (Regenerate repeats it)
@@ -376,10 +375,11 @@ class ComposePage(QWidget):
         self._follow = True
         n = request["n"]
         self.status.setText("Writing…" if n == 1 else f"Writing {n} alternatives…")
-        self.worker = CallWorker(functools.partial(_write, self.root, request, self.backend))
+        self.worker = tasks.CallWorker(functools.partial(_write, self.root, request, self.backend))
         self.worker.progress.connect(self.on_chunk)
         self.worker.finished.connect(self.on_finished)
         self.worker.failed.connect(self.on_failed)
+        self.worker.cancelled.connect(self.on_stopped)
         self.set_busy(True)
         self.thread = tasks.start(self, self.worker)
 
@@ -430,8 +430,12 @@ class ComposePage(QWidget):
                             f"{result.model}{adapter}. {notices}".strip())  # fmt: skip
         self.badge.refresh()
 
-    def on_failed(self, message: str) -> None:
-        stopped = message == "Stopped."
+    def on_stopped(self) -> None:
+        self.on_failed(None)
+
+    def on_failed(self, message: str | None) -> None:
+        """Writing ended without drafts: ``message`` says why, or None when the user stopped it."""
+        stopped = message is None
         if not self.incoming:  # words arrived: a draft cut short stays on screen, savable as partial
             for i in range(self.tabs.count()):
                 if not self.drafts[i].get("id") and self.editor(i).toPlainText().strip():
@@ -444,7 +448,7 @@ class ComposePage(QWidget):
             message = "Stopped before anything was written."
         self.incoming = 0
         self.set_busy(False)
-        self.status.setText(message)
+        self.status.setText(message or "")
 
     # --- unsaved text -----------------------------------------------------------------------------------
     def unsaved_tabs(self) -> list[int]:

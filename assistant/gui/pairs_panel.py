@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
 from assistant.durations import format_duration
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
-from assistant.gui.workers import CallWorker
 from assistant.paths import data_dir
 from assistant.store import open_store
 from trainer.jobs import estimate_tokens
@@ -175,7 +174,7 @@ class PairsPanel(QWidget):
         self.db = open_store(data_dir(root))  # the GUI thread's connection: edits are single-row updates
         self.backend_factory = backend_factory or _llama_backend
         self.thread = None
-        self.worker: CallWorker | None = None
+        self.worker: tasks.CallWorker | None = None
         self.stats = QLabel()
         self.stats.setWordWrap(True)
         self.model = PairsModel(lambda pid, text: edit_instruction(self.db, pid, text))
@@ -274,7 +273,7 @@ class PairsPanel(QWidget):
             return
         self.loading, self._again = True, False
         root = self.root
-        self.load_worker = CallWorker(lambda _progress, _cancel: list_pairs(open_store(data_dir(root))))
+        self.load_worker = tasks.CallWorker(lambda _progress, _cancel: list_pairs(open_store(data_dir(root))))
         self.load_worker.finished.connect(self._on_loaded)
         self.load_worker.failed.connect(self._on_load_failed)
         self.table.setEnabled(False)
@@ -377,10 +376,11 @@ class PairsPanel(QWidget):
             db = open_store(data_dir(root))
             return build_pairs(db, factory(db), limit=limit, progress=progress, cancel=cancel)
 
-        self.worker = CallWorker(work)
+        self.worker = tasks.CallWorker(work)
         self.worker.progress.connect(self._on_progress)
         self.worker.finished.connect(self._on_built)
         self.worker.failed.connect(self._on_build_failed)
+        self.worker.cancelled.connect(self._on_build_stopped)
         self.bar.setValue(0)
         self.last_progress = None
         self.build_status.setText("Loading the model to write instructions…")
@@ -414,7 +414,10 @@ class PairsPanel(QWidget):
     def _on_build_failed(self, message: str) -> None:
         self.set_building(False)
         self.build_status.setText(message)
-        self.reload()  # a stopped build keeps every pair it finished
+        self.reload()  # a failed build keeps every pair it finished
+
+    def _on_build_stopped(self) -> None:
+        self._on_build_failed("Stopped before a new pair was written. Build again to continue.")
 
     def shutdown(self, wait_ms: int = 30000) -> None:
         self.closing = True

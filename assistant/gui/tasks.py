@@ -1,21 +1,23 @@
 """The one way the app runs work off the GUI thread, and the one place errors become messages.
 
-A worker is a QObject with a ``run()`` slot and ``finished``/``failed`` signals; it calls the headless
-core with plain callbacks (progress, cancel) and re-emits them as signals, which Qt delivers on the GUI
-thread. :func:`call` wraps a plain function as such a worker (like Anki's ``QueryOp``): the function never
-touches widgets; its result or error comes back on the GUI thread.
+A worker is a QObject with a ``run()`` slot and ``finished``/``cancelled``/``failed`` signals: the one for a
+core call is :class:`CallWorker`, which calls the headless core with plain callbacks (progress, cancel) and
+re-emits them as signals, which Qt delivers on the GUI thread (the training process has its own,
+:class:`assistant.gui.workers.TrainingWorker`). :func:`call` wraps a plain function as a CallWorker (like
+Anki's ``QueryOp``): the function never touches widgets; its result or error comes back on the GUI thread.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from assistant.errors import MailvoiceError
+from assistant.errors import Cancelled, MailvoiceError
 
 log = logging.getLogger("mailvoice.gui")
 
@@ -33,6 +35,9 @@ def start(owner: QObject | None, worker: QObject, *, quit_at_once: bool = False)
     kind = Qt.ConnectionType.DirectConnection if quit_at_once else Qt.ConnectionType.AutoConnection
     worker.finished.connect(thread.quit, kind)
     worker.failed.connect(thread.quit, kind)
+    cancelled = getattr(worker, "cancelled", None)  # a worker that tells a stop apart from a failure
+    if cancelled is not None:
+        cancelled.connect(thread.quit, kind)
     thread.start()
     return thread
 
@@ -45,23 +50,37 @@ def describe(exc: BaseException) -> str:
     return f"Something went wrong ({type(exc).__name__}: {exc}). Try again; if it keeps happening, report it."
 
 
-class Call(QObject):
-    """Runs ``fn()`` in its thread. Signals: finished(object) with the result, failed(str) with a message."""
+Work = Callable[[Callable[[Any], None], Callable[[], bool]], Any]  # fn(progress, cancel) -> result
 
+
+class CallWorker(QObject):
+    """Runs ``fn(progress, cancel)`` off the GUI thread. Signals: progress(object), then one of finished(object),
+    cancelled() (``fn`` raised ``Cancelled`` after :meth:`cancel`) or failed(str) (any other error, as
+    :func:`describe` puts it): a thread always ends with exactly one of the three.
+    """
+
+    progress = Signal(object)
     finished = Signal(object)
+    cancelled = Signal()
     failed = Signal(str)
 
-    def __init__(self, fn: Callable[[], Any]):
+    def __init__(self, fn: Work):
         super().__init__()
         self.fn = fn
+        self.cancel_event = threading.Event()
 
     def run(self) -> None:
         try:
-            result = self.fn()
+            result = self.fn(self.progress.emit, self.cancel_event.is_set)
+        except Cancelled:
+            self.cancelled.emit()
         except Exception as exc:  # noqa: BLE001 - every failure must end the thread and reach the user
             self.failed.emit(describe(exc))
         else:
             self.finished.emit(result)
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
 
 
 class _Relay(QObject):
@@ -82,7 +101,7 @@ class _Relay(QObject):
 
 # Threads of calls, and their workers, are owned here (not by a widget, which may be deleted first) and
 # dropped once they have stopped.
-_running: list[tuple[QThread, Call]] = []
+_running: list[tuple[QThread, CallWorker]] = []
 
 
 def call(
@@ -95,7 +114,7 @@ def call(
 
     Without ``on_failed`` the message is shown in a dialog over ``owner``.
     """
-    worker = Call(fn)
+    worker = CallWorker(lambda _progress, _cancel: fn())
     relay = _Relay(owner, on_done, on_failed or (lambda message: show_error(owner, message)))
     worker.finished.connect(relay.done, Qt.ConnectionType.QueuedConnection)
     worker.failed.connect(relay.fail, Qt.ConnectionType.QueuedConnection)

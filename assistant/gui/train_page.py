@@ -36,7 +36,7 @@ from assistant.gui.adapters_panel import AdaptersPanel, number
 from assistant.gui.compat import keep_none_alive
 from assistant.gui.loss_chart import LossChart
 from assistant.gui.pairs_panel import BackendFactory, PairsPanel
-from assistant.gui.workers import CallWorker, ProcessFactory, TrainingWorker
+from assistant.gui.workers import ProcessFactory, TrainingWorker
 from assistant.paths import data_dir
 from assistant.store import open_store
 from trainer import jobs
@@ -137,7 +137,7 @@ class TrainPage(QWidget):
         self.run_dir: Path | None = None
         self.train_thread = self.check_thread = None
         self.train_worker: TrainingWorker | None = None
-        self.check_worker: CallWorker | None = None
+        self.check_worker: tasks.CallWorker | None = None
         self._registered: set[Path] = set()
         self.pairs = PairsPanel(str(self.root), backend_factory)
         self.pairs.changed.connect(self._on_pairs_changed)
@@ -303,7 +303,7 @@ class TrainPage(QWidget):
         except MailvoiceError as exc:
             self._on_verdict_failed(str(exc))
             return
-        self.check_worker = CallWorker(lambda _progress, _cancel: check_machine(root, fn, examples, how_long))
+        self.check_worker = tasks.CallWorker(lambda _progress, _cancel: check_machine(root, fn, examples, how_long))
         self.check_worker.finished.connect(self._on_verdict)
         self.check_worker.failed.connect(self._on_verdict_failed)
         self.check_button.setEnabled(False)

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
-from PySide6.QtCore import QDate, QObject, QSettings, Qt, QThread, Signal
+from PySide6.QtCore import QDate, QSettings, Qt, QThread
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -50,26 +50,14 @@ from assistant.store import open_store
 log = logging.getLogger("mailvoice.gui")
 
 
-class ImportWorker(QObject):
-    """Runs one import in a QThread. Signals: progress(object), finished(object), failed(str)."""
+def importing(root: str, paths: list[str], since: dt.date | None = None, until: dt.date | None = None) -> tasks.Work:
+    """One import, as a :class:`tasks.CallWorker` runs it: progress(ImportProgress), cancel between messages."""
 
-    progress = Signal(object)
-    finished = Signal(object)
-    failed = Signal(str)
+    def work(progress, cancel) -> ImportReport:
+        db = open_store(data_dir(root))  # SQLite connections stay on the thread that made them
+        return import_paths(db, paths, since=since, until=until, progress=progress, cancel=cancel)
 
-    def __init__(self, root: str, paths: list[str], since: dt.date | None = None, until: dt.date | None = None):
-        super().__init__()
-        self.root, self.paths, self.since, self.until = root, paths, since, until
-        self.cancel_event = threading.Event()
-
-    def run(self) -> None:
-        try:
-            db = open_store(data_dir(self.root))  # SQLite connections stay on the thread that made them
-            report = import_paths(db, self.paths, since=self.since, until=self.until,
-                                  progress=self.progress.emit, cancel=self.cancel_event.is_set)  # fmt: skip
-            self.finished.emit(report)
-        except Exception as exc:  # noqa: BLE001 - the wizard must hear of every end
-            self.failed.emit(tasks.describe(exc))
+    return work
 
 
 LAST_FOLDER_KEY = "import/last_folder"  # QSettings: where the file dialogs opened mail last
@@ -342,7 +330,7 @@ class ImportPage(QWizardPage):
         self.root = root
         self.setTitle("Importing")
         self.report: ImportReport | None = None
-        self.worker: ImportWorker | None = None
+        self.worker: tasks.CallWorker | None = None
         self.thread: QThread | None = None
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
@@ -363,7 +351,7 @@ class ImportPage(QWizardPage):
         self.report = None
         self.bar.setValue(0)
         self.status.setText("Importing… You can stop at any time: the next import continues where this one stopped.")
-        self.worker = ImportWorker(self.root, self.wizard().sources_page.paths(), since, until)
+        self.worker = tasks.CallWorker(importing(self.root, self.wizard().sources_page.paths(), since, until))
         self.worker.progress.connect(self.on_progress)
         self.worker.finished.connect(self.on_finished)
         self.worker.failed.connect(self.on_failed)
@@ -375,7 +363,7 @@ class ImportPage(QWizardPage):
 
     def stop(self) -> None:
         if self.worker:
-            self.worker.cancel_event.set()
+            self.worker.cancel()
             self.stop_button.setEnabled(False)
             self.status.setText("Stopping after the current batch…")
 

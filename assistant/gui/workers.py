@@ -1,6 +1,7 @@
-"""Workers for :func:`assistant.gui.tasks.start`: a core call with progress and cancel, and a training process.
+"""The training process's worker for :func:`assistant.gui.tasks.start` (a core call with progress and cancel is
+:class:`assistant.gui.tasks.CallWorker`).
 
-Both keep the rule of ``tasks``: the work runs in its own QThread, only plain Python crosses into it, and what
+It keeps the rule of ``tasks``: the work runs in its own QThread, only plain Python crosses into it, and what
 comes back arrives as signals on the GUI thread. A SQLite connection belongs to the thread that made it, so
 the callables open their own store.
 """
@@ -14,41 +15,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from assistant.errors import Cancelled, MailvoiceError
+from assistant.errors import MailvoiceError
 from assistant.gui import tasks
-
-Call = Callable[[Callable[[Any], None], Callable[[], bool]], Any]  # fn(progress, cancel) -> result
-
-
-class CallWorker(QObject):
-    """Runs ``fn(progress, cancel)`` off the GUI thread. Signals: progress(object), finished(object), failed(str).
-
-    ``Cancelled`` ends as ``failed("Stopped.")``; any other error as :func:`tasks.describe` puts it (a thread
-    must always end with a signal).
-    """
-
-    progress = Signal(object)
-    finished = Signal(object)
-    failed = Signal(str)
-
-    def __init__(self, fn: Call):
-        super().__init__()
-        self.fn = fn
-        self.cancel_event = threading.Event()
-
-    def run(self) -> None:
-        try:
-            result = self.fn(self.progress.emit, self.cancel_event.is_set)
-        except Cancelled:
-            self.failed.emit("Stopped.")
-        except Exception as exc:  # noqa: BLE001 - every failure must end the thread and reach the user
-            self.failed.emit(tasks.describe(exc))
-        else:
-            self.finished.emit(result)
-
-    def cancel(self) -> None:
-        self.cancel_event.set()
-
 
 ProcessFactory = Callable[[Path, bool], Any]  # (run_dir, resume) -> an object like trainer.process.TrainingProcess
 
