@@ -100,7 +100,7 @@ TEXTS = {0: "<end>", 1: "\n", 2: " word", 3: ".", 4: "Best", 5: '?"', 6: ",\n"}
 
 
 def _close_near(aim: int = 4) -> CloseNear:
-    return CloseNear(aim, TEXTS.__getitem__, newline=1, close=[0, 4])
+    return CloseNear(aim, TEXTS.__getitem__, newline=1, end=[0], openers=[4])
 
 
 def _step(closer: CloseNear, ids: list[int]) -> np.ndarray:
@@ -129,6 +129,20 @@ def test_past_the_aim_a_sentence_end_pushes_a_line_break_and_a_line_end_pushes_t
     assert _step(closer, prompt + [2, 2, 2, 2, 6])[0] > 0  # a token that ends with a line break
     mid_sentence = _step(closer, prompt + [2, 2, 2, 2, 2, 2])
     assert not mid_sentence.any()
+
+
+def test_once_a_sign_off_begins_only_the_end_is_pushed_and_not_before_the_name_line():
+    closer = _close_near(aim=4)
+    prompt = [2]
+    _step(closer, prompt)
+    body = prompt + [2, 2, 3, 1]  # at the aim, a sentence and its line end: the close is pushed
+    assert _step(closer, body)[[0, 4]].tolist() == [PUSH_AT_AIM] * 2
+    signed = body + [4]  # "Best": a closing word
+    assert not _step(closer, signed).any()
+    assert not _step(closer, signed + [6]).any()  # ",\n": the name comes next, nothing pushed
+    after_name = _step(closer, signed + [6, 2, 1])  # "Alex\n": now only the end
+    assert after_name[0] > 0 and after_name[4] == 0 and after_name[1] == 0
+    assert not _step(closer, signed + [6, 2, 3]).any()  # no line break pushed inside a sign-off
 
 
 def test_the_push_grows_with_the_overshoot_up_to_twice_the_aim():

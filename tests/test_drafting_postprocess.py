@@ -46,6 +46,9 @@ def test_wrapping_is_removed_exactly(raw):
         "Hi Tom,\n\nLet me know if you have any questions.",  # a real closing line, not chatter
         "Hi Tom,\n\nHere are the numbers.\n\n- rent: 1200\n- deposit: 2400\n\nThanks,\nAlex",
         "Okay Rosa, I'll be there at 9.",
+        # a well-wish that opens the body, with the sign-off in the same paragraph (the embedded model writes it)
+        "Dear Rosa,\n\nI hope this email finds you well. The plumber comes on Monday.\nBest regards,\nAlex",
+        "Hi Tom,\n\nI hope this message finds you well.\n\nThe email you asked for is attached.\n\nBest,\nAlex",
     ],
 )
 def test_real_email_text_is_kept(raw):

@@ -227,10 +227,9 @@ class LlamaBackend(Backend):
             from llama_cpp import LogitsProcessorList
 
             texts = self._texts()
-            close = {self.llama.token_eos(), *(texts.first_token(c) for c in params.closings)} - {-1}
-            processors = LogitsProcessorList(
-                [CloseNear(params.aim_tokens, texts, texts.first_token("\n"), sorted(close))]
-            )
+            openers = [t for t in (texts.first_token(c) for c in params.closings) if t >= 0]
+            closer = CloseNear(params.aim_tokens, texts, texts.first_token("\n"), [self.llama.token_eos()], openers)
+            processors = LogitsProcessorList([closer])
         chunks = self.llama.create_chat_completion(
             messages,
             stream=True,
@@ -297,22 +296,28 @@ class CloseNear:
 
     Small models, and adapters trained on little mail, write on well past the length asked for. A hard cut
     leaves half a sentence; this instead, once ``aim`` tokens are written, makes a line break likelier right
-    after a sentence ends, and the close (the writer's closing words and the end of the turn) likelier right
-    after a line ends. Before the aim it does nothing: a reply that ends early ends early.
+    after a sentence ends, and the close likelier right after a line ends: the writer's closing words (the
+    first token of each, ``openers``) and the end of the turn. Once a closing has begun, only the end is pushed,
+    and not before the line after it (the name comes there): a pushed closing word must not start a second
+    sign-off. Before the aim it does nothing: a reply that ends early ends early.
 
     Args:
         aim: tokens the reply should have.
         text_of: a token's text (only the last token's is asked for).
         newline: the line-break token.
-        close: tokens that close a message: the end of the turn and the first tokens of the writer's closings.
+        end: the tokens that end the reply (the end of the turn).
+        openers: the first tokens of the writer's closings ("Best", "Thanks").
     """
 
-    def __init__(self, aim: int, text_of: Callable[[int], str], newline: int, close: list[int]):
+    def __init__(self, aim: int, text_of: Callable[[int], str], newline: int, end: list[int], openers: list[int] = ()):
         self.aim = max(1, aim)
         self.text_of = text_of
         self.newline = newline
-        self.close = close
+        self.end = sorted(set(end))
+        self.openers = set(openers) - set(end)
+        self.close = sorted(set(end) | self.openers)
         self.start: int | None = None
+        self.lines_since_closing: int | None = None  # line ends since a closing word past the aim
 
     def push(self, written: int) -> float:
         over = min(1.0, max(0.0, (written - self.aim) / self.aim))
@@ -324,10 +329,18 @@ class CloseNear:
         written = len(input_ids) - self.start
         if written < self.aim:
             return scores
-        last = self.text_of(int(input_ids[-1]))
+        token = int(input_ids[-1])
+        if self.lines_since_closing is None and token in self.openers:
+            self.lines_since_closing = 0  # a sign-off has begun: its line, the name's, then the end
+        last = self.text_of(token)
         if last.endswith("\n"):
-            scores[self.close] += self.push(written)
-        elif self.newline >= 0 and _SENTENCE_END.search(last):
+            if self.lines_since_closing is None:
+                scores[self.close] += self.push(written)
+            else:
+                self.lines_since_closing += 1
+                if self.lines_since_closing >= 2:
+                    scores[self.end] += self.push(written)
+        elif self.lines_since_closing is None and self.newline >= 0 and _SENTENCE_END.search(last):
             scores[self.newline] += self.push(written)
         return scores
 

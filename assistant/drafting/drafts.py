@@ -59,6 +59,7 @@ EXPORT_COLUMNS = (
 )
 # Streamed before a draft is written again because it repeated another person's mail or an example (guard.py).
 REWRITE_MARK = "\n\n[This draft repeated part of another email; writing it again.]\n\n"
+EMPTY_MARK = "\n\n[This draft had no message, only a greeting or a sign-off; writing it again.]\n\n"
 _generating = threading.Lock()  # one generation at a time: a llama.cpp context is not thread-safe
 
 
@@ -264,7 +265,7 @@ def _alternative(
         tries += 1
         report.rewritten += bool(copied)
         if show:
-            show(REWRITE_MARK)
+            show(REWRITE_MARK if copied else EMPTY_MARK)
         params = replace(params, seed=seed + 7919 * tries)  # another sample of the same prompt
         cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)
         _t, chunks = _generate(backend, prompt.messages, params, cleaner, show, cancel, names)

@@ -85,8 +85,14 @@ def _lines_head(text: str, final: bool) -> tuple[str, bool]:
         return text, True
 
 
+# "I hope this email finds you well" opens a body; it is not talk about the draft.
+_WELL_WISH = re.compile(r"i hope (?:this|that)(?: (?:e-?mail|message|note|letter))? finds you\b")
+
+
 def _is_chatter(paragraph: str) -> bool:
     low = paragraph.strip().lower()
+    if _WELL_WISH.match(low):
+        return False
     return any(low.startswith(o) for o in _CHATTER_OPENERS) and bool(_ABOUT_THE_DRAFT.search(low))
 
 
