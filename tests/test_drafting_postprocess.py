@@ -177,3 +177,11 @@ def test_emails_people_wrote_are_not_flagged_and_the_same_emails_cut_short_are(c
         cut_at_limit += check_draft(part, hit_limit=True) is not None
     assert len(emails) > 1000 and flagged == 0
     assert cut_at_limit == len(emails) and cut_alone > len(emails) / 4
+
+
+def test_a_well_wish_streams_as_it_is_written_not_held_back_as_possible_chatter():
+    cleaner = StreamCleaner(me="Alex", recipient="Rosa")
+    shown = cleaner.feed("Dear Rosa,\n\n") + cleaner.feed("I hope this email finds you well. The plumber ")
+    assert shown.startswith("Dear Rosa,\n\nI hope this email finds you well.")
+    held = StreamCleaner().feed("Hi Tom,\n\nThe numbers.\n\nI hope this helps")  # could still be chatter
+    assert "I hope" not in held

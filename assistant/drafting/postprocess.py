@@ -99,6 +99,8 @@ def _is_chatter(paragraph: str) -> bool:
 def _maybe_chatter(paragraph: str) -> bool:
     """Could this (possibly unfinished) paragraph still turn out to be chatter?"""
     low = paragraph.strip().lower()
+    if _WELL_WISH.match(low):
+        return False  # decided: a body, shown as it streams
     return any(o.startswith(low) or low.startswith(o) for o in _CHATTER_OPENERS)
 
 
