@@ -136,15 +136,20 @@ def by_instruction(work: Path) -> str:
 def lengths(work: Path) -> str:
     """Per configuration of the last ``eval --ablations``: the median over emails of draft words / real words
     (``length_ratio`` in the tables is the corpus ratio, all draft words / all real words), and how many drafts
-    fall within 0.8–1.25 of their email's length, as a Markdown table."""
+    fall within 0.8–1.25 of their email's length, and how many have no message (empty, or only a greeting or a
+    sign-off, as ``check_draft`` says), as a Markdown table."""
     import statistics
 
+    from assistant.drafting.incomplete import check_draft
+
     report = json.loads(Path(json.loads((work / "eval.json").read_text())["json_path"]).read_text())
-    lines = ["| configuration | median length ratio | drafts within 0.8–1.25 |", "|---|---|---|"]
+    lines = ["| configuration | median length ratio | drafts within 0.8–1.25 | no message |", "|---|---|---|---|"]
     for row in report["rows"]:
         ratios = [len(x["draft"].split()) / max(1, len(x["real"].split())) for x in row["items"]]
         inside = sum(0.8 <= r <= 1.25 for r in ratios)
-        lines.append(f"| {row['label']} | {statistics.median(ratios):.2f} | {inside} of {len(ratios)} |")
+        flags = [check_draft(x["draft"]) for x in row["items"]]
+        hollow = sum(f is not None and f.code in ("empty", "signoff_only") for f in flags)
+        lines.append(f"| {row['label']} | {statistics.median(ratios):.2f} | {inside} of {len(ratios)} | {hollow} |")
     return "\n".join(lines)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import MailvoiceError
-from trainer.checkpoint import latest
+from trainer.checkpoint import latest, prune
 from trainer.worker import Worker, main
 
 
@@ -43,10 +43,7 @@ def save_step(run_dir: Path, step: int) -> Path:
     tmp.mkdir(exist_ok=True)
     (tmp / "state.json").write_text(json.dumps({"step": step}), encoding="utf-8")
     tmp.rename(folder)
-    for old in parent.glob("step-*"):
-        if old != folder:
-            (old / "state.json").unlink(missing_ok=True)
-            old.rmdir()
+    prune(parent, keep=1)
     return folder
 
 

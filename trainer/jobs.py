@@ -81,9 +81,7 @@ def checkpoint_step(run_dir: Path) -> int | None:
     from trainer.checkpoint import latest
 
     folder = latest(run_dir / "checkpoints")
-    if folder is not None:
-        return int(folder.name.split("-")[1])
-    return None
+    return int(folder.name.split("-")[1]) if folder is not None else None
 
 
 def resolve_config(

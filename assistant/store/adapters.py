@@ -132,14 +132,14 @@ def default_adapter(db: sqlite_utils.Database) -> str | None:
 
 def stored_path(db: sqlite_utils.Database, name: str) -> Path:
     """Where adapter ``name``'s GGUF is (relative paths resolved against the data folder); it may be gone."""
-    known = adapter_names(db)
-    if not known:  # nothing trained yet
-        raise AdapterError(
-            f"No adapter named {name!r}: no adapters are trained yet. Train one, or draft without one.",
-            cli="(mailvoice train trains one; --adapter none drafts without one)",
-        )
-    row = db.execute("SELECT path FROM adapters WHERE name = ?", [name]).fetchone()
+    row = db.execute("SELECT path FROM adapters WHERE name = ?", [name]).fetchone() if db["adapters"].exists() else None
     if row is None:
+        known = adapter_names(db)  # read only to say what there is
+        if not known:  # nothing trained yet
+            raise AdapterError(
+                f"No adapter named {name!r}: no adapters are trained yet. Train one, or draft without one.",
+                cli="(mailvoice train trains one; --adapter none drafts without one)",
+            )
         raise AdapterError(
             f"No adapter named {name!r}. Your adapters: {', '.join(known)}; or draft without one.",
             cli="(mailvoice adapters lists them; --adapter none drafts without one)",
