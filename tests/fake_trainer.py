@@ -23,6 +23,7 @@ from typing import Any
 
 from assistant.errors import MailvoiceError
 from trainer.checkpoint import latest, prune
+from trainer.events import Checkpoint, Finished, Start, Step
 from trainer.worker import Worker, main
 
 
@@ -48,7 +49,7 @@ def save_step(run_dir: Path, step: int) -> Path:
 
 
 class FakeWorker(Worker):
-    def _train(self, resume: bool) -> dict[str, Any]:
+    def _train(self, resume: bool) -> Finished:
         if "fake" not in self.job:
             return super()._train(resume)
         spec = self.job["fake"]
@@ -58,7 +59,7 @@ class FakeWorker(Worker):
         if spec.get("noise"):  # what chatty libraries and C code do; it must land in worker.log
             print("python noise on stdout", flush=True)
             os.write(1, b"native noise on fd 1\n")
-        self.emit({"event": "start", "step": step, "total_steps": total})
+        self.emit(Start(step=step, total_steps=total).to_json())
         while step < total:
             time.sleep(float(spec.get("delay", 0.05)))
             step += 1
@@ -68,13 +69,12 @@ class FakeWorker(Worker):
                 raise MailvoiceError("the fake trainer failed as asked")
             if step == spec.get("disk_full_at"):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.run_dir / "checkpoints"))
-            self.emit({"event": "step", "step": step, "total_steps": total, "loss": 1.0 / step, "eta": 0.1})
+            self.emit(Step(step=step, total_steps=total, loss=1.0 / step, eta=0.1).to_json())
             save_step(self.run_dir, step)
             if self.should_stop() and step < total:
-                self.emit({"event": "checkpoint", "step": step})
-                return {"status": "cancelled", "result": {"steps": step, "total_steps": total}}
-        result = {"steps": step, "total_steps": total, "train_loss": 1.0 / step, "eval_loss": None, "seconds": 0.0}
-        return {"status": "done", "result": result}
+                self.emit(Checkpoint(step=step).to_json())
+                return Finished(status="cancelled", steps=step, total_steps=total)
+        return Finished(status="done", steps=step, total_steps=total, train_loss=1.0 / step, seconds=0.0)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from assistant.store.adapters import list_adapters
 from assistant.store.db import get_setting
 from trainer import jobs, preflight
 from trainer.data import load_examples
+from trainer.events import Step
 from trainer.metrics import MetricsLog
 from trainer.pairs import counts, get_pair, import_pairs, list_pairs
 from trainer.shapes import shape_of
@@ -185,7 +186,7 @@ def test_training_is_followed_live_and_cancel_leaves_it_resumable(qtbot, pairs):
     run_to_end(qtbot, page)
     stopped = jobs.read_status(page.run_dir)
     assert stopped["status"] == "cancelled"
-    at = stopped["result"]["result"]["steps"]
+    at = stopped["result"]["steps"]
     assert 3 <= at < 60 and f"Stopped by you at step {at}, with a checkpoint" in page.progress_label.text()
     assert jobs.resumable_run(data_dir()) == page.run_dir
     assert page.resume_button.isVisibleTo(page) and f"at step {at}" in page.resume_label.text()
@@ -314,7 +315,7 @@ def test_closing_mid_training_writes_a_checkpoint_and_keeps_the_run(qtbot, pairs
     run_dir = page.run_dir
     page.shutdown()
     status = jobs.read_status(run_dir)
-    assert status["status"] == "cancelled" and status["result"]["result"]["steps"] < 400
+    assert status["status"] == "cancelled" and status["result"]["steps"] < 400
     assert jobs.resumable_run(data_dir()) == run_dir
 
 
@@ -331,7 +332,7 @@ def test_closing_during_a_slow_step_waits_for_its_checkpoint_with_a_dialog(qtbot
     page.shutdown()
     assert page.stopping_dialog is not None and not page.stopping_dialog.isVisible()
     status = jobs.read_status(run_dir)
-    assert status["status"] == "cancelled" and status["result"]["result"]["steps"] == 1
+    assert status["status"] == "cancelled" and status["result"]["steps"] == 1
     assert jobs.resumable_run(data_dir()) == run_dir
 
 
@@ -879,7 +880,7 @@ class StepSpy(QObject):
 
     @Slot(object)
     def on_event(self, event) -> None:
-        if event.get("event") == "step":
+        if isinstance(event, Step):
             self.look()
 
 

@@ -46,7 +46,7 @@ def test_cancel_stops_gracefully_and_resume_continues():
         if event.get("step") == 2:
             proc.cancel()
     assert seen[-1]["status"] == "cancelled" and seen[-2]["event"] == "checkpoint"
-    stopped_at = seen[-1]["result"]["steps"]
+    stopped_at = seen[-1]["steps"]
     assert 2 <= stopped_at < 40
     assert jobs.resumable_run(data_dir()) == run
     resumed = TrainingProcess(run, resume=True)

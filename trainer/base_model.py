@@ -20,10 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from trainer.events import Phase
 from trainer.shapes import HEADER_BYTES, BaseModelError, shape_of
 
 log = logging.getLogger("mailvoice.trainer")
-Progress = Callable[[dict[str, Any]], None]
+Progress = Callable[[dict[str, Any]], None]  # receives trainer.events.Phase dicts
 HALF_ABOVE = 2e9  # parameters above which the dequantized copy is float16 (an 8B model: 16 GB, not 32 GB)
 
 
@@ -87,7 +88,7 @@ def prepare_base(base: str | Path, cache_root: Path, progress: Progress | None =
             f"Preparing {identity.name} for training needs {needed / 2**30:.1f} GB of disk in {folder.parent} "
             f"({free / 2**30:.1f} GB free). Free some space, or train on a smaller base."
         )
-    _emit(progress, {"event": "phase", "phase": "dequantize", "message": f"Preparing {identity.name} (once)"})
+    _emit(progress, Phase(phase="dequantize", message=f"Preparing {identity.name} (once)"))
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=folder.parent))
     try:
         _dequantize(Path(identity.path), tmp, half, progress)
@@ -138,7 +139,7 @@ def _tensor_progress(progress: Progress | None) -> Iterator[None]:
         items = list(items)
         for n, item in enumerate(items):
             if n % 16 == 0:
-                progress({"event": "phase", "phase": "dequantize", "fraction": n / len(items)})
+                progress(Phase(phase="dequantize", fraction=n / len(items)).to_json())
             yield item
 
     gguf_utils.tqdm = reporting
@@ -148,9 +149,9 @@ def _tensor_progress(progress: Progress | None) -> Iterator[None]:
         gguf_utils.tqdm = original
 
 
-def _emit(progress: Progress | None, event: dict[str, Any]) -> None:
+def _emit(progress: Progress | None, event: Phase) -> None:
     if progress is not None:
-        progress(event)
+        progress(event.to_json())
 
 
 # --- loading ----------------------------------------------------------------------------------------------
@@ -206,7 +207,7 @@ def load_quantized(folder: Path, device: str, dtype: Any, cache_root: Path, prog
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=dtype,
     )
-    _emit(progress, {"event": "phase", "phase": "quantize", "message": "Quantizing the base to 4 bits"})
+    _emit(progress, Phase(phase="quantize", message="Quantizing the base to 4 bits"))
     model = AutoModelForCausalLM.from_pretrained(folder, quantization_config=bnb, device_map=device_map, dtype=dtype)
     if device == "cpu":
         cached.parent.mkdir(parents=True, exist_ok=True)

@@ -29,6 +29,7 @@ from trainer import preflight, prompts
 from trainer.base_model import BaseIdentity, identify
 from trainer.config import TrainConfig
 from trainer.data import DataError, Example, load_examples, save_jsonl
+from trainer.events import Event, Finished, parse
 from trainer.metrics import MetricsLog
 
 log = logging.getLogger("mailvoice.trainer")
@@ -65,6 +66,18 @@ def read_status(run_dir: Path) -> dict[str, Any]:
         return json.loads((run_dir / "status.json").read_text())
     except (OSError, ValueError):
         return {"status": "unknown"}
+
+
+def status_result(status: dict[str, Any]) -> Finished | None:
+    """The result a run that finished (done or cancelled) keeps in its status (:func:`read_status`): the
+    :class:`trainer.events.Finished` event's fields under ``result``; None for a run without one. Also reads the
+    nested form earlier versions wrote (``{"result": {"status": ..., "result": {"steps": ...}, "export": ...}}``).
+    """
+    result = status.get("result")
+    if not isinstance(result, dict):
+        return None
+    finished = parse({**result, "event": Finished.event})
+    return finished if isinstance(finished, Finished) else None
 
 
 def mark_ended(run_dir: Path, status: str, **extra: Any) -> bool:
@@ -280,17 +293,22 @@ def job_of(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / "job.json").read_text())
 
 
-def finish(db: sqlite_utils.Database, root: Path, run_dir: Path, finished: dict[str, Any]) -> dict[str, Any] | None:
-    """Register the adapter a finished run exported; None when the run did not finish (cancelled)."""
-    if finished.get("status") != "done" or "export" not in finished:
+def finish(
+    db: sqlite_utils.Database, root: Path, run_dir: Path, finished: Event | dict[str, Any]
+) -> dict[str, Any] | None:
+    """Register the adapter a finished run exported (``finished``: its last event, or that event's dict); None
+    when the run did not finish (cancelled, stopped, failed) or exported nothing."""
+    if isinstance(finished, dict):
+        finished = parse(finished)
+    if not isinstance(finished, Finished) or finished.status != "done" or finished.export is None:
         return None
-    job, result = job_of(run_dir), finished["result"]
-    metrics = {
-        key: result.get(key)
+    job = job_of(run_dir)
+    metrics: dict[str, Any] = {
+        key: getattr(finished, key)
         for key in ("steps", "train_loss", "eval_loss", "best_step", "seconds", "tokens_per_second")
     }
-    metrics["parity"] = finished.get("parity")
-    gguf = Path(finished["export"]["path"])
+    metrics["parity"] = finished.parity.fields_json() if finished.parity else None
+    gguf = Path(finished.export.path)
     _keep_training_log(run_dir, gguf.parent)
     return adapters.register(db, root, job["adapter_name"], gguf, job["base"], job["config"], metrics, run_dir)
 
@@ -306,7 +324,7 @@ def _keep_training_log(run_dir: Path, adapter_dir: Path) -> None:
         log.warning("could not keep the training log of %s beside its adapter: %s", run_dir, exc)
 
 
-def training_log(root: Path, adapter: dict[str, Any]) -> list[dict[str, Any]]:
+def training_log(root: Path, adapter: dict[str, Any]) -> list[Event]:
     """The events an adapter's run logged (``start``, ``step``, ``eval``...), as
     :func:`assistant.store.adapters.list_adapters` describes the adapter; [] when neither its copy nor its run
     folder has them."""
@@ -328,8 +346,8 @@ def measured_rate(root: Path, base_sha256: str) -> float | None:
             job = json.loads(job_file.read_text())
         except (OSError, ValueError):
             continue
-        result = read_status(job_file.parent).get("result") or {}
-        rate = (result.get("result") or {}).get("tokens_per_second")
+        result = status_result(read_status(job_file.parent))
+        rate = result.tokens_per_second if result else None
         if job.get("base", {}).get("sha256") == base_sha256 and rate:
             return float(rate)
     return None

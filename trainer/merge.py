@@ -40,6 +40,7 @@ from gguf import GGMLQuantizationType as Q
 from assistant.drafting.models import MERGED_ADAPTER_KEY
 from assistant.errors import MailvoiceError
 from trainer.base_model import Progress, identify
+from trainer.events import Phase
 
 TYPES = ("f16", "q8_0", "same")
 MARGIN = 64 << 20  # disk left free beyond the estimated file size
@@ -113,7 +114,8 @@ def merge_adapter(
             beside the adapter. Without one, only the architecture and the tensor shapes are compared.
         adapter_name: recorded in the merged model (drafting never applies that adapter to it again).
         overwrite: replace ``out`` when it exists (never the base or the adapter).
-        progress: receives ``{"event": "phase", "phase": "merge", "fraction": ...}`` dicts.
+        progress: receives :class:`trainer.events.Phase` events (``phase`` ``merge``, with a ``fraction``) as
+            their ``to_json()`` dicts.
     """
     started = time.perf_counter()
     base, adapter, out = Path(base).expanduser(), Path(adapter).expanduser(), Path(out).expanduser()
@@ -427,7 +429,7 @@ def _write(
         writer.write_ti_data_to_file()
         total, done = sum(p.nbytes for p in plans), 0
         if progress:
-            progress({"event": "phase", "phase": "merge", "fraction": 0.0, "message": f"Merging {name}"})
+            progress(Phase(phase="merge", message=f"Merging {name}", fraction=0.0).to_json())
         for p in plans:
             if p.a is None:
                 writer.write_tensor_data(p.tensor.data, tensor_endianess=reader.endianess)  # the very same bytes
@@ -435,7 +437,7 @@ def _write(
                 writer.write_tensor_data(_merge_one(p, scale))  # native order; the writer swaps if it must
             done += p.nbytes
             if progress and p.a is not None:
-                progress({"event": "phase", "phase": "merge", "fraction": done / total})
+                progress(Phase(phase="merge", fraction=done / total).to_json())
     finally:
         writer.close()
 

@@ -1,8 +1,7 @@
 """What a run reports: ``metrics.jsonl`` in the run folder (one event per line) and the run's result.
 
-Events are plain dicts with an ``event`` key (``start``, ``step``, ``eval``, ``checkpoint``, ``done``, plus
-``phase`` for progress that is not kept), given to a callback as mlx-lm's trainer does; the GUI, the CLI and
-the worker's pipe all consume the same dicts.
+Events are :mod:`trainer.events` dataclasses; the log keeps ``start``, ``step``, ``eval``, ``checkpoint`` and
+``done`` (``phase``, progress that is not a step, is not kept), one ``to_json()`` dict per line.
 """
 
 from __future__ import annotations
@@ -12,7 +11,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-KEPT = ("start", "step", "eval", "checkpoint", "done")  # events written to metrics.jsonl
+from trainer.events import Checkpoint, Done, Eval, Event, Start, Step, parse
+
+KEPT = (Start, Step, Eval, Checkpoint, Done)  # the events written to metrics.jsonl
 
 
 @dataclass
@@ -40,10 +41,13 @@ class MetricsLog:
     def reset(self) -> None:
         self.path.write_text("")
 
-    def write(self, event: dict[str, Any]) -> None:
-        if event["event"] in KEPT and self.path.parent.is_dir():
+    def write(self, event: Event | dict[str, Any]) -> None:
+        """Append ``event`` (or its JSON dict) when it is of a kind the log keeps."""
+        if isinstance(event, dict):
+            event = parse(event)
+        if isinstance(event, KEPT) and self.path.parent.is_dir():
             with self.path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(event, default=str) + "\n")
+                f.write(json.dumps(event.to_json(), default=str) + "\n")
 
     def cut_after(self, step: int) -> None:
         """Forget what was logged after ``step``: those steps are trained again, and logged again."""
@@ -52,5 +56,5 @@ class MetricsLog:
         kept = [line for line in self.path.read_text().splitlines() if line and json.loads(line).get("step", 0) <= step]
         self.path.write_text("".join(line + "\n" for line in kept))
 
-    def read(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line]
+    def read(self) -> list[Event]:
+        return [parse(json.loads(line)) for line in self.path.read_text().splitlines() if line]

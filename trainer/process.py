@@ -18,6 +18,7 @@ from typing import Any
 
 from assistant.errors import MailvoiceError
 from trainer import jobs
+from trainer.events import Crashed, Error, Finished, Start, Step, Stopped, parse
 from trainer.worker import CANCEL_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -41,10 +42,11 @@ class TrainingFailed(MailvoiceError):
 class TrainingProcess:
     """One ``python -m trainer.worker`` process for the run in ``run_dir``.
 
-    Events are dicts with an ``event`` key: ``phase``, ``start``, ``step``, ``eval``, ``checkpoint``,
-    ``exported``, ``parity``, then ``finished`` (status done or cancelled) or ``error``. When the process ends
-    without a word, one is made up for it: ``stopped`` when :meth:`kill` stopped it (the person's Stop now),
-    else ``crashed`` (killed for memory, a native crash); the run's ``status.json`` says the same.
+    Events come as the worker wrote them, :mod:`trainer.events` dicts (parse them with
+    :func:`trainer.events.parse`): ``phase``, ``start``, ``step``, ``eval``, ``checkpoint``, ``exported``,
+    ``parity``, then ``finished`` (status done or cancelled) or ``error``. When the process ends without a word,
+    one is made up for it: ``stopped`` when :meth:`kill` stopped it (the person's Stop now), else ``crashed``
+    (killed for memory, a native crash); the run's ``status.json`` says the same.
     """
 
     worker_module = "trainer.worker"
@@ -110,10 +112,13 @@ class TrainingProcess:
                     event = json.loads(line)
                 except ValueError:
                     continue  # not ours: the worker keeps stdout clean, but never trust a pipe blindly
-                if event.get("event") in ("finished", "error"):
-                    self.final = event
-                elif event.get("event") in ("start", "step"):
-                    self.last_step = int(event.get("step") or 0)
+                if not isinstance(event, dict):
+                    continue  # JSON, but no event
+                match parse(event):
+                    case Finished() | Error():
+                        self.final = event
+                    case Start(step=step) | Step(step=step):
+                        self.last_step = int(step or 0)
                 yield event
         finally:
             self.proc.stdout.close()
@@ -124,27 +129,19 @@ class TrainingProcess:
 
     def _stopped(self) -> dict[str, Any]:
         """The event for a run :meth:`kill` ended: where it was, and where a resume would continue."""
-        return {
-            "event": "stopped",
-            "status": "stopped",
-            "by": "user",
-            "step": self.last_step,
-            "checkpoint": jobs.checkpoint_step(self.run_dir),
-            "result": {"steps": self.last_step},
-            "message": f"Stopped by you at step {self.last_step}.",
-        }
+        return Stopped(
+            by="user",
+            step=self.last_step,
+            checkpoint=jobs.checkpoint_step(self.run_dir),
+            message=f"Stopped by you at step {self.last_step}.",
+        ).to_json()
 
     def _crashed(self, code: int) -> dict[str, Any]:
         why = _EXIT_CODES.get(code, f"exit code {code}")
         message = f"The training process stopped ({why})."
         jobs.mark_ended(self.run_dir, "crashed", code=code, error=message, step=self.last_step)
-        return {
-            "event": "crashed",
-            "code": code,
-            "message": message,
-            "log": str(self.run_dir / "worker.log"),
-            "log_tail": self.log_tail(),
-        }
+        log = str(self.run_dir / "worker.log")
+        return Crashed(code=code, message=message, log=log, log_tail=self.log_tail()).to_json()
 
     def cancel(self) -> None:
         """Ask for a graceful stop: the current step ends, a checkpoint is written, then it exits."""
@@ -185,10 +182,11 @@ class TrainingProcess:
         """The finished (or stopped) event, or :class:`TrainingFailed` with the reason the process gave (or
         died of)."""
         final = self.final or {}
-        if final.get("event") in ("finished", "stopped"):
+        event = parse(final)
+        if isinstance(event, (Finished, Stopped)):
             return final
-        message = final.get("message", "The training process did not report.")
-        if final.get("event") == "crashed" or final.get("kind") == "bug":
+        message = event.message if isinstance(event, (Error, Crashed)) else "The training process did not report."
+        if isinstance(event, Crashed) or (isinstance(event, Error) and event.kind == "bug"):
             message += f" Details: {self.run_dir / 'worker.log'}."
             raise TrainingFailed(message, cli="Continue with: mailvoice train --resume")
         raise TrainingFailed(message)

@@ -1,5 +1,6 @@
 """The QLoRA training recipe: setup, train, save_checkpoint, cleanup (after torchtune's single-device LoRA
-recipe), reporting plain dicts to a callback and to ``metrics.jsonl`` (after mlx-lm's trainer).
+recipe), reporting :mod:`trainer.events` to ``metrics.jsonl`` and, as their JSON dicts, to a callback (after
+mlx-lm's trainer).
 
 The data position is a pure function of the step (epoch = step // steps_per_epoch, the epoch's batches from
 the seed), so resuming needs only the step, the LoRA weights, the optimizer, the scheduler and the RNG states
@@ -10,6 +11,7 @@ model is wrapped in DDP and each rank takes its share of every step's micro-batc
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import gc
 import logging
@@ -25,10 +27,11 @@ from trainer import base_model, checkpoint
 from trainer.config import ConfigError, TrainConfig, cosine_with_warmup
 from trainer.data import IGNORE, Example, collate, encode_all, plan_batches, step_batches
 from trainer.distributed import Runtime
+from trainer.events import Checkpoint, Done, Eval, Event, Phase, Start, Step, parse
 from trainer.metrics import MetricsLog, TrainResult
 
 log = logging.getLogger("mailvoice.trainer")
-Callback = Callable[[dict[str, Any]], None]
+Callback = Callable[[dict[str, Any]], None]  # receives each event's to_json()
 
 
 class LoRARecipe:
@@ -64,9 +67,9 @@ class LoRARecipe:
         self.rt = rt = Runtime(self.cfg)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         with rt.main_first():
-            folder = base_model.prepare_base(self.cfg.base, self.cache_root, self._emit)
+            folder = base_model.prepare_base(self.cfg.base, self.cache_root, self._progress)
             self.tokenizer = base_model.load_tokenizer(folder)
-            model = base_model.load_quantized(folder, rt.device, rt.dtype, self.cache_root, self._emit)
+            model = base_model.load_quantized(folder, rt.device, rt.dtype, self.cache_root, self._progress)
         self.base_folder = folder
         self._seed(self.cfg.seed)  # LoRA's A matrices are initialised at random: same seed, same start
         self.model = self._setup_model(model)
@@ -83,15 +86,14 @@ class LoRARecipe:
             self.metrics.reset()
         trainable = sum(p.numel() for p in params)
         self._emit(
-            {
-                "event": "start",
-                "step": self.step,
-                "total_steps": self.total_steps,
-                "trainable_parameters": trainable,
-                "device": rt.device,
-                "world_size": rt.world,
-                "data": self.data.summary(),
-            }
+            Start(
+                step=self.step,
+                total_steps=self.total_steps,
+                trainable_parameters=trainable,
+                device=rt.device,
+                world_size=rt.world,
+                data=self.data.summary(),
+            )
         )
 
     def _setup_model(self, model: Any) -> Any:
@@ -156,17 +158,16 @@ class LoRARecipe:
             rate = tokens / seconds if seconds > 0 else None
             per_step = (time.perf_counter() - started) / session_steps  # evaluations and checkpoints included
             self._emit(
-                {
-                    "event": "step",
-                    "step": self.step,
-                    "total_steps": self.total_steps,
-                    "epoch": round(self.step / self.steps_per_epoch, 3),
-                    "loss": loss,
-                    "lr": lr,
-                    "tokens_per_second": rate,
-                    "elapsed": round(self.seconds, 2),
-                    "eta": round(per_step * (self.total_steps - self.step), 1),
-                }
+                Step(
+                    step=self.step,
+                    total_steps=self.total_steps,
+                    epoch=round(self.step / self.steps_per_epoch, 3),
+                    loss=loss,
+                    lr=lr,
+                    tokens_per_second=rate,
+                    elapsed=round(self.seconds, 2),
+                    eta=round(per_step * (self.total_steps - self.step), 1),
+                )
             )
             last = self.step == self.total_steps
             if self.step % self.cfg.eval_every == 0 or last:
@@ -249,7 +250,7 @@ class LoRARecipe:
         if improved:
             self.best_eval, self.best_step = loss, self.step
             self._save_adapter(self.run_dir / "best")  # the adapter exported at the end
-        self._emit({"event": "eval", "step": self.step, "eval_loss": loss, "best": improved})
+        self._emit(Eval(step=self.step, eval_loss=loss, best=improved))
 
     # --- saving --------------------------------------------------------------------------------------
 
@@ -278,7 +279,7 @@ class LoRARecipe:
                 state,
             )
             checkpoint.prune(self.run_dir / "checkpoints", self.cfg.keep_checkpoints)
-            self._emit({"event": "checkpoint", "step": self.step, "path": str(path)})
+            self._emit(Checkpoint(step=self.step, path=str(path)))
         self.rt.barrier()
         return path
 
@@ -313,7 +314,7 @@ class LoRARecipe:
         self.best_eval, self.best_step, self.losses = s["best_eval_loss"], s["best_step"], list(s["losses"])
         if self.rt.main:
             self.metrics.cut_after(self.step)
-        self._emit({"event": "phase", "phase": "resume", "message": f"Resumed at step {self.step}"})
+        self._emit(Phase(phase="resume", message=f"Resumed at step {self.step}"))
 
     def _finish(self, status: str) -> TrainResult:
         if status == "done":
@@ -331,7 +332,7 @@ class LoRARecipe:
             adapter_dir=str(best if best.is_dir() else final if final.is_dir() else ""),
             tokens_per_second=self.tokens_seen / self.seconds if self.seconds else None,
         )
-        self._emit({"event": "done", **result.to_json()})
+        self._emit(Done(**result.to_json()))
         return result
 
     def cleanup(self) -> None:
@@ -356,9 +357,16 @@ class LoRARecipe:
         np.random.seed(seed)
         torch.manual_seed(seed)
 
-    def _emit(self, event: dict[str, Any]) -> None:
+    def _emit(self, event: Event) -> None:
+        """Stamp ``event`` (one of the kinds with a ``time``) with the time, log it and hand its JSON on."""
         if hasattr(self, "rt") and not self.rt.main:
             return
-        event = {**event, "time": round(time.time(), 3)}
+        event = dataclasses.replace(event, time=round(time.time(), 3))
         self.metrics.write(event)
-        self.callback(event)
+        self.callback(event.to_json())
+
+    def _progress(self, event: dict[str, Any]) -> None:
+        """Preparing the base reports its phases as dicts (as merging does); they are this run's events too."""
+        phase = parse(event)
+        if isinstance(phase, Phase):
+            self._emit(phase)

@@ -1,8 +1,8 @@
 """The training process: ``python -m trainer.worker RUN_DIR [--resume]`` trains, exports and checks one run.
 
 It runs apart from the app so that running out of memory, or a crash in a native library, ends this process
-and never the app. It reports on its stdout, one JSON object per line (the events of
-:mod:`trainer.recipe` plus ``exported``, ``parity``, ``finished`` and ``error``); everything else that
+and never the app. It reports on its stdout, one JSON object per line (:mod:`trainer.events`: the recipe's plus
+``exported``, ``parity``, ``finished`` and ``error``); everything else that
 writes to stdout (libraries, C code) is sent to stderr, which the parent keeps in ``worker.log``. It stops
 gracefully, with a checkpoint, when the file ``RUN_DIR/CANCEL`` appears or on SIGINT/SIGTERM.
 
@@ -13,6 +13,7 @@ stand-in trainer reuses all of the process plumbing.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import json
 import logging
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from assistant.errors import MailvoiceError
+from trainer.events import Error, Exported, Finished, Parity, Phase
 
 CANCEL_FILE = "CANCEL"
 
@@ -44,6 +46,7 @@ class Worker:
         self.rank = int(os.environ.get("RANK", "0"))  # under accelerate launch only rank 0 reports and exports
 
     def emit(self, event: dict[str, Any]) -> None:
+        """Write one event (an :class:`trainer.events.Event`'s ``to_json()``) to the pipe."""
         if self.rank:
             return
         self.out.write(json.dumps(event, default=str) + "\n")
@@ -67,7 +70,7 @@ class Worker:
             finished = self._train(resume)
         except MailvoiceError as exc:
             write_status("failed", error=str(exc))
-            self.emit({"event": "error", "kind": "user", "message": str(exc)})
+            self.emit(Error(kind="user", message=str(exc)).to_json())
             return 1
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
@@ -76,12 +79,12 @@ class Worker:
             message = (f"The disk is full (writing {where}). Free some space, then resume: training continues "
                        "from its last checkpoint.")  # fmt: skip
             write_status("failed", error=message)
-            self.emit({"event": "error", "kind": "user", "message": message})
+            self.emit(Error(kind="user", message=message).to_json())
             return 1
         except Exception as exc:  # a bug, or a library failing: the parent shows it, the log keeps the trace
             return self._bug(exc, write_status)
-        write_status(finished["status"], result=finished)
-        self.emit({"event": "finished", **finished})
+        write_status(finished.status, result=finished.fields_json())
+        self.emit(finished.to_json())
         return 0
 
     def _bug(self, exc: Exception, write_status: Any) -> int:
@@ -89,17 +92,11 @@ class Worker:
         Called inside the ``except`` that caught ``exc``, so the trace is at hand."""
         traceback.print_exc()
         write_status("failed", error=repr(exc))
-        self.emit(
-            {
-                "event": "error",
-                "kind": "bug",
-                "message": f"{type(exc).__name__}: {exc}",
-                "traceback": traceback.format_exc(),
-            }
-        )
+        bug = Error(kind="bug", message=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        self.emit(bug.to_json())
         return 2
 
-    def _train(self, resume: bool) -> dict[str, Any]:
+    def _train(self, resume: bool) -> Finished:
         from trainer import export, parity
         from trainer.config import TrainConfig
         from trainer.data import from_jsonl
@@ -113,7 +110,7 @@ class Worker:
             result = recipe.train()
         finally:
             recipe.cleanup()  # free the training model before the parity check loads its own
-        finished: dict[str, Any] = {"status": result.status, "result": result.to_json()}
+        finished = Finished(**result.to_json())
         if result.status != "done" or self.rank:
             return finished
         out_dir = Path(self.job["adapter_dir"])
@@ -126,10 +123,11 @@ class Worker:
             self.job.get("architecture"),
             self.job["adapter_name"],
         )
-        self.emit({"event": "exported", **info.to_json()})
-        finished["export"] = info.to_json()
+        exported = Exported(**info.to_json())
+        self.emit(exported.to_json())
+        finished = dataclasses.replace(finished, export=exported)
         if cfg.parity and base["kind"] == "gguf":
-            self.emit({"event": "phase", "phase": "parity", "message": "Checking the adapter in llama.cpp"})
+            self.emit(Phase(phase="parity", message="Checking the adapter in llama.cpp").to_json())
             report = parity.check(
                 Path(base["path"]),
                 out_dir / "adapter.gguf",
@@ -140,8 +138,9 @@ class Worker:
                 min(cfg.max_seq_len, 512),
                 cfg.cpu_threads,
             )
-            finished["parity"] = report.to_json()
-            self.emit({"event": "parity", **report.to_json()})
+            checked = Parity(**report.to_json())
+            self.emit(checked.to_json())
+            finished = dataclasses.replace(finished, parity=checked)
         from trainer.prompts import saved_prompt
 
         export.save_adapter_config(
@@ -150,7 +149,7 @@ class Worker:
             config=cfg.to_json(),
             base=base,
             result=result.to_json(),
-            parity=finished.get("parity"),
+            parity=finished.parity.fields_json() if finished.parity else None,
             export=info.to_json(),
             data=recipe.data.summary(),
             prompt=saved_prompt(self.run_dir) or prompt_format(),

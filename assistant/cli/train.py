@@ -18,6 +18,7 @@ from assistant.cli.common import Context, ProgressLine, command_options, format_
 from assistant.errors import MailvoiceError
 from trainer.config import DURATIONS, TrainConfig
 from trainer.config import duration as duration_of
+from trainer.events import Eval, Event, Finished, Parity, Phase, Step, Stopped, parse
 
 
 def _modules(value: str | None) -> tuple[str, ...] | None:
@@ -144,28 +145,28 @@ def train(
 
         run_dir = jobs.prepare_run(ctx.db, ctx.root, cfg, examples, pf, name, progress=writing)
         line.done()
-    finished = _follow(TrainingProcess(run_dir, resume=resume, processes=processes))
-    if finished["status"] in ("cancelled", "stopped"):
-        click.echo(_stopped_text(finished), err=True)
-        sys.exit(130)
-    row = jobs.finish(ctx.db, ctx.root, run_dir, finished)
-    _report(ctx, finished, row, run_dir)
+    final = parse(_follow(TrainingProcess(run_dir, resume=resume, processes=processes)))
+    match final:
+        case Stopped() | Finished(status="cancelled"):
+            click.echo(_stopped_text(final), err=True)
+            sys.exit(130)
+        case Finished():
+            _report(ctx, final, jobs.finish(ctx.db, ctx.root, run_dir, final), run_dir)
 
 
-def _stopped_text(finished: dict[str, Any]) -> str:
+def _stopped_text(final: Finished | Stopped) -> str:
     """What a stopped run says: a graceful stop checkpointed its step; Stop now continues from the last one."""
-    steps = finished["result"]["steps"]
-    if finished["status"] == "cancelled":
-        return f"Stopped at step {steps}; continue with: mailvoice train --resume"
-    if finished.get("checkpoint"):
-        return (f"Stopped by you at step {steps}; continue from the checkpoint of step {finished['checkpoint']} "
+    if isinstance(final, Finished):  # cancelled
+        return f"Stopped at step {final.steps}; continue with: mailvoice train --resume"
+    if final.checkpoint:
+        return (f"Stopped by you at step {final.steps}; continue from the checkpoint of step {final.checkpoint} "
                 "with: mailvoice train --resume")  # fmt: skip
-    return f"Stopped by you at step {steps}, before the first checkpoint; start again with: mailvoice train"
+    return f"Stopped by you at step {final.steps}, before the first checkpoint; start again with: mailvoice train"
 
 
 def _follow(proc: Any) -> dict[str, Any]:
-    """Show the worker's events as progress on stderr. Ctrl-C asks it to stop after the current step (with
-    a checkpoint); a second Ctrl-C stops it at once.
+    """Show the worker's events as progress on stderr; the last one (finished or stopped, as its dict). Ctrl-C
+    asks it to stop after the current step (with a checkpoint); a second Ctrl-C stops it at once.
 
     Ctrl-C is taken by a signal handler, not as KeyboardInterrupt: an exception raised while the event
     generator waits on the pipe would end the generator, and with it the reading of the worker's last events.
@@ -184,50 +185,53 @@ def _follow(proc: Any) -> dict[str, Any]:
     previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         for event in proc.events():
-            _show_event(event, line)
+            _show_event(parse(event), line)
     finally:
         signal.signal(signal.SIGINT, previous)
     line.done()
     return proc.result()
 
 
-def _show_event(event: dict[str, Any], line: ProgressLine) -> None:
-    kind = event.get("event")
-    if kind == "step":
-        rate = event.get("tokens_per_second") or 0
-        line.show(
-            event["step"] / event["total_steps"],
-            f"step {event['step']}/{event['total_steps']}  loss {event['loss']:.3f}  {rate:,.0f} tok/s",
-            event.get("eta"),
-        )
-    elif kind == "eval":
-        click.echo(f"\nStep {event['step']}: validation loss {event['eval_loss']:.3f}", err=True)
-    elif kind == "phase" and event.get("message"):
-        click.echo(event["message"], err=True)
-    elif kind == "parity":
+def _show_event(event: Event, line: ProgressLine) -> None:
+    match event:
+        case Step():
+            rate = event.tokens_per_second or 0
+            line.show(
+                event.step / event.total_steps,
+                f"step {event.step}/{event.total_steps}  loss {event.loss:.3f}  {rate:,.0f} tok/s",
+                event.eta,
+            )
+        case Eval():
+            click.echo(f"\nStep {event.step}: validation loss {event.eval_loss:.3f}", err=True)
+        case Phase(message=message) if message:
+            click.echo(message, err=True)
+        case Parity():
+            _show_parity(event)
+
+
+def _show_parity(event: Parity) -> None:
+    click.echo(
+        f"llama.cpp check: {event.agreement:.1%} of next-token choices agree with the trained "
+        f"model ({event.decisive_agreement:.1%} where it is sure; without the adapter "
+        f"{event.base_agreement:.1%}).",
+        err=True,
+    )
+    if not event.passed:
         click.echo(
-            f"llama.cpp check: {event['agreement']:.1%} of next-token choices agree with the trained "
-            f"model ({event['decisive_agreement']:.1%} where it is sure; without the adapter "
-            f"{event['base_agreement']:.1%}).",
+            "That is below 95% and below the base alone: drafts may differ from what was trained. "
+            "With few pairs this can be noise; otherwise report it.",
             err=True,
         )
-        if not event["passed"]:
-            click.echo(
-                "That is below 95% and below the base alone: drafts may differ from what was trained. "
-                "With few pairs this can be noise; otherwise report it.",
-                err=True,
-            )
 
 
-def _report(ctx: Context, finished: dict[str, Any], row: dict[str, Any] | None, run_dir: Path) -> None:
-    result = finished["result"]
+def _report(ctx: Context, finished: Finished, row: dict[str, Any] | None, run_dir: Path) -> None:
     payload = {
         "adapter": row["name"] if row else None,
-        "steps": result["steps"],
-        "train_loss": result.get("train_loss"),
-        "eval_loss": result.get("eval_loss"),
-        "seconds": result.get("seconds"),
-        "parity": finished.get("parity"),
+        "steps": finished.steps,
+        "train_loss": finished.train_loss,
+        "eval_loss": finished.eval_loss,
+        "seconds": finished.seconds,
+        "parity": finished.parity.fields_json() if finished.parity else None,
         "path": row["path"] if row else None,
         "run_dir": str(run_dir),
         "recipe": _recipe_of(run_dir),
@@ -235,8 +239,8 @@ def _report(ctx: Context, finished: dict[str, Any], row: dict[str, Any] | None, 
 
     def human() -> None:
         click.echo(
-            f"Trained {result['steps']} steps in {format_duration(result.get('seconds') or 0)}: "
-            f"train loss {_num(result.get('train_loss'))}, validation loss {_num(result.get('eval_loss'))}."
+            f"Trained {finished.steps} steps in {format_duration(finished.seconds or 0)}: "
+            f"train loss {_num(finished.train_loss)}, validation loss {_num(finished.eval_loss)}."
         )
         if row:
             click.echo(f"Adapter {row['name']} is ready. Draft with it: mailvoice use {row['name']}")

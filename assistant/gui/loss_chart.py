@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
 
 from PySide6.QtCharts import QChart, QChartView, QLineSeries, QValueAxis
 from PySide6.QtCore import QMargins, QPointF, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
+
+from trainer.events import Eval, Event, Start, Step
 
 MARKED_UP_TO = 60  # training points drawn as dots too while there are this few: one step alone has no line
 
@@ -65,8 +66,9 @@ class LossChart(QChartView):
         self._bounds: tuple[float, float, float] | None = None
         self._rescale()
 
-    def show_log(self, events: Iterable[dict[str, Any]], title: str = "") -> None:
-        """Draw a finished or stopped run from its logged events (``metrics.jsonl``)."""
+    def show_log(self, events: Iterable[Event], title: str = "") -> None:
+        """Draw a finished or stopped run from its logged events (``metrics.jsonl``, as
+        :meth:`trainer.metrics.MetricsLog.read` gives them)."""
         self.clear(title)
         for event in events:
             self.add_event(event)
@@ -84,17 +86,17 @@ class LossChart(QChartView):
     def add_eval(self, step: int, loss: float) -> None:
         self._add(self.eval, step, loss)
 
-    def add_event(self, event: dict[str, Any]) -> None:
-        """Take what a training event says about the curve (``start``, ``step``, ``eval``); ignore the rest."""
-        kind = event.get("event")
-        if kind in ("start", "step") and event.get("total_steps"):
-            self.total_steps = int(event["total_steps"])
-        if kind == "step" and event.get("loss") is not None:
-            self.add_train(int(event["step"]), float(event["loss"]))
-        elif kind == "eval" and event.get("eval_loss") is not None:
-            self.add_eval(int(event["step"]), float(event["eval_loss"]))
-        elif kind == "start":
-            self._rescale()
+    def add_event(self, event: Event) -> None:
+        """Take what a training event says about the curve (``Start``, ``Step``, ``Eval``); ignore the rest."""
+        if isinstance(event, (Start, Step)) and event.total_steps:
+            self.total_steps = int(event.total_steps)
+        match event:
+            case Step(step=step, loss=loss) if loss is not None:
+                self.add_train(int(step), float(loss))
+            case Eval(step=step, eval_loss=loss) if loss is not None:
+                self.add_eval(int(step), float(loss))
+            case Start():
+                self._rescale()
 
     def points(self, which: str = "train") -> list[tuple[float, float]]:
         series = self.train if which == "train" else self.eval

@@ -42,6 +42,20 @@ from assistant.store import open_store
 from trainer import jobs
 from trainer.config import DEFAULT_DURATION, DURATIONS, Duration, TrainConfig, duration
 from trainer.data import Example, from_rows, load_examples
+from trainer.events import (
+    Checkpoint,
+    Crashed,
+    Error,
+    Eval,
+    Event,
+    Exported,
+    Finished,
+    Parity,
+    Phase,
+    Start,
+    Step,
+    Stopped,
+)
 from trainer.metrics import MetricsLog
 from trainer.preflight import Preflight
 
@@ -73,36 +87,38 @@ def new_training_run(root: Path, preflight: PreflightFn = jobs.run_preflight, ho
 def stopped_at(run_dir: Path) -> int | None:
     """The last step a stopped run trained (its status says; else its newest checkpoint)."""
     status = jobs.read_status(run_dir)
-    step = status.get("step", ((status.get("result") or {}).get("result") or {}).get("steps"))
+    result = jobs.status_result(status)
+    step = status.get("step", result.steps if result else None)
     return int(step) if isinstance(step, int) else jobs.checkpoint_step(run_dir)
 
 
-def stop_message(final: dict[str, Any]) -> str:
+def stop_message(final: Finished | Stopped) -> str:
     """What a run the person stopped says: where it stopped and what Resume (or Train) does next."""
-    steps = (final.get("result") or {}).get("steps") or 0
+    steps = final.steps or 0
     where = f"at step {steps:,}" if steps else "before its first step"
-    if final.get("status") == "cancelled":
+    if final.status == "cancelled":
         return f"Stopped by you {where}, with a checkpoint: Resume continues from there."
-    if final.get("checkpoint"):
-        return f"Stopped by you {where}. Resume continues from the checkpoint of step {final['checkpoint']:,}."
+    if isinstance(final, Stopped) and final.checkpoint:
+        return f"Stopped by you {where}. Resume continues from the checkpoint of step {final.checkpoint:,}."
     return f"Stopped by you {where}, before the first checkpoint: Train starts again from the beginning."
 
 
-def _run_log(run_dir: Path) -> list[dict[str, Any]]:
+def _run_log(run_dir: Path) -> list[Event]:
     try:
         return MetricsLog(run_dir / "metrics.jsonl").read()
     except (OSError, ValueError):
         return []
 
 
-def failure_message(final: dict[str, Any], run_dir: Path | None) -> str:
+def failure_message(final: Event, run_dir: Path | None) -> str:
     """What to tell a person when the training process failed or died, and what they can do next."""
     log = run_dir / "worker.log" if run_dir else "the run folder's worker.log"
-    message = final.get("message") or "The training process ended without a word."
-    if final.get("event") == "crashed":
+    said = final.message if isinstance(final, (Error, Crashed)) else ""
+    message = said or "The training process ended without a word."
+    if isinstance(final, Crashed):
         return (f"{message} Close other programs or train on a smaller base, then press Resume to continue from "
                 f"the last checkpoint. Details: {log}")  # fmt: skip
-    if final.get("kind") == "bug":
+    if isinstance(final, Error) and final.kind == "bug":
         return f"Training failed ({message}). Press Resume to try again from the last checkpoint. Details: {log}"
     return f"Training stopped: {message}"
 
@@ -382,45 +398,49 @@ class TrainPage(QWidget):
     def _on_started(self, run_dir: Path) -> None:
         self.run_dir = self.chart_source = Path(run_dir)
 
-    def _on_event(self, event: dict[str, Any]) -> None:
+    def _on_event(self, event: Event) -> None:
         self.chart.add_event(event)
-        kind = event.get("event")
-        if kind in ("start", "step") and event.get("total_steps"):
-            self.bar.setRange(0, int(event["total_steps"]))
-            self.bar.setValue(int(event.get("step") or 0))
-        if kind == "step":
-            parts = [f"Step {event['step']:,} of {event['total_steps']:,}", f"loss {number(event.get('loss'))}"]
-            self.progress_label.setText(" · ".join(parts))
-            if event.get("eta") is not None:  # the estimate from here on is the measured one
-                self.estimate_label.setText(measured_text(event))
-        elif kind == "eval":
-            best = " (the best so far)" if event.get("best") else ""
-            self._notes["eval"] = f"Validation loss {number(event['eval_loss'])} at step {event['step']:,}{best}."
-        elif kind == "phase":
-            if event.get("message"):
-                self.progress_label.setText(event["message"])
-            if event.get("fraction") is not None:
-                self.bar.setRange(0, 1000)
-                self.bar.setValue(int(event["fraction"] * 1000))
-        elif kind == "checkpoint":
-            self._notes["checkpoint"] = f"Checkpoint at step {event['step']:,}."
-        elif kind == "exported":
-            self.progress_label.setText("Adapter exported for drafting; checking it…")
-        elif kind == "parity":
-            self._notes["parity"] = (f"llama.cpp check: {event['agreement']:.1%} of next-token choices agree with "
-                                     "the trained model.")  # fmt: skip
-        if kind in ("eval", "checkpoint", "parity"):
-            self.status.setText(" ".join(self._notes.values()))
+        if isinstance(event, (Start, Step)) and event.total_steps:
+            self.bar.setRange(0, int(event.total_steps))
+            self.bar.setValue(int(event.step or 0))
+        match event:
+            case Step():
+                parts = [f"Step {event.step:,} of {event.total_steps:,}", f"loss {number(event.loss)}"]
+                self.progress_label.setText(" · ".join(parts))
+                if event.eta is not None:  # the estimate from here on is the measured one
+                    self.estimate_label.setText(measured_text(event))
+            case Eval():
+                best = " (the best so far)" if event.best else ""
+                self._note("eval", f"Validation loss {number(event.eval_loss)} at step {event.step:,}{best}.")
+            case Phase():
+                if event.message:
+                    self.progress_label.setText(event.message)
+                if event.fraction is not None:
+                    self.bar.setRange(0, 1000)
+                    self.bar.setValue(int(event.fraction * 1000))
+            case Checkpoint():
+                self._note("checkpoint", f"Checkpoint at step {event.step:,}.")
+            case Exported():
+                self.progress_label.setText("Adapter exported for drafting; checking it…")
+            case Parity():
+                self._note("parity", f"llama.cpp check: {event.agreement:.1%} of next-token choices agree with the "
+                                     "trained model.")  # fmt: skip
 
-    def _on_finished(self, final: dict[str, Any]) -> None:
+    def _note(self, key: str, text: str) -> None:
+        """Show the latest evaluation, checkpoint and export check together."""
+        self._notes[key] = text
+        self.status.setText(" ".join(self._notes.values()))
+
+    def _on_finished(self, final: Event) -> None:
         self._after_training()
-        if final.get("status") in ("cancelled", "stopped"):  # the person's Cancel, or Stop now: never a failure
-            self.status.clear()
-            self.progress_label.setText(stop_message(final))
-        elif final.get("event") == "finished":
-            self._register(final)
-        else:
-            self._failed(failure_message(final, self.run_dir))
+        match final:
+            case Stopped() | Finished(status="cancelled"):  # the person's Stop now, or Cancel: never a failure
+                self.status.clear()
+                self.progress_label.setText(stop_message(final))
+            case Finished():
+                self._register(final)
+            case _:
+                self._failed(failure_message(final, self.run_dir))
 
     def _on_failed(self, message: str) -> None:
         self._after_training()
@@ -440,26 +460,26 @@ class TrainPage(QWidget):
         self._show_resumable()
         self.check_again()  # a finished run measured this machine's real speed
 
-    def _registrar(self) -> Callable[[Path, dict[str, Any]], dict[str, Any] | None]:
+    def _registrar(self) -> Callable[[Path, Finished], dict[str, Any] | None]:
         """What the training worker calls, in its thread, to register a finished run's adapter."""
         root = self.root
         return lambda run_dir, final: jobs.finish(open_store(root), root, run_dir, final)
 
-    def _register(self, final: dict[str, Any]) -> None:
+    def _register(self, final: Finished) -> None:
         """Add the exported adapter to the list (once per run, also when the app closes as it finishes)."""
         run_dir = self.run_dir
         if run_dir is None or run_dir in self._registered:
             return
         self._registered.add(run_dir)
-        result = final.get("result") or {}
         summary = (
-            f"Trained {result.get('steps')} steps in {format_duration(result.get('seconds') or 0)}: train loss "
-            f"{number(result.get('train_loss'))}, validation loss {number(result.get('eval_loss'))}."
+            f"Trained {final.steps} steps in {format_duration(final.seconds or 0)}: train loss "
+            f"{number(final.train_loss)}, validation loss {number(final.eval_loss)}."
         )
-        if final.get("register_error"):  # registered by the training worker, off this thread
-            self._failed(f"{summary} Registering the adapter failed: {final['register_error']}")
+        worker = self.train_worker  # registered by the training worker, off this thread
+        if worker is not None and worker.register_error:
+            self._failed(f"{summary} Registering the adapter failed: {worker.register_error}")
             return
-        row = final.get("adapter")
+        row = worker.adapter if worker is not None else None
         if row is None:
             self.progress_label.setText(f"{summary} No adapter was exported; details: {run_dir / 'worker.log'}")
             return
@@ -520,7 +540,7 @@ class TrainPage(QWidget):
                 self.train_worker.kill()
                 self.train_thread.wait(10000)
         final = self.train_worker.final if self.train_worker else None
-        if final and final.get("event") == "finished" and final.get("status") == "done":
+        if isinstance(final, Finished) and final.status == "done":
             self._register(final)
 
     def _wait_for_checkpoint(self, wait_s: float) -> bool:
@@ -575,11 +595,11 @@ def estimate_text(pf: Preflight, how_long: Duration) -> str:
     return f"{how_long.label}: {took} ({pf.train_tokens:,} tokens per pass at {rate} tokens/s, {source}).{gpu}"
 
 
-def measured_text(step: dict[str, Any]) -> str:
+def measured_text(step: Step) -> str:
     """The time left while training, from the speed of the steps so far."""
-    eta = float(step["eta"])
+    eta = float(step.eta or 0)
     left = "under a minute left" if eta < 60 else f"about {format_duration(eta)} left"
-    rate = step.get("tokens_per_second")
+    rate = step.tokens_per_second
     return f"{left.capitalize()} ({rate:,.0f} tokens/s, measured)." if rate else f"{left.capitalize()} (measured)."
 
 

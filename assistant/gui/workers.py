@@ -17,20 +17,22 @@ from PySide6.QtCore import QObject, Signal
 
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
+from trainer.events import Event, Finished, Unknown, parse
 
 ProcessFactory = Callable[[Path, bool], Any]  # (run_dir, resume) -> an object like trainer.process.TrainingProcess
 
 
 class TrainingWorker(QObject):
-    """Prepares a run (optional), starts its training process and relays every event.
+    """Prepares a run (optional), starts its training process and relays every event, parsed.
 
-    Signals: started(object) with the run folder, event(object) with each event dict, finished(object) with
-    the last event (``finished``, ``error`` or ``crashed``), failed(str) when the run could not even start.
-    The process's ``cancel`` asks for a checkpoint and a clean stop; ``kill`` stops it at once.
+    Signals: started(object) with the run folder, event(object) with each :class:`trainer.events.Event`,
+    finished(object) with the last one (:class:`~trainer.events.Finished`, ``Error``, ``Stopped`` or
+    ``Crashed``), failed(str) when the run could not even start. The process's ``cancel`` asks for a
+    checkpoint and a clean stop; ``kill`` stops it at once.
 
     ``register(run_dir, final)``, when given, registers what a finished run exported, in this thread (it writes
-    to the store): its row lands in the last event as ``adapter``, or a user error's message as
-    ``register_error``.
+    to the store), before finished is emitted: its row is then :attr:`adapter`, or a user error's message
+    :attr:`register_error`.
     """
 
     started = Signal(object)
@@ -40,12 +42,14 @@ class TrainingWorker(QObject):
 
     def __init__(self, factory: ProcessFactory, run_dir: Path | None, resume: bool,
                  prepare: Callable[[], Path] | None = None,
-                 register: Callable[[Path, dict[str, Any]], dict[str, Any] | None] | None = None):  # fmt: skip
+                 register: Callable[[Path, Finished], dict[str, Any] | None] | None = None):  # fmt: skip
         super().__init__()
         self.factory, self.run_dir, self.resume, self.prepare = factory, run_dir, resume, prepare
         self.register = register
         self.proc: Any = None
-        self.final: dict[str, Any] | None = None  # the last event, also readable after the thread ended
+        self.final: Event | None = None  # the last event, also readable after the thread ended
+        self.adapter: dict[str, Any] | None = None  # the adapter register() registered
+        self.register_error: str | None = None  # why register() refused
         self._lock = threading.Lock()
         self._cancelled = False
 
@@ -60,16 +64,16 @@ class TrainingWorker(QObject):
                 self.proc = self.factory(run_dir, self.resume)
                 self.proc.start()
             self.started.emit(run_dir)
-            last: dict[str, Any] = {}
-            for event in self.proc.events():
-                self.event.emit(event)
-                last = event
-            final = dict(self.proc.final or last)
-            if self.register is not None and final.get("event") == "finished" and final.get("status") == "done":
+            last: Event = Unknown()
+            for raw in self.proc.events():
+                last = parse(raw)
+                self.event.emit(last)
+            final = parse(self.proc.final) if self.proc.final is not None else last
+            if self.register is not None and isinstance(final, Finished) and final.status == "done":
                 try:
-                    final["adapter"] = self.register(run_dir, final)
+                    self.adapter = self.register(run_dir, final)
                 except MailvoiceError as exc:
-                    final["register_error"] = str(exc)
+                    self.register_error = str(exc)
             self.final = final
             self.finished.emit(self.final)
         except Exception as exc:  # noqa: BLE001 - as above
