@@ -38,7 +38,7 @@ screenshots: $(STAMP)
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(XVFB_PACKAGES); \
 	  else echo "Xvfb or Qt's X11 libraries are missing; install them: sudo apt-get install -y $(XVFB_PACKAGES)"; \
 	  exit 1; fi; fi
-	QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1280x900x24" $(PY) -m assistant.gui.screenshots resources/screenshots
+	QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1280x900x24" $(PY) tests/screenshots.py resources/screenshots
 
 clean:
 	rm -rf $(VENV) build *.egg-info

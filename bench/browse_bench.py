@@ -13,19 +13,23 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from assistant.mail.browse import KINDS, cursor_of, list_messages, message_detail
 from assistant.store import open_store
 from assistant.store.fts import index_pending
 
+sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))  # mailgen: the test suite's mailbox generator
+
 
 def build(root: Path, messages: int, seed_messages: int):
+    import mailgen as gen
+
     box = root.parent / "seed.mbox"
     gen.write_mbox(box, gen.generate_messages(seed_messages, seed=5))
     db = open_store(root)

@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(1, str(REPO / "tests"))  # random_lora: a stand-in adapter of a chosen rank
+sys.path.insert(1, str(REPO / "tests"))  # random_lora (a stand-in adapter of a chosen rank), mailgen
 INSTRUCTIONS = [
     "ask Rosa if the plumber can come on Monday morning to fix the kitchen faucet",
     "tell Kenji the onboarding revamp slips a week because of hiring",
@@ -105,8 +105,9 @@ def _median(xs: list[float]) -> float:
 
 
 def _mailbox_store(root: Path):
+    import mailgen as gen
+
     from assistant.importer import import_paths
-    from assistant.mail import generate as gen
     from assistant.store import open_store
 
     mbox = root / "Sent.mbox"
@@ -605,8 +606,9 @@ def bench_recipients(n: int, rounds: int, recipients_per_round: int = 24) -> dic
 
 def _import_rows(n: int) -> list[tuple]:
     """``n`` rows as the importer stores them, built by its own record builder from generated mail."""
+    import mailgen as gen
+
     from assistant import importer
-    from assistant.mail import generate as gen
 
     out, seen = [], set()
     for i, m in enumerate(gen.iter_messages(n * 2, seed=3)):

@@ -9,20 +9,24 @@ Builds real rows with the importer's own record builder from generated mail, the
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from assistant import importer
-from assistant.mail import generate as gen
 from assistant.store import open_store
 from assistant.store.fts import index_pending
+
+sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))  # mailgen: the test suite's mailbox generator
 
 _TRIGGER = """CREATE TRIGGER bench_ai AFTER INSERT ON messages BEGIN
     INSERT INTO messages_fts(rowid, subject, body) VALUES (new.id, new.subject, new.body); END"""
 
 
 def rows(n: int) -> list[tuple]:
+    import mailgen as gen
+
     out, seen = [], set()
     for i, m in enumerate(gen.iter_messages(n * 2, seed=3)):
         r = importer.build_record(m.raw, False, m.folder)

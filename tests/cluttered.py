@@ -6,7 +6,7 @@ import dataclasses
 import re
 from pathlib import Path
 
-from assistant.mail import generate as gen
+import mailgen as gen
 
 # Put in front of every subject in turn, as list servers, gateways and mail clients do over a long thread.
 CLUTTER = (

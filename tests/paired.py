@@ -6,11 +6,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import mailgen as gen
 import numpy as np
 from fakes import FakeBackend
 
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from trainer.pairs import build_pairs
 
 

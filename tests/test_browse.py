@@ -7,10 +7,10 @@ import json
 import shutil
 from pathlib import Path
 
+import mailgen as gen
 import pytest
 
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from assistant.mail.browse import KINDS, PAGE, cursor_of, list_messages, message_detail
 from assistant.mail.identity import CLASSES
 from assistant.paths import DB_NAME

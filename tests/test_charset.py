@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import mailgen as gen
+
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from assistant.mail.charset import decode_bytes, decode_header
 from assistant.mail.parse import parse_message
 

@@ -7,11 +7,11 @@ import os
 import subprocess
 import sys
 
+import mailgen as gen
 import pytest
 from click.testing import CliRunner
 
 from assistant.cli import cli
-from assistant.mail import generate as gen
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import stat
 import subprocess
 from pathlib import Path
 
+import mailgen as gen
 import pytest
 from click.testing import CliRunner
 from fake_trainer import with_fake
@@ -20,7 +21,6 @@ from fake_trainer import with_fake
 from assistant.cli import cli
 from assistant.forget import tighten_data_folder
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from assistant.paths import OWN_ENTRIES, data_dir
 from assistant.store import open_store
 from assistant.store.db import PRIVATE_MODES_KEY

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import csv
+import gzip
+import importlib.resources
 import json
+import mailbox
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import mailgen
 import pytest
+from mailgen.writers import DEMO_MESSAGES, DEMO_SEED, demo_mailbox_bytes
 
 from assistant import netguard
-from assistant.cli.demo import MARKER, DemoFailed, prepare_folder
+from assistant.cli.demo import MAILBOX, MAILBOX_MESSAGES, MARKER, DemoFailed, prepare_folder, sample_mailbox
 
 MAILVOICE = str(Path(sys.executable).with_name("mailvoice"))
 
@@ -30,6 +35,30 @@ def test_prepare_folder_replaces_an_earlier_demo_but_never_a_foreign_folder(tmp_
     with pytest.raises(DemoFailed, match="not empty"):
         prepare_folder(foreign)
     assert (foreign / "thesis.tex").read_text() == "keep me"
+
+
+def test_the_shipped_mailbox_is_what_the_generator_makes():
+    shipped = (importlib.resources.files("resources") / "demo" / MAILBOX).read_bytes()
+    fresh = demo_mailbox_bytes()
+    # The mbox inside, byte for byte (the deflate stream itself may differ with another zlib build).
+    assert gzip.decompress(shipped) == gzip.decompress(fresh), (
+        "resources/demo/alex-morgan.mbox.gz is stale: python tests/mailgen --demo resources/demo/alex-morgan.mbox.gz"
+    )
+    assert shipped[:10] == fresh[:10]  # gzip header: no name, time 0
+    assert MAILBOX_MESSAGES == DEMO_MESSAGES
+
+
+def test_the_demo_imports_the_first_messages_of_the_shipped_mailbox(tmp_path):
+    everything = mailgen.generate_messages(DEMO_MESSAGES, seed=DEMO_SEED)
+    for n in (50, 150, 999):
+        expected = tmp_path / f"{n}.mbox"
+        mailgen.write_mbox(expected, everything[:n])
+        assert sample_mailbox(n) == expected.read_bytes(), n
+    mbox = tmp_path / "all.mbox"
+    mbox.write_bytes(sample_mailbox())
+    box = mailbox.mbox(str(mbox), create=False)
+    assert len(box) == DEMO_MESSAGES
+    box.close()
 
 
 @pytest.mark.slow

@@ -319,12 +319,12 @@ def test_every_drafting_prompt_ships_with_a_version_and_known_fields():
 
 
 def test_draft_prompts_show_subjects_without_reply_chains_or_list_tags(db, tmp_path):
+    import mailgen as gen
     from cluttered import LEFTOVER, write_cluttered_mbox
     from fakes import FakeBackend
 
     from assistant.drafting import draft
     from assistant.importer import import_paths
-    from assistant.mail import generate as gen
     from assistant.mail.subjects import prompt_subject
 
     import_paths(db, [write_cluttered_mbox(tmp_path / "mail.mbox")], me=[gen.ME_ADDR])

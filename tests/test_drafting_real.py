@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import mailgen as gen
 import pytest
 
 from assistant.drafting import LlamaBackend, draft, embedded_model_path, engine_settings, export_drafts
@@ -12,7 +13,6 @@ from assistant.drafting.drafts import list_drafts
 from assistant.drafting.models import ModelError
 from assistant.errors import Cancelled
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 
 pytestmark = pytest.mark.slow
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import math
 
+import mailgen as gen
 import numpy as np
 import pytest
 import sacrebleu
 from rouge_score.rouge_scorer import RougeScorer
 
-from assistant.mail import generate as gen
 from trainer.evaluation import metrics
 from trainer.evaluation.features import words
 

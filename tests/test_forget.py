@@ -8,6 +8,7 @@ import os
 import stat
 from pathlib import Path
 
+import mailgen as gen
 import pytest
 from click.testing import CliRunner
 
@@ -15,7 +16,6 @@ from assistant.cli import cli, privacy
 from assistant.errors import MailvoiceError, StoreError
 from assistant.forget import NotADataFolder, check_permissions, forget
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from assistant.paths import data_dir
 from assistant.store import open_store
 

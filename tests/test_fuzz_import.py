@@ -20,13 +20,13 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import mailgen as gen
 import pytest
 import sqlite_utils
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant.importer import ImportReport, import_paths
-from assistant.mail import generate as gen
 from assistant.mail.sources import iter_mbox, sniff
 from assistant.paths import DB_NAME
 from assistant.store import open_store

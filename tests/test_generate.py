@@ -10,9 +10,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import mailgen as gen
 import pytest
-
-from assistant.mail import generate as gen
 
 N = 400
 

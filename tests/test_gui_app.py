@@ -7,6 +7,7 @@ import re
 from importlib import metadata
 from pathlib import Path
 
+import mailgen as gen
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, QSettings, QSize, Qt, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDropEvent, QImage, QKeySequence
@@ -33,7 +34,6 @@ from assistant.gui.unsaved import CANCEL, SAVE
 from assistant.gui.wizard import ImportWizard
 from assistant.identities import load_me
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from assistant.paths import data_dir
 from assistant.store import open_store
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import mailgen as gen
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QTextFrame
@@ -15,7 +16,6 @@ from assistant.gui.mail_page import MailPage
 from assistant.gui.mail_view import COLUMNS, MailView
 from assistant.identities import load_me, relabel
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from assistant.mail.browse import PAGE, message_detail
 from assistant.paths import DB_NAME
 from assistant.store import open_store

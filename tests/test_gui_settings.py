@@ -7,6 +7,7 @@ import json
 import socket
 from pathlib import Path
 
+import mailgen as gen
 import numpy as np
 import pytest
 from gguf import GGUFWriter
@@ -20,7 +21,6 @@ from assistant.gui import tasks
 from assistant.gui.models_panel import HEADERS, ModelsPanel
 from assistant.gui.settings_page import DATA_DIR_KEY, SettingsPage
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from assistant.paths import DB_NAME
 from assistant.store import open_store
 from assistant.store.adapters import register

@@ -8,6 +8,7 @@ import socket
 import time
 from pathlib import Path
 
+import mailgen as gen
 import pytest
 from fakes import FakeBackend
 from PySide6.QtCore import QSettings, Qt
@@ -19,7 +20,6 @@ from assistant.drafting.models import MODEL_KEY, embedded_model_path
 from assistant.gui.app import MAIL, TRAIN, MainWindow
 from assistant.gui.status import SHORT, Job, job_from, offline_text
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from assistant.store import open_store
 from assistant.store.adapters import ADAPTER_KEY
 from assistant.store.db import set_setting

@@ -359,8 +359,9 @@ class Labeller(FakeBackend):
 
 
 def test_pairs_are_built_from_the_page_when_there_are_none(qtbot, db, tmp_path):
+    import mailgen as gen
+
     from assistant.importer import import_paths
-    from assistant.mail import generate as gen
 
     box = tmp_path / "mail.mbox"
     gen.write_mbox(box, gen.generate_messages(60, seed=3))
@@ -689,8 +690,9 @@ def test_the_preview_shows_the_row_clicked_with_the_mouse(qtbot, pairs):
 
 
 def test_the_page_counts_stand_in_instructions_and_says_what_would_make_them_better(qtbot, db, tmp_path):
+    import mailgen as gen
+
     from assistant.importer import import_paths
-    from assistant.mail import generate as gen
 
     box = tmp_path / "mail.mbox"
     gen.write_mbox(box, gen.generate_messages(40, seed=5))
@@ -709,8 +711,9 @@ def test_the_page_counts_stand_in_instructions_and_says_what_would_make_them_bet
 
 
 def test_a_model_that_writes_good_instructions_gets_no_stand_in_note(qtbot, db, tmp_path):
+    import mailgen as gen
+
     from assistant.importer import import_paths
-    from assistant.mail import generate as gen
 
     box = tmp_path / "mail.mbox"
     gen.write_mbox(box, gen.generate_messages(40, seed=5))
@@ -728,8 +731,9 @@ class SlowLabeller(Labeller):
 
 
 def test_running_job_names_a_pairs_build_for_the_question_before_quitting(qtbot, db, tmp_path):
+    import mailgen as gen
+
     from assistant.importer import import_paths
-    from assistant.mail import generate as gen
 
     box = tmp_path / "mail.mbox"
     gen.write_mbox(box, gen.generate_messages(40, seed=5))

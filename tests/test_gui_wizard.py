@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import mailgen as gen
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDropEvent
@@ -12,7 +13,6 @@ from PySide6.QtWidgets import QFileDialog
 
 from assistant.gui.wizard import EMPTY_IDENTITIES, LAST_FOLDER_KEY, ImportWizard
 from assistant.identities import load_me
-from assistant.mail import generate as gen
 from assistant.mail import preview as preview_module
 from assistant.mail.preview import known_locations, preview
 from assistant.mail.sources import iter_mbox

@@ -308,9 +308,10 @@ def test_the_guard_finds_copies_among_10k_stored_messages_in_milliseconds(db, tm
     import statistics
     import time
 
+    import mailgen as gen
+
     from assistant.drafting.guard import CopyGuard, probes
     from assistant.importer import import_paths
-    from assistant.mail import generate as gen
 
     mbox = tmp_path / "big.mbox"
     gen.write_mbox(mbox, gen.iter_messages(10_000, seed=3))

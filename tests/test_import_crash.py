@@ -13,11 +13,11 @@ import time
 from pathlib import Path
 
 import killpoint
+import mailgen as gen
 import pytest
 
 from assistant import importer
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from assistant.store import open_store
 
 pytestmark = pytest.mark.slow

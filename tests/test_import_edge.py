@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import mailgen as gen
 import psutil
 import pytest
 from click.testing import CliRunner
@@ -20,7 +21,6 @@ from assistant import importer
 from assistant.cli import cli
 from assistant.errors import NotMailError
 from assistant.importer import THREADS_PENDING, WAITING, import_paths
-from assistant.mail import generate as gen
 from assistant.mail.sources import text_path
 from assistant.store import open_store
 from assistant.store.db import db_file, get_setting

@@ -10,7 +10,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("assistant", "trainer")
+# tests/*.py and the packages in tests/ (mailgen), importable by name when tests/ is on the path
 TEST_HELPERS = {p.stem for p in (REPO / "tests").glob("*.py")} | {"tests"}
+TEST_HELPERS |= {p.parent.name for p in (REPO / "tests").glob("*/__init__.py")}
 
 
 def module_name(path: Path) -> str:

@@ -6,12 +6,12 @@ import datetime as dt
 import json
 import shutil
 
+import mailgen as gen
 import pytest
 
 from assistant.errors import NotMailError
 from assistant.identities import load_me, propose
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 
 
 @pytest.fixture(scope="module")

@@ -18,12 +18,12 @@ import sys
 import textwrap
 from pathlib import Path
 
+import mailgen as gen
 import pytest
 from test_pairs_build import Labeller
 
 from assistant.drafting.backend import EngineSettings
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from assistant.store import open_store
 from trainer.pairs import build_pairs
 

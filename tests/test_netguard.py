@@ -11,10 +11,10 @@ import threading
 import urllib.request
 from pathlib import Path
 
+import mailgen as gen
 import pytest
 
 from assistant import netguard
-from assistant.mail import generate as gen
 from assistant.netguard import Attempt, NetworkBlocked
 
 TEST_NET = ("198.51.100.1", 80)  # RFC 5737 documentation range: routed nowhere

@@ -14,12 +14,12 @@ import sys
 import textwrap
 import time
 
+import mailgen as gen
 import pytest
 from fakes import FakeBackend
 
 from assistant.drafting.backend import EngineSettings
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from assistant.store import open_store
 from trainer.pairs import build_pairs, edit_instruction, list_pairs, set_status
 from trainer.pairs.errors import PairsError

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 
+import mailgen as gen
 import pytest
 from click.testing import CliRunner
 from fakes import FakeBackend
 
 from assistant.cli.pairs import pairs
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 
 
 class Labeller(FakeBackend):

@@ -200,7 +200,8 @@ def test_the_fallback_never_quotes_the_email():
     import email
     from email.utils import getaddresses
 
-    from assistant.mail import generate as gen
+    import mailgen as gen
+
     from trainer.pairs.build import _recipients
 
     sent = [m for m in gen.generate_messages(150, seed=3) if m.own_text]  # the author's own words
@@ -252,10 +253,10 @@ class EchoLabeller(FakeBackend):
 
 @pytest.mark.parametrize("labeller", [EchoLabeller, FakeBackend])  # FakeBackend: every answer fails, fallbacks
 def test_pairs_built_from_cluttered_mail_carry_no_reply_chain_or_list_tag(db, tmp_path, labeller):
+    import mailgen as gen
     from cluttered import LEFTOVER, write_cluttered_mbox
 
     from assistant.importer import import_paths
-    from assistant.mail import generate as gen
     from assistant.mail.subjects import prompt_subject
     from trainer.pairs import build_pairs, list_pairs
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import mailgen as gen
 import pytest
 
 from assistant.drafting.backend import EngineSettings, GenerationParams, LlamaBackend
 from assistant.drafting.models import embedded_model_path
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from trainer.pairs import build_pairs, list_pairs
 from trainer.pairs.candidates import own_words
 from trainer.pairs.instructions import COPY_RUN, VERBS, _words, grammar, longest_common_run

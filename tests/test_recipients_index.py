@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 
+import mailgen as gen
 import pytest
 import sqlite_utils
 
@@ -17,7 +18,6 @@ from assistant.drafting import examples
 from assistant.drafting.examples import recipient_mail
 from assistant.identities import relabel
 from assistant.importer import import_paths
-from assistant.mail import generate as gen
 from assistant.store import migrations, recipients
 from assistant.store.fts import index_pending
 from assistant.store.recipients import index_recipients_pending

@@ -1,13 +1,21 @@
-"""``mailvoice demo``: the whole pipeline, headless, on a generated mailbox and the embedded model.
+"""``mailvoice demo``: the whole pipeline, headless, on a sample mailbox and the embedded model.
 
 Each step runs the same ``mailvoice`` command a user would type, in its own data folder (never the user's), so the
 demo proves that the public commands fit together: import → pairs → train (a few steps) → draft → eval → export.
 It ends by printing where each artefact is.
+
+The mailbox ships in ``resources/demo/alex-morgan.mbox.gz``: 1,000 messages of the fictional Alex Morgan (an mboxrd
+file, gzipped), of which the demo imports the first ``--messages``. The file is made by the test suite's mailbox
+generator and is regenerated with ``python tests/mailgen --demo resources/demo/alex-morgan.mbox.gz``;
+tests/test_demo.py checks that it is still what the generator makes.
 """
 
 from __future__ import annotations
 
+import gzip
+import importlib.resources
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -22,7 +30,9 @@ from assistant.durations import format_duration
 from assistant.errors import MailvoiceError
 
 MARKER = ".mailvoice-demo"  # a folder holding this file is the demo's own and may be replaced
-OWNER = ("alex.morgan@example.org", "alex@morgan.example")  # who sends the generated mailbox's sent mail
+OWNER = ("alex.morgan@example.org", "alex@morgan.example")  # who sends the sample mailbox's sent mail
+MAILBOX = "alex-morgan.mbox.gz"  # in resources/demo/
+MAILBOX_MESSAGES = 1000
 INSTRUCTION = "Ask Maya whether we can move Friday's review to Monday morning, and mention the budget draft."
 # A training recipe small enough for a laptop CPU in about a minute: it shows the mechanics, not a voice.
 DEMO_TRAINING = {
@@ -38,6 +48,16 @@ DEMO_TRAINING = {
 
 class DemoFailed(MailvoiceError):
     pass
+
+
+def sample_mailbox(messages: int = MAILBOX_MESSAGES) -> bytes:
+    """The first ``messages`` messages of the shipped sample mailbox, as mbox bytes.
+
+    The file is mboxrd: every body line starting with ``From `` is escaped, so each line that starts with ``From ``
+    begins a message."""
+    data = gzip.decompress((importlib.resources.files("resources") / "demo" / MAILBOX).read_bytes())
+    starts = [m.start() for m in re.finditer(rb"^From ", data, re.M)]
+    return data if messages >= len(starts) else data[: starts[messages]]
 
 
 def prepare_folder(out: Path) -> None:
@@ -98,8 +118,8 @@ def _set_training_recipe(data: Path, steps: int) -> None:
     default=None,
     help="Folder for the demo's own data and artefacts (default: demo/ in the data folder; replaced each run).",
 )
-@click.option("--messages", type=click.IntRange(50, 20000), default=400, show_default=True,
-              help="Size of the generated mailbox.")
+@click.option("--messages", type=click.IntRange(50, MAILBOX_MESSAGES), default=400, show_default=True,
+              help="How many messages of the sample mailbox to import (its first ones).")
 @click.option("--pairs", "pairs", type=click.IntRange(4, 1000), default=24, show_default=True,
               help="How many sent emails get an instruction.")
 @click.option("--steps", type=click.IntRange(1, 1000), default=4, show_default=True, help="Training steps.")
@@ -107,8 +127,7 @@ def _set_training_recipe(data: Path, steps: int) -> None:
               help="Validation pairs to evaluate.")
 @command_options
 def demo(ctx: Context, out: str | None, messages: int, pairs: int, steps: int, eval_limit: int) -> None:
-    """Run the whole pipeline on a generated mailbox and the embedded model, and show where everything is."""
-    from assistant.mail.generate import generate_messages, write_mbox
+    """Run the whole pipeline on a sample mailbox and the embedded model, and show where everything is."""
     from assistant.store import open_store
     from assistant.store.adapters import list_adapters
 
@@ -118,9 +137,9 @@ def demo(ctx: Context, out: str | None, messages: int, pairs: int, steps: int, e
     data = folder / "data"
     run = Runner(data, total=8)
 
-    mbox = folder / "generated.mbox"
-    click.echo(f"Writing a generated mailbox of {messages:,} messages to {mbox}", err=True)
-    write_mbox(mbox, generate_messages(messages, seed=7))
+    mbox = folder / "alex-morgan.mbox"
+    click.echo(f"Writing {messages:,} messages of the sample mailbox to {mbox}", err=True)
+    mbox.write_bytes(sample_mailbox(messages))
     me = [arg for address in OWNER for arg in ("--me", address)]
     imported = run("Import the mailbox", "import", str(mbox), *me)
     built = run("Write an instruction for each sent email", "pairs", "build", "--limit", str(pairs))

@@ -1,4 +1,4 @@
-"""Screenshots of every page of the app, for the README: ``python -m assistant.gui.screenshots [OUT_DIR]``.
+"""Screenshots of every page of the app, for the README: ``python tests/screenshots.py [OUT_DIR]``.
 
 The real app on the embedded model: a generated mailbox (Alex Morgan's) is imported into a temporary data
 folder with the same core as ``mailvoice import``, training pairs are built from its sent mail and a tiny
@@ -51,10 +51,11 @@ SIZE = (1100, 720)
 
 def prepare(tmp: Path) -> tuple[Path, Path]:
     """A data folder with a generated mailbox imported and two drafts; and a home with Takeout and Thunderbird."""
+    import mailgen as gen  # tests/mailgen: run as a script, tests/ is on the path
+
     from assistant.drafting import LlamaBackend, draft, engine_settings
     from assistant.gui.adapters_panel import EVAL_LIMIT
     from assistant.importer import import_paths
-    from assistant.mail import generate as gen
     from assistant.paths import data_dir
     from assistant.store import open_store
     from assistant.store.adapters import use_adapter
