@@ -34,7 +34,6 @@ from assistant.gui.unsaved import CANCEL, SAVE
 from assistant.gui.wizard import ImportWizard
 from assistant.identities import load_me
 from assistant.importer import import_paths
-from assistant.paths import data_dir
 from assistant.store import open_store
 
 
@@ -293,7 +292,7 @@ def test_unsaved_text_in_compose_is_asked_about_before_quitting(qtbot, imported,
     window.compose.ask = lambda _parent, _text: SAVE
     press_ctrl_q(qtbot, window)
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=10_000)
-    (saved,) = list_drafts(open_store(data_dir(window.root)))
+    (saved,) = list_drafts(window.workspace.db)
     assert saved["text"] == "Dear Rosa, a note I typed myself."
 
 

@@ -15,10 +15,12 @@ from PySide6.QtCore import QSettings, Qt, QTimer, QUrl
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from assistant.drafting import draft
+from assistant.drafting.corrections import list_corrections
 from assistant.drafting.drafts import list_drafts
 from assistant.drafting.guard import RETRIES
 from assistant.drafting.length import CHOICES, Length
 from assistant.drafting.models import choose_model
+from assistant.gui import tasks
 from assistant.gui.app import COMPOSE, DRAFTS, MainWindow
 from assistant.gui.compose import ComposePage, mailto_url, reply_subject
 from assistant.gui.models_panel import ModelsDialog
@@ -303,6 +305,8 @@ def test_save_stores_the_edited_text(qtbot, page, fake, db):
     assert row["text"] == ANNA + "\nPS: the cafe on Monday?"
     assert json.loads(row["params"])["generated_text"] == ANNA
     assert not page.save_button.isEnabled()
+    (kept,) = list_corrections(db)  # the edit is a correction to learn from
+    assert (kept.draft_id, kept.model_text, kept.kind, kept.how) == (row["id"], ANNA, "rewrite", "saved")
 
 
 def test_a_deleted_draft_is_not_saved_silently(qtbot, page, fake, db, monkeypatch):
@@ -343,6 +347,9 @@ def test_open_in_mail_app_passes_the_url_unchanged(qtbot, page, fake, opener):
         "mailto:zoe@example.org?body=Hi%20Zo%C3%AB%2C%0D%0A%0D%0AFish%20%26%20chips%20at%207%3F%0D%0A%0D%0AAlex"
     )
     assert page.status.text() == "Opened in your mail app."
+    tasks.writer(page.workspace).wait()
+    (kept,) = list_corrections(page.workspace.db)
+    assert (kept.how, kept.kind, kept.final_text) == ("opened", "accepted", text)
 
 
 def test_without_a_mail_app_the_page_says_what_to_do(qtbot, data_home, fake, monkeypatch):
@@ -361,8 +368,13 @@ def test_copy_puts_the_shown_alternative_on_the_clipboard(qtbot, page, fake):
     page.alternatives.setValue(2)
     written(qtbot, page)
     page.tabs.setCurrentIndex(1)
+    page.output.setPlainText("Hi A,\n\nTwo, and a third thing I forgot to say.\n\nAlex")
     page.copy_button.click()
-    assert QApplication.clipboard().text() == "Hi A,\n\nTwo.\n\nAlex"
+    assert QApplication.clipboard().text() == "Hi A,\n\nTwo, and a third thing I forgot to say.\n\nAlex"
+    tasks.writer(page.workspace).wait()  # what was copied is recorded in the background
+    (kept,) = list_corrections(page.workspace.db)
+    assert (kept.model_text, kept.how, kept.kind) == ("Hi A,\n\nTwo.\n\nAlex", "copied", "rewrite")
+    assert kept.draft_id == page.drafts[1]["id"]
 
 
 def test_a_saved_reply_reopens_with_its_email_and_its_edits_save_to_it(qtbot, page, fake, mail):

@@ -99,10 +99,12 @@ def test_a_file_that_is_not_gguf_is_refused_with_a_clear_message(page, qtbot, tm
 def test_threads_and_gpu_layers_are_stored_where_drafting_reads_them(page, db):
     page.threads.setValue(3)
     page.gpu_layers.setValue(0)
+    tasks.writer(page.workspace).wait()  # settings are written by the app's one writer, in order
     settings, _ = engine_settings(db)
     assert (settings.n_threads, settings.n_gpu_layers) == (3, 0)
     page.threads.setValue(0)  # "Automatic"
     page.gpu_layers.setValue(-1)
+    tasks.writer(page.workspace).wait()
     assert get_setting(db, "n_threads") is None and get_setting(db, "n_gpu_layers") is None
     assert page.threads.text().startswith("Automatic")
 
@@ -119,9 +121,11 @@ def test_adapters_are_listed_and_the_choice_is_stored(qtbot, data_home, qsetting
     assert names[0] is None and sorted(names[1:]) == ["style-a", "style-b"]
     assert "validation loss 1.500" in page.adapter.itemText(1)
     page.adapter.activated.emit(names.index("style-b"))
+    qtbot.waitUntil(lambda: page.adapter_message.text() == "Drafts now use style-b.", timeout=10_000)
     assert get_setting(db, "adapter") == "style-b"
     page.adapter.activated.emit(0)
-    assert get_setting(db, "adapter") is None and page.adapter_message.text() == "Drafts now use no adapter."
+    qtbot.waitUntil(lambda: page.adapter_message.text() == "Drafts now use no adapter.", timeout=10_000)
+    assert get_setting(db, "adapter") is None
 
 
 def test_a_new_data_folder_is_remembered_for_the_next_start(page, qsettings, tmp_path, monkeypatch):
@@ -131,7 +135,7 @@ def test_a_new_data_folder_is_remembered_for_the_next_start(page, qsettings, tmp
         tmp_path / "elsewhere"
     )
     assert page.data_message.text() == f"Mailvoice will use {tmp_path / 'elsewhere'} from its next start."
-    assert page.data_path.text() == page.root  # this session keeps its folder
+    assert page.data_path.text() == str(page.workspace.root)  # this session keeps its folder
 
 
 def test_privacy_panel_reports_the_network_guard(page, monkeypatch):

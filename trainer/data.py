@@ -44,6 +44,8 @@ class Example:
     messages: list[dict[str, str]] | None = field(default=None, compare=False)
     """The prompt as chat messages, written by the drafting prompt (trainer.prompts) when the run was created;
     None: the short training prompt (system_prompt) with the instruction and context."""
+    source: str = ""  # "from_edit": the user's own instruction and the text they kept of a draft (corrections)
+    recipient: str = ""  # who a correction's draft was to ("" for pairs: their sent email says)
 
 
 @dataclass
@@ -85,7 +87,8 @@ def from_rows(rows: Iterable[dict[str, Any]], where: str = "the data") -> list[E
         ):
             raise DataError(f"{where}, example {n}: 'messages' must be a list of {{role, content}} objects.")
         context = str(row.get("input") or "").strip()
-        examples.append(Example(instruction, context, output, split, str(row.get("message_id") or ""), messages))
+        examples.append(Example(instruction, context, output, split, str(row.get("message_id") or ""), messages,
+                                str(row.get("source") or ""), str(row.get("recipient") or "")))  # fmt: skip
     return examples
 
 
@@ -105,18 +108,42 @@ def from_jsonl(path: str | Path) -> list[Example]:
     return from_rows(rows, str(path))
 
 
-def from_store(db: sqlite_utils.Database) -> list[Example]:
-    """The included pairs, through the pairs feature's privacy scrub when it is there."""
-    if not db["pairs"].exists():
-        return []
-    from trainer.pairs.store import list_pairs
+FROM_EDIT_WEIGHT = 2  # a correction counts as this many labelled pairs: the user's own instruction and text
 
+
+def from_store(db: sqlite_utils.Database) -> list[Example]:
+    """The included pairs, through the pairs feature's privacy scrub, and the user's corrections of drafts
+    (all but the newest tenth, held out to measure; each :data:`FROM_EDIT_WEIGHT` times, marked ``from_edit``)."""
+    rows = []
+    if db["pairs"].exists():
+        from trainer.pairs.store import list_pairs
+
+        rows = [
+            {"instruction": p.instruction, "input": p.input, "output": p.output, "split": p.split,
+             "message_id": p.message_id or ""}
+            for p in list_pairs(db, status="ok")
+        ]  # fmt: skip
+    return from_rows(rows, "the pairs table") + from_corrections(db)
+
+
+def from_corrections(db: sqlite_utils.Database) -> list[Example]:
+    """The corrections to learn from (:func:`trainer.edits.learnable`), as training examples (scrubbed as pairs
+    are)."""
+    if not db["corrections"].exists():
+        return []
+    from trainer.edits import learnable
+    from trainer.pairs.scrub import load_settings, scrub
+
+    settings = load_settings(db)
+    learn = learnable(db)
     rows = [
-        {"instruction": p.instruction, "input": p.input, "output": p.output, "split": p.split,
-         "message_id": p.message_id or ""}
-        for p in list_pairs(db, status="ok")
+        {"instruction": scrub(c.instruction, settings).text, "input": scrub(c.context, settings).text,
+         "output": scrub(c.final_text, settings).text, "split": "train", "source": "from_edit",
+         "recipient": c.recipient}
+        for c in learn
+        if c.instruction.strip() and c.final_text.strip()
     ]  # fmt: skip
-    return from_rows(rows, "the pairs table")
+    return from_rows(rows, "the corrections") * FROM_EDIT_WEIGHT
 
 
 def load_examples(source: sqlite_utils.Database | str | Path | list[dict[str, Any]]) -> list[Example]:

@@ -147,7 +147,7 @@ def write_prompts(
         answer = count_tokens(example.output) + ANSWER_MARGIN
         kwargs = dict(
             reply=request.reply,
-            to=request.to,
+            to=request.to or (None if request.reply else example.recipient or None),  # a correction's recipient
             length=of_email(example.output),
             exclude=(*held, *request.own),
             answer_tokens=answer,

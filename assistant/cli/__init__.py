@@ -7,7 +7,7 @@ import logging
 import click
 
 from assistant import netguard
-from assistant.cli import app, demo, drafts, evaluate, mail, merge, privacy, train
+from assistant.cli import app, corrections, demo, drafts, evaluate, mail, merge, privacy, train
 from assistant.cli import pairs as pairs_commands
 
 
@@ -23,7 +23,7 @@ def cli(ctx: click.Context, data_dir: str | None, as_json: bool, verbose: bool) 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
 
 
-for module in (mail, pairs_commands, train, drafts, evaluate, privacy, app, demo, merge):
+for module in (mail, pairs_commands, train, drafts, corrections, evaluate, privacy, app, demo, merge):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -19,30 +19,35 @@ import click
 
 from assistant.durations import format_duration
 from assistant.errors import MailvoiceError
-from assistant.paths import data_dir, db_path
-from assistant.store import open_store
-from assistant.store.db import OTHER_FOLDER, db_file, read_only_message
+from assistant.paths import db_path
+from assistant.store.db import OTHER_FOLDER, read_only_message
+from assistant.workspace import Workspace
 
 T = TypeVar("T")
 
 
 class Context:
-    """Per-invocation state: where the data is, whether to print JSON."""
+    """Per-invocation state: the workspace (made on first use, so a bad data folder is an error of the command
+    that needs it), whether to print JSON."""
 
     def __init__(self, data_dir_opt: str | None, as_json: bool):
         self.data_dir_opt = data_dir_opt
         self.as_json = as_json
-        self._db = None
+        self._workspace: Workspace | None = None
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            self._workspace = Workspace(self.data_dir_opt, check=True)
+        return self._workspace
 
     @property
     def root(self) -> Path:
-        return data_dir(self.data_dir_opt)
+        return self.workspace.root
 
     @property
     def db(self):
-        if self._db is None:
-            self._db = open_store(self.root, check=True)
-        return self._db
+        return self.workspace.db
 
     def emit(self, payload: dict[str, Any], human: str | Callable[[], None]) -> None:
         """Print ``payload`` as one JSON object (``--json``) or the human text."""
@@ -83,7 +88,7 @@ def command_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         except sqlite3.OperationalError as exc:
             if "readonly" not in str(exc).lower():
                 raise  # a bug: the traceback is what helps
-            fail(f"{read_only_message(db_file(ctx._db) if ctx._db is not None else db_path(ctx.root))} {OTHER_FOLDER}")
+            fail(f"{read_only_message(db_path(ctx.root))} {OTHER_FOLDER}")
         except KeyboardInterrupt:
             click.echo("Stopped.", err=True)
             sys.exit(130)

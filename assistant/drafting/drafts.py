@@ -22,6 +22,7 @@ from typing import Any
 import sqlite_utils
 
 from assistant.drafting.backend import Backend, Cancel, GenerationParams, LlamaBackend
+from assistant.drafting.corrections import capture
 from assistant.drafting.guard import RETRIES, CopyGuard, GuardReport, notice, timed_check
 from assistant.drafting.incomplete import Incomplete, check_draft
 from assistant.drafting.models import engine_settings
@@ -456,7 +457,8 @@ def update_draft(db: sqlite_utils.Database, draft_id: int, text: str) -> None:
     """Store the user's edit of draft ``draft_id``: its text is replaced, what the model wrote is kept.
 
     The first edit keeps the generated text in ``params["generated_text"]``, so a draft can still be explained
-    (and evaluated) as the model wrote it; every edit sets ``params["edited_at"]``.
+    (and evaluated) as the model wrote it; every edit sets ``params["edited_at"]`` and records a correction
+    (:mod:`assistant.drafting.corrections`).
     """
     with db.conn:
         row = db.execute("SELECT text, params FROM drafts WHERE id = ?", [draft_id]).fetchone()
@@ -476,6 +478,7 @@ def update_draft(db: sqlite_utils.Database, draft_id: int, text: str) -> None:
             "UPDATE drafts SET text = ?, params = ? WHERE id = ?",
             [text, json.dumps(params, ensure_ascii=False), draft_id],
         )
+    capture(db, draft_id, text, "saved")  # what the user kept: a correction to learn from
 
 
 def delete_drafts(db: sqlite_utils.Database, ids: Iterable[int]) -> int:

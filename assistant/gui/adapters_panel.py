@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
 from assistant.durations import format_duration
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
-from assistant.store import adapters, open_store
+from assistant.store import adapters
+from assistant.workspace import Workspace
 
 COLUMNS = ("", "Adapter", "Trained", "Steps", "Train loss", "Validation loss", "llama.cpp check")
 NAME = 1
@@ -57,12 +58,11 @@ class AdaptersPanel(QWidget):
     merging = False
     merge_thread = None
 
-    def __init__(self, root: Path, evaluate: Callable[..., Any] | None = None,
+    def __init__(self, ws: Workspace | Path, evaluate: Callable[..., Any] | None = None,
                  open_url: Callable[[QUrl], Any] | None = None, parent: QWidget | None = None,
                  confirm: Callable[[str], bool] | None = None):  # fmt: skip
         super().__init__(parent)
-        self.root = root
-        self.db = open_store(root)
+        self.workspace = Workspace.of(ws)
         self.evaluate_fn = evaluate
         self.open_url = open_url or QDesktopServices.openUrl
         self.confirm = confirm or self._ask
@@ -120,7 +120,7 @@ class AdaptersPanel(QWidget):
 
     def refresh(self, select: str | None = None) -> None:
         """Read the adapters again; select ``select`` (None: no row, so Evaluate takes the plain model)."""
-        found = self.rows = adapters.list_adapters(self.db)
+        found = self.rows = adapters.list_adapters(self.workspace.db)
         self.table.clearSelection()
         self.table.setRowCount(len(found))
         for row, a in enumerate(found):
@@ -161,11 +161,9 @@ class AdaptersPanel(QWidget):
             self.use(name)
 
     def use(self, name: str) -> None:
-        try:
-            chosen = adapters.use_adapter(self.db, name)
-        except MailvoiceError as exc:
-            self.status.setText(str(exc))
-            return
+        tasks.write(self, self.workspace, lambda db: adapters.use_adapter(db, name), self._used, self.status.setText)
+
+    def _used(self, chosen: str | None) -> None:
         self.status.setText(f"Drafts now use {chosen}." if chosen else "Drafts now use the plain model, no adapter.")
         self.refresh(select=chosen)
         self.adapter_changed.emit(chosen)
@@ -179,14 +177,14 @@ class AdaptersPanel(QWidget):
             self.eval_worker.cancel()
             self.status.setText("Stopping the evaluation; the drafts made so far are kept…")
             return
-        adapter, root, given = self.selected(), self.root, self.evaluate_fn
+        adapter, ws, given = self.selected(), self.workspace, self.evaluate_fn
 
         def work(progress, cancel):
             evaluate = given or _evaluation()  # imported here: the scoring libraries take a while to load
-            db = open_store(root)
-            result = evaluate(db, root, adapter=adapter, examples=True, limit=EVAL_LIMIT, progress=progress,
+            db = ws.db
+            result = evaluate(db, ws.root, adapter=adapter, examples=True, limit=EVAL_LIMIT, progress=progress,
                               cancel=cancel)  # fmt: skip
-            return result, judge(db, root, result, adapter)
+            return result, judge(db, ws.root, result, adapter)
 
         self.eval_worker = tasks.CallWorker(work)
         self.eval_worker.progress.connect(self.show_progress)
@@ -239,14 +237,14 @@ class AdaptersPanel(QWidget):
     def merge_selected(self) -> None:
         """Merge the selected adapter into its base off the GUI thread (``mailvoice merge NAME``), then ask
         whether drafts should use the merged model."""
-        name, root = self.selected(), self.root
+        name, ws = self.selected(), self.workspace
         if not name or self.merging:
             return
 
         def work(progress, _cancel):
             from trainer.merge import merge_into_base  # imported here: numpy and gguf take a while to load
 
-            return merge_into_base(open_store(root), name, progress=progress)
+            return merge_into_base(ws.db, name, progress=progress)
 
         self.merge_worker = tasks.CallWorker(work)
         self.merge_worker.progress.connect(self._merge_progress)
@@ -272,18 +270,13 @@ class AdaptersPanel(QWidget):
         size = f"{info.size_bytes / 1e6:,.0f} MB"
         if self.confirm(f"{info.adapter_name} is merged into {Path(info.path).name} ({size}). Draft with the "
                         "merged model from now on? It drafts at the plain model's speed."):  # fmt: skip
-            root = self.root
-
-            def work(_progress, _cancel):
+            def use(db: Any) -> Any:
                 from trainer.merge import use_merged
 
-                use_merged(open_store(root), info)  # checks the model file: off the GUI thread
+                use_merged(db, info)  # checks the model file: off the GUI thread
                 return info
 
-            self.merge_worker = tasks.CallWorker(work)
-            self.merge_worker.finished.connect(self._on_using_merged)
-            self.merge_worker.failed.connect(self.status.setText)
-            self.merge_thread = tasks.start(self, self.merge_worker)
+            tasks.write(self, self.workspace, use, self._on_using_merged, self.status.setText)
         else:
             self.status.setText(f"Merged model written to {info.path}; choose it on the Settings page to draft "
                                 "with it.")  # fmt: skip

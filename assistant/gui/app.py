@@ -40,8 +40,7 @@ from assistant.gui.settings_page import DATA_DIR_KEY, SettingsPage
 from assistant.gui.status import Job, StatusArea, job_from
 from assistant.gui.train_page import TrainPage
 from assistant.gui.wizard import ImportWizard
-from assistant.paths import data_dir
-from assistant.store import open_store
+from assistant.workspace import Workspace
 
 PAGES = ("Mail", "Train", "Compose", "Drafts", "Settings")
 MAIL, TRAIN, COMPOSE, DRAFTS, SETTINGS = range(len(PAGES))
@@ -76,8 +75,8 @@ class MainWindow(QMainWindow):
                  home: Path | None = None, recorder: netguard.Recorder | None = None,
                  wizard_on_first_start: bool = True):  # fmt: skip
         super().__init__()
-        self.root = str(data_dir(root))
-        open_store(data_dir(self.root), check=True)  # a damaged database is reported before anything is shown
+        self.workspace = Workspace(root, check=True)
+        self.workspace.db  # noqa: B018 - a damaged database is reported before anything is shown
         self.qsettings = settings if settings is not None else default_settings()
         self.home = home
         self.wizard: ImportWizard | None = None
@@ -87,11 +86,11 @@ class MainWindow(QMainWindow):
         self.quit_box: QMessageBox | None = None
         self.setWindowTitle("Mailvoice")
         self.setWindowIcon(app_icon())
-        self.mail = MailPage(self.root)
-        self.train = TrainPage(self.root)
-        self.compose = ComposePage(self.root, backend_factory)
-        self.drafts = DraftsPage(self.root)
-        self.settings_page = SettingsPage(self.root, self.qsettings, recorder=recorder, busy=self.busy_reason,
+        self.mail = MailPage(self.workspace)
+        self.train = TrainPage(self.workspace)
+        self.compose = ComposePage(self.workspace, backend_factory)
+        self.drafts = DraftsPage(self.workspace)
+        self.settings_page = SettingsPage(self.workspace, self.qsettings, recorder=recorder, busy=self.busy_reason,
                                           release=self.release_data)  # fmt: skip
         self.nav = QListWidget()
         self.nav.setObjectName("navigation")
@@ -109,7 +108,7 @@ class MainWindow(QMainWindow):
         row.addWidget(self.stack, 1)
         self.setCentralWidget(central)
         self._menus()
-        self.status = StatusArea(self.statusBar(), self.root, self.running_jobs)
+        self.status = StatusArea(self.statusBar(), self.workspace, self.running_jobs)
         self.status.job_clicked.connect(self.go_to_job)
         self.status.model_clicked.connect(self.show_models)
         self.mail.import_requested.connect(self.open_import_wizard)
@@ -203,7 +202,8 @@ class MainWindow(QMainWindow):
             self.wizard.sources_page.add_paths(paths or [])
             self.wizard.raise_()
             return self.wizard
-        self.wizard = ImportWizard(self.root, home=self.home, paths=paths or [], parent=self, settings=self.qsettings)
+        self.wizard = ImportWizard(self.workspace, home=self.home, paths=paths or [], parent=self,
+                                   settings=self.qsettings)
         self.wizard.finished.connect(self.after_import)
         self.wizard.open()
         return self.wizard
@@ -218,7 +218,7 @@ class MainWindow(QMainWindow):
 
     def rebuild_train(self) -> None:
         """A new Train page on the (now new) database; the stopped one goes."""
-        old, self.train = self.train, TrainPage(self.root)
+        old, self.train = self.train, TrainPage(self.workspace)
         self.stack.insertWidget(TRAIN, self.train)
         self.stack.removeWidget(old)
         old.deleteLater()
@@ -315,8 +315,7 @@ class MainWindow(QMainWindow):
                 QTimer.singleShot(0, lambda: self.open_import_wizard([]))
 
     def first_start(self) -> bool:
-        db = open_store(data_dir(self.root))
-        return db.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None
+        return self.workspace.db.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None
 
     def shutdown(self) -> None:
         """Stop background work: an import (kept so far), a draft, training's own threads."""
@@ -326,6 +325,7 @@ class MainWindow(QMainWindow):
         self.compose.shutdown()
         self.train.shutdown()
         tasks.wait_all()
+        tasks.writer(self.workspace).close()  # every write asked for is done before the window goes
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         # The window system's close (the title bar's button, Alt+F4) asks as Ctrl+Q does. A close from code (tests,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import html
 import json
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.drafting.backend import Backend
+from assistant.drafting.corrections import capture
 from assistant.drafting.drafts import DraftResult, SavedDraft, draft, save_partial, update_draft
 from assistant.drafting.incomplete import describe
 from assistant.drafting.prompting import PromptError, ReplyContext, reply_from_store
@@ -48,8 +50,7 @@ from assistant.gui.message_picker import MessagePicker
 from assistant.gui.model_badge import ModelBadge
 from assistant.gui.models_panel import ModelsDialog
 from assistant.gui.unsaved import DISCARD, SAVE, Ask, ask_save_discard, question
-from assistant.paths import data_dir
-from assistant.store import open_store
+from assistant.workspace import Workspace
 
 TONES = ("", "friendly", "formal", "warm", "brief and direct", "apologetic", "enthusiastic")
 REPLY_CHARS = 1500  # of the email answered, shown on the page (the prompt takes what fits the model)
@@ -74,20 +75,20 @@ def reply_subject(subject: str) -> str:
     return subject if re.match(r"(?i)re\s*:", subject) or not subject else f"Re: {subject}"
 
 
-def _load_reply(root: str, message_id: str) -> ReplyContext:
+def _load_reply(ws: Workspace, message_id: str) -> ReplyContext:
     try:
-        return reply_from_store(open_store(data_dir(root)), message_id)
+        return reply_from_store(ws.db, message_id)
     except PromptError as exc:
         raise PromptError(
             "That email is no longer stored (deleted, or your data was forgotten): pick another with Answer an email…"
         ) from exc
 
 
-def _write(root: str, request: dict[str, Any], backend: Backend | None, progress, cancel) -> DraftResult:
+def _write(ws: Workspace, request: dict[str, Any], backend: Backend | None, progress, cancel) -> DraftResult:
     """The core call of one request, in the worker thread; each chunk goes out as ``(alternative, text)``, each
     saved alternative as ``(alternative, SavedDraft)``."""
     return draft(
-        open_store(data_dir(root)),
+        ws.db,
         request["instruction"],
         reply_to=request["reply_to"],
         to=request["to"],
@@ -102,13 +103,12 @@ def _write(root: str, request: dict[str, Any], backend: Backend | None, progress
     )
 
 
-def _save(root: str, jobs: list[dict[str, Any]]) -> tuple[list[int], str]:
+def _save(db: Any, jobs: list[dict[str, Any]]) -> tuple[list[int], str]:
     """Store each job's text: an edit of a saved draft, or a draft never saved (a stopped one: partial).
 
     Returns the ids of the drafts saved, in order, and why the next one could not be ("" when all were): those
     saved before a failure must be known, or saving again would store them twice.
     """
-    db = open_store(data_dir(root))
     ids: list[int] = []
     for job in jobs:
         request = job["request"]
@@ -125,6 +125,8 @@ def _save(root: str, jobs: list[dict[str, Any]]) -> tuple[list[int], str]:
     return ids, ""
 
 
+log = logging.getLogger("mailvoice.gui")
+
 USUAL_LENGTH = "usual"  # the length the user usually writes (the core decides: length=None)
 
 
@@ -133,7 +135,7 @@ class ComposePage(QWidget):
     panel opens as a dialog).
 
     Args:
-        root: the data folder.
+        ws: the workspace (or its data folder).
         backend_factory: makes the drafting engine once (tests pass a fake); llama.cpp on the chosen model when None.
         open_url: opens the ``mailto:`` link (default: ``QDesktopServices.openUrl``); returns whether it could.
         ask: asks Save / Discard / Cancel before unsaved text would be replaced (default: a message box).
@@ -141,11 +143,11 @@ class ComposePage(QWidget):
 
     models_requested = Signal()
 
-    def __init__(self, root: str, backend_factory=None, parent: QWidget | None = None, *,
+    def __init__(self, ws: Workspace | str, backend_factory=None, parent: QWidget | None = None, *,
                  open_url: Callable[[QUrl], bool] | None = None, ask: Ask | None = None):  # fmt: skip
         super().__init__(parent)
         keep_none_alive()  # every streamed word makes Qt calls: see assistant.gui.compat
-        self.root = root
+        self.workspace = Workspace.of(ws)
         self.backend_factory = backend_factory
         self.open_url = open_url or QDesktopServices.openUrl
         self.ask = ask or ask_save_discard
@@ -207,7 +209,7 @@ class ComposePage(QWidget):
         self.tabs.tabBar().tabBarClicked.connect(lambda _i: setattr(self, "_follow", False))
         self.tabs.currentChanged.connect(lambda _i: self._update_buttons())
         self.status = QLabel("", wordWrap=True, textFormat=Qt.TextFormat.PlainText)
-        self.badge = ModelBadge(self.root)
+        self.badge = ModelBadge(self.workspace)
         self.badge.models_requested.connect(self.show_models)
         self._build_flag_bar()
         self.reply_button.clicked.connect(self.pick_reply)
@@ -283,7 +285,7 @@ class ComposePage(QWidget):
         if self.writing:
             return None
         if self.picker is None:
-            self.picker = MessagePicker(self.root, self)
+            self.picker = MessagePicker(self.workspace, self)
             self.picker.chosen.connect(self.choose_reply)
         elif not self.picker.isVisible():
             self.picker.run_search()  # mail may have been imported since
@@ -294,9 +296,9 @@ class ComposePage(QWidget):
 
     def choose_reply(self, row: dict[str, Any], prefill_to: bool = True) -> None:
         """Answer the stored email of a search row: its whole text is read off the GUI thread."""
-        root, message_id = self.root, row["message_id"]
+        ws, message_id = self.workspace, row["message_id"]
         self.reply_label.setText(f"Reading “{html.escape(row.get('subject') or message_id)}”…")
-        tasks.call(self, lambda: _load_reply(root, message_id), lambda reply: self.set_reply(reply, prefill_to),
+        tasks.call(self, lambda: _load_reply(ws, message_id), lambda reply: self.set_reply(reply, prefill_to),
                    lambda message: self.reply_failed(message_id, message))  # fmt: skip
 
     def set_reply(self, reply: ReplyContext | None, prefill_to: bool = True) -> None:
@@ -375,7 +377,7 @@ class ComposePage(QWidget):
         self._follow = True
         n = request["n"]
         self.status.setText("Writing…" if n == 1 else f"Writing {n} alternatives…")
-        self.worker = tasks.CallWorker(functools.partial(_write, self.root, request, self.backend))
+        self.worker = tasks.CallWorker(functools.partial(_write, self.workspace, request, self.backend))
         self.worker.progress.connect(self.on_chunk)
         self.worker.finished.connect(self.on_finished)
         self.worker.failed.connect(self.on_failed)
@@ -488,7 +490,8 @@ class ComposePage(QWidget):
             return answer == DISCARD
         jobs = self._save_jobs(unsaved)
         try:
-            saved = _save(self.root, jobs)
+            plain = [{k: v for k, v in job.items() if k != "editor"} for job in jobs]
+            saved = tasks.writer(self.workspace).wait_for(lambda db: _save(db, plain))
         except Exception as exc:  # noqa: BLE001 - the window stays open and says why, rather than lose the text
             self.save_failed(tasks.describe(exc))
             return False
@@ -581,6 +584,15 @@ class ComposePage(QWidget):
     def copy(self) -> None:
         QGuiApplication.clipboard().setText(self.output.toPlainText())
         self.status.setText("Copied: paste it into your mail.")
+        self.record_use("copied")
+
+    def record_use(self, how: str) -> None:
+        """A saved draft taken out of the app, as shown now, is what the user kept of it: a correction (or an
+        accepted draft) to learn from. Written in the background; a failure only goes to the log."""
+        draft_id, text = self.current_draft().get("id"), self.output.toPlainText()
+        if draft_id:
+            tasks.write(self, self.workspace, lambda db: capture(db, draft_id, text, how),
+                        on_failed=lambda why: log.warning("a correction was not recorded: %s", why))  # fmt: skip
 
     def mailto(self) -> str:
         return mailto_url(self.to.text(), self.subject(), self.output.toPlainText())
@@ -594,6 +606,7 @@ class ComposePage(QWidget):
             tasks.show_error(self, message)
             return
         self.status.setText("Opened in your mail app.")
+        self.record_use("opened")
 
     def save_edits(self) -> None:
         """Save the draft shown: the user's edits to a saved draft (the model's text stays with it, see
@@ -613,9 +626,8 @@ class ComposePage(QWidget):
         """Save ``tabs`` off the GUI thread; then ``then()``, unless saving failed (then nothing is replaced)."""
         jobs = self._save_jobs(tabs)
         plain = [{k: v for k, v in job.items() if k != "editor"} for job in jobs]  # no widget crosses threads
-        root = self.root
         self.save_button.setEnabled(False)
-        tasks.call(self, lambda: _save(root, plain), lambda saved: self.tabs_saved(jobs, saved, then),
+        tasks.write(self, self.workspace, lambda db: _save(db, plain), lambda saved: self.tabs_saved(jobs, saved, then),
                    self.save_failed)  # fmt: skip
 
     def tabs_saved(self, jobs: list[dict[str, Any]], saved: tuple[list[int], str],
@@ -694,7 +706,7 @@ class ComposePage(QWidget):
         if self.receivers(SIGNAL("models_requested()")) > 0:
             self.models_requested.emit()
             return
-        dialog = ModelsDialog(self.root, self)
+        dialog = ModelsDialog(self.workspace, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.panel.model_changed.connect(lambda _info: self.badge.refresh())
         dialog.open()

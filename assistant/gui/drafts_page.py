@@ -33,8 +33,7 @@ from PySide6.QtWidgets import (
 from assistant.drafting import delete_drafts, export_drafts, list_drafts
 from assistant.drafting.incomplete import describe
 from assistant.gui import tasks
-from assistant.paths import data_dir
-from assistant.store import open_store
+from assistant.workspace import Workspace
 
 COLUMNS = (
     ("id", "#"),
@@ -94,8 +93,8 @@ class DraftsModel(QAbstractTableModel):
         return None
 
 
-def _delete(root: str, ids: list[int]) -> int:
-    return delete_drafts(open_store(data_dir(root)), ids)
+def _delete(ws: Workspace, ids: list[int]) -> int:
+    return delete_drafts(ws.db, ids)
 
 
 class DraftsPage(QWidget):
@@ -104,9 +103,9 @@ class DraftsPage(QWidget):
     open_in_compose = Signal(dict)
     refreshed = Signal()
 
-    def __init__(self, root: str, parent: QWidget | None = None):
+    def __init__(self, ws: Workspace | str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.root = root
+        self.workspace = Workspace.of(ws)
         self.model = DraftsModel(self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -182,8 +181,8 @@ class DraftsPage(QWidget):
         self.show_selected()
 
     def refresh(self) -> None:
-        root = self.root
-        tasks.call(self, lambda: list_drafts(open_store(data_dir(root))), self.show_rows)
+        ws = self.workspace
+        tasks.call(self, lambda: list_drafts(ws.db), self.show_rows)
 
     def show_rows(self, rows: list[dict[str, Any]]) -> None:
         self.model.set_rows(rows)
@@ -244,8 +243,8 @@ class DraftsPage(QWidget):
                       lambda: self.delete_ids(ids))  # fmt: skip
 
     def delete_ids(self, ids: list[int]) -> None:
-        root = self.root
-        tasks.call(self, lambda: _delete(root, ids), self.deleted)
+        ws = self.workspace
+        tasks.call(self, lambda: _delete(ws, ids), self.deleted)
 
     def deleted(self, count: int) -> None:
         self.status.setText(f"Deleted {count:,} draft{'s' * (count != 1)}.")
@@ -258,9 +257,9 @@ class DraftsPage(QWidget):
 
     def export_to(self, path: str, excel: bool = False) -> None:
         """Write every saved draft to ``path`` (columns as ``mailvoice export drafts``), off the GUI thread."""
-        root = self.root
+        ws = self.workspace
         self.status.setText(f"Writing {path}…")
-        tasks.call(self, lambda: export_drafts(open_store(data_dir(root)), path, excel=excel),
+        tasks.call(self, lambda: export_drafts(ws.db, path, excel=excel),
                    lambda n: self.status.setText(f"Wrote {n:,} drafts to {path}."), self.export_failed)  # fmt: skip
 
     def export_failed(self, message: str) -> None:

@@ -24,14 +24,13 @@ from assistant.gui import tasks
 from assistant.gui.mail_view import MailView
 from assistant.gui.wizard import IdentityList, choose_me
 from assistant.identities import load_me, propose, stats
-from assistant.paths import data_dir
-from assistant.store import open_store
+from assistant.workspace import Workspace
 
 MESSAGES_TAB, ADDRESSES_TAB = range(2)
 
 
-def _load(root: str) -> tuple[dict, list[dict], list[str]]:
-    db = open_store(data_dir(root))
+def _load(ws: Workspace) -> tuple[dict, list[dict], list[str]]:
+    db = ws.db
     return stats(db), propose(db), load_me(db)
 
 
@@ -47,9 +46,9 @@ class MailPage(QWidget):
     refreshed = Signal()
     identities_applied = Signal(dict)
 
-    def __init__(self, root: str, parent: QWidget | None = None):
+    def __init__(self, ws: Workspace | str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.root = root
+        self.workspace = Workspace.of(ws)
         self.stats: dict | None = None
         self.applied_me: list[str] = []  # the addresses stored as the user's, as last read or applied
         self.applying = False
@@ -62,7 +61,7 @@ class MailPage(QWidget):
         self.import_button = QPushButton("&Import mail…  (Ctrl+I)")
         self.import_button.setToolTip("Or drag mbox files, maildirs or .eml files onto this page.")
         self.import_button.clicked.connect(lambda: self.import_requested.emit([]))
-        self.view = MailView(root)
+        self.view = MailView(self.workspace)
         self.view.import_requested.connect(lambda: self.import_requested.emit([]))
         self.identities = IdentityList()
         self.identities.list.itemChanged.connect(self._ticked)
@@ -93,15 +92,15 @@ class MailPage(QWidget):
     # -- what is stored -------------------------------------------------------------------------------
     def refresh(self) -> None:
         self._asked += 1
-        asked, root = self._asked, self.root
-        tasks.call(self, lambda: _load(root), lambda loaded: self.show_stats(loaded, asked))
+        asked, ws = self._asked, self.workspace
+        tasks.call(self, lambda: _load(ws), lambda loaded: self.show_stats(loaded, asked))
 
     def show_stats(self, loaded: tuple[dict, list[dict], list[str]], asked: int | None = None) -> None:
         if asked is not None and asked != self._asked:
             return  # a newer refresh is on its way
         s, candidates, me = loaded
         self.stats = s
-        self.summary.setText(_summary(s, self.root))
+        self.summary.setText(_summary(s, self.workspace))
         folders = ", ".join(f"{name or '(none)'} {count:,}" for name, count in list(s["folders"].items())[:8])
         self.folders.setText(f"Folders: {folders}" if folders else "")
         self.folders.setVisible(bool(folders))
@@ -139,12 +138,12 @@ class MailPage(QWidget):
 
     def apply_identities(self) -> None:
         """Store the ticked addresses as the user's and re-label mail, off the GUI thread, one change at a time."""
-        chosen, root = self.identities.checked(), self.root
+        chosen, ws = self.identities.checked(), self.workspace
         if self.applying or not chosen or _same(chosen, self.applied_me):
             return  # a running change applies the newest ticks when it ends
         self.applying = True
         self.identities_status.setText("Re-labelling your mail as sent or received…")
-        tasks.call(self, lambda: choose_me(root, chosen), self._applied, self._apply_failed)
+        tasks.call(self, lambda: choose_me(ws, chosen), self._applied, self._apply_failed)
 
     def _applied(self, s: dict) -> None:
         self.applying = False
@@ -175,9 +174,9 @@ class MailPage(QWidget):
             self.import_requested.emit(paths)
 
 
-def _summary(s: dict, root: str) -> str:
+def _summary(s: dict, ws: Workspace) -> str:
     if not s["messages"]:
-        return f"<b>0</b> messages stored yet. Data folder: {html.escape(root)}"
+        return f"<b>0</b> messages stored yet. Data folder: {html.escape(str(ws.root))}"
     first, last = s["date_range"]
     span = f" from {first[:10]} to {last[:10]}" if first and last else ""
     who = ", ".join(s["me"]) or "not chosen yet: tick yours under Your addresses"
@@ -186,5 +185,5 @@ def _summary(s: dict, root: str) -> str:
              f"{c.get('automated', 0):,} automated")  # fmt: skip
     return (
         f"<b>{s['messages']:,}</b> messages{span} ({kinds}); <b>{s['sent']:,}</b> sent by you ({who}); "
-        f"{s['threads']:,} conversations; {s['drafts']:,} drafts. Data folder: {html.escape(root)}"
+        f"{s['threads']:,} conversations; {s['drafts']:,} drafts. Data folder: {html.escape(str(ws.root))}"
     )

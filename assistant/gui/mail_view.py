@@ -33,8 +33,7 @@ from assistant.gui import tasks
 from assistant.gui.mail_pane import CLASS_NAMES, ReadingPane
 from assistant.mail.browse import PAGE, Cursor, cursor_of, list_messages, message_detail, teaching
 from assistant.mail.identity import AUTOMATED, LIST, RECEIVED, YOURS
-from assistant.paths import data_dir
-from assistant.store import open_store
+from assistant.workspace import Workspace
 
 FILTERS = (("all", "All mail"), (YOURS, "Yours"), (RECEIVED, "Received"), (LIST, "Lists"), (AUTOMATED, "Automated"))
 NOUNS = {"all": "messages", YOURS: "messages of yours", RECEIVED: "received messages", LIST: "list messages",
@@ -48,11 +47,11 @@ CHECKING = {"used": None, "reason": "", "why": "Checking whether it teaches your
 Page = Callable[[str, str, Cursor | None], list[dict[str, Any]]]
 
 
-def read_page(root: str) -> Page:
-    """The list's pages, read from the store in data folder ``root`` (each call on the thread that runs it)."""
+def read_page(ws: Workspace) -> Page:
+    """The list's pages, read from the store of workspace ``ws`` (each call on the thread that runs it)."""
 
     def page(kind: str, query: str, after: Cursor | None) -> list[dict[str, Any]]:
-        return list_messages(open_store(data_dir(root)), kind, query, after)
+        return list_messages(ws.db, kind, query, after)
 
     return page
 
@@ -194,9 +193,9 @@ class MailView(QWidget):
     import_requested = Signal()
     detail_shown = Signal(object)
 
-    def __init__(self, root: str, parent: QWidget | None = None):
+    def __init__(self, ws: Workspace | str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.root = root
+        self.workspace = Workspace.of(ws)
         self.counts: dict[str, int] = {}
         self._asked_detail = 0
         self.kind = QComboBox()
@@ -208,7 +207,7 @@ class MailView(QWidget):
         self.search.setPlaceholderText("Search: words of the subject or text, the sender's name or address")
         self.search.setClearButtonEnabled(True)
         self.search.setAccessibleName("Search mail")
-        self.model = MessagesModel(self, read_page(root))
+        self.model = MessagesModel(self, read_page(self.workspace))
         self.table = MessageTable()
         self.table.setModel(self.model)
         self.table.setAccessibleName("Messages")
@@ -339,8 +338,8 @@ class MailView(QWidget):
             self.pane.show_message(None)
             return
         self._asked_detail += 1
-        asked, root, message = self._asked_detail, self.root, row["id"]
-        tasks.call(self, lambda: message_detail(open_store(data_dir(root)), message, with_teaching=False),
+        asked, ws, message = self._asked_detail, self.workspace, row["id"]
+        tasks.call(self, lambda: message_detail(ws.db, message, with_teaching=False),
                    lambda detail: self._show_detail(asked, detail), self.status.setText)  # fmt: skip
 
     def _show_detail(self, asked: int, detail: dict[str, Any] | None) -> None:
@@ -350,8 +349,8 @@ class MailView(QWidget):
             self.status.setText("That message is no longer stored (it was forgotten meanwhile).")
         elif detail["sent_by_me"]:
             detail["teaches"] = CHECKING
-            root, mine = self.root, dict(detail)
-            tasks.call(self, lambda: teaching(open_store(data_dir(root)), mine),
+            ws, mine = self.workspace, dict(detail)
+            tasks.call(self, lambda: teaching(ws.db, mine),
                        lambda verdict: self._show_teaching(asked, verdict), self.status.setText)  # fmt: skip
         self.pane.show_message(detail)
         if detail is None or detail["teaches"] is not CHECKING:

@@ -19,15 +19,14 @@ from PySide6.QtWidgets import (
 )
 
 from assistant.gui import tasks
-from assistant.paths import data_dir
-from assistant.store import open_store
 from assistant.store.fts import index_pending, search_messages
+from assistant.workspace import Workspace
 
 SEARCH_LIMIT = 100
 
 
-def _search(root: str, query: str) -> list[dict[str, Any]]:
-    db = open_store(data_dir(root))
+def _search(ws: Workspace, query: str) -> list[dict[str, Any]]:
+    db = ws.db
     index_pending(db)  # mail stored by an import that stopped before indexing is found too
     return search_messages(db, query, SEARCH_LIMIT)
 
@@ -40,9 +39,9 @@ class MessagePicker(QDialog):
 
     chosen = Signal(dict)
 
-    def __init__(self, root: str, parent: QWidget | None = None):
+    def __init__(self, ws: Workspace | str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.root = root
+        self.workspace = Workspace.of(ws)
         self.rows: list[dict[str, Any]] = []
         self._asked = 0  # the newest search sent; older answers are dropped
         self.setWindowTitle("Answer an email")
@@ -79,8 +78,8 @@ class MessagePicker(QDialog):
 
     def run_search(self) -> None:
         self._asked += 1
-        asked, root, query = self._asked, self.root, self.search.text()
-        tasks.call(self, lambda: _search(root, query), lambda rows: self.show_rows(asked, rows), self.failed)
+        asked, ws, query = self._asked, self.workspace, self.search.text()
+        tasks.call(self, lambda: _search(ws, query), lambda rows: self.show_rows(asked, rows), self.failed)
 
     def show_rows(self, asked: int, rows: list[dict[str, Any]]) -> None:
         if asked != self._asked:

@@ -13,14 +13,13 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from assistant.drafting.catalogue import ActiveModel, active_model
 from assistant.gui import tasks
-from assistant.paths import data_dir
-from assistant.store import open_store
+from assistant.workspace import Workspace
 
 DEMO_TEXT = "Built-in demo model — drafts will be rough."
 
 
-def _load(root: str) -> ActiveModel:
-    return active_model(open_store(data_dir(root)))
+def _load(ws: Workspace) -> ActiveModel:
+    return active_model(ws.db)
 
 
 def describe(active: ActiveModel) -> str:
@@ -40,9 +39,9 @@ class ModelBadge(QFrame):
     models_requested = Signal()
     shown = Signal(object)
 
-    def __init__(self, root: str, parent: QWidget | None = None):
+    def __init__(self, ws: Workspace | str, parent: QWidget | None = None):
         super().__init__(parent)
-        self.root = root
+        self.workspace = Workspace.of(ws)
         self.active: ActiveModel | None = None
         self.loads = 0  # only the latest load is shown: an older one may finish last
         self.setObjectName("modelBadge")
@@ -56,10 +55,10 @@ class ModelBadge(QFrame):
         row.addWidget(self.button)
 
     def refresh(self) -> None:
-        root = self.root
+        ws = self.workspace
         self.loads += 1
         load = self.loads
-        tasks.call(self, lambda: _load(root), lambda active: self.show_active(active, load), self.label.setText)
+        tasks.call(self, lambda: _load(ws), lambda active: self.show_active(active, load), self.label.setText)
 
     def show_active(self, active: ActiveModel, load: int | None = None) -> None:
         if load is not None and load != self.loads:

@@ -33,8 +33,7 @@ from PySide6.QtWidgets import (
 from assistant.drafting.catalogue import active_model, estimate_speed, load_catalogue, machine_memory, speed_basis
 from assistant.drafting.models import DEFAULT_N_CTX, choose_model
 from assistant.gui import tasks
-from assistant.paths import data_dir
-from assistant.store import open_store
+from assistant.workspace import Workspace
 
 HEADERS = ("Model", "File size", "Memory needed", "Expected speed here", "Get it from")
 
@@ -43,9 +42,9 @@ def gb(n: int) -> str:
     return f"{n / 1e9:.1f} GB"
 
 
-def _load(root: str) -> dict[str, Any]:
+def _load(ws: Workspace) -> dict[str, Any]:
     """What the panel shows, read off the GUI thread."""
-    db = open_store(data_dir(root))
+    db = ws.db
     catalogue = load_catalogue()
     active = active_model(db)
     basis = speed_basis(db, active)
@@ -68,10 +67,10 @@ class ModelsPanel(QGroupBox):
     model_changed = Signal(dict)
     refreshed = Signal()
 
-    def __init__(self, root: str, parent: QWidget | None = None, *,
+    def __init__(self, ws: Workspace | str, parent: QWidget | None = None, *,
                  open_url: Callable[[QUrl], bool] | None = None):  # fmt: skip
         super().__init__("Models", parent)
-        self.root = root
+        self.workspace = Workspace.of(ws)
         self.open_url = open_url or QDesktopServices.openUrl
         self.loaded: dict[str, Any] | None = None
         self.loads = 0  # only the latest load is shown: an older one may finish last
@@ -113,10 +112,10 @@ class ModelsPanel(QGroupBox):
         layout.addWidget(self.message)
 
     def refresh(self) -> None:
-        root = self.root
+        ws = self.workspace
         self.loads += 1
         load = self.loads
-        tasks.call(self, lambda: _load(root), lambda loaded: self.show_loaded(loaded, load), self.message.setText)
+        tasks.call(self, lambda: _load(ws), lambda loaded: self.show_loaded(loaded, load), self.message.setText)
 
     def show_loaded(self, loaded: dict[str, Any], load: int | None = None) -> None:
         if load is not None and load != self.loads:
@@ -197,9 +196,9 @@ class ModelsPanel(QGroupBox):
 
     def choose_file(self, path: str) -> None:
         """Check ``path`` and draft with it from now on; a refused file changes nothing and says why."""
-        root = self.root
+        ws = self.workspace
         self.message.setText("Reading the model's metadata…")
-        tasks.call(self, lambda: choose_model(open_store(data_dir(root)), path), self.chosen, self.refused)
+        tasks.call(self, lambda: choose_model(ws.db, path), self.chosen, self.refused)
 
     def chosen(self, info: dict[str, Any]) -> None:
         self.message.setText(f"Drafts now use {info['name']}.")
@@ -214,10 +213,10 @@ class ModelsPanel(QGroupBox):
 class ModelsDialog(QDialog):
     """The Models panel on its own, for when no Settings page is at hand."""
 
-    def __init__(self, root: str, parent: QWidget | None = None):
+    def __init__(self, ws: Workspace | str, parent: QWidget | None = None):
         super().__init__(parent)
         self.setWindowTitle("Models")
-        self.panel = ModelsPanel(root, self)
+        self.panel = ModelsPanel(Workspace.of(ws), self)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         layout = QVBoxLayout(self)

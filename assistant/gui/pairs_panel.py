@@ -29,8 +29,7 @@ from PySide6.QtWidgets import (
 from assistant.durations import format_duration
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
-from assistant.paths import data_dir
-from assistant.store import open_store
+from assistant.workspace import Workspace
 from trainer.jobs import estimate_tokens
 from trainer.pairs import DEFAULT_LIMIT, BuildProgress, Pair, build_pairs, counts, edit_instruction, list_pairs
 from trainer.pairs import set_status as set_pair_status
@@ -168,16 +167,18 @@ class PairsPanel(QWidget):
     changed = Signal()
     message = Signal(str)
 
-    def __init__(self, root: str, backend_factory: BackendFactory | None = None, parent: QWidget | None = None):
+    def __init__(self, ws: Workspace | str, backend_factory: BackendFactory | None = None,
+                 parent: QWidget | None = None):
         super().__init__(parent)
-        self.root = root
-        self.db = open_store(data_dir(root))  # the GUI thread's connection: edits are single-row updates
+        self.workspace = Workspace.of(ws)
         self.backend_factory = backend_factory or _llama_backend
         self.thread = None
         self.worker: tasks.CallWorker | None = None
         self.stats = QLabel()
         self.stats.setWordWrap(True)
-        self.model = PairsModel(lambda pid, text: edit_instruction(self.db, pid, text))
+        # Qt's setData answers at once: an edit (one row) waits for the writer, in order with the other writes
+        self.model = PairsModel(lambda pid, text: tasks.writer(self.workspace).wait_for(
+            lambda db: edit_instruction(db, pid, text)))
         self.model.rejected.connect(self.message.emit)
         self.proxy = PairsFilter(self)
         self.proxy.setSourceModel(self.model)
@@ -272,13 +273,13 @@ class PairsPanel(QWidget):
             self._again = True
             return
         self.loading, self._again = True, False
-        root = self.root
-        self.load_worker = tasks.CallWorker(lambda _progress, _cancel: list_pairs(open_store(data_dir(root))))
+        ws = self.workspace
+        self.load_worker = tasks.CallWorker(lambda _progress, _cancel: list_pairs(ws.db))
         self.load_worker.finished.connect(self._on_loaded)
         self.load_worker.failed.connect(self._on_load_failed)
         self.table.setEnabled(False)
         self.exclude_button.setEnabled(False)
-        if counts(self.db)["total"]:
+        if counts(self.workspace.db)["total"]:
             self.stats.setText("Reading your pairs…")
         self.load_thread = tasks.start(self, self.load_worker)
 
@@ -299,7 +300,7 @@ class PairsPanel(QWidget):
         self.changed.emit()
 
     def update_stats(self) -> None:
-        c = counts(self.db)
+        c = counts(self.workspace.db)
         if not c["total"]:
             self.stats.setText(
                 "No pairs yet. Build them from your sent mail: Mailvoice writes the short instruction that "
@@ -338,11 +339,13 @@ class PairsPanel(QWidget):
     def toggle_excluded(self) -> None:
         chosen = self.selected_pairs()
         status = "ok" if chosen and all(p.status == "excluded" for p in chosen) else "excluded"
-        try:
-            for p in chosen:
-                self.model.replace(set_pair_status(self.db, p.id, status))
-        except MailvoiceError as exc:
-            self.message.emit(str(exc))
+        ids = [p.id for p in chosen]
+        tasks.write(self, self.workspace, lambda db: [set_pair_status(db, i, status) for i in ids],
+                    self._statuses_set, self.message.emit)  # fmt: skip
+
+    def _statuses_set(self, pairs: list[Pair]) -> None:
+        for pair in pairs:
+            self.model.replace(pair)
         self.update_stats()
         self._show_current()
         self.changed.emit()
@@ -370,10 +373,10 @@ class PairsPanel(QWidget):
     def build(self) -> None:
         if self.building:
             return
-        root, limit, factory = self.root, self.limit.value() or None, self.backend_factory
+        ws, limit, factory = self.workspace, self.limit.value() or None, self.backend_factory
 
         def work(progress, cancel):
-            db = open_store(data_dir(root))
+            db = ws.db
             return build_pairs(db, factory(db), limit=limit, progress=progress, cancel=cancel)
 
         self.worker = tasks.CallWorker(work)

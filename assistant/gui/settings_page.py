@@ -40,25 +40,26 @@ from assistant.gui import tasks
 from assistant.gui.models_panel import ModelsPanel
 from assistant.gui.wizard import human_size
 from assistant.identities import stats
-from assistant.paths import data_dir, foreign_entries, is_data_folder
-from assistant.store import open_store
+from assistant.paths import foreign_entries, is_data_folder
 from assistant.store.adapters import list_adapters, use_adapter
 from assistant.store.db import get_setting, set_setting
+from assistant.workspace import Workspace
 
 DATA_DIR_KEY = "data_dir"  # QSettings key: the data folder chosen here, used from the next start
 
 
-def _forget(root: Path) -> ForgetReport:
-    report = forget(root)
+def _forget(ws: Workspace) -> ForgetReport:
+    ws.release()  # every thread's connection: nothing may hold the database while it goes
+    report = forget(ws.root)
     # A new, empty store now, before the pages reload: two threads migrating a new database at once can
     # find it locked. Not where the person's own files were kept: Mailvoice no longer uses that folder.
     if not report.kept:
-        open_store(data_dir(root))
+        ws.db  # noqa: B018 - opening makes the new store
     return report
 
 
-def _load(root: str) -> dict[str, Any]:
-    db = open_store(data_dir(root))
+def _load(ws: Workspace) -> dict[str, Any]:
+    db = ws.db
     path, source = current_model(db)
     try:
         info, problem = model_info(path), ""
@@ -89,17 +90,17 @@ class SettingsPage(QWidget):
     refreshed = Signal()
     model_changed = Signal(dict)
 
-    def __init__(self, root: str, qsettings: QSettings, *, recorder: netguard.Recorder | None = None,
+    def __init__(self, ws: Workspace | str, qsettings: QSettings, *, recorder: netguard.Recorder | None = None,
                  busy: Callable[[], str] = lambda: "", release: Callable[[], None] = lambda: None,
                  parent: QWidget | None = None):  # fmt: skip
         super().__init__(parent)
-        self.root = root
+        self.workspace = Workspace.of(ws)
         self.qsettings = qsettings
         self.recorder = recorder
         self.busy = busy
         self.release = release
         self.loaded: dict[str, Any] | None = None
-        self.models = ModelsPanel(root)
+        self.models = ModelsPanel(self.workspace)
         self.models.model_changed.connect(self.model_chosen)
         content = QWidget()
         page = QVBoxLayout(content)
@@ -180,13 +181,13 @@ class SettingsPage(QWidget):
 
     def _data_box(self) -> QGroupBox:
         box = QGroupBox("Data folder")
-        self.data_path = QLabel(self.root)
+        self.data_path = QLabel(str(self.workspace.root))
         self.data_path.setWordWrap(True)
         self.data_path.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.data_message = QLabel()
         self.data_message.setWordWrap(True)
         open_button, change = QPushButton("&Open"), QPushButton("&Change…")
-        open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(self.root)))
+        open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.workspace.root))))
         change.clicked.connect(self.browse_data_dir)
         row = QHBoxLayout()
         row.addWidget(open_button)
@@ -215,9 +216,9 @@ class SettingsPage(QWidget):
 
     # -- showing -----------------------------------------------------------------------------------
     def refresh(self) -> None:
-        root = self.root
+        ws = self.workspace
         self.show_offline()
-        tasks.call(self, lambda: _load(root), self.show_loaded)
+        tasks.call(self, lambda: _load(ws), self.show_loaded)
         self.models.refresh()
 
     def show_models(self) -> None:
@@ -283,7 +284,7 @@ class SettingsPage(QWidget):
         chosen = self.qsettings.value(DATA_DIR_KEY)
         if os.environ.get("MAILVOICE_HOME"):
             note = "Set by MAILVOICE_HOME, which wins over a folder chosen here."
-        elif chosen and str(Path(chosen).expanduser().resolve()) != self.root:
+        elif chosen and Path(chosen).expanduser().resolve() != self.workspace.root:
             note = f"Mailvoice will use {chosen} from its next start."
         else:
             note = "A new folder takes effect when Mailvoice starts again; the mail already imported stays here."
@@ -291,7 +292,7 @@ class SettingsPage(QWidget):
 
     # -- changing ----------------------------------------------------------------------------------
     def save(self, key: str, value: Any) -> None:
-        set_setting(open_store(data_dir(self.root)), key, value)
+        tasks.write(self, self.workspace, lambda db: set_setting(db, key, value))
 
     def browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", "", "GGUF models (*.gguf);;All (*)")
@@ -300,9 +301,9 @@ class SettingsPage(QWidget):
 
     def choose_model_file(self, path: str | None) -> None:
         """Check ``path`` (None: the embedded model) and draft with it from now on; refused files change nothing."""
-        root = self.root
+        ws = self.workspace
         self.model_message.setText("Reading the model's metadata…")
-        tasks.call(self, lambda: choose_model(open_store(data_dir(root)), path), self.model_chosen, self.model_refused)
+        tasks.call(self, lambda: choose_model(ws.db, path), self.model_chosen, self.model_refused)
 
     def model_chosen(self, info: dict[str, Any]) -> None:
         self.model_path.setText(info["path"])
@@ -317,15 +318,12 @@ class SettingsPage(QWidget):
 
     def choose_adapter(self, index: int) -> None:
         name = self.adapter.itemData(index)
-        try:
-            use_adapter(open_store(data_dir(self.root)), name or "none")
-        except MailvoiceError as exc:
-            tasks.show_error(self, str(exc))
-            return
-        self.adapter_message.setText(f"Drafts now use {name}." if name else "Drafts now use no adapter.")
+        said = f"Drafts now use {name}." if name else "Drafts now use no adapter."
+        tasks.write(self, self.workspace, lambda db: use_adapter(db, name or "none"),
+                    lambda _chosen: self.adapter_message.setText(said))  # fmt: skip
 
     def browse_data_dir(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose the data folder", self.root)
+        folder = QFileDialog.getExistingDirectory(self, "Choose the data folder", str(self.workspace.root))
         if folder:
             self.set_data_dir(folder)
 
@@ -349,11 +347,11 @@ class SettingsPage(QWidget):
         if reason:
             tasks.show_error(self, f"{reason}. Stop it first, then forget everything.")
             return None
-        s = stats(open_store(data_dir(self.root)))
+        s = stats(self.workspace.db)
         return tasks.confirm(
             self,
             "Forget everything",
-            f"Delete everything Mailvoice stored in {self.root}: {s['messages']:,} messages, {s['pairs']:,} "
+            f"Delete everything Mailvoice stored in {self.workspace.root}: {s['messages']:,} messages, {s['pairs']:,} "
             f"training pairs, {s['drafts']:,} drafts, {s['adapters']:,} adapters, checkpoints and caches?\n\n"
             "This cannot be undone. Your original mail files are not touched.",
             "&Forget everything",
@@ -361,12 +359,13 @@ class SettingsPage(QWidget):
         )
 
     def forget_now(self) -> None:
-        root = Path(self.root)
+        ws = self.workspace
         self.forget_button.setEnabled(False)
         self.forget_message.setText("Deleting…")
         self.release()
         tasks.wait_all()  # quick loads in flight finish first: nothing may open the database while it goes
-        tasks.call(self, lambda: _forget(root), self.forget_done, self.forget_failed)
+        tasks.writer(ws).wait()  # and the writes asked for before
+        tasks.call(self, lambda: _forget(ws), self.forget_done, self.forget_failed)
 
     def forget_done(self, report: ForgetReport) -> None:
         self.forget_button.setEnabled(True)

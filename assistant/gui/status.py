@@ -22,10 +22,9 @@ from assistant.drafting.models import current_model
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
 from assistant.gui.compat import keep_none_alive
-from assistant.paths import data_dir
-from assistant.store import open_store
 from assistant.store.adapters import ADAPTER_KEY
 from assistant.store.db import get_setting
+from assistant.workspace import Workspace
 
 POLL_MS = 1000
 SHORT = 26  # characters of a model or voice name shown; the tooltip has it whole
@@ -72,9 +71,9 @@ def short(name: str, width: int = SHORT) -> str:
     return name if len(name) <= width else name[: width - 1] + "…"
 
 
-def load_model(root: str) -> dict[str, Any]:
+def load_model(ws: Workspace) -> dict[str, Any]:
     """The model drafting uses and the voice (adapter) chosen, read from the store (off the GUI thread)."""
-    db = open_store(data_dir(root))
+    db = ws.db
     adapter = get_setting(db, ADAPTER_KEY)
     try:
         path, source = current_model(db)
@@ -100,7 +99,7 @@ class StatusArea(QObject):
 
     Args:
         bar: the status bar to fill.
-        root: the data folder (for the model and voice).
+        ws: the workspace (for the model and voice).
         jobs: returns the jobs running now.
         refused: returns the number of connections refused (default: the guard's own count).
         installed: whether the guard is on (default: :func:`netguard.installed`).
@@ -109,12 +108,12 @@ class StatusArea(QObject):
     job_clicked = Signal(object)
     model_clicked = Signal()
 
-    def __init__(self, bar: QStatusBar, root: str, jobs: Callable[[], list[Job]], *,
+    def __init__(self, bar: QStatusBar, ws: Workspace | str, jobs: Callable[[], list[Job]], *,
                  refused: Callable[[], int] = netguard.refused_count,
                  installed: Callable[[], bool] = netguard.installed):  # fmt: skip
         super().__init__(bar)
         keep_none_alive()  # it polls for the app's whole life: see assistant.gui.compat
-        self.root, self.jobs_fn, self.refused_fn, self.installed_fn = root, jobs, refused, installed
+        self.workspace, self.jobs_fn, self.refused_fn, self.installed_fn = Workspace.of(ws), jobs, refused, installed
         self.jobs: list[Job] = []
         self.chips: list[QToolButton] = []
         self.loads = 0  # only the latest model read is shown: an older one may finish last
@@ -173,10 +172,10 @@ class StatusArea(QObject):
 
     def refresh_model(self) -> None:
         """Read the model and voice again (after a page changed them, or when a page is shown)."""
-        root = self.root
+        ws = self.workspace
         self.loads += 1
         load = self.loads
-        tasks.call(self.model, lambda: load_model(root), lambda loaded: self.show_model(loaded, load),
+        tasks.call(self.model, lambda: load_model(ws), lambda loaded: self.show_model(loaded, load),
                    lambda message: self.show_model_problem(message, load))  # fmt: skip
 
     def show_model(self, loaded: dict[str, Any], load: int | None = None) -> None:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from assistant.errors import Cancelled, MailvoiceError
+from assistant.workspace import Workspace
 
 log = logging.getLogger("mailvoice.gui")
 
@@ -122,6 +125,86 @@ def call(
     thread = start(None, worker, quit_at_once=True)
     _running.append((thread, worker))
     return thread
+
+
+class Writer:
+    """The app's one database writer (Anki's DB executor is the model): every write the GUI asks for runs on
+    one thread, one at a time, in the order asked, with that thread's own connection to the workspace's store;
+    its result or error comes back on the GUI thread. Reads go through :func:`call`, in parallel.
+    """
+
+    def __init__(self, workspace: Workspace):
+        self.workspace = workspace
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailvoice-writer")
+
+    def write(
+        self,
+        owner: QWidget,
+        fn: Callable[[Any], Any],
+        on_done: Callable[[Any], None] | None = None,
+        on_failed: Callable[[str], None] | None = None,
+    ) -> Future:
+        """Run ``fn(db)`` on the writer thread; then ``on_done(result)`` or ``on_failed(message)`` on the GUI
+        thread (without ``on_failed`` the message is shown over ``owner``). Nothing is called back once
+        ``owner`` is gone; the write itself is done all the same."""
+        relay = _Relay(owner, on_done or (lambda _result: None),
+                       on_failed or (lambda message: show_error(owner, message)))  # fmt: skip
+        signals = _WriteSignals()
+        signals.done.connect(relay.done, Qt.ConnectionType.QueuedConnection)
+        signals.failed.connect(relay.fail, Qt.ConnectionType.QueuedConnection)
+
+        def run() -> Any:
+            try:
+                result = fn(self.workspace.db)
+            except Exception as exc:  # noqa: BLE001 - every failure must reach the person who asked
+                signals.failed.emit(describe(exc))
+                return None
+            signals.done.emit(result)
+            return result
+
+        return self._pool.submit(run)
+
+    def wait_for(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(db)`` on the writer thread after the writes asked before it, wait for it, and return its
+        result or raise its error (saving before quitting, where nothing may be left to a later event)."""
+        return self._pool.submit(lambda: fn(self.workspace.db)).result()
+
+    def wait(self) -> None:
+        """Finish every write asked for so far (before quitting, or before the data is deleted)."""
+        self._pool.submit(lambda: None).result()
+
+    def close(self) -> None:
+        """Finish what was asked, close the writer's connection and stop its thread."""
+        self._pool.submit(self.workspace.release).result()
+        self._pool.shutdown(wait=True)
+        if _writers.get(self.workspace) is self:
+            del _writers[self.workspace]
+
+
+_writers: weakref.WeakKeyDictionary[Workspace, Writer] = weakref.WeakKeyDictionary()
+
+
+def writer(workspace: Workspace) -> Writer:
+    """The one writer of ``workspace``'s store (made on first use)."""
+    if workspace not in _writers:
+        _writers[workspace] = Writer(workspace)
+    return _writers[workspace]
+
+
+def write(
+    owner: QWidget,
+    workspace: Workspace,
+    fn: Callable[[Any], Any],
+    on_done: Callable[[Any], None] | None = None,
+    on_failed: Callable[[str], None] | None = None,
+) -> Future:
+    """``fn(db)`` on ``workspace``'s writer thread (see :class:`Writer`)."""
+    return writer(workspace).write(owner, fn, on_done, on_failed)
+
+
+class _WriteSignals(QObject):
+    done = Signal(object)
+    failed = Signal(str)
 
 
 def show_error(parent: QWidget | None, message: str, title: str = "Mailvoice") -> QMessageBox:

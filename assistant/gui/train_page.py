@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QProgressDialog,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -34,11 +35,12 @@ from assistant.errors import MailvoiceError
 from assistant.gui import tasks
 from assistant.gui.adapters_panel import AdaptersPanel, number
 from assistant.gui.compat import keep_none_alive
+from assistant.gui.corrections_panel import CorrectionsPanel
 from assistant.gui.loss_chart import LossChart
 from assistant.gui.pairs_panel import BackendFactory, PairsPanel
 from assistant.gui.workers import ProcessFactory, TrainingWorker
-from assistant.paths import data_dir
 from assistant.store import open_store
+from assistant.workspace import Workspace
 from trainer import jobs
 from trainer.config import DEFAULT_DURATION, DURATIONS, Duration, TrainConfig, duration
 from trainer.data import Example, from_rows, load_examples
@@ -127,7 +129,7 @@ class TrainPage(QWidget):
     """Signals: adapter_changed(object) with the adapter drafting now uses (a name, or None for none).
 
     Args:
-        root: the data folder.
+        root: the workspace (or its data folder).
         preflight: ``(root, cfg, examples) -> Preflight`` (default: this machine, :func:`jobs.run_preflight`).
         prepare: ``root -> run folder`` for a new run (default: :func:`new_training_run`).
         process_factory: ``(run_dir, resume) -> process`` like :class:`trainer.process.TrainingProcess`.
@@ -138,14 +140,14 @@ class TrainPage(QWidget):
 
     adapter_changed = Signal(object)
 
-    def __init__(self, root: str, parent: QWidget | None = None, *, preflight: PreflightFn | None = None,
+    def __init__(self, root: Workspace | str, parent: QWidget | None = None, *, preflight: PreflightFn | None = None,
                  prepare: Callable[[Path], Path] | None = None, process_factory: ProcessFactory | None = None,
                  backend_factory: BackendFactory | None = None, evaluate: Callable[..., Any] | None = None,
                  open_url: Callable[[QUrl], Any] | None = None):  # fmt: skip
         super().__init__(parent)
         keep_none_alive()  # a training run makes tens of thousands of Qt calls: see assistant.gui.compat
-        self.root = data_dir(root)
-        self.db = open_store(self.root)
+        self.workspace = Workspace.of(root)
+        self.root = self.workspace.root  # the data folder, as the trainer's jobs take it
         self.preflight_fn = preflight or jobs.run_preflight
         self.prepare_fn = prepare  # None: new_training_run with the duration chosen
         self.process_factory = process_factory or _training_process
@@ -155,10 +157,12 @@ class TrainPage(QWidget):
         self.train_worker: TrainingWorker | None = None
         self.check_worker: tasks.CallWorker | None = None
         self._registered: set[Path] = set()
-        self.pairs = PairsPanel(str(self.root), backend_factory)
+        self.pairs = PairsPanel(self.workspace, backend_factory)
         self.pairs.changed.connect(self._on_pairs_changed)
         self.pairs.message.connect(self.show_message)
-        self.adapters = AdaptersPanel(self.root, evaluate, open_url)
+        self.edits = CorrectionsPanel(self.workspace)
+        self.edits.message.connect(self.show_message)
+        self.adapters = AdaptersPanel(self.workspace, evaluate, open_url)
         self.adapters.adapter_changed.connect(self.adapter_changed.emit)
         self.adapters.selection.connect(lambda _adapter: self._show_idle_chart())
         self._build_widgets()
@@ -225,8 +229,11 @@ class TrainPage(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         right = QWidget()
         right.setLayout(column)
+        self.sources = QTabWidget()  # what training learns from: pairs from sent mail, the user's edits
+        self.sources.addTab(self.pairs, "Training pairs")
+        self.sources.addTab(self.edits, "Your edits")
         split = QSplitter()
-        split.addWidget(self.pairs)
+        split.addWidget(self.sources)
         split.addWidget(right)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
@@ -296,6 +303,10 @@ class TrainPage(QWidget):
         self.status.setText(text)
 
     # --- preflight -----------------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        """The page is shown: the edits may have grown since (drafts saved, copied or sent)."""
+        self.edits.reload()
 
     def _on_pairs_changed(self) -> None:
         self._update_buttons()
@@ -462,8 +473,8 @@ class TrainPage(QWidget):
 
     def _registrar(self) -> Callable[[Path, Finished], dict[str, Any] | None]:
         """What the training worker calls, in its thread, to register a finished run's adapter."""
-        root = self.root
-        return lambda run_dir, final: jobs.finish(open_store(root), root, run_dir, final)
+        ws = self.workspace
+        return lambda run_dir, final: jobs.finish(ws.db, ws.root, run_dir, final)
 
     def _register(self, final: Finished) -> None:
         """Add the exported adapter to the list (once per run, also when the app closes as it finishes)."""

@@ -44,17 +44,17 @@ from assistant.gui import tasks
 from assistant.identities import load_me, propose, relabel, stats
 from assistant.importer import ImportProgress, ImportReport, import_paths
 from assistant.mail.preview import Preview, human_size, known_locations, preview
-from assistant.paths import data_dir
-from assistant.store import open_store
+from assistant.workspace import Workspace
 
 log = logging.getLogger("mailvoice.gui")
 
 
-def importing(root: str, paths: list[str], since: dt.date | None = None, until: dt.date | None = None) -> tasks.Work:
+def importing(ws: Workspace, paths: list[str], since: dt.date | None = None,
+              until: dt.date | None = None) -> tasks.Work:
     """One import, as a :class:`tasks.CallWorker` runs it: progress(ImportProgress), cancel between messages."""
 
     def work(progress, cancel) -> ImportReport:
-        db = open_store(data_dir(root))  # SQLite connections stay on the thread that made them
+        db = ws.db  # SQLite connections stay on the thread that made them
         return import_paths(db, paths, since=since, until=until, progress=progress, cancel=cancel)
 
     return work
@@ -325,9 +325,9 @@ class PreviewPage(QWizardPage):
 class ImportPage(QWizardPage):
     """The import itself, off the GUI thread, with progress, speed, time left and a Stop button."""
 
-    def __init__(self, root: str):
+    def __init__(self, ws: Workspace | str):
         super().__init__()
-        self.root = root
+        self.workspace = Workspace.of(ws)
         self.setTitle("Importing")
         self.report: ImportReport | None = None
         self.worker: tasks.CallWorker | None = None
@@ -351,7 +351,7 @@ class ImportPage(QWizardPage):
         self.report = None
         self.bar.setValue(0)
         self.status.setText("Importing… You can stop at any time: the next import continues where this one stopped.")
-        self.worker = tasks.CallWorker(importing(self.root, self.wizard().sources_page.paths(), since, until))
+        self.worker = tasks.CallWorker(importing(self.workspace, self.wizard().sources_page.paths(), since, until))
         self.worker.progress.connect(self.on_progress)
         self.worker.finished.connect(self.on_finished)
         self.worker.failed.connect(self.on_failed)
@@ -397,9 +397,9 @@ class ImportPage(QWizardPage):
 class IdentitiesPage(QWizardPage):
     """Which addresses are the user's, from the proposals (``mailvoice identities``)."""
 
-    def __init__(self, root: str):
+    def __init__(self, ws: Workspace | str):
         super().__init__()
-        self.root = root
+        self.workspace = Workspace.of(ws)
         self.loaded = False
         self.setTitle("Which addresses are yours?")
         self.setSubTitle("Mail sent from these addresses teaches Mailvoice how you write. Tick every address "
@@ -409,8 +409,8 @@ class IdentitiesPage(QWizardPage):
 
     def initializePage(self) -> None:  # noqa: N802 - Qt's name
         self.loaded = False
-        root = self.root
-        tasks.call(self, lambda: _proposals(root), self.show_candidates)
+        ws = self.workspace
+        tasks.call(self, lambda: _proposals(ws), self.show_candidates)
 
     def show_candidates(self, found: tuple[list[dict], list[str]]) -> None:
         self.identities.set_candidates(*found)
@@ -423,14 +423,14 @@ class IdentitiesPage(QWizardPage):
         return self.loaded
 
 
-def _proposals(root: str) -> tuple[list[dict], list[str]]:
-    db = open_store(data_dir(root))
+def _proposals(ws: Workspace) -> tuple[list[dict], list[str]]:
+    db = ws.db
     return propose(db), load_me(db)
 
 
-def choose_me(root: str, chosen: list[str]) -> dict:
+def choose_me(ws: Workspace, chosen: list[str]) -> dict:
     """Store ``chosen`` as the user's addresses when they changed (re-labelling mail); return the stats."""
-    db = open_store(data_dir(root))
+    db = ws.db
     if chosen and sorted(a.lower() for a in chosen) != sorted(load_me(db)):
         relabel(db, chosen)
     return stats(db)
@@ -439,9 +439,9 @@ def choose_me(root: str, chosen: list[str]) -> dict:
 class SummaryPage(QWizardPage):
     """What the import did, and every skipped item with its reason."""
 
-    def __init__(self, root: str):
+    def __init__(self, ws: Workspace | str):
         super().__init__()
-        self.root = root
+        self.workspace = Workspace.of(ws)
         self.stats: dict | None = None
         self.setTitle("Summary")
         self.text = QLabel()
@@ -460,8 +460,8 @@ class SummaryPage(QWizardPage):
     def initializePage(self) -> None:  # noqa: N802 - Qt's name
         self.stats = None
         self.text.setText("Saving your addresses…")
-        chosen, root = self.wizard().identities_page.identities.checked(), self.root
-        tasks.call(self, lambda: choose_me(root, chosen), self.show_summary)
+        chosen, ws = self.wizard().identities_page.identities.checked(), self.workspace
+        tasks.call(self, lambda: choose_me(ws, chosen), self.show_summary)
         report = self.wizard().report
         rows = report.skipped if report else []
         self.skipped.setRowCount(len(rows))
@@ -496,18 +496,18 @@ class ImportWizard(QWizard):
     ``settings`` keeps the folder mail was last chosen from (the file dialogs open there next time).
     """
 
-    def __init__(self, root: str, *, home: Path | None = None, paths: Iterable[str] = (),
+    def __init__(self, ws: Workspace | str, *, home: Path | None = None, paths: Iterable[str] = (),
                  parent: QWidget | None = None, settings: QSettings | None = None):  # fmt: skip
         super().__init__(parent)
-        self.root = root
+        self.workspace = Workspace.of(ws)
         self.report: ImportReport | None = None
         self.setWindowTitle("Import mail")
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage)
         self.sources_page = SourcesPage(home, settings)
         self.preview_page = PreviewPage()
-        self.import_page = ImportPage(root)
-        self.identities_page = IdentitiesPage(root)
-        self.summary_page = SummaryPage(root)
+        self.import_page = ImportPage(self.workspace)
+        self.identities_page = IdentitiesPage(self.workspace)
+        self.summary_page = SummaryPage(self.workspace)
         for page in (self.sources_page, self.preview_page, self.import_page, self.identities_page,
                      self.summary_page):  # fmt: skip
             self.addPage(page)

@@ -386,3 +386,36 @@ def m012_recipients_in_bulk(db: sqlite_utils.Database) -> None:
     db.execute("DROP TRIGGER IF EXISTS sent_recipients_ai")
     newest = db.execute("SELECT max(id) FROM messages").fetchone()[0] or 0
     set_indexed_upto(db, newest)
+
+
+@migration
+def m013_corrections(db: sqlite_utils.Database) -> None:
+    """What the user did with a draft (assistant/drafting/corrections.py): one row per draft, the model's text
+    and the text the user kept, how far apart they are, and whether it is left out of training."""
+    db["corrections"].create(
+        {
+            "id": int,
+            "draft_id": int,
+            "instruction": str,
+            "context_kind": str,
+            "context": str,
+            "recipient": str,
+            "model_text": str,
+            "final_text": str,
+            "kind": str,  # accepted / small / rewrite
+            "distance": float,
+            "how": str,  # saved / copied / opened
+            "model": str,
+            "adapter": str,
+            "prompts": str,  # JSON: the prompt versions the draft was written with
+            "created_at": str,
+            "updated_at": str,
+            "excluded": int,
+        },
+        pk="id",
+        not_null={"draft_id", "model_text", "final_text", "kind", "created_at", "updated_at"},
+        defaults={"excluded": 0, "instruction": "", "context_kind": "", "context": "", "recipient": "",
+                  "how": "saved", "model": "", "adapter": "", "prompts": "{}"},  # fmt: skip
+    )
+    db["corrections"].create_index(["draft_id"], unique=True)
+    db["corrections"].create_index(["updated_at"])

@@ -26,11 +26,12 @@ from assistant.drafting.models import resolve_model
 from assistant.errors import Cancelled
 from assistant.mail.subjects import prompt_subject
 from assistant.store.db import get_setting, set_setting, writing
+from trainer.edits import labeller_examples
 from trainer.pairs import store
 from trainer.pairs.candidates import Candidate, find_candidates, pick_useful
 from trainer.pairs.errors import PairsError
 from trainer.pairs.instructions import CHECKS_VERSION, METHODS, TRIES, write_instruction
-from trainer.pairs.prompt import Request, ReversePrompt, cut, load_prompt
+from trainer.pairs.prompt import Request, ReversePrompt, cut, load_prompt, with_user_examples
 from trainer.pairs.scrub import load_settings, scrub_fields
 from trainer.pairs.split import assign_splits
 
@@ -220,12 +221,13 @@ def build_pairs(
         progress: called with a :class:`BuildProgress` at the start, after the first few pairs (the
             estimate), after every pair, and at the end.
         cancel: checked between pairs and while generating; a stopped build keeps every finished pair.
-        prompt: the reverse-instruction prompt (default: the shipped one).
+        prompt: the reverse-instruction prompt (default: the shipped one, with the user's own instructions from
+            their corrections as the last worked examples).
         tries: model answers tried per email before the extractive fallback.
     """
     started = time.perf_counter()
     show = progress or (lambda _p: None)
-    prompt = prompt or load_prompt()
+    prompt = prompt or with_user_examples(load_prompt(), labeller_examples(db))
     model = model_identity(backend.settings.model_path)
     ctx = (prompt, model, load_settings(db))
     report = BuildReport(model=model, prompt_version=prompt.version)

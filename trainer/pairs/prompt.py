@@ -12,7 +12,7 @@ import functools
 import importlib.resources
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from assistant.drafting.backend import Messages
 from assistant.mail.subjects import prompt_subject
@@ -84,6 +84,17 @@ class ReversePrompt:
                 body_chars //= 2  # scripts with one token per character need far fewer characters
                 text = self.request_text(request, body_chars)
         return [*self.prefix(), {"role": "user", "content": text}]
+
+
+def with_user_examples(prompt: ReversePrompt, examples: list[tuple[str, str]]) -> ReversePrompt:
+    """``prompt`` with the user's own (email, instruction) examples after its worked ones: the instructions
+    the user typed for drafts they kept teach the labeller how this user asks. Each email is shown as a
+    request is (no recipient or subject known: the text alone)."""
+    if not examples:
+        return prompt
+    shown = tuple((prompt.request_text(Request(to="", subject="", body=email)), instruction.strip())
+                  for email, instruction in examples)  # fmt: skip
+    return replace(prompt, examples=prompt.examples + shown)
 
 
 def email_text(body: str) -> str:
