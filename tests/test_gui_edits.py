@@ -58,3 +58,6 @@ def test_edits_are_listed_newest_first_and_one_can_be_left_out(qtbot, db, data_h
     with qtbot.waitSignal(panel.refresh_requested, timeout=1000, raising=False) as asked:
         qtbot.mouseClick(panel.refresh_button, Qt.MouseButton.LeftButton)
     assert not asked.signal_triggered  # nothing left to learn from: the button is off
+    panel.exclude_button.click()  # taken back
+    qtbot.waitUntil(lambda: panel.table.item(0, 1).text() == "rewrote", timeout=10_000)
+    assert [c.excluded for c in list_corrections(db) if c.id == rewritten] == [False]
