@@ -51,6 +51,10 @@ def load(ws: Workspace) -> Loaded:
     return Loaded(found, counts(db), adapter, new)
 
 
+def _edits(n: int) -> str:
+    return "edit" if n == 1 else "edits"
+
+
 class CorrectionsPanel(QWidget):
     """Signals: refresh_requested() when "Refresh my voice" is pressed; message(str) for the page's status."""
 
@@ -90,8 +94,13 @@ class CorrectionsPanel(QWidget):
 
     def _layout(self) -> None:
         texts = QSplitter()
-        texts.addWidget(self.model_text)
-        texts.addWidget(self.final_text)
+        for title, box in (("What the model wrote", self.model_text), ("What you kept", self.final_text)):
+            side = QWidget()
+            column = QVBoxLayout(side)
+            column.setContentsMargins(0, 0, 0, 0)
+            column.addWidget(QLabel(title))
+            column.addWidget(box)
+            texts.addWidget(side)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.table)
         split.addWidget(texts)
@@ -127,10 +136,10 @@ class CorrectionsPanel(QWidget):
             self.summary.setText(
                 f"{c['total']:,} drafts you used: {c['rewrite']:,} rewritten, {c['small']:,} small edits, "
                 f"{c['accepted']:,} used as written" + (f", {c['excluded']:,} left out" if c["excluded"] else "")
-                + f". <b>{loaded.new_edits:,}</b> new edits since "
+                + f". <b>{loaded.new_edits:,}</b> new {_edits(loaded.new_edits)} since "
                 + (f"{html.escape(loaded.adapter)} was made." if loaded.adapter else "you have no adapter yet.")
             )  # fmt: skip
-        self.refresh_button.setText(f"Refresh my voice — {loaded.new_edits:,} new edits")
+        self.refresh_button.setText(f"Refresh my voice — {loaded.new_edits:,} new {_edits(loaded.new_edits)}")
         selected = {c.id for c in self.selected()}
         self.table.setRowCount(len(loaded.corrections))
         for row, k in enumerate(reversed(loaded.corrections)):  # newest first
