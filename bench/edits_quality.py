@@ -89,6 +89,11 @@ def simulate(work: Path, n: int, seed: int, state: dict, out: Path) -> None:
         _save(out, state)
         rate = (time.perf_counter() - t0) / max(1, len(done))
         print(f"simulated {len(done)}/{len(chosen)} ({rate:.1f} s each)", file=sys.stderr, flush=True)
+    # The email each draft answered is the pair's own input (a dataset's emails are not stored as mail).
+    by_id = {str(p.id): p for p in pairs}
+    with db.conn:
+        for pair_id, made in done.items():
+            db.execute("UPDATE corrections SET context = ? WHERE id = ?", [by_id[pair_id].input, made["correction"]])
 
 
 def refresh(work: Path, state: dict, out: Path, extra: list[str]) -> None:

@@ -131,3 +131,25 @@ def test_the_command_line_adds_lists_excludes_and_includes(db, tmp_path):
     assert code == 1 and "There is no correction 77" in out
     code, out = run("corrections", "add", "77", str(sent))
     assert code == 1 and "no saved draft 77" in out
+
+
+def test_a_reply_keeps_the_text_of_the_email_it_answered(db, tmp_path):
+    from paired import paired_store
+
+    paired_store(db, tmp_path)
+    mid, name, subject = db.execute(
+        "SELECT message_id, from_name, subject FROM messages WHERE body != '' AND from_name != '' LIMIT 1"
+    ).fetchone()
+    from assistant.drafting.prompting import reply_from_store
+
+    reply = reply_from_store(db, mid)
+    draft_id = save_draft(db, instruction="say yes", reply=reply, recipient="", subject="", text=MODEL_TEXT,
+                          model="m.gguf", adapter="", params={}, seconds=1.0, tokens=30)  # fmt: skip
+    found = capture(db, draft_id, "Yes, Monday works.")
+    assert found.reply_source == mid and found.context_kind == "message"
+    assert found.context.startswith("From: ") and reply.body.strip()[:40] in found.context
+    assert "\nSubject: " in found.context
+    db.execute("DELETE FROM messages WHERE message_id = ?", [mid])
+    db.conn.commit()
+    again = capture(db, draft_id, "Yes, Monday works for me.")  # the email is gone: the correction still counts
+    assert again.context == "" and again.reply_source == mid

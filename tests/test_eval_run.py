@@ -176,3 +176,29 @@ def test_user_errors(db, paired):
 def test_no_pairs_yet(db):
     with pytest.raises(EvalError, match="no training pairs yet: build them from your sent mail"):
         evaluate(db, root_of(db), adapter=None, examples=True, limit=None, backend=FakeBackend())
+
+
+def test_the_held_out_edits_are_drafted_and_scored_against_the_kept_texts(paired):
+    from assistant.drafting.corrections import capture
+    from assistant.drafting.drafts import save_draft
+
+    kept = []
+    for n in range(20):  # the newest two are held out
+        draft_id = save_draft(paired, instruction=f"tell Rosa about plan {n}", reply=None, recipient="rosa@x.org",
+                              subject="", text="Hi Rosa,\n\nA plan.\n\nAlex", model="m.gguf", adapter="", params={},
+                              seconds=1.0, tokens=9)  # fmt: skip
+        kept.append(capture(paired, draft_id, f"Rosa, plan {n} is on for Monday. Alex").final_text)
+    fake = FakeBackend()
+    fake.enqueue(*["Reply"] * len(validation_pairs(paired)), "Rosa, plan 18 is on for Monday. Alex",
+                 "Something else entirely")  # fmt: skip
+    result = run(paired, backend=fake, examples=False)
+    edits = result.metrics["edits"]
+    assert edits["n"] == 2 and 0 < edits["bleu"] < 1 and 0 < edits["chrf"] < 1
+    asked = [p[-1]["content"] for p in fake.prompts[-2:]]
+    assert "plan 18" in asked[0] and "plan 19" in asked[1]
+    assert "Your edits" in result.html_path.read_text() and paired["drafts"].count == 20  # none saved
+
+
+def test_without_edits_the_report_has_no_edits_section(paired):
+    result = run(paired, backend=FakeBackend(), limit=1)
+    assert "edits" not in result.metrics and "Your edits" not in result.html_path.read_text()

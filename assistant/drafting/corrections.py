@@ -25,6 +25,10 @@ from typing import Any
 import sqlite_utils
 from rapidfuzz.distance import Levenshtein
 
+from assistant.drafting.prompting import answered_text, reply_from_file, reply_from_store
+from assistant.errors import MailvoiceError
+from assistant.mail.identity import person_name
+
 SMALL = 0.10  # share of characters changed up to which an edit is small
 HELD_OUT_SHARE = 0.10  # the newest tenth of the corrections measures a refresh, never trains it
 HOW = ("saved", "copied", "opened")
@@ -37,7 +41,7 @@ class Correction:
     draft_id: int
     instruction: str
     context_kind: str
-    context: str
+    context: str  # the text of the email answered, as a training pair's input holds it
     recipient: str
     model_text: str
     final_text: str
@@ -50,6 +54,7 @@ class Correction:
     created_at: str
     updated_at: str
     excluded: bool
+    reply_source: str = ""  # the Message-ID (or .eml path) of the email answered
 
     @property
     def changed(self) -> bool:
@@ -92,7 +97,7 @@ def capture(db: sqlite_utils.Database, draft_id: int, final_text: str, how: str 
     ).fetchone()
     if row is None or not final_text.strip():
         return None
-    instruction, context_kind, context, recipient, text, model, adapter, params_json, tokens = row
+    instruction, context_kind, source, recipient, text, model, adapter, params_json, tokens = row
     params = _json(params_json)
     model_text = str(params.get("generated_text", text) or "")
     if not model_text.strip() or not tokens:  # typed into an empty page and saved: the model wrote nothing
@@ -103,7 +108,8 @@ def capture(db: sqlite_utils.Database, draft_id: int, final_text: str, how: str 
         "draft_id": draft_id,
         "instruction": instruction or "",
         "context_kind": context_kind or "",
-        "context": context or "",
+        "context": _answered(db, context_kind, source),
+        "reply_source": source or "",
         "recipient": recipient or "",
         "model_text": model_text,
         "final_text": final_text,
@@ -122,6 +128,18 @@ def capture(db: sqlite_utils.Database, draft_id: int, final_text: str, how: str 
             [*values.values(), now],
         )
     return get_correction(db, draft_id=draft_id)
+
+
+def _answered(db: sqlite_utils.Database, kind: str, source: str) -> str:
+    """The text of the email a draft answered, as a training pair holds it ("" when it answered none, or the
+    email is no longer stored or readable)."""
+    if not source:
+        return ""
+    try:
+        reply = reply_from_store(db, source) if kind == "message" else reply_from_file(source)
+    except MailvoiceError:
+        return ""
+    return answered_text(person_name(reply.sender_name, reply.sender_addr), reply.subject, reply.body.strip())
 
 
 def _json(text: str | None) -> dict[str, Any]:

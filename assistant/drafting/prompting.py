@@ -112,6 +112,12 @@ class ReplyContext:
     row_id: int | None = None
 
 
+def answered_text(sender: str, subject: str, text: str) -> str:
+    """The email answered as a training pair's ``input`` holds it (``trainer.prompts.reply_context`` reads it
+    back): who wrote it, its subject as drafting shows it, a blank line, its text."""
+    return f"From: {sender}\nSubject: {prompt_subject(subject)}\n\n{text}"
+
+
 def reply_from_store(db: sqlite_utils.Database, message_id: str) -> ReplyContext:
     """The stored message with this Message-ID (``<`` ``>`` optional) or row id."""
     wanted = message_id.strip().strip("<>")

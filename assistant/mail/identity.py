@@ -40,6 +40,15 @@ YOURS, RECEIVED, LIST, AUTOMATED = "yours", "received", "list", "automated"
 CLASSES = (YOURS, RECEIVED, LIST, AUTOMATED)
 
 
+def person_name(name: str, addr: str) -> str:
+    """How a prompt names a person: "Raman, Priya" -> "Priya Raman"; no name: the address's local part."""
+    name = name.strip().strip("'\"")
+    if "," in name:
+        last, _, first = name.partition(",")
+        name = f"{first.strip()} {last.strip()}".strip()
+    return name or addr.split("@")[0]
+
+
 def normalize_address(addr: str) -> str:
     """Lower-case; drop +tags; for Gmail also drop dots and unify googlemail.com."""
     addr = addr.strip().lower()

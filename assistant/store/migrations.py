@@ -419,3 +419,10 @@ def m013_corrections(db: sqlite_utils.Database) -> None:
     )
     db["corrections"].create_index(["draft_id"], unique=True)
     db["corrections"].create_index(["updated_at"])
+
+
+@migration
+def m014_correction_reply_source(db: sqlite_utils.Database) -> None:
+    """A correction keeps the text of the email its draft answered (``context``, as a pair's input) and, here,
+    where that email came from (its Message-ID, or the .eml file)."""
+    db.execute("ALTER TABLE corrections ADD COLUMN reply_source TEXT NOT NULL DEFAULT ''")

@@ -145,6 +145,19 @@ def _pairs(rows: Sequence[dict[str, Any]]) -> str:
     return "".join(out)
 
 
+def _edits(rows: Sequence[dict[str, Any]]) -> str:
+    """The held-out corrections (the user's newest edits of drafts): how close each configuration's drafts
+    come to the text the user kept."""
+    scored = [(row["label"], row["metrics"]["edits"]) for row in rows if row["metrics"].get("edits")]
+    if not scored:
+        return ""
+    cells = "".join(f'<tr><td>{_e(label)}</td><td class="num">{_e(m["n"])}</td><td class="num">{_number(m["bleu"])}'
+                    f'</td><td class="num">{_number(m["chrf"])}</td></tr>' for label, m in scored)  # fmt: skip
+    return ("<h2>Your edits</h2><p>Drafts for the instructions of your newest edits of drafts (held out of "
+            "training), against the text you kept.</p><table><tr><th>configuration</th><th>n</th><th>bleu</th>"
+            f"<th>chrf</th></tr>{cells}</table>")  # fmt: skip
+
+
 def render_html(data: dict[str, Any]) -> str:
     rows = data["rows"]
     png = base64.b64encode(chart_png(rows)).decode("ascii")
@@ -161,5 +174,5 @@ def render_html(data: dict[str, Any]) -> str:
         f"{_table(rows)}<p class=\"ci\">All scores 0-1 (higher is closer to the real emails) except length ratio "
         "(draft words / real words) and verbatim overlap (share of drafts repeating 50+ characters of a training "
         "email: lower is better). Brackets: 95% bootstrap intervals.</p>"
-        f"<h2>Drafts beside the real emails</h2>{_pairs(rows)}</body></html>"
+        f"{_edits(rows)}<h2>Drafts beside the real emails</h2>{_pairs(rows)}</body></html>"
     )

@@ -18,6 +18,7 @@ import datetime as dt
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -29,7 +30,7 @@ from assistant.errors import Cancelled
 from assistant.store.adapters import default_adapter
 from trainer.evaluation import store
 from trainer.evaluation.features import Embed
-from trainer.evaluation.metrics import Scores, score
+from trainer.evaluation.metrics import Scores, bleu, chrf, score
 from trainer.evaluation.report import write_report
 from trainer.evaluation.types import (
     EvalError,
@@ -41,7 +42,7 @@ from trainer.evaluation.types import (
 )
 from trainer.pairs import Pair, counts, list_pairs, training_rows
 from trainer.pairs.split import VALIDATION
-from trainer.prompts import held_out_ids, request_for
+from trainer.prompts import held_out_ids, reply_context, request_for
 
 log = logging.getLogger("mailvoice.evaluation")
 
@@ -144,6 +145,33 @@ def _draft_row(
     return row
 
 
+def _edit_scores(db: sqlite_utils.Database, config: RunConfig, backend: Backend | None, clock: _Clock,
+                 cancel: Cancel | None) -> dict[str, Any] | None:  # fmt: skip
+    """How close this configuration's drafts come to what the user kept, on the held-out corrections (the
+    newest tenth of their edits of drafts, :func:`trainer.edits.split`): BLEU and chrF against the kept
+    texts. None without held-out corrections."""
+    from trainer.edits import split
+
+    _learn, held = split(db) if db["corrections"].exists() else ([], [])
+    drafts, kept = [], []
+    for i, c in enumerate(held):
+        if cancel is not None and cancel():
+            raise Cancelled()
+        clock.tell("edits", config.label, i, len(held))
+        reply = reply_context(c.context, f"correction {c.id}")
+        try:
+            result = draft(db, c.instruction, reply_context=reply, to=None if reply else c.recipient or None,
+                           adapter=config.adapter or "none", examples=config.examples, seed=config.seed,
+                           backend=backend, cancel=cancel, save=False)  # fmt: skip
+        except PromptError:
+            continue
+        drafts.append(result.drafts[0].text)
+        kept.append(c.final_text)
+    if not drafts:
+        return None
+    return {"n": len(drafts), "bleu": bleu(drafts, kept)["bleu"], "chrf": chrf(drafts, kept)}
+
+
 def _score_row(row: EvalRow, training: list[str], embed: Embed | None, seed: int, clock: _Clock) -> Scores:
     def step(phase: str, done: int, total: int) -> None:
         clock.tell(phase, row.label, done, total)
@@ -232,6 +260,9 @@ def _run(db, root, configs, pairs, notices, seed, backend, progress, cancel, emb
         if not row.items:
             raise EvalError(f"No validation pair could be drafted with {row.label}: {'; '.join(row.skipped[:2])}")
         _score_row(row, training, embed, seed, clock)
+        edits = _edit_scores(db, row.config, backend, clock, cancel)
+        if edits is not None:
+            row.metrics["edits"] = edits
         notices.extend(f"{row.label}: {w}" if len(rows) > 1 else w for w in row.metrics.get("warnings", []))
         notices.extend(f"Skipped {s}" for s in row.skipped)
     clock.tell("report")

@@ -23,8 +23,9 @@ import sqlite_utils
 
 from assistant.drafting.backend import Backend, EngineSettings, LlamaBackend
 from assistant.drafting.models import resolve_model
+from assistant.drafting.prompting import answered_text
 from assistant.errors import Cancelled
-from assistant.mail.subjects import prompt_subject
+from assistant.mail.identity import person_name
 from assistant.store.db import get_setting, set_setting, writing
 from trainer.edits import labeller_examples
 from trainer.pairs import store
@@ -137,19 +138,11 @@ def cache_key(prompt: ReversePrompt, model: str, candidate: Candidate, request: 
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def _person(name: str, addr: str) -> str:
-    name = name.strip().strip("'\"")
-    if "," in name:  # "Raman, Priya" -> "Priya Raman"
-        last, _, first = name.partition(",")
-        name = f"{first.strip()} {last.strip()}".strip()
-    return name or addr.split("@")[0]
-
-
 def _recipients(to: list[tuple[str, str]]) -> str:
     """The recipients as an instruction names them. Addresses without a name ("dri-devel@lists...", a list or a
     mailbox) count only when nobody is named: "Tell Robert" rather than "Tell Robert and dri-devel"."""
     named = [(n, a) for n, a in to if n.strip().strip("'\"")]
-    names = [_person(n, a) for n, a in (named or to) if n or a]
+    names = [person_name(n, a) for n, a in (named or to) if n or a]
     if len(names) > 3:
         return ", ".join(names[:2]) + " and others"
     return " and ".join(names)
@@ -165,7 +158,7 @@ def _contexts(db: sqlite_utils.Database, ids: list[str]) -> dict[str, tuple[str,
         sql = f"SELECT message_id, from_name, from_addr, subject, body FROM messages WHERE message_id IN ({marks})"
         for mid, name, addr, subject, body in db.execute(sql, chunk):
             if (body or "").strip():
-                found[mid] = (_person(name or "", addr or ""), subject or "", body.strip())
+                found[mid] = (person_name(name or "", addr or ""), subject or "", body.strip())
     return found
 
 
@@ -180,7 +173,7 @@ def _plan(db, candidates, prompt, model) -> list[_Job]:
             if trimmed != text:
                 flags.append("context_trimmed")
             # Trained on as the email answered: its subject as drafting shows it (prompting._reply_block).
-            input_text = f"From: {sender}\nSubject: {prompt_subject(subject)}\n\n{trimmed}"
+            input_text = answered_text(sender, subject, trimmed)
         request = Request(_recipients(c.to), c.subject, c.body, sender, text)
         jobs.append(_Job(c, request, input_text, flags, cache_key(prompt, model, c, request)))
     return jobs
