@@ -505,7 +505,7 @@ def test_a_stopped_draft_is_kept_and_can_be_saved_as_partial(qtbot, data_home, d
     assert page.flag_bar.isVisible() and "stopped before it was finished" in page.flag_label.text()
     assert page.save_button.isEnabled() and page.save_button.text().startswith("Save &draft")
     page.save_button.click()
-    qtbot.waitUntil(lambda: bool(list_drafts(db)), timeout=10_000)
+    qtbot.waitUntil(lambda: page.status.text().startswith("Saved draft"), timeout=10_000)  # stored, then said
     (row,) = list_drafts(db)
     assert (row["text"], row["flag"], row["instruction"]) == ("Hi", "partial", "tell Anna I can't make Thursday")
     assert page.status.text() == f"Saved draft #{row['id']}, marked as partial." and not page.has_unsaved_text()
