@@ -69,6 +69,18 @@ class Opener:
         return self.works
 
 
+class FileOpener:
+    """Records the .eml files the page hands to the mail app (nothing is launched); answers whether one opened."""
+
+    def __init__(self, works: bool = True):
+        self.paths: list[Path] = []
+        self.works = works
+
+    def __call__(self, path: Path) -> bool:
+        self.paths.append(path)
+        return self.works
+
+
 class GatedBackend(FakeBackend):
     """Streams one word, then waits until the page asks to stop (so Stop lands mid-draft every time)."""
 
@@ -100,8 +112,10 @@ def opener() -> Opener:
     return Opener()
 
 
-def make_page(qtbot, root: Path, backend=None, opener=None) -> ComposePage:
-    page = ComposePage(str(root), (lambda: backend) if backend is not None else None, open_url=opener)
+def make_page(qtbot, root: Path, backend=None, opener=None, files=None) -> ComposePage:
+    """The page; ``files`` opens the .eml handed to the mail app (by default no app opens it: the mailto: link)."""
+    page = ComposePage(str(root), (lambda: backend) if backend is not None else None, open_url=opener,
+                       open_file=files or FileOpener(works=False))  # fmt: skip
     qtbot.addWidget(page, before_close_func=lambda p: p.shutdown())
     page.resize(1000, 700)
     page.show()
@@ -197,6 +211,7 @@ def test_picking_a_stored_email_drafts_a_reply_to_it(qtbot, page, fake, mail, op
     (row,) = list_drafts(mail)
     assert (row["context_kind"], row["context"], row["recipient"]) == ("message", "rosa-1@x", page.to.text())
     page.mail_button.click()
+    qtbot.waitUntil(lambda: bool(opener.urls), timeout=10_000)  # no app opened the .eml: the mailto: link
     url = opener.urls[-1].toString(QUrl.ComponentFormattingOption.FullyEncoded)
     assert url.startswith("mailto:rosa@properties.example.net?subject=Re%3A%20Plumber%20on%20Monday&body=Hi%20Rosa")
 
@@ -342,6 +357,7 @@ def test_open_in_mail_app_passes_the_url_unchanged(qtbot, page, fake, opener):
     page.instruction.setPlainText("invite Zoë for fish and chips")
     written(qtbot, page)
     page.mail_button.click()
+    qtbot.waitUntil(lambda: bool(opener.urls), timeout=10_000)  # no app opened the .eml: the mailto: link
     (url,) = opener.urls
     assert url.toString(QUrl.ComponentFormattingOption.FullyEncoded) == (
         "mailto:zoe@example.org?body=Hi%20Zo%C3%AB%2C%0D%0A%0D%0AFish%20%26%20chips%20at%207%3F%0D%0A%0D%0AAlex"
@@ -359,6 +375,7 @@ def test_without_a_mail_app_the_page_says_what_to_do(qtbot, data_home, fake, mon
     page.instruction.setPlainText("anything")
     written(qtbot, page)
     page.mail_button.click()
+    qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
     assert "set a default mail app" in page.status.text() and "use Copy" in shown[0]
 
 
@@ -642,3 +659,124 @@ def test_when_one_of_several_drafts_cannot_be_saved_the_others_are_and_nothing_i
     qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
     assert "no longer saved" in shown[0] and len(fake.prompts) == 2  # nothing new was written over them
     assert page.unsaved_tabs() == [1] and list_drafts(db)[0]["text"].startswith("Edit 0. ")
+
+
+# --- the mail app: a threaded, unsent email ---------------------------------------------------------------------
+def test_open_in_mail_app_hands_over_the_reply_as_a_threaded_eml(qtbot, data_home, fake, mail, opener):
+    import email
+    import email.policy
+
+    files = FileOpener()
+    page = make_page(qtbot, data_home, fake, opener, files)
+    with mail.conn:
+        mail.execute("UPDATE messages SET refs = 'rosa-0@x' WHERE message_id = 'rosa-1@x'")
+    pick(qtbot, page, "plumber", ["Plumber on Monday"])
+    fake.enqueue("Hi Rosa,\n\nMonday at 9 is perfect.\n\nBest,\nAlex")
+    page.instruction.setPlainText("say Monday at 9 works")
+    written(qtbot, page)
+    page.mail_button.click()
+    qtbot.waitUntil(lambda: page.status.text() == "Opened in your mail app.", timeout=10_000)
+    (path,) = files.paths
+    assert opener.urls == []  # the mailto: link only when no app opens the file
+    assert path.is_relative_to(data_home) and path.suffix == ".eml"
+    msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+    assert msg["In-Reply-To"] == "<rosa-1@x>" and msg["References"].split() == ["<rosa-0@x>", "<rosa-1@x>"]
+    assert msg["Subject"] == "Re: Plumber on Monday" and msg["X-Unsent"] == "1"
+    assert [(a.display_name, a.addr_spec) for a in msg["To"].addresses] == [("", "rosa@properties.example.net")]
+    assert msg.get_content().replace("\r\n", "\n") == "Hi Rosa,\n\nMonday at 9 is perfect.\n\nBest,\nAlex\n"
+    tasks.writer(page.workspace).wait()
+    (kept,) = list_corrections(page.workspace.db)
+    assert (kept.how, kept.kind) == ("opened", "accepted")
+
+
+def test_a_reply_that_only_the_mailto_link_opened_says_it_left_the_thread(qtbot, page, fake, mail, opener):
+    pick(qtbot, page, "plumber", ["Plumber on Monday"])
+    page.instruction.setPlainText("say Monday at 9 works")
+    written(qtbot, page)
+    page.mail_button.click()
+    qtbot.waitUntil(lambda: bool(opener.urls), timeout=10_000)
+    assert page.status.text().startswith("Opened in your mail app (as a new email")
+
+
+# --- refining the text of a tab ----------------------------------------------------------------------------------
+NOTE = "Hi Anna,\n\nI can't make Thursday at 3. Could we meet on Monday at 10 instead, at Café Nero?\n\nBest,\nAlex"
+SHORTER = "Hi Anna,\n\nNot Thursday at 3; Monday at 10 at Café Nero?\n\nBest,\nAlex"
+
+
+def refined(qtbot, page: ComposePage, how: str) -> None:
+    """Click a refine button and wait until the rewrite is in and its thread stopped."""
+    page.refine_buttons[how].click()
+    qtbot.waitUntil(lambda: not page.writing and not page.thread.isRunning(), timeout=30_000)
+
+
+def test_refine_rewrites_the_tab_shown_and_undo_brings_it_back(qtbot, page, fake, monkeypatch):
+    fake.enqueue("Hi Anna,\n\nOne.\n\nBest,\nAlex", NOTE, SHORTER)
+    page.instruction.setPlainText("tell Anna I can't make Thursday")
+    page.alternatives.setValue(2)
+    written(qtbot, page)
+    page.tabs.setCurrentIndex(1)
+    assert page.output.toPlainText() == NOTE and all(b.isEnabled() for b in page.refine_buttons.values())
+    assert not page.undo_refine_button.isEnabled()
+    chunks: list[str] = []
+    shown = ComposePage.on_refine_chunk
+
+    def on_refine_chunk(self, chunk):  # a method, so that Qt calls it on the GUI thread (see record_chunks)
+        chunks.append(chunk)
+        shown(self, chunk)
+
+    monkeypatch.setattr(ComposePage, "on_refine_chunk", on_refine_chunk)
+    refined(qtbot, page, "shorter")
+    assert "Make it shorter" in user_prompt(fake) and NOTE in user_prompt(fake) and len(chunks) > 5  # streamed
+    assert page.output.toPlainText() == SHORTER and page.editor(0).toPlainText() == "Hi Anna,\n\nOne.\n\nBest,\nAlex"
+    assert page.status.text().startswith("Rewritten shorter.") and not page.refine_note.isVisible()
+    assert page.save_button.isEnabled()  # the rewrite is not saved until the user saves it
+    page.output.setFocus()
+    qtbot.keyClick(page.output, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert page.output.toPlainText() == NOTE and not page.output.document().isModified()  # as saved
+    assert not page.undo_refine_button.isEnabled()
+    fake.enqueue(SHORTER)
+    refined(qtbot, page, "shorter")
+    assert page.undo_refine_button.isEnabled()
+    page.undo_refine_button.click()
+    assert page.output.toPlainText() == NOTE and page.status.text().startswith("Your text is back")
+
+
+def test_refine_says_what_the_rewrite_left_out(qtbot, page, fake):
+    fake.enqueue(NOTE, "Hi Anna,\n\nNot Thursday. Monday instead?\n\nBest,\nAlex")
+    page.instruction.setPlainText("tell Anna I can't make Thursday")
+    written(qtbot, page)
+    refined(qtbot, page, "friendly")
+    assert "Make it friendlier" in user_prompt(fake)
+    assert page.refine_note.isVisible() and page.refine_note.text().startswith("⚠ The rewrite left out 3, 10")
+    assert "Café" in page.refine_note.text() and "Nero" in page.refine_note.text()
+    assert "The rewrite left out" in page.status.text()
+    page.undo_refine_button.click()
+    assert page.output.toPlainText() == NOTE and not page.refine_note.isVisible()
+
+
+def test_translate_asks_for_the_language_and_a_cancel_changes_nothing(qtbot, data_home, fake):
+    answers = ["", "German"]
+    page = ComposePage(str(data_home), lambda: fake, open_file=FileOpener(works=False),
+                       ask_language=lambda _parent, _last: answers.pop(0) or None)  # fmt: skip
+    qtbot.addWidget(page, before_close_func=lambda p: p.shutdown())
+    qtbot.keyClicks(page.output, "Dear Rosa, see you on Monday.")
+    page.refine_buttons["translate"].click()  # cancelled
+    assert fake.prompts == [] and not page.writing
+    fake.enqueue("Liebe Rosa, bis Montag.")
+    refined(qtbot, page, "translate")
+    assert "Translate it into German." in user_prompt(fake) and page.language == "German"
+    assert page.output.toPlainText() == "Liebe Rosa, bis Montag." and page.status.text().startswith(
+        "Rewritten in German.")  # fmt: skip
+
+
+def test_a_stopped_refine_leaves_the_text_as_it_was(qtbot, data_home):
+    page = make_page(qtbot, data_home, GatedBackend(replies=["Hi Anna, shorter."]))
+    qtbot.keyClicks(page.output, "Hi Anna, I can't make Thursday at 3. Could we meet on Monday at 10 instead?")
+    before = page.output.toPlainText()
+    page.refine_buttons["shorter"].click()
+    qtbot.waitUntil(lambda: page.output.toPlainText() == "Hi", timeout=10_000)  # the first word streamed in
+    assert not any(b.isEnabled() for b in page.refine_buttons.values()) and page.output.isReadOnly()
+    page.stop_button.click()
+    qtbot.waitUntil(lambda: not page.writing and not page.thread.isRunning(), timeout=10_000)
+    assert page.output.toPlainText() == before and page.output.document().isModified()  # typed, still unsaved
+    assert page.status.text() == "Stopped: your text is as it was." and not page.output.isReadOnly()

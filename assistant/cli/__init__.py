@@ -9,6 +9,7 @@ import click
 from assistant import netguard
 from assistant.cli import app, corrections, demo, drafts, evaluate, mail, merge, privacy, train
 from assistant.cli import pairs as pairs_commands
+from assistant.cli import refine as refine_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,7 +24,7 @@ def cli(ctx: click.Context, data_dir: str | None, as_json: bool, verbose: bool) 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
 
 
-for module in (mail, pairs_commands, train, drafts, corrections, evaluate, privacy, app, demo, merge):
+for module in (mail, pairs_commands, train, drafts, refine_commands, corrections, evaluate, privacy, app, demo, merge):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -1,9 +1,10 @@
-"""Drafting commands: draft, batch, export drafts, model."""
+"""Drafting commands: draft, batch, export drafts, export eml, model."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -36,9 +37,11 @@ def draft_options(fn: Callable[..., Any]) -> Callable[..., Any]:
               help="Answer the email saved in this file.")  # fmt: skip
 @draft_options
 @click.option("--n", "n", type=click.IntRange(1, 10), default=1, metavar="K", help="Write K alternatives.")
+@click.option("--open", "open_app", is_flag=True,
+              help="Then open the draft in your mail app as an unsent email, threaded when it is a reply.")  # fmt: skip
 @command_options
 def draft(ctx: Context, instruction: tuple[str, ...], reply_to, reply_file, to, tone, length, adapter,
-          no_examples, model, seed, n) -> None:  # fmt: skip
+          no_examples, model, seed, n, open_app) -> None:  # fmt: skip
     """Write an email in your voice; it streams here and is saved.
 
     Example: mailvoice draft "ask Rosa if the plumber can come Monday" --to rosa@properties.example.net
@@ -76,7 +79,30 @@ def draft(ctx: Context, instruction: tuple[str, ...], reply_to, reply_file, to, 
         click.echo(f"Saved as draft {ids} ({result.model}{adapter_text}, {result.seconds:.1f}s, "
                    f"{result.tokens_per_second:.0f} tokens/s).", err=True)  # fmt: skip
 
-    ctx.emit(result.to_json(), human)
+    payload = result.to_json()
+    if open_app:
+        payload.update(_open_drafts(ctx, result.drafts, payload["drafts"]))
+    ctx.emit(payload, human)
+
+
+def _open_drafts(ctx: Context, drafts: list[Any], shown: list[dict[str, Any]]) -> dict[str, Any]:
+    """Hand each draft to the mail app as an .eml; say on stderr what opened. Returns the ``--json`` keys."""
+    from assistant.drafting.corrections import capture
+    from assistant.drafting.handoff import open_in_mail_app, save_handoff, saved_draft_eml
+
+    paths, opened = [], []
+    for d, entry in zip(drafts, shown, strict=True):
+        path = save_handoff(ctx.root, saved_draft_eml(ctx.db, d.id), d.id)
+        entry["eml"] = str(path)
+        paths.append(str(path))
+        opened.append(open_in_mail_app(path))
+        if opened[-1]:
+            capture(ctx.db, d.id, d.text, "opened")  # taken out to send, as written: what the user kept
+            click.echo(f"Opened draft #{d.id} in your mail app ({path}).", err=True)
+        else:
+            click.echo(f"No app opened draft #{d.id}: it is saved as {path}. Open that file from your mail app "
+                       "(Outlook opens it as a draft), or set a default app for .eml files.", err=True)  # fmt: skip
+    return {"eml": paths[0] if paths else None, "opened": all(opened) and bool(opened)}
 
 
 @click.command()
@@ -132,6 +158,29 @@ def export_drafts(ctx: Context, out: str, excel: bool) -> None:
 
     count = write_whole(out, lambda path: write(ctx.db, path, excel=excel))
     ctx.emit({"out": out, "drafts": count}, f"Wrote {count:,} drafts to {out}.")
+
+
+@export.command("eml")
+@click.argument("draft_id", type=int, metavar="DRAFT_ID")
+@click.argument("out", type=click.Path(dir_okay=False), metavar="OUT.eml")
+@command_options
+def export_eml(ctx: Context, draft_id: int, out: str) -> None:
+    """A saved draft as an unsent email (.eml) for your mail app: threaded when it answers an email.
+
+    Outlook opens the file as a draft to send; Thunderbird and Apple Mail show it as a message (Edit as New
+    Message makes it one).
+    """
+    from email.parser import BytesHeaderParser
+
+    from assistant.drafting.handoff import saved_draft_eml
+
+    data = saved_draft_eml(ctx.db, draft_id)
+    write_whole(out, lambda path: Path(path).write_bytes(data))
+    headers = BytesHeaderParser().parsebytes(data)
+    threaded = bool(headers["In-Reply-To"])
+    payload = {"out": out, "draft": draft_id, "threaded": threaded, "bytes": len(data)}
+    thread_text = " It answers its email in the same thread." if threaded else ""
+    ctx.emit(payload, f"Wrote draft #{draft_id} to {out}: open it in your mail app.{thread_text}")
 
 
 @click.command()

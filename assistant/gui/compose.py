@@ -2,8 +2,11 @@
 
 Tone, length and the number of alternatives go to the same core call as ``mailvoice draft``; each alternative
 streams into its own tab. A draft can be stopped, written again (Regenerate), edited and saved, copied, or opened
-in the user's mail app as a ``mailto:`` link. Drafting, searching and saving run off the GUI thread; the page
-keeps one engine, so the model loads once per session.
+in the user's mail app as an unsent email (.eml) in the thread it answers (a ``mailto:`` link when no app opens
+the file). The text of a tab can be refined (shorter, longer, more formal, friendlier, fixed, translated) as
+``mailvoice refine`` does: it streams into the tab, Undo brings the text back, and what the rewrite left out is
+named. Drafting, refining, searching and saving run off the GUI thread; the page keeps one engine, so the model
+loads once per session.
 
 Words are never lost: whatever would replace text the user has not saved (Generate, Regenerate, opening a
 saved draft, quitting) asks Save / Discard / Cancel first; the drafts shown stay until the new ones start to
@@ -19,6 +22,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -28,6 +32,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
@@ -38,11 +43,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from assistant.drafting import handoff
 from assistant.drafting.backend import Backend
 from assistant.drafting.corrections import capture
 from assistant.drafting.drafts import DraftResult, SavedDraft, draft, save_partial, update_draft
 from assistant.drafting.incomplete import describe
 from assistant.drafting.prompting import PromptError, ReplyContext, reply_from_store
+from assistant.drafting.refine import RefineResult, refine
 from assistant.errors import MailvoiceError
 from assistant.gui import tasks
 from assistant.gui.compat import keep_none_alive
@@ -55,6 +62,19 @@ from assistant.workspace import Workspace
 TONES = ("", "friendly", "formal", "warm", "brief and direct", "apologetic", "enthusiastic")
 REPLY_CHARS = 1500  # of the email answered, shown on the page (the prompt takes what fits the model)
 EMPTY_INSTRUCTION = 'The instruction is empty: say what the email should do, e.g. "ask Rosa to fix the tap".'
+# The refine buttons under the editor: (how, label, tooltip).
+REFINE_BUTTONS = (
+    ("shorter", "Shorter", "Say the same in fewer words, in your voice."),
+    ("longer", "Longer", "A fuller version, without adding facts."),
+    ("formal", "More formal", "The same email, more formal."),
+    ("friendly", "Friendlier", "The same email, friendlier and warmer."),
+    ("fix", "Fix", "Fix spelling, grammar and punctuation only."),
+    ("translate", "Translate…", "Translate the email into another language."),
+)
+LANGUAGES = ("English", "German", "French", "Spanish", "Italian", "Portuguese", "Dutch", "Polish", "Swedish",
+             "Japanese", "Chinese")  # fmt: skip
+NO_MAIL_APP = ("No mail app opened the draft: set a default mail app for .eml files and mailto: links in your "
+               "system's settings, or use Copy and paste it into your mail.")  # fmt: skip
 
 
 def mailto_url(to: str, subject: str, body: str) -> str:
@@ -70,9 +90,17 @@ def _crlf(text: str) -> str:
 
 
 def reply_subject(subject: str) -> str:
-    """``Re: subject``, without piling up ``Re: Re:``."""
-    subject = " ".join(subject.split())
-    return subject if re.match(r"(?i)re\s*:", subject) or not subject else f"Re: {subject}"
+    """``Re: subject``, without piling up ``Re: Re:`` (nor ``Re: AW:``)."""
+    return handoff.reply_subject(subject)
+
+
+def ask_language_dialog(parent: QWidget, last: str = "") -> str | None:
+    """Ask which language to translate into (a list to pick from, or type one); None when cancelled."""
+    choices = list(dict.fromkeys([last, *LANGUAGES] if last else LANGUAGES))
+    language, ok = QInputDialog.getItem(parent, "Translate", "Translate the email into:", choices, 0, True)
+    if not ok:
+        return None
+    return language.strip() or None
 
 
 def _load_reply(ws: Workspace, message_id: str) -> ReplyContext:
@@ -101,6 +129,27 @@ def _write(ws: Workspace, request: dict[str, Any], backend: Backend | None, prog
         on_saved=lambda i, saved: progress((i, saved)),  # a stop later keeps it: the page must know its id
         cancel=cancel,
     )
+
+
+def _hand_off(ws: Workspace, job: dict[str, Any], open_file: Callable[[Path], bool]) -> tuple[Path, bool]:
+    """Write the draft as an unsent email in the thread it answers, and open it; in a worker thread.
+
+    Returns the file and whether an app opened it."""
+    reply = None
+    if job["reply_to"]:
+        try:
+            reply = reply_from_store(ws.db, job["reply_to"])
+        except PromptError:  # deleted since: the draft goes as a new email
+            reply = None
+    data = handoff.draft_eml(job["text"], to=job["to"], subject=job["subject"], reply=reply, db=ws.db)
+    path = handoff.save_handoff(ws.root, data, job["id"])
+    return path, bool(open_file(path))
+
+
+def _refine(ws: Workspace, job: dict[str, Any], backend: Backend | None, progress, cancel) -> RefineResult:
+    """The core call of one refine, in the worker thread; each chunk of the rewrite goes out as text."""
+    return refine(ws.db, job["text"], job["how"], language=job["language"], backend=backend, cancel=cancel,
+                  on_chunk=progress)  # fmt: skip
 
 
 def _save(db: Any, jobs: list[dict[str, Any]]) -> tuple[list[int], str]:
@@ -138,19 +187,28 @@ class ComposePage(QWidget):
         ws: the workspace (or its data folder).
         backend_factory: makes the drafting engine once (tests pass a fake); llama.cpp on the chosen model when None.
         open_url: opens the ``mailto:`` link (default: ``QDesktopServices.openUrl``); returns whether it could.
+        open_file: opens the draft's .eml file in the mail app, in a worker thread (default:
+            :func:`assistant.drafting.handoff.open_in_mail_app`); returns whether it could.
         ask: asks Save / Discard / Cancel before unsaved text would be replaced (default: a message box).
+        ask_language: asks which language Translate… translates into; None when cancelled (default: a dialog).
     """
 
     models_requested = Signal()
 
     def __init__(self, ws: Workspace | str, backend_factory=None, parent: QWidget | None = None, *,
-                 open_url: Callable[[QUrl], bool] | None = None, ask: Ask | None = None):  # fmt: skip
+                 open_url: Callable[[QUrl], bool] | None = None, ask: Ask | None = None,
+                 open_file: Callable[[Path], bool] | None = None,
+                 ask_language: Callable[[QWidget, str], str | None] | None = None):  # fmt: skip
         super().__init__(parent)
         keep_none_alive()  # every streamed word makes Qt calls: see assistant.gui.compat
         self.workspace = Workspace.of(ws)
         self.backend_factory = backend_factory
         self.open_url = open_url or QDesktopServices.openUrl
+        self.open_file = open_file or handoff.open_in_mail_app
         self.ask = ask or ask_save_discard
+        self.ask_language = ask_language or ask_language_dialog
+        self.language = ""  # the last language translated into
+        self.refining: dict[str, Any] | None = None  # the refine running: its editor and the text it replaces
         self.backend: Backend | None = None
         self.thread = None
         self.worker: tasks.CallWorker | None = None
@@ -220,6 +278,7 @@ class ComposePage(QWidget):
         self.copy_button.clicked.connect(self.copy)
         self.mail_button.clicked.connect(self.open_in_mail_app)
         self.save_button.clicked.connect(self.save_edits)
+        self._build_refine_row()
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             QShortcut(QKeySequence(keys), self, activated=self.generate)
         QShortcut(QKeySequence("Ctrl+R"), self, activated=self.pick_reply)
@@ -262,6 +321,8 @@ class ComposePage(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.flag_bar)
         layout.addWidget(self.tabs, 1)
+        layout.addLayout(self.refine_row)
+        layout.addWidget(self.refine_note)
         layout.addWidget(self.status)
 
     def _build_flag_bar(self) -> None:
@@ -278,6 +339,27 @@ class ComposePage(QWidget):
         row.addWidget(self.flag_label, 1)
         row.addWidget(self.flag_regenerate)
         self.flag_bar.hide()
+
+    def _build_refine_row(self) -> None:
+        """The small buttons under the editor that rewrite its text, Undo refine, and the note on what a
+        rewrite left out."""
+        self.refine_buttons: dict[str, QPushButton] = {}
+        self.refine_row = QHBoxLayout()
+        self.refine_row.addWidget(QLabel("Refine:"))
+        for how, text, tip in REFINE_BUTTONS:
+            button = QPushButton(text)
+            button.setToolTip(tip + " Keeps every fact, name, number and link; Ctrl+Z brings your text back.")
+            button.clicked.connect(functools.partial(self.refine, how))
+            self.refine_buttons[how] = button
+            self.refine_row.addWidget(button)
+        self.undo_refine_button = QPushButton("Undo refine")
+        self.undo_refine_button.setToolTip("Bring back the text as it was before the last rewrite (or Ctrl+Z).")
+        self.undo_refine_button.clicked.connect(self.undo_refine)
+        self.refine_row.addWidget(self.undo_refine_button)
+        self.refine_row.addStretch()
+        self.refine_note = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)
+        self.refine_note.setObjectName("refineNote")
+        self.refine_note.hide()
 
     # --- the email answered -----------------------------------------------------------------------------
     def pick_reply(self) -> MessagePicker | None:
@@ -514,6 +596,7 @@ class ComposePage(QWidget):
         editor.setTabChangesFocus(True)  # Tab moves on, as everywhere else on the page
         editor.setReadOnly(self.writing)
         editor.document().modificationChanged.connect(lambda _m: self._update_buttons())
+        editor.undoAvailable.connect(lambda available: available or self._refine_undone(editor))
         self.drafts.append({})
         self.tabs.addTab(editor, f"Draft {self.tabs.count() + 1}")
         return editor
@@ -559,6 +642,12 @@ class ComposePage(QWidget):
         self.save_button.setEnabled(unsaved)
         saved = bool(self.current_draft().get("id"))
         self.save_button.setText("Save e&dits  (Ctrl+S)" if saved else "Save &draft  (Ctrl+S)")
+        for button in self.refine_buttons.values():
+            button.setEnabled(not busy and has_text)
+        refined = self.current_draft().get("refined")
+        self.undo_refine_button.setEnabled(not busy and refined is not None)
+        self.refine_note.setText(f"⚠ {refined['warning']}" if refined and refined["warning"] else "")
+        self.refine_note.setVisible(bool(refined and refined["warning"]) and not busy)
         self._update_flag_bar()
 
     def _update_flag_bar(self) -> None:
@@ -586,10 +675,12 @@ class ComposePage(QWidget):
         self.status.setText("Copied: paste it into your mail.")
         self.record_use("copied")
 
-    def record_use(self, how: str) -> None:
-        """A saved draft taken out of the app, as shown now, is what the user kept of it: a correction (or an
-        accepted draft) to learn from. Written in the background; a failure only goes to the log."""
-        draft_id, text = self.current_draft().get("id"), self.output.toPlainText()
+    def record_use(self, how: str, draft_id: int | None = None, text: str | None = None) -> None:
+        """A saved draft taken out of the app, as shown now (or ``draft_id`` as ``text`` was taken), is what the
+        user kept of it: a correction (or an accepted draft) to learn from. Written in the background; a failure
+        only goes to the log."""
+        if text is None:
+            draft_id, text = self.current_draft().get("id"), self.output.toPlainText()
         if draft_id:
             tasks.write(self, self.workspace, lambda db: capture(db, draft_id, text, how),
                         on_failed=lambda why: log.warning("a correction was not recorded: %s", why))  # fmt: skip
@@ -598,15 +689,150 @@ class ComposePage(QWidget):
         return mailto_url(self.to.text(), self.subject(), self.output.toPlainText())
 
     def open_in_mail_app(self) -> None:
-        url = self.mailto()
-        if not self.open_url(QUrl.fromEncoded(url.encode("ascii"))):
-            message = ("No mail app opened the draft: set a default mail app for mailto: links in your system's "
-                       "settings, or use Copy and paste it into your mail.")  # fmt: skip
+        """Hand the draft shown to the mail app: an unsent email in the thread it answers (written and opened off
+        the GUI thread), or a ``mailto:`` link when no app opens the file."""
+        request = self.request or {}
+        job = {"text": self.output.toPlainText(), "to": self.to.text().strip(), "subject": self.subject(),
+               "reply_to": request.get("reply_to"), "id": self.current_draft().get("id")}  # fmt: skip
+        job["mailto"] = self.mailto()
+        ws, open_file = self.workspace, self.open_file
+        self.status.setText("Opening in your mail app…")
+        tasks.call(self, lambda: _hand_off(ws, job, open_file), lambda done: self.handed_off(job, *done),
+                   lambda message: self.hand_off_failed(job, message))  # fmt: skip
+
+    def handed_off(self, job: dict[str, Any], path: Path, opened: bool) -> None:
+        """The .eml is written: opened by a mail app, or the ``mailto:`` link is the last resort."""
+        if opened:
+            self.status.setText("Opened in your mail app.")
+            self.record_use("opened", job["id"], job["text"])
+            return
+        self.open_mailto(job, f" The draft is also saved as {path}: open that file from your mail app.")
+
+    def hand_off_failed(self, job: dict[str, Any], message: str) -> None:
+        log.warning("the draft could not be handed off as a file: %s", message)
+        self.open_mailto(job, "")
+
+    def open_mailto(self, job: dict[str, Any], where: str) -> None:
+        if not self.open_url(QUrl.fromEncoded(job["mailto"].encode("ascii"))):
+            message = NO_MAIL_APP + where
             self.status.setText(message)
             tasks.show_error(self, message)
             return
-        self.status.setText("Opened in your mail app.")
-        self.record_use("opened")
+        unthreaded = " (as a new email: your mail app did not open the reply in its thread)" if job["reply_to"] else ""
+        self.status.setText(f"Opened in your mail app{unthreaded}.")
+        self.record_use("opened", job["id"], job["text"])
+
+    # --- refining the text of a tab ---------------------------------------------------------------------
+    def refine(self, how: str) -> None:
+        """Rewrite the text of the tab shown (``how``: see :data:`assistant.drafting.refine.HOWS`), off the GUI
+        thread; the rewrite streams in, and Ctrl+Z or Undo refine brings the text back."""
+        if self.writing:
+            return
+        editor = self.output
+        text = editor.toPlainText()
+        if not text.strip():
+            self.status.setText("There is no text to refine: write or generate a draft first.")
+            return
+        language = None
+        if how == "translate":
+            language = self.ask_language(self, self.language)
+            if not language:
+                return
+            self.language = language
+        if self.backend is None and self.backend_factory is not None:
+            self.backend = self.backend_factory()
+        self.refining = {"editor": editor, "text": text, "modified": editor.document().isModified(), "started": False}
+        job = {"text": text, "how": how, "language": language}
+        self.worker = tasks.CallWorker(functools.partial(_refine, self.workspace, job, self.backend))
+        self.worker.progress.connect(self.on_refine_chunk)
+        self.worker.finished.connect(self.on_refined)
+        self.worker.failed.connect(self.on_refine_failed)
+        self.worker.cancelled.connect(self.on_refine_stopped)
+        self.set_busy(True)
+        self.status.setText("Rewriting…")
+        self.thread = tasks.start(self, self.worker)
+
+    def on_refine_chunk(self, chunk: str) -> None:
+        state = self.refining
+        if state is None or self.tabs.indexOf(state["editor"]) < 0:
+            return
+        editor = state["editor"]
+        if not state["started"]:  # the first words: the text makes way (its undo steps are not the rewrite's)
+            state["started"] = True
+            editor.setUndoRedoEnabled(False)
+            editor.clear()
+        editor.moveCursor(QTextCursor.MoveOperation.End)
+        editor.insertPlainText(chunk)
+
+    def on_refined(self, result: RefineResult) -> None:
+        """The rewrite is whole: it replaces the text as one step that Ctrl+Z undoes."""
+        state, self.refining = self.refining, None
+        self.set_busy(False)
+        i = self.tabs.indexOf(state["editor"]) if state else -1
+        if i < 0:
+            return
+        editor = state["editor"]
+        self._put_back(state)
+        if not result.text.strip():
+            self.status.setText("The rewrite came out empty; your text is as it was. Try again.")
+            return
+        cursor = editor.textCursor()
+        cursor.beginEditBlock()
+        cursor.select(QTextCursor.SelectionType.Document)
+        cursor.insertText(result.text)
+        cursor.endEditBlock()
+        editor.setTextCursor(cursor)
+        self.drafts[i]["refined"] = {"before": state["text"], "after": result.text, "warning": result.warning()}
+        self._update_buttons()
+        warning = f" {result.warning()}" if result.dropped else ""
+        self.status.setText(f"Rewritten {result.done()}. Ctrl+Z or Undo refine brings your text back.{warning}")
+
+    def _put_back(self, state: dict[str, Any]) -> None:
+        """The text as it was before the refine, with its unsaved-or-not state, and undo on again."""
+        editor = state["editor"]
+        if state["started"]:
+            editor.setPlainText(state["text"])
+            editor.setUndoRedoEnabled(True)
+            if state["modified"]:
+                editor.document().setModified(True)
+
+    def on_refine_failed(self, message: str) -> None:
+        self._refine_ended(message)
+
+    def on_refine_stopped(self) -> None:
+        self._refine_ended("Stopped: your text is as it was.")
+
+    def _refine_ended(self, message: str) -> None:
+        state, self.refining = self.refining, None
+        if state is not None and self.tabs.indexOf(state["editor"]) >= 0:
+            self._put_back(state)
+        self.set_busy(False)
+        self.status.setText(message)
+
+    def undo_refine(self) -> None:
+        """Bring back the text of the tab shown as it was before its last rewrite (itself undoable)."""
+        i = self.tabs.currentIndex()
+        refined = self.current_draft().get("refined")
+        if self.writing or refined is None:
+            return
+        editor = self.output
+        if editor.toPlainText() == refined["after"] and editor.document().isUndoAvailable():
+            editor.undo()  # the rewrite was the last step: undoing it also restores the saved-or-not state
+        else:
+            cursor = editor.textCursor()
+            cursor.beginEditBlock()
+            cursor.select(QTextCursor.SelectionType.Document)
+            cursor.insertText(refined["before"])
+            cursor.endEditBlock()
+        self.drafts[i].pop("refined", None)
+        self._update_buttons()
+        self.status.setText("Your text is back as it was before the rewrite.")
+
+    def _refine_undone(self, editor: QPlainTextEdit) -> None:
+        """Nothing left to undo in ``editor`` (Ctrl+Z took back the rewrite): its refine is over."""
+        i = self.tabs.indexOf(editor)
+        if 0 <= i < len(self.drafts) and self.drafts[i].pop("refined", None) is not None:
+            self._update_buttons()
 
     def save_edits(self) -> None:
         """Save the draft shown: the user's edits to a saved draft (the model's text stays with it, see
