@@ -8,7 +8,10 @@ instead of minutes.
 
 The ``fake`` section: ``steps`` (5), ``delay`` between steps (0.05 s), ``noise`` (write to stdout and fd 1 as
 chatty libraries do), and ``crash_at`` / ``fail_at`` / ``disk_full_at``: the step at which to die without a word,
-raise a user error, or find the disk full. Each step is saved as a checkpoint folder, as the real trainer does.
+raise a user error, or find the disk full; ``export``: write a stand-in ``adapter.gguf`` to the job's adapter
+folder and report it, so that the run's adapter is registered. Each step is saved as a checkpoint folder, as the
+real trainer does. A preference run (``kind: "preference"``) also reports the held-out measures a real one does:
+an evaluation at step 0 and at the end, and the ``preference`` summary in its result.
 """
 
 from __future__ import annotations
@@ -18,12 +21,13 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from assistant.errors import MailvoiceError
 from trainer.checkpoint import latest, prune
-from trainer.events import Checkpoint, Finished, Start, Step
+from trainer.events import Checkpoint, Eval, Exported, Finished, Start, Step
 from trainer.worker import Worker, main
 
 
@@ -59,7 +63,10 @@ class FakeWorker(Worker):
         if spec.get("noise"):  # what chatty libraries and C code do; it must land in worker.log
             print("python noise on stdout", flush=True)
             os.write(1, b"native noise on fd 1\n")
+        preference = self.job.get("kind") == "preference"
         self.emit(Start(step=step, total_steps=total).to_json())
+        if preference and step == 0:
+            self.emit(Eval(step=0, eval_loss=0.6931, preference_accuracy=0.5, chosen_accuracy=0.5).to_json())
         while step < total:
             time.sleep(float(spec.get("delay", 0.05)))
             step += 1
@@ -74,7 +81,23 @@ class FakeWorker(Worker):
             if self.should_stop() and step < total:
                 self.emit(Checkpoint(step=step).to_json())
                 return Finished(status="cancelled", steps=step, total_steps=total)
-        return Finished(status="done", steps=step, total_steps=total, train_loss=1.0 / step, seconds=0.0)
+        done = Finished(status="done", steps=step, total_steps=total, train_loss=1.0 / step, seconds=0.0,
+                        export=self._export_stand_in() if spec.get("export") else None)  # fmt: skip
+        if not preference:
+            return done
+        self.emit(Eval(step=step, eval_loss=0.5, best=True, preference_accuracy=1.0, chosen_accuracy=0.75).to_json())
+        measured = {"preference_accuracy_before": 0.5, "preference_accuracy_after": 1.0,
+                    "chosen_accuracy_before": 0.5, "chosen_accuracy_after": 0.75}  # fmt: skip
+        return replace(done, eval_loss=0.5, best_step=step,
+                       preference={**self.job.get("preference", {}), "beta": 0.1, **measured})  # fmt: skip
+
+    def _export_stand_in(self) -> Exported:
+        folder = Path(self.job["adapter_dir"])
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "adapter.gguf").write_bytes(b"GGUF stand-in")
+        event = Exported(path=str(folder / "adapter.gguf"), architecture="llama", tensors=0)
+        self.emit(event.to_json())
+        return event
 
 
 if __name__ == "__main__":

@@ -112,12 +112,20 @@ class Step(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class Eval(Event):
-    """The validation loss at ``step``; ``best``: the lowest so far (that adapter is the one exported)."""
+    """The validation loss at ``step``; ``best``: the lowest so far (that adapter is the one exported).
+
+    A preference-tuning run's ``eval_loss`` is the DPO loss on the held-out pairs, and it adds
+    ``preference_accuracy`` (the share of those pairs whose chosen text gained more log-probability than the
+    rejected one against the starting adapter; ties count half, so 0.5 before the first step) and
+    ``chosen_accuracy`` (the share where the chosen text is simply the likelier one). Its ``step`` 0 is the
+    starting adapter, measured before any step. Supervised runs leave both out."""
 
     event = "eval"
     step: int
     eval_loss: float
     best: bool = False
+    preference_accuracy: float | None = None
+    chosen_accuracy: float | None = None
     time: float | None = None
 
 
@@ -144,6 +152,9 @@ class _Result(Event):
     seconds: float | None = kept()  # training time over every session of the run
     adapter_dir: str | None = kept()  # the PEFT adapter to export
     tokens_per_second: float | None = kept()
+    preference: dict[str, Any] | None = None
+    """A preference-tuning run's summary (``trainer.preference``: pairs, beta, the held-out accuracies before
+    and after); None for supervised runs and in earlier logs."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -8,6 +8,11 @@ exported adapter goes to ``<data>/adapters/<name>/`` (``adapter.gguf`` + ``adapt
 Starting a run is the same for the CLI and the GUI: :func:`resolve_config`, :func:`training_examples`,
 :func:`run_preflight`, then :func:`prepare_run` (refuse, or take the settings that fit, and create the folder);
 :class:`trainer.process.TrainingProcess` trains it and :func:`finish` registers the result.
+
+A preference-tuning run (``job.json`` ``kind: "preference"``, see :mod:`trainer.preference`) starts from an
+adapter instead of the base alone: :func:`preference_plan` and :func:`preference_preflight` say what it would
+train and how long it takes, :func:`prepare_preference_run` creates it (its folder holds ``pairs.jsonl`` and the
+starting adapter's weights in ``start/`` instead of ``data.jsonl``); training and registering are the same.
 """
 
 from __future__ import annotations
@@ -16,21 +21,26 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlite_utils
 
+from assistant.errors import MailvoiceError
 from assistant.store import adapters
 from assistant.store.db import get_setting
 from trainer import preflight, prompts
 from trainer.base_model import BaseIdentity, identify
-from trainer.config import TrainConfig
+from trainer.config import ALL_PROJECTIONS, TrainConfig
 from trainer.data import DataError, Example, load_examples, save_jsonl
+from trainer.edits import PreferencePair, preference_pairs, split
 from trainer.events import Event, Finished, parse
 from trainer.metrics import MetricsLog
+from trainer.preference import PAIRS_FILE, START_DIR, PreferenceError, PreferenceExample, save_pairs
 
 log = logging.getLogger("mailvoice.trainer")
 
@@ -237,15 +247,28 @@ def new_run(
     texts: prompts.PromptTexts | None = None,
 ) -> Path:
     """Create the run folder with everything the worker needs; return it."""
+    run_dir = _new_run_dir(root, cfg)
+    save_jsonl(examples, run_dir / "data.jsonl")
+    if texts is not None and any(e.messages for e in examples):
+        prompts.save_texts(run_dir, texts)
+    _write_job(run_dir, root, cfg, base, adapter_name)
+    return run_dir
+
+
+def _new_run_dir(root: Path, cfg: TrainConfig) -> Path:
+    """A new, uniquely named run folder holding ``config.json``."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir, n = runs_root(root) / stamp, 2
     while run_dir.exists():
         run_dir, n = runs_root(root) / f"{stamp}-{n}", n + 1
     run_dir.mkdir(parents=True)
     cfg.save(run_dir / "config.json")
-    save_jsonl(examples, run_dir / "data.jsonl")
-    if texts is not None and any(e.messages for e in examples):
-        prompts.save_texts(run_dir, texts)
+    return run_dir
+
+
+def _write_job(run_dir: Path, root: Path, cfg: TrainConfig, base: BaseIdentity, adapter_name: str,
+               **more: Any) -> None:  # fmt: skip
+    """``job.json`` (what the worker does; ``more``: a run kind's own keys) and the status ``created``."""
     job = {
         "config": cfg.to_json(),
         "base": base.to_json(),
@@ -254,10 +277,10 @@ def new_run(
         "adapter_name": adapter_name,
         "adapter_dir": str(root / "adapters" / adapter_name),
         "created_at": _now(),
+        **more,
     }
     (run_dir / "job.json").write_text(json.dumps(job, indent=2))
     write_status(run_dir, "created")
-    return run_dir
 
 
 def _architecture(base: BaseIdentity) -> str | None:
@@ -308,6 +331,8 @@ def finish(
         for key in ("steps", "train_loss", "eval_loss", "best_step", "seconds", "tokens_per_second")
     }
     metrics["parity"] = finished.parity.fields_json() if finished.parity else None
+    if finished.preference is not None:
+        metrics["preference"] = finished.preference
     gguf = Path(finished.export.path)
     _keep_training_log(run_dir, gguf.parent)
     return adapters.register(db, root, job["adapter_name"], gguf, job["base"], job["config"], metrics, run_dir)
@@ -351,3 +376,280 @@ def measured_rate(root: Path, base_sha256: str) -> float | None:
         if job.get("base", {}).get("sha256") == base_sha256 and rate:
             return float(rate)
     return None
+
+
+# --- preference tuning ------------------------------------------------------------------------------------
+
+MIN_PREFERENCE_PAIRS = 8
+"""Corrections whose words the user changed, needed to learn from: with fewer, DPO's steps mostly learn the few
+texts themselves (a handful of pairs is memorised in one pass), not what the user prefers."""
+MIN_HELD_OUT_PAIRS = 1
+"""Changed corrections among the held-out newest tenth: without one, there is nothing to measure the result on."""
+REFRESH_SUFFIX = re.compile(r"-refresh-\d{8}-\d{4}(-\d+)?$")
+
+
+@dataclass
+class PreferencePlan:
+    """What a preference-tuning run would train: its settings, the adapter it starts from, the pairs."""
+
+    cfg: TrainConfig  # the starting adapter's base and LoRA shape, the preference rate, passes and steps
+    adapter: dict[str, Any]  # the starting adapter, as assistant.store.adapters.list_adapters shows it
+    peft_dir: Path  # its PEFT weights (adapter_config.json + adapter_model.safetensors)
+    train: list[PreferencePair]
+    held_out: list[PreferencePair]
+    rule_made: bool
+
+    def counts(self) -> dict[str, int]:
+        return pair_counts(self.train, self.held_out)
+
+
+def pair_counts(train: list[Any], held_out: list[Any]) -> dict[str, int]:
+    """``train`` and ``held_out`` pairs; of the training ones, ``edit`` (the model's own drafts rejected) and
+    ``rule_made``."""
+    edits = sum(p.made_by == "edit" for p in train)
+    return {"train": len(train), "held_out": len(held_out), "edit": edits, "rule_made": len(train) - edits}
+
+
+def refresh_name(old: str) -> str:
+    """``<old>-refresh-YYYYMMDD-HHMM`` (an earlier refresh's suffix replaced, not stacked)."""
+    return f"{REFRESH_SUFFIX.sub('', old)}-refresh-{dt.datetime.now():%Y%m%d-%H%M}"
+
+
+def peft_folder(root: Path, adapter: dict[str, Any]) -> Path:
+    """The PEFT weights an adapter was exported from (its run's ``best/`` or ``final/``); :class:`PreferenceError`
+    when they are gone."""
+    places = []
+    gguf = Path(adapter["path"]) if Path(adapter["path"]).is_absolute() else root / adapter["path"]
+    try:
+        saved = json.loads((gguf.parent / "adapter_config.json").read_text(encoding="utf-8"))
+        if saved.get("peft_adapter"):
+            places.append(Path(saved["peft_adapter"]))
+    except (OSError, ValueError):
+        pass
+    if adapter.get("run_dir"):
+        run_dir = Path(adapter["run_dir"]) if Path(adapter["run_dir"]).is_absolute() else root / adapter["run_dir"]
+        places += [run_dir / "best", run_dir / "final"]
+    for folder in places:
+        if (folder / "adapter_model.safetensors").is_file() and (folder / "adapter_config.json").is_file():
+            return folder
+    raise PreferenceError(
+        f"The training weights of the adapter {adapter['name']} are gone (they were in its run folder, "
+        f"{places[-1].parent if places else 'unknown'}), and preference tuning starts from them. Train a new "
+        "adapter, then tune it on your corrections.",
+        cli="Train one with: mailvoice train",
+    )
+
+
+def _starting_adapter(db: sqlite_utils.Database, name: str | None) -> dict[str, Any]:
+    name = name or adapters.default_adapter(db)
+    if not name:
+        raise PreferenceError(
+            "Preference tuning improves an adapter you have, and there is none yet: train an adapter first.",
+            cli="Train one with: mailvoice train",
+        )
+    found = next((a for a in adapters.list_adapters(db) if a["name"] == name), None)
+    if found is None:
+        adapters.stored_path(db, name)  # raises AdapterError, naming the adapters there are
+        raise PreferenceError(f"No adapter named {name!r}.")
+    return found
+
+
+def _preference_pairs(db: sqlite_utils.Database, rule_made: bool) -> tuple[list[PreferencePair], list[PreferencePair]]:
+    """(pairs to learn from, held-out pairs): the held-out ones are the user's own edits only."""
+    if not db["corrections"].exists():
+        return [], []
+    learn, held = split(db)
+    return preference_pairs(learn, rule_made=rule_made), preference_pairs(held)
+
+
+def _too_few(db: sqlite_utils.Database, edits: int, held: int, rule_made: bool) -> PreferenceError:
+    from assistant.drafting.corrections import counts
+
+    c = counts(db) if db["corrections"].exists() else {"total": 0, "excluded": 0}
+    rules = " Rule-made texts are added to these, not counted." if rule_made else ""
+    return PreferenceError(
+        f"Preference tuning needs at least {MIN_PREFERENCE_PAIRS} corrections whose words you changed to learn "
+        f"from, and {MIN_HELD_OUT_PAIRS} more among the newest tenth of your corrections, held out to measure the "
+        f"result; you have {edits} to learn from and {held} held out ({c['total']} corrections in all, "
+        f"{c['excluded']} excluded). With fewer it would learn those few texts, not what you prefer.{rules} Edit "
+        "more drafts before you save, copy or open them, then try again.",
+        cli="See them with: mailvoice corrections",
+    )
+
+
+def preference_plan(
+    db: sqlite_utils.Database, root: Path, cfg: TrainConfig, adapter: str | None = None, rule_made: bool = False
+) -> PreferencePlan:
+    """What :func:`prepare_preference_run` would train (``cfg``: :func:`resolve_config`'s; ``adapter``: the one
+    to start from, by default the one drafting uses, else the newest); :class:`PreferenceError` when there is no
+    adapter, its weights or base are gone, or there are too few corrections."""
+    from trainer.shapes import shape_of
+
+    row = _starting_adapter(db, adapter)
+    peft_dir = peft_folder(root, row)
+    base = row["base"]
+    try:
+        same = identify(base["path"]).sha256 == base["sha256"]
+    except MailvoiceError:
+        same = False
+    if not same:
+        raise PreferenceError(
+            f"The adapter {row['name']} was trained on {base['path']}, which is gone or has changed; preference "
+            "tuning needs that exact model. Put it back, or train a new adapter on the model you have."
+        )
+    train, held = _preference_pairs(db, rule_made)
+    edits = sum(p.made_by == "edit" for p in train)
+    if edits < MIN_PREFERENCE_PAIRS or len(held) < MIN_HELD_OUT_PAIRS:
+        raise _too_few(db, edits, len(held), rule_made)
+    peft = json.loads((peft_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    targets = set(peft["target_modules"])
+    settings = {
+        **cfg.to_json(),
+        "base": base["path"],
+        # The LoRA's shape is the starting adapter's; no dropout, so that the policy at step 0 is exactly the
+        # reference it is measured against (as trl does).
+        "lora_r": int(peft["r"]),
+        "lora_alpha": float(peft["lora_alpha"]),
+        "lora_dropout": 0.0,
+        "target_modules": [m for m in ALL_PROJECTIONS if m in targets] + sorted(targets - set(ALL_PROJECTIONS)),
+        "learning_rate": cfg.preference_rate(shape_of(base["path"]).parameters),
+        "epochs": cfg.preference_epochs,
+        "max_steps": cfg.preference_max_steps,
+    }
+    plan = PreferencePlan(TrainConfig.from_json(settings), row, peft_dir, train, held, rule_made)
+    note = {"from_adapter": row["name"], "rule_made": rule_made, "pairs": plan.counts()}
+    plan.cfg = plan.cfg.replace(extra={**plan.cfg.extra, "preference": note})
+    return plan
+
+
+def preference_preflight(
+    root: Path, plan: PreferencePlan, hardware: preflight.Hardware | None = None
+) -> preflight.Preflight:
+    """:func:`run_preflight` for a preference run. Each pair is two sequences (the chosen and the rejected text
+    after the same prompt), so memory is that of twice the batch, and the tokens are both texts of every pair;
+    scoring every pair once with the starting adapter (a forward pass, a third of a training step's work) is
+    added to them. The recommended batch is in pairs, as the run counts it."""
+    cfg = plan.cfg
+    sequences = [Example(p.instruction, p.context, text) for p in plan.train for text in (p.chosen, p.rejected)]
+    scored = [Example(p.instruction, p.context, text) for p in plan.held_out for text in (p.chosen, p.rejected)]
+    tokens = estimate_tokens(sequences, cfg)
+    tokens += (tokens + estimate_tokens(scored, cfg)) // (3 * cfg.epochs)  # the reference, once for the run
+    from trainer.shapes import shape_of
+
+    pf = preflight.preflight(
+        shape_of(cfg.base),
+        cfg.replace(batch_size=2 * cfg.batch_size),
+        hardware or preflight.detect(),
+        tokens,
+        measured_rate(root, identify(cfg.base).sha256),
+    )
+    if pf.recommended:
+        pf.recommended["batch_size"] = max(1, pf.recommended["batch_size"] // 2)
+    if recipe_text(cfg):
+        pf.advice.insert(0, recipe_text(cfg))
+    return pf
+
+
+def prepare_preference_run(
+    db: sqlite_utils.Database,
+    root: Path,
+    cfg: TrainConfig,
+    adapter: str | None = None,
+    rule_made: bool = False,
+    name: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    pf: preflight.Preflight | None = None,
+) -> Path:
+    """Create a preference-tuning run of ``adapter`` (default: the one drafting uses, else the newest) on the
+    user's corrections; return its folder (train it with :class:`trainer.process.TrainingProcess`, register it
+    with :func:`finish`).
+
+    Args:
+        cfg: :func:`resolve_config`'s settings; the ``preference_*`` ones choose beta, rate, passes and steps.
+        rule_made: also reject rule-made bad texts for drafts used as written (:func:`trainer.edits.rule_rejected`).
+        name: the new adapter's name (default ``<adapter>-refresh-YYYYMMDD-HHMM``).
+        progress: hears ``(done, total)`` while the prompts are written.
+        pf: :func:`preference_preflight` when already computed (the CLI shows it first).
+
+    Raises:
+        PreferenceError: no adapter, its weights or base gone, or too few corrections (the message says how many
+            there are and are needed).
+        trainer.preflight.PreflightError: the run does not fit this machine.
+    """
+    plan = preference_plan(db, root, cfg, adapter, rule_made)
+    pf = pf or preference_preflight(root, plan)
+    preflight.check(pf)
+    cfg = plan.cfg if pf.fits else plan.cfg.replace(**pf.recommended)
+    new_name = adapters.unique_name(db, name or refresh_name(plan.adapter["name"]))
+    texts = prompts.draft_texts()
+    pairs = _write_pair_prompts(db, plan, cfg, texts, progress)
+    return new_preference_run(root, cfg, pairs, identify(cfg.base), new_name, from_adapter=plan.adapter["name"],
+                              peft_dir=plan.peft_dir, rule_made=rule_made, texts=texts)  # fmt: skip
+
+
+def _write_pair_prompts(
+    db: sqlite_utils.Database,
+    plan: PreferencePlan,
+    cfg: TrainConfig,
+    texts: prompts.PromptTexts,
+    progress: Callable[[int, int], None] | None,
+) -> list[PreferenceExample]:
+    """Each pair with its prompt, written by the drafting prompt as a supervised example of the correction is
+    (:func:`trainer.prompts.write_prompts`), once per correction; every text scrubbed as the pairs are."""
+    from trainer.pairs.scrub import load_settings, scrub
+
+    settings = load_settings(db)
+
+    def clean(text: str) -> str:
+        return scrub(text, settings).text
+
+    pairs = [
+        PreferenceExample(clean(p.instruction), clean(p.context), clean(p.chosen), clean(p.rejected), split,
+                          p.made_by, p.correction_id, p.recipient)
+        for split, found in (("train", plan.train), ("validation", plan.held_out))
+        for p in found
+    ]  # fmt: skip
+    firsts = list({p.correction_id: p for p in reversed(pairs)}.values())[::-1]  # one example per correction
+    examples = [p.example() for p in firsts]
+    written = prompts.write_prompts(
+        db,
+        examples,
+        count_tokens=prompts.token_counter(cfg.base),
+        max_seq_len=cfg.max_seq_len,
+        examples_probability=cfg.examples_probability,
+        seed=cfg.seed,
+        texts=texts,
+        progress=progress,
+    )
+    messages = {p.correction_id: w.messages for p, w in zip(firsts, written, strict=True)}
+    return [PreferenceExample(**{**p.to_json(), "messages": messages[p.correction_id]}) for p in pairs]
+
+
+def new_preference_run(
+    root: Path,
+    cfg: TrainConfig,
+    pairs: list[PreferenceExample],
+    base: BaseIdentity,
+    adapter_name: str,
+    *,
+    from_adapter: str,
+    peft_dir: Path | None,
+    rule_made: bool = False,
+    texts: prompts.PromptTexts | None = None,
+) -> Path:
+    """Create a preference run's folder: the pairs (``pairs.jsonl``), the starting adapter's weights copied
+    into ``start/`` (the run needs nothing outside its folder; ``peft_dir`` None: none, for a stand-in run), and
+    ``job.json`` with ``kind: "preference"``; return it."""
+    run_dir = _new_run_dir(root, cfg)
+    save_pairs(pairs, run_dir / PAIRS_FILE)
+    if peft_dir is not None:
+        (run_dir / START_DIR).mkdir()
+        for file in ("adapter_config.json", "adapter_model.safetensors"):
+            shutil.copyfile(peft_dir / file, run_dir / START_DIR / file)
+    if texts is not None:
+        prompts.save_texts(run_dir, texts)
+    counts = pair_counts([p for p in pairs if p.split == "train"], [p for p in pairs if p.split != "train"])
+    note = {"from_adapter": from_adapter, "rule_made": rule_made, "pairs": counts}
+    _write_job(run_dir, root, cfg, base, adapter_name, kind="preference", preference=note)
+    return run_dir

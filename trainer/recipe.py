@@ -6,6 +6,10 @@ The data position is a pure function of the step (epoch = step // steps_per_epoc
 the seed), so resuming needs only the step, the LoRA weights, the optimizer, the scheduler and the RNG states
 to continue exactly where an uninterrupted run would be. Under ``accelerate launch`` (several processes) the
 model is wrapped in DDP and each rank takes its share of every step's micro-batches.
+
+:class:`trainer.preference.DPORecipe` is this recipe with its own model start, data, micro-batches, loss and
+evaluation (``_setup_model``, ``_setup_data``, ``_collate``, ``_units``, ``_loss``, ``_evaluate``) and what its
+checkpoints and result add (``_state_extra``, ``result_extra``); the loop, checkpoints, resume and events are these.
 """
 
 from __future__ import annotations
@@ -124,8 +128,12 @@ class LoRARecipe:
 
     def _setup_data(self, examples: list[Example]) -> None:
         self.data = encode_all(self.tokenizer, examples, self.cfg.max_seq_len, self.cfg.min_email_tokens)
-        self.lengths = [len(e) for e in self.data.train]
-        n_batches = math.ceil(len(self.data.train) / self.cfg.batch_size)
+        self._plan_steps([len(e) for e in self.data.train])
+
+    def _plan_steps(self, lengths: list[int]) -> None:
+        """Steps per epoch and in all, for train items of ``lengths`` (tokens, for grouping by length)."""
+        self.lengths = lengths
+        n_batches = math.ceil(len(lengths) / self.cfg.batch_size)
         self.steps_per_epoch = max(1, math.ceil(n_batches / (self.cfg.grad_accum * self.rt.world)))
         self.total_steps = self.steps_per_epoch * self.cfg.epochs
         if self.cfg.max_steps:
@@ -186,18 +194,14 @@ class LoRARecipe:
 
         t0 = time.perf_counter()
         self.model.train()
-        batches = [
-            collate([self.data.train[i] for i in b], self.tokenizer.pad_token_id)
-            for b in self._micro_batches(self.step)
-        ]
-        counted = [int((b["labels"][:, 1:] != IGNORE).sum()) for b in batches]
-        total, loss_sum = max(1, sum(counted)), 0.0
+        batches = [self._collate(b) for b in self._micro_batches(self.step)]
+        total, loss_sum = max(1, sum(self._units(b) for b in batches)), 0.0
         for n, batch in enumerate(batches):
             # DDP averages gradients once per step, after the last micro-batch, not after each one.
             last = n == len(batches) - 1 or not self.rt.distributed
             with contextlib.nullcontext() if last else self.model.no_sync():
                 summed, _count = self._loss(batch)
-                (summed / total).backward()  # the step's loss: the mean over all its email tokens
+                (summed / total).backward()  # the step's loss: the mean over all its units (email tokens)
             loss_sum += float(summed.detach())
         torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.cfg.max_grad_norm)
         self.optimizer.step()
@@ -206,6 +210,14 @@ class LoRARecipe:
         tokens = sum(int(b["attention_mask"].sum()) for b in batches)
         loss_sum, total, tokens = self.rt.sum(loss_sum, total, tokens)  # the whole step, not this rank's share
         return loss_sum / total, int(tokens), time.perf_counter() - t0
+
+    def _collate(self, indices: list[int]) -> dict[str, Any]:
+        """The micro-batch of train items ``indices``, as :meth:`_loss` takes it."""
+        return collate([self.data.train[i] for i in indices], self.tokenizer.pad_token_id)
+
+    def _units(self, batch: dict[str, Any]) -> int:
+        """What the step's loss is a mean over, in ``batch``: its email tokens."""
+        return int((batch["labels"][:, 1:] != IGNORE).sum())
 
     def evaluate(self) -> float | None:
         """Mean token loss on (up to ``eval_max_examples``) validation examples; None without any."""
@@ -269,6 +281,7 @@ class LoRARecipe:
                 "losses": self.losses,
                 "world_size": self.rt.world,
                 "config": self.cfg.to_json(),
+                **self._state_extra(),
             }
             path = checkpoint.save(
                 self.run_dir / "checkpoints",
@@ -312,6 +325,7 @@ class LoRARecipe:
         s = ckpt.state
         self.step, self.tokens_seen, self.seconds = s["step"], s["tokens_seen"], s["seconds"]
         self.best_eval, self.best_step, self.losses = s["best_eval_loss"], s["best_step"], list(s["losses"])
+        self._restore_extra(s)
         if self.rt.main:
             self.metrics.cut_after(self.step)
         self._emit(Phase(phase="resume", message=f"Resumed at step {self.step}"))
@@ -332,8 +346,19 @@ class LoRARecipe:
             adapter_dir=str(best if best.is_dir() else final if final.is_dir() else ""),
             tokens_per_second=self.tokens_seen / self.seconds if self.seconds else None,
         )
-        self._emit(Done(**result.to_json()))
+        self._emit(Done(**result.to_json(), **self.result_extra()))
         return result
+
+    def result_extra(self) -> dict[str, Any]:
+        """Fields the :class:`~trainer.events.Done` and ``Finished`` events carry beside the result (none here)."""
+        return {}
+
+    def _state_extra(self) -> dict[str, Any]:
+        """What a checkpoint keeps beside the common state, for :meth:`_restore_extra` (nothing here)."""
+        return {}
+
+    def _restore_extra(self, state: dict[str, Any]) -> None:
+        """Take back what :meth:`_state_extra` kept (on resume)."""
 
     def cleanup(self) -> None:
         """Free the model (and the process group): the GUI's worker may be asked to train again."""

@@ -6,8 +6,10 @@ and never the app. It reports on its stdout, one JSON object per line (:mod:`tra
 writes to stdout (libraries, C code) is sent to stderr, which the parent keeps in ``worker.log``. It stops
 gracefully, with a checkpoint, when the file ``RUN_DIR/CANCEL`` appears or on SIGINT/SIGTERM.
 
-``job.json`` in the run folder says what to do. :func:`main` takes the :class:`Worker` class to run, so that a
-stand-in trainer reuses all of the process plumbing.
+``job.json`` in the run folder says what to do: supervised QLoRA on ``data.jsonl`` (:mod:`trainer.recipe`), or,
+with ``kind: "preference"``, preference tuning of the adapter in ``start/`` on ``pairs.jsonl``
+(:mod:`trainer.preference`); both are exported, checked and described the same way. :func:`main` takes the
+:class:`Worker` class to run, so that a stand-in trainer reuses all of the process plumbing.
 """
 
 from __future__ import annotations
@@ -97,22 +99,41 @@ class Worker:
         return 2
 
     def _train(self, resume: bool) -> Finished:
-        from trainer import export, parity
         from trainer.config import TrainConfig
-        from trainer.data import from_jsonl
-        from trainer.recipe import LoRARecipe
 
         cfg = TrainConfig.from_json(self.job["config"])
-        examples = from_jsonl(self.run_dir / "data.jsonl")
-        recipe = LoRARecipe(cfg, self.run_dir, Path(self.job["cache_root"]), self.emit, self.should_stop)
+        cache = Path(self.job["cache_root"])
+        if self.job.get("kind") == "preference":
+            from trainer.preference import PAIRS_FILE, START_DIR, DPORecipe, load_pairs
+
+            pairs = load_pairs(self.run_dir / PAIRS_FILE)
+            recipe: Any = DPORecipe(cfg, self.run_dir, cache, self.run_dir / START_DIR, self.emit, self.should_stop)
+            data: list[Any] = pairs
+            # The prompts with their chosen texts, one per correction, for the parity check.
+            examples = list({p.correction_id: p.example() for p in pairs}.values())
+        else:
+            from trainer.data import from_jsonl
+            from trainer.recipe import LoRARecipe
+
+            examples = from_jsonl(self.run_dir / "data.jsonl")
+            recipe, data = LoRARecipe(cfg, self.run_dir, cache, self.emit, self.should_stop), examples
         try:
-            recipe.setup(examples, resume=resume)
+            recipe.setup(data, resume=resume)
             result = recipe.train()
         finally:
             recipe.cleanup()  # free the training model before the parity check loads its own
-        finished = Finished(**result.to_json())
+        extra = recipe.result_extra()
+        if "preference" in extra:  # what the run was made of (job.json) beside what it measured
+            extra["preference"] = {**self.job.get("preference", {}), **extra["preference"]}
+        finished = Finished(**result.to_json(), **extra)
         if result.status != "done" or self.rank:
             return finished
+        return self._export(cfg, recipe, result, finished, examples)
+
+    def _export(self, cfg: Any, recipe: Any, result: Any, finished: Finished, examples: list[Any]) -> Finished:
+        """Write the adapter as a llama.cpp GGUF, check it there (GGUF bases) and describe it beside it."""
+        from trainer import export, parity
+
         out_dir = Path(self.job["adapter_dir"])
         out_dir.mkdir(parents=True, exist_ok=True)
         base = self.job["base"]
@@ -154,6 +175,7 @@ class Worker:
             data=recipe.data.summary(),
             prompt=saved_prompt(self.run_dir) or prompt_format(),
             peft_adapter=result.adapter_dir,
+            **({"preference": finished.preference} if finished.preference is not None else {}),
         )
         return finished
 

@@ -2,6 +2,7 @@
 
 Training runs in its own process (:class:`trainer.process.TrainingProcess`); this module starts it, shows its
 progress on stderr, cancels it on Ctrl-C (it checkpoints; ``--resume`` continues) and registers the adapter.
+``train --preference`` tunes an adapter on the user's corrections (DPO, :mod:`trainer.preference`) the same way.
 """
 
 from __future__ import annotations
@@ -83,8 +84,20 @@ def _show_preflight(pf: Any, err: bool = True) -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="Train on a JSONL file (instruction, input, output, split) instead of the pairs table.",
 )
-@click.option("--name", help="Name of the adapter (default: style-DATE).")
+@click.option("--name", help="Name of the adapter (default: style-DATE; with --preference ADAPTER-refresh-DATE).")
 @click.option("--no-parity", is_flag=True, help="Skip the llama.cpp parity check after export.")
+@click.option(
+    "--preference",
+    is_flag=True,
+    help="Tune an adapter on your corrections of its drafts (DPO): your text is preferred to the model's. "
+    "--epochs, --lr and --max-steps then set the preference passes, rate and steps.",
+)
+@click.option("--rule-made", is_flag=True, help="With --preference: also reject rule-made bad texts for drafts "
+              "you used as written (doubled, a placeholder left in, a stranger's greeting or sign-off).")  # fmt: skip
+@click.option("--adapter", "start_adapter", help="With --preference: the adapter to tune (default: the one drafting "
+              "uses, else the newest).")  # fmt: skip
+@click.option("--beta", type=click.FloatRange(min=0, min_open=True), help="With --preference: how far the tuned "
+              "adapter may move from the one it starts from; lower moves further (default 0.1).")  # fmt: skip
 @click.option(
     "--processes",
     type=click.IntRange(min=1),
@@ -107,20 +120,43 @@ def train(
     data_file,
     name,
     no_parity,
+    preference,
+    rule_made,
+    start_adapter,
+    beta,
     processes,
 ) -> None:
-    """Train an adapter on your sent mail (QLoRA), export it for drafting and register it."""
+    """Train an adapter on your sent mail (QLoRA), export it for drafting and register it; with --preference,
+    tune an adapter on your corrections of its drafts instead."""
     from trainer import jobs
     from trainer.process import TrainingProcess
 
     settings = (base, epochs, lora_r, lora_alpha, target_modules, lr, max_steps, duration, data_file, name)
+    dpo = (start_adapter, beta)
+    if not preference and (rule_made or any(v is not None for v in dpo)):
+        raise click.UsageError("--rule-made, --adapter and --beta go with --preference.")
     if resume:
-        if no_parity or any(v is not None for v in settings):
+        if no_parity or preference or any(v is not None for v in settings):
             raise click.UsageError("--resume continues a run with its own saved settings; give no other options.")
         run_dir = jobs.resumable_run(ctx.root)
         if run_dir is None:
             raise MailvoiceError("No stopped run to resume. Start one with: mailvoice train")
         click.echo(f"Resuming {run_dir.name}", err=True)
+    elif preference:
+        if any(v is not None for v in (base, lora_r, lora_alpha, target_modules, data_file)):
+            raise click.UsageError("--preference tunes an adapter on its own base and LoRA shape, on your "
+                                   "corrections: --base, --lora-r, --lora-alpha, --target-modules and --data do "
+                                   "not go with it.")  # fmt: skip
+        limits = duration_of(duration).preference_options() if duration else {}
+        cfg = resolve_config(
+            ctx,
+            preference_epochs=epochs or limits.get("preference_epochs"),
+            preference_learning_rate=lr,
+            preference_max_steps=max_steps or limits.get("preference_max_steps"),
+            preference_beta=beta,
+            parity=False if no_parity else None,
+        )
+        run_dir = _prepare_preference(ctx, cfg, start_adapter, rule_made, name)
     else:
         limits = duration_of(duration).options() if duration else {}
         cfg = resolve_config(
@@ -152,6 +188,32 @@ def train(
             sys.exit(130)
         case Finished():
             _report(ctx, final, jobs.finish(ctx.db, ctx.root, run_dir, final), run_dir)
+
+
+def _prepare_preference(ctx: Context, cfg: TrainConfig, adapter: str | None, rule_made: bool,
+                        name: str | None) -> Path:  # fmt: skip
+    """Say what a preference run would train and how long it takes, then create it."""
+    from trainer import jobs
+
+    plan = jobs.preference_plan(ctx.db, ctx.root, cfg, adapter, rule_made)
+    pf = jobs.preference_preflight(ctx.root, plan)
+    c = plan.counts()
+    made = f" and {c['rule_made']} rule-made" if rule_made else ""
+    click.echo(
+        f"Tuning   {plan.adapter['name']} on {c['edit']} of your corrections{made} ({c['held_out']} held out "
+        f"to measure it); beta {plan.cfg.preference_beta}, learning rate {plan.cfg.learning_rate:g}",
+        err=True,
+    )
+    _show_preflight(pf)
+    line, started = ProgressLine("Writing prompts", always=True), time.monotonic()
+
+    def writing(done: int, total: int) -> None:
+        spent = time.monotonic() - started
+        line.show(done / total, f"{done:,} of {total:,} corrections", spent / done * (total - done))
+
+    run_dir = jobs.prepare_preference_run(ctx.db, ctx.root, cfg, adapter, rule_made, name, writing, pf=pf)
+    line.done()
+    return run_dir
 
 
 def _stopped_text(final: Finished | Stopped) -> str:
@@ -201,6 +263,13 @@ def _show_event(event: Event, line: ProgressLine) -> None:
                 f"step {event.step}/{event.total_steps}  loss {event.loss:.3f}  {rate:,.0f} tok/s",
                 event.eta,
             )
+        case Eval(preference_accuracy=float() as accuracy):
+            likelier = _pct(event.chosen_accuracy)
+            click.echo(
+                f"\nStep {event.step}: held-out preference loss {event.eval_loss:.3f}; your text likelier than the "
+                f"draft in {likelier}, gained on it in {accuracy:.0%} (50%: no change)",
+                err=True,
+            )
         case Eval():
             click.echo(f"\nStep {event.step}: validation loss {event.eval_loss:.3f}", err=True)
         case Phase(message=message) if message:
@@ -236,16 +305,42 @@ def _report(ctx: Context, finished: Finished, row: dict[str, Any] | None, run_di
         "run_dir": str(run_dir),
         "recipe": _recipe_of(run_dir),
     }
+    pref = finished.preference
+    if pref is not None:  # a preference run: its summary beside the common keys (README: Command-line additions)
+        payload.update({"kind": "preference", **pref})
 
     def human() -> None:
         click.echo(
             f"Trained {finished.steps} steps in {format_duration(finished.seconds or 0)}: "
             f"train loss {_num(finished.train_loss)}, validation loss {_num(finished.eval_loss)}."
         )
+        if pref is not None:
+            _show_preference(pref)
         if row:
             click.echo(f"Adapter {row['name']} is ready. Draft with it: mailvoice use {row['name']}")
 
     ctx.emit(payload, human)
+
+
+def _show_preference(pref: dict[str, Any]) -> None:
+    """Before and after on the held-out corrections; what to do when it did not help."""
+    held, start = pref.get("held_out_pairs") or pref.get("pairs", {}).get("held_out"), pref.get("from_adapter")
+    click.echo(f"On {held} held-out corrections, tuned from {start}:")
+    click.echo(
+        f"  your text likelier than the model's draft  {_pct(pref.get('chosen_accuracy_before'))} before, "
+        f"{_pct(pref.get('chosen_accuracy_after'))} after"
+    )
+    click.echo(
+        f"  your text gained on the draft              {_pct(pref.get('preference_accuracy_after'))} "
+        f"(against the adapter it started from: {_pct(pref.get('preference_accuracy_before'))} means no change)"
+    )
+    before, after = pref.get("chosen_accuracy_before"), pref.get("chosen_accuracy_after")
+    if before is not None and after is not None and after < before and start:
+        click.echo(f"That is worse than before: keep drafting with {start} (mailvoice use {start}).")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
 
 
 def _recipe_of(run_dir: Path) -> dict[str, Any] | None:
