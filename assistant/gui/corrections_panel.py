@@ -47,7 +47,7 @@ def load(ws: Workspace) -> Loaded:
     found = list_corrections(db)
     adapter = default_adapter(db)
     made = next((a["created_at"] for a in list_adapters(db) if a["name"] == adapter), "") if adapter else ""
-    new = sum(1 for c in learnable(db) if c.changed and c.updated_at > made)
+    new = sum(1 for c in learnable(db) if c.changed and c.updated_at >= made)
     return Loaded(found, counts(db), adapter, new)
 
 

@@ -94,6 +94,20 @@ def stopped_at(run_dir: Path) -> int | None:
     return int(step) if isinstance(step, int) else jobs.checkpoint_step(run_dir)
 
 
+def refresh_summary(preference: dict[str, Any] | None) -> str:
+    """What a refresh changed on the held-out edits ("" for a run that was not one)."""
+    if not preference:
+        return ""
+    before, after = preference.get("chosen_accuracy_before"), preference.get("chosen_accuracy_after")
+    if before is None or after is None:
+        return ""
+    n = (preference.get("pairs") or {}).get("held_out") or preference.get("held_out_pairs") or 0
+    worse = " It is not closer to your edits: keep using the adapter you had." if after < before else ""
+    edits = "newest edit" if n == 1 else f"{n:,} newest edits"
+    return (f" On your {edits}, kept aside, your text is now likelier than the old draft in {after:.0%} of "
+            f"them ({before:.0%} before).{worse}")  # fmt: skip
+
+
 def stop_message(final: Finished | Stopped) -> str:
     """What a run the person stopped says: where it stopped and what Resume (or Train) does next."""
     steps = final.steps or 0
@@ -162,6 +176,7 @@ class TrainPage(QWidget):
         self.pairs.message.connect(self.show_message)
         self.edits = CorrectionsPanel(self.workspace)
         self.edits.message.connect(self.show_message)
+        self.edits.refresh_requested.connect(self.ask_refresh)
         self.adapters = AdaptersPanel(self.workspace, evaluate, open_url)
         self.adapters.adapter_changed.connect(self.adapter_changed.emit)
         self.adapters.selection.connect(lambda _adapter: self._show_idle_chart())
@@ -258,6 +273,7 @@ class TrainPage(QWidget):
         self.cancel_button.setVisible(self.training)
         self.bar.setVisible(self.training)
         self.duration_box.setEnabled(not self.training)
+        self.edits.set_enabled_refresh(not self.training)
         resumable = self._resumable()
         self.resume_button.setVisible(resumable is not None)
         self.resume_label.setVisible(resumable is not None)
@@ -370,6 +386,58 @@ class TrainPage(QWidget):
         self._start(TrainingWorker(self.process_factory, None, False, prepare=prepare, register=self._registrar()))
         self.progress_label.setText("Preparing the run…")
 
+    def ask_refresh(self) -> None:
+        """"Refresh my voice": what it would train and how long it would take (off the GUI thread), then a
+        question; the refresh runs as training does (its own process, progress, cancel, resume)."""
+        if self.training:
+            return
+        ws, how_long = self.workspace, self.how_long()
+
+        def plan() -> tuple[Any, Any]:
+            cfg = jobs.resolve_config(ws.db, **duration(how_long).preference_options())
+            found = jobs.preference_plan(ws.db, ws.root, cfg)
+            return found, jobs.preference_preflight(ws.root, found)
+
+        self.progress_label.setText("Working out what refreshing your voice takes…")
+        tasks.call(self, plan, self._confirm_refresh, self._refresh_refused)
+
+    def _confirm_refresh(self, planned: tuple[Any, Any]) -> None:
+        found, pf = planned
+        self.progress_label.setText("")
+        if not pf.ok:
+            self._refresh_refused(" ".join(pf.problems))
+            return
+        n, held, name = len(found.train), len(found.held_out), found.adapter["name"]
+        took = "under a minute" if pf.hours * 3600 < 60 else f"about {format_duration(pf.hours * 3600)}"
+        self.refresh_box = tasks.confirm(
+            self, "Refresh my voice",
+            f"Tune {name} on {n:,} of your edits: your text is preferred to the draft it replaced. {held:,} of the "
+            f"newest are kept aside to measure it. This takes {took} on this machine. Drafting keeps using {name} "
+            "until you choose the new adapter.",
+            "&Refresh", self.refresh_voice,
+        )  # fmt: skip
+
+    def _refresh_refused(self, message: str) -> None:
+        self.progress_label.setText("")
+        self.status.setText(message)
+        if not self.closing:
+            tasks.show_error(self, message, "Refresh my voice")
+
+    def refresh_voice(self) -> None:
+        """Start the refresh (preference tuning of the adapter drafting uses, on the user's edits)."""
+        if self.training:
+            return
+        ws, how_long = self.workspace, self.how_long()
+
+        def prepare() -> Path:
+            cfg = jobs.resolve_config(ws.db, **duration(how_long).preference_options())
+            return jobs.prepare_preference_run(ws.db, ws.root, cfg)
+
+        self.chart.clear("This refresh")
+        self.chart_source = None
+        self._start(TrainingWorker(self.process_factory, None, False, prepare=prepare, register=self._registrar()))
+        self.progress_label.setText("Preparing the refresh of your voice…")
+
     def resume(self) -> None:
         """Continue the newest stopped run from its last checkpoint, with its own saved settings."""
         run_dir = self._resumable()
@@ -465,6 +533,7 @@ class TrainPage(QWidget):
 
     def _after_training(self) -> None:
         self.training = False
+        self.edits.reload()  # a refresh changes what counts as new
         self.bar.setRange(0, 1000)
         self.estimate_label.setText(estimate_text(self.verdict, duration(self.how_long())) if self.verdict else "")
         self._update_buttons()
@@ -485,7 +554,7 @@ class TrainPage(QWidget):
         summary = (
             f"Trained {final.steps} steps in {format_duration(final.seconds or 0)}: train loss "
             f"{number(final.train_loss)}, validation loss {number(final.eval_loss)}."
-        )
+        ) + refresh_summary(final.preference)
         worker = self.train_worker  # registered by the training worker, off this thread
         if worker is not None and worker.register_error:
             self._failed(f"{summary} Registering the adapter failed: {worker.register_error}")
