@@ -463,3 +463,35 @@ def test_preference_run_end_to_end_in_the_worker_process(db, start_run, cache):
     llm = Llama(str(embedded_model_path()), lora_path=str(root / row["path"]), n_ctx=128, n_threads=1, verbose=False)
     llm.close()  # llama.cpp loads the exported adapter
     shutil.rmtree(root / "runs")
+
+
+def test_scoring_the_pairs_reports_each_batch_and_a_stop_ends_the_run_before_any_step(monkeypatch):
+    """The reference pass takes minutes on a CPU: it says how far it is, and a stop is taken between batches."""
+    import types
+
+    import torch
+
+    from trainer import preference
+
+    monkeypatch.setattr(preference, "collate_pairs", lambda chunk, _pad: chunk)
+    monkeypatch.setattr(preference, "sequence_logps", lambda _m, chunk, _d: torch.zeros(2 * len(chunk)))
+    recipe = preference.DPORecipe.__new__(preference.DPORecipe)
+    emitted, stops = [], iter([False, False, True])
+    recipe.data = types.SimpleNamespace(train=list(range(5)), validation=[0])
+    recipe.cfg = types.SimpleNamespace(batch_size=2)
+    recipe.rt = types.SimpleNamespace(any=lambda flag: flag, device="cpu")
+    recipe.model = types.SimpleNamespace(eval=lambda: None)
+    recipe.tokenizer = types.SimpleNamespace(pad_token_id=0)
+    recipe.should_stop = lambda: next(stops)
+    recipe._emit = emitted.append
+    with pytest.raises(preference._StoppedScoring):
+        recipe._score_reference()
+    said = [e.message for e in emitted]
+    assert said == ["Scoring 6 pairs with the starting adapter (once)",
+                    "Scoring the pairs with the starting adapter: 2 of 6",
+                    "Scoring the pairs with the starting adapter: 4 of 6"]  # fmt: skip
+    assert [e.fraction for e in emitted[1:]] == [0.333, 0.667]
+
+    recipe.stopped_in_setup, finished = True, []
+    monkeypatch.setattr(recipe, "_finish", lambda status: finished.append(status) or status, raising=False)
+    assert recipe.train() == "cancelled" and finished == ["cancelled"]  # no step is taken

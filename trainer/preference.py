@@ -194,6 +194,10 @@ def sequence_logps(model: Any, batch: dict[str, Any], device: str) -> Any:
 # --- the recipe -----------------------------------------------------------------------------------------
 
 
+class _StoppedScoring(Exception):
+    """A stop was asked for while the starting adapter scored the pairs."""
+
+
 class DPORecipe(LoRARecipe):
     """One preference-tuning run in ``run_dir``, from the PEFT adapter in ``start_dir``: ``setup(pairs)``,
     ``train()``, ``cleanup()``; ``cfg.preference_beta`` weighs the loss, the other settings are the run's."""
@@ -210,6 +214,7 @@ class DPORecipe(LoRARecipe):
         super().__init__(cfg, run_dir, cache_root, callback, should_stop)
         self.start_dir = Path(start_dir)
         self.before: dict[str, float] = {}  # the held-out measures of the starting adapter
+        self.stopped_in_setup = False  # a stop asked for while the pairs were scored, before any step
         self.best_metrics: dict[str, float] | None = None  # of the best evaluation (the adapter exported)
         self.last_metrics: dict[str, float] | None = None
 
@@ -232,7 +237,11 @@ class DPORecipe(LoRARecipe):
         self.data = encode_pairs(self.tokenizer, pairs, self.cfg.max_seq_len, self.cfg.min_email_tokens)
         self._plan_steps([len(p) for p in self.data.train])
         # Before any step and before a resume loads a checkpoint's weights: the model is the starting adapter.
-        self.reference = self._reference()
+        try:
+            self.reference = self._reference()
+        except _StoppedScoring:  # asked to stop while scoring: no step was taken, nothing to keep
+            self.stopped_in_setup = True
+            return
         self.before = pair_metrics(self.reference["validation"], self.reference["validation"], self.beta)
 
     @property
@@ -275,19 +284,27 @@ class DPORecipe(LoRARecipe):
         return {split: torch.tensor(found[split], dtype=torch.float32) for split in ("train", "validation")}
 
     def _score_reference(self) -> dict[str, list[list[float]]]:
+        """Score every pair once (minutes on a CPU for a few hundred pairs): progress after each batch, and a
+        stop asked for on the way is taken at once (:class:`_StoppedScoring`)."""
         total = len(self.data.train) + len(self.data.validation)
         self._emit(Phase(phase="reference", message=f"Scoring {total} pairs with the starting adapter (once)"))
         out, done = {}, 0
+
+        def scored(n: int) -> None:
+            if self.rt.any(self.should_stop()):
+                raise _StoppedScoring()
+            said = f"Scoring the pairs with the starting adapter: {done + n} of {total}"
+            self._emit(Phase(phase="reference", fraction=round((done + n) / total, 3), message=said))
+
         for split in ("train", "validation"):
             pairs = getattr(self.data, split)
-            scores = self._score(pairs)
-            out[split] = scores.tolist()
+            out[split] = self._score(pairs, scored).tolist()
             done += len(pairs)
-            self._emit(Phase(phase="reference", fraction=round(done / total, 3)))
         return out
 
-    def _score(self, pairs: list[EncodedPair]) -> Any:
-        """The model's (chosen, rejected) log-probabilities of ``pairs``, one row each, without grad."""
+    def _score(self, pairs: list[EncodedPair], after_batch: Callable[[int], None] | None = None) -> Any:
+        """The model's (chosen, rejected) log-probabilities of ``pairs``, one row each, without grad;
+        ``after_batch(pairs scored so far)`` is called after each batch."""
         import torch
 
         self.model.eval()
@@ -297,6 +314,8 @@ class DPORecipe(LoRARecipe):
                 chunk = pairs[i : i + self.cfg.batch_size]
                 logps = sequence_logps(self.model, collate_pairs(chunk, self.tokenizer.pad_token_id), self.rt.device)
                 rows.append(logps.detach().float().cpu().view(2, len(chunk)).T)
+                if after_batch is not None:
+                    after_batch(i + len(chunk))
         return torch.cat(rows) if rows else torch.zeros((0, 2))
 
     # --- training -------------------------------------------------------------------------------------
@@ -318,6 +337,8 @@ class DPORecipe(LoRARecipe):
         return losses.sum(), n
 
     def train(self) -> Any:
+        if self.stopped_in_setup:
+            return self._finish("cancelled")
         if self.step == 0:  # the starting adapter, for the curve and the before/after: no model pass needed
             self._emit(Eval(step=0, eval_loss=self.before["eval_loss"], best=False,
                             preference_accuracy=self.before["preference_accuracy"],
