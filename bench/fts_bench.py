@@ -33,8 +33,8 @@ def rows(n: int) -> list[tuple]:
         if isinstance(r, str) or r["message_id"] in seen:
             continue
         seen.add(r["message_id"])
-        r.pop("strong_auto")
-        r.update(sent_by_me=0, automated=0, size=len(m.raw), source_file="bench", source_offset=i, import_run=1)
+        r.update(sent_by_me=0, automated=0, mail_class="received", size=len(m.raw), source_file="bench",
+                 source_offset=i, import_run=1)
         out.append(importer._ROW(r))
         if len(out) >= n:
             break
