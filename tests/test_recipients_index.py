@@ -145,7 +145,7 @@ def test_a_store_indexed_by_the_insert_trigger_keeps_its_index_and_continues_in_
     db.conn.commit()
     before = indexed(db)
     assert len(before) == 5 and "sent_recipients_ai" in messages_triggers(db)
-    assert migrations.apply(db) == ["m012_recipients_in_bulk"]
+    assert migrations.apply(db)[0] == "m012_recipients_in_bulk"  # and the ones after it
     assert recipients.indexed_upto(db) == 5 and index_recipients_pending(db) == 0 and indexed(db) == before
     assert "sent_recipients_ai" not in messages_triggers(db)
     add(db, to=[["Late", "late@x0.test"]])
