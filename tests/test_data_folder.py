@@ -19,9 +19,9 @@ from click.testing import CliRunner
 from fake_trainer import with_fake
 
 from assistant.cli import cli
-from assistant.forget import tighten_data_folder
 from assistant.importer import import_paths
 from assistant.paths import OWN_ENTRIES, data_dir
+from assistant.permissions import tighten_data_folder
 from assistant.store import open_store
 from assistant.store.db import PRIVATE_MODES_KEY
 from trainer import jobs

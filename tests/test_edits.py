@@ -88,6 +88,12 @@ def test_preference_pairs_come_from_changed_words_and_rule_made_ones_only_when_a
     assert all(p.chosen != p.rejected for p in with_rules)
 
 
+def test_the_validation_split_is_named_as_the_pairs_name_it():
+    from trainer import edits
+
+    assert edits.VALIDATION == VALIDATION
+
+
 def test_rule_made_rejections_differ_from_the_text_they_are_made_from():
     for why, text in rule_rejected(MODEL_TEXT):
         assert text != MODEL_TEXT, why

@@ -14,9 +14,10 @@ from click.testing import CliRunner
 
 from assistant.cli import cli, privacy
 from assistant.errors import MailvoiceError, StoreError
-from assistant.forget import NotADataFolder, check_permissions, forget
+from assistant.forget import NotADataFolder, forget
 from assistant.importer import import_paths
 from assistant.paths import data_dir
+from assistant.permissions import check_permissions
 from assistant.store import open_store
 
 

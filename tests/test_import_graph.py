@@ -38,7 +38,11 @@ def imported(path: Path, name: str, known: dict[str, Path]) -> set[str]:
                 base = ".".join([*anchor, base] if base else anchor)
             subs = {f"{base}.{alias.name}" for alias in node.names}
             found.update(subs & known.keys() or {base})
-    return found
+    # Importing a.b.c runs a/b/__init__.py first (and a's): those count too, but not the packages this module is
+    # in (they are being initialised already when it runs).
+    own = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)} | {name}
+    parents = {".".join(m.split(".")[:i]) for m in found for i in range(1, m.count(".") + 1)}
+    return found | {p for p in parents if p in known and p not in own}
 
 
 def graph() -> dict[str, set[str]]:
@@ -86,6 +90,19 @@ def circles(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_circles_are_found_by_this_reading():
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_a_package_init_counts_as_imported_with_its_modules(tmp_path):
+    """``trainer.edits`` importing ``trainer.pairs.split`` runs ``trainer/pairs/__init__.py``, which imported
+    ``trainer.pairs.build``, which imported ``trainer.edits``: a circle that broke ``import trainer.edits``."""
+    source = tmp_path / "edits.py"
+    source.write_text("from trainer.pairs.split import VALIDATION\n")
+    known = {"trainer": source, "trainer.pairs": source, "trainer.pairs.split": source, "trainer.edits": source}
+    assert imported(source, "trainer.edits", known) == {"trainer.pairs.split", "trainer.pairs"}
+    inside = tmp_path / "build.py"
+    inside.write_text("from trainer.pairs.prompt import x\n")
+    known |= {"trainer.pairs.build": inside, "trainer.pairs.prompt": inside}
+    assert imported(inside, "trainer.pairs.build", known) == {"trainer.pairs.prompt"}  # its own package: no
 
 
 def test_the_product_has_no_import_circles():

@@ -21,6 +21,7 @@ import sqlite_utils
 
 from assistant.errors import StoreError
 from assistant.paths import data_dir, db_path
+from assistant.permissions import tighten_data_folder
 from assistant.store import migrations
 
 _FILE_ATTR = "_mailvoice_file"  # (device, inode) of the database file a connection opened
@@ -190,8 +191,6 @@ def store_replaced(db: sqlite_utils.Database) -> bool:
 
 def _tighten_once(db: sqlite_utils.Database, folder: Path) -> None:
     """Make private, once, what older versions left readable by others (training runs, caches, adapters)."""
-    from assistant.forget import tighten_data_folder
-
     if get_setting(db, PRIVATE_MODES_KEY):
         return
     tighten_data_folder(folder)
