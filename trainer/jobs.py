@@ -17,6 +17,7 @@ starting adapter's weights in ``start/`` instead of ``data.jsonl``); training an
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -225,7 +226,19 @@ def prepare_run(
         cfg = cfg.replace(**pf.recommended)
     adapter = adapters.unique_name(db, name or default_adapter_name())
     texts = prompts.draft_texts()
-    examples = prompts.write_prompts(
+    examples = _write_prompts(db, examples, cfg, texts, progress)
+    return new_run(root, cfg, examples, identify(cfg.base), adapter, texts=texts)
+
+
+def _write_prompts(
+    db: sqlite_utils.Database,
+    examples: list[Example],
+    cfg: TrainConfig,
+    texts: prompts.PromptTexts,
+    progress: Callable[[int, int], None] | None,
+) -> list[Example]:
+    """``examples`` written with the drafting prompt as a run with ``cfg`` trains them (:mod:`trainer.prompts`)."""
+    return prompts.write_prompts(
         db,
         examples,
         count_tokens=prompts.token_counter(cfg.base),
@@ -235,7 +248,6 @@ def prepare_run(
         texts=texts,
         progress=progress,
     )
-    return new_run(root, cfg, examples, identify(cfg.base), adapter, texts=texts)
 
 
 def new_run(
@@ -612,18 +624,9 @@ def _write_pair_prompts(
     ]  # fmt: skip
     firsts = list({p.correction_id: p for p in reversed(pairs)}.values())[::-1]  # one example per correction
     examples = [p.example() for p in firsts]
-    written = prompts.write_prompts(
-        db,
-        examples,
-        count_tokens=prompts.token_counter(cfg.base),
-        max_seq_len=cfg.max_seq_len,
-        examples_probability=cfg.examples_probability,
-        seed=cfg.seed,
-        texts=texts,
-        progress=progress,
-    )
+    written = _write_prompts(db, examples, cfg, texts, progress)
     messages = {p.correction_id: w.messages for p, w in zip(firsts, written, strict=True)}
-    return [PreferenceExample(**{**p.to_json(), "messages": messages[p.correction_id]}) for p in pairs]
+    return [dataclasses.replace(p, messages=messages[p.correction_id]) for p in pairs]
 
 
 def new_preference_run(

@@ -65,6 +65,7 @@ class CorrectionsPanel(QWidget):
         super().__init__(parent)
         self.workspace = Workspace.of(ws)
         self.loaded: Loaded | None = None
+        self.refresh_allowed = True  # off while the page trains
         self._asked = 0  # only the latest load is shown
         self.summary = QLabel(wordWrap=True, textFormat=Qt.TextFormat.RichText)
         self.table = QTableWidget(0, len(COLUMNS))
@@ -171,7 +172,8 @@ class CorrectionsPanel(QWidget):
         chosen = self.selected()
         self.exclude_button.setEnabled(bool(chosen))
         self.exclude_button.setText("&Include edit" if chosen and all(c.excluded for c in chosen) else "E&xclude edit")
-        self.refresh_button.setEnabled(bool(self.loaded and self.loaded.adapter and self.loaded.counts["preference"]))
+        self.refresh_button.setEnabled(self.refresh_allowed and bool(self.loaded and self.loaded.adapter
+                                                                     and self.loaded.counts["preference"]))
 
     def toggle_excluded(self) -> None:
         chosen = self.selected()
@@ -182,8 +184,7 @@ class CorrectionsPanel(QWidget):
         tasks.write(self, self.workspace, lambda db: set_excluded(db, ids, exclude), lambda _n: self.reload(),
                     self.message.emit)  # fmt: skip
 
-    def set_enabled_refresh(self, enabled: bool, why: str = "") -> None:
-        """The page turns the refresh off while it trains (``why`` becomes the tooltip)."""
-        self.refresh_button.setEnabled(enabled and bool(self.loaded and self.loaded.adapter))
-        if why:
-            self.refresh_button.setToolTip(why)
+    def set_enabled_refresh(self, enabled: bool) -> None:
+        """The page turns the refresh off while it trains (a reload then keeps it off)."""
+        self.refresh_allowed = enabled
+        self._update_buttons()
