@@ -106,21 +106,42 @@ def _open_drafts(ctx: Context, drafts: list[Any], shown: list[dict[str, Any]]) -
 
 
 @click.command()
-@click.argument("instructions", type=click.Path(dir_okay=False))
+@click.argument("instructions", type=click.Path(dir_okay=False), metavar="INSTRUCTIONS.txt|RECIPIENTS.csv")
 @click.option("-o", "--out", "out", required=True, type=click.Path(dir_okay=False), metavar="OUT.csv",
               help="Where to write the CSV (instruction, generated_email, ...).")  # fmt: skip
 @click.option("--excel", is_flag=True, help="Write for Excel: UTF-8 with BOM, CRLF line ends.")
+@click.option("--instruction", "merge_instruction", metavar="TEXT",
+              help="Mail merge: what each email of a CSV of recipients should do; {column} takes the row's "
+              "value, e.g. \"invite {name} to the launch\".")  # fmt: skip
 @draft_options
 @command_options
-def batch(ctx: Context, instructions, out, excel, to, tone, length, adapter, no_examples, model, seed) -> None:
-    """Draft an email for each line of a file, into a CSV.
+def batch(ctx: Context, instructions, out, excel, merge_instruction, to, tone, length, adapter, no_examples, model,
+          seed) -> None:  # fmt: skip
+    """Draft an email for each line of a file, or each row of a CSV of recipients (mail merge), into a CSV.
 
     INSTRUCTIONS is a text file with one instruction per line; blank lines and lines starting with # are
     skipped. Every draft is also saved (mailvoice export drafts). A line that cannot be drafted (longer than
     32 KB, or too long for the model) is skipped and named; the others are drafted.
+
+    A mail merge: a .csv file (or any file with --instruction) is a list of recipients with a header row
+    (name, email, company, ...); --instruction says what to write, and each row gives one draft: {column}
+    placeholders are filled from the row, its other values are shown to the model, and the style examples are
+    your own mail to that address first. Run the same command again after a stop: only the rows not yet drafted
+    are drafted.
     """
     from assistant.drafting import BatchProgress
     from assistant.drafting import batch as run_batch
+
+    if merge_instruction is not None or instructions.lower().endswith(".csv"):
+        if merge_instruction is None:
+            raise click.UsageError(f"{instructions} is a CSV of recipients: give --instruction \"...\" (what each "
+                                   "email should do; {name} and other columns are filled from each row). For one "
+                                   "instruction per line, give a text file.")  # fmt: skip
+        if to:
+            raise click.UsageError("A mail merge writes to each row's address: leave out --to.")
+        _merge(ctx, instructions, merge_instruction, out, excel, tone=tone, length=length, adapter=adapter,
+               examples=not no_examples, model=model, seed=seed)  # fmt: skip
+        return
 
     line = ProgressLine("Drafting", always=True)
 
@@ -139,6 +160,34 @@ def batch(ctx: Context, instructions, out, excel, to, tone, length, adapter, no_
             click.echo(f"Skipped line {skip['line']:,} of {instructions}: {skip['reason']}", err=True)
         if len(report.skipped) > 50:
             click.echo(f"... and {len(report.skipped) - 50:,} more lines skipped (--json lists them all)", err=True)
+
+    ctx.emit(report.to_json(), human)
+
+
+def _merge(ctx: Context, recipients: str, instruction: str, out: str, excel: bool, **options: Any) -> None:
+    """The mail merge of ``batch``: progress on stderr, the rows skipped named, the report."""
+    from assistant.drafting.mailmerge import MergeProgress, mail_merge
+
+    line = ProgressLine("Drafting", always=True)
+    told: list[bool] = []
+
+    def show(p: MergeProgress) -> None:
+        if p.earlier and not told:
+            told.append(True)
+            click.echo(f"Resuming: {p.earlier:,} rows of this merge were drafted before; drafting the rest.",
+                       err=True)  # fmt: skip
+        line.show(p.fraction, f"{p.done:,} of {p.total:,} rows", p.eta)
+
+    report = mail_merge(ctx.db, recipients, instruction, out, excel=excel, progress=show, **options)
+    line.done()
+
+    def human() -> None:
+        earlier = f" ({report.resumed:,} drafted by an earlier run)" if report.resumed else ""
+        click.echo(f"Wrote {report.written:,} drafts to {out}{earlier} in {format_duration(report.seconds)}.")
+        for skip in report.skipped[:50]:
+            click.echo(f"Skipped row {skip['row']:,} of {recipients}: {skip['reason']}", err=True)
+        if len(report.skipped) > 50:
+            click.echo(f"... and {len(report.skipped) - 50:,} more rows skipped (--json lists them all)", err=True)
 
     ctx.emit(report.to_json(), human)
 

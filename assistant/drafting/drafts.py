@@ -137,6 +137,9 @@ def draft(
     on_saved: Callable[[int, SavedDraft], None] | None = None,
     cancel: Cancel | None = None,
     save: bool = True,
+    to_name: str | None = None,
+    about: Iterable[tuple[str, str]] = (),
+    origin: dict[str, Any] | None = None,
 ) -> DraftResult:
     """Write ``n`` alternative drafts for ``instruction``, stream them, save them.
 
@@ -157,6 +160,10 @@ def draft(
         on_saved: called with (alternative index, draft) as each alternative is saved (a stop later keeps it).
         cancel: polled while generating; when it returns True, :class:`Cancelled` is raised, nothing saved.
         save: False keeps the drafts out of the saved drafts (evaluation); their ids are then 0.
+        to_name: the recipient's name as the user gave it (a mail merge's row), over the one their mail shows.
+        about: (field, value) pairs about the recipient for the prompt (a mail merge's row: company, role...).
+        origin: where the request came from (a mail merge: its key and row), saved in the draft's ``params`` in
+            the same transaction as the draft itself, so a resumed merge knows exactly which rows are done.
     """
     started = time.perf_counter()
     if not instruction or not instruction.strip():
@@ -187,6 +194,8 @@ def draft(
         examples=examples,
         exclude=exclude_examples,
         texts=adapter_texts(settings.lora_path),
+        to_name=to_name,
+        about=about,
     )
     result = DraftResult(
         [],
@@ -207,6 +216,7 @@ def draft(
         "request": {"tone": tone, "length": length, "to": to},
         "save": save,
         "on_saved": on_saved,
+        "origin": origin,
         # Against what the model could have been shown of the email answered: all of a huge one would take
         # seconds to index (minutes to search when it repeats itself) for text the model never saw.
         "guard": CopyGuard(
@@ -295,6 +305,7 @@ def _alternative(
         "notices": prompt.notices,
         "first_token_seconds": None if t_first is None else round(t_first - t0, 4),
         "guard": report.to_json(),
+        **({"origin": context["origin"]} if context["origin"] else {}),
     }
     subject = extract_subject(cleaner.raw)
     # A stream yields about a token a chunk; counting the text again catches chunks that held several.

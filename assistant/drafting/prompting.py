@@ -214,6 +214,8 @@ def build_prompt(
     exclude: Iterable[int] = (),
     answer_tokens: int | None = None,
     texts: PromptTexts | None = None,
+    to_name: str | None = None,
+    about: Iterable[tuple[str, str]] = (),
 ) -> DraftPrompt:
     """The chat messages for one draft, fitted into ``n_ctx`` tokens (see the module docstring).
 
@@ -227,13 +229,16 @@ def build_prompt(
             emails it scores against; training, the email it trains on and its thread).
         answer_tokens: the room kept for the draft (training: the real email's tokens); by default the length's.
         texts: the prompt's files (an adapter's own, saved when it was trained); by default the shipped ones.
+        to_name: the recipient's name as the user gave it (a mail merge's row); else the name their mail shows.
+        about: (field, value) pairs the user gave about the recipient (a mail merge's row: company, role...),
+            shown as one "About the recipient:" line.
     """
     instruction = " ".join(instruction.split())
     if not instruction:
         raise PromptError('The instruction is empty: say what the email should do, e.g. "ask Rosa to fix the tap".')
     if isinstance(length, str) and length not in CHOICES:
         raise PromptError(f"Unknown length {length!r}: use short, medium or long.")
-    to_name = recipient_name(db, to) if to else ""
+    to_name = (to_name or "").strip() or (recipient_name(db, to) if to else "")
     if not to_name and reply and not to:
         to, to_name = reply.sender_addr, reply.sender_name
     if not isinstance(length, Length):
@@ -248,8 +253,13 @@ def build_prompt(
     details = []
     if to:
         details.append(f"Recipient: {to_name} <{_line(to)}>" if to_name else f"Recipient: {_line(to)}")
+    elif to_name:
+        details.append(f"Recipient: {to_name}")
     if tone:
         details.append(f"Tone: {' '.join(tone.split())}")
+    facts = "; ".join(f"{_line(k)}: {_data(' '.join(v.split()))}" for k, v in about if v.strip())
+    if facts:
+        details.append(f"About the recipient: {facts}")
     details.append(f"Length: {length.guidance}")
     user = functools.partial(
         texts["draft_user"].format,
