@@ -100,14 +100,17 @@ def fill(instruction: str, row: Row, recipients: Recipients) -> str:
 
 
 def placeholder_value(name: str, row: Row, recipients: Recipients) -> str:
-    """The row's value for ``{name}``; ``{first name}`` also comes from a full-name column when the file has none."""
+    """The row's value for ``{name}``. When the file has no column of that name, ``{name}`` is the name found
+    (a full-name column, or first and last name), ``{first name}`` its first word, ``{email}`` the address."""
     key = column_key(name)
     for column, k in zip(recipients.columns, recipients.keys, strict=True):
         if k == key:
             return " ".join(row.values.get(column, "").split())
-    if key in FIRST_COLUMNS and row.to_name:
-        return first_name(row.to_name)
-    return ""
+    if key == "name":
+        return row.to_name
+    if key in FIRST_COLUMNS:
+        return first_name(row.to_name) if row.to_name else ""
+    return row.to if key in EMAIL_COLUMNS else ""
 
 
 def check_placeholders(instruction: str, recipients: Recipients) -> list[str]:
@@ -115,7 +118,9 @@ def check_placeholders(instruction: str, recipients: Recipients) -> list[str]:
     names = placeholders(instruction)
     keys = set(recipients.keys)
     if recipients.name:
-        keys.update(FIRST_COLUMNS)
+        keys.update(("name", *FIRST_COLUMNS))
+    if recipients.email is not None:
+        keys.update(EMAIL_COLUMNS)
     missing = [n for n in names if column_key(n) not in keys]
     if missing:
         shown = ", ".join(recipients.columns)
