@@ -22,7 +22,7 @@ def test_a_merge_writes_a_row_per_recipient_with_the_batch_columns_first(fake, p
     out = tmp_path / "out.csv"
     code, stdout, _ = run("batch", str(people), "--instruction", "invite {name} to the fair", "-o", str(out), "--json")
     payload = json.loads(stdout)
-    assert code == 0 and BATCH_KEYS <= set(payload)
+    assert code == 0 and set(payload) >= BATCH_KEYS
     assert (payload["rows"], payload["written"], payload["drafted"], payload["resumed"]) == (3, 2, 2, 0)
     assert payload["skipped"] == [{"line": 3, "row": 3, "reason": "an empty row"}]
     assert payload["columns"] == ["name", "email", "company"] and payload["instruction"] == "invite {name} to the fair"
