@@ -10,6 +10,7 @@ from assistant import netguard
 from assistant.cli import app, corrections, demo, drafts, evaluate, mail, merge, privacy, train
 from assistant.cli import pairs as pairs_commands
 from assistant.cli import refine as refine_commands
+from assistant.cli import serve as serve_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,7 +25,8 @@ def cli(ctx: click.Context, data_dir: str | None, as_json: bool, verbose: bool) 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(name)s: %(message)s")
 
 
-for module in (mail, pairs_commands, train, drafts, refine_commands, corrections, evaluate, privacy, app, demo, merge):
+for module in (mail, pairs_commands, train, drafts, refine_commands, corrections, evaluate, privacy, app, demo, merge,
+               serve_commands):
     for command in module.COMMANDS:
         cli.add_command(command)
 
