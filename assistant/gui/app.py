@@ -89,7 +89,7 @@ class MainWindow(QMainWindow):
         self.mail = MailPage(self.workspace)
         self.train = TrainPage(self.workspace)
         self.compose = ComposePage(self.workspace, backend_factory)
-        self.drafts = DraftsPage(self.workspace)
+        self.drafts = DraftsPage(self.workspace, backend_factory=backend_factory)
         self.settings_page = SettingsPage(self.workspace, self.qsettings, recorder=recorder, busy=self.busy_reason,
                                           release=self.release_data)  # fmt: skip
         self.nav = QListWidget()

@@ -1,6 +1,7 @@
 """The Drafts page: every saved draft in a searchable, sortable table; read, delete, export to CSV, reopen in Compose.
 
-Export calls the same core as ``mailvoice export drafts`` (:func:`assistant.drafting.export_drafts`). A draft
+Export calls the same core as ``mailvoice export drafts`` (:func:`assistant.drafting.export_drafts`); Mail merge…
+opens :class:`assistant.gui.mailmerge_dialog.MailMergeDialog` (a draft per row of a CSV of recipients). A draft
 that looks unfinished says why in the Check column and above its text; Enter (or a double click) opens the
 selected draft in Compose. With no drafts, the page says where to write one.
 """
@@ -33,6 +34,7 @@ from PySide6.QtWidgets import (
 from assistant.drafting import delete_drafts, export_drafts, list_drafts
 from assistant.drafting.incomplete import describe
 from assistant.gui import tasks
+from assistant.gui.mailmerge_dialog import MailMergeDialog
 from assistant.workspace import Workspace
 
 COLUMNS = (
@@ -98,14 +100,19 @@ def _delete(ws: Workspace, ids: list[int]) -> int:
 
 
 class DraftsPage(QWidget):
-    """Signals: open_in_compose(dict) with the draft's row; refreshed()."""
+    """Signals: open_in_compose(dict) with the draft's row; refreshed().
+
+    ``backend_factory`` makes the mail merge's drafting engine (tests pass a fake); llama.cpp when None.
+    """
 
     open_in_compose = Signal(dict)
     refreshed = Signal()
 
-    def __init__(self, ws: Workspace | str, parent: QWidget | None = None):
+    def __init__(self, ws: Workspace | str, parent: QWidget | None = None, *, backend_factory=None):
         super().__init__(parent)
         self.workspace = Workspace.of(ws)
+        self.backend_factory = backend_factory
+        self.merge_dialog: MailMergeDialog | None = None
         self.model = DraftsModel(self)
         self.proxy = QSortFilterProxyModel(self)
         self.proxy.setSourceModel(self.model)
@@ -154,6 +161,9 @@ class DraftsPage(QWidget):
         self.compose_button = QPushButton("&Open in Compose")
         self.delete_button = QPushButton("&Delete")
         self.export_button = QPushButton("&Export to CSV…")
+        self.merge_button = QPushButton("&Mail merge…")
+        self.merge_button.setToolTip("A draft in your voice for each row of a CSV of recipients, from one instruction")
+        self.merge_button.clicked.connect(self.open_merge)
         self.compose_button.clicked.connect(self.reopen)
         self.delete_button.clicked.connect(self.delete_selected)
         self.export_button.clicked.connect(self.choose_export)
@@ -173,6 +183,7 @@ class DraftsPage(QWidget):
         for b in (self.compose_button, self.delete_button, self.export_button):
             buttons.addWidget(b)
         buttons.addStretch()
+        buttons.addWidget(self.merge_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
@@ -261,6 +272,16 @@ class DraftsPage(QWidget):
         self.status.setText(f"Writing {path}…")
         tasks.call(self, lambda: export_drafts(ws.db, path, excel=excel),
                    lambda n: self.status.setText(f"Wrote {n:,} drafts to {path}."), self.export_failed)  # fmt: skip
+
+    def open_merge(self) -> MailMergeDialog:
+        """Show the mail merge dialog (one per page, kept with what it shows); drafts it writes appear here."""
+        if self.merge_dialog is None:
+            self.merge_dialog = MailMergeDialog(self.workspace, self.backend_factory, self)
+            self.merge_dialog.previewed.connect(lambda _r: self.refresh())
+            self.merge_dialog.merged.connect(lambda _r: self.refresh())
+        self.merge_dialog.show()
+        self.merge_dialog.raise_()
+        return self.merge_dialog
 
     def export_failed(self, message: str) -> None:
         self.status.setText(message)
