@@ -102,9 +102,10 @@ class Busy(Exception):
 
 
 class Job:
-    """One call of the engine on the model thread, its chunks delivered to the event loop as they come."""
+    """One call of the engine on the model thread, its chunks delivered to the event loop as they come when
+    ``streaming`` (otherwise none are: each would wake the event loop for nothing)."""
 
-    def __init__(self, app: FastAPI, call: Callable[[Callable[[str], None], Callable[[], bool]], Any]):
+    def __init__(self, app: FastAPI, call: Callable[..., Any], streaming: bool = False):
         state = app.state
         if state.waiting >= state.limits.max_waiting:
             raise Busy()
@@ -119,7 +120,7 @@ class Job:
         def run() -> Any:
             if self.stop.is_set():  # its client went while it waited: the model never starts
                 raise Cancelled()
-            return call(on_chunk, self.stop.is_set)
+            return call(on_chunk if streaming else None, self.stop.is_set)
 
         self.future = loop.run_in_executor(state.executor, run)
         self.future.add_done_callback(lambda f: self._finished(state, f))
@@ -180,7 +181,8 @@ def create_app(engine: Engine, token: str, limits: Limits | None = None) -> Fast
         messages = [{"role": m.role, "content": m.text()} for m in body.messages]
         options = {"max_tokens": body.max_completion_tokens or body.max_tokens, "temperature": body.temperature,
                    "top_p": body.top_p, "seed": body.seed, "stop": stop}  # fmt: skip
-        job = Job(app, lambda show, cancel: engine.chat(messages, body.model, on_chunk=show, cancel=cancel, **options))
+        job = Job(app, lambda show, cancel: engine.chat(messages, body.model, on_chunk=show, cancel=cancel, **options),
+                  streaming=body.stream)  # fmt: skip
         first = await job.next(request)  # an error before the first word is still an HTTP error
         if first[0] == "gone":
             return JSONResponse(error_body("The client went away.", "invalid_request_error"), 499)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -102,8 +103,9 @@ class Guard:
         client = (scope.get("client") or ("?", 0))[0]
         wait = self.rate.allow(client)
         if wait:
-            return 429, error_body(f"Too many requests: try again in {wait:.0f} s.", "rate_limit_error",
-                                   "rate_limited"), {"retry-after": str(max(1, round(wait)))}  # fmt: skip
+            seconds = max(1, math.ceil(wait))
+            return 429, error_body(f"Too many requests: try again in {seconds} s.", "rate_limit_error",
+                                   "rate_limited"), {"retry-after": str(seconds)}  # fmt: skip
         scheme, _, given = headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode("utf-8"), self.token):
             return 401, error_body("Missing or wrong API token: send 'Authorization: Bearer TOKEN' with the token "

@@ -44,7 +44,9 @@ def loopback_address(host: str) -> str:
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket on ``host`` (a checked loopback address) and ``port``."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # TCP named (not protocol 0), so asyncio sets TCP_NODELAY on each connection: a reply sent in two writes
+    # otherwise waits for the client's delayed ACK, 40 ms a request.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
