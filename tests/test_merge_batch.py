@@ -134,6 +134,9 @@ def test_a_placeholder_without_a_column_is_refused_with_the_columns(mail, tmp_pa
     assert named.results[0]["instruction"] == "thank Ann Lee at ann@a.example"
     with pytest.raises(RecipientsError, match="The instruction is empty"):
         mail_merge(mail, people, "  ", None, backend=FakeBackend())
+    with pytest.raises(RecipientsError, match="is the list of recipients itself"):
+        mail_merge(mail, people, "thank {name}", people, backend=FakeBackend())
+    assert people.read_text().startswith("Full Name,Email\n")
 
 
 def test_placeholders_match_loosely_and_first_name_comes_from_the_name(mail, tmp_path):

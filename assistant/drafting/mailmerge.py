@@ -146,6 +146,8 @@ def mail_merge(
         raise RecipientsError('The instruction is empty: say what each email should do, e.g. "invite {name} to '
                               'the launch on May 3".')  # fmt: skip
     recipients = scan_recipients(recipients_csv)
+    if out is not None and _same_file(out, recipients_csv):
+        raise RecipientsError(f"{out} is the list of recipients itself: write the drafts to another file.")
     used = check_placeholders(instruction, recipients)
     key = merge_key(recipients, instruction, options)
     done = drafted_rows(db, key)
@@ -202,6 +204,13 @@ def mail_merge(
             tell(result)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # the output does not exist yet
+        return False
 
 
 def _draft_row(
