@@ -68,7 +68,7 @@ _AMPM = r"\s*(?P<ampm>[ap]\.?\s?m\b\.?)"
 _HM = r"(?P<h{}>[01]?\d|2[0-3])"
 _TIME = re.compile(
     r"(?<![\d/.:])(?:"
-    + r"(?P<named>noon|midday|midnight|midi|mittags?)"
+    + r"(?P<named>\b(?:noon|midday|midnight|midi|mittags?)\b)"
     + r"|" + _HM.format(1) + r"\s*h\s*(?P<fm>[0-5]\d)?(?![a-z])"  # 14h30, 10h, 14 h 30
     + r"|" + _HM.format(2) + r"(?:[:.](?P<um>[0-5]\d))?\s*uhr(?:\s+(?P<um2>[0-5]\d)\b)?"  # 15 Uhr, 15.30 Uhr, 15 Uhr 30
     + r"|" + _HM.format(3) + r"(?:[:.](?P<am_m>[0-5]\d))?" + _AMPM  # 3pm, 2:30 p.m.
@@ -96,7 +96,7 @@ _DATE = re.compile(
     + r"|pasado\s+mañana|pasado\s+manana|hoy|mañana|manana|esta\s+tarde|esta\s+noche"
     + r"|(?:by\s+)?(?:the\s+)?end\s+of\s+(?:the\s+)?(?:day|week|month)|eod|eow)\b)"
     + r"|(?P<wd>\b(?P<qual>next|this|coming|last|nächsten|nächste|naechsten|kommenden|diesen"
-    + r"|ce|el\s+próximo|el\s+proximo|este|el|am)?\s*"
+    + r"|ce|el\s+próximo|el\s+proximo|próximo|proximo|este|el|am)?\s*"
     + r"(?P<wdn>" + _WD_LONG + r")\b(?P<post>\s+(?:prochain|que\s+viene|próximo|proximo))?)"
     + r"|(?P<ord>\bon\s+the\s+(?P<od>\d{1,2})(?:st|nd|rd|th)\b)",
     re.I,
@@ -228,7 +228,10 @@ def _next_yearly(month: int, day: int, ref: dt.date) -> dt.date | None:
 def _weekday(qual: str, post: str, target: int, ref: dt.date) -> dt.date:
     qual = " ".join(qual.lower().split())
     ahead = (target - ref.weekday()) % 7
-    if qual in ("next", "nächsten", "nächste", "naechsten", "el próximo", "el proximo") or post.strip():
+    if (
+        qual in ("next", "nächsten", "nächste", "naechsten", "el próximo", "el proximo", "próximo", "proximo")
+        or post.strip()
+    ):
         monday = ref - dt.timedelta(days=ref.weekday()) + dt.timedelta(days=7)
         return monday + dt.timedelta(days=target)
     if qual == "last":

@@ -34,7 +34,7 @@ _TASK_WORDS = re.compile(
 )
 _DUE_WORDS = re.compile(
     r"\b(?:by|until|before|no later than|due|deadline|bis|bis zum|spätestens|avant|au plus tard|d'ici|"
-    r"antes del?|a más tardar|para el)\s+(?:the\s+|le\s+|el\s+|zum\s+|am\s+)?$",
+    r"antes del?|a más tardar|para el)\b\s*(?:the\s*|le\s*|el\s*|zum\s*|am\s*)?$",
     re.I,
 )
 _SUBJECT_PREFIX = re.compile(
@@ -57,7 +57,7 @@ _VENUE_NOUNS = (
 _VENUE = re.compile(
     r"\b(?:at|in|@|im|in der|au|à la|à l'|en el|en la)\s+(?P<p>(?:the|our|that|my|your|a)\s+[\w'’ -]{0,30}?\b(?:"
     + _VENUE_NOUNS
-    + r")\b(?:\s+(?:on|in|by|near|at)\s+(?:the\s+)?[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*|\s+downtown)?)",
+    + r")\b(?:\s+(?:on|in|by|near|at)\s+(?:the\s+)?(?-i:[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)*)|\s+downtown)?)",
     re.I,
 )
 _NAMED_PLACE = re.compile(
