@@ -25,7 +25,7 @@ DB_FILES = (f"{DB_NAME}-journal", f"{DB_NAME}-wal", f"{DB_NAME}-shm", DB_NAME)  
 # Every name Mailvoice writes at the top of a data folder. ``forget`` deletes these and nothing else, so a
 # feature that writes a new top-level file or folder must add its name here.
 IMPORT_LOCK = f"{DB_NAME}.import-lock"  # held by a running import (assistant.importer)
-OWN_ENTRIES = frozenset({*DB_FILES, IMPORT_LOCK, "runs", "cache", "adapters", "eval", "demo"})
+OWN_ENTRIES = frozenset({*DB_FILES, IMPORT_LOCK, "runs", "cache", "adapters", "eval", "demo", "inbox"})
 PRIVATE_UMASK = 0o077  # group and others get nothing: files 0600, folders 0700
 
 FOLDER_OPTIONS = "Set it with --data-dir or MAILVOICE_HOME."  # how the command line chooses the folder

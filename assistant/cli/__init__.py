@@ -7,7 +7,7 @@ import logging
 import click
 
 from assistant import netguard
-from assistant.cli import app, corrections, demo, drafts, evaluate, mail, merge, privacy, train
+from assistant.cli import app, corrections, demo, drafts, evaluate, inbox, mail, merge, privacy, train
 from assistant.cli import pairs as pairs_commands
 from assistant.cli import refine as refine_commands
 from assistant.cli import serve as serve_commands
@@ -26,7 +26,7 @@ def cli(ctx: click.Context, data_dir: str | None, as_json: bool, verbose: bool) 
 
 
 for module in (mail, pairs_commands, train, drafts, refine_commands, corrections, evaluate, privacy, app, demo, merge,
-               serve_commands):
+               serve_commands, inbox):
     for command in module.COMMANDS:
         cli.add_command(command)
 

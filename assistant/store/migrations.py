@@ -426,3 +426,26 @@ def m014_correction_reply_source(db: sqlite_utils.Database) -> None:
     """A correction keeps the text of the email its draft answered (``context``, as a pair's input) and, here,
     where that email came from (its Message-ID, or the .eml file)."""
     db.execute("ALTER TABLE corrections ADD COLUMN reply_source TEXT NOT NULL DEFAULT ''")
+
+
+@migration
+def m015_triage(db: sqlite_utils.Database) -> None:
+    """The inbox: each message's category, suggested folder, events and tasks, kept so that only new mail is
+    triaged again (``version`` says which rules made a row; older rows are made again)."""
+    db["triage"].create(
+        {
+            "message_id": int,  # messages.id
+            "category": str,
+            "confidence": float,
+            "reason": str,
+            "category_source": str,  # rules | model
+            "filing": str,  # JSON: {"folder", "sure", "top": [{"folder", "p"}]}, or null with no filing model
+            "events": str,  # JSON list, each valid against resources/schemas/inbox-items.schema.json
+            "tasks": str,  # JSON list
+            "extraction": str,  # JSON: where the items came from and what was dropped
+            "version": int,
+            "triaged_at": str,
+        },
+        pk="message_id",
+    )  # no foreign key: a message deleted later leaves a row no query joins to, removed at the next triage
+    db["triage"].create_index(["category"])

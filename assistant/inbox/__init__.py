@@ -1,0 +1,1 @@
+"""The inbox: filing suggestions, categories, events and tasks from incoming mail."""
