@@ -53,6 +53,7 @@ MONTH_OF = {name: month for month, names in _MONTHS.items() for name in names.sp
 _WD_LONG = "|".join(sorted((n for n in WEEKDAY_OF if n not in _SHORT), key=len, reverse=True))
 _WD_ANY = "|".join(sorted(WEEKDAY_OF, key=len, reverse=True))
 _MON = "|".join(sorted(MONTH_OF, key=len, reverse=True))
+DATE_WORD = re.compile(r"\b(?:(?:" + _WD_LONG + "|" + _MON + r"|tomorrow|today)\b|\d)", re.I)
 
 # Zones said after a time; the IANA zone each stands for (daylight and standard names alike).
 ZONE_WORDS = {

@@ -10,7 +10,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from assistant.inbox.dates import ZONE_WORDS, Found, find_dates
+from assistant.inbox.dates import DATE_WORD, ZONE_WORDS, Found, find_dates
 from assistant.inbox.ics import offset_name
 from assistant.inbox.mailitem import MailItem
 
@@ -160,7 +160,10 @@ def place_of(text: str) -> str | None:
 
 
 def _trim(place: str) -> str:
-    place = re.split(r"\s+(?:at|on|um|à|a las|from|to|for|with|mit|avec|con)\s+\d", place)[0]
+    for m in re.finditer(r"\s+(?:at|on|um|am|à|a las|le|el|from|to|for|with|mit|avec|con)\s+", place):
+        if DATE_WORD.match(place, m.end()):  # "China on December 5": the place ends before its date
+            place = place[: m.start()]
+            break
     place = re.sub(r"[\s,;:.!?)]+$", "", place.strip())
     words = place.split()
     while words and words[-1].lower() in ("on", "of", "de", "del", "la", "am", "an", "der", "the", "in", "at"):
@@ -212,21 +215,18 @@ def _task_item(found: Found | None, sentence: str, item: MailItem) -> dict:
     return {"what": what[:200] or "Task", "who": None, "due": due}
 
 
-def _with_days(found: list[Found], carried: Found | None, sent_at: dt.datetime | None) -> list[Found]:
-    """Give a time with no date the date of the sentence before (``carried``), else the mail's day (or the
-    next day when that hour has passed); such a guess is unsure."""
-    out = []
+def _with_days(found: list[Found], carried: Found | None) -> tuple[list[Found], bool]:
+    """Give a time with no date the date of the sentence before (``carried``, when that one had no time);
+    whether a time was left without a date (the model may place it; rules do not guess)."""
+    out, alone = [], False
     for f in found:
         if f.day is None:
-            if carried is not None and carried.time is None:
-                f = Found(carried.day, f.time, f.end, f.zone, f.start, f.stop, f.text, carried.sure)
-            elif sent_at is not None and f.time is not None:
-                day = sent_at.date() if f.time > sent_at.time() else sent_at.date() + dt.timedelta(days=1)
-                f = Found(day, f.time, f.end, f.zone, f.start, f.stop, f.text, False)
-            else:
+            if carried is None or carried.time is not None:
+                alone = True
                 continue
+            f = Found(carried.day, f.time, f.end, f.zone, f.start, f.stop, f.text, carried.sure)
         out.append(f)
-    return out
+    return out, alone
 
 
 def find(item: MailItem) -> Plan:
@@ -239,7 +239,8 @@ def find(item: MailItem) -> Plan:
     for i, sentence in enumerate(parts):
         found, problems = find_dates(sentence, item.sent_at, day_first=day_first)
         plan.problems += problems
-        found = _with_days(found, carried, item.sent_at)
+        found, alone = _with_days(found, carried)
+        plan.unsure = plan.unsure or (alone and bool(_EVENT_WORDS.search(sentence)))
         dated = [f for f in found if f.day is not None]
         plan.days.update(f.day.isoformat() for f in dated)
         if not dated:

@@ -41,12 +41,24 @@ def parse_when(text: str) -> dt.date | dt.datetime:
     return dt.date.fromisoformat(text)
 
 
+def _dates(item: Any, kind: str) -> list[tuple[str, str]]:
+    fields = {"event": ("start", "end"), "task": ("due",)}.get(kind, ())
+    if not isinstance(item, dict):
+        return []
+    return [(k, item[k]) for k in fields if isinstance(item.get(k), str) and item[k][:4].isdigit()]
+
+
 def problems(item: Any, kind: str, *, sent_at: dt.datetime | None = None) -> list[str]:
     """Why ``item`` (an ``event`` or ``task`` dict, or ``items``: the whole object) is not valid; [] when it is.
 
     Past the schema: dates exist, an event ends after it starts and matches its ``all_day``, the time zone is
     known, and years are plausible (within 1990-2100, and no more than a year before or five after the mail).
     """
+    years = [
+        f"{k} in the year {v[:4]}" for k, v in _dates(item, kind) if not EARLIEST_YEAR <= int(v[:4]) <= LATEST_YEAR
+    ]
+    if years:
+        return years  # said first and plainly: the schema's pattern would only say "does not match"
     errors = [e.message for e in _validators()[kind].iter_errors(item)]
     if errors or kind == "items":
         if not errors and kind == "items":
@@ -84,14 +96,17 @@ def problems(item: Any, kind: str, *, sent_at: dt.datetime | None = None) -> lis
     return errors
 
 
-def _part(name: str, keep: tuple[str, ...], **limits: int) -> dict[str, Any]:
-    """A sub-schema of ``$defs/name`` with only ``keep``'s properties (arrays capped at ``limits``)."""
+def _part(name: str, keep: tuple[str, ...]) -> dict[str, Any]:
+    """A sub-schema of ``$defs/name`` with only ``keep``'s properties, its strings and lists shortened for a small
+    model (which otherwise runs on to the length limit): whatever it allows, the whole schema allows."""
     whole = schema()
     one = copy.deepcopy(whole["$defs"][name])
     one["properties"] = {k: v for k, v in one["properties"].items() if k in keep}
     one["required"] = [k for k in one["required"] if k in keep]
-    for key, cap in limits.items():
-        one["properties"][key]["maxItems"] = cap
+    props = one["properties"]
+    props["title"]["maxLength"] = 60
+    props["place"]["anyOf"][0]["maxLength"] = 60
+    props["people"].update(maxItems=4, items={**props["people"]["items"], "maxLength": 40})
     return {"$defs": whole["$defs"], **one}
 
 
@@ -102,7 +117,7 @@ def grammar(kind: str) -> str:
     from llama_cpp.llama_grammar import json_schema_to_gbnf
 
     if kind == "fill":
-        part = _part("event", ("title", "place", "people"), people=6)
+        part = _part("event", ("title", "place", "people"))
     else:
         part = copy.deepcopy(schema())
         part["properties"]["events"]["maxItems"] = 5
