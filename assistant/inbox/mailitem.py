@@ -25,6 +25,7 @@ from assistant.mail.sources import SourceFile, iter_file, iter_mbox, sniff, text
 log = logging.getLogger("mailvoice.inbox")
 
 SourceReader = Callable[[str, int], "bytes | None"]
+EARLIEST_YEAR = 1975  # as the importer: before mail headers had dates
 MAX_CALENDAR_BYTES = 1024 * 1024  # an invitation is a few KB; a whole exported calendar is cut here
 
 
@@ -72,7 +73,8 @@ def header_date(value: str | None) -> dt.datetime | None:
         when = email.utils.parsedate_to_datetime(decode_header(value))
     except (ValueError, TypeError, IndexError, OverflowError):
         return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+    when = when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+    return when if when.year >= EARLIEST_YEAR else None  # 1 January 1970: a clock or a client that was wrong
 
 
 def calendar_parts(msg: email.message.Message) -> list[str]:

@@ -41,7 +41,8 @@ _SUBJECT_PREFIX = re.compile(
     r"^\s*(?:(?:re|fw|fwd|aw|wg|tr|rv|sv|antw|invitation|einladung|updated invitation)\s*:\s*)+", re.I
 )
 _LABELLED_PLACE = re.compile(
-    r"(?:^|\n)\s*(?:location|where|place|venue|room|address|ort|raum|lieu|salle|lugar|sala|dirección)\s*:\s*(?P<p>[^\n]{2,120})",
+    r"(?:^|\n|\s{2})\s*[*•-]?\s*(?:location|where|place|venue|room|address|ort|raum|lieu|salle|lugar|sala|dirección)"
+    r"\s*:\s*(?P<p>[^\n]{2,120}?)(?=\s{2}|\s+(?-i:[A-Z][A-Z ]{2,}):|\n|$)",
     re.I,
 )
 _ONLINE = re.compile(r"\b(zoom|microsoft teams|teams|google meet|skype|webex|jitsi)\b", re.I)
@@ -164,6 +165,7 @@ def _trim(place: str) -> str:
         if DATE_WORD.match(place, m.end()):  # "China on December 5": the place ends before its date
             place = place[: m.start()]
             break
+    place = re.split(r"(?<=\w\w)[.!?]\s|\s\(", place)[0]  # "Bridlewood Golf Club. These events..."
     place = re.sub(r"[\s,;:.!?)]+$", "", place.strip())
     words = place.split()
     while words and words[-1].lower() in ("on", "of", "de", "del", "la", "am", "an", "der", "the", "in", "at"):
