@@ -328,3 +328,43 @@ def test_bad_dates_and_unwritable_files_are_clear_errors(store, tmp_path):
     assert code == 2 and "YYYY-MM-DD" in err
     code, _out, err = run("events", "--ics", str(tmp_path / "missing" / "x.ics"))
     assert code == 1 and err.startswith("Error: Cannot write") and "Traceback" not in err
+
+
+# --- replies in the user's voice ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    from fakes import FakeBackend
+
+    from assistant.drafting import drafts as drafts_module
+
+    backend = FakeBackend()
+
+    def make(settings):
+        backend.configure(settings)
+        return backend
+
+    monkeypatch.setattr(drafts_module, "LlamaBackend", make)
+    return backend
+
+
+def test_replies_are_drafted_once_for_the_newest_mail_that_needs_one(store, fake):
+    from assistant.inbox.replies import propose, waiting_for_reply
+
+    assert run("triage")[0] == 0
+    needs = store.execute("SELECT COUNT(*) FROM triage WHERE category = 'needs_reply'").fetchone()[0]
+    assert needs >= 3
+    fake.enqueue(*[f"Hi,\n\nYes, that works ({i}).\n\nAlex" for i in range(needs)])
+    code, out, err = run("triage", "--draft-replies", "2", "--json")
+    assert code == 0, err
+    replies = json.loads(out)["replies"]
+    assert len(replies) == 2 and len({r["draft"] for r in replies}) == 2
+    stored = dict(store.execute("SELECT message_id, reply_draft FROM triage WHERE reply_draft IS NOT NULL"))
+    assert stored == {r["message"]: r["draft"] for r in replies}
+    assert len(waiting_for_reply(store, 100)) == needs - 2
+    again = propose(store, 100)
+    assert len(again) == needs - 2 and not {p.message for p in again} & set(stored)
+    assert propose(store, 100) == []
+    listed = {t.id: t.reply_draft for t in triage.newest(store, limit=1000)}
+    assert all(listed[m] == d for m, d in stored.items())

@@ -37,12 +37,15 @@ def _since(value: str | None) -> str | None:
 @click.option("--show", type=click.IntRange(min=0), default=20, show_default=True, metavar="N",
               help="How many of the newest triaged messages to list (and to put in --json).")
 @click.option("--category", type=click.Choice(CATEGORIES), help="List only this category.")
+@click.option("--draft-replies", "draft_replies", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Then draft a reply in your voice to the newest N messages that need one (each once; saved "
+              "as drafts, never sent).")
 @click.option("--again", is_flag=True, help="Triage the mail in range again, also what was triaged before.")
 @click.option("--csv", "csv_out", type=click.Path(dir_okay=False), metavar="OUT.csv",
               help="Also write every triaged message (category, folder, events, tasks) to a CSV file.")
 @command_options
 def triage(ctx: Context, since: str | None, limit: int | None, with_model: bool, show: int, category: str | None,
-           again: bool, csv_out: str | None) -> None:  # fmt: skip
+           draft_replies: int, again: bool, csv_out: str | None) -> None:  # fmt: skip
     """Sort new mail: what needs a reply, what waits on others, events, tasks, FYI, newsletters, personal.
 
     Each message also gets a suggested folder, learned from how you filed your own mail, and the events and
@@ -75,6 +78,7 @@ def triage(ctx: Context, since: str | None, limit: int | None, with_model: bool,
         click.echo("Stopped: what was triaged is kept; run it again to go on.", err=True)
         raise SystemExit(130) from None
     line.done()
+    proposed = _propose(ctx, draft_replies) if draft_replies else []
     listed = core.newest(ctx.db, limit=show, since=since, category=category) if show else []
     if csv_out:
         _write_csv(Path(csv_out), core.newest(ctx.db, limit=10**9, since=since, category=category))
@@ -97,10 +101,35 @@ def triage(ctx: Context, since: str | None, limit: int | None, with_model: bool,
             )
             who = "you" if t.sent_by_me else (t.from_name or t.from_addr)
             click.echo(f"{when:<10}  {LABELS[t.category]:<26} {folder[:18]:<18} {who[:22]:<22} {t.subject[:50]}{extra}")
+        for p in proposed:
+            click.echo(f"Reply to {p.subject[:60]!r} drafted: draft #{p.draft}.")
         if csv_out:
             click.echo(f"Wrote {csv_out}.")
 
-    ctx.emit({**summary.to_json(), "messages": [t.to_json() for t in listed], "csv": csv_out}, human)
+    replies = [{"message": p.message, "draft": p.draft} for p in proposed]
+    ctx.emit({**summary.to_json(), "messages": [t.to_json() for t in listed], "csv": csv_out, "replies": replies},
+             human)  # fmt: skip
+
+
+def _propose(ctx: Context, n: int) -> list:
+    from assistant.errors import Cancelled
+    from assistant.inbox.replies import propose
+
+    line = ProgressLine("Replies")
+    started = time.monotonic()
+
+    def progress(done: int, total: int) -> None:
+        elapsed = time.monotonic() - started
+        line.show(done / total, f"{done}/{total} replies", elapsed / done * (total - done))
+
+    try:
+        return propose(ctx.db, n, progress=progress)
+    except (KeyboardInterrupt, Cancelled):
+        line.done()
+        click.echo("Stopped: the replies drafted so far are kept.", err=True)
+        raise SystemExit(130) from None
+    finally:
+        line.done()
 
 
 def _write_csv(path: Path, rows: list) -> None:

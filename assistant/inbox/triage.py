@@ -242,6 +242,7 @@ class Triaged:
     events: list[dict]
     tasks: list[dict]
     sent_by_me: bool
+    reply_draft: int | None = None  # the reply proposed in the user's voice (a saved draft's id)
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -253,7 +254,8 @@ def newest(db: Any, *, limit: int = 200, since: str | None = None, category: str
         raise ValueError(f"unknown category {category!r}")
     sql = ("SELECT m.id, m.message_id, m.date, ifnull(m.from_name, ''), ifnull(m.from_addr, ''), "
            "ifnull(m.subject, ''), t.category, t.confidence, t.reason, t.category_source, t.filing, t.events, "
-           "t.tasks, m.sent_by_me FROM triage t JOIN messages m ON m.id = t.message_id WHERE 1")  # fmt: skip
+           "t.tasks, m.sent_by_me, t.reply_draft FROM triage t JOIN messages m ON m.id = t.message_id "
+           "WHERE 1")  # fmt: skip
     args: list[Any] = []
     if since:
         sql += " AND m.date >= ?"
@@ -267,7 +269,7 @@ def newest(db: Any, *, limit: int = 200, since: str | None = None, category: str
     for r in db.execute(sql, args):
         out.append(Triaged(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9],
                            json.loads(r[10]) if r[10] else None, json.loads(r[11] or "[]"),
-                           json.loads(r[12] or "[]"), bool(r[13])))  # fmt: skip
+                           json.loads(r[12] or "[]"), bool(r[13]), r[14]))  # fmt: skip
     return out
 
 

@@ -443,6 +443,7 @@ def m015_triage(db: sqlite_utils.Database) -> None:
             "events": str,  # JSON list, each valid against resources/schemas/inbox-items.schema.json
             "tasks": str,  # JSON list
             "extraction": str,  # JSON: where the items came from and what was dropped
+            "reply_draft": int,  # drafts.id of the reply proposed for it (mail that needs a reply), or null
             "version": int,
             "triaged_at": str,
         },
