@@ -28,6 +28,7 @@ from assistant.gui.about import ICON_PNG, ICON_SVG, app_icon, render_png
 from assistant.gui.app import COMPOSE, DRAFTS, MAIL, PAGES, SETTINGS, TRAIN, MainWindow, startup_root
 from assistant.gui.compose import ComposePage
 from assistant.gui.drafts_page import DraftsPage
+from assistant.gui.inbox_page import InboxPage
 from assistant.gui.mail_page import MailPage
 from assistant.gui.settings_page import SettingsPage
 from assistant.gui.unsaved import CANCEL, SAVE
@@ -57,14 +58,14 @@ def make_window(qtbot, root, settings, **kw) -> MainWindow:
     return w
 
 
-def test_every_page_builds_and_ctrl_1_to_5_reach_them(qtbot, imported, settings):
+def test_every_page_builds_and_ctrl_1_to_6_reach_them(qtbot, imported, settings):
     window = make_window(qtbot, imported, settings)
     window.show()
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=5000)  # shortcuts work in the active window
-    kinds = [MailPage, QWidget, ComposePage, DraftsPage, SettingsPage]
+    kinds = [MailPage, QWidget, ComposePage, DraftsPage, InboxPage, SettingsPage]
     assert [window.nav.item(i).text() for i in range(window.nav.count())] == list(PAGES)
-    for i in (2, 4, 3, 1, 0):
+    for i in (2, 5, 4, 3, 1, 0):
         qtbot.keyClick(window.focusWidget() or window, Qt.Key(Qt.Key.Key_1 + i), Qt.KeyboardModifier.ControlModifier)
         assert window.current_page() == i and window.stack.currentIndex() == i
         page = window.stack.currentWidget()

@@ -1,6 +1,6 @@
 """The desktop app's entry point and main window (PySide6; the only package that imports Qt).
 
-The window has five pages (Mail, Train, Compose, Drafts, Settings) in a sidebar, reachable with Ctrl+1..5, and a
+The window has six pages (Mail, Train, Compose, Drafts, Inbox, Settings) in a sidebar, reachable with Ctrl+1..6, and a
 status bar with the jobs running, the model and voice in use, and that Mailvoice is offline. On the first start
 (nothing imported yet) it opens the import wizard. Quitting (Ctrl+Q or the window's close button) asks first when
 it would lose unsaved text or stop a job. Its size, position and page are remembered in QSettings; colours come
@@ -35,6 +35,7 @@ from assistant.gui import bugs, tasks
 from assistant.gui.about import about_dialog, app_icon, shortcuts_dialog
 from assistant.gui.compose import ComposePage
 from assistant.gui.drafts_page import DraftsPage
+from assistant.gui.inbox_page import InboxPage
 from assistant.gui.mail_page import MailPage
 from assistant.gui.settings_page import DATA_DIR_KEY, SettingsPage
 from assistant.gui.status import Job, StatusArea, job_from
@@ -42,8 +43,8 @@ from assistant.gui.train_page import TrainPage
 from assistant.gui.wizard import ImportWizard
 from assistant.workspace import Workspace
 
-PAGES = ("Mail", "Train", "Compose", "Drafts", "Settings")
-MAIL, TRAIN, COMPOSE, DRAFTS, SETTINGS = range(len(PAGES))
+PAGES = ("Mail", "Train", "Compose", "Drafts", "Inbox", "Settings")
+MAIL, TRAIN, COMPOSE, DRAFTS, INBOX, SETTINGS = range(len(PAGES))
 
 
 def default_settings() -> QSettings:
@@ -90,6 +91,7 @@ class MainWindow(QMainWindow):
         self.train = TrainPage(self.workspace)
         self.compose = ComposePage(self.workspace, backend_factory)
         self.drafts = DraftsPage(self.workspace, backend_factory=backend_factory)
+        self.inbox = InboxPage(self.workspace)
         self.settings_page = SettingsPage(self.workspace, self.qsettings, recorder=recorder, busy=self.busy_reason,
                                           release=self.release_data)  # fmt: skip
         self.nav = QListWidget()
@@ -113,6 +115,7 @@ class MainWindow(QMainWindow):
         self.status.model_clicked.connect(self.show_models)
         self.mail.import_requested.connect(self.open_import_wizard)
         self.drafts.open_in_compose.connect(self.open_draft)
+        self.inbox.reply_requested.connect(self.answer_in_compose)
         self.settings_page.forgotten.connect(self.after_forget)
         self.settings_page.forget_ended.connect(self.rebuild_train)
         self.settings_page.model_changed.connect(lambda _info: self.status.refresh_model())
@@ -124,7 +127,7 @@ class MainWindow(QMainWindow):
         self.status.refresh_model()
 
     def pages(self) -> list[QWidget]:
-        return [self.mail, self.train, self.compose, self.drafts, self.settings_page]
+        return [self.mail, self.train, self.compose, self.drafts, self.inbox, self.settings_page]
 
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -197,6 +200,14 @@ class MainWindow(QMainWindow):
         self.compose.open_draft(row)
         self.nav.setCurrentRow(COMPOSE)
 
+    def answer_in_compose(self, row: dict[str, Any]) -> None:
+        """Answer a stored email in Compose (the Inbox's Draft a reply): it becomes the email the draft answers."""
+        if self.compose.writing:
+            self.inbox.status.setText("Compose is writing a draft: let it finish or stop it, then Draft a reply.")
+            return
+        self.compose.choose_reply(row)
+        self.nav.setCurrentRow(COMPOSE)
+
     def open_import_wizard(self, paths: list[str] | None = None) -> ImportWizard:
         if self.wizard is not None and self.wizard.isVisible():
             self.wizard.sources_page.add_paths(paths or [])
@@ -229,6 +240,7 @@ class MainWindow(QMainWindow):
     def after_forget(self) -> None:
         self.mail.refresh()
         self.drafts.refresh()
+        self.inbox.refresh()
 
     def running_jobs(self) -> list[Job]:
         """Every job running now, with the page it runs on: the import, and what each page says it runs."""
@@ -324,6 +336,7 @@ class MainWindow(QMainWindow):
             self.wizard.done(0)
         self.compose.shutdown()
         self.train.shutdown()
+        self.inbox.shutdown()
         tasks.wait_all()
         tasks.writer(self.workspace).close()  # every write asked for is done before the window goes
 
