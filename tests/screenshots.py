@@ -4,7 +4,7 @@ The real app on the embedded model: a generated mailbox (Alex Morgan's) is impor
 folder with the same core as ``mailvoice import``, training pairs are built from its sent mail and a tiny
 adapter is trained on them (``mailvoice pairs build`` and ``mailvoice train``: the Train page shows real pairs,
 losses and an adapter), the plain model and the adapter are evaluated (the Train page's verdict compares
-them), a few drafts are written with the real model, and each page is saved as a PNG
+them), a few drafts are written with the real model, the Inbox page triages the mail, and each page is saved as a PNG
 (``make screenshots`` runs this under Xvfb). Nothing of the user's is read or changed: the data folder, the
 window settings and the "home" folder the import wizard searches are all temporary.
 """
@@ -143,7 +143,7 @@ def shots(root: Path, home: Path, tmp: Path, out: Path) -> None:
     from assistant.drafting.backend import unload
     from assistant.gui.app import COMPOSE as COMPOSE_PAGE
     from assistant.gui.app import DRAFTS as DRAFTS_PAGE
-    from assistant.gui.app import MAIL, SETTINGS, TRAIN, MainWindow
+    from assistant.gui.app import INBOX, MAIL, SETTINGS, TRAIN, MainWindow
 
     app = QApplication.instance() or QApplication(["mailvoice"])
     app.setApplicationName("Mailvoice")
@@ -153,10 +153,13 @@ def shots(root: Path, home: Path, tmp: Path, out: Path) -> None:
     window.show()
     with netguard.recording() as recorder:
         window.settings_page.recorder = recorder
-        for index, name in ((MAIL, "mail"), (TRAIN, "train"), (DRAFTS_PAGE, "drafts"), (SETTINGS, "settings")):
+        pages = ((MAIL, "mail"), (TRAIN, "train"), (DRAFTS_PAGE, "drafts"), (INBOX, "inbox"), (SETTINGS, "settings"))
+        for index, name in pages:
             window.nav.setCurrentRow(index)
             if index == TRAIN:
                 show_training(app, window.train, root)
+            if index == INBOX:
+                show_inbox(app, window.inbox)
             if index == DRAFTS_PAGE:
                 settle(app)
                 window.drafts.table.selectRow(0)
@@ -186,6 +189,18 @@ def show_training(app, page, root: Path) -> None:
     page.adapters.table.selectRow(0)
     page.adapters.evaluate()
     settle(app, 0.5, lambda: not page.adapters.evaluating, timeout=1800)
+
+
+def show_inbox(app, page) -> None:
+    """The Inbox page after Triage my mail (rules and filing, as ``mailvoice triage``), a message with an event
+    selected."""
+    from assistant.gui.inbox_view import EVENTS
+
+    settle(app, 0.3)
+    page.empty_triage.click()
+    settle(app, 0.5, lambda: not page.running and page.model.rowCount() > 0)
+    rows = [r for r in range(page.proxy.rowCount()) if page.proxy.index(r, EVENTS).data()]
+    page.table.selectRow(rows[0] if rows else 0)
 
 
 def compose_reply(app, page) -> None:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from assistant.gui.app import COMPOSE, INBOX, MainWindow
 from assistant.gui.inbox_page import NOTHING_STORED, NOTHING_TRIAGED, InboxPage
-from assistant.gui.inbox_view import CATEGORY, EVENTS, FOLDER, local_when
+from assistant.gui.inbox_view import CATEGORY, EVENTS, FOLDER, SHORT, local_when
 from assistant.importer import import_paths
 from assistant.inbox import triage
 from assistant.inbox.categories import LABELS
@@ -42,9 +42,12 @@ def make_page(qtbot, root: Path) -> InboxPage:
 
 
 def triage_from_page(qtbot, page: InboxPage) -> triage.Summary:
-    """Press Triage new mail; the run's summary once it ended and the list was read again."""
+    """Press Triage (the empty state's button, else the list's); the run's summary once it ended and the list was
+    read again."""
+    button = page.empty_triage if page.empty_triage.isVisible() else page.triage_button
+    assert button.isVisible() and button.isEnabled()
     with qtbot.waitSignals([page.triaged, page.refreshed], order="strict", timeout=30_000):
-        page.triage_button.click()
+        button.click()
     assert page.summary is not None
     return page.summary
 
@@ -55,15 +58,15 @@ def shown(page: InboxPage, column: int) -> list[str]:
 
 def test_empty_states_say_what_to_do(qtbot, data_home, maildir):
     page = make_page(qtbot, maildir)
-    assert page.list_or_empty.currentWidget() is page.empty and page.empty.text() == NOTHING_TRIAGED
-    assert page.triage_button.isEnabled() and not page.export_button.isEnabled()
-    assert not page.reply_button.isEnabled() and not page.bar.isVisible()
+    assert page.list_or_empty.currentIndex() == 1 and page.empty.text() == NOTHING_TRIAGED and page.empty.isVisible()
+    assert page.empty_triage.isVisible() and page.empty_triage.isEnabled() and not page.triage_button.isVisible()
+    assert not page.reply_button.isVisible() and not page.bar.isVisible() and not page.export_button.isEnabled()
 
 
 def test_with_nothing_imported_triage_waits_for_mail(qtbot, tmp_path):
     page = make_page(qtbot, tmp_path / "empty")
-    assert page.empty.text() == NOTHING_STORED and page.list_or_empty.currentWidget() is page.empty
-    assert not page.triage_button.isEnabled()
+    assert page.empty.text() == NOTHING_STORED and page.list_or_empty.currentIndex() == 1
+    assert not page.empty_triage.isEnabled() and "Mail page (Ctrl+1)" in page.empty.text()
 
 
 def test_triage_lists_the_newest_mail_and_filters_by_category(qtbot, maildir):
@@ -74,8 +77,9 @@ def test_triage_lists_the_newest_mail_and_filters_by_category(qtbot, maildir):
     assert page.run_status.text().startswith(f"Triaged {summary.triaged:,} messages in ")
     assert not page.filing_note.isVisible() and not page.bar.isVisible()
     assert page.category.itemText(0) == f"All ({summary.triaged:,})"
-    assert set(shown(page, CATEGORY)) <= {LABELS[c] + s for c in LABELS for s in ("", " (not sure)")}
-    assert any(shown(page, FOLDER))  # filing learned from Inbox and Archive
+    assert set(shown(page, CATEGORY)) <= {SHORT[c] + s for c in LABELS for s in ("", " (not sure)")}
+    assert page.triage_button.isVisible() and page.reply_button.isVisible()
+    assert any(shown(page, FOLDER)) and not page.table.isColumnHidden(FOLDER)  # learned from Inbox and Archive
     assert page.status.text().endswith("Everything is triaged.")
     events = page.category.findData("event")
     assert page.category.itemText(events) == f"{LABELS['event']} ({summary.categories['event']:,})"
@@ -120,10 +124,10 @@ def test_stop_keeps_what_was_triaged_and_the_next_run_goes_on(qtbot, maildir, mo
 
     monkeypatch.setattr(triage, "_extract", slow)
     with qtbot.waitSignals([page.triaged, page.refreshed], order="strict", timeout=30_000):
-        page.triage_button.click()
+        page.empty_triage.click()
         qtbot.waitUntil(reached.is_set, timeout=20_000)
         assert page.running_job().startswith("Mail is being triaged") and page.bar.isVisible()
-        assert not page.triage_button.isEnabled()
+        assert not page.empty_triage.isEnabled() and page.stop_button.isVisible()
         page.stop_button.click()
         go_on.set()
     summary = page.summary
@@ -155,7 +159,8 @@ def test_an_archive_without_folders_says_so_quietly(qtbot, data_home, tmp_path):
     summary = triage_from_page(qtbot, page)
     assert summary.filing and page.filing_note.isVisible()
     assert page.filing_note.text() == f"No folder suggestions: {summary.filing}"
-    assert not any(shown(page, FOLDER)) and not page.findChildren(QMessageBox)
+    assert not any(shown(page, FOLDER)) and page.table.isColumnHidden(FOLDER)
+    assert not page.findChildren(QMessageBox)
     fresh = make_page(qtbot, data_home)  # opened later: the stored rows say it
     assert fresh.filing_note.isVisible() and fresh.filing_note.text().startswith("No folder suggestions")
 

@@ -42,11 +42,14 @@ from assistant.inbox.ics import to_ics
 from assistant.workspace import Workspace
 
 LIMIT = 500  # the newest messages listed (of the category chosen)
-NOTHING_STORED = "No mail is stored yet: import yours on the Mail page (Ctrl+1), then triage it here."
+NOTHING_STORED = (
+    "<h3>No mail imported yet</h3>Import your mail on the Mail page (Ctrl+1), then triage it here: Mailvoice sorts "
+    "it by what it asks of you, suggests a folder for each message and finds the events and tasks in it."
+)
 NOTHING_TRIAGED = (
-    "Nothing is triaged yet. Triage new mail sorts your mail into what needs a reply, what waits on someone, "
-    "meetings, tasks, FYI, newsletters and personal mail; suggests a folder for each message from how you file "
-    "yours; and finds the events and tasks in it. It runs on this computer, in seconds for thousands of emails."
+    "<h3>Nothing triaged yet</h3>Triage sorts your mail into what needs a reply, what waits on someone, meetings, "
+    "tasks, FYI, newsletters and personal mail; suggests a folder for each message from how you file yours; and "
+    "finds the events and tasks in it. It runs on this computer, in seconds for thousands of emails."
 )
 NO_FOLDERS = ("No folder suggestions: Mailvoice learns them from the folders you file mail in, and none of your "
               "mail is filed in folders it can learn from.")  # fmt: skip
@@ -156,7 +159,7 @@ class InboxPage(QWidget):
         widths = {
             DATE: metrics.horizontalAdvance("2024-12-31 23:59") + 16,
             FROM: 150,
-            CATEGORY: metrics.horizontalAdvance("Newsletter or notification") + 36,
+            CATEGORY: metrics.horizontalAdvance("Needs a reply (not sure)") + 40,
             FOLDER: 110,
             EVENTS: metrics.horizontalAdvance("Events") + 20,
             TASKS: metrics.horizontalAdvance("Tasks") + 20,
@@ -171,15 +174,20 @@ class InboxPage(QWidget):
         self.detail.setTabChangesFocus(True)
         self.detail.setPlaceholderText("Choose a message to see why it is in its category, its events and tasks, "
                                        "and its text.")  # fmt: skip
-        self.empty = QLabel(NOTHING_TRIAGED, wordWrap=True, alignment=Qt.AlignmentFlag.AlignCenter)
+        self.empty = QLabel(NOTHING_TRIAGED, wordWrap=True, textFormat=Qt.TextFormat.RichText)
         self.empty.setObjectName("emptyInbox")
+        self.empty.setMaximumWidth(self.fontMetrics().averageCharWidth() * 90)  # lines short enough to read
+        self.empty_triage = QPushButton("&Triage my mail")
+        self.empty_triage.clicked.connect(self.run_triage)
         self.reply_button = QPushButton("&Draft a reply")
         self.reply_button.setToolTip("Answer the selected email in Compose, in your voice (or double-click it).")
         self.reply_button.clicked.connect(self.draft_reply)
         self.status = QLabel(wordWrap=True, textFormat=Qt.TextFormat.PlainText)
 
     def _layout(self) -> None:
-        top = QHBoxLayout()
+        self.top_bar = QWidget()
+        top = QHBoxLayout(self.top_bar)
+        top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(QLabel("Sho&w:", buddy=self.category))
         top.addWidget(self.category)
         top.addStretch()
@@ -196,18 +204,31 @@ class InboxPage(QWidget):
         split.setChildrenCollapsible(False)
         self.list_or_empty = QStackedWidget()
         self.list_or_empty.addWidget(split)
-        self.list_or_empty.addWidget(self.empty)
+        self.list_or_empty.addWidget(self._empty_state())
         bottom = QHBoxLayout()
         bottom.addWidget(self.reply_button)
         bottom.addWidget(self.status, 1)
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
+        layout.addWidget(self.top_bar)
         layout.addLayout(running)
         layout.addWidget(self.run_status)
         layout.addWidget(self.filing_note)
         layout.addWidget(self.list_or_empty, 1)
         layout.addLayout(bottom)
         QWidget.setTabOrder(self.table, self.detail)
+
+    def _empty_state(self) -> QWidget:
+        box = QWidget()
+        column = QVBoxLayout()
+        column.addStretch()
+        column.addWidget(self.empty)
+        column.addWidget(self.empty_triage, 0, Qt.AlignmentFlag.AlignLeft)
+        column.addStretch(2)
+        row = QHBoxLayout(box)
+        row.addStretch()
+        row.addLayout(column, 3)
+        row.addStretch()
+        return box
 
     # --- the list ---------------------------------------------------------------------------------------
     def current_category(self) -> str | None:
@@ -229,11 +250,13 @@ class InboxPage(QWidget):
         for i, name in enumerate(CATEGORIES, 1):
             self.category.setItemText(i, f"{LABELS[name]} ({loaded.counts.get(name, 0):,})")
         self.model.set_rows(loaded.rows)
+        self.table.setColumnHidden(FOLDER, not any(t.filing for t in loaded.rows))  # no filing learned: no column
         self._select(chosen.id if chosen is not None else None)
         empty = loaded.triaged == 0
         self.empty.setText(NOTHING_STORED if loaded.stored == 0 else NOTHING_TRIAGED)
         self.list_or_empty.setCurrentIndex(1 if empty else 0)
-        self.category.setEnabled(not empty)
+        self.top_bar.setVisible(not empty)  # with nothing to show, the empty state has the one button there is
+        self.reply_button.setVisible(not empty)
         self._update_buttons()
         self._show_filing_note()
         if asked is not None:
@@ -293,6 +316,7 @@ class InboxPage(QWidget):
         self.reply_button.setEnabled(self.current_row() is not None)
         self.export_button.setEnabled(self.loaded.triaged > 0 and not self.running)
         self.triage_button.setEnabled(self.loaded.stored > 0 and not self.running)
+        self.empty_triage.setEnabled(self.triage_button.isEnabled())
 
     # --- triage -----------------------------------------------------------------------------------------
     @property
@@ -305,8 +329,8 @@ class InboxPage(QWidget):
         self.stop_button.setEnabled(busy)
         self._update_buttons()
         if busy:
-            self.triage_button.setEnabled(False)
-            self.export_button.setEnabled(False)
+            for button in (self.triage_button, self.empty_triage, self.export_button):
+                button.setEnabled(False)
 
     def run_triage(self) -> None:
         """Triage the mail not triaged yet (rules and the filing model, without the language model)."""
@@ -401,7 +425,10 @@ def summary_text(s: triage.Summary) -> str:
     if s.cancelled:
         return (f"Stopped: {s.triaged:,} of {s.pending:,} messages triaged and kept ({found}). Triage new mail "
                 "goes on from there.")  # fmt: skip
-    parts = ", ".join(
-        f"{n:,} {LABELS.get(c, c).lower()}" for c, n in sorted(s.categories.items(), key=lambda kv: -kv[1])
-    )
+    by_size = sorted(s.categories.items(), key=lambda kv: -kv[1])
+    parts = ", ".join(f"{n:,} {_lower(LABELS.get(c, c))}" for c, n in by_size)
     return f"Triaged {s.triaged:,} messages in {format_duration(s.seconds)}: {parts}; {found}."
+
+
+def _lower(label: str) -> str:
+    return label if label.isupper() else label.lower()  # "FYI" stays

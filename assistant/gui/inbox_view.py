@@ -14,7 +14,7 @@ import html
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QWidget
 
 from assistant.inbox import triage
@@ -31,6 +31,17 @@ COLOURS = {
     "fyi": "#8a9499",
     "newsletter": "#1f9e89",
     "personal": "#d96ba8",
+}
+# The list's names of the categories: short, so that the subject keeps the width (the full names are in the filter,
+# the tooltip and the details).
+SHORT = {
+    "needs_reply": "Needs a reply",
+    "waiting": "Waiting",
+    "event": "Event",
+    "task": "Task",
+    "fyi": "FYI",
+    "newsletter": "Newsletter",
+    "personal": "Personal",
 }
 
 e = html.escape
@@ -165,7 +176,27 @@ def folder_tip(filing: dict[str, Any] | None) -> str:
 
 
 def category_text(t: triage.Triaged) -> str:
-    return LABELS.get(t.category, t.category) + (" (not sure)" if t.confidence < UNSURE_BELOW else "")
+    """The list's short name of the category, and "not sure" for an unsure one (the tooltip has the full name)."""
+    return SHORT.get(t.category, t.category) + (" (not sure)" if t.confidence < UNSURE_BELOW else "")
+
+
+def chip(category: str) -> QIcon:
+    """A round chip in the category's colour, ringed in white so that it shows on a selected row too."""
+    if category not in _chips:
+        size = 14
+        pixmap = QPixmap(size, size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(QPen(QColor(255, 255, 255, 200), 1.5))
+        painter.setBrush(QColor(COLOURS.get(category, "#888888")))
+        painter.drawEllipse(1, 1, size - 2, size - 2)
+        painter.end()
+        _chips[category] = QIcon(pixmap)
+    return _chips[category]
+
+
+_chips: dict[str, QIcon] = {}
 
 
 class InboxModel(QAbstractTableModel):
@@ -200,7 +231,7 @@ class InboxModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.UserRole:
             return self._key(t, col)
         if role == Qt.ItemDataRole.DecorationRole and col == CATEGORY:
-            return QColor(COLOURS.get(t.category, "#888888"))
+            return chip(t.category)
         if role == Qt.ItemDataRole.FontRole and col == CATEGORY and t.confidence < UNSURE_BELOW:
             font = QFont()
             font.setItalic(True)
