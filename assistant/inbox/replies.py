@@ -24,10 +24,15 @@ class Proposed:
 
 def waiting_for_reply(db: Any, limit: int) -> list[tuple[int, str, str]]:
     """(id, Message-ID, subject) of the newest mail that needs a reply and has no proposed reply yet."""
-    return [tuple(r) for r in db.execute(
-        "SELECT m.id, m.message_id, ifnull(m.subject, '') FROM triage t JOIN messages m ON m.id = t.message_id "
-        "LEFT JOIN drafts d ON d.id = t.reply_draft "
-        "WHERE t.category = 'needs_reply' AND d.id IS NULL ORDER BY m.date DESC, m.id DESC LIMIT ?", [limit])]
+    return [
+        tuple(r)
+        for r in db.execute(
+            "SELECT m.id, m.message_id, ifnull(m.subject, '') FROM triage t JOIN messages m ON m.id = t.message_id "
+            "LEFT JOIN drafts d ON d.id = t.reply_draft "
+            "WHERE t.category = 'needs_reply' AND d.id IS NULL ORDER BY m.date DESC, m.id DESC LIMIT ?",
+            [limit],
+        )
+    ]
 
 
 def propose(
