@@ -98,7 +98,7 @@ def categorize(row: dict[str, Any], facts: Facts) -> Category:
     if row.get("sent_by_me"):
         if facts.last_in_thread and asks(body):
             return Category("waiting", 0.8, "you asked and nobody has answered yet")
-        return Category("fyi", 0.5, "your own message")
+        return Category("fyi", 0.7, "your own message, asking nothing or already answered")
     if row.get("automated"):
         return Category("newsletter", 0.9, f"sent automatically ({row.get('auto_reason') or 'bulk mail'})")
     attachments = _names(row.get("attachments"))

@@ -27,7 +27,7 @@ from assistant.inbox.extract import Extraction, extract, mail_item_from_row, rea
 
 log = logging.getLogger(__name__)
 
-VERSION = 2
+VERSION = 3
 """Rules version: rows made by an older version are made again."""
 
 CHUNK = 500
