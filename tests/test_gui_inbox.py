@@ -8,8 +8,8 @@ from pathlib import Path
 
 import mailgen as gen
 import pytest
-from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from assistant.gui.app import COMPOSE, INBOX, MainWindow
 from assistant.gui.inbox_page import NOTHING_STORED, NOTHING_TRIAGED, InboxPage
@@ -183,3 +183,28 @@ def test_draft_a_reply_opens_compose_answering_the_message(qtbot, maildir, tmp_p
     qtbot.waitUntil(lambda: window.compose.reply is not None, timeout=10_000)
     assert window.compose.reply.row_id == t.id and window.compose.to.text() == t.from_addr
     assert t.subject.split()[-1] in window.compose.reply_label.text()
+
+
+def test_the_triaged_list_fits_a_small_screen_and_tab_reaches_every_control(qtbot, maildir, tmp_path):
+    from test_gui_app import clipped, controls, scrolled, text_cut
+
+    settings = QSettings(str(tmp_path / "gui.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(str(maildir), settings=settings, wizard_on_first_start=False)
+    qtbot.addWidget(window)
+    window.resize(1024, 640)
+    window.show()
+    with qtbot.waitSignal(window.inbox.refreshed, timeout=10_000):
+        window.nav.setCurrentRow(INBOX)
+    triage_from_page(qtbot, window.inbox)
+    window.inbox.table.selectRow(0)
+    on_page = controls(window.inbox, window)
+    assert {window.inbox.table, window.inbox.detail, window.inbox.reply_button, window.inbox.category} <= set(on_page)
+    assert [w for w in on_page if clipped(w, window)] == []
+    visible = [w for w in window.inbox.findChildren(QWidget) if w.isVisibleTo(window) and not scrolled(w, window)]
+    assert [(type(w).__name__, w.text()) for w in visible if text_cut(w)] == []
+    on_page[0].setFocus()
+    reached = set()
+    for _ in range(len(controls(window, window)) + 5):
+        reached.add(QApplication.focusWidget())
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+    assert [w for w in on_page if w not in reached] == []
