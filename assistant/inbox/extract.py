@@ -90,7 +90,7 @@ class Extraction:
 
 
 def _before(item: dict, kind: str, sent_at: dt.datetime | None) -> bool:
-    when = item.get("end") or item.get("start") if kind == "event" else item.get("due")
+    when = (item.get("end") or item.get("start")) if kind == "event" else item.get("due")
     if when is None or sent_at is None:
         return False
     day = parse_when(when)
@@ -197,7 +197,13 @@ def _fill(backend: Any, item: MailItem, event: rules.RuleEvent, out: Extraction)
         event.source = "rules+model"
     place = reply.get("place")
     if "place" in event.missing and isinstance(place, str) and place.strip():
-        if rules.fold(place.strip()) in haystack and not rules.is_date_words(place):
+        near = rules.fold(f"{event.sentence} {event.context}")  # said with the event, not anywhere in the mail
+        names = {rules.fold(n) for n in (item.from_name, *item.to_names, *item.from_name.split()) if n}
+        if (
+            rules.fold(place.strip()) in near
+            and rules.fold(place.strip()) not in names
+            and not rules.is_date_words(place)
+        ):
             event.item["place"] = place.strip()[:160]
             event.source = "rules+model"
         else:

@@ -82,6 +82,8 @@ class RuleEvent:
 
     item: dict
     sentence: str
+    context: str = ""
+    """The sentences after it (where a place is often said)."""
     missing: set[str] = field(default_factory=set)
     weak_title: bool = False
     source: str = "rules"
@@ -206,7 +208,7 @@ def _event_item(found: Found, sentence: str, context: str, item: MailItem) -> Ru
     event = {"title": title, "start": start, "end": end, "all_day": found.time is None, "timezone": zone,
              "place": place, "people": people}  # fmt: skip
     missing = {"place"} if place is None else set()
-    return RuleEvent(event, sentence, missing, weak)
+    return RuleEvent(event, sentence, context, missing, weak)
 
 
 def _task_item(found: Found | None, sentence: str, item: MailItem) -> dict:
