@@ -47,8 +47,11 @@ def pairs() -> None:
 @click.option("--model", "model", type=click.Path(dir_okay=False), default=None,
               help="A GGUF to write the instructions with (default: the chosen model, else the embedded one; "
                    "a smaller, faster one is fine).")  # fmt: skip
+@click.option("--width", type=click.IntRange(min=1), default=None,
+              help="Emails labelled at once on the model (default: the label_width setting, else 8 for small "
+                   "models and 4 from 6B parameters on, fewer when memory is short; 1 = one at a time).")  # fmt: skip
 @command_options
-def build(ctx: Context, limit: int, model: str | None) -> None:
+def build(ctx: Context, limit: int, model: str | None, width: int | None) -> None:
     """Write an instruction for each usable sent email; resumable, and nothing is generated twice."""
     backend = _backend(ctx, model)
     line = ProgressLine("Labelling", always=True)
@@ -65,7 +68,7 @@ def build(ctx: Context, limit: int, model: str | None) -> None:
         if p.phase == "pair":
             line.show(p.fraction, f"{p.done:,}/{p.total:,} pairs, {p.pairs_per_minute:,.1f}/min", p.eta)
 
-    report = build_pairs(ctx.db, backend, limit=limit or None, progress=show)
+    report = build_pairs(ctx.db, backend, limit=limit or None, progress=show, width=width)
     line.done()
 
     def human() -> None:

@@ -18,9 +18,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from assistant.errors import MailvoiceError
+
+if TYPE_CHECKING:
+    from assistant.drafting.parallel import Parallel
 
 log = logging.getLogger("mailvoice.drafting")
 
@@ -119,6 +122,11 @@ class Backend(abc.ABC):
     @property
     def n_ctx(self) -> int:
         return self.settings.n_ctx
+
+    def parallel(self, width: int | None = None) -> Parallel | None:
+        """An engine that generates several replies at once on this backend's model (``width`` in flight,
+        None: chosen for the model and machine), or None where there is none: then it is one at a time."""
+        return None
 
 
 # --- llama.cpp --------------------------------------------------------------------------------------------
@@ -223,14 +231,7 @@ class LlamaBackend(Backend):
         return time.perf_counter() - started
 
     def stream(self, messages: Messages, params: GenerationParams, cancel: Cancel | None = None) -> Iterator[str]:
-        processors = None
-        if params.aim_tokens:
-            from llama_cpp import LogitsProcessorList
-
-            texts = self._texts()
-            openers = [t for t in (texts.first_token(c) for c in params.closings) if t >= 0]
-            closer = CloseNear(params.aim_tokens, texts, texts.first_token("\n"), [self.llama.token_eos()], openers)
-            processors = LogitsProcessorList([closer])
+        processors = logits_processors(self.llama, params, self._texts()) if params.aim_tokens else None
         chunks = self.llama.create_chat_completion(
             messages,
             stream=True,
@@ -255,6 +256,11 @@ class LlamaBackend(Backend):
         finally:
             chunks.close()  # stops llama.cpp at once when our caller stops early
 
+    def parallel(self, width: int | None = None) -> Parallel | None:
+        from assistant.drafting.parallel import ParallelEngine
+
+        return ParallelEngine(self.settings, width)
+
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
@@ -263,6 +269,18 @@ class LlamaBackend(Backend):
         if self._token_texts is None or self._token_texts.llama is not llama:  # a new model: new tokens
             self._token_texts = TokenTexts(llama)
         return self._token_texts
+
+
+def logits_processors(llama: Any, params: GenerationParams, texts: TokenTexts | None = None) -> Any:
+    """The logits processors ``params`` asks for (:class:`CloseNear` for ``aim_tokens``), or None."""
+    if not params.aim_tokens:
+        return None
+    from llama_cpp import LogitsProcessorList
+
+    texts = texts if texts is not None and texts.llama is llama else TokenTexts(llama)
+    openers = [t for t in (texts.first_token(c) for c in params.closings) if t >= 0]
+    closer = CloseNear(params.aim_tokens, texts, texts.first_token("\n"), [llama.token_eos()], openers)
+    return LogitsProcessorList([closer])
 
 
 class TokenTexts:

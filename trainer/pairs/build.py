@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,6 +23,7 @@ import sqlite_utils
 
 from assistant.drafting.backend import Backend, EngineSettings, LlamaBackend
 from assistant.drafting.models import resolve_model
+from assistant.drafting.parallel import Completion, Job, Parallel
 from assistant.drafting.prompting import answered_text
 from assistant.errors import Cancelled
 from assistant.mail.identity import person_name
@@ -31,7 +32,15 @@ from trainer.edits import labeller_examples
 from trainer.pairs import store
 from trainer.pairs.candidates import Candidate, find_candidates, pick_useful
 from trainer.pairs.errors import PairsError
-from trainer.pairs.instructions import CHECKS_VERSION, METHODS, TRIES, write_instruction
+from trainer.pairs.instructions import (
+    CHECKS_VERSION,
+    METHODS,
+    TRIES,
+    Instruction,
+    instruction_tries,
+    stop_early,
+    write_instruction,
+)
 from trainer.pairs.prompt import Request, ReversePrompt, cut, load_prompt, with_user_examples
 from trainer.pairs.scrub import load_settings, scrub_fields
 from trainer.pairs.split import assign_splits
@@ -41,6 +50,7 @@ LABEL_N_CTX = 2048  # instruction prompts are short: the examples, one email (cu
 INPUT_CHARS = 1500  # of the email answered, kept as the pair's input: what a reply needs to make sense
 ESTIMATE_AFTER = 3  # generated pairs measured before the first estimate (when no earlier speed is known)
 SPEED_KEY = "pairs_seconds_per_pair"  # {model identity: seconds per pair} from the last build
+WIDTH_KEY = "label_width"  # the setting: emails labelled at once (None or absent: chosen for the model and machine)
 
 
 def labelling_backend(db: sqlite_utils.Database, model: str | None = None) -> LlamaBackend:
@@ -96,6 +106,7 @@ class BuildReport:
     methods: dict[str, int] = field(default_factory=lambda: dict.fromkeys(METHODS, 0))
     """How the instructions built in this run were made: model (first try), retried, grammar (a forced start),
     fallback (extracted from the email)."""
+    width: int = 1  # emails labelled at once (1: one at a time)
 
     @property
     def fallback_share(self) -> float:
@@ -206,6 +217,7 @@ def build_pairs(
     cancel: Callable[[], bool] | None = None,
     prompt: ReversePrompt | None = None,
     tries: int = TRIES,
+    width: int | None = None,
 ) -> BuildReport:
     """Make a pair for each of the ``limit`` most useful sent emails that has none yet; return what happened.
 
@@ -217,6 +229,11 @@ def build_pairs(
         prompt: the reverse-instruction prompt (default: the shipped one, with the user's own instructions from
             their corrections as the last worked examples).
         tries: model answers tried per email before the extractive fallback.
+        width: emails labelled at once on one model (``backend.parallel``); None: the ``label_width`` setting,
+            else a width chosen for the model and machine. A backend without a parallel engine (or width 1)
+            labels one email at a time. Pairs are committed as they finish, so in parallel they are stored in
+            the order they end; each email's instruction is the one it gets alone, with the same seed, except
+            where batched arithmetic tips a near-tie between two tokens (see :mod:`assistant.drafting.parallel`).
     """
     started = time.perf_counter()
     show = progress or (lambda _p: None)
@@ -238,9 +255,16 @@ def build_pairs(
             state.estimate, state.estimate_from = speeds[model] * len(todo), "last build"
             report.estimate_seconds = state.estimate
         show(replace(state))
-        times = _generate(
-            db, backend, todo, ctx, report, tries, cancel, lambda t: _progress(show, state, t, report, started)
-        )
+        after = lambda t: _progress(show, state, t, report, started)  # noqa: E731
+        engine = _engine(db, backend, width) if len(todo) > 1 else None
+        if engine is None:
+            times = _generate(db, backend, todo, ctx, report, tries, cancel, after)
+        else:
+            try:
+                report.width = engine.width
+                times = _generate_parallel(db, backend, engine, todo, ctx, report, tries, cancel, after)
+            finally:
+                engine.close()
         report.generate_seconds = sum(times)
         if len(times) >= 2:  # the first pair also reads the shared prefix: the rest show the steady speed
             speeds[model] = sum(times[1:]) / len(times[1:])
@@ -273,6 +297,23 @@ def _reuse_done_work(db: sqlite_utils.Database, jobs: list[_Job], ctx: tuple, re
     return todo
 
 
+def _engine(db: sqlite_utils.Database, backend: Backend, width: int | None) -> Parallel | None:
+    """The parallel engine for this build, or None: one email at a time."""
+    if width is None:
+        width = get_setting(db, WIDTH_KEY)
+    if width is not None and int(width) <= 1:
+        return None
+    engine = backend.parallel(None if width is None else int(width))
+    if engine is not None and engine.width <= 1:
+        engine.close()
+        return None
+    return engine
+
+
+def _seed(job: _Job) -> int:
+    return int(job.key[:8], 16)  # reproducible, and different for every email
+
+
 def _generate(db, backend, todo, ctx, report: BuildReport, tries, cancel, after_pair) -> list[float]:
     """Write and store each job's instruction, one committed pair at a time; return the seconds of each."""
     prompt = ctx[0]
@@ -282,32 +323,79 @@ def _generate(db, backend, todo, ctx, report: BuildReport, tries, cancel, after_
         for job in todo:
             if cancel is not None and cancel():
                 raise Cancelled()
-            seed = int(job.key[:8], 16)  # reproducible, and different for every email
-            written = write_instruction(backend, prompt, job.request, seed=seed, tries=tries, cancel=cancel)
-            cache_row = {
-                "cache_key": job.key,
-                "instruction": written.text,
-                "flags": json.dumps(written.flags),
-                "tries": written.tries,
-                "prompt_tokens": written.prompt_tokens,
-                "completion_tokens": written.completion_tokens,
-                "seconds": round(written.seconds, 4),
-                "created_at": store.now(),
-            }
-            store.save_built(db, _record(job, written.text, written.flags, written.tries, ctx), cache_row)
+            written = write_instruction(backend, prompt, job.request, seed=_seed(job), tries=tries, cancel=cancel)
+            _save(db, job, written, ctx, report, rejected)
             times.append(written.seconds)
-            rejected.update(written.rejected)
-            report.built += 1
-            report.fallback += written.method == "fallback"
-            report.retried += "retried" in written.flags
-            report.methods[written.method] += 1
-            report.prompt_tokens += written.prompt_tokens
-            report.completion_tokens += written.completion_tokens
             after_pair(times)
     except Cancelled:
         report.status = "cancelled"
     report.rejected = dict(rejected)
     return times
+
+
+def _generate_parallel(db, backend, engine: Parallel, todo, ctx, report, tries, cancel, after_pair) -> list[float]:
+    """As :func:`_generate`, with ``engine.width`` emails in flight: each email's tries run in turn, a retry
+    queued as soon as the answer before it is checked, and each pair committed as it is finished. The seconds
+    returned are between finished pairs (what the next one costs at this width), not each pair's own."""
+    prompt = ctx[0]
+    times: list[float] = []
+    rejected: Counter = Counter()
+    fresh = iter(todo)
+    ready: deque[Job] = deque()  # retries, ahead of new emails: an email finishes before more are started
+    last = [time.perf_counter()]
+
+    def ask(job: _Job, plan, answer) -> None:
+        try:
+            messages, params = plan.send(answer)
+        except StopIteration as finished:
+            _save(db, job, finished.value, ctx, report, rejected)
+            now = time.perf_counter()
+            times.append(now - last[0])
+            last[0] = now
+            after_pair(times)
+            return
+        ready.append(Job(messages, params, stop_early(job.request, params), (job, plan)))
+
+    def feed() -> Job | None:
+        while not ready:
+            job = next(fresh, None)
+            if job is None:
+                return None
+            ask(job, instruction_tries(backend, prompt, job.request, seed=_seed(job), tries=tries), None)
+        return ready.popleft()
+
+    def done(asked: Job, answer: Completion) -> None:
+        job, plan = asked.tag
+        ask(job, plan, (answer.text, answer.chunks))
+
+    try:
+        engine.run(feed, done, cancel)
+    except Cancelled:
+        report.status = "cancelled"
+    report.rejected = dict(rejected)
+    return times
+
+
+def _save(db, job: _Job, written: Instruction, ctx: tuple, report: BuildReport, rejected: Counter) -> None:
+    """Commit one finished pair and its cache row, and count it."""
+    cache_row = {
+        "cache_key": job.key,
+        "instruction": written.text,
+        "flags": json.dumps(written.flags),
+        "tries": written.tries,
+        "prompt_tokens": written.prompt_tokens,
+        "completion_tokens": written.completion_tokens,
+        "seconds": round(written.seconds, 4),
+        "created_at": store.now(),
+    }
+    store.save_built(db, _record(job, written.text, written.flags, written.tries, ctx), cache_row)
+    rejected.update(written.rejected)
+    report.built += 1
+    report.fallback += written.method == "fallback"
+    report.retried += "retried" in written.flags
+    report.methods[written.method] += 1
+    report.prompt_tokens += written.prompt_tokens
+    report.completion_tokens += written.completion_tokens
 
 
 def _nothing_to_build(filtered: dict[str, int]) -> str:

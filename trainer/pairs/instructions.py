@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
-from assistant.drafting.backend import Backend, GenerationParams
+from assistant.drafting.backend import Backend, GenerationParams, Messages
 from assistant.errors import Cancelled
 from trainer.pairs.checks import COPY_RUN, longest_common_run, problem
 from trainer.pairs.fallback import fallback, first_names, recipient, to_recipient
@@ -36,8 +36,10 @@ __all__ = [
     "Instruction",
     "clean",
     "fallback",
+    "instruction_tries",
     "longest_common_run",
     "problem",
+    "stop_early",
     "write_instruction",
 ]
 
@@ -211,11 +213,30 @@ def write_instruction(
 ) -> Instruction:
     """Ask ``backend`` for the instruction behind one email; retry bad answers; fall back when all fail.
 
+    The tries are those of :func:`instruction_tries`, each streamed from ``backend`` in turn.
+    """
+    plan = instruction_tries(backend, prompt, request, seed=seed, tries=tries)
+    answer = None
+    try:
+        while True:
+            messages, params = plan.send(answer)
+            answer = _generate(backend, messages, params, request, cancel)
+    except StopIteration as finished:
+        return finished.value
+
+
+def instruction_tries(
+    backend: Backend, prompt: ReversePrompt, request: Request, *, seed: int, tries: int = TRIES
+) -> Generator[tuple[Messages, GenerationParams], tuple[str, int], Instruction]:
+    """The tries for one email, as a generator: it yields (messages, params) for the next answer, is sent
+    (answer text, chunks) back, and returns the :class:`Instruction` when an answer passed or all failed.
+    ``backend`` only counts tokens here: one caller streams each try, another runs many emails' tries at once.
+
     The first try is free. A free answer that was an instruction but failed a check (a copy, too long) is
     retried free; one that was no instruction at all, as from a tiny model, goes on to forced starts (the
     last ``GRAMMAR_TRIES`` of ``tries``, from 2 tries on): "Ask NAME whether/to/...", "Tell NAME that/about/to",
     "Thank NAME for" by the kind of email, the same again with another seed, then a choice of verbs, each
-    with the recipient's name.
+    with the recipient's name. Stop an answer early with :func:`stop_early`.
     """
     budget = backend.n_ctx - MAX_TOKENS - 64  # 64: chat-template tokens count_tokens does not see
     messages = prompt.messages(request, backend.count_tokens, budget)
@@ -242,7 +263,7 @@ def write_instruction(
             stop=("\n",),
             grammar=None if lead is None else grammar(lead, request),
         )
-        text, n = _generate(backend, messages, params, request, cancel)
+        text, n = yield messages, params
         result.tries += 1
         result.prompt_tokens += prompt_tokens if attempt == 0 else 1  # the same prompt again: all cached
         result.completion_tokens += n
@@ -264,6 +285,18 @@ def write_instruction(
     return result
 
 
+def stop_early(request: Request, params: GenerationParams) -> Callable[[str, int], bool]:
+    """When an answer (its text and chunks so far) has shown enough: a free answer whose first word already
+    fails, or a whole sentence followed by a word that is no order (clean drops the rest)."""
+
+    def enough(text: str, chunks: int) -> bool:
+        if params.grammar is None and chunks <= 8 and _hopeless(text, request):
+            return True
+        return _said_enough(text)
+
+    return enough
+
+
 def _said_enough(text: str) -> bool:
     """True once an answer has a whole sentence and a word of the next one that is no order: clean drops the rest."""
     found = _SENTENCE.search(text)
@@ -276,14 +309,12 @@ def _said_enough(text: str) -> bool:
 def _generate(backend: Backend, messages: list, params: GenerationParams, request: Request, cancel) -> tuple[str, int]:
     """One answer, stopped early when it is already hopeless; (text, chunks received)."""
     chunks: list[str] = []
+    enough = stop_early(request, params)
     stream = backend.stream(messages, params, cancel)
     try:
         for chunk in stream:
             chunks.append(chunk)
-            text = "".join(chunks)
-            if params.grammar is None and len(chunks) <= 8 and _hopeless(text, request):
-                break
-            if _said_enough(text):
+            if enough("".join(chunks), len(chunks)):
                 break
     finally:
         stream.close()  # stops llama.cpp at once
