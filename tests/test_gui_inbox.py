@@ -46,7 +46,7 @@ def triage_from_page(qtbot, page: InboxPage) -> triage.Summary:
     read again."""
     button = page.empty_triage if page.empty_triage.isVisible() else page.triage_button
     assert button.isVisible() and button.isEnabled()
-    with qtbot.waitSignals([page.triaged, page.refreshed], order="strict", timeout=30_000):
+    with qtbot.waitSignals([page.triaged, page.refreshed], order="simple", timeout=30_000):
         button.click()
     assert page.summary is not None
     return page.summary
@@ -123,7 +123,7 @@ def test_stop_keeps_what_was_triaged_and_the_next_run_goes_on(qtbot, maildir, mo
         return real(*args, **kwargs)
 
     monkeypatch.setattr(triage, "_extract", slow)
-    with qtbot.waitSignals([page.triaged, page.refreshed], order="strict", timeout=30_000):
+    with qtbot.waitSignals([page.triaged, page.refreshed], order="simple", timeout=30_000):
         page.empty_triage.click()
         qtbot.waitUntil(reached.is_set, timeout=20_000)
         assert page.running_job().startswith("Mail is being triaged") and page.bar.isVisible()

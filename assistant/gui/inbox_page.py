@@ -253,7 +253,7 @@ class InboxPage(QWidget):
         self.table.setColumnHidden(FOLDER, not any(t.filing for t in loaded.rows))  # no filing learned: no column
         self._select(chosen.id if chosen is not None else None)
         empty = loaded.triaged == 0
-        self.empty.setText(NOTHING_STORED if loaded.stored == 0 else NOTHING_TRIAGED)
+        self.empty.setText("Reading…" if asked is None else NOTHING_STORED if loaded.stored == 0 else NOTHING_TRIAGED)
         self.list_or_empty.setCurrentIndex(1 if empty else 0)
         self.top_bar.setVisible(not empty)  # with nothing to show, the empty state has the one button there is
         self.reply_button.setVisible(not empty)
@@ -366,6 +366,8 @@ class InboxPage(QWidget):
         eta = f", about {format_duration(elapsed / done * (total - done))} left" if 0 < done < total else ""
         if self.stop_button.isEnabled():
             self.run_status.setText(f"Triaging… {done:,} of {total:,} messages{eta}")
+        if done < total:
+            self.refresh()  # what each chunk stored shows at once
 
     def on_finished(self, summary: triage.Summary) -> None:
         self.summary = summary
