@@ -183,6 +183,8 @@ def run(
             summary.categories[category.name] = summary.categories.get(category.name, 0) + 1
             summary.events += len(found.events)
             summary.tasks += len(found.tasks)
+            if progress is not None and len(out) % 25 == 0:
+                progress(summary.triaged + len(out), summary.pending)
         with db.conn:
             db["triage"].upsert_all(out, pk="message_id")
         summary.triaged += len(out)
