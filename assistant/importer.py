@@ -57,7 +57,8 @@ from assistant.store.recipients import index_recipients_pending
 log = logging.getLogger("mailvoice.import")
 
 BATCH = 500  # messages per transaction: small enough to lose little on a kill, big enough to be fast
-WORKERS = max(1, min(os.cpu_count() or 1, 8))
+# Parser processes: one per CPU this process may run on (its affinity, as under taskset, not all the machine's).
+WORKERS = max(1, min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8))
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # smaller imports finish before worker processes would start
 _CHUNK_MESSAGES = 200
 _CHUNK_BYTES = 4 * 1024 * 1024
@@ -70,6 +71,8 @@ _COLUMNS = (
 _ROW = operator.itemgetter(*_COLUMNS)
 THREADS_PENDING = "threads_pending"  # set with each batch of new messages, cleared once threads are assigned
 WAITING = "waiting: another import into this data folder is running"  # the progress phase while it finishes
+# json.dumps(x, ensure_ascii=False) makes a new encoder at every call: four a message. The same output, one encoder.
+_to_json = json.JSONEncoder(ensure_ascii=False).encode
 _INSERT = f"INSERT INTO messages ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 
@@ -591,8 +594,8 @@ def _build(data: bytes, truncated: bool, folder: str) -> dict[str, Any] | str:
         "from_name": name,
         "from_addr": addr,
         "from_key": key,
-        "to_json": json.dumps(msg.to, ensure_ascii=False),
-        "cc_json": json.dumps(msg.cc, ensure_ascii=False),
+        "to_json": _to_json(msg.to),
+        "cc_json": _to_json(msg.cc),
         "reply_to": msg.reply_to,
         "subject": msg.subject,
         "body": cleaned.text,
@@ -600,12 +603,12 @@ def _build(data: bytes, truncated: bool, folder: str) -> dict[str, Any] | str:
         "signature": cleaned.signature,
         "is_forward": int(cleaned.is_forward or msg.forwarded_attachment),
         "folder": folder,
-        "labels": json.dumps(labels, ensure_ascii=False),
+        "labels": _to_json(labels),
         "in_sent": int(in_sent),
         "auto_reason": auto_reason,
         "list_id": lid,
         "has_html": int(msg.has_html),
-        "attachments": json.dumps(msg.attachments, ensure_ascii=False),
+        "attachments": _to_json(msg.attachments),
         "content_hash": content_hash,
         "truncated": int(truncated),
         "notes": "; ".join(notes),
@@ -617,7 +620,7 @@ def _merge_labels(old: str, new: str, folder: str) -> str:
     for label in json.loads(new or "[]") + ([f"folder:{folder}"] if folder else []):
         if label not in labels:
             labels.append(label)
-    return json.dumps(labels, ensure_ascii=False)
+    return _to_json(labels)
 
 
 def _content_hash(addr: str, date: str | None, subject: str, to: list, text: str) -> str:
