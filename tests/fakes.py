@@ -8,6 +8,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from assistant.drafting.backend import Backend, Cancel, EngineSettings, GenerationParams, Messages
+from assistant.drafting.parallel import Completion, Feed, OnDone, Parallel, RunStats
+from assistant.errors import Cancelled
 
 _WORDS = re.compile(r"\s*\S+|\s+$")
 
@@ -51,3 +53,38 @@ class FakeBackend(Backend):
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
+
+
+class FakeParallel(Parallel):
+    """Runs jobs ``width`` at a time on a fake backend's streams, one word per job per step (round robin), so
+    replies end out of order as in the real engine; deterministic. ``peak``: the most jobs in flight at once."""
+
+    def __init__(self, backend: Backend, width: int):
+        self.backend, self.width, self.peak, self.closed = backend, width, 0, False
+
+    def run(self, feed: Feed, on_done: OnDone, cancel: Cancel | None = None) -> RunStats:
+        stats = RunStats()
+        active: list[list] = []  # [job, stream, words]
+        while True:
+            if cancel is not None and cancel():
+                raise Cancelled()
+            while len(active) < self.width and (job := feed()) is not None:
+                active.append([job, self.backend.stream(job.messages, job.params, cancel), []])
+                stats.peak = self.peak = max(stats.peak, len(active))
+            if not active:
+                return stats
+            for entry in list(active):
+                job, stream, words = entry
+                word = next(stream, None)
+                if word is not None:
+                    words.append(word)
+                    text = "".join(words)
+                    if job.until is None or not job.until(text, len(words)):
+                        continue
+                active.remove(entry)
+                stream.close()
+                stats.replies += 1
+                on_done(job, Completion("".join(words), len(words), len(words), "stop", 0, 0, 0.0))
+
+    def close(self) -> None:
+        self.closed = True
