@@ -10,11 +10,16 @@ from click.testing import CliRunner
 from fakes import FakeBackend, FakeParallel
 
 from assistant.cli.pairs import pairs
-from assistant.drafting.backend import EngineSettings, GenerationParams
-from assistant.drafting.parallel import Job, default_width
+from assistant.drafting.backend import EngineSettings, GenerationParams, LlamaBackend
+from assistant.drafting.models import embedded_model_path
+from assistant.drafting.parallel import Job, ParallelEngine, _common, default_width
 from assistant.importer import import_paths
 from assistant.store.db import set_setting
 from trainer.pairs import build_pairs, list_pairs
+from trainer.pairs.build import _plan
+from trainer.pairs.candidates import find_candidates, own_words, pick_useful
+from trainer.pairs.instructions import VERBS, _words, grammar, longest_common_run, start
+from trainer.pairs.prompt import load_prompt
 
 PAIR_FIELDS = ("message_id", "instruction", "input", "output", "flags", "tries", "cache_key")
 
@@ -124,3 +129,42 @@ def test_default_width_by_model_size_and_memory():
     assert default_width(8_000_000_000, 131_072, 2048, memory=gib) == 1  # a quarter of 1 GiB: no room to spare
     assert default_width(8_000_000_000, 131_072, 2048, memory=4 * gib) == 3  # 1 GiB: 4 contexts, one the prefix
     assert default_width(135_000_000, 0, 2048, memory=0) == 8  # unknown: by size alone
+
+
+@pytest.mark.slow
+def test_the_embedded_model_labels_four_at_once_reading_the_shared_prefix_once(mailbox):
+    backend = LlamaBackend(EngineSettings(model_path=str(embedded_model_path()), n_ctx=2048))
+    fallbacks = {}
+    for width in (1, 4):
+        clear(mailbox)
+        report = build_pairs(mailbox, backend, limit=8, width=width)
+        assert (report.built, report.width, report.status) == (8, width, "done")
+        fallbacks[width] = report.methods["fallback"]
+        for pair in list_pairs(mailbox):
+            words = _words(pair.instruction)
+            email = [w.lower() for w in _words(" ".join(own_words(pair.output)))]
+            assert words and words[0] in VERBS and "\n" not in pair.instruction, pair.instruction
+            assert longest_common_run(words, email) < len(email)
+    assert fallbacks[4] == fallbacks[1]  # as many valid instructions written by the model
+
+    # The engine alone: six emails' first tries, two of them with a forced start, four at a time.
+    prompt = load_prompt()
+    jobs = _plan(mailbox, pick_useful(find_candidates(mailbox)[0], 6), prompt, "m")
+    asks = []
+    for i, job in enumerate(jobs):
+        lead = start(job.request) if i % 3 == 2 else None
+        params = GenerationParams(max_tokens=24, temperature=0.2, seed=i, repeat_penalty=1.05, stop=("\n",),
+                                  grammar=grammar(lead, job.request) if lead else None)  # fmt: skip
+        asks.append(Job(prompt.messages(job.request, backend.count_tokens, 1800), params, tag=lead))
+    engine = ParallelEngine(backend.settings, 4)
+    tokens = [engine._format(a.messages, a.params)[0] for a in asks]
+    shared = min(_common(tokens[0], t) for t in tokens[1:])
+    ended = []
+    feed = iter(asks)
+    stats = engine.run(lambda: next(feed, None), lambda job, done: ended.append((job.tag, done.text)))
+    engine.close()
+    assert len(ended) == 6 and stats.peak == 4 and all(text.strip() for _lead, text in ended)
+    assert all(lead is None or text.startswith(lead) for lead, text in ended), ended
+    # The prefix is read once: the first prompt whole, every other prompt only past the shared part.
+    assert shared > 300 and stats.prompt_tokens == sum(map(len, tokens))
+    assert stats.prompt_decoded <= len(tokens[0]) + sum(len(t) - shared for t in tokens[1:])
