@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import mailgen as gen
 import pytest
@@ -46,6 +47,8 @@ def test_build_json_keys_and_progress_on_stderr(mailbox):
 def test_build_human_summary(mailbox):
     code, out, _ = run("build", "--limit", "4")
     assert code == 0 and "Built 4 pairs" in out and "Pairs: " in out and "not picked" in out
+    # The estimate shown before labelling, beside the time it took, at the end.
+    assert re.search(r"Estimated: about .+ for 4 emails \(measured on the .+\); took .+\.", out), out
 
 
 def test_build_without_mail_is_a_one_line_error(db):

@@ -162,3 +162,20 @@ def test_stop_now_in_the_terminal_is_a_stop_not_a_crash(monkeypatch):
                      r"--resume", err), err  # fmt: skip
     assert "memory" not in err and "Trained" not in err
     assert jobs.read_status(run_dir)["status"] == "stopped"
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_finished_run_shows_the_estimate_beside_the_time_it_took(tmp_path, capsys, as_json):
+    from assistant.cli.common import Context
+    from trainer.events import Finished
+
+    finished = Finished(status="done", steps=10, train_loss=1.0, eval_loss=1.2, seconds=95.0)
+    train_cli._report(Context(str(tmp_path), as_json), finished, None, tmp_path, estimate=120.0)
+    out = capsys.readouterr().out
+    if as_json:
+        payload = json.loads(out)
+        assert payload["estimated_seconds"] == 120.0 and payload["seconds"] == 95.0
+    else:
+        assert "Estimated before the start: ~2m 00s; took 1m 35s." in out, out
+    train_cli._report(Context(str(tmp_path), False), finished, None, tmp_path)  # resumed: no estimate
+    assert "(no estimate: a resumed run)" in capsys.readouterr().out

@@ -55,11 +55,13 @@ def build(ctx: Context, limit: int, model: str | None, width: int | None) -> Non
     """Write an instruction for each usable sent email; resumable, and nothing is generated twice."""
     backend = _backend(ctx, model)
     line = ProgressLine("Labelling", always=True)
+    estimated: list[tuple[float, int, str]] = []  # the estimate shown: seconds, emails, what it was measured on
 
     def show(p: BuildProgress) -> None:
         if p.phase == "start":
             click.echo(f"{p.total:,} emails to label ({p.cached:,} already done).", err=True)
         if p.estimate is not None and p.phase in ("start", "estimate") and p.total:
+            estimated.append((p.estimate, p.total, p.estimate_from))
             click.echo(
                 f"Estimated time on this machine: about {format_duration(p.estimate)} for {p.total:,} emails "
                 f"(measured on the {p.estimate_from}).",
@@ -74,6 +76,10 @@ def build(ctx: Context, limit: int, model: str | None, width: int | None) -> Non
     def human() -> None:
         r = report
         click.echo(f"Built {r.built:,} pairs in {format_duration(r.seconds)}; {r.cached:,} were already built.")
+        if estimated:
+            seconds, emails, source = estimated[-1]
+            click.echo(f"Estimated: about {format_duration(seconds)} for {emails:,} emails (measured on the "
+                       f"{source}); took {format_duration(r.seconds)}.")  # fmt: skip
         if r.filtered:
             click.echo(f"Sent emails left out: {_reasons(r.filtered)}.")
         if r.usable > r.selected:

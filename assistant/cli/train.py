@@ -135,6 +135,7 @@ def train(
     dpo = (start_adapter, beta)
     if not preference and (rule_made or any(v is not None for v in dpo)):
         raise click.UsageError("--rule-made, --adapter and --beta go with --preference.")
+    estimate: float | None = None  # seconds, as preflight said before the run (none for a resumed run)
     if resume:
         if no_parity or preference or any(v is not None for v in settings):
             raise click.UsageError("--resume continues a run with its own saved settings; give no other options.")
@@ -156,7 +157,7 @@ def train(
             preference_beta=beta,
             parity=False if no_parity else None,
         )
-        run_dir = _prepare_preference(ctx, cfg, start_adapter, rule_made, name)
+        run_dir, estimate = _prepare_preference(ctx, cfg, start_adapter, rule_made, name)
     else:
         limits = duration_of(duration).options() if duration else {}
         cfg = resolve_config(
@@ -173,6 +174,7 @@ def train(
         examples = jobs.training_examples(ctx.db, data_file)
         pf = run_preflight(ctx, cfg, examples)
         _show_preflight(pf)
+        estimate = pf.hours * 3600 if pf.train_tokens else None
         line, started = ProgressLine("Writing prompts", always=True), time.monotonic()
 
         def writing(done: int, total: int) -> None:
@@ -187,12 +189,13 @@ def train(
             click.echo(_stopped_text(final), err=True)
             sys.exit(130)
         case Finished():
-            _report(ctx, final, jobs.finish(ctx.db, ctx.root, run_dir, final), run_dir)
+            _report(ctx, final, jobs.finish(ctx.db, ctx.root, run_dir, final), run_dir, estimate)
 
 
 def _prepare_preference(ctx: Context, cfg: TrainConfig, adapter: str | None, rule_made: bool,
-                        name: str | None) -> Path:  # fmt: skip
-    """Say what a preference run would train and how long it takes, then create it."""
+                        name: str | None) -> tuple[Path, float | None]:  # fmt: skip
+    """Say what a preference run would train and how long it takes, then create it; return its folder and the
+    estimated seconds."""
     from trainer import jobs
 
     plan = jobs.preference_plan(ctx.db, ctx.root, cfg, adapter, rule_made)
@@ -213,7 +216,7 @@ def _prepare_preference(ctx: Context, cfg: TrainConfig, adapter: str | None, rul
 
     run_dir = jobs.prepare_preference_run(ctx.db, ctx.root, cfg, adapter, rule_made, name, writing, pf=pf)
     line.done()
-    return run_dir
+    return run_dir, pf.hours * 3600 if pf.train_tokens else None
 
 
 def _stopped_text(final: Finished | Stopped) -> str:
@@ -293,13 +296,16 @@ def _show_parity(event: Parity) -> None:
         )
 
 
-def _report(ctx: Context, finished: Finished, row: dict[str, Any] | None, run_dir: Path) -> None:
+def _report(
+    ctx: Context, finished: Finished, row: dict[str, Any] | None, run_dir: Path, estimate: float | None = None
+) -> None:
     payload = {
         "adapter": row["name"] if row else None,
         "steps": finished.steps,
         "train_loss": finished.train_loss,
         "eval_loss": finished.eval_loss,
         "seconds": finished.seconds,
+        "estimated_seconds": None if estimate is None else round(estimate, 1),
         "parity": finished.parity.fields_json() if finished.parity else None,
         "path": row["path"] if row else None,
         "run_dir": str(run_dir),
@@ -314,12 +320,21 @@ def _report(ctx: Context, finished: Finished, row: dict[str, Any] | None, run_di
             f"Trained {finished.steps} steps in {format_duration(finished.seconds or 0)}: "
             f"train loss {_num(finished.train_loss)}, validation loss {_num(finished.eval_loss)}."
         )
+        click.echo(_estimate_line(estimate, finished.seconds))
         if pref is not None:
             _show_preference(pref)
         if row:
             click.echo(f"Adapter {row['name']} is ready. Draft with it: mailvoice use {row['name']}")
 
     ctx.emit(payload, human)
+
+
+def _estimate_line(estimate: float | None, seconds: float | None) -> str:
+    """The time estimated before the run beside the time it took, so the estimate can be judged."""
+    took = format_duration(seconds or 0)
+    if estimate is None:
+        return f"Took {took} (no estimate: a resumed run)."
+    return f"Estimated before the start: ~{format_duration(estimate)}; took {took}."
 
 
 def _show_preference(pref: dict[str, Any]) -> None:
