@@ -4,6 +4,7 @@ Usage (from the repository root, inside .venv):
     python bench/draft_bench.py                              # embedded SmolLM2-135M, 5 rounds, 10k + 100k rows
     python bench/draft_bench.py --model PATH.gguf --rounds 7
     python bench/draft_bench.py --out drafting-section.md # also write the results as a Markdown section
+    nice taskset -c 0 python bench/draft_bench.py --generation --rounds 9   # only generation, pinned to one CPU
     python bench/draft_bench.py --lora [ADAPTER.gguf]      # only: base, base + unmerged LoRA, merged models
     python bench/draft_bench.py --recipients --rounds 7    # only: first draft to a recipient, scan vs index
     python bench/draft_bench.py --storing --rounds 9       # only: the recipients index's cost when storing mail
@@ -12,8 +13,11 @@ Generation: each round runs the bare ``Llama.create_chat_completion(stream=True)
 (``assistant.drafting.draft``: model check, voice, example retrieval, prompt budget, streaming cleaner,
 saving) on the same prompt, seed and sampling settings, alternating which goes first. Both engines are
 loaded and warmed up before timing (load time is reported apart), and each run starts from an empty KV
-cache (``reset()``) so both pay for reading the whole prompt. Reported: medians over the rounds of time to
-first token (from the call) and generation tokens/s (tokens after the first / time after the first).
+cache (``reset()``) so both pay for reading the whole prompt. Both take the drafting path's engine settings
+(threads: every CPU the process may use, so pin it with ``taskset`` to compare on one CPU). Reported: medians
+over the rounds of time to first token (from the call) and generation tokens/s, timed the same way on both
+sides (:class:`_Clock`: streamed chunks after the first over the time from the first to the last), the
+per-round ratio, and this process's CPU time per generated token.
 
 LoRA (``--lora``): the base alone, the base with a LoRA adapter applied by llama.cpp at every token (as
 drafting does with an adapter chosen), and that adapter merged into copies of the base (``trainer.merge``:
@@ -117,16 +121,46 @@ def _mailbox_store(root: Path):
     return db
 
 
+class _Clock:
+    """Generation timing, taken the same way on both sides: when each streamed chunk (about a token) reaches the
+    caller, and this process's CPU time then. Speed is chunks after the first over the time from the first to
+    the last, so each side's own work between chunks (the drafting path's cleaning, sign-off detection and
+    callback; the logits processor inside the stream) is in it, and reading the prompt is not."""
+
+    def __init__(self):
+        self.chunks, self.seconds, self.cpu = 0, 0.0, 0.0
+
+    def timed(self, stream):
+        first = last = cpu_first = cpu_last = None
+        n = 0
+        for item in stream:
+            last, cpu_last = time.perf_counter(), time.process_time()
+            if first is None:
+                first, cpu_first = last, cpu_last
+            n += 1
+            yield item
+        if n > 1:  # a retry (the copy guard, an empty draft) streams again: all streams count
+            self.chunks += n - 1
+            self.seconds += last - first
+            self.cpu += cpu_last - cpu_first
+
+    @property
+    def tps(self) -> float:
+        return self.chunks / self.seconds if self.seconds else float("nan")
+
+
 class _Timed:
     """Wraps the drafting path's backend to see, from inside, where its time goes.
 
     ``called``: when the drafting path asked the engine for tokens (all its work before that is overhead
     added before the first token); ``consumer``: time the drafting path spent on each chunk before asking for
-    the next one (cleaning, sign-off detection, callbacks: the per-token cost it adds to generation).
+    the next one (cleaning, sign-off detection, callbacks: the per-token cost it adds to generation);
+    ``clock``: generation timed as the bare side's is (:class:`_Clock`).
     """
 
     def __init__(self, inner):
         self.inner = inner
+        self.clock = _Clock()
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -138,7 +172,7 @@ class _Timed:
         self.called = time.perf_counter()
         self.consumer = 0.0
         self.first = self.last = None
-        for chunk in self.inner.stream(messages, params, cancel):
+        for chunk in self.clock.timed(self.inner.stream(messages, params, cancel)):
             self.last = time.perf_counter()
             self.first = self.first or self.last
             yield chunk
@@ -160,48 +194,43 @@ def bench_generation(model: str | None, rounds: int) -> dict:
     settings, _ = engine_settings(db, model, "none")
     engine = LlamaBackend(settings)
     load_ours = engine.load()
-    backend = _Timed(engine)
     started = time.perf_counter()
     kwargs = llama_kwargs(settings)  # the very same engine settings as the drafting path
     bare = Llama(settings.model_path, **kwargs)
     load_bare = time.perf_counter() - started
 
-    instruction, to = INSTRUCTIONS[0], "rosa@properties.example.net"
-    prompt = build_prompt(db, instruction, learn_voice(db), n_ctx=engine.n_ctx, count_tokens=engine.count_tokens, to=to)
+    # A long email: enough tokens a run for a steady speed (a short one is a few dozen tokens and ends in noise).
+    instruction, to, length = INSTRUCTIONS[0], "rosa@properties.example.net", "long"
+    prompt = build_prompt(db, instruction, learn_voice(db), n_ctx=engine.n_ctx, count_tokens=engine.count_tokens,
+                          to=to, length=length)  # fmt: skip
     prompt_tokens = sum(engine.count_tokens(m["content"]) for m in prompt.messages)
     p = GenerationParams()
 
     def run_bare(seed: int) -> dict:
         bare.reset()  # an empty KV cache: the whole prompt is read again, as in the drafting run
-        cpu0 = time.process_time()
+        clock = _Clock()
         t0 = time.perf_counter()
         first = None
-        parts = []
         stream = bare.create_chat_completion(
             prompt.messages, stream=True, max_tokens=prompt.max_tokens, temperature=p.temperature, top_p=p.top_p,
             top_k=p.top_k, min_p=p.min_p, repeat_penalty=p.repeat_penalty, seed=seed, stop=list(STOP),
         )  # fmt: skip
-        for chunk in stream:
-            text = chunk["choices"][0]["delta"].get("content")
-            if text:
-                first = first or time.perf_counter()
-                parts.append(text)
-        end = time.perf_counter()
-        cpu = time.process_time() - cpu0
-        tokens = engine.count_tokens("".join(parts))
-        return {"ttft": first - t0, "tps": (tokens - 1) / (end - first), "tokens": tokens, "cpu": cpu / tokens}
+        texts = (chunk["choices"][0]["delta"].get("content") for chunk in stream)
+        for _text in clock.timed(text for text in texts if text):
+            first = first or time.perf_counter()
+        return {"ttft": first - t0, "tps": clock.tps, "tokens": clock.chunks + 1, "cpu": clock.cpu / clock.chunks}
 
     def run_ours(seed: int) -> dict:
         engine.llama.reset()
+        backend = _Timed(engine)
         shown: list[float] = []
-        cpu0 = time.process_time()
         t0 = time.perf_counter()
-        result = draft(db, instruction, to=to, seed=seed, backend=backend,
+        result = draft(db, instruction, to=to, length=length, seed=seed, backend=backend,
                        on_chunk=lambda _i, _t: shown or shown.append(time.perf_counter()))  # fmt: skip
-        cpu = time.process_time() - cpu0
         decode = backend.last - backend.first
-        return {"ttft": result.first_token_seconds, "tps": result.tokens_per_second, "tokens": result.tokens,
-                "cpu": cpu / result.tokens,
+        clock = backend.clock
+        return {"ttft": result.first_token_seconds, "tps": clock.tps, "tokens": clock.chunks + 1,
+                "cpu": clock.cpu / clock.chunks,
                 "visible": shown[0] - t0, "before_engine": backend.called - t0,
                 "consumer_share": backend.consumer / decode if decode > 0 else 0.0}  # fmt: skip
 
@@ -215,24 +244,33 @@ def bench_generation(model: str | None, rounds: int) -> dict:
         our_rows.append(results[run_ours])
         b, o = bare_rows[-1], our_rows[-1]
         print(f"  round {r + 1}: bare {b['tps']:.1f} tok/s, first token {b['ttft'] * 1000:.0f} ms | drafting "
-              f"{o['tps']:.1f} tok/s, first token {o['ttft'] * 1000:.0f} ms, {o['before_engine'] * 1000:.1f} ms "
-              f"before the engine, {o['consumer_share']:.2%} of decode time in our code", file=sys.stderr)  # fmt: skip
+              f"{o['tps']:.1f} tok/s ({o['tps'] / b['tps']:.3f}x), first token {o['ttft'] * 1000:.0f} ms, "
+              f"{o['before_engine'] * 1000:.1f} ms before the engine, {o['consumer_share']:.2%} of decode time in "
+              "our code", file=sys.stderr)  # fmt: skip
 
     bare.close()
 
     def med(rows: list[dict], key: str) -> float:
         return _median([row[key] for row in rows])
 
+    ratios = [o["tps"] / b["tps"] for o, b in zip(our_rows, bare_rows, strict=True)]
+    cpu_ratios = [b["cpu"] / o["cpu"] for o, b in zip(our_rows, bare_rows, strict=True)]
     return {
         "model": Path(settings.model_path).name, "n_ctx": settings.n_ctx, "threads": kwargs["n_threads"],
+        "threads_batch": kwargs["n_threads_batch"], "cpus": sorted(os.sched_getaffinity(0)),
         "prompt_tokens": prompt_tokens, "load_before": load_before, "max_tokens": prompt.max_tokens, "rounds": rounds,
+        "aim_tokens": prompt.length.aim_tokens if prompt.length else None,
         "load_ours_s": load_ours, "load_bare_s": load_bare,
         "bare_ttft_ms": med(bare_rows, "ttft") * 1000, "ours_ttft_ms": med(our_rows, "ttft") * 1000,
         "ours_visible_ms": med(our_rows, "visible") * 1000, "before_engine_ms": med(our_rows, "before_engine") * 1000,
+        "before_engine_all": [o["before_engine"] * 1000 for o in our_rows],
         "consumer_share": med(our_rows, "consumer_share"),
+        "consumer_all": [o["consumer_share"] for o in our_rows],
         "bare_tps": med(bare_rows, "tps"), "ours_tps": med(our_rows, "tps"),
+        "ratio": _median(ratios), "ratio_all": ratios, "cpu_ratio": _median(cpu_ratios), "cpu_ratio_all": cpu_ratios,
         "bare_tps_all": [b["tps"] for b in bare_rows], "ours_tps_all": [o["tps"] for o in our_rows],
         "bare_tokens": med(bare_rows, "tokens"), "ours_tokens": med(our_rows, "tokens"),
+        "bare_tokens_all": [b["tokens"] for b in bare_rows], "ours_tokens_all": [o["tokens"] for o in our_rows],
         "bare_cpu_ms": med(bare_rows, "cpu") * 1000, "ours_cpu_ms": med(our_rows, "cpu") * 1000,
     }  # fmt: skip
 
@@ -756,6 +794,10 @@ def recipients_markdown(res: dict, ins: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _mm(xs: list[float], fmt: str = ".1f") -> str:
+    return f"{_median(xs):{fmt}} ({min(xs):{fmt}}–{max(xs):{fmt}})"
+
+
 def markdown(gen: dict, retrieval: list[dict], command: str) -> str:
     import llama_cpp
 
@@ -764,38 +806,51 @@ def markdown(gen: dict, retrieval: list[dict], command: str) -> str:
     if cpuinfo.exists():
         names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if "model name" in line]
         cpu = names[0] if names else cpu
-    ratio = gen["ours_tps"] / gen["bare_tps"]
     lines = [
         "## Drafting (llama.cpp) and example retrieval",
         "",
         f"Command: `{command}`  ",
         f"Machine: {cpu}, {os.cpu_count()} CPUs, Python {platform.python_version()}, llama-cpp-python "
-        f"{llama_cpp.__version__}; model {gen['model']}, n_ctx {gen['n_ctx']}, {gen['threads']} threads, CPU only. "
-        f"Load average (1 min) at the start of the run: {gen['load_before']:.1f}, at the end: {_load_average():.1f} "
-        "(shared machine: other work competes for the CPUs, hence the spread between rounds).",
+        f"{llama_cpp.__version__}; model {gen['model']}, n_ctx {gen['n_ctx']}, CPU only, the process pinned to CPU "
+        f"{', '.join(map(str, gen['cpus']))}: {gen['threads']} thread(s) generating and {gen['threads_batch']} reading "
+        f"the prompt on both sides (the drafting path's defaults, given to the bare side too). Load average (1 min) "
+        f"at the start of the run: {gen['load_before']:.1f}, at the end: {_load_average():.1f}.",
         "",
         f"Same prompt ({gen['prompt_tokens']} tokens: system, 3 style examples as earlier turns, the instruction), "
-        f"same seed and sampling, up to {gen['max_tokens']} new tokens, KV cache emptied before each run; medians "
-        f"of {gen['rounds']} rounds alternating which runs first, after a warm-up. Model load is excluded.",
+        f"same seed, sampling settings and stop strings, up to {gen['max_tokens']} new tokens, KV cache emptied "
+        f"before each run; {gen['rounds']} rounds alternating which runs first, after a warm-up; model load "
+        "excluded. The bare side is `Llama.create_chat_completion(stream=True)`; the drafting side is the whole "
+        "`draft()` call, whose stream also runs its length control"
+        + (f" (a logits processor, aim {gen['aim_tokens']} tokens)" if gen["aim_tokens"] else "")
+        + ", sign-off cut, stream cleaner and callback. Generation speed is timed the same way on both sides: "
+        "chunks (about a token each) after the first, over the time from the first to the last as the caller "
+        "receives them. Medians (min–max over the rounds); ratios are taken per round, then the median:",
         "",
-        "| | bare llama-cpp-python | drafting path | goal |",
-        "|---|---:|---:|---|",
-        f"| model load (not in the timings below) | {gen['load_bare_s'] * 1000:.0f} ms "
-        f"| {gen['load_ours_s'] * 1000:.0f} ms | |",
-        f"| time to first token, end to end | {gen['bare_ttft_ms']:.0f} ms | {gen['ours_ttft_ms']:.0f} ms | |",
-        f"| work before the engine starts (model check, voice, examples, budget) | | {gen['before_engine_ms']:.1f} ms "
-        "| ≤ 50 ms added |",
-        f"| time to first *visible* text (the cleaner holds back a possible preamble) | | "
-        f"{gen['ours_visible_ms']:.0f} ms | |",
-        f"| generation tokens/s, end to end | {gen['bare_tps']:.1f} | {gen['ours_tps']:.1f} ({ratio:.2f}×) | ≥ 0.95× |",
-        f"| share of decode time spent in the drafting path's own code per token | | "
-        f"{gen['consumer_share']:.2%} (⇒ {1 - gen['consumer_share']:.3f}×) | |",
-        f"| CPU time per generated token, whole run (insensitive to other load) | {gen['bare_cpu_ms']:.1f} ms "
-        f"| {gen['ours_cpu_ms']:.1f} ms ({gen['bare_cpu_ms'] / gen['ours_cpu_ms']:.2f}× tokens per CPU-second) | |",
-        f"| tokens generated (median) | {gen['bare_tokens']:.0f} | {gen['ours_tokens']:.0f} | |",
+        "| | bare llama-cpp-python | drafting path | drafting ÷ bare | goal |",
+        "|---|---:|---:|---:|---|",
+        f"| generation tokens/s | {_mm(gen['bare_tps_all'])} | {_mm(gen['ours_tps_all'])} "
+        f"| {_mm(gen['ratio_all'], '.3f')}× | ≥ 0.95× |",
+        f"| CPU time per generated token (this process, during generation) | {gen['bare_cpu_ms']:.2f} ms "
+        f"| {gen['ours_cpu_ms']:.2f} ms | {_mm(gen['cpu_ratio_all'], '.3f')}× tokens per CPU-second | |",
+        f"| tokens generated | {_mm(gen['bare_tokens_all'], '.0f')} | {_mm(gen['ours_tokens_all'], '.0f')} | | |",
+        f"| time in the drafting path's own code between tokens, share of generation time | "
+        f"| {_mm([x * 100 for x in gen['consumer_all']], '.2f')} % | | |",
+        f"| model load (not in the timings) | {gen['load_bare_s'] * 1000:.0f} ms | {gen['load_ours_s'] * 1000:.0f} ms "
+        "| | |",
+        f"| time to first token, from the call | {gen['bare_ttft_ms']:.0f} ms | {gen['ours_ttft_ms']:.0f} ms | | |",
+        f"| work before the engine starts (model check, voice, examples, budget) | "
+        f"| {_mm(gen['before_engine_all'])} ms | | ≤ 50 ms added |",
+        f"| time to first *visible* text (the cleaner holds back a possible preamble) | "
+        f"| {gen['ours_visible_ms']:.0f} ms | | |",
         "",
         "Tokens/s per round, bare: " + ", ".join(f"{x:.1f}" for x in gen["bare_tps_all"])
-        + "; drafting: " + ", ".join(f"{x:.1f}" for x in gen["ours_tps_all"]) + ".",
+        + "; drafting: " + ", ".join(f"{x:.1f}" for x in gen["ours_tps_all"]) + ". Tokens per round, bare: "
+        + ", ".join(f"{x:.0f}" for x in gen["bare_tokens_all"]) + "; drafting: "
+        + ", ".join(f"{x:.0f}" for x in gen["ours_tokens_all"]) + ".",
+    ]  # fmt: skip
+    if not retrieval:
+        return "\n".join(lines) + "\n"
+    lines += [
         "",
         "Example retrieval (`select_examples`: keywords filtered by document frequency, FTS5 BM25, recipient → "
         "domain → topic tiers, k = 3, 1,500-token budget) on synthetic sent emails inserted directly (500 "
@@ -820,6 +875,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--sizes", default="10000,100000", help="stored emails for the retrieval benchmark")
     parser.add_argument("--out", help="write the Markdown section here")
+    parser.add_argument("--generation", action="store_true", help="only generation against bare llama-cpp-python")
     parser.add_argument("--lora", nargs="?", const="random", metavar="ADAPTER.gguf",
                         help="only compare base, base + unmerged LoRA and merged models (default: a random r=16 "
                         "adapter on every projection)")  # fmt: skip
@@ -858,8 +914,10 @@ def main() -> None:
         return
     print("generation:", file=sys.stderr)
     gen = bench_generation(args.model, args.rounds)
-    print("retrieval:", file=sys.stderr)
-    retrieval = bench_retrieval([int(s) for s in args.sizes.split(",") if s])
+    retrieval = []
+    if not args.generation:
+        print("retrieval:", file=sys.stderr)
+        retrieval = bench_retrieval([int(s) for s in args.sizes.split(",") if s])
     command = "python bench/draft_bench.py " + " ".join(sys.argv[1:])
     text = markdown(gen, retrieval, command.strip())
     print(text)
