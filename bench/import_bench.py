@@ -1,14 +1,17 @@
 """Import throughput and memory against bare ``mailbox.mbox`` iteration, measured in the same run.
 
 Usage (from the repository root, inside .venv):
-    python bench/import_bench.py                    # 50,000 generated messages
-    python bench/import_bench.py --messages 20000
+    nice taskset -c 0,1 python bench/import_bench.py --messages 20000 --rounds 5   # the comparison, pinned
+    python bench/import_bench.py                    # 50,000 generated messages, on every CPU it may use
     python bench/import_bench.py --big-gb 2         # also: peak memory importing a 2 GB mbox
     python bench/import_bench.py --recipients-by trigger   # the recipients index kept by an insert trigger
     taskset -c 0 python bench/import_bench.py --messages 20000 --compare-recipients 7   # the three, alternating
 
 Rates are messages per second; the import is the real ``mailvoice import`` command in a fresh data
-folder (parse, clean, de-duplicate, store, index), with the whole process tree's memory sampled.
+folder (parse, clean, de-duplicate, store, index), with the whole process tree's memory sampled. Every variant
+reads and parses every message of the same mbox, each round in a rotated order: the bare compat32 loop (the
+baseline), the same loop with ``policy.default`` and with mail-parser, all on the first CPU this process may
+use, and the import on that CPU alone and on all of them (see :func:`compare_import`).
 
 The recipients index (``sent_recipients``) can be kept three ways, to measure what it costs an import:
 ``bulk`` (today: filled after the mail is stored, assistant/store/recipients.py), ``trigger`` (the code before:
@@ -41,7 +44,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))  # mailge
 
 
 def bare_compat32(path: Path) -> tuple[int, float, float]:
-    """Messages, wall seconds and CPU seconds of plain ``mailbox.mbox`` iteration."""
+    """Messages, wall seconds and CPU seconds of plain ``mailbox.mbox`` iteration (compat32 parser)."""
     start, cpu = time.perf_counter(), time.process_time()
     box = mailbox.mbox(path)
     n = sum(1 for _ in box)
@@ -49,32 +52,27 @@ def bare_compat32(path: Path) -> tuple[int, float, float]:
     return n, time.perf_counter() - start, time.process_time() - cpu
 
 
-def bare_policy_default(path: Path, limit: int) -> tuple[int, float]:
+def bare_policy_default(path: Path) -> tuple[int, float, float]:
+    """The same iteration of every message with the ``policy.default`` parser."""
+    start, cpu = time.perf_counter(), time.process_time()
     box = mailbox.mbox(path, factory=lambda f: email.message_from_binary_file(f, policy=email.policy.default))
-    start = time.perf_counter()
-    n = 0
-    for _ in box:
-        n += 1
-        if n >= limit:
-            break
+    n = sum(1 for _ in box)
     box.close()
-    return n, time.perf_counter() - start
+    return n, time.perf_counter() - start, time.process_time() - cpu
 
 
-def mail_parser_rate(path: Path, limit: int) -> tuple[int, float]:
+def mail_parser_rate(path: Path) -> tuple[int, float, float]:
+    """The same iteration of every message, each parsed by mail-parser (its own parse, from the bytes)."""
     import mailparser
 
-    raws = []
+    start, cpu = time.perf_counter(), time.process_time()
     box = mailbox.mbox(path, factory=None)
+    n = 0
     for key in box.iterkeys():
-        raws.append(box.get_bytes(key))
-        if len(raws) >= limit:
-            break
+        mailparser.parse_from_bytes(box.get_bytes(key))
+        n += 1
     box.close()
-    start = time.perf_counter()
-    for raw in raws:
-        mailparser.parse_from_bytes(raw)
-    return len(raws), time.perf_counter() - start
+    return n, time.perf_counter() - start, time.process_time() - cpu
 
 
 RECIPIENTS_BY = {
@@ -83,19 +81,22 @@ RECIPIENTS_BY = {
     "none": "no recipients index",
 }
 
-# Runs the ``mailvoice`` command line: without the importer's bulk fill of the recipients index when asked (every
+# Runs the ``mailvoice`` command line: on the CPUs given (before the importer is imported: it starts one parser
+# process per CPU it may use), without the importer's bulk fill of the recipients index when asked (every
 # variant starts the same way, so only the indexing differs), serially when asked, and writes the process's own
 # CPU seconds when it ends (exact, where sampling misses the last tenth of a second: the end of the import).
 _LAUNCH = """
-import resource, sys
+import os, resource, sys
+bulk, mode, usage, cpus = sys.argv[1:5]
+if cpus:
+    os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
 from assistant import importer
-bulk, mode, usage = sys.argv[1:4]
 if bulk == "no-bulk":
     importer.index_recipients_pending = lambda db: 0
 if mode == "serial":
     importer.PARALLEL_MIN_BYTES = float("inf")
 from assistant.cli import main
-sys.argv = ["mailvoice", *sys.argv[4:]]
+sys.argv = ["mailvoice", *sys.argv[5:]]
 try:
     main()
 finally:
@@ -119,15 +120,17 @@ def prepare_store(home: Path, recipients_by: str) -> None:
 
 
 def run_import(
-    path: Path, home: Path, recipients_by: str = "bulk", serial: bool = False
+    path: Path, home: Path, recipients_by: str = "bulk", serial: bool = False, cpus: set[int] | None = None
 ) -> tuple[dict, float, float, float]:
     """Run ``mailvoice import --json``; return (report, seconds, peak MB, CPU seconds of the process tree).
 
-    ``serial``: parse in the import process itself, never in workers (so the CPU time is all exact)."""
+    ``serial``: parse in the import process itself, never in workers (so the CPU time is all exact).
+    ``cpus``: the CPUs the import may use (default: this process's); it starts a parser process for each."""
     env = dict(os.environ, MAILVOICE_HOME=str(home))
     usage = home.with_name(home.name + ".cpu")
     bulk = "bulk" if recipients_by == "bulk" else "no-bulk"
-    args = [bulk, "serial" if serial else "parallel", str(usage), "import", str(path), "--json"]
+    where = ",".join(str(c) for c in sorted(cpus)) if cpus else ""
+    args = [bulk, "serial" if serial else "parallel", str(usage), where, "import", str(path), "--json"]
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, *args], stdout=subprocess.PIPE, env=env)
     peak = 0
@@ -200,11 +203,81 @@ def compare_recipients(box: Path, work: Path, rounds: int) -> None:
               f"| {rate_ratio:.3f}× |")  # fmt: skip
 
 
+PARSERS = {
+    "bare": "bare `mailbox.mbox` + compat32",
+    "policy.default": "`mailbox.mbox` + `policy.default`",
+    "mail-parser": "`mailbox.mbox` bytes + mail-parser",
+}
+
+
+def compare_import(box: Path, work: Path, rounds: int, parsers: bool = True, recipients_by: str = "bulk") -> None:
+    """Every variant reads and parses every message of ``box``, each round in a rotated order, on pinned CPUs.
+
+    The bare loops run in this process on the first CPU it may use; ``mailvoice import`` runs as a child process
+    on that CPU alone (one process: it parses in-process), and on all of this process's CPUs (a parser process
+    per CPU, the import process storing). Ratios are per round against the bare loop of that round."""
+    cpus = sorted(os.sched_getaffinity(0))
+    one = {cpus[0]}
+    loops = {"bare": bare_compat32}
+    if parsers:
+        loops |= {"policy.default": bare_policy_default, "mail-parser": mail_parser_rate}
+    imports = {f"import, 1 CPU (CPU {cpus[0]})": one}
+    if len(cpus) > 1:
+        imports[f"import, {len(cpus)} CPUs ({', '.join(map(str, cpus))})"] = set(cpus)
+    names = [*loops, *imports]
+    got: dict[str, list[tuple[float, float]]] = {v: [] for v in names}  # (msg/s, µs CPU per message)
+    peaks: dict[str, list[float]] = {v: [] for v in imports}
+    counts: dict[str, int] = {}
+    for r in range(-1, rounds):  # round -1 warms the page cache and the interpreter's files up, and is not kept
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            if name in loops:
+                os.sched_setaffinity(0, one)
+                try:
+                    n, seconds, cpu = loops[name](box)
+                finally:
+                    os.sched_setaffinity(0, cpus)
+            else:
+                home = work / "home"
+                shutil.rmtree(home, ignore_errors=True)
+                prepare_store(home, recipients_by)
+                report, seconds, peak, cpu = run_import(box, home, recipients_by, cpus=imports[name])
+                n = report["seen"]
+                if r >= 0:
+                    peaks[name].append(peak)
+            assert counts.setdefault(name, n) == n
+            if r >= 0:
+                got[name].append((n / seconds, cpu / n * 1e6))
+        if r >= 0:
+            print(f"  round {r + 1}: " + ", ".join(f"{v} {got[v][-1][0]:,.0f} msg/s" for v in names), flush=True)
+    bare = got["bare"]
+    print(f"\n{rounds} rounds, median (min–max); ratios per round against the bare loop, then their median (min–max):")
+    print("| | messages | msg/s | vs bare | CPU µs/msg | bare's CPU per message ÷ this one's |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for name in names:
+        rate = [x[0] for x in got[name]]
+        cpu = [x[1] for x in got[name]]
+        ratio = [x[0] / b[0] for x, b in zip(got[name], bare, strict=True)]
+        cpu_ratio = [b[1] / x[1] for x, b in zip(got[name], bare, strict=True)]
+        label = PARSERS.get(name, f"**`mailvoice import`, {name[len('import, ') :]}**")
+        print(f"| {label} | {counts[name]:,} | {_mid(rate, ',.0f')} | {_mid(ratio, '.2f')}× | {_mid(cpu, ',.0f')} "
+              f"| {_mid(cpu_ratio, '.2f')}× |")  # fmt: skip
+    for name, mb in peaks.items():
+        print(f"peak memory, {name}: {max(mb):.0f} MB (PSS, all processes)")
+    print("messages/s per round: " + "; ".join(f"{v} " + ", ".join(f"{x[0]:,.0f}" for x in got[v]) for v in names))
+
+
+def _mid(xs: list[float], fmt: str) -> str:
+    return f"{statistics.median(xs):{fmt}} ({min(xs):{fmt}}–{max(xs):{fmt}})"
+
+
 def main() -> None:
     import mailgen as gen
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--messages", type=int, default=50_000)
+    ap.add_argument("--rounds", type=int, default=5, help="rounds of every variant, in a rotated order")
+    ap.add_argument("--compat32-only", action="store_true", help="leave out the policy.default and mail-parser loops")
     ap.add_argument("--big-gb", type=float, default=0.0)
     ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temp folder)")
     ap.add_argument(
@@ -237,31 +310,14 @@ def main() -> None:
     print(
         f"generated {args.messages:,} messages, {box.stat().st_size / 2**20:.0f} MB in {time.perf_counter() - t:.1f}s"
     )
+    print(f"CPUs this process may use: {sorted(os.sched_getaffinity(0))}; load average {os.getloadavg()[0]:.1f}")
     if args.compare_recipients:
-        print(f"CPUs this process may use: {sorted(os.sched_getaffinity(0))}; load average {os.getloadavg()[0]:.1f}")
         compare_recipients(box, work, args.compare_recipients)
         print(f"load average after the runs: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
         return
-    n, s, bare_cpu = bare_compat32(box)
-    bare = n / s
-    print(f"bare mailbox.mbox + compat32   {bare:8,.0f} msg/s   (1.00x)  {bare_cpu / n * 1e6:,.0f} µs CPU/msg")
-    n2, s2 = bare_policy_default(box, 5000)
-    print(f"mailbox.mbox + policy.default  {n2 / s2:8,.0f} msg/s   ({n2 / s2 / bare:.2f}x, first 5,000)")
-    n3, s3 = mail_parser_rate(box, 5000)
-    print(f"mail-parser (parse only)       {n3 / s3:8,.0f} msg/s   ({n3 / s3 / bare:.2f}x, first 5,000)")
-    shutil.rmtree(work / "home", ignore_errors=True)
-    prepare_store(work / "home", args.recipients_by)
-    report, seconds, peak, cpu = run_import(box, work / "home", args.recipients_by)
-    rate = report["seen"] / seconds
-    cpu_per_msg = cpu / report["seen"]
-    print(
-        f"mailvoice import (end to end)  {rate:8,.0f} msg/s   ({rate / bare:.2f}x)  "
-        f"{cpu_per_msg * 1e6:,.0f} µs CPU/msg ({bare_cpu / n / cpu_per_msg:.2f}x)  peak {peak:.0f} MB (PSS), "
-        f"{report['imported']:,} imported, {report['duplicates']:,} duplicates, {len(report['skipped'])} skipped"
-    )
-    print(f"load average after the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    compare_import(box, work, args.rounds, parsers=not args.compat32_only, recipients_by=args.recipients_by)
     if args.big_gb:
         big = work / "big.mbox"
         if not big.exists():
