@@ -156,3 +156,68 @@ def test_quoted_names_with_commas_are_read_without_the_slow_parser():
         ("Vetter, Daniel", "daniel@ffwll.ch"), ("Jo", "jo@example.com"), ("", "ann@example.com"), ("", "x@example.com")
     ]  # fmt: skip
     assert m.to == [('Doe "JD" Jo', "jd@example.com"), ("", "c@example.com")]  # escaped quotes: the stdlib reads it
+
+
+# --- the compat32 parser without a pattern compiled per boundary (assistant.mail.feed) ----------------------
+
+
+def _tree(m):
+    """Everything the parser decides about a message: headers, defects, preamble, epilogue, parts, payloads."""
+    payload = [_tree(p) for p in m.get_payload()] if m.is_multipart() else m._payload
+    kinds = [type(d).__name__ for d in m.defects]
+    return (m.get_unixfrom(), m._headers, kinds, m.preamble, m.epilogue, m.get_content_type(), payload)
+
+
+BOUNDARY_CASES = [
+    # regular-expression characters in the boundary, a close boundary with blanks after it, a near miss
+    msg(
+        'From: a@example.com\nContent-Type: multipart/mixed; boundary="a.b+c*(d)?[e]$^|"',
+        b"pre\r\n--a.b+c*(d)?[e]$^|\r\n\r\none\r\n--a.b+c*(d)?[e]$^|X not a boundary\r\n"
+        b"--a.b+c*(d)?[e]$^|--  \t\r\nepilogue\r\n",
+    ),
+    # nested multiparts, LF line ends, a boundary line with trailing blanks, no close boundary
+    b'From: a@example.com\nContent-Type: multipart/mixed; boundary="out"\n\n--out\nContent-Type: multipart/'
+    b'alternative; boundary="in"\n\n--in \nContent-Type: text/plain\n\nplain\n--in\nContent-Type: text/html\n\n'
+    b"<p>html</p>\n--in--\n--out\nContent-Type: text/plain\n\nlast\n",
+    # CR line ends, a boundary that is a prefix of another line, an empty part, a missing boundary parameter
+    b"From: a@example.com\rContent-Type: multipart/mixed; boundary=xy\r\r--xy\r\r--xyz\r--xy--\r",
+    msg("From: a@example.com\nContent-Type: multipart/mixed", b"no boundary given\r\n"),
+    msg("From: a@example.com\nContent-Type: message/rfc822", b"From: b@example.com\r\nSubject: inner\r\n\r\nhi\r\n"),
+]
+
+
+def test_the_faster_parser_makes_the_standard_librarys_messages(corpora):
+    """Generated mail of every kind, the hard cases above and the shared corpora's files parse to the very same
+    message trees as with email.message_from_bytes."""
+    import email
+
+    import mailgen as gen
+
+    from assistant.mail.feed import message_from_bytes
+
+    raws = [m.raw for m in gen.iter_messages(400, seed=11)] + BOUNDARY_CASES
+    files = sorted(corpora.rglob("*.eml"))[:400] + [p for p in sorted(corpora.rglob("*")) if not p.suffix][::40]
+    raws += [p.read_bytes() for p in files if p.is_file() and p.stat().st_size < 1_000_000]
+    multipart = 0
+    for raw in raws:
+        mine = message_from_bytes(raw)
+        assert _tree(mine) == _tree(email.message_from_bytes(raw)), raw[:200]
+        multipart += mine.is_multipart()
+    assert multipart > 50
+
+
+def test_a_remembered_content_type_follows_changes_to_the_headers():
+    from assistant.mail.feed import message_from_bytes
+
+    m = message_from_bytes(msg("From: a@example.com\nContent-Type: text/html"))
+    assert m.get_content_type() == "text/html"
+    m.replace_header("Content-Type", "text/plain")
+    assert m.get_content_type() == "text/plain"
+    del m["Content-Type"]
+    assert m.get_content_type() == "text/plain" and m.get_default_type() == "text/plain"
+    m.set_default_type("message/rfc822")
+    assert m.get_content_type() == "message/rfc822"
+    m["Content-Type"] = "image/png"
+    assert m.get_content_type() == "image/png"
+    m.set_type("text/csv")
+    assert m.get_content_type() == "text/csv"
