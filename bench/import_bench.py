@@ -120,19 +120,25 @@ def prepare_store(home: Path, recipients_by: str) -> None:
 
 
 def run_import(
-    path: Path, home: Path, recipients_by: str = "bulk", serial: bool = False, cpus: set[int] | None = None
+    path: Path,
+    home: Path,
+    recipients_by: str = "bulk",
+    serial: bool = False,
+    cpus: set[int] | None = None,
+    code: Path | None = None,
 ) -> tuple[dict, float, float, float]:
     """Run ``mailvoice import --json``; return (report, seconds, peak MB, CPU seconds of the process tree).
 
     ``serial``: parse in the import process itself, never in workers (so the CPU time is all exact).
-    ``cpus``: the CPUs the import may use (default: this process's); it starts a parser process for each."""
+    ``cpus``: the CPUs the import may use (default: this process's); it starts a parser process for each.
+    ``code``: a checkout of Mailvoice whose importer to run (default: this one)."""
     env = dict(os.environ, MAILVOICE_HOME=str(home))
     usage = home.with_name(home.name + ".cpu")
     bulk = "bulk" if recipients_by == "bulk" else "no-bulk"
     where = ",".join(str(c) for c in sorted(cpus)) if cpus else ""
     args = [bulk, "serial" if serial else "parallel", str(usage), where, "import", str(path), "--json"]
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, *args], stdout=subprocess.PIPE, env=env)
+    proc = subprocess.Popen([sys.executable, "-c", _LAUNCH, *args], stdout=subprocess.PIPE, env=env, cwd=code)
     peak = 0
     cpu: dict[int, float] = {}  # latest CPU seconds seen per process of the tree (workers included)
     parent = psutil.Process(proc.pid)
@@ -210,18 +216,23 @@ PARSERS = {
 }
 
 
-def compare_import(box: Path, work: Path, rounds: int, parsers: bool = True, recipients_by: str = "bulk") -> None:
+def compare_import(
+    box: Path, work: Path, rounds: int, parsers: bool = True, recipients_by: str = "bulk", before: Path | None = None
+) -> None:
     """Every variant reads and parses every message of ``box``, each round in a rotated order, on pinned CPUs.
 
     The bare loops run in this process on the first CPU it may use; ``mailvoice import`` runs as a child process
     on that CPU alone (one process: it parses in-process), and on all of this process's CPUs (a parser process
-    per CPU, the import process storing). Ratios are per round against the bare loop of that round."""
+    per CPU, the import process storing). Ratios are per round against the bare loop of that round. ``before``:
+    a checkout of earlier code, whose import also runs on that one CPU (in-process, as this one's does there)."""
     cpus = sorted(os.sched_getaffinity(0))
     one = {cpus[0]}
     loops = {"bare": bare_compat32}
     if parsers:
         loops |= {"policy.default": bare_policy_default, "mail-parser": mail_parser_rate}
     imports = {f"import, 1 CPU (CPU {cpus[0]})": one}
+    if before:
+        imports[f"import before ({before.name}), 1 CPU (CPU {cpus[0]})"] = one
     if len(cpus) > 1:
         imports[f"import, {len(cpus)} CPUs ({', '.join(map(str, cpus))})"] = set(cpus)
     names = [*loops, *imports]
@@ -241,7 +252,10 @@ def compare_import(box: Path, work: Path, rounds: int, parsers: bool = True, rec
                 home = work / "home"
                 shutil.rmtree(home, ignore_errors=True)
                 prepare_store(home, recipients_by)
-                report, seconds, peak, cpu = run_import(box, home, recipients_by, cpus=imports[name])
+                old = before if name.startswith("import before") else None
+                report, seconds, peak, cpu = run_import(
+                    box, home, recipients_by, serial=imports[name] == one, cpus=imports[name], code=old
+                )
                 n = report["seen"]
                 if r >= 0:
                     peaks[name].append(peak)
@@ -259,7 +273,10 @@ def compare_import(box: Path, work: Path, rounds: int, parsers: bool = True, rec
         cpu = [x[1] for x in got[name]]
         ratio = [x[0] / b[0] for x, b in zip(got[name], bare, strict=True)]
         cpu_ratio = [b[1] / x[1] for x, b in zip(got[name], bare, strict=True)]
-        label = PARSERS.get(name, f"**`mailvoice import`, {name[len('import, ') :]}**")
+        what = name.removeprefix("import").lstrip(",")
+        label = PARSERS.get(
+            name, f"**`mailvoice import`,{what}**" if name.startswith("import,") else f"`mailvoice import`{what}"
+        )
         print(f"| {label} | {counts[name]:,} | {_mid(rate, ',.0f')} | {_mid(ratio, '.2f')}× | {_mid(cpu, ',.0f')} "
               f"| {_mid(cpu_ratio, '.2f')}× |")  # fmt: skip
     for name, mb in peaks.items():
@@ -278,6 +295,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=50_000)
     ap.add_argument("--rounds", type=int, default=5, help="rounds of every variant, in a rotated order")
     ap.add_argument("--compat32-only", action="store_true", help="leave out the policy.default and mail-parser loops")
+    ap.add_argument("--before", type=Path, help="a checkout of earlier code: its import runs too, on one CPU")
     ap.add_argument("--big-gb", type=float, default=0.0)
     ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temp folder)")
     ap.add_argument(
@@ -317,7 +335,7 @@ def main() -> None:
         if args.keep is None:
             shutil.rmtree(work, ignore_errors=True)
         return
-    compare_import(box, work, args.rounds, parsers=not args.compat32_only, recipients_by=args.recipients_by)
+    compare_import(box, work, args.rounds, not args.compat32_only, args.recipients_by, args.before)
     if args.big_gb:
         big = work / "big.mbox"
         if not big.exists():
