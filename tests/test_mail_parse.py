@@ -221,3 +221,21 @@ def test_a_remembered_content_type_follows_changes_to_the_headers():
     assert m.get_content_type() == "image/png"
     m.set_type("text/csv")
     assert m.get_content_type() == "text/csv"
+
+
+def test_repeated_headers_are_worked_out_once_and_come_out_the_same(monkeypatch):
+    """The charset guess and the address list are remembered for short values: the same 8-bit sender name in
+    every message costs one guess, and a caller changing a parsed list does not change the next message's."""
+    import charset_normalizer
+
+    from assistant.mail import charset
+
+    charset._guess_short.cache_clear()
+    calls = []
+    real = charset_normalizer.from_bytes
+    monkeypatch.setattr(charset_normalizer, "from_bytes", lambda data: calls.append(data) or real(data))
+    raw = b"From: Chlo\xe9 Dubois <chloe@example.com>\r\nTo: a@example.com, b@example.com\r\n\r\nhi\r\n"
+    first, second = parse_message(raw), parse_message(raw)
+    assert len(calls) == 1 and first.from_name == second.from_name != ""
+    first.to.append(("x", "x@example.com"))
+    assert parse_message(raw).to == [("", "a@example.com"), ("", "b@example.com")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import email.errors
 import email.header
+import functools
 import re
 
 # Labels seen in real mail that Python does not know, or knows under a narrower codec.
@@ -88,7 +89,23 @@ def decode_bytes(data: bytes, label: str | None = None) -> tuple[str, str]:
     return _guess(data, label)
 
 
+_GUESS_CACHED_BYTES = 1024
+
+
 def _guess(data: bytes, label: str | None) -> tuple[str, str]:
+    # A guess takes charset-normalizer a millisecond or more, and the same 8-bit header (a sender's name, a
+    # thread's subject) comes back in message after message: short inputs are guessed once.
+    if len(data) <= _GUESS_CACHED_BYTES:
+        return _guess_short(bytes(data), label)
+    return _guess_any(data, label)
+
+
+@functools.lru_cache(maxsize=4096)
+def _guess_short(data: bytes, label: str | None) -> tuple[str, str]:
+    return _guess_any(data, label)
+
+
+def _guess_any(data: bytes, label: str | None) -> tuple[str, str]:
     from charset_normalizer import from_bytes  # imported lazily: only mislabelled mail needs it
 
     best = from_bytes(data[:65536]).best()

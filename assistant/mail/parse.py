@@ -13,6 +13,7 @@ import email
 import email.message
 import email.parser
 import email.utils
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -105,6 +106,16 @@ def _addresses(value: str | None) -> list[tuple[str, str]]:
     """Parse an address list; regexes handle the common shapes, the stdlib parser (slow) the rest."""
     if not value:
         return []
+    return list(_address_list(value)) if len(value) <= 512 else _parse_addresses(value)
+
+
+@functools.lru_cache(maxsize=4096)  # at most 512 characters each: a few MB at most
+def _address_list(value: str) -> tuple[tuple[str, str], ...]:
+    """:func:`_addresses`, remembered: an archive's From and To values come back in message after message."""
+    return tuple(_parse_addresses(value))
+
+
+def _parse_addresses(value: str) -> list[tuple[str, str]]:
     # One space between words: long blank runs would make the regex below backtrack for minutes.
     value = " ".join(decode_header(value).split())
     if "(" not in value:
