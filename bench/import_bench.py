@@ -6,6 +6,7 @@ Usage (from the repository root, inside .venv):
     python bench/import_bench.py --big-gb 2         # also: peak memory importing a 2 GB mbox
     python bench/import_bench.py --recipients-by trigger   # the recipients index kept by an insert trigger
     taskset -c 0 python bench/import_bench.py --messages 20000 --compare-recipients 7   # the three, alternating
+    taskset -c 0 python bench/import_bench.py --messages 10000 --profile   # CPU per message of each stage
 
 Rates are messages per second; the import is the real ``mailvoice import`` command in a fresh data
 folder (parse, clean, de-duplicate, store, index), with the whole process tree's memory sampled. Every variant
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -284,6 +286,88 @@ def compare_import(
     print("messages/s per round: " + "; ".join(f"{v} " + ", ".join(f"{x[0]:,.0f}" for x in got[v]) for v in names))
 
 
+def profile_import(box: Path, work: Path) -> None:
+    """CPU time per message of each stage of one import, in this process and serially (one CPU's work).
+
+    ``PYTHONPATH=CHECKOUT`` profiles another checkout's importer the same way."""
+    from assistant import importer
+    from assistant.mail import parse
+    from assistant.store import open_store
+
+    spent: dict[str, float] = {}
+
+    def timed(owner: Any, name: str, key: str) -> None:
+        inner = getattr(owner, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.process_time()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                spent[key] = spent.get(key, 0.0) + time.process_time() - start
+
+        setattr(owner, name, wrapper)
+
+    def timed_iter(owner: Any, name: str, key: str) -> None:
+        inner = getattr(owner, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            items = inner(*args, **kwargs)
+            while True:
+                start = time.process_time()
+                try:
+                    item = next(items)
+                except StopIteration:
+                    return
+                finally:
+                    spent[key] = spent.get(key, 0.0) + time.process_time() - start
+                yield item
+
+        setattr(owner, name, wrapper)
+
+    importer.PARALLEL_MIN_BYTES = float("inf")
+    timed_iter(importer, "iter_file", "read")
+    timed(importer, "build_record", "row")
+    timed(importer, "parse_message", "decode")
+    timed(parse if hasattr(parse, "message_from_bytes") else email, "message_from_bytes", "parse")  # (older code)
+    timed(importer, "clean_body", "clean")
+    timed(importer._Run, "flush", "store")
+    timed(importer, "index_pending", "fts")
+    timed(importer, "index_recipients_pending", "recipients")
+    timed(importer, "assign_threads", "threads")
+    timed(importer, "class_list_threads", "threads")
+    timed(importer, "adopt_if_obvious", "me")
+    home = work / "home-profile"
+    shutil.rmtree(home, ignore_errors=True)
+    db = open_store(home)
+    start = time.process_time()
+    report = importer.import_paths(db, [box])
+    total = time.process_time() - start
+    n = report.seen
+    stages = [
+        ("splitting the mbox and reading each message", spent["read"]),
+        ("compat32 parsing (`email` feed parser)", spent["parse"]),
+        ("headers, addresses, date, charsets, body parts, HTML to text", spent["decode"] - spent["parse"]),
+        ("own words apart from quotes, signature, footers", spent["clean"]),
+        ("the rest of the row (content hash, sender, automated mail, JSON)",
+         spent["row"] - spent["decode"] - spent["clean"]),
+        ("de-duplicating and storing (500-row transactions)", spent["store"]),
+        ("full-text indexing (in bulk at the end)", spent["fts"]),
+        ("recipients index (in bulk at the end)", spent["recipients"]),
+        ("threads", spent["threads"]),
+        ("finding who you are (no `--me` given)", spent["me"]),
+    ]  # fmt: skip
+    stages.append(("everything else (per-message bookkeeping, progress, the run's records)",
+                   total - sum(s for _, s in stages)))  # fmt: skip
+    print(f"\nOne import of {n:,} messages ({importer.__file__}), serially in this process: CPU µs per message by stage")
+    print("| stage | CPU µs/msg | share |")
+    print("|---|---:|---:|")
+    for label, seconds in stages:
+        print(f"| {label} | {seconds / n * 1e6:,.1f} | {seconds / total:.0%} |")
+    print(f"| **all** | **{total / n * 1e6:,.1f}** | |")
+    db.conn.close()
+
+
 def _mid(xs: list[float], fmt: str) -> str:
     return f"{statistics.median(xs):{fmt}} ({min(xs):{fmt}}–{max(xs):{fmt}})"
 
@@ -296,6 +380,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="rounds of every variant, in a rotated order")
     ap.add_argument("--compat32-only", action="store_true", help="leave out the policy.default and mail-parser loops")
     ap.add_argument("--before", type=Path, help="a checkout of earlier code: its import runs too, on one CPU")
+    ap.add_argument("--profile", action="store_true", help="only: CPU per message of each stage of one import")
     ap.add_argument("--big-gb", type=float, default=0.0)
     ap.add_argument("--keep", type=Path, default=None, help="work folder to keep (default: a temp folder)")
     ap.add_argument(
@@ -329,6 +414,11 @@ def main() -> None:
         f"generated {args.messages:,} messages, {box.stat().st_size / 2**20:.0f} MB in {time.perf_counter() - t:.1f}s"
     )
     print(f"CPUs this process may use: {sorted(os.sched_getaffinity(0))}; load average {os.getloadavg()[0]:.1f}")
+    if args.profile:
+        profile_import(box, work)
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     if args.compare_recipients:
         compare_recipients(box, work, args.compare_recipients)
         print(f"load average after the runs: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
