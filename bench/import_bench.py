@@ -359,7 +359,7 @@ def profile_import(box: Path, work: Path) -> None:
     ]  # fmt: skip
     stages.append(("everything else (per-message bookkeeping, progress, the run's records)",
                    total - sum(s for _, s in stages)))  # fmt: skip
-    print(f"\nOne import of {n:,} messages ({importer.__file__}), serially in this process: CPU µs per message by stage")
+    print(f"\nOne import of {n:,} messages ({importer.__file__}), serially: CPU µs per message by stage")
     print("| stage | CPU µs/msg | share |")
     print("|---|---:|---:|")
     for label, seconds in stages:
