@@ -5,7 +5,8 @@ and their reply contexts are read in a few batched queries, and cached instructi
 version and model) are reused, so only new emails reach the model. Each finished pair is committed at once,
 so a killed build resumes where it stopped. Progress goes to a plain callback with an ETA; an estimate of
 the whole run comes first (from the speed stored by the last build with this model, else measured on the
-first few emails).
+first few emails). With a parallel engine (``width`` above 1) several emails are labelled at once on one
+llama.cpp context, each through the same tries as alone, and each pair is still committed as it is finished.
 """
 
 from __future__ import annotations
