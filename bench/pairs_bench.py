@@ -213,7 +213,10 @@ def main() -> None:
     def rates(key: str) -> list[float]:
         return [60 * x["pairs"] / x["seconds"] for x in runs[key]]
 
-    bare_ppm = statistics.median(rates("bare"))
+    def paired(key: str) -> float:
+        """The median of the rounds' ratios to the bare loop: each round's two runs saw about the same load."""
+        return statistics.median(a / b for a, b in zip(rates(key), rates("bare"), strict=True))
+
     bare_gen = statistics.mean(b["completion_tokens"] / b["pairs"] for b in runs["bare"])
     step = {w: statistics.median(c[w] for c in costs) for w in args.widths}
     prompt_token = statistics.median(c["prompt_token"] for c in costs)
@@ -223,14 +226,13 @@ def main() -> None:
         last = runs[f"w{w}"][-1]
         same = sum(last["instructions"].get(k) == v for k, v in first["instructions"].items())
         gen = statistics.mean(x["completion_tokens"] / x["pairs"] for x in runs[f"w{w}"])
-        rows.append(f"| builder, width {w} | {_spread(rates(f'w{w}'))} | "
-                    f"{statistics.median(rates(f'w{w}')) / bare_ppm:.2f}× | {gen:.1f} | "
+        rows.append(f"| builder, width {w} | {_spread(rates(f'w{w}'))} | {paired(f'w{w}'):.2f}× | {gen:.1f} | "
                     f"{1000 * step[w]:.0f} ms ({1000 * step[w] / w:.0f} ms/token) | "
                     f"{same}/{len(first['instructions'])} | {last['fallback']} |")  # fmt: skip
     gen_tokens = statistics.mean(x["completion_tokens"] / x["pairs"] for w in args.widths for x in runs[f"w{w}"])
     env = "".join(f"{k}={os.environ[k]} " for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS") if k in os.environ)
     command = f"{env}taskset -c 1 python bench/pairs_bench.py " + " ".join(sys.argv[1:])
-    ratio8 = statistics.median(rates("w8")) / bare_ppm if "w8" in runs else None
+    ratio8 = paired("w8") if "w8" in runs else None
     md = [
         "## Training pairs: builder vs bare llama-cpp-python",
         "",
@@ -238,7 +240,7 @@ def main() -> None:
         f"mailbox of {args.messages} messages; {args.rounds} rounds, alternating order; median (min–max)). "
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, pinned to {usable_cpus()}, Python "
         f"{platform.python_version()}, load average {load_before:.1f} before and {load_after:.1f} after "
-        "(other work was running).",
+        '(other work was running). "vs bare": the median of each round\'s ratio.',
         "",
         "| | pairs/min | vs bare | generated tokens per pair | one decode step | same instructions as width 1 "
         "| fallbacks (last round) |",
