@@ -318,6 +318,7 @@ def test_mail_item_from_a_stored_row_reads_the_original(tmp_path: Path, db) -> N
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a few model calls a mail: minutes on a busy 2-core machine
 def test_embedded_model_outputs_always_validate() -> None:
     from assistant.drafting.backend import EngineSettings, LlamaBackend
     from assistant.drafting.models import embedded_model_path
@@ -327,7 +328,7 @@ def test_embedded_model_outputs_always_validate() -> None:
         pytest.skip("the embedded model is not installed")
     backend = LlamaBackend(EngineSettings(model_path=str(path), n_ctx=2048))
     calls = 0
-    for mail in planted_mail(seed=11, n=8) + [planted_mail(seed=1, n=1)[0]]:
+    for mail in [m for m in planted_mail(seed=11, n=12) if m.events and not m.calendars][:3]:
         item = MailItem(subject=mail.subject, body=mail.body + "\nWhen works for a call?", sent_at=mail.sent_at)
         result = extract(item, backend)
         calls += result.model_calls
