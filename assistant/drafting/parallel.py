@@ -182,14 +182,15 @@ class ParallelEngine(Parallel):
         model = self.llama._model
         if width is None:
             width = default_width(model.n_params(), _kv_bytes_per_token(self.llama), settings.n_ctx)
-        self.width = max(1, int(width))
+        import llama_cpp
+
+        self.width = max(1, min(int(width), llama_cpp.llama_max_parallel_sequences() - 1))  # one id: the prefix
         self.root = self.width  # the sequence id that holds the shared prefix
         self.n_ctx_seq = settings.n_ctx
         self._ctx: Any = None
         self._batch: Any = None
         self._root_tokens: list[int] = []
         self._slot_tokens: list[list[int]] = [[] for _ in range(self.width)]
-        self._formatter: Callable[[Messages, GenerationParams], tuple[list[int], list[str]]] | None = None
 
     # --- the context -------------------------------------------------------------------------------------
 
