@@ -313,12 +313,24 @@ def _date_of(m: re.Match, text: str, ref: dt.date | None, day_first: bool) -> tu
     return None
 
 
+# Without a digit, only these words can start a date or a time (_DATE's relative days and weekdays, _TIME's
+# named times): a sentence with none of them is skipped before the two long patterns run (most sentences).
+_MAYBE = re.compile(
+    r"\d|\b(?:" + _WD_LONG + r"|tomorrow|tmrw|today|tonight|this\s+(?:morning|afternoon|evening)|übermorgen"
+    r"|uebermorgen|heute|morgen|après-demain|apres-demain|aujourd|demain|ce\s+soir|pasado|hoy|mañana|manana"
+    r"|esta\s+(?:tarde|noche)|end\s+of|eod|eow|noon|midday|midnight|midi|mittag)",
+    re.I,
+)
+
+
 def find_dates(text: str, sent_at: dt.datetime | None, *, day_first: bool = False) -> tuple[list[Found], list[str]]:
     """Every date and time said in ``text``, resolved against ``sent_at``; and what could not be resolved.
 
     A time is joined to the date said next to it (in either order, a few words apart); a time with no date
     near it keeps ``day=None`` for the caller to place.
     """
+    if not _MAYBE.search(text):
+        return [], []
     ref = sent_at.date() if sent_at is not None else None
     times = find_times(text)
     taken = [(t.start, t.stop) for t in times]
