@@ -124,11 +124,12 @@ def test_generate_many_keeps_the_jobs_order_and_reports_as_they_end():
 
 def test_default_width_by_model_size_and_memory():
     gib = 1 << 30
-    assert default_width(135_000_000, 23_040, 2048, memory=16 * gib) == 8
+    assert default_width(135_000_000, 23_040, 2048, memory=16 * gib) == 1  # small, on the CPU: compute-bound
+    assert default_width(135_000_000, 23_040, 2048, memory=16 * gib, gpu=True) == 8
     assert default_width(8_000_000_000, 131_072, 2048, memory=16 * gib) == 4
     assert default_width(8_000_000_000, 131_072, 2048, memory=gib) == 1  # a quarter of 1 GiB: no room to spare
     assert default_width(8_000_000_000, 131_072, 2048, memory=4 * gib) == 3  # 1 GiB: 4 contexts, one the prefix
-    assert default_width(135_000_000, 0, 2048, memory=0) == 8  # unknown: by size alone
+    assert default_width(135_000_000, 0, 2048, memory=0, gpu=True) == 8  # unknown: by size alone
 
 
 @pytest.mark.slow

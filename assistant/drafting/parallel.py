@@ -49,6 +49,10 @@ log = logging.getLogger("mailvoice.drafting")
 PENALTY_LAST_N = 64  # llama-cpp-python's default window for the repeat penalty (last_n_tokens_size)
 MIN_SHARED = 16  # prompt tokens worth taking from the shared prefix rather than reading the prompt whole
 SMALL_MODEL = 6e9  # parameters: below this, 8 sequences; from here on (7B, 8B), 4
+CPU_BATCH_FROM = 1e9
+"""Parameters from which a model on the CPU is labelled several emails at a time. Below, one at a time: the
+embedded 135M model on a CPU core is compute-bound (W sequences cost W single steps), and widths 2-16 measured
+0.92-0.99x of width 1 while holding about 420 MB more (BENCHMARKS.md, "Training pairs")."""
 KV_SHARE = 0.25  # of the machine's memory, at most, for the parallel context's KV cache
 
 
@@ -129,9 +133,14 @@ class Parallel(abc.ABC):
         """Free what the engine holds (its llama.cpp context); the model itself stays loaded."""
 
 
-def default_width(n_params: int, kv_bytes_per_token: int, n_ctx: int, memory: int | None = None) -> int:
-    """Sequences in flight: 8 for small models, 4 from 6B parameters on, fewer when their KV cache (one
-    ``n_ctx`` per sequence, plus one for the shared prefix) would take more than a quarter of the memory."""
+def default_width(
+    n_params: int, kv_bytes_per_token: int, n_ctx: int, memory: int | None = None, gpu: bool = False
+) -> int:
+    """Sequences in flight: 1 for a model under :data:`CPU_BATCH_FROM` parameters on the CPU; otherwise 8 for
+    small models and 4 from 6B parameters on, fewer when their KV cache (one ``n_ctx`` per sequence, plus one
+    for the shared prefix) would take more than a quarter of the memory."""
+    if not gpu and n_params < CPU_BATCH_FROM:
+        return 1
     width = 8 if n_params < SMALL_MODEL else 4
     memory = memory if memory is not None else _memory_bytes()
     if memory and kv_bytes_per_token:
@@ -181,7 +190,8 @@ class ParallelEngine(Parallel):
         self.llama = _load(settings)
         model = self.llama._model
         if width is None:
-            width = default_width(model.n_params(), _kv_bytes_per_token(self.llama), settings.n_ctx)
+            gpu = bool(settings.n_gpu_layers)  # None or 0: all on the CPU
+            width = default_width(model.n_params(), _kv_bytes_per_token(self.llama), settings.n_ctx, gpu=gpu)
         import llama_cpp
 
         self.width = max(1, min(int(width), llama_cpp.llama_max_parallel_sequences() - 1))  # one id: the prefix
