@@ -18,12 +18,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from assistant.errors import MailvoiceError
-
-if TYPE_CHECKING:
-    from assistant.drafting.parallel import Parallel
 
 log = logging.getLogger("mailvoice.drafting")
 
@@ -123,9 +120,10 @@ class Backend(abc.ABC):
     def n_ctx(self) -> int:
         return self.settings.n_ctx
 
-    def parallel(self, width: int | None = None) -> Parallel | None:
+    def parallel(self, width: int | None = None) -> Any:
         """An engine that generates several replies at once on this backend's model (``width`` in flight,
-        None: chosen for the model and machine), or None where there is none: then it is one at a time."""
+        None: chosen for the model and machine), or None where there is none: then it is one at a time.
+        (llama.cpp's is made by :func:`assistant.drafting.parallel.engine_for`.)"""
         return None
 
 
@@ -255,11 +253,6 @@ class LlamaBackend(Backend):
                     yield text
         finally:
             chunks.close()  # stops llama.cpp at once when our caller stops early
-
-    def parallel(self, width: int | None = None) -> Parallel | None:
-        from assistant.drafting.parallel import ParallelEngine
-
-        return ParallelEngine(self.settings, width)
 
     def count_tokens(self, text: str) -> int:
         return len(self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))

@@ -32,9 +32,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.drafting.backend import (
+    Backend,
     Cancel,
     EngineSettings,
     GenerationParams,
+    LlamaBackend,
     Messages,
     _grammar,
     _load,
@@ -472,3 +474,11 @@ class _Capture:
 
     def create_completion(self, **kwargs: Any) -> Any:
         raise _Captured(kwargs)
+
+
+def engine_for(backend: Backend, width: int | None = None) -> Parallel | None:
+    """The parallel engine for ``backend``: llama.cpp's on a :class:`LlamaBackend`, else what the backend offers
+    (:meth:`Backend.parallel`: None, one at a time, unless a test's fake has one)."""
+    if isinstance(backend, LlamaBackend):
+        return ParallelEngine(backend.settings, width)
+    return backend.parallel(width)
