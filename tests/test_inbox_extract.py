@@ -382,3 +382,12 @@ def test_labelled_real_messages(corpora: Path) -> None:
     assert found["valid"] == 1.0
     dates = found["counts"]["date"]
     assert dates["tp"] / dates["planted"] >= 0.6  # recall on real mail; the figures are in QUALITY.md
+
+
+def test_a_megabyte_log_is_read_only_to_its_first_part():
+    from assistant.inbox.extract import MAX_TEXT_CHARS
+
+    line = "May 29 12:30:57 ubuntu python: step {i} done at 12:{m:02d} on 2017-05-29\n"
+    body = "".join(line.format(i=i, m=i % 60) for i in range(15_000))  # about 1 MB, thousands of dates and times
+    found = extract(MailItem(subject="Install log", body=body))  # read whole, it took minutes
+    assert any(f"first {MAX_TEXT_CHARS:,}" in note for note in found.notes)

@@ -23,7 +23,7 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from assistant.inbox import rules
@@ -36,6 +36,8 @@ __all__ = ["Extraction", "MailItem", "extract", "mail_item_from_row", "read_orig
 log = logging.getLogger("mailvoice.inbox")
 
 MAX_ITEMS = 20  # the schema's cap per kind; more are dropped and counted
+MAX_TEXT_CHARS = 20_000  # what rules read of a mail: events are near its top, and a 1 MB log's thousands of
+# timestamps would cost minutes (matching dates against times in one long line grows with their product)
 MODEL_TEXT_CHARS = 1500  # what the model is shown of a long mail
 MODEL_FILLS = 4  # model calls for filling in events per mail, at most
 
@@ -114,6 +116,9 @@ def extract(item: MailItem, backend: Any = None, *, cancel: Callable[[], bool] |
             (``cancelled`` set).
     """
     out = Extraction(notes=list(item.notes))
+    if len(item.body) > MAX_TEXT_CHARS:  # a pasted log or report: its dates are not the mail's events
+        out.notes.append(f"only the first {MAX_TEXT_CHARS:,} of {len(item.body):,} characters read")
+        item = replace(item, body=item.body[:MAX_TEXT_CHARS])
     ics_events = 0
     for text in item.calendars:
         found = read_ics(text, floating=item.sent_at.tzinfo if item.sent_at else None, fallback_title=item.subject)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.message
+import email.parser
 import email.utils
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +27,8 @@ from assistant.mail.sources import SourceFile, iter_file, iter_mbox, sniff, text
 log = logging.getLogger("mailvoice.inbox")
 
 SourceReader = Callable[[str, int], "bytes | None"]
+_MAY_HOLD_CALENDAR = re.compile(rb"text/calendar|application/ics|\.ics\b|\.vcs\b|name\*|name=\s*\"?=\?", re.I)
+_HEADERS = email.parser.BytesHeaderParser()
 EARLIEST_YEAR = 1975  # as the importer: before mail headers had dates
 MAX_CALENDAR_BYTES = 1024 * 1024  # an invitation is a few KB; a whole exported calendar is cut here
 
@@ -133,12 +137,15 @@ def mail_item_from_row(row: Mapping[str, Any], source_reader: SourceReader | Non
     if raw is None:
         notes.append("original message not readable: date in UTC, no invitation")
     else:
-        msg = email.message_from_bytes(raw)
-        mid = (msg.get("Message-ID") or "").strip().strip("<>")
+        # Most mail has no invitation: its headers are enough (a whole parse of a message with a 2 MB
+        # attachment costs milliseconds). A part that may be one, by type or by a file name that may hide
+        # ".ics" in an encoding, has the message parsed whole.
+        msg = email.message_from_bytes(raw) if _MAY_HOLD_CALENDAR.search(raw) else _HEADERS.parsebytes(raw)
+        mid = str(msg.get("Message-ID") or "").strip().strip("<>")  # str(): an 8-bit header comes as a Header
         if row.get("message_id") and mid and mid != row["message_id"]:
             notes.append("original file has changed: date in UTC, no invitation")
         else:
-            own = header_date(msg.get("Date"))
+            own = header_date(str(msg.get("Date") or ""))
             if own is not None and (sent_at is None or abs((own - sent_at).total_seconds()) < 60):
                 sent_at = own
             calendars = calendar_parts(msg)
