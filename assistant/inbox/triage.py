@@ -277,29 +277,24 @@ def newest(db: Any, *, limit: int = 200, since: str | None = None, category: str
 
 def all_events(db: Any, since: str | None = None) -> list[dict[str, Any]]:
     """Every stored event, each with the message it came from (``message``: id, Message-ID, subject)."""
-    sql = ("SELECT m.id, m.message_id, ifnull(m.subject, ''), t.events FROM triage t JOIN messages m "
-           "ON m.id = t.message_id WHERE t.events != '[]'")  # fmt: skip
-    args: list[Any] = []
-    if since:
-        sql += " AND m.date >= ?"
-        args.append(since)
-    out = []
-    for mid, message_id, subject, events in db.execute(sql + " ORDER BY m.date, m.id", args):
-        for event in json.loads(events):
-            out.append({**event, "message": {"id": mid, "message_id": message_id, "subject": subject}})
-    return out
+    return _items(db, "events", since)
 
 
 def all_tasks(db: Any, since: str | None = None) -> list[dict[str, Any]]:
     """Every stored task, each with the message it came from."""
-    sql = ("SELECT m.id, m.message_id, ifnull(m.subject, ''), t.tasks FROM triage t JOIN messages m "
-           "ON m.id = t.message_id WHERE t.tasks != '[]'")  # fmt: skip
+    return _items(db, "tasks", since)
+
+
+def _items(db: Any, column: str, since: str | None) -> list[dict[str, Any]]:
+    assert column in ("events", "tasks")
+    sql = (f"SELECT m.id, m.message_id, ifnull(m.subject, ''), t.{column} FROM triage t JOIN messages m "
+           f"ON m.id = t.message_id WHERE t.{column} != '[]'")  # fmt: skip
     args: list[Any] = []
     if since:
         sql += " AND m.date >= ?"
         args.append(since)
     out = []
-    for mid, message_id, subject, tasks in db.execute(sql + " ORDER BY m.date, m.id", args):
-        for task in json.loads(tasks):
-            out.append({**task, "message": {"id": mid, "message_id": message_id, "subject": subject}})
+    for mid, message_id, subject, items in db.execute(sql + " ORDER BY m.date, m.id", args):
+        for item in json.loads(items):
+            out.append({**item, "message": {"id": mid, "message_id": message_id, "subject": subject}})
     return out
