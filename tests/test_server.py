@@ -401,7 +401,10 @@ def test_without_a_keyring_serve_says_so_and_exits_1(data_home):
 def test_mailvoice_serve_end_to_end(data_home, tmp_path):
     env = {**os.environ, "PYTHON_KEYRING_BACKEND": "memory_keyring.MemoryKeyring",
            "MAILVOICE_TEST_KEYRING": json.dumps({"api": TOKEN})}  # fmt: skip
-    code = "from assistant.cli import main; main()"
+    # As in a terminal: a process started in the background by a shell that has no job control (CI) inherits
+    # SIGINT ignored, and Python then leaves it so; Ctrl+C in a terminal raises KeyboardInterrupt.
+    code = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from assistant.cli import main; main()")
     args = [sys.executable, "-c", code, "serve", "--port", "0", "--json"]
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
     with subprocess.Popen(args, cwd=REPO, env=env, **pipes) as process:
