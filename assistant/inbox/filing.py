@@ -7,9 +7,9 @@ choice (Sent, All Mail, Lotus Notes' "all documents" and "discussion threads" vi
 The classifier is scikit-learn's logistic regression on two sparse inputs: TF-IDF of the subject and the words,
 and "who" tokens (sender, sender's domain, each recipient, the list, automated, attachments). It trains in
 about a second on a few thousand messages and classifies ten thousand in well under a second, so no model
-call is made per message. Sentence embeddings (the shipped MiniLM) were measured as a third input and left
-out: they moved top-1 by at most 1.7 points on the Enron holdout while costing minutes per ten thousand
-messages on a laptop CPU (QUALITY.md, "Your inbox").
+call is made per message. Sentence embeddings (the shipped MiniLM) were tried as a third input and left
+out: they moved the Enron holdout by a few messages at most, for minutes of embedding per ten thousand
+messages on a laptop CPU.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from assistant.mail.browse import people as stored_people
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +127,7 @@ def who_of(row: dict[str, Any]) -> str:
     sender = (row.get("from_addr") or "").lower()
     tokens = [f"from:{sender}", f"fromdomain:{sender.rpartition('@')[2]}"]
     for key, tag in (("to_json", "to"), ("cc_json", "cc")):
-        people = _people(row.get(key))
+        people = stored_people(row.get(key))
         tokens += [f"{tag}:{addr.lower()}" for _name, addr in people if addr]
         tokens.append(f"{tag}count:{min(len(people), 5)}")
     if row.get("list_id"):
@@ -137,14 +139,6 @@ def who_of(row: dict[str, Any]) -> str:
     if row.get("is_forward"):
         tokens.append("forward")
     return " ".join(t.replace(" ", "_") for t in tokens)
-
-
-def _people(value: str | None) -> list[list[str]]:
-    try:
-        found = json.loads(value or "[]")
-    except ValueError:
-        return []
-    return [p for p in found if isinstance(p, list) and len(p) == 2]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from typing import Any
 from assistant.inbox import filing
 from assistant.inbox.categories import CATEGORIES, Category, Facts, ask_model, categorize
 from assistant.inbox.extract import Extraction, extract, mail_item_from_row, read_original
+from assistant.mail.browse import people
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,8 @@ def _facts(db: Any, rows: list[dict[str, Any]], mine: set[str]) -> dict[int, dic
             by_thread.setdefault(thread, []).append((date, me))
     out = {}
     for r in rows:
-        to = filing._people(r["to_json"])
-        cc = filing._people(r["cc_json"])
+        to = people(r["to_json"])
+        cc = people(r["cc_json"])
         later = [me for date, me in by_thread.get(r["thread_id"], []) if date > (r["date"] or "")]
         out[r["id"]] = {
             "to_me": any(normalize_address(a) in mine for _n, a in to if a),

@@ -90,7 +90,7 @@ def message_detail(db: sqlite_utils.Database, message: int, *, with_teaching: bo
     if found is None:
         return None
     row = dict(zip([d[0] for d in cursor.description], found, strict=True))
-    row["to"], row["cc"] = _people(row.pop("to_json")), _people(row.pop("cc_json"))
+    row["to"], row["cc"] = people(row.pop("to_json")), people(row.pop("cc_json"))
     row["labels"], row["attachments"] = _names(row["labels"]), _names(row["attachments"])
     for flag in ("is_forward", "sent_by_me", "automated", "truncated"):
         row[flag] = bool(row[flag])
@@ -162,7 +162,8 @@ def _why(reason: str | None, row: dict[str, Any], pair_status: str | None) -> st
     }.get(reason, f"{reason}.")
 
 
-def _people(raw: str | None) -> list[list[str]]:
+def people(raw: str | None) -> list[list[str]]:
+    """A stored address list (``to_json``, ``cc_json``) as [name, address] pairs; unreadable: none."""
     try:
         return [[str(name or ""), str(addr or "")] for name, addr in json.loads(raw or "[]")]
     except (ValueError, TypeError):
