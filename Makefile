@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# x86-64 with AVX2 (every x86 CPU since 2013); on other machines llama.cpp's defaults.
+LLAMA_CMAKE_ARGS ?= $(if $(filter x86_64 amd64,$(shell uname -m)),-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON \
+	-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON)
 
 .PHONY: run test test-fast lint bench screenshots clean
 
@@ -10,6 +13,11 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first: the CPU wheel on local disk (a plain "torch" would pull a CUDA build).
 	$(PY) -m pip install --quiet torch==2.13.0
+	# llama.cpp compiled for x86-64 with AVX2, not for "this CPU": a native build turns on its AMX kernels where
+	# the CPU lists AMX, and on virtual machines that list it without enabling it every model call crashes.
+	# Not from pip's wheel cache, which may hold a native build.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) \
+	  $(PY) -m pip install --quiet --no-cache-dir 'llama-cpp-python>=0.3.7'
 	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

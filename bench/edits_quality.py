@@ -10,8 +10,8 @@ Starts from a work folder of ``bench/quality.py`` (its data folder holds the set
 2. **refresh**: ``mailvoice train --preference`` on them (DPO on top of the adapter).
 3. **measure**: on the held-out corrections, the share where each adapter gives the user's text a higher
    log-likelihood than the old draft (as the refresh reports it), and the BLEU of new drafts against the kept
-   texts, before and after; and ``mailvoice eval`` of the new adapter on the set's validation split, beside the
-   old adapter's (from ``WORK/eval.json``), with 95% intervals.
+   texts, before and after; and ``mailvoice eval`` of the old and the new adapter on the set's validation split
+   (the same command, split and seed), with 95% intervals.
 
 Every stage is resumable; results land in ``WORK/edits.json``.
 
@@ -126,22 +126,31 @@ def measure(work: Path, state: dict, out: Path, seed: int) -> None:
             drafts.append(result.drafts[0].text)
         measured[name] = {"bleu": bleu(drafts, [c.final_text for c in held])["bleu"], "n": len(held)}
         _save(out, state)
+    # Both adapters through the same command, on the same validation split and seed.
+    if "eval_before" not in state:
+        state["eval_before"] = _mailvoice(work, "eval", "--adapter", state["adapter"])
+        _save(out, state)
     if "eval" not in state:
         state["eval"] = _mailvoice(work, "eval", "--adapter", new)
         _save(out, state)
 
 
+def _scores(result: dict) -> str:
+    keys = ("n", "bleu", "mauve", "length_ratio", "verbatim_overlap")
+    intervals = {k: v for k, v in (result.get("intervals") or {}).items() if k in keys}
+    return json.dumps({k: result.get(k) for k in keys} | {"intervals": intervals})
+
+
 def report(work: Path, state: dict) -> str:
     old, new = state["adapter"], state["refresh"].get("adapter")
-    before = _load(work / "eval.json")
     r = state["refresh"]
     lines = [
         f"Corrections simulated: {len(state['simulated'])}; refreshed {old} -> {new}",
         f"held-out preference accuracy: {json.dumps({k: v for k, v in r.items() if 'accuracy' in k})}",
         f"held-out BLEU vs kept text: before {state['held_out'][old]['bleu']:.3f}, "
         f"after {state['held_out'][new]['bleu']:.3f} (n={state['held_out'][old]['n']})",
-        f"eval after: {json.dumps({k: state['eval'].get(k) for k in ('bleu', 'mauve', 'bleu_ci', 'mauve_ci')})}",
-        f"eval before (eval.json): {json.dumps(before)[:400]}",
+        f"eval before: {_scores(state['eval_before'])}",
+        f"eval after:  {_scores(state['eval'])}",
     ]
     return "\n".join(lines)
 
