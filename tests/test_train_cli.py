@@ -179,3 +179,20 @@ def test_a_finished_run_shows_the_estimate_beside_the_time_it_took(tmp_path, cap
         assert "Estimated before the start: ~2m 00s; took 1m 35s." in out, out
     train_cli._report(Context(str(tmp_path), False), finished, None, tmp_path)  # resumed: no estimate
     assert "(no estimate: a resumed run)" in capsys.readouterr().out
+
+
+def test_the_estimate_is_made_again_from_the_prompts_as_written(capsys):
+    from test_train_worker import BASE
+
+    from trainer import jobs
+    from trainer.config import TrainConfig
+    from trainer.data import Example
+
+    written = [{"role": "system", "content": "s" * 400}, {"role": "user", "content": "u" * 400}]
+    examples = [Example("a", "", "b" * 400, messages=written) for _ in range(10)]
+    examples.append(Example("a", "", "b" * 400, split="validation", messages=written))  # not trained on
+    run_dir = jobs.new_run(data_dir(), TrainConfig(epochs=2), examples, BASE, "style-x")
+    seconds = train_cli._written_estimate(run_dir, rate=10.0)
+    tokens = 10 * (800 // 4 + 400 // 4 + 20)
+    assert seconds == pytest.approx(tokens * 2 / 10.0)
+    assert f"{tokens:,} tokens per epoch as the prompts were written" in capsys.readouterr().err

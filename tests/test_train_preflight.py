@@ -179,3 +179,26 @@ def test_preflight_says_which_recipe_the_machine_chose_and_why(db, tmp_path):
     assert pf.advice[0].startswith("The CPU recipe (512 tokens, batch 2 x 2") and "no GPU was found" in pf.advice[0]
     gpu_cfg = jobs.resolve_config(db, hardware=gpu(24))
     assert not any("recipe" in a for a in jobs.run_preflight(tmp_path, gpu_cfg, [], hardware=gpu(24)).advice)
+
+
+def test_training_tokens_are_counted_from_written_prompts_or_guessed_from_the_emails():
+    from trainer.data import Example
+    from trainer.jobs import PROMPT_TOKENS, SHOWN_EMAIL_TOKENS, estimate_tokens
+
+    cfg = TrainConfig(max_seq_len=512, examples_probability=0.5)
+    short = [Example("Tell Ann the plan", "", "w " * 100) for _ in range(4)]  # 200 characters: 50 tokens
+    own = (len("Tell Ann the plan") + 200) // 4 + PROMPT_TOKENS
+    shown = 3 * (50 + SHOWN_EMAIL_TOKENS)  # three of the user's emails of the median length, half of the time
+    assert estimate_tokens(short, cfg) == int(4 * (own + 0.5 * shown))
+    assert estimate_tokens(short, replace(cfg, examples_probability=0.0)) == 4 * own
+    assert estimate_tokens(short) == 4 * own  # no settings (the pair list): the prompt without examples
+    assert estimate_tokens([Example("x", "", "w " * 2000)], cfg) == 512  # fills max_seq_len alone: no room
+    written = [{"role": "system", "content": "s" * 400}, {"role": "user", "content": "u" * 80}]
+    assert estimate_tokens([replace(short[0], messages=written)], cfg) == 480 // 4 + 200 // 4 + 20
+    assert estimate_tokens([replace(short[0], split="validation")], cfg) == 0
+
+
+def test_train_seconds_follow_epochs_and_max_steps():
+    assert preflight.train_seconds(TrainConfig(epochs=2), 1_000, rate=10.0) == pytest.approx(200.0)
+    capped = replace(TrainConfig(epochs=3, batch_size=2, grad_accum=2, max_seq_len=512), max_steps=1)
+    assert preflight.train_seconds(capped, 1_000_000, rate=100.0) == pytest.approx(2 * 2 * 512 / 100.0)

@@ -165,25 +165,39 @@ def training_examples(db: sqlite_utils.Database, data_file: str | None = None) -
     return examples
 
 
-PROMPT_TOKENS = 250  # the drafting prompt's fixed text (system, habits, request) in an example, roughly
-EXAMPLE_TOKENS = 300  # what the retrieved emails add to an example shown with them, roughly (up to max_seq_len)
+PROMPT_TOKENS = 130  # the drafting prompt's fixed text (system, habits, request, chat markup), roughly
+SHOWN_EMAILS = 3  # retrieved emails an example shown with them holds at most (as many as fit max_seq_len)
+SHOWN_EMAIL_TOKENS = 25  # what a shown email adds beside its own words (its request turn), roughly
 
 
 def estimate_tokens(examples: list[Example], cfg: TrainConfig | None = None) -> int:
-    """Tokens of the train split before the tokenizer is loaded: ~4 characters each, plus the prompt around
-    them (the drafting prompt, with retrieved emails for a share of the examples), at most max_seq_len each."""
-    total = 0
-    for e in examples:
-        if e.split != "train":
-            continue
+    """Tokens of the train split before the tokenizer is loaded: ~4 characters each, at most max_seq_len an
+    example. Prompts already written (a run's ``data.jsonl``) count as they are. Otherwise the drafting prompt's
+    fixed text is added, and for the share of examples shown with retrieved emails, up to three of the user's
+    emails of the median length, as many as fit."""
+    train = [e for e in examples if e.split == "train"]
+    lengths = sorted(len(e.output) // 4 for e in train)
+    shown_email = (lengths[len(lengths) // 2] if lengths else 0) + SHOWN_EMAIL_TOKENS
+    limit = cfg.max_seq_len if cfg else None
+    total = 0.0
+    for e in train:
         written = getattr(e, "messages", None)  # the app's pair list passes pairs, which have none
         if written:
             own = sum(len(m["content"]) for m in written) // 4 + len(e.output) // 4 + 20
-        else:
-            own = (len(e.instruction) + len(e.input) + len(e.output)) // 4 + PROMPT_TOKENS
-            own += int(EXAMPLE_TOKENS * cfg.examples_probability) if cfg else 0
-        total += min(own, cfg.max_seq_len) if cfg else own
-    return total
+            total += min(own, limit) if limit else own
+            continue
+        own = (len(e.instruction) + len(e.input) + len(e.output)) // 4 + PROMPT_TOKENS
+        if limit:
+            own = min(own, limit)
+            room = max(0, limit - own)
+            own += (cfg.examples_probability if cfg else 0) * min(SHOWN_EMAILS * shown_email, room)
+        total += own
+    return int(total)
+
+
+def written_tokens(run_dir: Path) -> int:
+    """Tokens per epoch of a created run's train split, counted from its prompts as written."""
+    return estimate_tokens(load_examples(run_dir / "data.jsonl"), TrainConfig.load(run_dir / "config.json"))
 
 
 def run_preflight(

@@ -183,6 +183,8 @@ def train(
 
         run_dir = jobs.prepare_run(ctx.db, ctx.root, cfg, examples, pf, name, progress=writing)
         line.done()
+        if estimate is not None:  # the prompts are written now: count them instead of guessing their size
+            estimate = _written_estimate(run_dir, pf.tokens_per_second)
     final = parse(_follow(TrainingProcess(run_dir, resume=resume, processes=processes)))
     match final:
         case Stopped() | Finished(status="cancelled"):
@@ -190,6 +192,18 @@ def train(
             sys.exit(130)
         case Finished():
             _report(ctx, final, jobs.finish(ctx.db, ctx.root, run_dir, final), run_dir, estimate)
+
+
+def _written_estimate(run_dir: Path, rate: float) -> float:
+    """The run's time from its prompts as written, said on stderr; preflight's guessed their size."""
+    from trainer import jobs
+    from trainer.preflight import train_seconds
+
+    tokens = jobs.written_tokens(run_dir)
+    seconds = train_seconds(TrainConfig.load(run_dir / "config.json"), tokens, rate)
+    click.echo(f"Time       ~{format_duration(seconds)} ({tokens:,} tokens per epoch as the prompts were written)",
+               err=True)  # fmt: skip
+    return seconds
 
 
 def _prepare_preference(ctx: Context, cfg: TrainConfig, adapter: str | None, rule_made: bool,
