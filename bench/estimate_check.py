@@ -39,13 +39,13 @@ def check(work: Path, rate: float) -> str:
     cfg = TrainConfig.load(run / "config.json")
     examples = load_examples(run / "data.jsonl")
     guessed = jobs.estimate_tokens([dataclasses.replace(e, messages=None) for e in examples], cfg)
-    written = jobs.written_tokens(run)
+    written, n = jobs.written_tokens(run)
     trained = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])["data"]["train_tokens"]
     return (
         f"| {work.name} | {_ratio(pairs.get('estimate_seconds'), pairs['seconds'])} | {pairs['seconds']:,.0f} s "
         f"| {_ratio(train.get('estimated_seconds'), train['seconds'])} "
-        f"| {_ratio(preflight.train_seconds(cfg, guessed, rate), train['seconds'])} "
-        f"| {_ratio(preflight.train_seconds(cfg, written, rate), train['seconds'])} | {train['seconds']:,.0f} s "
+        f"| {_ratio(preflight.train_seconds(cfg, guessed, rate, n), train['seconds'])} "
+        f"| {_ratio(preflight.train_seconds(cfg, written, rate, n), train['seconds'])} | {train['seconds']:,.0f} s "
         f"| {guessed:,} / {written:,} / {trained:,} |"
     )
 

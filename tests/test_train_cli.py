@@ -194,5 +194,6 @@ def test_the_estimate_is_made_again_from_the_prompts_as_written(capsys):
     run_dir = jobs.new_run(data_dir(), TrainConfig(epochs=2), examples, BASE, "style-x")
     seconds = train_cli._written_estimate(run_dir, rate=10.0)
     tokens = 10 * (800 // 4 + 400 // 4 + 20)
+    assert jobs.written_tokens(run_dir) == (tokens, 10)
     assert seconds == pytest.approx(tokens * 2 / 10.0)
     assert f"{tokens:,} tokens per epoch as the prompts were written" in capsys.readouterr().err

@@ -202,3 +202,21 @@ def test_train_seconds_follow_epochs_and_max_steps():
     assert preflight.train_seconds(TrainConfig(epochs=2), 1_000, rate=10.0) == pytest.approx(200.0)
     capped = replace(TrainConfig(epochs=3, batch_size=2, grad_accum=2, max_seq_len=512), max_steps=1)
     assert preflight.train_seconds(capped, 1_000_000, rate=100.0) == pytest.approx(2 * 2 * 512 / 100.0)
+    # with the examples known, a step is that many of their mean length, not full sequences
+    assert preflight.train_seconds(capped, 20_000, rate=100.0, examples=100) == pytest.approx(2 * 2 * 200 / 100.0)
+    assert preflight.train_seconds(capped, 20_000, rate=100.0, examples=100, once=500) == pytest.approx(13.0)
+
+
+def test_a_preference_run_capped_by_steps_still_scores_every_pair_once(tmp_path):
+    from trainer import jobs
+    from trainer.edits import PreferencePair
+
+    pair = PreferencePair(1, "Tell Ann the plan", "", "", "k" * 800, "d" * 800, "edit")
+    base = str(embedded_model_path())
+    cfg = replace(TrainConfig(base=base, epochs=1, batch_size=1, grad_accum=1, max_seq_len=512), max_steps=1)
+    plan = jobs.PreferencePlan(cfg, {"name": "a"}, tmp_path, [pair] * 10, [pair] * 2, False)
+    pf = jobs.preference_preflight(tmp_path, plan, cpu(8))
+    sequences = jobs.estimate_tokens([jobs.Example(pair.instruction, "", "k" * 800)] * 20, cfg)
+    held = jobs.estimate_tokens([jobs.Example(pair.instruction, "", "k" * 800)] * 4, cfg)
+    one_step = 2 * sequences / 20  # a chosen and a rejected text
+    assert pf.hours * 3600 * pf.tokens_per_second == pytest.approx(one_step + (sequences + held) // 3)

@@ -195,9 +195,11 @@ def estimate_tokens(examples: list[Example], cfg: TrainConfig | None = None) -> 
     return int(total)
 
 
-def written_tokens(run_dir: Path) -> int:
-    """Tokens per epoch of a created run's train split, counted from its prompts as written."""
-    return estimate_tokens(load_examples(run_dir / "data.jsonl"), TrainConfig.load(run_dir / "config.json"))
+def written_tokens(run_dir: Path) -> tuple[int, int]:
+    """Tokens per epoch of a created run's train split, counted from its prompts as written, and its examples."""
+    examples = load_examples(run_dir / "data.jsonl")
+    train = sum(e.split == "train" for e in examples)
+    return estimate_tokens(examples, TrainConfig.load(run_dir / "config.json")), train
 
 
 def run_preflight(
@@ -213,6 +215,7 @@ def run_preflight(
         hardware or preflight.detect(),
         estimate_tokens(examples or [], cfg),
         measured_rate(root, identity.sha256),
+        examples=sum(e.split == "train" for e in examples or []),
     )
     if recipe_text(cfg):
         pf.advice.insert(0, recipe_text(cfg))  # the CLI and the app both show preflight's advice
@@ -559,7 +562,7 @@ def preference_preflight(
     sequences = [Example(p.instruction, p.context, text) for p in plan.train for text in (p.chosen, p.rejected)]
     scored = [Example(p.instruction, p.context, text) for p in plan.held_out for text in (p.chosen, p.rejected)]
     tokens = estimate_tokens(sequences, cfg)
-    tokens += (tokens + estimate_tokens(scored, cfg)) // (3 * cfg.epochs)  # the reference, once for the run
+    reference = (tokens + estimate_tokens(scored, cfg)) // 3  # every pair scored once, whatever the steps
     from trainer.shapes import shape_of
 
     pf = preflight.preflight(
@@ -568,6 +571,8 @@ def preference_preflight(
         hardware or preflight.detect(),
         tokens,
         measured_rate(root, identify(cfg.base).sha256),
+        examples=len(sequences),
+        once_tokens=reference,
     )
     if pf.recommended:
         pf.recommended["batch_size"] = max(1, pf.recommended["batch_size"] // 2)

@@ -194,12 +194,14 @@ def tokens_per_second(shape: ModelShape, device: str, gradient_checkpointing: bo
     return matmul_flops(device) * EFFICIENCY.get(device, 0.25) / flops_per_token
 
 
-def train_seconds(cfg: TrainConfig, train_tokens: int, rate: float) -> float:
-    """How long a run of ``cfg`` takes over ``train_tokens`` per epoch at ``rate`` tokens a second."""
+def train_seconds(cfg: TrainConfig, train_tokens: int, rate: float, examples: int = 0, once: int = 0) -> float:
+    """How long a run of ``cfg`` takes over ``train_tokens`` per epoch of ``examples`` sequences (0: not known,
+    taken as full ones) at ``rate`` tokens a second, plus ``once`` tokens' work done once for the run."""
     tokens = train_tokens * cfg.epochs
     if cfg.max_steps:
-        tokens = min(tokens, cfg.max_steps * cfg.batch_size * cfg.grad_accum * min(cfg.max_seq_len, 512))
-    return tokens / max(rate, 1e-9)
+        per_sequence = train_tokens / examples if examples else min(cfg.max_seq_len, 512)
+        tokens = min(tokens, cfg.max_steps * cfg.batch_size * cfg.grad_accum * per_sequence)
+    return (tokens + once) / max(rate, 1e-9)
 
 
 @dataclass
@@ -254,13 +256,20 @@ def _candidates(cfg: TrainConfig) -> list[TrainConfig]:
 
 
 def preflight(
-    shape: ModelShape, cfg: TrainConfig, hw: Hardware, train_tokens: int, measured_rate: float | None = None
+    shape: ModelShape,
+    cfg: TrainConfig,
+    hw: Hardware,
+    train_tokens: int,
+    measured_rate: float | None = None,
+    examples: int = 0,
+    once_tokens: int = 0,
 ) -> Preflight:
-    """Check ``cfg`` on ``shape`` against this machine; ``train_tokens`` is the train split's size."""
+    """Check ``cfg`` on ``shape`` against this machine; ``train_tokens`` is the train split's size, in
+    ``examples`` sequences; ``once_tokens``: work done once for the run (see :func:`train_seconds`)."""
     fits, memory = _fits(shape, cfg, hw)
     chosen = next((c for c in _candidates(cfg) if _fits(shape, c, hw)[0]), None)
     rate = measured_rate or tokens_per_second(shape, hw.device, cfg.gradient_checkpointing)
-    hours = train_seconds(cfg, train_tokens, rate) / 3600
+    hours = train_seconds(cfg, train_tokens, rate, examples, once_tokens) / 3600
     pf = Preflight(
         hw,
         shape,

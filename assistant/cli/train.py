@@ -199,8 +199,8 @@ def _written_estimate(run_dir: Path, rate: float) -> float:
     from trainer import jobs
     from trainer.preflight import train_seconds
 
-    tokens = jobs.written_tokens(run_dir)
-    seconds = train_seconds(TrainConfig.load(run_dir / "config.json"), tokens, rate)
+    tokens, examples = jobs.written_tokens(run_dir)
+    seconds = train_seconds(TrainConfig.load(run_dir / "config.json"), tokens, rate, examples)
     click.echo(f"Time       ~{format_duration(seconds)} ({tokens:,} tokens per epoch as the prompts were written)",
                err=True)  # fmt: skip
     return seconds
