@@ -27,11 +27,11 @@ from trainer.shapes import SHAPES, ModelShape
 
 GB = 2**30
 NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit codes + 8-bit block scales + their fp32 scales (double quant)
-# Training tokens/s x the FLOPs counted per token (above) / the matrix-multiply benchmark, as measured: on a GPU,
-# the share of matmul peak a QLoRA step reaches (dequantization, small ops); on the CPU, what one-epoch runs of
-# the embedded model reached (bench/quality.py; BENCHMARKS.md "Training estimates"), where the step does less
-# than the count says and runs on as many threads as the benchmark.
-EFFICIENCY = {"cuda": 0.35, "cpu": 1.0}
+# Training tokens/s x the FLOPs counted per token (above) / the matrix-multiply benchmark: the share of matmul
+# peak a QLoRA step reaches (dequantization, small ops). The CPU figure is what runs of the embedded model
+# reached on one core against the benchmark on an idle machine (BENCHMARKS.md "Training estimates"); on a busy
+# machine the benchmark reads lower, so the estimate errs long.
+EFFICIENCY = {"cuda": 0.35, "cpu": 0.5}
 
 
 # Settings for training on a CPU, used for every one the person has not set: the defaults (1,024 tokens, batch
