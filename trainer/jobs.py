@@ -178,20 +178,17 @@ def estimate_tokens(examples: list[Example], cfg: TrainConfig | None = None) -> 
     train = [e for e in examples if e.split == "train"]
     lengths = sorted(len(e.output) // 4 for e in train)
     shown_email = (lengths[len(lengths) // 2] if lengths else 0) + SHOWN_EMAIL_TOKENS
-    limit = cfg.max_seq_len if cfg else None
     total = 0.0
     for e in train:
         written = getattr(e, "messages", None)  # the app's pair list passes pairs, which have none
         if written:
             own = sum(len(m["content"]) for m in written) // 4 + len(e.output) // 4 + 20
-            total += min(own, limit) if limit else own
-            continue
-        own = (len(e.instruction) + len(e.input) + len(e.output)) // 4 + PROMPT_TOKENS
-        if limit:
-            own = min(own, limit)
-            room = max(0, limit - own)
-            own += (cfg.examples_probability if cfg else 0) * min(SHOWN_EMAILS * shown_email, room)
-        total += own
+        else:
+            own = (len(e.instruction) + len(e.input) + len(e.output)) // 4 + PROMPT_TOKENS
+            if cfg:  # shown with retrieved emails for a share of the examples, as many as fit
+                room = max(0, cfg.max_seq_len - own)
+                own += cfg.examples_probability * min(SHOWN_EMAILS * shown_email, room)
+        total += min(own, cfg.max_seq_len) if cfg else own
     return int(total)
 
 
