@@ -69,7 +69,8 @@ class FakeParallel(Parallel):
             if cancel is not None and cancel():
                 raise Cancelled()
             while len(active) < self.width and (job := feed()) is not None:
-                active.append([job, self.backend.stream(job.messages, job.params, cancel), []])
+                # As the real engine: cancel is checked between steps, never cuts a reply short.
+                active.append([job, self.backend.stream(job.messages, job.params), []])
                 stats.peak = self.peak = max(stats.peak, len(active))
             if not active:
                 return stats

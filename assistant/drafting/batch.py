@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, TextIO
 import sqlite_utils
 
 from assistant.drafting.backend import Backend, Cancel
-from assistant.drafting.drafts import EXPORT_COLUMNS, draft, export_rows
+from assistant.drafting.drafts import EXPORT_COLUMNS, DraftJob, DraftResult, draft_many, export_rows
 from assistant.drafting.prompting import PromptError
 from assistant.errors import Cancelled, MailvoiceError
 from assistant.userfiles import capped_lines, open_regular
@@ -68,6 +68,7 @@ class BatchReport:
     cancelled: bool = False
     skipped: list[dict[str, Any]] = field(default_factory=list)  # {"line": N, "reason": "..."}, by line
     incomplete: list[int] = field(default_factory=list)  # ids of the drafts that look unfinished
+    width: int = 1  # drafts written at once
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +80,7 @@ class BatchReport:
             "cancelled": self.cancelled,
             "skipped": self.skipped,
             "incomplete": self.incomplete,
+            "width": self.width,
         }
 
 
@@ -186,47 +188,76 @@ def batch(
     backend: Backend | None = None,
     progress: Callable[[BatchProgress], None] = lambda p: None,
     cancel: Cancel | None = None,
+    width: int | None = None,
     **options: Any,
 ) -> BatchReport:
     """Draft every instruction in the file ``instructions`` and write ``out`` as CSV, a row per draft.
 
-    Each row is written (and flushed) as soon as it is drafted, so stopping keeps what was done. The model
-    stays loaded between drafts (llama.cpp backends share one loaded model).
+    Rows come in the file's order, each written (and flushed) as soon as it and the rows before it are drafted,
+    so stopping keeps what was done (drafts finished ahead of an earlier one are written at the stop). The
+    model stays loaded between drafts (llama.cpp backends share one loaded model).
 
     Args:
+        width: drafts written at once (:func:`draft_many`); None: the ``draft_width`` setting, else the model's.
         options: passed to :func:`draft` (to, tone, length, adapter, examples, model, seed).
     """
     scan = scan_instructions(instructions)
     total = scan.count
     started = time.perf_counter()
     report = BatchReport(str(out), total, 0, 0.0)
-    todo = iter_instructions(instructions, scan)
-    with csv_writer(out, excel) as (writer, f):
-        writer.writerow(BATCH_COLUMNS)
-        for i, (line, instruction) in enumerate(todo):
-            progress(BatchProgress(i, total, time.perf_counter() - started))
+    finished: dict[int, list[Any]] = {}  # rows drafted, by their place in the file, until written
+    nxt = [0]  # the place in the file of the next row to write
+
+    def jobs() -> Iterator[DraftJob]:
+        for k, (line, instruction) in enumerate(iter_instructions(instructions, scan)):
             if instruction is None:
                 report.skipped.append({"line": line, "reason": _too_long()})
+                progress(BatchProgress(report.written + len(report.skipped), total, time.perf_counter() - started))
+                finished[k] = []
                 continue
-            try:
-                result = draft(db, instruction, backend=backend, cancel=cancel, **options)
-            except Cancelled:
-                report.cancelled = True
-                break
-            except PromptError as exc:  # this instruction only (too long for the context window, ...)
-                report.skipped.append({"line": line, "reason": str(exc)})
-                continue
-            d = result.drafts[0]
-            flag = d.incomplete.code if d.incomplete else ""
-            writer.writerow([instruction, d.text, d.id, result.model, result.adapter or "", round(result.seconds, 2),
-                             flag])  # fmt: skip
+            yield DraftJob(instruction, tag=(k, line))
+
+    with csv_writer(out, excel) as (writer, f):
+        writer.writerow(BATCH_COLUMNS)
+
+        def flush(everything: bool = False) -> None:
+            """Write the drafted rows that follow the last one written; with ``everything``, all drafted rows."""
+            while nxt[0] in finished:
+                row = finished.pop(nxt[0])
+                if row:
+                    writer.writerow(row)
+                nxt[0] += 1
+            if everything:  # a stop: rows finished ahead of one that never will be
+                for k in sorted(finished):
+                    if row := finished.pop(k):
+                        writer.writerow(row)
             f.flush()
-            report.written += 1
-            report.draft_ids.append(d.id)
-            if flag:
-                report.incomplete.append(d.id)
+
+        def done(job: DraftJob, result: DraftResult | PromptError) -> None:
+            k, line = job.tag
+            if isinstance(result, PromptError):  # this instruction only (too long for the context window, ...)
+                report.skipped.append({"line": line, "reason": str(result)})
+                finished[k] = []
+            else:
+                d = result.drafts[0]
+                flag = d.incomplete.code if d.incomplete else ""
+                finished[k] = [job.instruction, d.text, d.id, result.model, result.adapter or "",
+                               round(result.seconds, 2), flag]  # fmt: skip
+                report.written += 1
+                report.draft_ids.append(d.id)
+                if flag:
+                    report.incomplete.append(d.id)
+            flush()
+            progress(BatchProgress(report.written + len(report.skipped), total, time.perf_counter() - started))
+
+        progress(BatchProgress(0, total, 0.0))
+        try:
+            report.width = draft_many(db, jobs(), done, backend=backend, width=width, cancel=cancel, **options)
+        except Cancelled:
+            report.cancelled = True
+        flush(everything=True)
+    report.skipped.sort(key=lambda s: s["line"])
     report.seconds = time.perf_counter() - started
-    progress(BatchProgress(report.written + len(report.skipped), total, report.seconds))
     return report
 
 

@@ -14,7 +14,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from assistant.drafting.corrections import capture
 from assistant.drafting.guard import RETRIES, CopyGuard, GuardReport, notice, timed_check
 from assistant.drafting.incomplete import Incomplete, check_draft
 from assistant.drafting.models import engine_settings
+from assistant.drafting.parallel import Completion, Job, Parallel, engine_for
 from assistant.drafting.postprocess import StreamCleaner, cut_spans, extract_subject, signoff_end
 from assistant.drafting.prompting import (
     MAX_CHARS_PER_TOKEN,
@@ -39,6 +41,7 @@ from assistant.drafting.prompting import (
 )
 from assistant.drafting.voice import Voice, learn_voice
 from assistant.errors import Cancelled, MailvoiceError
+from assistant.store.db import get_setting
 from assistant.store.fts import index_pending
 
 log = logging.getLogger("mailvoice.drafting")
@@ -166,13 +169,67 @@ def draft(
             the same transaction as the draft itself, so a resumed merge knows exactly which rows are done.
     """
     started = time.perf_counter()
+    if n < 1:
+        raise PromptError("Ask for at least one draft.", cli="--n must be at least 1.")
+    job = _prepare(db, instruction, started, reply_to=reply_to, reply_file=reply_file, reply_context=reply_context,
+                   to=to, tone=tone, length=length, adapter=adapter, examples=examples,
+                   exclude_examples=exclude_examples, model=model, seed=seed, backend=backend, on_saved=on_saved,
+                   save=save, to_name=to_name, about=about, origin=origin)  # fmt: skip
+    result = job.result
+    with _generating:
+        for i in range(n):
+            show = functools.partial(on_chunk, i) if on_chunk else None
+            plan = _alternative(db, job, i, show)
+            t_first = _stream_plan(job.backend, plan, show, cancel)
+            if result.first_token_seconds is None and t_first is not None:
+                result.first_token_seconds = t_first - started
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+@dataclass
+class _Prepared:
+    """One request, ready to generate: its prompt, the engine it runs on, and the result its drafts go to."""
+
+    backend: Backend
+    prompt: DraftPrompt
+    voice: Voice
+    seed: int  # the first alternative's
+    result: DraftResult
+    context: dict[str, Any]
+    started: float
+
+
+def _prepare(
+    db: sqlite_utils.Database,
+    instruction: str,
+    started: float,
+    *,
+    reply_to: str | None = None,
+    reply_file: str | Path | None = None,
+    reply_context: ReplyContext | None = None,
+    to: str | None = None,
+    tone: str | None = None,
+    length: str | None = None,
+    adapter: str | None = None,
+    examples: bool = True,
+    exclude_examples: Iterable[int] = (),
+    model: str | Path | None = None,
+    seed: int | None = None,
+    backend: Backend | None = None,
+    on_saved: Callable[[int, SavedDraft], None] | None = None,
+    save: bool = True,
+    to_name: str | None = None,
+    about: Iterable[tuple[str, str]] = (),
+    origin: dict[str, Any] | None = None,
+) -> _Prepared:
+    """Everything :func:`draft` does before the model writes: check the request, resolve the model and adapter
+    (configuring ``backend``), build the prompt, set up the copy guard."""
     if not instruction or not instruction.strip():
         raise PromptError('The instruction is empty: say what the email should do, e.g. "ask Rosa to fix the tap".')
     if sum(bool(x) for x in (reply_to, reply_file, reply_context)) > 1:
         raise PromptError("Answer one email: a stored one or one from a file, not both.",
                           cli="Give --reply-to or --reply-file, not both.")  # fmt: skip
-    if n < 1:
-        raise PromptError("Ask for at least one draft.", cli="--n must be at least 1.")
     settings, adapter_name = engine_settings(db, model, adapter)
     if backend is None:
         backend = LlamaBackend(settings)
@@ -208,7 +265,6 @@ def draft(
         list(prompt.notices),
         [e.id for e in prompt.examples],
     )
-    base_seed = seed if seed is not None else random.randrange(2**31)
     context = {
         "instruction": instruction.strip(),
         "reply": reply,
@@ -226,35 +282,174 @@ def draft(
             examples=[(e.id, e.body) for e in prompt.examples],
         ),
     }
-    with _generating:
-        for i in range(n):
-            show = functools.partial(on_chunk, i) if on_chunk else None
-            t_first = _alternative(db, backend, prompt, voice, base_seed + i, i, show, cancel, result, context)
-            if result.first_token_seconds is None and t_first is not None:
-                result.first_token_seconds = t_first - started
-    result.seconds = time.perf_counter() - started
-    return result
+    base_seed = seed if seed is not None else random.randrange(2**31)
+    return _Prepared(backend, prompt, voice, base_seed, result, context, started)
 
 
-def _alternative(
+@dataclass
+class _Ask:
+    """What an alternative asks the model for: a reply to ``messages``, fed raw into ``cleaner``, which the
+    writer's own sign-off (``names``) ends."""
+
+    messages: list[dict[str, str]]
+    params: GenerationParams
+    cleaner: StreamCleaner
+    names: list[str]
+
+
+# An alternative's steps: it yields what it asks the model for and is sent back (first token time or None,
+# chunks) once the answer is in the cleaner; it returns when its first token came.
+Plan = Generator[_Ask, "tuple[float | None, int]", "float | None"]
+
+
+def _stream_plan(backend: Backend, plan: Plan, show: Callable[[str], None] | None, cancel: Cancel | None):
+    """Run an alternative's plan one reply at a time, streaming each reply to ``show``."""
+    answer = None
+    while True:
+        try:
+            ask = plan.send(answer)
+        except StopIteration as finished:
+            return finished.value
+        answer = _generate(backend, ask.messages, ask.params, ask.cleaner, show, cancel, ask.names)
+
+
+# --- many drafts at once ------------------------------------------------------------------------------------
+
+WIDTH_KEY = "draft_width"  # the setting: drafts written at once by batch and eval (absent: chosen for the model)
+
+
+@dataclass
+class DraftJob:
+    """One draft for :func:`draft_many`: its instruction, the options of :func:`draft` that are its own (``to``,
+    ``reply_context``, ``origin``...), and anything the caller wants back with it."""
+
+    instruction: str
+    options: dict[str, Any] = field(default_factory=dict)
+    tag: Any = None
+
+
+Done = Callable[[DraftJob, "DraftResult | PromptError"], None]
+
+
+def draft_many(
     db: sqlite_utils.Database,
-    backend: Backend,
-    prompt: DraftPrompt,
-    voice: Voice,
-    seed: int,
-    i: int,
-    show: Callable[[str], None] | None,
-    cancel: Cancel | None,
-    result: DraftResult,
-    context: dict[str, Any],
-) -> float | None:
-    """Generate, clean, guard and save alternative ``i`` into ``result``; return when its first token came.
+    jobs: Iterable[DraftJob],
+    on_done: Done,
+    *,
+    backend: Backend | None = None,
+    width: int | None = None,
+    cancel: Cancel | None = None,
+    **common: Any,
+) -> int:
+    """Write one draft for each job, several at once on the model where that pays; return how many at once.
+
+    Every job is drafted as :func:`draft` would, with the options ``common`` to all (model, adapter, examples,
+    seed, save...) and its own. ``on_done(job, result)`` is called as each draft is finished (saved, when saving),
+    in the order they finish; a job that cannot be drafted (:class:`PromptError`: too long for the context
+    window...) is handed to it with the error instead, and the others go on. Cancel raises :class:`Cancelled`;
+    drafts already handed over stay done.
+
+    ``width``: drafts in flight at once on llama.cpp's parallel engine (:mod:`assistant.drafting.parallel`);
+    None takes the ``draft_width`` setting, else what suits the model and machine (one at a time for a small model
+    on the CPU, where several cost as much as one after another). At width 1 each draft runs as :func:`draft`.
+    Several at once give the same drafts where the floating-point sums allow (see the engine's notes).
+    """
+    settings, _adapter = engine_settings(db, common.get("model"), common.get("adapter"))
+    if backend is None:
+        backend = LlamaBackend(settings)
+    else:
+        backend.configure(settings)
+    engine = drafting_engine(db, backend, width)
+    if engine is None:
+        for job in jobs:
+            if cancel is not None and cancel():
+                raise Cancelled()
+            try:
+                result = draft(db, job.instruction, backend=backend, cancel=cancel, **common, **job.options)
+            except PromptError as exc:
+                on_done(job, exc)
+                continue
+            on_done(job, result)
+        return 1
+    try:
+        with _generating:
+            _run_many(db, engine, backend, jobs, on_done, cancel, common)
+    finally:
+        engine.close()
+    return engine.width
+
+
+def drafting_engine(db: sqlite_utils.Database, backend: Backend, width: int | None = None) -> Parallel | None:
+    """The parallel engine for drafting on ``backend`` (``width``, else the ``draft_width`` setting, else the
+    model's default), or None when that is one at a time."""
+    if width is None:
+        width = get_setting(db, WIDTH_KEY)
+    if width is not None and int(width) <= 1:
+        return None
+    engine = engine_for(backend, None if width is None else int(width))
+    if engine is not None and engine.width <= 1:
+        engine.close()
+        return None
+    return engine
+
+
+def _run_many(db, engine: Parallel, backend: Backend, jobs: Iterable[DraftJob], on_done: Done, cancel, common) -> None:
+    """Every job's alternative as a plan; each reply it asks for queued on ``engine`` and its answer sent back,
+    a retry queued as soon as the answer before it is checked. A job is prepared (prompt built) only when a slot
+    is free for it, so a long list holds a few prompts at a time."""
+    pending = iter(jobs)
+    ready: deque[Job] = deque()
+
+    def ask(entry: tuple[DraftJob, _Prepared, Plan], answer: tuple[float | None, int] | None) -> None:
+        job, prepared, plan = entry
+        try:
+            request = plan.send(answer)
+        except StopIteration:
+            prepared.result.seconds = time.perf_counter() - prepared.started
+            on_done(job, prepared.result)
+            return
+        names = request.names
+        # The writer's sign-off ends the email, as when streaming: the text so far is checked as it grows.
+        ready.append(Job(request.messages, request.params, lambda text, _n: signoff_end(text, names) is not None,
+                         (entry, request)))  # fmt: skip
+
+    def feed() -> Job | None:
+        while not ready:
+            job = next(pending, None)
+            if job is None:
+                return None
+            try:
+                prepared = _prepare(db, job.instruction, time.perf_counter(), backend=backend, **common, **job.options)
+            except PromptError as exc:
+                on_done(job, exc)
+                continue
+            ask((job, prepared, _alternative(db, prepared, 0, None)), None)
+        return ready.popleft()
+
+    def done(asked: Job, completion: Completion) -> None:
+        entry, request = asked.tag
+        text = completion.text
+        end = signoff_end(text, request.names)
+        request.cleaner.feed(text if end is None else text[:end])
+        request.cleaner.finish()
+        ask(entry, (None, completion.chunks))
+
+    engine.run(feed, done, cancel)
+
+
+def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callable[[str], None] | None) -> Plan:
+    """Generate, clean, guard and save alternative ``i`` into ``job.result``; return when its first token came.
 
     A draft that repeats 50+ characters of another person's mail (or of a shown style example) is written again
     with another seed, up to ``RETRIES`` times, and the runs the last version still repeats are cut out (see
     guard.py). So is a draft with no message (empty, or only a greeting or a sign-off: small models and adapters
     trained on short mail write "Best regards, Jeff" alone now and then); a last one still without is flagged.
+
+    A plan (see :data:`Plan`): whoever runs it generates what it asks for, one reply at a time
+    (:func:`_stream_plan`) or many plans' replies at once (:func:`draft_many`).
     """
+    backend, prompt, voice, result, context = job.backend, job.prompt, job.voice, job.result, job.context
+    seed = job.seed + i
     params = GenerationParams(
         max_tokens=prompt.max_tokens,
         seed=seed,
@@ -265,7 +460,7 @@ def _alternative(
     names = [voice.first_name, voice.name]
     t0 = time.perf_counter()
     cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)
-    t_first, chunks = _generate(backend, prompt.messages, params, cleaner, show, cancel, names)
+    t_first, chunks = yield _Ask(prompt.messages, params, cleaner, names)
     count = last = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
     report = GuardReport()
     copied = timed_check(context["guard"], cleaner.text, report)
@@ -279,7 +474,7 @@ def _alternative(
             show(REWRITE_MARK if copied else EMPTY_MARK)
         params = replace(params, seed=seed + 7919 * tries)  # another sample of the same prompt
         cleaner = StreamCleaner(me=voice.first_name, recipient=prompt.recipient)
-        _t, chunks = _generate(backend, prompt.messages, params, cleaner, show, cancel, names)
+        _t, chunks = yield _Ask(prompt.messages, params, cleaner, names)
         last = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
         count += last
         copied = timed_check(context["guard"], cleaner.text, report)

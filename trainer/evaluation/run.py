@@ -23,10 +23,9 @@ from typing import Any
 import sqlite_utils
 
 from assistant.drafting.backend import Backend, Cancel
-from assistant.drafting.drafts import draft
+from assistant.drafting.drafts import DraftJob, DraftResult, draft_many
 from assistant.drafting.models import resolve_adapter, resolve_model
 from assistant.drafting.prompting import PromptError
-from assistant.errors import Cancelled
 from assistant.store.adapters import default_adapter
 from trainer.evaluation import store
 from trainer.evaluation.features import Embed
@@ -105,68 +104,84 @@ def _draft_row(
     backend: Backend | None,
     clock: _Clock,
     cancel: Cancel | None,
+    width: int | None = None,
 ) -> EvalRow:
     store.ensure(db)
     key = config.key()
     cached = store.cached_drafts(db, key)
     row = EvalRow(config, [])
+    made: dict[int, tuple[str, list[int]]] = {}  # pair id -> (draft, examples shown)
+    jobs: list[DraftJob] = []
     for pair in pairs:
-        if cancel is not None and cancel():
-            raise Cancelled()
-        request = request_for(db, pair.message_id, pair.input, f"pair {pair.id}")
         digest = store.pair_hash(pair.instruction, pair.input, pair.output)
         hit = cached.get(pair.id)
         if hit is not None and hit["pair_hash"] == digest:
-            text, shown, row.cached = hit["text"], hit["examples"], row.cached + 1
-        else:
-            started = time.perf_counter()
-            try:
-                result = draft(
-                    db, pair.instruction, reply_context=request.reply, to=request.to, adapter=config.adapter or "none",
-                    examples=config.examples, exclude_examples=held_out, seed=config.seed, backend=backend,
-                    cancel=cancel, save=False,
-                )  # fmt: skip
-            except PromptError as exc:
-                row.skipped.append(f"pair {pair.id}: {exc}")
-                clock.done += 1
-                clock.pending -= 1
-                continue
-            seconds = time.perf_counter() - started
-            text, shown = result.drafts[0].text, result.examples
-            store.save_draft(db, key, pair.id, digest, text, shown, seconds)
-            row.generated += 1
-            clock.generated += 1
-            clock.generate_seconds += seconds
+            made[pair.id] = hit["text"], hit["examples"]
+            row.cached += 1
+            clock.done += 1
+            clock.pending -= 1
+            continue
+        request = request_for(db, pair.message_id, pair.input, f"pair {pair.id}")
+        jobs.append(DraftJob(pair.instruction, {"reply_context": request.reply, "to": request.to}, (pair, digest)))
+    if cached:
+        clock.tell("draft", config.label)
+    last = [time.perf_counter()]
+
+    def done(job: DraftJob, result: DraftResult | PromptError) -> None:
+        pair, digest = job.tag
+        now = time.perf_counter()
         clock.done += 1
         clock.pending -= 1
+        if isinstance(result, PromptError):
+            row.skipped.append(f"pair {pair.id}: {result}")
+        else:
+            text, shown = result.drafts[0].text, result.examples
+            store.save_draft(db, key, pair.id, digest, text, shown, result.seconds)
+            made[pair.id] = text, shown
+            row.generated += 1
+            clock.generated += 1
+            clock.generate_seconds += now - last[0]  # between finished drafts: the pace, several at once or not
+        last[0] = now
         clock.tell("draft", config.label)
-        row.items.append({"pair_id": pair.id, "instruction": pair.instruction, "context": pair.input,
-                          "real": pair.output, "draft": text, "examples": shown})  # fmt: skip
+
+    if jobs:
+        draft_many(db, jobs, done, backend=backend, width=width, cancel=cancel, adapter=config.adapter or "none",
+                   examples=config.examples, exclude_examples=held_out, seed=config.seed, save=False)  # fmt: skip
+    for pair in pairs:
+        if pair.id in made:
+            text, shown = made[pair.id]
+            row.items.append({"pair_id": pair.id, "instruction": pair.instruction, "context": pair.input,
+                              "real": pair.output, "draft": text, "examples": shown})  # fmt: skip
     return row
 
 
 def _edit_scores(db: sqlite_utils.Database, config: RunConfig, backend: Backend | None, clock: _Clock,
-                 cancel: Cancel | None) -> dict[str, Any] | None:  # fmt: skip
+                 cancel: Cancel | None, width: int | None = None) -> dict[str, Any] | None:  # fmt: skip
     """How close this configuration's drafts come to what the user kept, on the held-out corrections (the
     newest tenth of their edits of drafts, :func:`trainer.edits.split`): BLEU and chrF against the kept
     texts. None without held-out corrections."""
     from trainer.edits import split
 
     _learn, held = split(db) if db["corrections"].exists() else ([], [])
-    drafts, kept = [], []
-    for i, c in enumerate(held):
-        if cancel is not None and cancel():
-            raise Cancelled()
-        clock.tell("edits", config.label, i, len(held))
+    if not held:
+        return None
+    jobs = []
+    for c in held:
         reply = reply_context(c.context, f"correction {c.id}")
-        try:
-            result = draft(db, c.instruction, reply_context=reply, to=None if reply else c.recipient or None,
-                           adapter=config.adapter or "none", examples=config.examples, seed=config.seed,
-                           backend=backend, cancel=cancel, save=False)  # fmt: skip
-        except PromptError:
-            continue
-        drafts.append(result.drafts[0].text)
-        kept.append(c.final_text)
+        jobs.append(DraftJob(c.instruction, {"reply_context": reply, "to": None if reply else c.recipient or None},
+                             c.id))  # fmt: skip
+    drafted: dict[int, str] = {}
+
+    def done(job: DraftJob, result: DraftResult | PromptError) -> None:
+        if not isinstance(result, PromptError):
+            drafted[job.tag] = result.drafts[0].text
+        clock.tell("edits", config.label, len(drafted), len(held))
+
+    clock.tell("edits", config.label, 0, len(held))
+    draft_many(db, jobs, done, backend=backend, width=width, cancel=cancel, adapter=config.adapter or "none",
+               examples=config.examples, seed=config.seed, save=False)  # fmt: skip
+    drafts = [drafted[c.id] for c in held if c.id in drafted]
+    kept = [c.final_text for c in held if c.id in drafted]
     if not drafts:
         return None
     return {"n": len(drafts), "bleu": bleu(drafts, kept)["bleu"], "chrf": chrf(drafts, kept)}
@@ -200,6 +215,7 @@ def evaluate(
     progress: Progress | None = None,
     cancel: Cancel | None = None,
     embed: Embed | None = None,
+    width: int | None = None,
 ) -> EvalResult:
     """Draft and score the validation split with one configuration; write and record its report.
 
@@ -211,10 +227,12 @@ def evaluate(
         progress: told :class:`EvalProgress` after each pair and during scoring.
         cancel: polled between and during drafts; :class:`Cancelled` is raised, finished drafts are kept.
         embed: texts -> features for MAUVE (tests pass a fake); the local MiniLM when None.
+        width: drafts written at once (:func:`assistant.drafting.drafts.draft_many`); None: the ``draft_width``
+            setting, else what suits the model. The drafts do not depend on it (up to floating-point ties).
     """
     pairs = validation_pairs(db, limit)
     config = run_config(db, adapter, examples, seed)
-    return _run(db, Path(root), [config], pairs, [], seed, backend, progress, cancel, embed, "eval")
+    return _run(db, Path(root), [config], pairs, [], seed, backend, progress, cancel, embed, "eval", width)
 
 
 def run_ablations(
@@ -228,6 +246,7 @@ def run_ablations(
     progress: Progress | None = None,
     cancel: Cancel | None = None,
     embed: Embed | None = None,
+    width: int | None = None,
 ) -> EvalResult:
     """Base, base + examples, adapter, adapter + examples on the same pairs, in one report.
 
@@ -246,21 +265,21 @@ def run_ablations(
     configs = [run_config(db, None, False, seed), run_config(db, None, True, seed)]
     if adapter is not None:
         configs += [run_config(db, adapter, False, seed), run_config(db, adapter, True, seed)]
-    return _run(db, Path(root), configs, pairs, notices, seed, backend, progress, cancel, embed, "ablations")
+    return _run(db, Path(root), configs, pairs, notices, seed, backend, progress, cancel, embed, "ablations", width)
 
 
-def _run(db, root, configs, pairs, notices, seed, backend, progress, cancel, embed, kind) -> EvalResult:
+def _run(db, root, configs, pairs, notices, seed, backend, progress, cancel, embed, kind, width=None) -> EvalResult:
     started = time.perf_counter()
     held_out = held_out_ids(db)
     training = [r["output"] for r in training_rows(db, "train")]
     clock = _Clock(len(pairs) * len(configs), progress)
     clock.tell("draft", configs[0].label)
-    rows = [_draft_row(db, c, pairs, held_out, backend, clock, cancel) for c in configs]
+    rows = [_draft_row(db, c, pairs, held_out, backend, clock, cancel, width) for c in configs]
     for row in rows:
         if not row.items:
             raise EvalError(f"No validation pair could be drafted with {row.label}: {'; '.join(row.skipped[:2])}")
         _score_row(row, training, embed, seed, clock)
-        edits = _edit_scores(db, row.config, backend, clock, cancel)
+        edits = _edit_scores(db, row.config, backend, clock, cancel, width)
         if edits is not None:
             row.metrics["edits"] = edits
         notices.extend(f"{row.label}: {w}" if len(rows) > 1 else w for w in row.metrics.get("warnings", []))
