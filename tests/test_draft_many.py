@@ -160,3 +160,27 @@ def test_the_embedded_model_drafts_three_at_once(paired, tmp_path):
         assert all(len(t.split()) >= 5 for t in texts[width]), texts[width]
     # Batched sums can tip a near-tie between two tokens; most drafts come out the same.
     assert sum(a == b for a, b in zip(texts[1], texts[3], strict=True)) >= 2, texts
+
+
+def test_batch_and_eval_take_width(paired, tmp_path, monkeypatch):
+    import assistant.drafting.drafts as drafts_module
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+
+    backend = seeded()
+    monkeypatch.setattr(drafts_module, "LlamaBackend", lambda settings: backend)
+    home = ["--data-dir", str(Path(paired.execute("PRAGMA database_list").fetchone()[2]).parent)]
+    todo = tmp_path / "todo.txt"
+    todo.write_text("\n".join(INSTRUCTIONS[:5]) + "\n")
+    result = CliRunner().invoke(cli, [*home, "batch", str(todo), "-o", str(tmp_path / "o.csv"), "--width", "3",
+                                      "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["width"] == 3 and backend.engine.peak == 3
+    evaluating = seeded()
+    result = CliRunner().invoke(cli, [*home, "eval", "--limit", "3", "--width", "2", "--json"],
+                                obj={"backend": evaluating, "embed": bag_of_words})  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["generated"] == 3 and evaluating.engine.peak == 2
+    for command in (["batch", str(todo), "-o", str(tmp_path / "o.csv")], ["eval"]):
+        assert CliRunner().invoke(cli, [*home, *command, "--width", "0"]).exit_code == 2

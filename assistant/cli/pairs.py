@@ -48,8 +48,9 @@ def pairs() -> None:
               help="A GGUF to write the instructions with (default: the chosen model, else the embedded one; "
                    "a smaller, faster one is fine).")  # fmt: skip
 @click.option("--width", type=click.IntRange(min=1), default=None,
-              help="Emails labelled at once on the model (default: the label_width setting, else 8 for small "
-                   "models and 4 from 6B parameters on, fewer when memory is short; 1 = one at a time).")  # fmt: skip
+              help="Emails labelled at once on the model (default: the label_width setting, else one at a time "
+                   "for a model under 1B parameters on the CPU, 8 for larger ones and 4 from 6B on, fewer when "
+                   "memory is short; 1 = one at a time).")  # fmt: skip
 @command_options
 def build(ctx: Context, limit: int, model: str | None, width: int | None) -> None:
     """Write an instruction for each usable sent email; resumable, and nothing is generated twice."""
