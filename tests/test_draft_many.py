@@ -163,10 +163,11 @@ def test_the_embedded_model_drafts_three_at_once(paired, tmp_path):
 
 
 def test_batch_and_eval_take_width(paired, tmp_path, monkeypatch):
-    import assistant.drafting.drafts as drafts_module
     from click.testing import CliRunner
 
+    import assistant.drafting.drafts as drafts_module
     from assistant.cli import cli
+    from assistant.cli.evaluate import evaluate as evaluate_command
 
     backend = seeded()
     monkeypatch.setattr(drafts_module, "LlamaBackend", lambda settings: backend)
@@ -178,7 +179,7 @@ def test_batch_and_eval_take_width(paired, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["width"] == 3 and backend.engine.peak == 3
     evaluating = seeded()
-    result = CliRunner().invoke(cli, [*home, "eval", "--limit", "3", "--width", "2", "--json"],
+    result = CliRunner().invoke(evaluate_command, ["--limit", "3", "--width", "2", "--json"],
                                 obj={"backend": evaluating, "embed": bag_of_words})  # fmt: skip
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["generated"] == 3 and evaluating.engine.peak == 2
