@@ -3,7 +3,9 @@
 Reads work folders of ``bench/quality.py`` (each ran ``pairs build`` and ``train``, which print their estimate
 beside the time taken, and record both in ``WORK/log.json``) and says, per set:
 
-- ``pairs build``: the estimate it showed and the time it took;
+- ``pairs build``: the estimate it showed and the time it took, and the estimate this version would show for
+  the same emails: its rule (the first few emails, then once more after a minute of labelling) replayed on the
+  time each email took (``seconds`` of the run's pair cache, in the order they were labelled);
 - ``train``: the estimate it showed, and the estimate this version makes for the same run: training tokens
   guessed from the pairs (what preflight says before the prompts are written) and counted from the prompts as
   written, at the rate this version assumes on this machine (the matrix benchmark, run here now: pin this
@@ -25,11 +27,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from trainer import jobs, preflight  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.data import load_examples  # noqa: E402
+from trainer.pairs.build import ESTIMATE_AFTER, ESTIMATE_AGAIN  # noqa: E402
 from trainer.shapes import shape_of  # noqa: E402
 
 
 def _ratio(estimate: float | None, took: float) -> str:
     return "–" if not estimate else f"{estimate:,.0f} s ({estimate / took:.2f}×)"
+
+
+def replay_pairs(work: Path) -> float | None:
+    """The last estimate ``pairs build`` makes with this version's rule, from each email's labelling time."""
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{work / 'data' / 'mailvoice.db'}?mode=ro", uri=True)
+    times = [row[0] for row in db.execute("SELECT seconds FROM pair_cache ORDER BY rowid")]
+    db.close()
+    estimate, total = None, len(times)
+    for done in range(1, total + 1):
+        so_far = times[:done]
+        steady = so_far[1:] or so_far
+        first = done == min(ESTIMATE_AFTER, total) and estimate is None
+        if first or (estimate is not None and done < total and sum(so_far) >= ESTIMATE_AGAIN):
+            estimate = sum(so_far) + sum(steady) / len(steady) * (total - done)
+            if not first:
+                break
+    return estimate
 
 
 def check(work: Path, rate: float) -> str:
@@ -42,7 +64,8 @@ def check(work: Path, rate: float) -> str:
     written, n = jobs.written_tokens(run)
     trained = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])["data"]["train_tokens"]
     return (
-        f"| {work.name} | {_ratio(pairs.get('estimate_seconds'), pairs['seconds'])} | {pairs['seconds']:,.0f} s "
+        f"| {work.name} | {_ratio(pairs.get('estimate_seconds'), pairs['seconds'])} "
+        f"| {_ratio(replay_pairs(work), pairs['seconds'])} | {pairs['seconds']:,.0f} s "
         f"| {_ratio(train.get('estimated_seconds'), train['seconds'])} "
         f"| {_ratio(preflight.train_seconds(cfg, guessed, rate, n), train['seconds'])} "
         f"| {_ratio(preflight.train_seconds(cfg, written, rate, n), train['seconds'])} | {train['seconds']:,.0f} s "
@@ -58,10 +81,10 @@ def main() -> None:
     cfg = TrainConfig.load(first_run / "config.json")
     rate = preflight.tokens_per_second(shape_of(cfg.base), "cpu", cfg.gradient_checkpointing)
     print(f"Assumed training rate on this machine now: {rate:,.1f} tokens/s (no earlier run to go by)\n")
-    print("| set | pairs build: estimate shown | took | train: estimate shown (that version) "
+    print("| set | pairs build: estimate shown | this version, replayed | took | train: estimate shown (that version) "
           "| this version, tokens guessed | this version, prompts written | took "
           "| tokens: guessed / written / trained |")  # fmt: skip
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for work in args.work:
         print(check(work, rate))
 

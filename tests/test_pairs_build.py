@@ -167,6 +167,16 @@ def test_progress_reports_an_estimate_first_then_eta(mailbox):
     assert later[0].estimate is not None and later[0].estimate_from == "last build"  # known before any work
 
 
+def test_the_first_estimate_is_made_again_once_enough_labelling_is_measured(mailbox, monkeypatch):
+    import trainer.pairs.build as build_module
+
+    monkeypatch.setattr(build_module, "ESTIMATE_AGAIN", 0.0)  # a minute of labelling on a real model
+    events = []
+    build_pairs(mailbox, labeller(), limit=8, progress=events.append)
+    estimates = [(e.done, e.estimate_from) for e in events if e.phase == "estimate"]
+    assert estimates == [(3, "first 3 emails"), (4, "first 4 emails")]  # once more, then no more
+
+
 def test_secrets_in_mail_are_scrubbed_in_the_review(mailbox):
     mid = mailbox.execute("SELECT message_id FROM messages WHERE sent_by_me = 1 AND automated = 0 "
                           "AND is_forward = 0 ORDER BY date DESC LIMIT 1").fetchone()[0]  # fmt: skip

@@ -50,6 +50,10 @@ DEFAULT_LIMIT = 1000
 LABEL_N_CTX = 2048  # instruction prompts are short: the examples, one email (cut to fit) and one sentence back
 INPUT_CHARS = 1500  # of the email answered, kept as the pair's input: what a reply needs to make sense
 ESTIMATE_AFTER = 3  # generated pairs measured before the first estimate (when no earlier speed is known)
+ESTIMATE_AGAIN = 60.0
+"""Seconds of labelling after which that first estimate is made once more, from every email done by then: an
+email costs one to four tries, so three emails can be far from the average (0.61-0.86x of the time taken on the
+shared sets; replayed from each email's time, the second estimate was 0.70-1.16x, BENCHMARKS.md)."""
 SPEED_KEY = "pairs_seconds_per_pair"  # {model identity: seconds per pair} from the last build
 WIDTH_KEY = "label_width"  # the setting: emails labelled at once (None or absent: chosen for the model and machine)
 
@@ -417,7 +421,9 @@ def _progress(show: Progress, state: BuildProgress, times: list[float], report: 
     state.phase, state.done, state.fallback = "pair", done, report.fallback
     state.seconds = time.perf_counter() - started
     state.eta = per_pair * (total - done)
-    if done == min(ESTIMATE_AFTER, total) and state.estimate is None:
+    first = done == min(ESTIMATE_AFTER, total) and state.estimate is None
+    again = state.estimate_from == f"first {ESTIMATE_AFTER} emails" and done < total and sum(times) >= ESTIMATE_AGAIN
+    if first or again:
         state.estimate = sum(times) + per_pair * (total - done)
         state.estimate_from = f"first {done} emails"
         report.estimate_seconds = state.estimate
