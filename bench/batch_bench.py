@@ -11,8 +11,10 @@ width, in alternating order (reversed every other round), on the same loaded mod
 drafts, so the shared system text is read once), wider runs the parallel engine
 (:mod:`assistant.drafting.parallel`), which reads the shared prefix once into its own context. Every run
 starts from an empty cache. Reported: drafts per minute (median and range over rounds), the median of each
-round's ratio to width 1, tokens generated per draft (retries included), this process's CPU seconds per
-draft, and how many drafts came out the same as at width 1 (batched sums can tip a near-tie between tokens).
+round's ratio to width 1, this process's CPU seconds per draft and the same ratio in CPU time (the fairer one
+when other work shares the core: it does not count the turns other processes take), tokens generated per draft
+(retries included), and how many drafts came out the same as at width 1 (batched sums can tip a near-tie
+between tokens).
 Evaluation drafts through the same code (:func:`assistant.drafting.drafts.draft_many`).
 """
 
@@ -114,19 +116,22 @@ def main() -> None:
     load_after = os.getloadavg()[0]
 
     lines = [
-        "| width | drafts/min | vs width 1 | generated tokens per draft | CPU s per draft | same drafts as width 1 |",
-        "|---|---|---|---|---|---|",
+        "| width | drafts/min | vs width 1 | CPU s per draft | vs width 1, CPU | generated tokens per draft "
+        "| same drafts as width 1 |",
+        "|---|---|---|---|---|---|---|",
     ]
     for w in widths:
         rates = [60 * x["drafts"] / x["seconds"] for x in runs[w]]
         ratios = [x1["seconds"] / x["seconds"] for x, x1 in zip(runs[w], runs[1], strict=True)]
+        cpu_ratios = [x1["cpu"] / x["cpu"] for x, x1 in zip(runs[w], runs[1], strict=True)]
         last, last1 = runs[w][-1], runs[1][-1]
         same = sum(last["texts"].get(k) == v for k, v in last1["texts"].items())
         tokens = statistics.mean(x["tokens"] / x["drafts"] for x in runs[w])
         cpu = statistics.median(x["cpu"] / x["drafts"] for x in runs[w])
         rate = f"{statistics.median(rates):.1f} ({min(rates):.1f}–{max(rates):.1f})"
-        lines.append(f"| {w} | {rate} | {statistics.median(ratios):.2f}× | {tokens:.1f} | {cpu:.2f} | "
-                     f"{same}/{len(last1['texts'])} |")  # fmt: skip
+        same_text = f"{same}/{len(last1['texts'])}"
+        lines.append(f"| {w} | {rate} | {statistics.median(ratios):.2f}× | {cpu:.2f} | "
+                     f"{statistics.median(cpu_ratios):.2f}× | {tokens:.1f} | {same_text} |")  # fmt: skip
     head = (
         f"Command: `{' '.join(['python', *sys.argv])}` (model {Path(model).name}; {args.drafts} instructions, "
         f"`--length short`, seed {args.seed}; {args.rounds} rounds, alternating order; median (min–max)). "
