@@ -185,3 +185,29 @@ def test_batch_and_eval_take_width(paired, tmp_path, monkeypatch):
     assert json.loads(result.stdout)["generated"] == 3 and evaluating.engine.peak == 2
     for command in (["batch", str(todo), "-o", str(tmp_path / "o.csv")], ["eval"]):
         assert CliRunner().invoke(cli, [*home, *command, "--width", "0"]).exit_code == 2
+
+
+def merge_rows(path: Path) -> list[tuple[str, str, str, str]]:
+    with open(path, encoding="utf-8", newline="") as f:
+        return [(r["row"], r["to"], r["instruction"], r["generated_email"]) for r in csv.DictReader(f)]
+
+
+def test_a_mail_merge_four_at_once_is_the_same_and_resumes_after_its_preview(paired, tmp_path):
+    from assistant.drafting.mailmerge import mail_merge
+
+    people = tmp_path / "people.csv"
+    names = ["Rosa", "Kenji", "Grace", "Priya", "Marco", "Lena", "Sam", "Ana", "Omar"]
+    lines = [f"{n},{n.lower()}@example.net,{'Acme' if i % 2 else 'Globex'}" for i, n in enumerate(names)]
+    people.write_text("name,email,company\n" + "\n".join(lines[:4]) + "\nBroken,not an address,X\n"
+                      + "\n".join(lines[4:]) + "\n")  # fmt: skip
+    instruction = "invite {name} to the launch on May 3"
+    one = mail_merge(paired, people, instruction, tmp_path / "one.csv", backend=seeded(), width=1, seed=5)
+    reference = merge_rows(tmp_path / "one.csv")
+    paired.execute("DELETE FROM drafts")
+    preview = mail_merge(paired, people, instruction, tmp_path / "p.csv", backend=seeded(), width=4, seed=5, limit=3)
+    assert preview.written == 3 and merge_rows(tmp_path / "p.csv") == reference[:3]
+    many = seeded()
+    rest = mail_merge(paired, people, instruction, tmp_path / "four.csv", backend=many, width=4, seed=5)
+    assert (rest.resumed, rest.drafted, rest.written) == (3, 6, 9) and many.engine.peak == 4
+    assert merge_rows(tmp_path / "four.csv") == reference and one.written == 9
+    assert [s["row"] for s in rest.skipped] == [s["row"] for s in one.skipped] and len(rest.skipped) == 1

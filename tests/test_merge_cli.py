@@ -8,7 +8,7 @@ import json
 import pytest
 from test_drafting_cli import fake, one_line_error, run  # noqa: F401 - fake is a fixture
 
-BATCH_KEYS = {"out", "instructions", "written", "seconds", "draft_ids", "cancelled", "skipped", "incomplete"}
+BATCH_KEYS = {"out", "instructions", "written", "seconds", "draft_ids", "cancelled", "skipped", "incomplete", "width"}
 
 
 @pytest.fixture

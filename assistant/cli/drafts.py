@@ -143,8 +143,8 @@ def batch(ctx: Context, instructions, out, excel, merge_instruction, width, to, 
                                    "instruction per line, give a text file.")  # fmt: skip
         if to:
             raise click.UsageError("A mail merge writes to each row's address: leave out --to.")
-        _merge(ctx, instructions, merge_instruction, out, excel, tone=tone, length=length, adapter=adapter,
-               examples=not no_examples, model=model, seed=seed)  # fmt: skip
+        _merge(ctx, instructions, merge_instruction, out, excel, width=width, tone=tone, length=length,
+               adapter=adapter, examples=not no_examples, model=model, seed=seed)  # fmt: skip
         return
 
     line = ProgressLine("Drafting", always=True)

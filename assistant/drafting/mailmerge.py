@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +28,7 @@ import sqlite_utils
 
 from assistant.drafting.backend import Backend, Cancel
 from assistant.drafting.batch import BATCH_COLUMNS, BatchProgress, BatchReport, csv_writer
-from assistant.drafting.drafts import draft
+from assistant.drafting.drafts import DraftJob, DraftResult, draft_many
 from assistant.drafting.examples import recipient_mail
 from assistant.drafting.merge_csv import (
     Recipients,
@@ -131,6 +131,7 @@ def mail_merge(
     backend: Backend | None = None,
     progress: Callable[[MergeProgress], None] = lambda p: None,
     cancel: Cancel | None = None,
+    width: int | None = None,
     **options: Any,
 ) -> MergeReport:
     """Draft an email for each row of ``recipients_csv`` from ``instruction``; write ``out`` as CSV (or nothing
@@ -140,6 +141,7 @@ def mail_merge(
 
     Args:
         limit: stop after this many rows are written (the preview); the next call goes on from there.
+        width: drafts written at once (:func:`draft_many`); None: the ``draft_width`` setting, else the model's.
         options: passed to :func:`draft` (tone, length, adapter, examples, model, seed).
     """
     if not instruction or not instruction.strip():
@@ -161,49 +163,90 @@ def mail_merge(
             time.perf_counter() - started, report.resumed, report.drafted, result)  # fmt: skip
         progress(state)
 
+    finished: dict[int, tuple[Row, dict[str, Any] | None]] = {}  # rows done, by place, until written
+    nxt = [0]  # the place of the next row to write
+    limit_left = [limit]  # rows still to hand out before the preview's limit
+
+    def jobs() -> Iterator[DraftJob]:
+        """Every row to draft, in order; skipped rows and rows an earlier run drafted are done at once."""
+        for k, row in enumerate(iter_rows(recipients, used)):
+            if row.problem:
+                report.skipped.append({"line": row.line, "row": row.row, "reason": row.problem})
+                finished[k] = row, None
+                continue
+            if limit_left[0] is not None:
+                if limit_left[0] <= 0:
+                    return
+                limit_left[0] -= 1
+            earlier = done.get(row.row)
+            if earlier is not None:
+                report.resumed += 1
+                finished[k] = row, earlier
+                continue
+            text = " ".join(fill(instruction, row, recipients).split())
+            yield DraftJob(text, {"to": row.to or None, "to_name": row.to_name or None,
+                                  "about": about(row, recipients, used),
+                                  "origin": {"merge": key, "row": row.row}}, (k, row))  # fmt: skip
+
     writing = csv_writer(out, excel) if out is not None else nullcontext((None, None))
     with writing as (writer, f):
         if writer is not None:
             writer.writerow(MERGE_COLUMNS)
         tell()
-        for row in iter_rows(recipients, used):
-            if limit is not None and report.written >= limit:
-                break
-            if cancel is not None and cancel():
-                report.cancelled = True
-                break
-            if row.problem:
-                report.skipped.append({"line": row.line, "row": row.row, "reason": row.problem})
+
+        def flush() -> None:
+            """Write the finished rows that follow the last one written, in the file's order."""
+            while nxt[0] in finished:
+                row, result = finished.pop(nxt[0])
+                nxt[0] += 1
                 state.done += 1
-                tell()
-                continue
-            result = done.get(row.row)
-            if result is not None:
-                report.resumed += 1
-            else:
-                try:
-                    result = _draft_row(db, row, recipients, instruction, used, key, backend, cancel, options)
-                except Cancelled:
-                    report.cancelled = True
-                    break
-                except PromptError as exc:  # this row only (too long for the context window, ...)
-                    report.skipped.append({"line": row.line, "row": row.row, "reason": str(exc)})
-                    state.done += 1
+                if result is None:  # skipped
                     tell()
                     continue
+                result = _finish(db, result, row)
+                _write(writer, f, result)
+                report.written += 1
+                report.draft_ids.append(result["draft_id"])
+                report.results.append(result)
+                report.known_recipients += result["known_recipient"] == "yes"
+                if result["incomplete"]:
+                    report.incomplete.append(result["draft_id"])
+                tell(result)
+
+        def drafted(job: DraftJob, result: DraftResult | PromptError) -> None:
+            k, row = job.tag
+            if isinstance(result, PromptError):  # this row only (too long for the context window, ...)
+                report.skipped.append({"line": row.line, "row": row.row, "reason": str(result)})
+                finished[k] = row, None
+                if limit_left[0] is not None:
+                    limit_left[0] += 1  # the preview's rows are rows written: the next one takes its place
+            else:
+                d = result.drafts[0]
                 report.drafted += 1
-            result = _finish(db, result, row)
-            _write(writer, f, result)
-            report.written += 1
-            report.draft_ids.append(result["draft_id"])
-            report.results.append(result)
-            report.known_recipients += result["known_recipient"] == "yes"
-            if result["incomplete"]:
-                report.incomplete.append(result["draft_id"])
-            state.done += 1
-            tell(result)
+                finished[k] = row, {"draft_id": d.id, "instruction": job.instruction, "text": d.text,
+                                    "model": result.model, "adapter": result.adapter or "",
+                                    "seconds": round(result.seconds, 2),
+                                    "incomplete": d.incomplete.code if d.incomplete else "", "subject": d.subject,
+                                    "to": row.to}  # fmt: skip
+            flush()
+
+        try:
+            report.width = draft_many(db, _flushing(jobs(), flush), drafted, backend=backend, width=width,
+                                      cancel=cancel, **options)  # fmt: skip
+        except Cancelled:  # the rows drafted but not yet written are in the store: the next run writes them
+            report.cancelled = True
+        flush()
+        report.skipped.sort(key=lambda s: s["line"])
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _flushing(jobs: Iterator[DraftJob], flush: Callable[[], None]) -> Iterator[DraftJob]:
+    """``jobs``, writing what is ready before each next one is asked for (rows resumed or skipped need no model)."""
+    for job in jobs:
+        flush()
+        yield job
+    flush()
 
 
 def _same_file(a: str | Path, b: str | Path) -> bool:
@@ -211,28 +254,6 @@ def _same_file(a: str | Path, b: str | Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:  # the output does not exist yet
         return False
-
-
-def _draft_row(
-    db: sqlite_utils.Database,
-    row: Row,
-    recipients: Recipients,
-    instruction: str,
-    used: list[str],
-    key: str,
-    backend: Backend | None,
-    cancel: Cancel | None,
-    options: dict[str, Any],
-) -> dict[str, Any]:
-    text = " ".join(fill(instruction, row, recipients).split())
-    result = draft(
-        db, text, to=row.to or None, to_name=row.to_name or None, about=about(row, recipients, used),
-        origin={"merge": key, "row": row.row}, backend=backend, cancel=cancel, **options,
-    )  # fmt: skip
-    d = result.drafts[0]
-    return {"draft_id": d.id, "instruction": text, "text": d.text, "model": result.model,
-            "adapter": result.adapter or "", "seconds": round(result.seconds, 2),
-            "incomplete": d.incomplete.code if d.incomplete else "", "subject": d.subject, "to": row.to}  # fmt: skip
 
 
 def _finish(db: sqlite_utils.Database, result: dict[str, Any], row: Row) -> dict[str, Any]:
