@@ -33,6 +33,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(1, str(REPO / "tests"))  # mailgen: the test suite's mailbox generator
 
+from pairs_bench import _store  # noqa: E402 - the same generated mailbox and store as the labelling benchmark
+
 INSTRUCTIONS = [
     "ask Rosa if the plumber can come on Monday morning to fix the kitchen faucet",
     "tell Kenji the onboarding revamp slips a week because of hiring",
@@ -51,19 +53,6 @@ INSTRUCTIONS = [
     "ask Kim for the slides from yesterday's meeting",
     "invite the team to lunch on Wednesday to celebrate the release",
 ]
-
-
-def _store(root: Path, messages: int):
-    import mailgen as gen
-
-    from assistant.importer import import_paths
-    from assistant.store import open_store
-
-    mbox = root / "mail.mbox"
-    gen.write_mbox(mbox, gen.generate_messages(messages, seed=11))
-    db = open_store(root / "home")
-    import_paths(db, [mbox], me=[gen.ME_ADDR])
-    return db
 
 
 def _run(db, backend, todo: Path, out: Path, width: int, seed: int) -> dict:

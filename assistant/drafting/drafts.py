@@ -27,7 +27,7 @@ from assistant.drafting.corrections import capture
 from assistant.drafting.guard import RETRIES, CopyGuard, GuardReport, notice, timed_check
 from assistant.drafting.incomplete import Incomplete, check_draft
 from assistant.drafting.models import engine_settings
-from assistant.drafting.parallel import Completion, Job, Parallel, engine_for
+from assistant.drafting.parallel import Completion, Job, Parallel, chosen_engine
 from assistant.drafting.postprocess import StreamCleaner, cut_spans, extract_subject, signoff_end
 from assistant.drafting.prompting import (
     MAX_CHARS_PER_TOKEN,
@@ -382,15 +382,7 @@ def draft_many(
 def drafting_engine(db: sqlite_utils.Database, backend: Backend, width: int | None = None) -> Parallel | None:
     """The parallel engine for drafting on ``backend`` (``width``, else the ``draft_width`` setting, else the
     model's default), or None when that is one at a time."""
-    if width is None:
-        width = get_setting(db, WIDTH_KEY)
-    if width is not None and int(width) <= 1:
-        return None
-    engine = engine_for(backend, None if width is None else int(width))
-    if engine is not None and engine.width <= 1:
-        engine.close()
-        return None
-    return engine
+    return chosen_engine(backend, width, get_setting(db, WIDTH_KEY))
 
 
 def _run_many(db, engine: Parallel, backend: Backend, jobs: Iterable[DraftJob], on_done: Done, cancel, common) -> None:

@@ -476,6 +476,20 @@ class _Capture:
         raise _Captured(kwargs)
 
 
+def chosen_engine(backend: Backend, width: int | None, setting: Any = None) -> Parallel | None:
+    """The engine for ``width`` sequences at once (None: the ``setting``'s width, else the model's default on
+    this machine), or None where that is one at a time (1, or a backend with no engine)."""
+    if width is None and setting is not None:
+        width = int(setting)
+    if width is not None and width <= 1:
+        return None
+    engine = engine_for(backend, width)
+    if engine is not None and engine.width <= 1:
+        engine.close()
+        return None
+    return engine
+
+
 def engine_for(backend: Backend, width: int | None = None) -> Parallel | None:
     """The parallel engine for ``backend``: llama.cpp's on a :class:`LlamaBackend`, else what the backend offers
     (:meth:`Backend.parallel`: None, one at a time, unless a test's fake has one)."""

@@ -24,7 +24,7 @@ import sqlite_utils
 
 from assistant.drafting.backend import Backend, EngineSettings, LlamaBackend
 from assistant.drafting.models import resolve_model
-from assistant.drafting.parallel import Completion, Job, Parallel, engine_for
+from assistant.drafting.parallel import Completion, Job, Parallel, chosen_engine
 from assistant.drafting.prompting import answered_text
 from assistant.errors import Cancelled
 from assistant.mail.identity import person_name
@@ -304,15 +304,7 @@ def _reuse_done_work(db: sqlite_utils.Database, jobs: list[_Job], ctx: tuple, re
 
 def _engine(db: sqlite_utils.Database, backend: Backend, width: int | None) -> Parallel | None:
     """The parallel engine for this build, or None: one email at a time."""
-    if width is None:
-        width = get_setting(db, WIDTH_KEY)
-    if width is not None and int(width) <= 1:
-        return None
-    engine = engine_for(backend, None if width is None else int(width))
-    if engine is not None and engine.width <= 1:
-        engine.close()
-        return None
-    return engine
+    return chosen_engine(backend, width, get_setting(db, WIDTH_KEY))
 
 
 def _seed(job: _Job) -> int:
