@@ -50,16 +50,27 @@ def propose(
         Cancelled: ``cancel`` returned True (the replies finished before it are kept).
         MailvoiceError: the model cannot be loaded (as for any draft).
     """
-    from assistant.drafting.drafts import draft
+    from assistant.drafting.drafts import DraftJob, draft_many
+    from assistant.drafting.prompting import PromptError
 
     todo = waiting_for_reply(db, limit)
+    if not todo:
+        return []
     out: list[Proposed] = []
-    for done, (mid, message_id, subject) in enumerate(todo):
-        result = draft(db, INSTRUCTION, reply_to=message_id, backend=backend, cancel=cancel, seed=seed)
-        draft_id = result.drafts[0].id
-        with db.conn:
-            db.execute("UPDATE triage SET reply_draft = ? WHERE message_id = ?", [draft_id, mid])
-        out.append(Proposed(mid, draft_id, subject))
+    tried = [0]
+
+    def done(job: DraftJob, result: Any) -> None:
+        mid, subject = job.tag
+        tried[0] += 1
+        if not isinstance(result, PromptError):  # one that cannot be drafted (too long...) waits, unanswered
+            draft_id = result.drafts[0].id
+            with db.conn:
+                db.execute("UPDATE triage SET reply_draft = ? WHERE message_id = ?", [draft_id, mid])
+            out.append(Proposed(mid, draft_id, subject))
         if progress is not None:
-            progress(done + 1, len(todo))
-    return out
+            progress(tried[0], len(todo))
+
+    jobs = [DraftJob(INSTRUCTION, {"reply_to": message_id}, (mid, subject)) for mid, message_id, subject in todo]
+    draft_many(db, jobs, done, backend=backend, cancel=cancel, seed=seed)
+    order = {mid: i for i, (mid, _message_id, _subject) in enumerate(todo)}
+    return sorted(out, key=lambda p: order[p.message])  # newest first, as asked, however they finished
