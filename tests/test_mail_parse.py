@@ -183,6 +183,26 @@ BOUNDARY_CASES = [
     b"From: a@example.com\rContent-Type: multipart/mixed; boundary=xy\r\r--xy\r\r--xyz\r--xy--\r",
     msg("From: a@example.com\nContent-Type: multipart/mixed", b"no boundary given\r\n"),
     msg("From: a@example.com\nContent-Type: message/rfc822", b"From: b@example.com\r\nSubject: inner\r\n\r\nhi\r\n"),
+    # header oddities: a continuation first, a line with no name, a misplaced envelope line, no blank line after
+    b" folded first\nFrom: a@example.com\n: no name\nFrom x@y Mon Jan  1 00:00:00 2001\nSubject: s\nbody at once\n",
+    b"From x@y Mon Jan  1 00:00:00 2001\nFrom: a@example.com\nSubject: s\n \tfolded\n\tagain\n\nbody\x0cline\n",
+    # a "From " line last among the headers (the standard parser reads it as the body's first line)
+    b"From: a@example.com\nFrom x@y Mon Jan  1 00:00:00 2001\n\nbody\n",
+    # a digest, a delivery report, a start boundary never seen, a close boundary never seen, an encoded multipart
+    b'From: a@example.com\nContent-Type: multipart/digest; boundary="d"\n\npre\n--d\n\nSubject: one\n\n1\n'
+    b"--d\nContent-Type: text/plain\n\nnot a message\n--d--\n\n\nepilogue\n",
+    b'From: a@example.com\nContent-Type: multipart/report; boundary="r"\n\n--r\nContent-Type: message/delivery-status'
+    b"\n\nReporting-MTA: dns; x\n\nFinal-Recipient: rfc822; b@example.com\nAction: failed\n--r--\n",
+    b'From: a@example.com\nContent-Type: multipart/mixed; boundary="s"\n\nno boundary at all\n--s--\nafter\n',
+    b'From: a@example.com\nContent-Type: multipart/mixed; boundary="c"\nContent-Transfer-Encoding: base64\n\n'
+    b'--c\n--c\n\n--c\nContent-Type: multipart/alternative; boundary="c2"\n\n--c2\n\nx\n--c--\n',
+    # an inner boundary that is an outer one's prefix, and an empty part at the end of input
+    b'From: a@example.com\nContent-Type: multipart/mixed; boundary="ab"\n\n--ab\nContent-Type: multipart/mixed; '
+    b'boundary="a"\n\n--a\n\ninner\n--ab\n\nouter\n--ab--',
+    b'From: a@example.com\nContent-Type: multipart/mixed; boundary="e"\n\n--e\n',
+    b'Content-Type: multipart/mixed; boundary="=?x:y"\n\n--=?x:y\nContent-Type: text/plain\n\nx\r\n--=?x:y--\r',
+    msg('From: a@example.com\nContent-Type: text/plain; charset="utf-8"\nContent-type: text/html', b"two types"),
+    "From: a@example.com\nContent-Type: téxt/plain\n\n8-bit type\n".encode(),
 ]
 
 
@@ -204,6 +224,31 @@ def test_the_faster_parser_makes_the_standard_librarys_messages(corpora):
         assert _tree(mine) == _tree(email.message_from_bytes(raw)), raw[:200]
         multipart += mine.is_multipart()
     assert multipart > 50
+
+
+def test_whole_messages_are_parsed_without_the_standard_parser_and_nesting_ends_where_it_ends():
+    """Common mail (all but delivery reports) never reaches the fallback; nesting past what the list-based
+    parser takes gives the standard parser's tree, or its RecursionError, all the same."""
+    import email
+
+    import mailgen as gen
+    import pytest
+
+    from assistant.mail import feed
+
+    for m in gen.iter_messages(200, seed=3):
+        if b"delivery-status" in m.raw:  # delivery reports are left to the standard parser
+            continue
+        parsed = feed._WholeParser(m.raw.decode("ascii", "surrogateescape")).parse()
+        assert _tree(parsed) == _tree(email.message_from_bytes(m.raw))
+    for depth in (feed._MAX_DEPTH, feed._MAX_DEPTH + 5):
+        nested = b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (i, i) for i in range(depth))
+        assert _tree(feed.message_from_bytes(nested + b"x\n")) == _tree(email.message_from_bytes(nested + b"x\n"))
+    deep = b"Content-Type: message/rfc822\n\n" * 3000 + b"Subject: x\n\nbody\n"
+    with pytest.raises(RecursionError):
+        email.message_from_bytes(deep)
+    with pytest.raises(RecursionError):
+        feed.message_from_bytes(deep)
 
 
 def test_a_remembered_content_type_follows_changes_to_the_headers():
