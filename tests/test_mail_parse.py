@@ -284,3 +284,30 @@ def test_repeated_headers_are_worked_out_once_and_come_out_the_same(monkeypatch)
     assert len(calls) == 1 and first.from_name == second.from_name != ""
     first.to.append(("x", "x@example.com"))
     assert parse_message(raw).to == [("", "a@example.com"), ("", "b@example.com")]
+
+
+def test_the_boundary_is_read_as_the_standard_library_reads_it():
+    """get_boundary's shortcut (no RFC 2231 decoding where none can apply) gives the standard answer on quoted,
+    bare, bracketed, blank and missing values; RFC 2231 and escaped values take the standard code."""
+    import email.message
+    import random
+
+    from assistant.mail.feed import _Message
+
+    values = [
+        'multipart/mixed; boundary="<a>"', "multipart/mixed; boundary=<a>", 'multipart/mixed; boundary="a;b"; x=1',
+        'multipart/mixed; boundary=""', 'multipart/mixed; boundary="  a  "', "boundary=x", "multipart/a;boundary=b  ",
+        'multipart/mixed; BOUNDARY="Q"', 'multipart/a; boundary = "q q" ', 'multipart/x; x="a;boundary=b"; boundary=c',
+        "multipart/mixed; boundary*=utf-8''x", 'multipart/mixed; boundary="a\\"b"', "multipart/mixed; boundary",
+        "multipart/mixed; boundary=", ";;;boundary=z;;", 'multipart/mixed; boundary="<<a>>"', "multipart/mixed", "",
+        'multipart/mixed; boundary="é"', 'multipart/mixed; boundary="a"b"c"',
+    ]  # fmt: skip
+    rnd = random.Random(2)
+    values += ["multipart/x; " + "".join(rnd.choice(' ;="<>ab\\*\t') for _ in range(12)) + "boundary=" + "".join(
+        rnd.choice(' ;="<>ab\\*\t') for _ in range(6)) for _ in range(2000)]  # fmt: skip
+    for value in values:
+        m = _Message()
+        m["Content-Type"] = value
+        m["content-type"] = "multipart/mixed; boundary=second"  # only the first one counts
+        assert m.get_boundary("none") == email.message.Message.get_boundary(m, "none"), value
+    assert _Message().get_boundary("none") == "none"

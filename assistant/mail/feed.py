@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import email.errors
 import email.message
+import email.utils
 import importlib.util
 import io
 import re
@@ -66,6 +67,26 @@ class _Message(email.message.Message):
         value = super().get_content_type()
         self._content_type = (headers, len(headers), self._default_type, at, headers[at] if at >= 0 else None, value)
         return value
+
+    def get_boundary(self, failobj: Any = None) -> Any:
+        """The standard get_boundary, without its RFC 2231 decoding where the value cannot need it (ASCII, no
+        "*", no backslash): the parameters split as ``email.message`` splits them, each value unquoted as it
+        is unquoted there (twice: once read, once collapsed)."""
+        self.get_content_type()  # brings the remembered Content-Type entry up to date
+        assert self._content_type is not None
+        at = self._content_type[3]
+        if at < 0:
+            return failobj
+        value = self._headers[at][1]
+        if not isinstance(value, str) or not value.isascii() or "*" in value or "\\" in value:
+            return super().get_boundary(failobj)
+        for i, param in enumerate(email.message._parseparam(value)):  # type: ignore[attr-defined]
+            name, _eq, found = param.partition("=")
+            if name.strip().lower() == "boundary":
+                if i == 0:  # read raw, not unquoted: left to the standard code
+                    return super().get_boundary(failobj)
+                return email.utils.unquote(email.utils.unquote(found.strip())).rstrip()
+        return failobj
 
     def _learn_type(self, at: int) -> None:
         """Remember the type of a message just parsed whose first Content-Type header is entry ``at`` (-1: none),

@@ -61,10 +61,13 @@ def parse_message(raw: bytes) -> ParsedMessage:
         notes.append("MIME structure too deep to read; body left out")
     headers: dict[str, str] = {}
     for name, value in msg.raw_items():
+        key = name.lower().strip()
+        if key in headers:  # the first one counts: later ones are not even decoded
+            continue
         value = value if isinstance(value, str) else str(value)
         if not value.isascii():  # raw 8-bit bytes arrive as surrogates: decode them now, once
             value = decode_bytes(value.encode("utf-8", "surrogateescape"))[0]
-        headers.setdefault(name.lower().strip(), value)
+        headers[key] = value
     from_name, from_addr = _first_address(headers.get("from"))
     return ParsedMessage(
         message_id=_msgid(headers.get("message-id")),
