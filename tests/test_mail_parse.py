@@ -102,6 +102,36 @@ def test_decode_header_keeps_malformed_encoded_words():
     assert decode_header("=?utf-8?B?not base64!?=") == "=?utf-8?B?not base64!?="
 
 
+def test_dates_of_the_usual_shape_are_read_as_the_standard_library_reads_them():
+    """The shortcut for "Tue, 3 Mar 2020 10:01:00 +0100" gives parsedate_to_datetime's instant; what it leaves
+    (two-digit years, zone names, days out of range) is read, or refused with a note, the standard way."""
+    import datetime as dt
+    import email.utils
+    import random
+
+    from assistant.mail.parse import _date, _plain_date
+
+    rnd = random.Random(5)
+    shortcut = 0
+    for _ in range(3000):
+        text = rnd.choice(["Tue, ", "tue,", ",", "", "Tue,"]) + rnd.choice([" ", "  ", "\t"]).join([
+            rnd.choice(["1", "03", "31", "30", "0", "99"]), rnd.choice(["Mar", "mar", "FEB", "March", "Xyz"]),
+            rnd.choice(["2020", "1999", "0099", "20", "9999"]), rnd.choice(["10:01:00", "0:00:00", "24:00:00"]),
+            rnd.choice(["+0100", "-0000", "+0000", "-0530", "+0099", "+2400", "GMT", "+01000"]),
+        ]) + rnd.choice(["", " (CET)", "  "])  # fmt: skip
+        quick = _plain_date(text)
+        if quick is None:
+            continue
+        shortcut += 1
+        standard = email.utils.parsedate_to_datetime(text)
+        assert quick.replace(tzinfo=None) == standard.replace(tzinfo=None), text
+        assert quick.utcoffset() == (standard.utcoffset() or dt.timedelta(0)), text
+    assert shortcut > 150
+    notes: list[str] = []
+    assert _date("Sat, 30 Feb 2020 10:01:00 +0100", notes) is None and notes == ["unreadable Date header"]
+    assert _date("Tue, 3 Mar 20 10:01:00 EST", []) == "2020-03-03T15:01:00+00:00"
+
+
 def test_implausible_dates_are_dropped_with_a_note():
     m = parse_message(msg("From: a@example.com\nDate: Thu, 1 Jan 1970 00:00:00 +0000"))
     assert m.date is None and m.notes == ["implausible Date 1970-01-01 ignored"]
@@ -266,6 +296,32 @@ def test_a_remembered_content_type_follows_changes_to_the_headers():
     assert m.get_content_type() == "image/png"
     m.set_type("text/csv")
     assert m.get_content_type() == "text/csv"
+
+
+def test_header_look_ups_follow_changes_to_the_headers():
+    """get and ``in`` answer from an index of the header names; every way Message changes its headers is seen."""
+    import email.message
+
+    from assistant.mail.feed import message_from_bytes
+
+    m = message_from_bytes(msg("From: a@example.com\nX-One: 1\nx-one: 2\nSubject: s"))
+
+    def same() -> None:
+        for name in ("x-one", "X-ONE", "subject", "x-two", "content-type", "from"):
+            assert m.get(name, "none") == email.message.Message.get(m, name, "none")
+            assert (name in m) == email.message.Message.__contains__(m, name)
+
+    same()
+    m.replace_header("X-One", "changed")
+    same()
+    del m["x-one"]
+    m["X-Two"] = "2"
+    same()
+    m.add_header("X-One", "3")
+    m.set_param("charset", "utf-8")
+    same()
+    m._headers = [("X-Two", "only")]
+    same()
 
 
 def test_repeated_headers_are_worked_out_once_and_come_out_the_same(monkeypatch):

@@ -52,6 +52,28 @@ class _Message(email.message.Message):
     any change to the headers is seen and the type read afresh."""
 
     _content_type: tuple | None = None
+    _names: tuple | None = None  # (the header list, its length, {lower-cased name: index of its first header})
+
+    def _first(self, name: str) -> int:
+        """Index of the first header called ``name`` (lower case), -1 when none: what Message.get and ``in``
+        search the headers for, from an index built once per header list. Message's own methods change the
+        list's length (adding), replace it (deleting) or keep each entry's name (replace_header)."""
+        headers, names = self._headers, self._names
+        if names is None or names[0] is not headers or names[1] != len(headers):
+            first: dict[str, int] = {}
+            for i, (key, _value) in enumerate(headers):
+                first.setdefault(key.lower(), i)
+            self._names = names = (headers, len(headers), first)
+        return names[2].get(name, -1)
+
+    def get(self, name: str, failobj: Any = None) -> Any:
+        at = self._first(name.lower())
+        if at < 0:
+            return failobj
+        return self.policy.header_fetch_parse(*self._headers[at])
+
+    def __contains__(self, name: str) -> bool:  # type: ignore[override]
+        return self._first(name.lower()) >= 0
 
     def get_content_type(self) -> str:
         headers, known = self._headers, self._content_type
@@ -261,7 +283,7 @@ class _WholeParser:
         """FeedParser._parse_headers with compat32's header_source_parse; the type is remembered on the way."""
         lines, headers = self.lines, msg._headers
         first, more = "", []  # the current header's first line and its continuation lines
-        content_type = -1
+        names: dict[str, int] = {}  # lower-cased name: index of its first header
         for i in rows:
             line = lines[i]
             if line[0] in " \t":
@@ -289,11 +311,11 @@ class _WholeParser:
             if colon < 0:
                 raise _Fallback
             first = line
-            if content_type < 0 and line[:colon].lower() == "content-type":
-                content_type = len(headers)
+            names.setdefault(line[:colon].lower(), len(headers))
         if first:
             headers.append(_header(first, more))
-        msg._learn_type(content_type)
+        msg._names = (headers, len(headers), names)
+        msg._learn_type(names.get("content-type", -1))
 
     def _multipart(self, msg: _Message, depth: int) -> None:
         """The multipart branch of FeedParser._parsegen."""
