@@ -32,12 +32,19 @@ from assistant.store.db import get_setting, set_setting
 
 ME_KEY = "me"
 _ADDRESS = re.compile(r"[^@\s<>()\[\],;:\"]+@[\w-]+(?:\.[\w-]+)*")
-# The same rule as mail_class, over stored columns: the user's own posts to a list are theirs.
-CLASS_SQL = (
-    f"CASE WHEN ifnull(auto_reason, '') != '' AND auto_reason NOT LIKE '{DISCUSSION}%' "
-    f"AND NOT (sent_by_me = 1 AND auto_reason LIKE '{BULK_LIST}%') THEN '{AUTOMATED}' "
-    "WHEN sent_by_me = 1 THEN 'yours' WHEN ifnull(list_id, '') != '' THEN 'list' ELSE 'received' END"
-)
+
+
+def _class_sql(mine: str = "sent_by_me") -> str:
+    """The same rule as mail_class, over stored columns, with ``mine`` saying whether the user sent the message:
+    the user's own posts to a list are theirs."""
+    return (
+        f"CASE WHEN ifnull(auto_reason, '') != '' AND auto_reason NOT LIKE '{DISCUSSION}%' "
+        f"AND NOT ({mine} = 1 AND auto_reason LIKE '{BULK_LIST}%') THEN '{AUTOMATED}' "
+        f"WHEN {mine} = 1 THEN 'yours' WHEN ifnull(list_id, '') != '' THEN 'list' ELSE 'received' END"
+    )
+
+
+CLASS_SQL = _class_sql()
 
 
 def load_me(db: sqlite_utils.Database) -> list[str]:
@@ -72,13 +79,16 @@ def relabel(db: sqlite_utils.Database, addresses: list[str]) -> int:
     addresses = sorted(set(own_addresses(a for a in addresses if a.strip())))
     set_setting(db, ME_KEY, addresses)
     keys = sorted({normalize_address(a) for a in addresses})
-    marks = ",".join("?" * len(keys)) or "NULL"
+    marks = ",".join(f"?{i}" for i in range(1, len(keys) + 1)) or "NULL"
+    # A message in the Sent folder that lost its From header is still the user's.
+    mine = f"(from_key IN ({marks}) OR (from_key = '' AND in_sent = 1 AND ?{len(keys) + 1}))"
+    kind = _class_sql(mine)
+    auto = f"({kind} = '{AUTOMATED}')"
     with db.conn:
-        # A message in the Sent folder that lost its From header is still the user's.
-        mine = f"(from_key IN ({marks}) OR (from_key = '' AND in_sent = 1 AND ?))"
-        db.execute(f"UPDATE messages SET sent_by_me = {mine} WHERE sent_by_me IS NOT {mine}",
-                   [*keys, int(bool(keys))] * 2)  # fmt: skip
-        _reclass(db)
+        # Sent flag, class and automated flag in one statement: each changed row (and its recipients) once.
+        db.execute(f"UPDATE messages SET sent_by_me = {mine}, mail_class = {kind}, automated = {auto} "
+                   f"WHERE sent_by_me IS NOT {mine} OR mail_class IS NOT {kind} OR automated IS NOT {auto}",
+                   [*keys, int(bool(keys))])  # fmt: skip
     return db.execute("SELECT COUNT(*) FROM messages WHERE sent_by_me = 1").fetchone()[0]
 
 

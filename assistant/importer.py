@@ -72,7 +72,15 @@ _ROW = operator.itemgetter(*_COLUMNS)
 THREADS_PENDING = "threads_pending"  # set with each batch of new messages, cleared once threads are assigned
 WAITING = "waiting: another import into this data folder is running"  # the progress phase while it finishes
 # json.dumps(x, ensure_ascii=False) makes a new encoder at every call: four a message. The same output, one encoder.
-_to_json = json.JSONEncoder(ensure_ascii=False).encode
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _to_json(items: list) -> str:
+    """``json.dumps(items, ensure_ascii=False)``; an empty list (most messages' Cc, labels, attachments) without
+    the encoder."""
+    return _encode(items) if items else "[]"
+
+
 _INSERT = f"INSERT INTO messages ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 
 

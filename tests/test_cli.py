@@ -73,8 +73,33 @@ def test_bad_usage_exits_2(mbox):
 def test_console_script_runs_with_json_on_stdout_and_progress_on_stderr(mbox, tmp_path):
     env = dict(os.environ, MAILVOICE_HOME=str(tmp_path / "h"))
     exe = os.path.join(os.path.dirname(sys.executable), "mailvoice")
-    proc = subprocess.run(
-        [exe, "import", str(mbox), "--json"], capture_output=True, text=True, env=env, timeout=120
-    )
+    proc = subprocess.run([exe, "import", str(mbox), "--json"], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["seen"] == 120
+
+
+def test_every_command_is_found_through_its_module_and_help_lists_them_all():
+    import importlib
+
+    from assistant.cli import MODULES
+
+    found = {}
+    for module in set(MODULES.values()):
+        found.update((c.name, module) for c in importlib.import_module(f"assistant.cli.{module}").COMMANDS)
+    assert found == MODULES
+    code, out, _ = run("--help")
+    assert code == 0
+    listed = {line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()}
+    assert listed == set(MODULES)
+    assert run("no-such-command")[0] == 2
+
+
+def test_an_import_starts_without_the_other_commands_modules(mbox, tmp_path):
+    code = (
+        "import sys; from assistant.cli import main; sys.argv = ['mailvoice', 'import', sys.argv[1], '--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('assistant.drafting', 'assistant.cli.', 'trainer'))))"
+    )
+    env = dict(os.environ, MAILVOICE_HOME=str(tmp_path / "h"))
+    proc = subprocess.run([sys.executable, "-c", code, str(mbox)], capture_output=True, text=True, env=env, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == "['assistant.cli.common', 'assistant.cli.mail']"

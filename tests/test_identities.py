@@ -150,3 +150,35 @@ def test_me_warns_about_an_address_no_stored_message_is_from(archive):
     assert code == 0
     assert json.loads(out)["unmatched"] == ["dana@wrok.example"]
     assert "Warning: no stored message is from dana@wrok.example" in err and WORK not in err
+
+
+def test_choosing_addresses_after_an_import_stores_what_importing_with_them_stores(tmp_path, archive):
+    """relabel sets the sent flag, the class and the automated flag in one statement: the rows, and the recipients
+    index, come out as an import given the same addresses writes them; choosing none leaves no mail the user's."""
+    import sqlite3
+
+    import mailgen as gen
+
+    from assistant.store import open_store
+
+    generated = tmp_path / "generated.mbox"
+    gen.write_mbox(generated, gen.iter_messages(150, seed=4))
+    paths = [archive, generated]
+
+    def rows(db) -> tuple[list, list]:
+        conn = db.conn
+        assert isinstance(conn, sqlite3.Connection)
+        cols = [r[1] for r in conn.execute("PRAGMA table_info(messages)") if r[1] != "import_run"]
+        messages = conn.execute(f"SELECT {', '.join(cols)} FROM messages ORDER BY id").fetchall()
+        return messages, conn.execute("SELECT * FROM sent_recipients ORDER BY address, date, message").fetchall()
+
+    given = open_store(tmp_path / "given")
+    import_paths(given, paths, me=[WORK, GMAIL])
+    chosen = open_store(tmp_path / "chosen")
+    import_paths(chosen, paths)
+    relabel(chosen, [GMAIL, WORK])
+    assert rows(chosen) == rows(given) and rows(chosen)[1]
+    relabel(chosen, [])
+    classes = dict(chosen.execute("SELECT mail_class, count(*) FROM messages GROUP BY mail_class").fetchall())
+    assert rows(chosen)[1] == [] and "yours" not in classes and classes["automated"] == chosen.execute(
+        "SELECT count(*) FROM messages WHERE automated = 1").fetchone()[0]  # fmt: skip

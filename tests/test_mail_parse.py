@@ -102,6 +102,36 @@ def test_decode_header_keeps_malformed_encoded_words():
     assert decode_header("=?utf-8?B?not base64!?=") == "=?utf-8?B?not base64!?="
 
 
+def test_dates_of_the_usual_shape_are_read_as_the_standard_library_reads_them():
+    """The shortcut for "Tue, 3 Mar 2020 10:01:00 +0100" gives parsedate_to_datetime's instant; what it leaves
+    (two-digit years, zone names, days out of range) is read, or refused with a note, the standard way."""
+    import datetime as dt
+    import email.utils
+    import random
+
+    from assistant.mail.parse import _date, _plain_date
+
+    rnd = random.Random(5)
+    shortcut = 0
+    for _ in range(3000):
+        text = rnd.choice(["Tue, ", "tue,", ",", "", "Tue,"]) + rnd.choice([" ", "  ", "\t"]).join([
+            rnd.choice(["1", "03", "31", "30", "0", "99"]), rnd.choice(["Mar", "mar", "FEB", "March", "Xyz"]),
+            rnd.choice(["2020", "1999", "0099", "20", "9999"]), rnd.choice(["10:01:00", "0:00:00", "24:00:00"]),
+            rnd.choice(["+0100", "-0000", "+0000", "-0530", "+0099", "+2400", "GMT", "+01000"]),
+        ]) + rnd.choice(["", " (CET)", "  "])  # fmt: skip
+        quick = _plain_date(text)
+        if quick is None:
+            continue
+        shortcut += 1
+        standard = email.utils.parsedate_to_datetime(text)
+        assert quick.replace(tzinfo=None) == standard.replace(tzinfo=None), text
+        assert quick.utcoffset() == (standard.utcoffset() or dt.timedelta(0)), text
+    assert shortcut > 150
+    notes: list[str] = []
+    assert _date("Sat, 30 Feb 2020 10:01:00 +0100", notes) is None and notes == ["unreadable Date header"]
+    assert _date("Tue, 3 Mar 20 10:01:00 EST", []) == "2020-03-03T15:01:00+00:00"
+
+
 def test_implausible_dates_are_dropped_with_a_note():
     m = parse_message(msg("From: a@example.com\nDate: Thu, 1 Jan 1970 00:00:00 +0000"))
     assert m.date is None and m.notes == ["implausible Date 1970-01-01 ignored"]
@@ -183,6 +213,26 @@ BOUNDARY_CASES = [
     b"From: a@example.com\rContent-Type: multipart/mixed; boundary=xy\r\r--xy\r\r--xyz\r--xy--\r",
     msg("From: a@example.com\nContent-Type: multipart/mixed", b"no boundary given\r\n"),
     msg("From: a@example.com\nContent-Type: message/rfc822", b"From: b@example.com\r\nSubject: inner\r\n\r\nhi\r\n"),
+    # header oddities: a continuation first, a line with no name, a misplaced envelope line, no blank line after
+    b" folded first\nFrom: a@example.com\n: no name\nFrom x@y Mon Jan  1 00:00:00 2001\nSubject: s\nbody at once\n",
+    b"From x@y Mon Jan  1 00:00:00 2001\nFrom: a@example.com\nSubject: s\n \tfolded\n\tagain\n\nbody\x0cline\n",
+    # a "From " line last among the headers (the standard parser reads it as the body's first line)
+    b"From: a@example.com\nFrom x@y Mon Jan  1 00:00:00 2001\n\nbody\n",
+    # a digest, a delivery report, a start boundary never seen, a close boundary never seen, an encoded multipart
+    b'From: a@example.com\nContent-Type: multipart/digest; boundary="d"\n\npre\n--d\n\nSubject: one\n\n1\n'
+    b"--d\nContent-Type: text/plain\n\nnot a message\n--d--\n\n\nepilogue\n",
+    b'From: a@example.com\nContent-Type: multipart/report; boundary="r"\n\n--r\nContent-Type: message/delivery-status'
+    b"\n\nReporting-MTA: dns; x\n\nFinal-Recipient: rfc822; b@example.com\nAction: failed\n--r--\n",
+    b'From: a@example.com\nContent-Type: multipart/mixed; boundary="s"\n\nno boundary at all\n--s--\nafter\n',
+    b'From: a@example.com\nContent-Type: multipart/mixed; boundary="c"\nContent-Transfer-Encoding: base64\n\n'
+    b'--c\n--c\n\n--c\nContent-Type: multipart/alternative; boundary="c2"\n\n--c2\n\nx\n--c--\n',
+    # an inner boundary that is an outer one's prefix, and an empty part at the end of input
+    b'From: a@example.com\nContent-Type: multipart/mixed; boundary="ab"\n\n--ab\nContent-Type: multipart/mixed; '
+    b'boundary="a"\n\n--a\n\ninner\n--ab\n\nouter\n--ab--',
+    b'From: a@example.com\nContent-Type: multipart/mixed; boundary="e"\n\n--e\n',
+    b'Content-Type: multipart/mixed; boundary="=?x:y"\n\n--=?x:y\nContent-Type: text/plain\n\nx\r\n--=?x:y--\r',
+    msg('From: a@example.com\nContent-Type: text/plain; charset="utf-8"\nContent-type: text/html', b"two types"),
+    "From: a@example.com\nContent-Type: téxt/plain\n\n8-bit type\n".encode(),
 ]
 
 
@@ -206,6 +256,31 @@ def test_the_faster_parser_makes_the_standard_librarys_messages(corpora):
     assert multipart > 50
 
 
+def test_whole_messages_are_parsed_without_the_standard_parser_and_nesting_ends_where_it_ends():
+    """Common mail (all but delivery reports) never reaches the fallback; nesting past what the list-based
+    parser takes gives the standard parser's tree, or its RecursionError, all the same."""
+    import email
+
+    import mailgen as gen
+    import pytest
+
+    from assistant.mail import feed
+
+    for m in gen.iter_messages(200, seed=3):
+        if b"delivery-status" in m.raw:  # delivery reports are left to the standard parser
+            continue
+        parsed = feed._WholeParser(m.raw.decode("ascii", "surrogateescape")).parse()
+        assert _tree(parsed) == _tree(email.message_from_bytes(m.raw))
+    for depth in (feed._MAX_DEPTH, feed._MAX_DEPTH + 5):
+        nested = b"".join(b'Content-Type: multipart/mixed; boundary="b%d"\n\n--b%d\n' % (i, i) for i in range(depth))
+        assert _tree(feed.message_from_bytes(nested + b"x\n")) == _tree(email.message_from_bytes(nested + b"x\n"))
+    deep = b"Content-Type: message/rfc822\n\n" * 3000 + b"Subject: x\n\nbody\n"
+    with pytest.raises(RecursionError):
+        email.message_from_bytes(deep)
+    with pytest.raises(RecursionError):
+        feed.message_from_bytes(deep)
+
+
 def test_a_remembered_content_type_follows_changes_to_the_headers():
     from assistant.mail.feed import message_from_bytes
 
@@ -221,6 +296,32 @@ def test_a_remembered_content_type_follows_changes_to_the_headers():
     assert m.get_content_type() == "image/png"
     m.set_type("text/csv")
     assert m.get_content_type() == "text/csv"
+
+
+def test_header_look_ups_follow_changes_to_the_headers():
+    """get and ``in`` answer from an index of the header names; every way Message changes its headers is seen."""
+    import email.message
+
+    from assistant.mail.feed import message_from_bytes
+
+    m = message_from_bytes(msg("From: a@example.com\nX-One: 1\nx-one: 2\nSubject: s"))
+
+    def same() -> None:
+        for name in ("x-one", "X-ONE", "subject", "x-two", "content-type", "from"):
+            assert m.get(name, "none") == email.message.Message.get(m, name, "none")
+            assert (name in m) == email.message.Message.__contains__(m, name)
+
+    same()
+    m.replace_header("X-One", "changed")
+    same()
+    del m["x-one"]
+    m["X-Two"] = "2"
+    same()
+    m.add_header("X-One", "3")
+    m.set_param("charset", "utf-8")
+    same()
+    m._headers = [("X-Two", "only")]
+    same()
 
 
 def test_repeated_headers_are_worked_out_once_and_come_out_the_same(monkeypatch):
@@ -239,3 +340,30 @@ def test_repeated_headers_are_worked_out_once_and_come_out_the_same(monkeypatch)
     assert len(calls) == 1 and first.from_name == second.from_name != ""
     first.to.append(("x", "x@example.com"))
     assert parse_message(raw).to == [("", "a@example.com"), ("", "b@example.com")]
+
+
+def test_the_boundary_is_read_as_the_standard_library_reads_it():
+    """get_boundary's shortcut (no RFC 2231 decoding where none can apply) gives the standard answer on quoted,
+    bare, bracketed, blank and missing values; RFC 2231 and escaped values take the standard code."""
+    import email.message
+    import random
+
+    from assistant.mail.feed import _Message
+
+    values = [
+        'multipart/mixed; boundary="<a>"', "multipart/mixed; boundary=<a>", 'multipart/mixed; boundary="a;b"; x=1',
+        'multipart/mixed; boundary=""', 'multipart/mixed; boundary="  a  "', "boundary=x", "multipart/a;boundary=b  ",
+        'multipart/mixed; BOUNDARY="Q"', 'multipart/a; boundary = "q q" ', 'multipart/x; x="a;boundary=b"; boundary=c',
+        "multipart/mixed; boundary*=utf-8''x", 'multipart/mixed; boundary="a\\"b"', "multipart/mixed; boundary",
+        "multipart/mixed; boundary=", ";;;boundary=z;;", 'multipart/mixed; boundary="<<a>>"', "multipart/mixed", "",
+        'multipart/mixed; boundary="é"', 'multipart/mixed; boundary="a"b"c"',
+    ]  # fmt: skip
+    rnd = random.Random(2)
+    values += ["multipart/x; " + "".join(rnd.choice(' ;="<>ab\\*\t') for _ in range(12)) + "boundary=" + "".join(
+        rnd.choice(' ;="<>ab\\*\t') for _ in range(6)) for _ in range(2000)]  # fmt: skip
+    for value in values:
+        m = _Message()
+        m["Content-Type"] = value
+        m["content-type"] = "multipart/mixed; boundary=second"  # only the first one counts
+        assert m.get_boundary("none") == email.message.Message.get_boundary(m, "none"), value
+    assert _Message().get_boundary("none") == "none"

@@ -49,6 +49,16 @@ def test_content_length_keeps_an_unescaped_dated_from_line(tmp_path):
     assert len(msgs) == 2 and b"still the same message" in msgs[0].data
 
 
+def test_content_length_of_a_later_message_in_any_case_and_after_long_headers(tmp_path):
+    body = b"line\nFrom bob@x Tue Mar  3 10:01:00 2020\nstill the same message\n"
+    first = b"From a@x Mon Mar  2 10:01:00 2020\nSubject: s\n\nfirst\n"
+    mixed = b"From b@x Mon Mar  2 11:01:00 2020\nSubject: m\ncontent-LENGTH: %d\n\n" % len(body) + body
+    long_head = b"From d@x Mon Mar  2 12:01:00 2020\nX-Long: " + b"y" * 9000 + b"\nContent-Length: %d\n\n" % len(body)
+    last = b"From c@x Wed Mar  4 10:01:00 2020\nSubject: t\n\nnext\n"
+    msgs = list(iter_mbox(write(tmp_path / "cl", first + mixed + long_head + body + last)))
+    assert len(msgs) == 4 and all(b"still the same message" in m.data for m in msgs[1:3])
+
+
 def test_offsets_allow_resuming_mid_file(tmp_path):
     box = write(tmp_path / "m", b"".join(b"From x@y Tue Mar  3 10:01:00 2020\n" + ONE for _ in range(5)))
     msgs = list(iter_mbox(box))

@@ -42,3 +42,22 @@ def test_pandas_imported_first_is_left_alone():
     pytest.importorskip("pandas")
     code = "import pandas, assistant, sqlite_utils.db as d; print(d.pd is pandas)"
     assert _run(code) == "True"
+
+
+def test_an_import_starts_without_numpy_which_still_imports_afterwards(tmp_path):
+    pytest.importorskip("numpy")
+    code = (
+        "import sys, assistant.cli, assistant.importer, sqlite_utils.db as d\n"
+        "print('numpy' in sys.modules, d.np)\n"
+        "import numpy\n"
+        f"db = d.Database({str(tmp_path / 'x.db')!r})\n"
+        "db['t'].insert({'a': 1, 'b': float(numpy.float64(2.5))})\n"
+        "print(list(db['t'].rows))"
+    )
+    assert _run(code).splitlines() == ["False None", "[{'a': 1, 'b': 2.5}]"]
+
+
+def test_numpy_imported_first_is_left_alone():
+    pytest.importorskip("numpy")
+    code = "import numpy, assistant, sqlite_utils.db as d; print(d.np is numpy, d.pd)"
+    assert _run(code) == "True None"

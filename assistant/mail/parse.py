@@ -61,10 +61,13 @@ def parse_message(raw: bytes) -> ParsedMessage:
         notes.append("MIME structure too deep to read; body left out")
     headers: dict[str, str] = {}
     for name, value in msg.raw_items():
+        key = name.lower().strip()
+        if key in headers:  # the first one counts: later ones are not even decoded
+            continue
         value = value if isinstance(value, str) else str(value)
         if not value.isascii():  # raw 8-bit bytes arrive as surrogates: decode them now, once
             value = decode_bytes(value.encode("utf-8", "surrogateescape"))[0]
-        headers.setdefault(name.lower().strip(), value)
+        headers[key] = value
     from_name, from_addr = _first_address(headers.get("from"))
     return ParsedMessage(
         message_id=_msgid(headers.get("message-id")),
@@ -162,14 +165,46 @@ def _first_address(value: str | None) -> tuple[str, str]:
     return found[0] if found else ("", "")
 
 
+# The shape nearly every Date header has: "Tue, 3 Mar 2020 10:01:00 +0100", maybe a comment after it.
+_PLAIN_DATE = re.compile(
+    r"\s*(?:[A-Za-z]*,\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{1,2}):(\d\d):(\d\d)\s+([+-])(\d\d)(\d\d)(?:\s.*)?",
+    re.ASCII,
+)
+_ZONES: dict[int, dt.timezone] = {}  # by offset in seconds: the few an archive's senders use
+_MONTHS = {
+    m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
+}
+
+
+def _plain_date(text: str) -> dt.datetime | None:
+    """What email.utils.parsedate_to_datetime makes of a date of that shape, without its general parse; None for
+    anything else (it is then read the standard way, and an error noted there)."""
+    m = _PLAIN_DATE.fullmatch(text)
+    month = _MONTHS.get(m[2].lower()) if m else None
+    if m is None or month is None or m[3] < "0100":  # two-digit years: the standard rules apply
+        return None
+    offset = int(m[8]) * 3600 + int(m[9]) * 60
+    try:
+        if not offset:  # "+0000", and "-0000" (no zone known): UTC either way here
+            return dt.datetime(int(m[3]), month, int(m[1]), int(m[4]), int(m[5]), int(m[6]), tzinfo=dt.UTC)
+        offset = -offset if m[7] == "-" else offset
+        zone = _ZONES.get(offset) or _ZONES.setdefault(offset, dt.timezone(dt.timedelta(seconds=offset)))
+        return dt.datetime(int(m[3]), month, int(m[1]), int(m[4]), int(m[5]), int(m[6]), tzinfo=zone)
+    except ValueError:  # a day or an hour out of range: the standard way says so
+        return None
+
+
 def _date(value: str | None, notes: list[str]) -> str | None:
     if not value:
         return None
-    try:
-        when = email.utils.parsedate_to_datetime(decode_header(value))
-    except (ValueError, TypeError, IndexError, OverflowError):
-        notes.append("unreadable Date header")
-        return None
+    text = decode_header(value)
+    when = _plain_date(text)
+    if when is None:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (ValueError, TypeError, IndexError, OverflowError):
+            notes.append("unreadable Date header")
+            return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     try:
