@@ -211,3 +211,13 @@ def test_a_mail_merge_four_at_once_is_the_same_and_resumes_after_its_preview(pai
     assert (rest.resumed, rest.drafted, rest.written) == (3, 6, 9) and many.engine.peak == 4
     assert merge_rows(tmp_path / "four.csv") == reference and one.written == 9
     assert [s["row"] for s in rest.skipped] == [s["row"] for s in one.skipped] and len(rest.skipped) == 1
+
+
+def test_nothing_to_draft_loads_no_model(paired, monkeypatch):
+    import assistant.drafting.drafts as drafts_module
+
+    def no_model(*_args, **_kwargs):
+        raise AssertionError("the model was resolved with nothing to draft")
+
+    monkeypatch.setattr(drafts_module, "engine_settings", no_model)
+    assert draft_many(paired, iter(()), lambda job, result: None, width=4) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import json
 import logging
 import random
@@ -354,6 +355,11 @@ def draft_many(
     on the CPU, where several cost as much as one after another). At width 1 each draft runs as :func:`draft`.
     Several at once give the same drafts where the floating-point sums allow (see the engine's notes).
     """
+    pending = iter(jobs)
+    first = next(pending, None)
+    if first is None:  # nothing to draft (a merge run again when done): no model loaded for it
+        return 1
+    jobs = itertools.chain([first], pending)
     settings, _adapter = engine_settings(db, common.get("model"), common.get("adapter"))
     if backend is None:
         backend = LlamaBackend(settings)
