@@ -109,6 +109,28 @@ def test_threads_and_gpu_layers_are_stored_where_drafting_reads_them(page, db):
     assert page.threads.text().startswith("Automatic")
 
 
+def test_the_widths_are_stored_where_labelling_and_batches_read_them(page, db):
+    from fakes import FakeBackend, FakeParallel
+
+    from assistant.drafting.drafts import drafting_engine
+
+    class Widening(FakeBackend):
+        def parallel(self, width=None):
+            return FakeParallel(self, width or 5)
+
+    page.label_width.setValue(4)
+    page.draft_width.setValue(2)
+    tasks.writer(page.workspace).wait()
+    assert (get_setting(db, "label_width"), get_setting(db, "draft_width")) == (4, 2)
+    assert drafting_engine(db, Widening()).width == 2  # what batch, merge and eval will use
+    page.label_width.setValue(0)  # "Automatic"
+    page.draft_width.setValue(0)
+    tasks.writer(page.workspace).wait()
+    assert get_setting(db, "label_width") is None and get_setting(db, "draft_width") is None
+    assert page.draft_width.text().startswith("Automatic")
+    assert drafting_engine(db, Widening()).width == 5  # the engine's own choice
+
+
 def test_adapters_are_listed_and_the_choice_is_stored(qtbot, data_home, qsettings, db, tmp_path):
     for name in ("style-a", "style-b"):
         register(db, data_home, name, tmp_path / f"{name}.gguf", BASE, {"lora_r": 8}, {"eval_loss": 1.5},

@@ -1,14 +1,16 @@
 """The Settings page: the model (with its GGUF metadata), the Models panel (the recommended models and what
-they need here), threads and GPU layers, the adapter in use, the data folder, and privacy (the network guard's
-state, and forgetting everything).
+they need here), threads and GPU layers, how many emails are labelled and drafts written at once, the adapter in
+use, the data folder, and privacy (the network guard's state, and forgetting everything).
 
-Settings are stored in the store's settings table under the keys drafting reads (``model_path``,
-``adapter``, ``n_threads``, ``n_gpu_layers``), through the same core calls as ``mailvoice model`` and
-``mailvoice use``. The data folder is an app preference (QSettings): it cannot live inside itself.
+Settings are stored in the store's settings table under the keys drafting and labelling read (``model_path``,
+``adapter``, ``n_threads``, ``n_gpu_layers``, ``label_width``, ``draft_width``), through the same core calls as
+``mailvoice model`` and ``mailvoice use``. The data folder is an app preference (QSettings): it cannot live
+inside itself.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +35,7 @@ from PySide6.QtWidgets import (
 
 from assistant import netguard
 from assistant.drafting.backend import default_threads
+from assistant.drafting.drafts import WIDTH_KEY as DRAFT_WIDTH
 from assistant.drafting.models import choose_model, current_model, model_info
 from assistant.errors import MailvoiceError
 from assistant.forget import ForgetReport, forget
@@ -44,6 +47,7 @@ from assistant.paths import foreign_entries, is_data_folder
 from assistant.store.adapters import list_adapters, use_adapter
 from assistant.store.db import get_setting, set_setting
 from assistant.workspace import Workspace
+from trainer.pairs.build import WIDTH_KEY as LABEL_WIDTH
 
 DATA_DIR_KEY = "data_dir"  # QSettings key: the data folder chosen here, used from the next start
 
@@ -72,6 +76,8 @@ def _load(ws: Workspace) -> dict[str, Any]:
         "problem": problem,
         "n_threads": get_setting(db, "n_threads"),
         "n_gpu_layers": get_setting(db, "n_gpu_layers"),
+        LABEL_WIDTH: get_setting(db, LABEL_WIDTH),
+        DRAFT_WIDTH: get_setting(db, DRAFT_WIDTH),
         "adapters": list_adapters(db),
     }
 
@@ -162,11 +168,25 @@ class SettingsPage(QWidget):
         self.gpu_layers.setSpecialValueText("Automatic (all, when llama.cpp has GPU support)")
         self.threads.valueChanged.connect(lambda v: self.save("n_threads", v or None))
         self.gpu_layers.valueChanged.connect(lambda v: self.save("n_gpu_layers", None if v < 0 else v))
+        # Several sequences at once on one model: labelling and batches of drafts (merge, evaluation).
+        self.label_width, self.draft_width = QSpinBox(), QSpinBox()
+        for spin, key in ((self.label_width, LABEL_WIDTH), (self.draft_width, DRAFT_WIDTH)):
+            spin.setRange(0, 16)
+            spin.setSpecialValueText("Automatic (by model size and memory)")
+            spin.valueChanged.connect(functools.partial(self._save_width, key))
         form = QFormLayout(box)
         form.addRow("CPU &threads:", self.threads)
         form.addRow("&GPU layers:", self.gpu_layers)
-        form.addRow(QLabel("0 GPU layers runs on the CPU only. Changes apply to the next draft."))
+        form.addRow("Emails &labelled at once:", self.label_width)
+        form.addRow("Drafts &written at once:", self.draft_width)
+        note = QLabel("0 GPU layers runs on the CPU only. Several at once pays where the model is large or on a "
+                      "GPU; a small model on the CPU is fastest one at a time. Changes apply to the next draft.")
+        note.setWordWrap(True)
+        form.addRow(note)
         return box
+
+    def _save_width(self, key: str, value: int) -> None:
+        self.save(key, value or None)
 
     def _adapter_box(self) -> QGroupBox:
         box = QGroupBox("Your style (adapter)")
@@ -235,7 +255,8 @@ class SettingsPage(QWidget):
         self.show_model(loaded["info"])
         if loaded["problem"]:
             self.model_message.setText(loaded["problem"])
-        for spin, value in ((self.threads, loaded["n_threads"]), (self.gpu_layers, loaded["n_gpu_layers"])):
+        for spin, value in ((self.threads, loaded["n_threads"]), (self.gpu_layers, loaded["n_gpu_layers"]),
+                            (self.label_width, loaded[LABEL_WIDTH]), (self.draft_width, loaded[DRAFT_WIDTH])):
             spin.blockSignals(True)
             spin.setValue(spin.minimum() if value is None else int(value))
             spin.blockSignals(False)
