@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -27,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from trainer import jobs, preflight  # noqa: E402
 from trainer.config import TrainConfig  # noqa: E402
 from trainer.data import load_examples  # noqa: E402
-from trainer.pairs.build import ESTIMATE_AFTER, ESTIMATE_AGAIN  # noqa: E402
+from trainer.pairs.build import BuildProgress, BuildReport, _progress  # noqa: E402
 from trainer.shapes import shape_of  # noqa: E402
 
 
@@ -36,22 +37,17 @@ def _ratio(estimate: float | None, took: float) -> str:
 
 
 def replay_pairs(work: Path) -> float | None:
-    """The last estimate ``pairs build`` makes with this version's rule, from each email's labelling time."""
+    """The last estimate ``pairs build`` makes with this version's rule (its own progress code, fed each email's
+    labelling time in the order labelled)."""
     import sqlite3
 
     db = sqlite3.connect(f"file:{work / 'data' / 'mailvoice.db'}?mode=ro", uri=True)
     times = [row[0] for row in db.execute("SELECT seconds FROM pair_cache ORDER BY rowid")]
     db.close()
-    estimate, total = None, len(times)
-    for done in range(1, total + 1):
-        so_far = times[:done]
-        steady = so_far[1:] or so_far
-        first = done == min(ESTIMATE_AFTER, total) and estimate is None
-        if first or (estimate is not None and done < total and sum(so_far) >= ESTIMATE_AGAIN):
-            estimate = sum(so_far) + sum(steady) / len(steady) * (total - done)
-            if not first:
-                break
-    return estimate
+    state, report = BuildProgress("start", 0, len(times), 0, 0, 0.0), BuildReport()
+    for done in range(1, len(times) + 1):
+        _progress(lambda _p: None, state, times[:done], report, time.perf_counter())
+    return report.estimate_seconds
 
 
 def check(work: Path, rate: float) -> str:

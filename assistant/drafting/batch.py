@@ -205,60 +205,74 @@ def batch(
     total = scan.count
     started = time.perf_counter()
     report = BatchReport(str(out), total, 0, 0.0)
-    finished: dict[int, list[Any]] = {}  # rows drafted, by their place in the file, until written
-    nxt = [0]  # the place in the file of the next row to write
 
-    def jobs() -> Iterator[DraftJob]:
-        for k, (line, instruction) in enumerate(iter_instructions(instructions, scan)):
-            if instruction is None:
-                report.skipped.append({"line": line, "reason": _too_long()})
-                progress(BatchProgress(report.written + len(report.skipped), total, time.perf_counter() - started))
-                finished[k] = []
-                continue
-            yield DraftJob(instruction, tag=(k, line))
+    def tell() -> None:
+        progress(BatchProgress(report.written + len(report.skipped), total, time.perf_counter() - started))
 
     with csv_writer(out, excel) as (writer, f):
         writer.writerow(BATCH_COLUMNS)
 
-        def flush(everything: bool = False) -> None:
-            """Write the drafted rows that follow the last one written; with ``everything``, all drafted rows."""
-            while nxt[0] in finished:
-                row = finished.pop(nxt[0])
-                if row:
-                    writer.writerow(row)
-                nxt[0] += 1
-            if everything:  # a stop: rows finished ahead of one that never will be
-                for k in sorted(finished):
-                    if row := finished.pop(k):
-                        writer.writerow(row)
+        def write(row: list[Any] | None) -> None:  # None: a line skipped
+            if row is not None:
+                writer.writerow(row)
+                report.draft_ids.append(row[2])
+                if row[-1]:
+                    report.incomplete.append(row[2])
             f.flush()
+
+        rows = InOrder(write)  # rows in the file's order, however the drafts finish
+
+        def jobs() -> Iterator[DraftJob]:
+            for k, (line, instruction) in enumerate(iter_instructions(instructions, scan)):
+                if instruction is None:
+                    report.skipped.append({"line": line, "reason": _too_long()})
+                    rows.put(k, None)
+                    tell()
+                    continue
+                yield DraftJob(instruction, tag=(k, line))
 
         def done(job: DraftJob, result: DraftResult | PromptError) -> None:
             k, line = job.tag
             if isinstance(result, PromptError):  # this instruction only (too long for the context window, ...)
                 report.skipped.append({"line": line, "reason": str(result)})
-                finished[k] = []
+                rows.put(k, None)
             else:
                 d = result.drafts[0]
-                flag = d.incomplete.code if d.incomplete else ""
-                finished[k] = [job.instruction, d.text, d.id, result.model, result.adapter or "",
-                               round(result.seconds, 2), flag]  # fmt: skip
                 report.written += 1
-                report.draft_ids.append(d.id)
-                if flag:
-                    report.incomplete.append(d.id)
-            flush()
-            progress(BatchProgress(report.written + len(report.skipped), total, time.perf_counter() - started))
+                rows.put(k, [job.instruction, d.text, d.id, result.model, result.adapter or "",
+                             round(result.seconds, 2), d.incomplete.code if d.incomplete else ""])  # fmt: skip
+            tell()
 
         progress(BatchProgress(0, total, 0.0))
         try:
             report.width = draft_many(db, jobs(), done, backend=backend, width=width, cancel=cancel, **options)
         except Cancelled:
             report.cancelled = True
-        flush(everything=True)
+            rows.rest()  # drafts finished ahead of one that never will be
     report.skipped.sort(key=lambda s: s["line"])
     report.seconds = time.perf_counter() - started
     return report
+
+
+class InOrder:
+    """Results numbered 0, 1, 2... in the order of their input, handed to ``write`` in that order however they
+    finish (several drafts at once end out of order): each as soon as every one before it is in."""
+
+    def __init__(self, write: Callable[[Any], None]):
+        self.write = write
+        self.waiting: dict[int, Any] = {}
+        self.next = 0
+
+    def put(self, k: int, item: Any) -> None:
+        self.waiting[k] = item
+        while self.next in self.waiting:
+            self.write(self.waiting.pop(self.next))
+            self.next += 1
+
+    def rest(self) -> None:
+        """Hand over, in order, what is still waiting for an earlier result that will not come (a stop)."""
+        for k in sorted(self.waiting):
+            self.write(self.waiting.pop(k))
 
 
 def _too_long() -> str:

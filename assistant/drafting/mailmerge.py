@@ -27,7 +27,7 @@ from typing import Any
 import sqlite_utils
 
 from assistant.drafting.backend import Backend, Cancel
-from assistant.drafting.batch import BATCH_COLUMNS, BatchProgress, BatchReport, csv_writer
+from assistant.drafting.batch import BATCH_COLUMNS, BatchProgress, BatchReport, InOrder, csv_writer
 from assistant.drafting.drafts import DraftJob, DraftResult, draft_many
 from assistant.drafting.examples import recipient_mail
 from assistant.drafting.merge_csv import (
@@ -163,90 +163,74 @@ def mail_merge(
             time.perf_counter() - started, report.resumed, report.drafted, result)  # fmt: skip
         progress(state)
 
-    finished: dict[int, tuple[Row, dict[str, Any] | None]] = {}  # rows done, by place, until written
-    nxt = [0]  # the place of the next row to write
     limit_left = [limit]  # rows still to hand out before the preview's limit
-
-    def jobs() -> Iterator[DraftJob]:
-        """Every row to draft, in order; skipped rows and rows an earlier run drafted are done at once."""
-        for k, row in enumerate(iter_rows(recipients, used)):
-            if row.problem:
-                report.skipped.append({"line": row.line, "row": row.row, "reason": row.problem})
-                finished[k] = row, None
-                continue
-            if limit_left[0] is not None:
-                if limit_left[0] <= 0:
-                    return
-                limit_left[0] -= 1
-            earlier = done.get(row.row)
-            if earlier is not None:
-                report.resumed += 1
-                finished[k] = row, earlier
-                continue
-            text = " ".join(fill(instruction, row, recipients).split())
-            yield DraftJob(text, {"to": row.to or None, "to_name": row.to_name or None,
-                                  "about": about(row, recipients, used),
-                                  "origin": {"merge": key, "row": row.row}}, (k, row))  # fmt: skip
-
     writing = csv_writer(out, excel) if out is not None else nullcontext((None, None))
     with writing as (writer, f):
         if writer is not None:
             writer.writerow(MERGE_COLUMNS)
         tell()
 
-        def flush() -> None:
-            """Write the finished rows that follow the last one written, in the file's order."""
-            while nxt[0] in finished:
-                row, result = finished.pop(nxt[0])
-                nxt[0] += 1
-                state.done += 1
-                if result is None:  # skipped
-                    tell()
+        def write(entry: tuple[Row, dict[str, Any] | None]) -> None:
+            row, result = entry
+            state.done += 1
+            if result is None:  # skipped
+                tell()
+                return
+            result = _finish(db, result, row)
+            _write(writer, f, result)
+            report.written += 1
+            report.draft_ids.append(result["draft_id"])
+            report.results.append(result)
+            report.known_recipients += result["known_recipient"] == "yes"
+            if result["incomplete"]:
+                report.incomplete.append(result["draft_id"])
+            tell(result)
+
+        rows = InOrder(write)  # rows in the file's order, however the drafts finish
+
+        def jobs() -> Iterator[DraftJob]:
+            """Every row to draft, in order; skipped rows and rows an earlier run drafted are written at once."""
+            for k, row in enumerate(iter_rows(recipients, used)):
+                if row.problem:
+                    report.skipped.append({"line": row.line, "row": row.row, "reason": row.problem})
+                    rows.put(k, (row, None))
                     continue
-                result = _finish(db, result, row)
-                _write(writer, f, result)
-                report.written += 1
-                report.draft_ids.append(result["draft_id"])
-                report.results.append(result)
-                report.known_recipients += result["known_recipient"] == "yes"
-                if result["incomplete"]:
-                    report.incomplete.append(result["draft_id"])
-                tell(result)
+                if limit_left[0] is not None:
+                    if limit_left[0] <= 0:
+                        return
+                    limit_left[0] -= 1
+                earlier = done.get(row.row)
+                if earlier is not None:
+                    report.resumed += 1
+                    rows.put(k, (row, earlier))
+                    continue
+                text = " ".join(fill(instruction, row, recipients).split())
+                yield DraftJob(text, {"to": row.to or None, "to_name": row.to_name or None,
+                                      "about": about(row, recipients, used),
+                                      "origin": {"merge": key, "row": row.row}}, (k, row))  # fmt: skip
 
         def drafted(job: DraftJob, result: DraftResult | PromptError) -> None:
             k, row = job.tag
             if isinstance(result, PromptError):  # this row only (too long for the context window, ...)
                 report.skipped.append({"line": row.line, "row": row.row, "reason": str(result)})
-                finished[k] = row, None
+                rows.put(k, (row, None))
                 if limit_left[0] is not None:
                     limit_left[0] += 1  # the preview's rows are rows written: the next one takes its place
-            else:
-                d = result.drafts[0]
-                report.drafted += 1
-                finished[k] = row, {"draft_id": d.id, "instruction": job.instruction, "text": d.text,
-                                    "model": result.model, "adapter": result.adapter or "",
-                                    "seconds": round(result.seconds, 2),
-                                    "incomplete": d.incomplete.code if d.incomplete else "", "subject": d.subject,
-                                    "to": row.to}  # fmt: skip
-            flush()
+                return
+            d = result.drafts[0]
+            report.drafted += 1
+            rows.put(k, (row, {"draft_id": d.id, "instruction": job.instruction, "text": d.text,
+                               "model": result.model, "adapter": result.adapter or "",
+                               "seconds": round(result.seconds, 2), "incomplete": d.incomplete.code if d.incomplete
+                               else "", "subject": d.subject, "to": row.to}))  # fmt: skip
 
         try:
-            report.width = draft_many(db, _flushing(jobs(), flush), drafted, backend=backend, width=width,
-                                      cancel=cancel, **options)  # fmt: skip
+            report.width = draft_many(db, jobs(), drafted, backend=backend, width=width, cancel=cancel, **options)
         except Cancelled:  # the rows drafted but not yet written are in the store: the next run writes them
             report.cancelled = True
-        flush()
         report.skipped.sort(key=lambda s: s["line"])
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _flushing(jobs: Iterator[DraftJob], flush: Callable[[], None]) -> Iterator[DraftJob]:
-    """``jobs``, writing what is ready before each next one is asked for (rows resumed or skipped need no model)."""
-    for job in jobs:
-        flush()
-        yield job
-    flush()
 
 
 def _same_file(a: str | Path, b: str | Path) -> bool:
