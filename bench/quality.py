@@ -135,21 +135,38 @@ def by_instruction(work: Path) -> str:
 
 def lengths(work: Path) -> str:
     """Per configuration of the last ``eval --ablations``: the median over emails of draft words / real words
-    (``length_ratio`` in the tables is the corpus ratio, all draft words / all real words), and how many drafts
-    fall within 0.8–1.25 of their email's length, and how many have no message (empty, or only a greeting or a
-    sign-off, as ``check_draft`` says), as a Markdown table."""
+    (``length_ratio`` in the tables is the corpus ratio, all draft words / all real words), the median of draft
+    words / the words the draft was asked for (the user's usual length, as drafting chose it for that email),
+    how many drafts fall within 0.8–1.25 of their email's length, and how many have no message (empty, or only a
+    greeting or a sign-off, as ``check_draft`` says), as a Markdown table."""
     import statistics
 
     from assistant.drafting.incomplete import check_draft
+    from assistant.drafting.length import usual_length
+    from assistant.store.db import open_store
+    from trainer.prompts import held_out_ids, request_for
 
     report = json.loads(Path(json.loads((work / "eval.json").read_text())["json_path"]).read_text())
-    lines = ["| configuration | median length ratio | drafts within 0.8–1.25 | no message |", "|---|---|---|---|"]
+    db = open_store(work / "data")
+    held_out = held_out_ids(db)
+    asked = {}
+    for item in report["rows"][0]["items"]:
+        pair = db["pairs"].get(item["pair_id"])
+        request = request_for(db, pair["message_id"], pair["input"])
+        asked[item["pair_id"]] = usual_length(db, request.to, request.reply is not None, exclude=held_out).words
+    lines = [
+        "| configuration | median length ratio | median draft / words asked for | drafts within 0.8–1.25 "
+        "| no message |",
+        "|---|---|---|---|---|",
+    ]
     for row in report["rows"]:
         ratios = [len(x["draft"].split()) / max(1, len(x["real"].split())) for x in row["items"]]
+        to_asked = [len(x["draft"].split()) / asked[x["pair_id"]] for x in row["items"]]
         inside = sum(0.8 <= r <= 1.25 for r in ratios)
         flags = [check_draft(x["draft"]) for x in row["items"]]
         hollow = sum(f is not None and f.code in ("empty", "signoff_only") for f in flags)
-        lines.append(f"| {row['label']} | {statistics.median(ratios):.2f} | {inside} of {len(ratios)} | {hollow} |")
+        lines.append(f"| {row['label']} | {statistics.median(ratios):.2f} | {statistics.median(to_asked):.2f} "
+                     f"| {inside} of {len(ratios)} | {hollow} |")  # fmt: skip
     return "\n".join(lines)
 
 

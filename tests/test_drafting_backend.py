@@ -8,6 +8,7 @@ from fakes import FakeBackend
 
 from assistant.drafting import backend as backend_module
 from assistant.drafting.backend import (
+    HOLD,
     PUSH_AT_AIM,
     PUSH_AT_TWICE,
     CloseNear,
@@ -107,12 +108,46 @@ def _step(closer: CloseNear, ids: list[int]) -> np.ndarray:
     return closer(np.array(ids), np.zeros(len(TEXTS), dtype=np.float32))
 
 
-def test_before_the_aim_nothing_is_pushed_even_at_a_sentence_or_line_end():
-    closer = _close_near(aim=4)
+def test_between_the_floor_and_the_aim_nothing_is_pushed_even_at_a_sentence_or_line_end():
+    closer = _close_near(aim=10)  # floor: 6 tokens
     prompt = [2, 2, 2]
-    assert not _step(closer, prompt).any()  # the first call carries the prompt alone
+    _step(closer, prompt)
+    body = prompt + [2, 2, 2, 2, 2, 2]
     for written in ([3], [3, 1], [3, 1, 2]):
-        assert not _step(closer, prompt + written).any()
+        assert not _step(closer, body + written).any()
+
+
+def test_before_the_floor_the_end_is_held_back_and_a_closing_word_once_a_sentence_is_said():
+    closer = _close_near(aim=20)
+    prompt = [2, 2]
+    assert _step(closer, prompt).tolist() == [-HOLD, 0, 0, 0, 0, 0, 0]  # no empty reply
+    greeting = _step(closer, prompt + [2, 6])  # "Hi Ana,\n": "Thanks for…" may open the reply
+    assert greeting[0] == -HOLD and greeting[4] == 0
+    mid_sentence = _step(closer, prompt + [2, 6, 2])
+    assert mid_sentence[0] == -HOLD and mid_sentence[4] == 0
+    said = _step(closer, prompt + [2, 6, 2, 3])  # a sentence ends, its line not yet
+    assert said[0] == -HOLD and said[4] == 0
+    at_line_start = _step(closer, prompt + [2, 6, 2, 3, 1])
+    assert at_line_start[[0, 4]].tolist() == [-HOLD, -HOLD] and at_line_start[[1, 2, 3]].tolist() == [0, 0, 0]
+    assert _step(closer, prompt + [2, 6, 2, 3, 1, 1])[4] == -HOLD  # a blank line: still a line start
+    assert _step(closer, prompt + [2, 6, 2, 3, 1, 1, 2])[4] == 0
+
+
+def test_a_closing_word_that_comes_all_the_same_lifts_the_hold():
+    closer = _close_near(aim=20)
+    prompt = [2]
+    for n in range(4):  # the prompt, then "word.\n" a token at a time
+        _step(closer, prompt + [2, 3, 1][:n])
+    assert not _step(closer, prompt + [2, 3, 1, 4]).any()  # "Best": a sign-off, perhaps with a name not the user's
+    assert not _step(closer, prompt + [2, 3, 1, 4, 6]).any()
+
+
+def test_no_floor_for_a_tiny_aim_and_the_hold_ends_at_the_floor():
+    assert _close_near(aim=1).floor == 0
+    closer = _close_near(aim=10)
+    _step(closer, [2])
+    assert _step(closer, [2] + [2] * 5)[0] == -HOLD
+    assert _step(closer, [2] + [2] * 6)[0] == 0
 
 
 def test_past_the_aim_a_sentence_end_pushes_a_line_break_and_a_line_end_pushes_the_close():

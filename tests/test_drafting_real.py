@@ -8,7 +8,7 @@ import mailgen as gen
 import pytest
 
 from assistant.drafting import LlamaBackend, draft, embedded_model_path, engine_settings, export_drafts
-from assistant.drafting.backend import EngineSettings, GenerationParams
+from assistant.drafting.backend import FLOOR, EngineSettings, GenerationParams
 from assistant.drafting.drafts import list_drafts
 from assistant.drafting.models import ModelError
 from assistant.errors import Cancelled
@@ -109,3 +109,15 @@ def test_a_reply_past_its_aim_closes_at_a_line_end_instead_of_running_to_the_bud
     assert backend.count_tokens(long) >= 280  # the model alone runs to the budget
     assert 40 <= backend.count_tokens(short) < 120
     assert long.startswith(short.split("\n")[0])  # the same reply until the aim, then closed
+
+
+def test_a_reply_that_would_sign_off_early_is_held_back_until_the_floor():
+    backend = LlamaBackend(EngineSettings(model_path=str(embedded_model_path()), n_ctx=1024))
+    messages = [{"role": "user", "content": "Write a two-sentence email to Bob thanking him for the budget numbers. "
+                                            "Sign it Best, Alex"}]  # fmt: skip
+    free = "".join(backend.stream(messages, GenerationParams(max_tokens=300, seed=5, temperature=0.0)))
+    aimed = GenerationParams(max_tokens=300, seed=5, temperature=0.0, aim_tokens=120, closings=("Best,",))
+    held = "".join(backend.stream(messages, aimed))
+    said = free[: free.rindex("Best")].rstrip()  # the model alone signs off after this
+    assert backend.count_tokens(free) < int(120 * FLOOR)
+    assert held.startswith(said) and backend.count_tokens(held) >= int(120 * FLOOR)  # more said, then the close

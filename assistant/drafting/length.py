@@ -2,8 +2,9 @@
 
 A draft's length is a number of words said in the prompt ("Length: about 60 words"), the point past which the model
 is brought to a close at its next sentence and line end (``Length.aim_tokens``: small models and adapters write on
-well past a number they are told), and the room given to the model (its token budget). Without a choice it is the
-user's usual length for that kind of email (a reply or a new email), to that person, else to their organisation,
+well past a number they are told, and before part of it is written a sign-off is held back, as some stop after
+two sentences; see ``backend.CloseNear``), and the room given to the model (its token budget). Without a choice it
+is the user's usual length for that kind of email (a reply or a new email), to that person, else to their organisation,
 else to anyone: the median of their own emails, rounded to a step a person would say. The same words describe each
 training email's real length, so an adapter learns to follow the number. ``short``/``medium``/``long`` are fixed
 lengths that override it.

@@ -13,7 +13,8 @@ from typing import Any
 from assistant.errors import MailvoiceError
 from trainer.pairs.build import model_identity
 
-EVAL_VERSION = 2  # bump when what a cached evaluation draft depends on changes in code (2: recipient and length)
+# Bump when what a cached evaluation draft depends on changes in code (2: recipient and length; 3: the floor).
+EVAL_VERSION = 3
 
 
 class EvalError(MailvoiceError):
