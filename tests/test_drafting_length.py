@@ -5,7 +5,16 @@ from __future__ import annotations
 import itertools
 import json
 
-from assistant.drafting.length import CHOICES, TOKENS_PER_WORD, Length, of_email, rounded, usual_length
+from assistant.drafting.length import (
+    CHOICES,
+    CLOSE_TOKENS,
+    MIN_AIM_SHARE,
+    TOKENS_PER_WORD,
+    Length,
+    of_email,
+    rounded,
+    usual_length,
+)
 from assistant.drafting.prompting import build_prompt
 from assistant.drafting.voice import Voice
 
@@ -30,7 +39,10 @@ def add(db, words: int, *, to=ROSA, reply=False, sent=1) -> int:
 def test_a_draft_is_brought_to_a_close_before_its_words_run_out_leaving_room_to_sign_off():
     for words in (20, 60, 250):
         aim = Length(words, "chosen").aim_tokens
-        assert words < aim < words * TOKENS_PER_WORD < Length(words, "chosen").max_tokens(4096)
+        assert aim < words * TOKENS_PER_WORD < Length(words, "chosen").max_tokens(4096)
+    # the room is what ending a sentence and signing off take, the same for a long draft as for a short one
+    assert [words * TOKENS_PER_WORD - Length(words, "chosen").aim_tokens for words in (60, 250)] == [CLOSE_TOKENS] * 2
+    assert Length(20, "chosen").aim_tokens == int(20 * TOKENS_PER_WORD * MIN_AIM_SHARE)  # a short one keeps half
 
 
 def test_lengths_are_rounded_to_what_a_person_would_say():
