@@ -133,12 +133,12 @@ def by_instruction(work: Path) -> str:
     return "\n".join(lines) + f"\n\nOf all {len(methods)} pairs: {shares}."
 
 
-def lengths(work: Path) -> str:
-    """Per configuration of the last ``eval --ablations``: the median over emails of draft words / real words
-    (``length_ratio`` in the tables is the corpus ratio, all draft words / all real words), the median of draft
-    words / the words the draft was asked for (the user's usual length, as drafting chose it for that email),
-    how many drafts fall within 0.8–1.25 of their email's length, and how many have no message (empty, or only a
-    greeting or a sign-off, as ``check_draft`` says), as a Markdown table."""
+def length_stats(work: Path) -> dict[str, dict]:
+    """Per configuration of the last ``eval --ablations`` (by label): the median over emails of draft words / real
+    words (``ratio``; ``length_ratio`` in the tables is the corpus ratio, all draft words / all real words), the
+    median of draft words / the words the draft was asked for (``asked``: the user's usual length, as drafting
+    chose it for that email), how many drafts fall within 0.8–1.25 of their email's length (``inside`` of ``n``),
+    and how many have no message (``hollow``: empty, or only a greeting or a sign-off, as ``check_draft`` says)."""
     import statistics
 
     from assistant.drafting.incomplete import check_draft
@@ -154,19 +154,56 @@ def lengths(work: Path) -> str:
         pair = db["pairs"].get(item["pair_id"])
         request = request_for(db, pair["message_id"], pair["input"])
         asked[item["pair_id"]] = usual_length(db, request.to, request.reply is not None, exclude=held_out).words
+    stats = {}
+    for row in report["rows"]:
+        ratios = [len(x["draft"].split()) / max(1, len(x["real"].split())) for x in row["items"]]
+        flags = [check_draft(x["draft"]) for x in row["items"]]
+        stats[row["label"]] = {
+            "ratio": statistics.median(ratios),
+            "asked": statistics.median(len(x["draft"].split()) / asked[x["pair_id"]] for x in row["items"]),
+            "inside": sum(0.8 <= r <= 1.25 for r in ratios),
+            "n": len(ratios),
+            "hollow": sum(f is not None and f.code in ("empty", "signoff_only") for f in flags),
+        }
+    return stats
+
+
+def lengths(work: Path) -> str:
+    """:func:`length_stats` as a Markdown table."""
     lines = [
         "| configuration | median length ratio | median draft / words asked for | drafts within 0.8–1.25 "
         "| no message |",
         "|---|---|---|---|---|",
     ]
-    for row in report["rows"]:
-        ratios = [len(x["draft"].split()) / max(1, len(x["real"].split())) for x in row["items"]]
-        to_asked = [len(x["draft"].split()) / asked[x["pair_id"]] for x in row["items"]]
-        inside = sum(0.8 <= r <= 1.25 for r in ratios)
-        flags = [check_draft(x["draft"]) for x in row["items"]]
-        hollow = sum(f is not None and f.code in ("empty", "signoff_only") for f in flags)
-        lines.append(f"| {row['label']} | {statistics.median(ratios):.2f} | {statistics.median(to_asked):.2f} "
-                     f"| {inside} of {len(ratios)} | {hollow} |")  # fmt: skip
+    for label, s in length_stats(work).items():
+        lines.append(f"| {label} | {s['ratio']:.2f} | {s['asked']:.2f} | {s['inside']} of {s['n']} | {s['hollow']} |")
+    return "\n".join(lines)
+
+
+def against(work: Path, before: Path) -> str:
+    """Per configuration, the evaluation in ``before`` (the same pairs and adapter, evaluated by another version)
+    → the one in ``work``: bleu and MAUVE with their 95% intervals, the median length ratio, the median draft /
+    words asked for and the drafts within 0.8–1.25 of their email's length, as a Markdown table."""
+    results = [json.loads((w / "eval.json").read_text()) for w in (before, work)]
+    stats = [length_stats(w) for w in (before, work)]
+    lines = [
+        "| configuration (emails) | bleu | mauve | median length ratio | median draft / words asked for "
+        "| drafts within 0.8–1.25 |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def score(row: dict, metric: str) -> str:
+        lo, hi = row["intervals"][metric]
+        return f"{row[metric]:.3f} ({lo:.3f}–{hi:.3f})"
+
+    for old, new in zip(*(r["rows"] for r in results), strict=True):
+        label = new["label"]
+        was, now = stats[0][label], stats[1][label]
+        lines.append(
+            f"| {label} ({new['n']}) | {score(old, 'bleu')} → {score(new, 'bleu')} "
+            f"| {score(old, 'mauve')} → {score(new, 'mauve')} | {was['ratio']:.2f} → {now['ratio']:.2f} "
+            f"| {was['asked']:.2f} → {now['asked']:.2f} | {was['inside']} → {now['inside']} of {now['n']} |"
+        )
     return "\n".join(lines)
 
 
@@ -213,6 +250,12 @@ def main() -> None:
         help="print bleu on model-written vs fallback instructions (of WORK/eval.json's report) and stop",
     )
     ap.add_argument("--lengths", action="store_true", help="print each configuration's median length ratio and stop")
+    ap.add_argument(
+        "--against",
+        type=Path,
+        metavar="BEFORE",
+        help="print BEFORE's evaluation (a copy of WORK evaluated by another version) next to WORK's and stop",
+    )
     args = ap.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -224,6 +267,9 @@ def main() -> None:
         return
     if args.lengths:
         print(lengths(work))
+        return
+    if args.against:
+        print(against(work, args.against.resolve()))
         return
     if args.instructions:
         print(sample_instructions(work, args.instructions))
