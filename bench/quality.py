@@ -143,7 +143,6 @@ def length_stats(work: Path) -> dict[str, dict]:
     import statistics
 
     from assistant.drafting.incomplete import check_draft
-    from assistant.drafting.length import usual_length
     from assistant.store.db import open_store
     from trainer.prompts import held_out_ids, request_for
 
@@ -154,7 +153,7 @@ def length_stats(work: Path) -> dict[str, dict]:
     for item in report["rows"][0]["items"]:
         pair = db["pairs"].get(item["pair_id"])
         request = request_for(db, pair["message_id"], pair["input"])
-        asked[item["pair_id"]] = usual_length(db, request.to, request.reply is not None, exclude=held_out).words
+        asked[item["pair_id"]] = request.length(db, held_out).words
     stats = {}
     for row in report["rows"]:
         ratios = [len(x["draft"].split()) / max(1, len(x["real"].split())) for x in row["items"]]

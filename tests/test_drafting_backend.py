@@ -125,12 +125,13 @@ def test_before_the_floor_the_end_is_held_back_and_a_closing_word_once_a_sentenc
     assert greeting[0] == -HOLD and greeting[4] == 0
     mid_sentence = _step(closer, prompt + [2, 6, 2])
     assert mid_sentence[0] == -HOLD and mid_sentence[4] == 0
-    said = _step(closer, prompt + [2, 6, 2, 3])  # a sentence ends, its line not yet
-    assert said[0] == -HOLD and said[4] == 0
+    # A sentence ends, its line not yet: "Best" with no space before it is a sign-off run on ("today.Best,Jeff")
+    said = _step(closer, prompt + [2, 6, 2, 3])
+    assert said[[0, 4]].tolist() == [-HOLD, -HOLD] and said[[1, 2, 3]].tolist() == [0, 0, 0]
     at_line_start = _step(closer, prompt + [2, 6, 2, 3, 1])
     assert at_line_start[[0, 4]].tolist() == [-HOLD, -HOLD] and at_line_start[[1, 2, 3]].tolist() == [0, 0, 0]
     assert _step(closer, prompt + [2, 6, 2, 3, 1, 1])[4] == -HOLD  # a blank line: still a line start
-    assert _step(closer, prompt + [2, 6, 2, 3, 1, 1, 2])[4] == 0
+    assert _step(closer, prompt + [2, 6, 2, 3, 1, 1, 2])[4] == 0  # within a sentence: no sign-off can begin
 
 
 def test_a_closing_word_that_comes_all_the_same_lifts_the_hold():
@@ -140,6 +141,15 @@ def test_a_closing_word_that_comes_all_the_same_lifts_the_hold():
         _step(closer, prompt + [2, 3, 1][:n])
     assert not _step(closer, prompt + [2, 3, 1, 4]).any()  # "Best": a sign-off, perhaps with a name not the user's
     assert not _step(closer, prompt + [2, 3, 1, 4, 6]).any()
+
+
+def test_a_sign_off_run_on_after_a_sentence_lifts_the_hold_too():
+    closer = _close_near(aim=20)
+    prompt = [2]
+    for n in range(3):  # the prompt, then "word." a token at a time
+        _step(closer, prompt + [2, 3][:n])
+    assert not _step(closer, prompt + [2, 3, 4]).any()  # "word.Best": the writer's way of signing off
+    assert not _step(closer, prompt + [2, 3, 4, 6]).any()
 
 
 def test_no_floor_for_a_tiny_aim_and_the_hold_ends_at_the_floor():

@@ -17,6 +17,7 @@ from assistant.drafting.length import (
 )
 from assistant.drafting.prompting import build_prompt
 from assistant.drafting.voice import Voice
+from trainer.prompts import request_for
 
 ROSA = ("Rosa Alvarez", "rosa@properties.example.net")
 MARCUS = ("Marcus Webb", "marcus@properties.example.net")
@@ -64,6 +65,20 @@ def test_the_usual_length_is_per_person_and_kind_then_organisation_then_everyone
     # Hiding the emails being scored leaves one reply, too few to learn from, here or anywhere: the default.
     assert usual_length(db, ROSA[1], reply=True, exclude=replies[:2]) == Length(120, "default")
     assert usual_length(db, ROSA[1], reply=True, choice="long") == Length(CHOICES["long"], "chosen")
+
+
+def test_evaluation_asks_a_reply_for_a_replys_length_when_the_email_answered_is_not_stored(db):
+    for w in (18, 22, 20):
+        add(db, w, reply=True)
+    for w in (140, 160, 150):  # new emails to Rosa: far longer
+        add(db, w)
+    held = add(db, 25, reply=True)  # answers an email the archive does not hold: no reply block to show
+    request = request_for(db, db["messages"].get(held)["message_id"], "")
+    assert request.reply is None and request.to == ROSA[1] and request.answers
+    assert request.length(db, (held,)) == Length(20, "to this person")
+    new = add(db, 150)
+    request = request_for(db, db["messages"].get(new)["message_id"], "")
+    assert request.length(db, (new,)) == Length(150, "to this person")
 
 
 def test_with_no_mail_of_the_users_the_default_is_used(db):

@@ -315,11 +315,13 @@ class CloseNear:
     and not before the line after it (the name comes there): a pushed closing word must not start a second
     sign-off.
 
-    Before ``FLOOR`` of the aim it holds the close back instead: the end of the turn, and a closing word at the
-    start of a line once a sentence has been said ("…today.\n" then "Best"; not "Hi Ana,\n" then "Thanks
-    for…", a reply's usual opening). A reply whose writer signs off all the same is let go: the hold is lifted
-    at its closing word, so a sign-off with a name not the user's still ends the reply. Between the floor and
-    the aim it does nothing.
+    Before ``FLOOR`` of the aim it holds the close back instead: the end of the turn, and a closing word where a
+    sign-off could begin once a sentence has been said: at the start of a line ("…today.\n" then "Best"; not
+    "Hi Ana,\n" then "Thanks for…", a reply's usual opening), or straight after the sentence's end, for writers
+    whose mail runs the sign-off on ("…today.Best,Jeff": the closing word's token there is the line-start one,
+    with no space before it; within a sentence the word has a space and is another token). A reply whose writer
+    signs off all the same is let go: the hold is lifted at its closing word, so a sign-off with a name not the
+    user's still ends the reply. Between the floor and the aim it does nothing.
 
     Args:
         aim: tokens the reply should have.
@@ -342,7 +344,7 @@ class CloseNear:
         self.held_openers = sorted(self.openers)
         self.holding = True  # until the floor, or a closing word that came all the same
         self.said = False  # a sentence has ended (before that, "Hi Ana,\nThanks for…" is an opening)
-        self.at_line_start = False  # the next token starts a line, and a sentence has been said
+        self.at_signoff_point = False  # a sentence has been said, and the next token starts a line or follows one
 
     def push(self, written: int) -> float:
         over = min(1.0, max(0.0, (written - self.aim) / self.aim))
@@ -374,15 +376,17 @@ class CloseNear:
         return scores
 
     def _hold(self, written: int, token: int, scores: Any) -> None:
-        """Before the floor: hold back the end, and a closing word at a line start once a sentence is said."""
+        """Before the floor: hold back the end, and a closing word where a sign-off could begin once a sentence is
+        said (a line start, or right after a sentence's end)."""
         last = self.text_of(token) if written else ""  # the first call's last token is the prompt's
-        if self.at_line_start and token in self.openers:
+        if self.at_signoff_point and token in self.openers:
             self.holding = False  # a sign-off begun all the same: let it end
             return
-        self.said = self.said or bool(last.strip() and _SENTENCE_END.search(last))
-        self.at_line_start = self.said and last.endswith("\n")
+        ends_sentence = bool(last.strip() and _SENTENCE_END.search(last))
+        self.said = self.said or ends_sentence
+        self.at_signoff_point = self.said and (last.endswith("\n") or ends_sentence)
         scores[self.end] -= HOLD
-        if self.at_line_start:
+        if self.at_signoff_point:
             scores[self.held_openers] -= HOLD
 
 

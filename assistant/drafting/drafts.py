@@ -27,6 +27,7 @@ from assistant.drafting.backend import Backend, Cancel, GenerationParams, LlamaB
 from assistant.drafting.corrections import capture
 from assistant.drafting.guard import RETRIES, CopyGuard, GuardReport, notice, timed_check
 from assistant.drafting.incomplete import Incomplete, check_draft
+from assistant.drafting.length import Length
 from assistant.drafting.models import engine_settings
 from assistant.drafting.parallel import Completion, Job, Parallel, chosen_engine
 from assistant.drafting.postprocess import StreamCleaner, cut_spans, extract_subject, signoff_end
@@ -129,7 +130,7 @@ def draft(
     reply_context: ReplyContext | None = None,
     to: str | None = None,
     tone: str | None = None,
-    length: str | None = None,
+    length: str | Length | None = None,
     adapter: str | None = None,
     examples: bool = True,
     exclude_examples: Iterable[int] = (),
@@ -153,7 +154,8 @@ def draft(
         reply_context: an email to answer that is neither stored nor in a file (evaluation's pair inputs).
         to: the recipient's address: their name, and mail the user sent them, shape the draft.
         tone: free text ("friendly", "formal").
-        length: short, medium or long; None: the user's usual length for this recipient and kind of email.
+        length: short, medium or long, a :class:`Length` (evaluation's), or None: the user's usual length
+            for this recipient and kind of email.
         adapter: a registered adapter's name, ``"none"``, or None for the one chosen with ``mailvoice use``.
         examples: show the user's similar past emails to the model.
         exclude_examples: message ids never shown as examples.
@@ -211,7 +213,7 @@ def _prepare(
     reply_context: ReplyContext | None = None,
     to: str | None = None,
     tone: str | None = None,
-    length: str | None = None,
+    length: str | Length | None = None,
     adapter: str | None = None,
     examples: bool = True,
     exclude_examples: Iterable[int] = (),
@@ -270,7 +272,7 @@ def _prepare(
         "instruction": instruction.strip(),
         "reply": reply,
         "recipient": to or "",
-        "request": {"tone": tone, "length": length, "to": to},
+        "request": {"tone": tone, "length": length.words if isinstance(length, Length) else length, "to": to},
         "save": save,
         "on_saved": on_saved,
         "origin": origin,

@@ -122,7 +122,8 @@ def _draft_row(
             clock.pending -= 1
             continue
         request = request_for(db, pair.message_id, pair.input, f"pair {pair.id}")
-        jobs.append(DraftJob(pair.instruction, {"reply_context": request.reply, "to": request.to}, (pair, digest)))
+        options = {"reply_context": request.reply, "to": request.to, "length": request.length(db, held_out)}
+        jobs.append(DraftJob(pair.instruction, options, (pair, digest)))
     if cached:
         clock.tell("draft", config.label)
     last = [time.perf_counter()]
