@@ -17,7 +17,14 @@ from assistant.drafting.prompting import (
     reply_from_file,
     reply_from_store,
 )
-from assistant.drafting.voice import Voice, first_name, greeting_pattern, learn_voice, signoff_pattern
+from assistant.drafting.voice import (
+    Voice,
+    first_name,
+    greeting_pattern,
+    learn_voice,
+    run_on_signoff,
+    signoff_pattern,
+)
 from assistant.store.fts import index_pending
 from assistant.store.recipients import index_recipients_pending
 
@@ -80,6 +87,24 @@ def test_signoff_patterns():
     assert signoff_pattern(["See you then.", "Thanks!", "Alex"]) == "Thanks!\nAlex"
     assert signoff_pattern(["See you then.", "-Alex"]) == "-Alex"
     assert signoff_pattern(["See you then.", "The end of the report is attached."]) is None
+
+
+def test_a_sign_off_run_on_after_the_last_sentence_is_one_too():
+    assert run_on_signoff("My number is 415.782.7822.Best,Jeff") == "Best,Jeff"  # line breaks lost on the way
+    assert run_on_signoff("Got it, see you then.Thanks!") == "Thanks!"
+    assert run_on_signoff("Let's talk.Best regards,Jeff Johnson") == "Best regards,Jeff Johnson"
+    assert run_on_signoff("done. Thanks Bob") is None  # with a space it may be a sentence
+    assert run_on_signoff("It was the best,Jeff said") is None
+    assert run_on_signoff("Thanks.") is None  # the whole email, not a sign-off after one
+    assert run_on_signoff("ok.Thanks for the note today") is None
+
+
+def test_learn_voice_finds_a_run_on_sign_off_in_mail_without_line_breaks(db):
+    for i in range(4):
+        add(db, f"Here they are.  Please let me know you got number {i}.Best,Jeff")
+    voice = learn_voice(db)
+    assert voice.signoff == "Best,Jeff"
+    assert voice.closings() == ("Best,Jeff",)  # its first token ("Best") is what a draft is held back from early
 
 
 def test_learn_voice_counts_only_the_users_own_mail(db):

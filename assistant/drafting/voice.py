@@ -104,6 +104,20 @@ def signoff_pattern(lines: list[str]) -> str | None:
     return None
 
 
+# A sign-off run on after the last sentence with no space ("…my help.Best,Jeff"): mail whose line breaks were
+# lost on the way (a flattened export, some HTML-to-text conversions). With a space it could be a sentence
+# ("…done. Thanks Bob"), so only the run-on form counts.
+_RUN_ON = re.compile(
+    rf"[.!?…)\"'”’](?P<closing>(?i:{CLOSING_WORDS.pattern.lstrip('^')})[,!.]?(?:[ \t]?[A-Z][\w'-]*){{0,2}}[.!]?)\s*$"
+)
+
+
+def run_on_signoff(line: str) -> str | None:
+    """The sign-off run on at the end of ``line`` ("…my help.Best,Jeff" → "Best,Jeff"), or None."""
+    found = _RUN_ON.search(line.strip())
+    return found.group("closing") if found else None
+
+
 def learn_voice(db: sqlite_utils.Database, sample: int = SAMPLE) -> Voice:
     """Count the user's greetings and sign-offs over their recent sent mail (cached until mail changes)."""
     # New mail raises MAX(id) and `mailvoice me` changes the addresses: both O(1) to read, unlike a count
@@ -130,10 +144,9 @@ def learn_voice(db: sqlite_utils.Database, sample: int = SAMPLE) -> Voice:
         pattern = greeting_pattern(lines[0], names_to)
         if pattern:
             greetings[pattern] += 1
-        if len(lines) > 1:
-            closing = signoff_pattern(lines[1:])
-            if closing:
-                signoffs[closing] += 1
+        closing = (signoff_pattern(lines[1:]) if len(lines) > 1 else None) or run_on_signoff(lines[-1])
+        if closing:
+            signoffs[closing] += 1
     voice = Voice(emails=len(rows))
     voice.name = names.most_common(1)[0][0] if names else _name_from_address(load_me(db))
     voice.first_name = first_name(voice.name)
