@@ -154,6 +154,8 @@ def test_a_sign_off_run_on_after_a_sentence_lifts_the_hold_too():
 
 def test_no_floor_for_a_tiny_aim_and_the_hold_ends_at_the_floor():
     assert _close_near(aim=1).floor == 0
+    given = CloseNear(10, TEXTS.__getitem__, newline=1, end=[0], openers=[4], floor=8)
+    assert given.floor == 8 and CloseNear(10, TEXTS.__getitem__, 1, [0], [4], floor=30).floor == 10  # never past
     closer = _close_near(aim=10)
     _step(closer, [2])
     assert _step(closer, [2] + [2] * 5)[0] == -HOLD
@@ -199,5 +201,6 @@ def test_the_push_grows_with_the_overshoot_up_to_twice_the_aim():
 
 def test_generation_params_record_the_aim_and_closings_only_when_set():
     assert "aim_tokens" not in GenerationParams().to_json() and "closings" not in GenerationParams().to_json()
-    record = GenerationParams(aim_tokens=84, closings=("Best,",)).to_json()
-    assert record["aim_tokens"] == 84 and record["closings"] == ["Best,"]
+    record = GenerationParams(aim_tokens=84, floor_tokens=60, closings=("Best,",)).to_json()
+    assert record["aim_tokens"] == 84 and record["floor_tokens"] == 60 and record["closings"] == ["Best,"]
+    assert "floor_tokens" not in GenerationParams(aim_tokens=84).to_json()

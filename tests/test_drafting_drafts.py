@@ -92,6 +92,7 @@ def test_draft_streams_cleans_and_saves(mail):
     assert params["seed"] == 42 and params["tone"] == "friendly" and params["length"] == "short"
     assert params["max_tokens"] == Length(50, "chosen").max_tokens(2048)
     assert params["aim_tokens"] == fake.params[0].aim_tokens == Length(50, "chosen").aim_tokens < 50 * 1.4
+    assert params["floor_tokens"] == fake.params[0].floor_tokens == Length(50, "chosen").floor_tokens
     assert fake.params[0].closings == learn_voice(mail).closings() != ()  # the user's own sign-offs
     assert params["prompts"]["draft_system"] >= 1 and params["examples"]
     assert set(result.to_json()) >= {"drafts", "model", "adapter", "seconds", "tokens_per_second"}

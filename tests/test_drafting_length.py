@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 
+from assistant.drafting.backend import FLOOR
 from assistant.drafting.length import (
     CHOICES,
     CLOSE_TOKENS,
@@ -44,6 +45,15 @@ def test_a_draft_is_brought_to_a_close_before_its_words_run_out_leaving_room_to_
     # the room is what ending a sentence and signing off take, the same for a long draft as for a short one
     assert [words * TOKENS_PER_WORD - Length(words, "chosen").aim_tokens for words in (60, 250)] == [CLOSE_TOKENS] * 2
     assert Length(20, "chosen").aim_tokens == int(20 * TOKENS_PER_WORD * MIN_AIM_SHARE)  # a short one keeps half
+
+
+def test_a_sign_off_is_held_back_until_the_same_share_of_the_words_whatever_the_length():
+    for words in (20, 50, 120, 400):
+        length = Length(words, "chosen")
+        assert length.floor_tokens == min(int(words * TOKENS_PER_WORD * FLOOR), length.aim_tokens)
+    assert Length(50, "chosen").floor_tokens == int(50 * TOKENS_PER_WORD * FLOOR)
+    # of the aim it would be far less for a short draft (its aim leaves the same room to close as a long one's)
+    assert Length(50, "chosen").floor_tokens > Length(50, "chosen").aim_tokens * FLOOR + 10
 
 
 def test_lengths_are_rounded_to_what_a_person_would_say():

@@ -49,13 +49,15 @@ class GenerationParams:
     aim_tokens: int | None = None
     """The length the reply should have, in tokens: past it, the reply is brought to a close at its next
     sentence and line end (see :class:`CloseNear`). None: it ends where the model ends it, within ``max_tokens``."""
+    floor_tokens: int | None = None
+    """Before this many tokens the close is held back (see :class:`CloseNear`); None: ``FLOOR`` of the aim."""
     closings: tuple[str, ...] = ()
     """How the writer closes a message ("Best,", "Thanks,"): past ``aim_tokens`` these become likelier at a line
     start, as does the end of the turn."""
 
     def to_json(self) -> dict[str, Any]:
         out = {**self.__dict__, "stop": list(self.stop), "closings": list(self.closings)}
-        for name in ("grammar", "aim_tokens"):
+        for name in ("grammar", "aim_tokens", "floor_tokens"):
             if out[name] is None:
                 del out[name]  # most replies are free text, with no aim: keep their records as they were
         if not self.closings:
@@ -272,7 +274,9 @@ def logits_processors(llama: Any, params: GenerationParams, texts: TokenTexts | 
 
     texts = texts if texts is not None and texts.llama is llama else TokenTexts(llama)
     openers = [t for t in (texts.first_token(c) for c in params.closings) if t >= 0]
-    closer = CloseNear(params.aim_tokens, texts, texts.first_token("\n"), [llama.token_eos()], openers)
+    closer = CloseNear(
+        params.aim_tokens, texts, texts.first_token("\n"), [llama.token_eos()], openers, floor=params.floor_tokens
+    )
     return LogitsProcessorList([closer])
 
 
@@ -299,8 +303,8 @@ class TokenTexts:
 # reply runs from its aimed length to twice that: +4 makes a closing token about 50 times likelier, +12 all but
 # certain, so a reply that has said what it had to ends at once and one still mid-thought ends soon after.
 PUSH_AT_AIM, PUSH_AT_TWICE = 4.0, 12.0
-# Before FLOOR of the aim is written, the close is held back by HOLD (as much as the push at the aim draws it
-# on): adapters trained on little mail often sign off after two sentences where their writer says five.
+# Before FLOOR of the length asked for is written, the close is held back by HOLD (as much as the push at the
+# aim draws it on): adapters trained on little mail often sign off after two sentences where their writer says five.
 FLOOR, HOLD = 0.6, 4.0
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]”’]*\s*$")
 
@@ -315,7 +319,7 @@ class CloseNear:
     and not before the line after it (the name comes there): a pushed closing word must not start a second
     sign-off.
 
-    Before ``FLOOR`` of the aim it holds the close back instead: the end of the turn, and a closing word where a
+    Before ``floor`` tokens it holds the close back instead: the end of the turn, and a closing word where a
     sign-off could begin once a sentence has been said: at the start of a line ("…today.\n" then "Best"; not
     "Hi Ana,\n" then "Thanks for…", a reply's usual opening), or straight after the sentence's end, for writers
     whose mail runs the sign-off on ("…today.Best,Jeff": the closing word's token there is the line-start one,
@@ -329,16 +333,26 @@ class CloseNear:
         newline: the line-break token.
         end: the tokens that end the reply (the end of the turn).
         openers: the first tokens of the writer's closings ("Best", "Thanks").
+        floor: tokens before which the close is held back (drafting: ``FLOOR`` of the words asked for, see
+            ``Length.floor_tokens``); by default ``FLOOR`` of the aim.
     """
 
-    def __init__(self, aim: int, text_of: Callable[[int], str], newline: int, end: list[int], openers: list[int] = ()):
+    def __init__(
+        self,
+        aim: int,
+        text_of: Callable[[int], str],
+        newline: int,
+        end: list[int],
+        openers: list[int] = (),
+        floor: int | None = None,
+    ):
         self.aim = max(1, aim)
         self.text_of = text_of
         self.newline = newline
         self.end = sorted(set(end))
         self.openers = set(openers) - set(end)
         self.close = sorted(set(end) | self.openers)
-        self.floor = int(self.aim * FLOOR)
+        self.floor = min(self.aim, int(self.aim * FLOOR) if floor is None else floor)
         self.start: int | None = None
         self.lines_since_closing: int | None = None  # line ends since a closing word past the aim
         self.held_openers = sorted(self.openers)

@@ -455,6 +455,7 @@ def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callab
         seed=seed,
         stop=STOP,
         aim_tokens=prompt.length.aim_tokens if prompt.length else None,
+        floor_tokens=prompt.length.floor_tokens if prompt.length else None,
         closings=voice.closings(),
     )
     names = [voice.first_name, voice.name]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from assistant.drafting.backend import FLOOR
 from assistant.drafting.examples import recipient_mail
 
 CHOICES = {"short": 50, "medium": 120, "long": 250}  # words: what a choice asks for, whatever the user's habit
@@ -50,6 +51,14 @@ class Length:
         that finishing the sentence and signing off take."""
         tokens = self.words * TOKENS_PER_WORD
         return int(max(tokens * MIN_AIM_SHARE, tokens - CLOSE_TOKENS))
+
+    @property
+    def floor_tokens(self) -> int:
+        """Before this, a sign-off and the end of the reply are held back (``backend.CloseNear``): ``FLOOR`` of the
+        words' tokens. Of the aim, it would be least where it counts most: the aim of a short draft leaves the
+        same room for the close as a long one's, so a 50-word draft could sign off after 19 words. Never past
+        the aim."""
+        return min(self.aim_tokens, int(self.words * TOKENS_PER_WORD * FLOOR))
 
     def max_tokens(self, n_ctx: int) -> int:
         """The model's room: twice the words' tokens (a draft may run long and must not be cut), bounded."""
