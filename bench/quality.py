@@ -143,12 +143,15 @@ def length_stats(work: Path) -> dict[str, dict]:
     import statistics
 
     from assistant.drafting.incomplete import check_draft
+    from assistant.drafting.voice import learn_voice
     from assistant.store.db import open_store
     from trainer.prompts import held_out_ids, request_for
 
     report = json.loads(Path(json.loads((work / "eval.json").read_text())["json_path"]).read_text())
     db = open_store(work / "data")
     held_out = held_out_ids(db)
+    voice = learn_voice(db)
+    names = [voice.first_name, voice.name]
     asked = {}
     for item in report["rows"][0]["items"]:
         pair = db["pairs"].get(item["pair_id"])
@@ -157,7 +160,7 @@ def length_stats(work: Path) -> dict[str, dict]:
     stats = {}
     for row in report["rows"]:
         ratios = [len(x["draft"].split()) / max(1, len(x["real"].split())) for x in row["items"]]
-        flags = [check_draft(x["draft"]) for x in row["items"]]
+        flags = [check_draft(x["draft"], names=names) for x in row["items"]]
         stats[row["label"]] = {
             "ratio": statistics.median(ratios),
             "asked": statistics.median(len(x["draft"].split()) / asked[x["pair_id"]] for x in row["items"]),

@@ -284,6 +284,13 @@ def test_a_draft_that_is_only_a_sign_off_is_written_again_then_saved_with_its_fl
     assert result.notices == ["Draft 1 came out as only a greeting or a sign-off; it was written again."]
 
 
+def test_a_draft_that_is_only_the_users_name_is_written_again(mail):
+    name = learn_voice(mail).first_name
+    fake = FakeBackend(replies=[f"{name}.", "Hi Christian,\n\nThe slides are attached.\n\nBest,\nAlex"])
+    result = draft(mail, "send Christian the slides", backend=fake)
+    assert len(fake.params) == 2 and result.drafts[0].text.startswith("Hi Christian,")
+
+
 def test_a_draft_with_no_message_is_replaced_by_the_next_try_that_has_one(mail):
     fake = FakeBackend(replies=["Best regards,Jeff", "", "Hi Christian,\n\nThe slides are attached.\n\nBest,\nAlex"])
     result = draft(mail, "send Christian the slides", backend=fake)

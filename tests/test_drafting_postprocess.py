@@ -133,6 +133,16 @@ def test_unfinished_drafts_are_flagged_with_their_reason(text, instruction, hit_
     assert found.to_json() == {"code": code, "reason": REASONS[code]}
 
 
+def test_the_users_name_alone_is_a_sign_off_with_no_message():
+    names = ["Christian", "Christian König"]
+    for alone in ("Christian.", "Christian,", "-Christian", "Hi Anna,\n\nChristian König"):
+        assert check_draft(alone, names=names).code == "signoff_only"
+        assert check_draft(alone) is None or check_draft(alone).code != "signoff_only"  # without the names: unknown
+    assert check_draft("Agreed, ship it.\n\nChristian,", names=names) is None  # a message, then the name
+    assert check_draft("Agreed.", names=names) is None
+    assert check_draft("Anna.", names=names) is None  # a name, but not the user's
+
+
 @pytest.mark.parametrize(
     ("text", "instruction", "hit_limit"),
     [

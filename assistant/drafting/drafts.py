@@ -466,7 +466,7 @@ def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callab
     report = GuardReport()
     copied = timed_check(context["guard"], cleaner.text, report)
     examples_only = bool(copied) and all(c.from_examples for c in copied)
-    hollow, tries = _hollow(cleaner.text), 0
+    hollow, tries = _hollow(cleaner.text, names), 0
     rewrote_hollow = hollow
     while (copied or hollow) and tries < RETRIES:
         tries += 1
@@ -479,7 +479,7 @@ def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callab
         last = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
         count += last
         copied = timed_check(context["guard"], cleaner.text, report)
-        hollow = _hollow(cleaner.text)
+        hollow = _hollow(cleaner.text, names)
     text = cleaner.text
     if copied:
         report.removed = copied
@@ -505,7 +505,7 @@ def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callab
     }
     subject = extract_subject(cleaner.raw)
     # A stream yields about a token a chunk; counting the text again catches chunks that held several.
-    flag = check_draft(text, context["instruction"], hit_limit=max(chunks, last) >= params.max_tokens)
+    flag = check_draft(text, context["instruction"], hit_limit=max(chunks, last) >= params.max_tokens, names=names)
     if not context["save"]:
         result.drafts.append(SavedDraft(0, text, subject, report.to_json(), flag))
         return t_first
@@ -530,9 +530,9 @@ def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callab
     return t_first
 
 
-def _hollow(text: str) -> bool:
-    """The draft has no message: it is empty, or only a greeting or a sign-off."""
-    found = check_draft(text)
+def _hollow(text: str, names: list[str]) -> bool:
+    """The draft has no message: it is empty, or only a greeting or a sign-off (or the user's name alone)."""
+    found = check_draft(text, names=names)
     return found is not None and found.code in ("empty", "signoff_only")
 
 

@@ -9,6 +9,7 @@ again. :func:`check_draft` decides; :data:`REASONS` turns a stored flag back int
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
@@ -68,17 +69,25 @@ def describe(code: str | None) -> str:
     return REASONS.get(code, code) if code else ""
 
 
-def check_draft(text: str, instruction: str = "", *, hit_limit: bool = False) -> Incomplete | None:
+def check_draft(
+    text: str, instruction: str = "", *, hit_limit: bool = False, names: Iterable[str] = ()
+) -> Incomplete | None:
     """Whether ``text`` (a cleaned draft) looks unfinished, and why; None when it looks like a whole email.
 
     Args:
         instruction: what the draft was asked to do (a draft that only says it back is flagged).
         hit_limit: generation stopped because it reached the most tokens allowed.
+        names: the user's names: a last line that is one of them alone ("Christian.") is a sign-off too, so a
+            draft that is only that has no message (small models write the name and stop now and then).
     """
     lines = [line.strip() for line in text.strip().split("\n") if line.strip()]
     if not lines:
         return Incomplete("empty")
     body, signed = _body(lines)
+    if body and _is_name(body[-1], names):
+        body, signed = body[:-1], True
+        if not body:
+            return Incomplete("signoff_only")
     if not body:
         return Incomplete("signoff_only")
     if _repeats(instruction, body):
@@ -100,6 +109,12 @@ def _body(lines: list[str]) -> tuple[list[str], bool]:
     elif lines and _SIGNOFF.match(lines[-1]):
         lines, signed = lines[:-1], True
     return lines, signed
+
+
+def _is_name(line: str, names: Iterable[str]) -> bool:
+    """``line`` is one of ``names`` alone, as a sign-off writes it ("Christian.", "-Alex", "Jeff,")."""
+    bare = line.strip(" \t-–—~.,!").casefold()
+    return bool(bare) and any(bare == n.strip().casefold() for n in names if n and n.strip())
 
 
 def _words(text: str) -> list[str]:
