@@ -107,6 +107,17 @@ def test_learn_voice_finds_a_run_on_sign_off_in_mail_without_line_breaks(db):
     assert voice.closings() == ("Best,Jeff",)  # its first token ("Best") is what a draft is held back from early
 
 
+def test_the_users_name_alone_is_a_sign_off_too(db):
+    for i in range(3):
+        add(db, f"Here is number {i}, as promised.Alex")  # run on after the sentence
+        add(db, f"Hi Rosa,\n\nNumber {i} is in.\n\nAlex")  # on its own line
+    add(db, "Hi Rosa,\n\nNumber 7 is in.\n\nBest,\nAlex")
+    add(db, "See the report.Alexander")  # another word, not the name
+    voice = learn_voice(db)
+    assert voice.signoffs[0] == ("Alex", 6 / 8) and voice.signoff == "Alex"
+    assert voice.closings() == ("Alex", "Best,")
+
+
 def test_learn_voice_counts_only_the_users_own_mail(db):
     people = [("Rosa Alvarez", "rosa@x.test"), ("Kenji Watanabe", "kenji@x.test"), ("Raman, Priya", "p@x.test")]
     for i in range(6):

@@ -112,6 +112,9 @@ _RUN_ON = re.compile(
 )
 
 
+_SENTENCE_THEN_WORD = re.compile(r"[.!?…)\"'”’][-–—~]?[A-Z][\w'-]*[.!]?$")
+
+
 def run_on_signoff(line: str) -> str | None:
     """The sign-off run on at the end of ``line`` ("…my help.Best,Jeff" → "Best,Jeff"), or None."""
     found = _RUN_ON.search(line.strip())
@@ -134,6 +137,7 @@ def learn_voice(db: sqlite_utils.Database, sample: int = SAMPLE) -> Voice:
     names: Counter[str] = Counter()
     greetings: Counter[str] = Counter()
     signoffs: Counter[str] = Counter()
+    unsigned: list[str] = []  # last lines with no closing found: the name alone may be one
     for from_name, to_json, body in rows:
         if from_name:
             names[from_name.strip()] += 1
@@ -147,9 +151,16 @@ def learn_voice(db: sqlite_utils.Database, sample: int = SAMPLE) -> Voice:
         closing = (signoff_pattern(lines[1:]) if len(lines) > 1 else None) or run_on_signoff(lines[-1])
         if closing:
             signoffs[closing] += 1
+        elif len(lines) > 1 or _SENTENCE_THEN_WORD.search(lines[-1]):
+            unsigned.append(lines[-1].strip())
     voice = Voice(emails=len(rows))
     voice.name = names.most_common(1)[0][0] if names else _name_from_address(load_me(db))
     voice.first_name = first_name(voice.name)
+    if voice.first_name:  # the name alone signs off too: "…\nAlex", "…facility.Kay"
+        alone = re.compile(rf"(?:^|[.!?…)\"'”’])[-–—~]?[ \t]?{re.escape(voice.first_name)}[.!]?$")
+        signoffs[voice.first_name] += sum(bool(alone.search(line)) for line in unsigned)
+        if not signoffs[voice.first_name]:
+            del signoffs[voice.first_name]
     voice.greetings = _shares(greetings, len(rows))
     voice.signoffs = _shares(signoffs, len(rows))
     voice.greeting = _habit(voice.greetings, len(rows))
