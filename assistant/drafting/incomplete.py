@@ -83,11 +83,7 @@ def check_draft(
     lines = [line.strip() for line in text.strip().split("\n") if line.strip()]
     if not lines:
         return Incomplete("empty")
-    body, signed = _body(lines)
-    if body and _is_name(body[-1], names):
-        body, signed = body[:-1], True
-        if not body:
-            return Incomplete("signoff_only")
+    body, signed = _body(lines, names)
     if not body:
         return Incomplete("signoff_only")
     if _repeats(instruction, body):
@@ -99,14 +95,17 @@ def check_draft(
     return Incomplete("mid_sentence") if _unfinished(body[-1]) else None
 
 
-def _body(lines: list[str]) -> tuple[list[str], bool]:
-    """The lines between the greeting and the sign-off, and whether there was a sign-off."""
+def _body(lines: list[str], names: Iterable[str] = ()) -> tuple[list[str], bool]:
+    """The lines between the greeting and the sign-off (a closing, and a name after it, or one of the user's
+    ``names`` alone), and whether there was a sign-off."""
     if _GREETING.match(lines[0]):
         lines = lines[1:]
     signed = False
     if len(lines) >= 2 and _NAME_LINE.match(lines[-1]) and _SIGNOFF.match(lines[-2]):
         lines, signed = lines[:-2], True
     elif lines and _SIGNOFF.match(lines[-1]):
+        lines, signed = lines[:-1], True
+    if lines and _is_name(lines[-1], names):
         lines, signed = lines[:-1], True
     return lines, signed
 

@@ -110,8 +110,8 @@ def signoff_pattern(lines: list[str]) -> str | None:
 _RUN_ON = re.compile(
     rf"[.!?…)\"'”’](?P<closing>(?i:{CLOSING_WORDS.pattern.lstrip('^')})[,!.]?(?:[ \t]?[A-Z][\w'-]*){{0,2}}[.!]?)\s*$"
 )
-
-
+# A one-line email ending in a word run on after its last sentence ("…facility.Kay"): perhaps the name alone as
+# a sign-off, known only once the user's name is.
 _SENTENCE_THEN_WORD = re.compile(r"[.!?…)\"'”’][-–—~]?[A-Z][\w'-]*[.!]?$")
 
 
@@ -158,9 +158,9 @@ def learn_voice(db: sqlite_utils.Database, sample: int = SAMPLE) -> Voice:
     voice.first_name = first_name(voice.name)
     if voice.first_name:  # the name alone signs off too: "…\nAlex", "…facility.Kay"
         alone = re.compile(rf"(?:^|[.!?…)\"'”’])[-–—~]?[ \t]?{re.escape(voice.first_name)}[.!]?$")
-        signoffs[voice.first_name] += sum(bool(alone.search(line)) for line in unsigned)
-        if not signoffs[voice.first_name]:
-            del signoffs[voice.first_name]
+        count = sum(bool(alone.search(line)) for line in unsigned)
+        if count:
+            signoffs[voice.first_name] = count  # no other pattern is a bare name: signoff_pattern's has a dash
     voice.greetings = _shares(greetings, len(rows))
     voice.signoffs = _shares(signoffs, len(rows))
     voice.greeting = _habit(voice.greetings, len(rows))
