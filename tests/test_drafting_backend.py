@@ -11,6 +11,7 @@ from assistant.drafting.backend import (
     HOLD,
     PUSH_AT_AIM,
     PUSH_AT_TWICE,
+    SIGN_OFF_TOKENS,
     CloseNear,
     EngineSettings,
     GenerationParams,
@@ -97,11 +98,11 @@ def test_threads_follow_the_cpus_the_process_may_use(monkeypatch, cpus, threads)
 
 # --- bringing a reply to a close near its aimed length -----------------------------------------------------
 
-TEXTS = {0: "<end>", 1: "\n", 2: " word", 3: ".", 4: "Best", 5: '?"', 6: ",\n"}
+TEXTS = {0: "<end>", 1: "\n", 2: " word", 3: ".", 4: "Best", 5: '?"', 6: ",\n", 7: " Best"}
 
 
 def _close_near(aim: int = 4) -> CloseNear:
-    return CloseNear(aim, TEXTS.__getitem__, newline=1, end=[0], openers=[4])
+    return CloseNear(aim, TEXTS.__getitem__, newline=1, end=[0], openers=[4], spaced=[7])
 
 
 def _step(closer: CloseNear, ids: list[int]) -> np.ndarray:
@@ -120,7 +121,7 @@ def test_between_the_floor_and_the_aim_nothing_is_pushed_even_at_a_sentence_or_l
 def test_before_the_floor_the_end_is_held_back_and_a_closing_word_once_a_sentence_is_said():
     closer = _close_near(aim=20)
     prompt = [2, 2]
-    assert _step(closer, prompt).tolist() == [-HOLD, 0, 0, 0, 0, 0, 0]  # no empty reply
+    assert _step(closer, prompt).tolist() == [-HOLD, 0, 0, 0, 0, 0, 0, 0]  # no empty reply
     greeting = _step(closer, prompt + [2, 6])  # "Hi Ana,\n": "Thanks for…" may open the reply
     assert greeting[0] == -HOLD and greeting[4] == 0
     mid_sentence = _step(closer, prompt + [2, 6, 2])
@@ -150,6 +151,19 @@ def test_a_sign_off_run_on_after_a_sentence_lifts_the_hold_too():
         _step(closer, prompt + [2, 3][:n])
     assert not _step(closer, prompt + [2, 3, 4]).any()  # "word.Best": the writer's way of signing off
     assert not _step(closer, prompt + [2, 3, 4, 6]).any()
+
+
+def test_a_closing_word_after_a_sentence_and_a_space_is_held_back_and_lifts_the_hold():
+    closer = _close_near(aim=20)
+    prompt = [2]
+    for n in range(3):  # the prompt, then " word." a token at a time
+        _step(closer, prompt + [2, 3][:n])
+    assert _step(closer, prompt + [2, 3])[7] == -HOLD  # "…today. Best,Jeff" after two sentences: held back
+    assert _step(closer, prompt + [2, 3, 2])[7] == 0  # within a sentence " Best" is a word like another
+    closer = _close_near(aim=20)
+    for n in range(3):
+        _step(closer, prompt + [2, 3][:n])
+    assert not _step(closer, prompt + [2, 3, 7]).any()  # it came all the same: the writer signs off
 
 
 def test_no_floor_for_a_tiny_aim_and_the_hold_ends_at_the_floor():
@@ -190,6 +204,44 @@ def test_once_a_sign_off_begins_only_the_end_is_pushed_and_not_before_the_name_l
     after_name = _step(closer, signed + [6, 2, 1])  # "Alex\n": now only the end
     assert after_name[0] > 0 and after_name[4] == 0 and after_name[1] == 0
     assert not _step(closer, signed + [6, 2, 3]).any()  # no line break pushed inside a sign-off
+
+
+def _feed(closer: CloseNear, prompt: list[int], written: list[int]) -> np.ndarray:
+    """The scores after ``written``, given to ``closer`` a token at a time as llama.cpp does."""
+    for n in range(len(written) + 1):
+        scores = _step(closer, prompt + written[:n])
+    return scores
+
+
+def test_past_the_aim_a_closing_word_within_a_line_does_not_begin_a_sign_off():
+    # "… today. Best wishes to the team." past the aim: its sentence end still draws a line break
+    assert _feed(_close_near(aim=4), [2], [2, 2, 3, 7, 2, 2, 3])[1] > 0
+
+
+def test_past_the_aim_a_line_begun_with_a_closing_word_that_runs_on_is_a_sentence():
+    body = [2, 2, 3, 1, 4]  # past the aim, a line begins "Thanks…"
+    assert not _feed(_close_near(aim=4), [2], body + [2] * (SIGN_OFF_TOKENS - 1) + [3]).any()  # a sign-off's line
+    sentence = body + [2] * SIGN_OFF_TOKENS + [3]  # "Thanks for bringing this up, and I'm looking…."
+    assert _feed(_close_near(aim=4), [2], sentence)[1] > 0  # a sentence: its end draws a line break again
+    assert _feed(_close_near(aim=4), [2], sentence + [1])[[0, 4]].min() > 0  # and the line's end the close
+
+
+def test_a_spaced_closing_word_is_one_token_or_none():
+    class Vocab:  # " Best" is one token, " Sincerely" starts " Since"
+        pieces = {" Best": [11], " Since": [12], "re": [13], "ly": [14], ",": [15], "Best": [21]}
+
+        def tokenize(self, data, add_bos=False, special=False):
+            text, ids = data.decode(), []
+            while text:
+                piece = max((p for p in self.pieces if text.startswith(p)), key=len)
+                ids += self.pieces[piece]
+                text = text[len(piece) :]
+            return ids
+
+    texts = backend_module.TokenTexts(Vocab())
+    assert texts.word_token("Best,") == 11 and texts.word_token("Best regards,") == 11
+    assert texts.word_token("Sincerely,") == -1 and texts.word_token("") == -1 and texts.word_token(",") == -1
+    assert texts.first_token("Best,") == 21
 
 
 def test_the_push_grows_with_the_overshoot_up_to_twice_the_aim():

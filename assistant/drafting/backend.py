@@ -274,8 +274,15 @@ def logits_processors(llama: Any, params: GenerationParams, texts: TokenTexts | 
 
     texts = texts if texts is not None and texts.llama is llama else TokenTexts(llama)
     openers = [t for t in (texts.first_token(c) for c in params.closings) if t >= 0]
+    spaced = [t for t in (texts.word_token(c) for c in params.closings) if t >= 0]
     closer = CloseNear(
-        params.aim_tokens, texts, texts.first_token("\n"), [llama.token_eos()], openers, floor=params.floor_tokens
+        params.aim_tokens,
+        texts,
+        texts.first_token("\n"),
+        [llama.token_eos()],
+        openers,
+        floor=params.floor_tokens,
+        spaced=spaced,
     )
     return LogitsProcessorList([closer])
 
@@ -298,6 +305,16 @@ class TokenTexts:
         ids = self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
         return int(ids[0]) if ids else -1
 
+    def word_token(self, text: str) -> int:
+        """The token of ``text``'s first word after a space (" Best"), where that is a single token; else -1
+        (" Sincerely" starts " Since": holding that back would hold back sentences)."""
+        words = text.split()
+        if not words:
+            return -1
+        word = words[0].rstrip(",.!:;")
+        ids = self.llama.tokenize(f" {word}".encode(), add_bos=False, special=False) if word else []
+        return int(ids[0]) if len(ids) == 1 else -1
+
 
 # Past the aim, the push on the close (added to its logits) grows from the first to the second figure as the
 # reply runs from its aimed length to twice that: +4 makes a closing token about 50 times likelier, +12 all but
@@ -306,6 +323,9 @@ PUSH_AT_AIM, PUSH_AT_TWICE = 4.0, 12.0
 # Before FLOOR of the length asked for is written, the close is held back by HOLD (as much as the push at the
 # aim draws it on): adapters trained on little mail often sign off after two sentences where their writer says five.
 FLOOR, HOLD = 0.6, 4.0
+# A sign-off's first line ("Best regards,", "Thanks again!", "Cheers, Jeff") is a few tokens; one that runs on past
+# this after its closing word is a sentence ("Thanks for bringing this up, and I'm looking forward to…").
+SIGN_OFF_TOKENS = 8
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]”’]*\s*$")
 
 
@@ -325,7 +345,14 @@ class CloseNear:
     whose mail runs the sign-off on ("…today.Best,Jeff": the closing word's token there is the line-start one,
     with no space before it; within a sentence the word has a space and is another token). A reply whose writer
     signs off all the same is let go: the hold is lifted at its closing word, so a sign-off with a name not the
-    user's still ends the reply. Between the floor and the aim it does nothing.
+    user's still ends the reply. A closing word also comes within a line, after a sentence and a space
+    ("…today. Best,Jeff": ``spaced``, another token again); it is held back and lifts the hold the same way, but
+    past the aim it does not count as a sign-off begun: "…today. Thanks for…" is more often a sentence. Between
+    the floor and the aim it does nothing.
+
+    Past the aim, a line begun with a closing word that runs on past ``SIGN_OFF_TOKENS`` is a sentence, not a
+    sign-off ("Thanks for bringing this up, and I'm looking forward to…"): from there the close is drawn on
+    again as before it, at the line's next sentence end.
 
     Args:
         aim: tokens the reply should have.
@@ -335,6 +362,7 @@ class CloseNear:
         openers: the first tokens of the writer's closings ("Best", "Thanks").
         floor: tokens before which the close is held back (drafting: ``FLOOR`` of the words asked for, see
             ``Length.floor_tokens``); by default ``FLOOR`` of the aim.
+        spaced: the same closing words after a space (" Best"), where each is a single token.
     """
 
     def __init__(
@@ -345,6 +373,7 @@ class CloseNear:
         end: list[int],
         openers: list[int] = (),
         floor: int | None = None,
+        spaced: list[int] = (),
     ):
         self.aim = max(1, aim)
         self.text_of = text_of
@@ -355,7 +384,9 @@ class CloseNear:
         self.floor = min(self.aim, int(self.aim * FLOOR) if floor is None else floor)
         self.start: int | None = None
         self.lines_since_closing: int | None = None  # line ends since a closing word past the aim
-        self.held_openers = sorted(self.openers)
+        self.closing_tokens = 0  # on the closing word's line
+        self.spaced = set(spaced) - set(end)
+        self.held_openers = sorted(self.openers | self.spaced)
         self.holding = True  # until the floor, or a closing word that came all the same
         self.said = False  # a sentence has ended (before that, "Hi Ana,\nThanks for…" is an opening)
         self.at_signoff_point = False  # a sentence has been said, and the next token starts a line or follows one
@@ -375,9 +406,13 @@ class CloseNear:
         if written < self.aim:
             return scores
         token = int(input_ids[-1])
-        if self.lines_since_closing is None and token in self.openers:
-            self.lines_since_closing = 0  # a sign-off has begun: its line, the name's, then the end
         last = self.text_of(token)
+        if self.lines_since_closing is None and token in self.openers:
+            self.lines_since_closing, self.closing_tokens = 0, 0  # a sign-off has begun: its line, the name's, the end
+        elif self.lines_since_closing == 0 and not last.endswith("\n"):
+            self.closing_tokens += 1
+            if self.closing_tokens > SIGN_OFF_TOKENS:
+                self.lines_since_closing = None  # a sentence that began with a closing word
         if last.endswith("\n"):
             if self.lines_since_closing is None:
                 scores[self.close] += self.push(written)
@@ -393,7 +428,7 @@ class CloseNear:
         """Before the floor: hold back the end, and a closing word where a sign-off could begin once a sentence is
         said (a line start, or right after a sentence's end)."""
         last = self.text_of(token) if written else ""  # the first call's last token is the prompt's
-        if self.at_signoff_point and token in self.openers:
+        if self.at_signoff_point and (token in self.openers or token in self.spaced):
             self.holding = False  # a sign-off begun all the same: let it end
             return
         ends_sentence = bool(last.strip() and _SENTENCE_END.search(last))
