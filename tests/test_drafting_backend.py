@@ -239,7 +239,8 @@ def test_a_spaced_closing_word_is_one_token_or_none():
             return ids
 
     texts = backend_module.TokenTexts(Vocab())
-    assert texts.word_token("Best,") == 11 and texts.word_token("Best regards,") == 11
+    assert texts.word_token("Best,") == 11 and texts.word_token("Best,Jeff") == 11 and texts.word_token("Best") == 11
+    assert texts.word_token("Best regards,") == -1  # a word that does not close by itself: " All the best"
     assert texts.word_token("Sincerely,") == -1 and texts.word_token("") == -1 and texts.word_token(",") == -1
     assert texts.first_token("Best,") == 21
 

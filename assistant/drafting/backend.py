@@ -306,13 +306,13 @@ class TokenTexts:
         return int(ids[0]) if ids else -1
 
     def word_token(self, text: str) -> int:
-        """The token of ``text``'s first word after a space (" Best"), where that is a single token; else -1
-        (" Sincerely" starts " Since": holding that back would hold back sentences)."""
-        words = text.split()
-        if not words:
+        """The token of a closing's first word after a space (" Best"), where that word closes by itself
+        ("Best,Jeff", "Thanks,", "Kay"; not "All the best", "Thank you": " All" and " Thank" begin sentences)
+        and is a single token (" Sincerely" starts " Since"); else -1."""
+        word = _CLOSING_WORD.match(text.strip())
+        if not word:
             return -1
-        word = words[0].rstrip(",.!:;")
-        ids = self.llama.tokenize(f" {word}".encode(), add_bos=False, special=False) if word else []
+        ids = self.llama.tokenize(f" {word.group(1)}".encode(), add_bos=False, special=False)
         return int(ids[0]) if len(ids) == 1 else -1
 
 
@@ -327,6 +327,7 @@ FLOOR, HOLD = 0.6, 4.0
 # this after its closing word is a sentence ("Thanks for bringing this up, and I'm looking forward to…").
 SIGN_OFF_TOKENS = 8
 _SENTENCE_END = re.compile(r"[.!?…][\"')\]”’]*\s*$")
+_CLOSING_WORD = re.compile(r"([^\W\d_]+)(?:[^\w\s]|$)")  # a word, then punctuation or nothing: "Best,", "Kay"
 
 
 class CloseNear:
@@ -362,7 +363,8 @@ class CloseNear:
         openers: the first tokens of the writer's closings ("Best", "Thanks").
         floor: tokens before which the close is held back (drafting: ``FLOOR`` of the words asked for, see
             ``Length.floor_tokens``); by default ``FLOOR`` of the aim.
-        spaced: the same closing words after a space (" Best"), where each is a single token.
+        spaced: the closing words that close by themselves ("Best,", "Kay"), after a space (" Best"), where each is
+            a single token (``TokenTexts.word_token``).
     """
 
     def __init__(
