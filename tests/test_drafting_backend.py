@@ -223,7 +223,8 @@ def test_past_the_aim_a_line_begun_with_a_closing_word_that_runs_on_is_a_sentenc
     assert not _feed(_close_near(aim=4), [2], body + [2] * (SIGN_OFF_TOKENS - 1) + [3]).any()  # a sign-off's line
     sentence = body + [2] * SIGN_OFF_TOKENS + [3]  # "Thanks for bringing this up, and I'm looking…."
     assert _feed(_close_near(aim=4), [2], sentence)[1] > 0  # a sentence: its end draws a line break again
-    assert _feed(_close_near(aim=4), [2], sentence + [1])[[0, 4]].min() > 0  # and the line's end the close
+    line_end = _feed(_close_near(aim=4), [2], sentence + [1])
+    assert line_end[0] > 0 and line_end[4] == 0  # and at the line's end the end alone: not another "Thanks, …"
 
 
 def test_a_spaced_closing_word_is_one_token_or_none():

@@ -353,7 +353,9 @@ class CloseNear:
 
     Past the aim, a line begun with a closing word that runs on past ``SIGN_OFF_TOKENS`` is a sentence, not a
     sign-off ("Thanks for bringing this up, and I'm looking forward to…"): from there the close is drawn on
-    again as before it, at the line's next sentence end.
+    again, at the line's next sentence end, but at a line end it is the end of the reply alone that is pushed:
+    pushed to a closing word again, such a writer begins another sentence with it ("Kay, if you don't mind…",
+    "Kay, please let me know…", line after line).
 
     Args:
         aim: tokens the reply should have.
@@ -387,6 +389,7 @@ class CloseNear:
         self.start: int | None = None
         self.lines_since_closing: int | None = None  # line ends since a closing word past the aim
         self.closing_tokens = 0  # on the closing word's line
+        self.ran_on = False  # a line begun with a closing word was a sentence: from then on only the end is pushed
         self.spaced = set(spaced) - set(end)
         self.held_openers = sorted(self.openers | self.spaced)
         self.holding = True  # until the floor, or a closing word that came all the same
@@ -414,10 +417,10 @@ class CloseNear:
         elif self.lines_since_closing == 0 and not last.endswith("\n"):
             self.closing_tokens += 1
             if self.closing_tokens > SIGN_OFF_TOKENS:
-                self.lines_since_closing = None  # a sentence that began with a closing word
+                self.lines_since_closing, self.ran_on = None, True  # a sentence that began with a closing word
         if last.endswith("\n"):
             if self.lines_since_closing is None:
-                scores[self.close] += self.push(written)
+                scores[self.end if self.ran_on else self.close] += self.push(written)
             else:
                 self.lines_since_closing += 1
                 if self.lines_since_closing >= 2:
