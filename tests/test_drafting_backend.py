@@ -98,7 +98,7 @@ def test_threads_follow_the_cpus_the_process_may_use(monkeypatch, cpus, threads)
 
 # --- bringing a reply to a close near its aimed length -----------------------------------------------------
 
-TEXTS = {0: "<end>", 1: "\n", 2: " word", 3: ".", 4: "Best", 5: '?"', 6: ",\n", 7: " Best"}
+TEXTS = {0: "<end>", 1: "\n", 2: " word", 3: ".", 4: "Best", 5: '?"', 6: ",\n", 7: " Best", 8: " "}
 
 
 def _close_near(aim: int = 4) -> CloseNear:
@@ -107,6 +107,13 @@ def _close_near(aim: int = 4) -> CloseNear:
 
 def _step(closer: CloseNear, ids: list[int]) -> np.ndarray:
     return closer(np.array(ids), np.zeros(len(TEXTS), dtype=np.float32))
+
+
+def _feed(closer: CloseNear, prompt: list[int], written: list[int]) -> np.ndarray:
+    """The scores after ``written``, given to ``closer`` a token at a time as llama.cpp does."""
+    for n in range(len(written) + 1):
+        scores = _step(closer, prompt + written[:n])
+    return scores
 
 
 def test_between_the_floor_and_the_aim_nothing_is_pushed_even_at_a_sentence_or_line_end():
@@ -121,7 +128,7 @@ def test_between_the_floor_and_the_aim_nothing_is_pushed_even_at_a_sentence_or_l
 def test_before_the_floor_the_end_is_held_back_and_a_closing_word_once_a_sentence_is_said():
     closer = _close_near(aim=20)
     prompt = [2, 2]
-    assert _step(closer, prompt).tolist() == [-HOLD, 0, 0, 0, 0, 0, 0, 0]  # no empty reply
+    assert _step(closer, prompt).tolist() == [-HOLD, 0, 0, 0, 0, 0, 0, 0, 0]  # no empty reply
     greeting = _step(closer, prompt + [2, 6])  # "Hi Ana,\n": "Thanks for…" may open the reply
     assert greeting[0] == -HOLD and greeting[4] == 0
     mid_sentence = _step(closer, prompt + [2, 6, 2])
@@ -166,6 +173,14 @@ def test_a_closing_word_after_a_sentence_and_a_space_is_held_back_and_lifts_the_
     assert not _step(closer, prompt + [2, 3, 7]).any()  # it came all the same: the writer signs off
 
 
+def test_a_space_after_a_sentence_keeps_it_ended():
+    # "…hours.  Best,Jeff": two spaces after a full stop are " " then " Best"
+    assert _feed(_close_near(aim=20), [2], [2, 3, 8])[7] == -HOLD
+    assert _feed(_close_near(aim=20), [2], [2, 8])[7] == 0  # a space within a sentence is not a sentence's end
+    assert _feed(_close_near(aim=4), [2], [2, 2, 2, 2, 3, 8])[1] > 0  # past the aim: the line break drawn on
+    assert _feed(_close_near(aim=4), [2], [2, 2, 2, 2, 2, 8])[1] == 0
+
+
 def test_no_floor_for_a_tiny_aim_and_the_hold_ends_at_the_floor():
     assert _close_near(aim=1).floor == 0
     given = CloseNear(10, TEXTS.__getitem__, newline=1, end=[0], openers=[4], floor=8)
@@ -204,13 +219,6 @@ def test_once_a_sign_off_begins_only_the_end_is_pushed_and_not_before_the_name_l
     after_name = _step(closer, signed + [6, 2, 1])  # "Alex\n": now only the end
     assert after_name[0] > 0 and after_name[4] == 0 and after_name[1] == 0
     assert not _step(closer, signed + [6, 2, 3]).any()  # no line break pushed inside a sign-off
-
-
-def _feed(closer: CloseNear, prompt: list[int], written: list[int]) -> np.ndarray:
-    """The scores after ``written``, given to ``closer`` a token at a time as llama.cpp does."""
-    for n in range(len(written) + 1):
-        scores = _step(closer, prompt + written[:n])
-    return scores
 
 
 def test_past_the_aim_a_closing_word_within_a_line_does_not_begin_a_sign_off():

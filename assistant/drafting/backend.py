@@ -406,7 +406,7 @@ class CloseNear:
         written = len(input_ids) - self.start
         if written < self.floor:
             if self.holding:
-                self._hold(written, int(input_ids[-1]), scores)
+                self._hold(written, input_ids, scores)
             return scores
         if written < self.aim:
             return scores
@@ -425,18 +425,27 @@ class CloseNear:
                 self.lines_since_closing += 1
                 if self.lines_since_closing >= 2:
                     scores[self.end] += self.push(written)
-        elif self.lines_since_closing is None and self.newline >= 0 and _SENTENCE_END.search(last):
+        elif self.lines_since_closing is None and self.newline >= 0 and self._sentence_ended(input_ids, written):
             scores[self.newline] += self.push(written)
         return scores
 
-    def _hold(self, written: int, token: int, scores: Any) -> None:
+    def _sentence_ended(self, input_ids: Any, written: int) -> bool:
+        """Whether the reply's last token ends a sentence, or is a space after one ("hours." then " ", as a writer
+        who puts two spaces after a full stop has it: the space is a token of its own)."""
+        last = self.text_of(int(input_ids[-1])) if written else ""  # the first call's last token is the prompt's
+        if written >= 2 and last and not last.strip() and "\n" not in last:
+            last = self.text_of(int(input_ids[-2]))
+        return bool(last.strip() and _SENTENCE_END.search(last))
+
+    def _hold(self, written: int, input_ids: Any, scores: Any) -> None:
         """Before the floor: hold back the end, and a closing word where a sign-off could begin once a sentence is
         said (a line start, or right after a sentence's end)."""
+        token = int(input_ids[-1])
         last = self.text_of(token) if written else ""  # the first call's last token is the prompt's
         if self.at_signoff_point and (token in self.openers or token in self.spaced):
             self.holding = False  # a sign-off begun all the same: let it end
             return
-        ends_sentence = bool(last.strip() and _SENTENCE_END.search(last))
+        ends_sentence = self._sentence_ended(input_ids, written)
         self.said = self.said or ends_sentence
         self.at_signoff_point = self.said and (last.endswith("\n") or ends_sentence)
         scores[self.end] -= HOLD
