@@ -138,10 +138,12 @@ def length_stats(work: Path) -> dict[str, dict]:
     words (``ratio``; ``length_ratio`` in the tables is the corpus ratio, all draft words / all real words), the
     median of draft words / the words the draft was asked for (``asked``: the user's usual length, as drafting
     chose it for that email; ``asked_real``: the words asked for / real words, the same for every configuration),
-    how many drafts fall within 0.8–1.25 of their email's length (``inside`` of ``n``),
-    and how many have no message (``hollow``: empty, or only a greeting or a sign-off, as ``check_draft`` says)."""
+    how many drafts fall within 0.8–1.25 of their email's length (``inside`` of ``n``), how many stop short of the
+    floor (``short``: under ``FLOOR`` of the words asked for, where the hold on the close ends), and how many have no
+    message (``hollow``: empty, or only a greeting or a sign-off, as ``check_draft`` says)."""
     import statistics
 
+    from assistant.drafting.backend import FLOOR
     from assistant.drafting.incomplete import check_draft
     from assistant.drafting.voice import learn_voice
     from assistant.store.db import open_store
@@ -166,6 +168,7 @@ def length_stats(work: Path) -> dict[str, dict]:
             "asked": statistics.median(len(x["draft"].split()) / asked[x["pair_id"]] for x in row["items"]),
             "asked_real": statistics.median(asked[x["pair_id"]] / max(1, len(x["real"].split())) for x in row["items"]),
             "inside": sum(0.8 <= r <= 1.25 for r in ratios),
+            "short": sum(len(x["draft"].split()) < FLOOR * asked[x["pair_id"]] for x in row["items"]),
             "n": len(ratios),
             "hollow": sum(f is not None and f.code in ("empty", "signoff_only") for f in flags),
         }
@@ -176,12 +179,12 @@ def lengths(work: Path) -> str:
     """:func:`length_stats` as a Markdown table."""
     lines = [
         "| configuration | median length ratio | median draft / words asked for | median words asked for / real "
-        "| drafts within 0.8–1.25 | no message |",
-        "|---|---|---|---|---|---|",
+        "| drafts within 0.8–1.25 | under 60% of the words asked for | no message |",
+        "|---|---|---|---|---|---|---|",
     ]
     for label, s in length_stats(work).items():
         lines.append(f"| {label} | {s['ratio']:.2f} | {s['asked']:.2f} | {s['asked_real']:.2f} "
-                     f"| {s['inside']} of {s['n']} | {s['hollow']} |")  # fmt: skip
+                     f"| {s['inside']} of {s['n']} | {s['short']} | {s['hollow']} |")  # fmt: skip
     return "\n".join(lines)
 
 
