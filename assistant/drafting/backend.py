@@ -390,8 +390,8 @@ class CloseNear:
         self.lines_since_closing: int | None = None  # line ends since a closing word past the aim
         self.closing_tokens = 0  # on the closing word's line
         self.ran_on = False  # a line begun with a closing word was a sentence: from then on only the end is pushed
-        self.spaced = set(spaced) - set(end)
-        self.held_openers = sorted(self.openers | self.spaced)
+        self.held = self.openers | (set(spaced) - set(end))  # before the floor: at a line start or after a sentence
+        self.held_openers = sorted(self.held)
         self.holding = True  # until the floor, or a closing word that came all the same
         self.said = False  # a sentence has ended (before that, "Hi Ana,\nThanks for…" is an opening)
         self.at_signoff_point = False  # a sentence has been said, and the next token starts a line or follows one
@@ -442,7 +442,7 @@ class CloseNear:
         said (a line start, or right after a sentence's end)."""
         token = int(input_ids[-1])
         last = self.text_of(token) if written else ""  # the first call's last token is the prompt's
-        if self.at_signoff_point and (token in self.openers or token in self.spaced):
+        if self.at_signoff_point and token in self.held:
             self.holding = False  # a sign-off begun all the same: let it end
             return
         ends_sentence = self._sentence_ended(input_ids, written)
