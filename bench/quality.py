@@ -215,6 +215,31 @@ def against(work: Path, before: Path) -> str:
     return "\n".join(lines)
 
 
+def bleu_parts(work: Path) -> str:
+    """Per configuration of the last ``eval --ablations``: ``bleu`` as its two factors. Every corpus BLEU-n is
+    the brevity penalty (1 when the drafts have at least as many words as the real emails, all together; else
+    e^(1 - real/draft)) times the geometric mean of the n-gram precisions; so ``bleu`` is the penalty times the
+    mean of those precision terms. Drafts that stop at the user's usual (median) length fall short, all
+    together, of mail whose long emails pull the total up: the penalty, not the words, then decides rows."""
+    import math
+
+    from trainer.evaluation.features import words
+    from trainer.evaluation.metrics import bleu
+
+    report = json.loads(Path(json.loads((work / "eval.json").read_text())["json_path"]).read_text())
+    lines = [
+        "| configuration | bleu | brevity penalty | bleu without it | all draft words / all real words |",
+        "|---|---|---|---|---|",
+    ]
+    for row in report["rows"]:
+        drafts, reals = [x["draft"] for x in row["items"]], [x["real"] for x in row["items"]]
+        score = bleu(drafts, reals)["bleu"]
+        drafted, real = sum(len(words(t)) for t in drafts), sum(len(words(t)) for t in reals)
+        penalty = 1.0 if drafted >= real else math.exp(1 - real / max(drafted, 1))
+        lines.append(f"| {row['label']} | {score:.3f} | {penalty:.3f} | {score / penalty:.3f} | {drafted / real:.2f} |")
+    return "\n".join(lines)
+
+
 def sample_instructions(work: Path, n: int, seed: int = 0) -> str:
     """``n`` instructions drawn at random (fixed seed) from the included pairs, as a Markdown table with the
     start of each email, so a reader can judge them."""
@@ -259,6 +284,9 @@ def main() -> None:
     )
     ap.add_argument("--lengths", action="store_true", help="print each configuration's median length ratio and stop")
     ap.add_argument(
+        "--bleu-parts", action="store_true", help="print each configuration's bleu as brevity penalty x the rest and stop"
+    )
+    ap.add_argument(
         "--against",
         type=Path,
         metavar="BEFORE",
@@ -275,6 +303,9 @@ def main() -> None:
         return
     if args.lengths:
         print(lengths(work))
+        return
+    if args.bleu_parts:
+        print(bleu_parts(work))
         return
     if args.against:
         print(against(work, args.against.resolve()))

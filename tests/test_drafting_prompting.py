@@ -12,7 +12,9 @@ from assistant.drafting.examples import keywords, recipient_mail, select_example
 from assistant.drafting.length import CHOICES, Length
 from assistant.drafting.prompting import (
     PromptError,
+    PromptText,
     build_prompt,
+    draft_texts,
     load_prompt,
     reply_from_file,
     reply_from_store,
@@ -310,7 +312,12 @@ def test_prompt_carries_voice_examples_tone_and_length(db):
     roles = [m["role"] for m in prompt.messages]
     assert roles == ["system", "user", "assistant", "user"]  # the example is an earlier turn
     assert prompt.messages[2]["content"].startswith("Hi Rosa,\n\nThe faucet repair went fine")
-    assert 'to Rosa with the subject "Faucet repair"' in prompt.messages[1]["content"]
+    assert prompt.messages[1]["content"] == (  # an example's request reads as the draft's own does
+        'Instruction from Alex: Write to Rosa about "Faucet repair".\n'
+        "Recipient: Rosa Alvarez <rosa@properties.example.net>\n"
+        "Length: about 10 words\n"  # the example's own length
+        "Write the email now, as Alex, to Rosa.\n"
+    )
     last = prompt.messages[-1]["content"]
     assert "thank Rosa for the faucet repair" in last and "Tone: warm" in last
     assert last.endswith("Write the email now, as Alex, to Rosa.\n")
@@ -319,6 +326,31 @@ def test_prompt_carries_voice_examples_tone_and_length(db):
     assert "signs off with:\nBest,\nAlex" in prompt.messages[0]["content"]
     no_examples = prompt_for(db, "thank Rosa for the faucet repair", to=ROSA[1], examples=False)
     assert [m["role"] for m in no_examples.messages] == ["system", "user"]
+
+
+def test_an_example_that_is_a_pair_shows_the_instruction_it_answers(db):
+    """A sent email with a training pair is shown answering that pair's instruction (as the user's review left
+    it); an excluded pair's instruction is not shown."""
+    body = "Hi Rosa,\n\nThe faucet repair went fine, thank you for sending the plumber so quickly.\n\nBest,\nAlex"
+    ex = add(db, body, subject="Faucet repair", message_id="faucet@test")
+    db["pairs"].insert({"message_id": "faucet@test", "instruction": "thank Rosa  for the plumber", "output": body,
+                        "split": "train", "status": "ok"})  # fmt: skip
+    prompt = prompt_for(db, "thank Rosa for the faucet repair", to=ROSA[1])
+    assert [e.id for e in prompt.examples] == [ex]
+    assert prompt.messages[1]["content"].startswith("Instruction from Alex: thank Rosa for the plumber\n")
+    db.execute("UPDATE pairs SET status = 'excluded'")
+    prompt = prompt_for(db, "thank Rosa for the faucet repair", to=ROSA[1])
+    assert prompt.messages[1]["content"].startswith('Instruction from Alex: Write to Rosa about "Faucet repair".\n')
+
+
+def test_an_adapter_trained_on_the_first_example_requests_keeps_them(db):
+    """Texts saved beside an adapter trained before example requests read as a draft's request (version 1)
+    still render the old request: the adapter drafts with the prompt it was trained with."""
+    add(db, "Hi Rosa,\n\nThe faucet repair went fine, thank you.\n\nBest,\nAlex", subject="Faucet repair")
+    texts = draft_texts()
+    texts["example_request"] = PromptText("example_request", 1, 'Write the email{recipient} with the subject "{subject}".\n')
+    prompt = prompt_for(db, "thank Rosa for the faucet repair", to=ROSA[1], texts=texts)
+    assert prompt.messages[1]["content"] == 'Write the email to Rosa with the subject "Faucet repair".\n'
 
 
 @pytest.mark.parametrize("bad", ["", "   \n\t "])
@@ -338,7 +370,7 @@ def test_every_drafting_prompt_ships_with_a_version_and_known_fields():
     fields = {
         "draft_system": {"me", "habits"},
         "draft_user": {"reply", "me_first", "instruction", "details", "to_whom"},
-        "example_request": {"recipient", "subject"},
+        "example_request": {"me_first", "instruction", "details", "to_whom"},
         "reply_block": {"me_first", "notice", "sender", "date", "subject", "body"},
     }
     shipped = [
@@ -380,6 +412,6 @@ def test_draft_prompts_show_subjects_without_reply_chains_or_list_tags(db, tmp_p
         requests = [m["content"] for m in messages[1:-1:2]]  # each style example's request, then the email
         assert len(requests) == len(result.examples)
         for example_id, request in zip(result.examples, requests, strict=True):
-            assert f'with the subject "{prompt_subject(subjects[example_id]) or "(no subject)"}"' in request
+            assert f'about "{prompt_subject(subjects[example_id]) or "(no subject)"}"' in request
         shown += len(result.examples)
     assert shown, "no draft showed style examples"

@@ -154,7 +154,11 @@ def test_a_style_example_cannot_add_turns_or_lines_to_the_prompt(db, data_home):
     assert hostile in result.examples
     assert not any(CONTROL.search(m["content"]) for m in messages)
     requests = [m["content"] for m in messages[1:-1] if m["role"] == "user"]
-    assert len(requests) == len(result.examples) and all("\n" not in r.strip() for r in requests), requests
+    assert len(requests) == len(result.examples)
+    for request in requests:  # the instruction, the recipient, the length, the request: no line of the mail's own
+        lines = request.strip().split("\n")
+        assert len(lines) == 4 and lines[0].startswith("Instruction from Alex: "), request
+        assert [line.split(":")[0] for line in lines[1:3]] == ["Recipient", "Length"], request
     assert any("im_end" in m["content"] and m["role"] == "assistant" for m in messages)  # defused, still there
     assert result.drafts[0].text == REPLY
 

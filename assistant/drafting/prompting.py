@@ -18,7 +18,7 @@ from pathlib import Path
 import sqlite_utils
 
 from assistant.drafting.examples import Example, recipient_name, select_examples
-from assistant.drafting.length import CHOICES, Length, usual_length
+from assistant.drafting.length import CHOICES, Length, of_email, usual_length
 from assistant.drafting.voice import Voice, first_name, recipients
 from assistant.errors import MailvoiceError
 from assistant.mail.subjects import prompt_subject
@@ -289,20 +289,61 @@ def build_prompt(
     # answer): instruction-tuned models imitate their own previous answers far more closely than text
     # quoted inside a request, and small models otherwise mix the examples into the new email.
     messages = [{"role": "system", "content": system}]
+    asked = _instructions(db, [ex.id for ex in chosen])
     for ex in chosen:
-        messages.append({"role": "user", "content": _example_request(texts["example_request"], ex)})
+        request = _example_request(texts["example_request"], ex, me_first, asked.get(ex.id, ""))
+        messages.append({"role": "user", "content": request})
         messages.append({"role": "assistant", "content": _CONTROL.sub(_defuse, ex.body.strip())})
     messages.append({"role": "user", "content": user(reply=reply_text)})
     versions = {t.name: t.version for t in texts.values()}
     return DraftPrompt(messages, max_tokens, chosen, notices, recipient, versions, length)
 
 
-def _example_request(text: PromptText, example: Example) -> str:
-    # The user's own mail, but its headers and text were written for people, not for this prompt: defused and
-    # on one line like the email answered (a name with a line break must not add a line of its own).
-    names = [_line(first_name(n) or a) for n, a in recipients(example.to)][:3]
+def _instructions(db: sqlite_utils.Database, ids: list[int]) -> dict[int, str]:
+    """The instruction of each sent email among ``ids`` that is a training pair's (the user's review may have
+    edited it): an example then shows the request that email answers, as a draft's request reads."""
+    if not ids:
+        return {}
+    rows = db.execute(
+        "SELECT m.id, p.instruction FROM messages m JOIN pairs p ON p.message_id = m.message_id "
+        "WHERE m.id IN (SELECT value FROM json_each(?)) AND p.status = 'ok' AND trim(p.instruction) != '' "
+        "ORDER BY p.id",
+        [json.dumps(ids)],
+    )
+    return {row[0]: " ".join(row[1].split()) for row in rows}
+
+
+def _example_request(text: PromptText, example: Example, me_first: str, instruction: str) -> str:
+    """The request an example answers. The user's own mail, but its headers and text were written for people,
+    not for this prompt: defused and on one line like the email answered (a name with a line break must not
+    add a line of its own).
+
+    Version 1 of ``example_request`` names the recipients and the subject. Version 2 reads as a draft's
+    request does (``draft_user``): the instruction the email's pair was given (else "Write to Ana about
+    "…"."), the recipient and the email's own length, so that a small model sees, in the examples, what it is
+    asked for at the end: an instruction and a length, answered by an email of that length."""
+    people = recipients(example.to)[:3]
+    names = [_line(first_name(n) or a) for n, a in people]
     recipient = f" to {' and '.join(names)}" if names else ""
-    return text.format(recipient=recipient, subject=_line(prompt_subject(example.subject)) or "(no subject)")
+    subject = _line(prompt_subject(example.subject)) or "(no subject)"
+    details = []
+    if people:
+        name, addr = people[0]
+        name, addr = _line(name), _line(addr)
+        details.append(f"Recipient: {name} <{addr}>" if name and addr else f"Recipient: {name or addr}")
+    details.append(f"Length: {of_email(example.body).guidance}")
+    return text.format(
+        recipient=recipient,
+        subject=subject,
+        me_first=me_first,
+        instruction=_line_text(instruction) or f'Write{recipient} about "{subject}".',
+        details="".join(d + "\n" for d in details),
+        to_whom=f", to {names[0]}" if names else "",
+    )
+
+
+def _line_text(text: str) -> str:
+    return _data(" ".join(text.split()))
 
 
 def _habits(voice: Voice, recipient: str) -> str:
