@@ -284,7 +284,9 @@ def main() -> None:
     )
     ap.add_argument("--lengths", action="store_true", help="print each configuration's median length ratio and stop")
     ap.add_argument(
-        "--bleu-parts", action="store_true", help="print each configuration's bleu as brevity penalty x the rest and stop"
+        "--bleu-parts",
+        action="store_true",
+        help="print each configuration's bleu as its brevity penalty times the rest, and stop",
     )
     ap.add_argument(
         "--against",

@@ -195,8 +195,8 @@ def test_public_mail_domains_are_not_an_organisation(db):
 def test_examples_fit_the_budget_skipping_those_too_long(db):
     big = [add(db, "Faucet repair report. " + "The pipe under the sink needs work. " * 60) for _ in range(3)]
     small = add(db, "Faucet repair: short note, the plumber comes Monday.")
-    chosen = select_examples(db, "faucet repair report", k=3, budget=700, count_tokens=approx)
-    assert sum(e.tokens for e in chosen) <= 700
+    chosen = select_examples(db, "faucet repair report", k=3, budget=800, count_tokens=approx)
+    assert sum(e.tokens for e in chosen) <= 800
     assert len([e for e in chosen if e.id in big]) == 1 and small in [e.id for e in chosen]
     assert select_examples(db, "faucet repair report", k=3, budget=20, count_tokens=approx) == []
 
@@ -343,12 +343,26 @@ def test_an_example_that_is_a_pair_shows_the_instruction_it_answers(db):
     assert prompt.messages[1]["content"].startswith('Instruction from Alex: Write to Rosa about "Faucet repair".\n')
 
 
+def test_an_example_whose_request_does_not_fit_is_dropped(db):
+    """Selection counts a request as a fixed overhead; a pair's instruction far longer than that is counted as
+    written, and its example left out rather than overflow the window (training would cut the email)."""
+    body = "Hi Rosa,\n\nThe faucet repair went fine, thank you.\n\nBest,\nAlex"
+    add(db, body, subject="Faucet repair", message_id="long@test")
+    db["pairs"].insert({"message_id": "long@test", "instruction": "thank Rosa " * 600, "output": body,
+                        "split": "train", "status": "ok"})  # fmt: skip
+    prompt = prompt_for(db, "thank Rosa for the faucet repair", to=ROSA[1])
+    assert prompt.examples == [] and [m["role"] for m in prompt.messages] == ["system", "user"]
+    db.execute("UPDATE pairs SET instruction = 'thank Rosa'")
+    assert len(prompt_for(db, "thank Rosa for the faucet repair", to=ROSA[1]).examples) == 1
+
+
 def test_an_adapter_trained_on_the_first_example_requests_keeps_them(db):
     """Texts saved beside an adapter trained before example requests read as a draft's request (version 1)
     still render the old request: the adapter drafts with the prompt it was trained with."""
     add(db, "Hi Rosa,\n\nThe faucet repair went fine, thank you.\n\nBest,\nAlex", subject="Faucet repair")
     texts = draft_texts()
-    texts["example_request"] = PromptText("example_request", 1, 'Write the email{recipient} with the subject "{subject}".\n')
+    first = 'Write the email{recipient} with the subject "{subject}".\n'
+    texts["example_request"] = PromptText("example_request", 1, first)
     prompt = prompt_for(db, "thank Rosa for the faucet repair", to=ROSA[1], texts=texts)
     assert prompt.messages[1]["content"] == 'Write the email to Rosa with the subject "Faucet repair".\n'
 

@@ -94,7 +94,10 @@ def fts_query(words: list[str]) -> str:
     return " OR ".join('"' + w.replace('"', "") + '"' for w in words)
 
 
-EXAMPLE_OVERHEAD = 32  # tokens of the request sentence and role markers around each example (see prompting)
+# Tokens of an example's request (an instruction, the recipient, the length: prompting's ``example_request``) and
+# of the role markers around it and the email; ``build_prompt`` counts the request as written, and drops an
+# example that still does not fit.
+EXAMPLE_OVERHEAD = 80
 
 
 def format_example(subject: str, body: str) -> str:

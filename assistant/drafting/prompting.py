@@ -28,6 +28,7 @@ EXAMPLES_K = 3
 EXAMPLES_MAX_TOKENS = 1500  # beyond ~3 emails, more examples cost prompt time and add little voice
 REPLY_SHARE = 0.7  # of the free context, what the email being answered may take when examples are on
 MARGIN = 48  # per-message template tokens (role markers, BOS) not seen by count_tokens
+TURN_MARKERS = 16  # an example's two turns' role markers, not seen by count_tokens
 _DELIMITER = re.compile(r"<\s*/?\s*email\s*>", re.IGNORECASE)
 # A chat template's control tokens (ChatML, Llama 3, Phi, Gemma, Mistral, Llama 2). llama-cpp-python reads the
 # rendered prompt with special tokens on, so one of these in an email would become a real turn of the chat.
@@ -288,12 +289,18 @@ def build_prompt(
     # Examples go in as earlier turns of the conversation (request, then the user's real email as the
     # answer): instruction-tuned models imitate their own previous answers far more closely than text
     # quoted inside a request, and small models otherwise mix the examples into the new email.
-    messages = [{"role": "system", "content": system}]
     asked = _instructions(db, [ex.id for ex in chosen])
-    for ex in chosen:
-        request = _example_request(texts["example_request"], ex, me_first, asked.get(ex.id, ""))
+    request = functools.partial(_example_request, texts["example_request"], me_first=me_first)
+    turns = [(request(ex, instruction=asked.get(ex.id, "")), _CONTROL.sub(_defuse, ex.body.strip())) for ex in chosen]
+    # Selection counted each example's request as a fixed overhead; the requests as written are counted here,
+    # and the last examples dropped if they still overflow (training would otherwise cut the email's tail).
+    while turns and sum(count_tokens(r) + count_tokens(b) + TURN_MARKERS for r, b in turns) > room:
+        turns.pop()
+        chosen.pop()
+    messages = [{"role": "system", "content": system}]
+    for request, body in turns:
         messages.append({"role": "user", "content": request})
-        messages.append({"role": "assistant", "content": _CONTROL.sub(_defuse, ex.body.strip())})
+        messages.append({"role": "assistant", "content": body})
     messages.append({"role": "user", "content": user(reply=reply_text)})
     versions = {t.name: t.version for t in texts.values()}
     return DraftPrompt(messages, max_tokens, chosen, notices, recipient, versions, length)
