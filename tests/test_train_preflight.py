@@ -146,9 +146,9 @@ def test_a_cpu_machine_gets_the_cpu_recipe_for_every_setting_the_person_left_alo
     from trainer import jobs
 
     cfg = jobs.resolve_config(db, hardware=cpu(16))
-    assert (cfg.max_seq_len, cfg.batch_size, cfg.grad_accum, cfg.eval_every) == (512, 2, 2, 10)
+    assert (cfg.max_seq_len, cfg.batch_size, cfg.grad_accum, cfg.eval_every) == (1024, 2, 2, 10)
     assert cfg.extra["recipe"]["name"] == "cpu" and "no GPU" in jobs.recipe_text(cfg)
-    assert "512 tokens" in jobs.recipe_text(cfg) and "batch 2 x 2" in jobs.recipe_text(cfg)
+    assert "1024 tokens" in jobs.recipe_text(cfg) and "batch 2 x 2" in jobs.recipe_text(cfg)
 
     set_setting(db, "train", {"max_seq_len": 1024})
     cfg = jobs.resolve_config(db, hardware=cpu(16), batch_size=8)
@@ -166,7 +166,7 @@ def test_the_recipe_chosen_is_saved_with_the_run(db, tmp_path):
 
     cfg = jobs.resolve_config(db, hardware=cpu(16))
     cfg.save(tmp_path / "config.json")
-    assert TrainConfig.load(tmp_path / "config.json").extra["recipe"]["settings"]["max_seq_len"] == 512
+    assert TrainConfig.load(tmp_path / "config.json").extra["recipe"]["settings"]["max_seq_len"] == 1024
 
 
 def test_preflight_says_which_recipe_the_machine_chose_and_why(db, tmp_path):
@@ -176,7 +176,7 @@ def test_preflight_says_which_recipe_the_machine_chose_and_why(db, tmp_path):
 
     cfg = jobs.resolve_config(db, hardware=cpu(16))
     pf = jobs.run_preflight(tmp_path, cfg, [Example("Ask Bob", "", "Hi Bob, can you?")], hardware=cpu(16))
-    assert pf.advice[0].startswith("The CPU recipe (512 tokens, batch 2 x 2") and "no GPU was found" in pf.advice[0]
+    assert pf.advice[0].startswith("The CPU recipe (1024 tokens, batch 2 x 2") and "no GPU was found" in pf.advice[0]
     gpu_cfg = jobs.resolve_config(db, hardware=gpu(24))
     assert not any("recipe" in a for a in jobs.run_preflight(tmp_path, gpu_cfg, [], hardware=gpu(24)).advice)
 
