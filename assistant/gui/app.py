@@ -33,6 +33,7 @@ from assistant.drafting.backend import unload
 from assistant.errors import MailvoiceError
 from assistant.gui import bugs, tasks
 from assistant.gui.about import about_dialog, app_icon, shortcuts_dialog
+from assistant.gui.collector import GuiThreadCollector
 from assistant.gui.compose import ComposePage
 from assistant.gui.drafts_page import DraftsPage
 from assistant.gui.inbox_page import InboxPage
@@ -366,17 +367,21 @@ def run(root: str | None = None, argv: list[str] | None = None) -> int:
     settings = default_settings()
     root = startup_root(root, settings)
     guard = netguard.recording() if netguard.installed() else contextlib.nullcontext()
-    with guard as recorder:
-        try:
-            window = MainWindow(root, settings=settings, recorder=recorder)
-        except MailvoiceError as exc:
-            QMessageBox.critical(None, "Mailvoice", str(exc))
-            return 1
-        previous = bugs.install(lambda: window)  # an error no page caught: shown as a bug with its report
-        window.show()
-        code = app.exec()
-        sys.excepthook = previous
-        window.shutdown()
+    collector = GuiThreadCollector(app)  # garbage holding widgets is freed on this thread, never in a worker
+    try:
+        with guard as recorder:
+            try:
+                window = MainWindow(root, settings=settings, recorder=recorder)
+            except MailvoiceError as exc:
+                QMessageBox.critical(None, "Mailvoice", str(exc))
+                return 1
+            previous = bugs.install(lambda: window)  # an error no page caught: shown as a bug with its report
+            window.show()
+            code = app.exec()
+            sys.excepthook = previous
+            window.shutdown()
+    finally:
+        collector.stop()
     unload()  # free llama.cpp while Qt and Python are still whole: freeing it at interpreter exit crashes
     return code
 
