@@ -83,7 +83,7 @@ def mailvoice(work: Path, *args: str) -> dict:
 
 # The recipe `train` chooses on a CPU (trainer.preflight.CPU_RECIPE), written out for --store-cpu-recipe: a version
 # before that choice, run on the same mailbox for a before/after comparison, has no CPU_RECIPE to import.
-OLDER_CPU_RECIPE = {"max_seq_len": 512, "batch_size": 2, "grad_accum": 2, "eval_every": 10, "eval_max_examples": 16,
+OLDER_CPU_RECIPE = {"max_seq_len": 1024, "batch_size": 2, "grad_accum": 2, "eval_every": 10, "eval_max_examples": 16,
                     "checkpoint_every": 10, "parity_examples": 2}  # fmt: skip
 METRICS = ("bleu", "sacrebleu", "chrf", "rouge_l", "mauve", "length_ratio", "verbatim_overlap")
 
@@ -188,6 +188,55 @@ def lengths(work: Path) -> str:
     return "\n".join(lines)
 
 
+def train_prompt_stats(db, max_len: int, count_tokens=None) -> dict:
+    """How the training prompts of the store's pairs show style examples at ``max_seq_len`` = ``max_len``, as
+    ``train`` would write them (:func:`trainer.prompts.write_prompts`, the data folder's settings otherwise): of the
+    train split's examples (``n``), how many were drawn to be shown with examples (``drawn``) and how many got at
+    least one (``shown``), how many examples those show on average (``per_prompt``), the median words of the email
+    trained on with and without examples shown, and the tokens of the epoch's prompts and emails (each up to
+    ``max_len``). An adapter learns from this whether an email shown with examples is short."""
+    import statistics
+
+    from trainer.data import from_store
+    from trainer.jobs import resolve_config
+    from trainer.prompts import drawn_to_show, token_counter, write_prompts
+
+    train = [e for e in from_store(db) if e.split == "train"]
+    cfg = resolve_config(db, max_seq_len=max_len)
+    count = count_tokens or token_counter(cfg.base)
+    written = write_prompts(db, train, count_tokens=count, max_seq_len=max_len,
+                            examples_probability=cfg.examples_probability, seed=cfg.seed)  # fmt: skip
+    shown = [(len(e.messages) - 2) // 2 for e in written]  # the system text, example turns, the request
+    words = [len(e.output.split()) for e in written]
+    with_ = [w for w, k in zip(words, shown, strict=True) if k]
+    without = [w for w, k in zip(words, shown, strict=True) if not k]
+    return {
+        "n": len(written),
+        "drawn": sum(drawn_to_show(cfg.seed, n, cfg.examples_probability) for n in range(len(written))),
+        "shown": len(with_),
+        "per_prompt": statistics.mean(k for k in shown if k) if with_ else 0.0,
+        "words_with": statistics.median(with_) if with_ else None,
+        "words_without": statistics.median(without) if without else None,
+        "tokens": sum(min(max_len, sum(count(m["content"]) for m in e.messages) + count(e.output)) for e in written),
+    }
+
+
+def train_prompts(work: Path, lengths: list[int]) -> str:
+    """:func:`train_prompt_stats` of WORK's pairs at each length, as a Markdown table."""
+    from assistant.store.db import open_store
+
+    db = open_store(work / "data")
+    lines = [
+        "| max_seq_len | train examples | drawn to show examples | shown ≥ 1 | examples per prompt that shows any "
+        "| median words, email shown with examples | median words, without | tokens in the epoch |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for max_len in lengths:
+        s = train_prompt_stats(db, max_len)
+        lines.append(f"| {max_len:,} | {s['n']} | {s['drawn']} | {s['shown']} | {s['per_prompt']:.2f} "
+                     f"| {s['words_with']} | {s['words_without']} | {s['tokens']:,} |")  # fmt: skip
+    return "\n".join(lines)
+
 def against(work: Path, before: Path) -> str:
     """Per configuration, the evaluation in ``before`` (the same pairs and adapter, evaluated by another version)
     → the one in ``work``: bleu and MAUVE with their 95% intervals, the median length ratio, the median draft /
@@ -289,6 +338,11 @@ def main() -> None:
         help="print each configuration's bleu as its brevity penalty times the rest, and stop",
     )
     ap.add_argument(
+        "--train-prompts",
+        metavar="LEN,LEN",
+        help="print how training prompts at each max_seq_len show style examples (of WORK's pairs), and stop",
+    )
+    ap.add_argument(
         "--against",
         type=Path,
         metavar="BEFORE",
@@ -308,6 +362,9 @@ def main() -> None:
         return
     if args.bleu_parts:
         print(bleu_parts(work))
+        return
+    if args.train_prompts:
+        print(train_prompts(work, [int(x) for x in args.train_prompts.split(",")]))
         return
     if args.against:
         print(against(work, args.against.resolve()))

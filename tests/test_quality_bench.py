@@ -41,3 +41,21 @@ def message_ids(path: Path) -> list[str]:
 
 def test_the_recipe_stored_for_an_older_version_is_the_one_train_chooses_on_a_cpu():
     assert load_quality().OLDER_CPU_RECIPE == CPU_RECIPE
+
+
+def test_training_prompts_are_counted_as_train_writes_them(db, tmp_path):
+    from paired import paired_store
+
+    quality = load_quality()
+    paired = paired_store(db, tmp_path)
+
+    def words(text: str) -> int:
+        return len(text.split())
+
+    roomy = quality.train_prompt_stats(paired, 4096, count_tokens=words)
+    tight = quality.train_prompt_stats(paired, 160, count_tokens=words)
+    assert roomy["n"] == tight["n"] > 20
+    assert 0 < roomy["drawn"] == tight["drawn"] < roomy["n"]  # half of them, drawn alike at every length
+    assert roomy["shown"] == roomy["drawn"] and roomy["per_prompt"] > 1  # with room, every draw shows examples
+    assert tight["shown"] < roomy["shown"] and tight["tokens"] < roomy["tokens"]
+    assert roomy["words_with"] and roomy["words_without"]

@@ -156,7 +156,7 @@ def write_prompts(
     out = []
     for n, example in enumerate(examples):
         request = request_for(db, example.message_id or None, example.input, f"pair {n}")
-        shown = random.Random(f"{seed}:{n}").random() < examples_probability
+        shown = drawn_to_show(seed, n, examples_probability)
         answer = count_tokens(example.output) + ANSWER_MARGIN
         kwargs = dict(
             reply=request.reply,
@@ -181,6 +181,12 @@ def write_prompts(
         if progress is not None:
             progress(n + 1, len(examples))
     return out
+
+
+def drawn_to_show(seed: int, n: int, examples_probability: float) -> bool:
+    """Whether the n-th example of a run is written with retrieved emails (when they fit): drawn from the run's
+    seed and the example's position, so a run writes the same prompts every time."""
+    return random.Random(f"{seed}:{n}").random() < examples_probability
 
 
 def save_texts(run_dir: Path, texts: PromptTexts) -> None:
