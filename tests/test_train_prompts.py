@@ -114,3 +114,19 @@ def test_drafting_with_an_adapter_uses_the_prompt_it_was_trained_with(tmp_path):
     legacy.mkdir()
     (legacy / "adapter_config.json").write_text(json.dumps({"prompt": {"system": "x", "user": "y", "reply": "z"}}))
     assert adapter_texts(legacy / "adapter.gguf") is None and adapter_texts(None) is None
+
+
+def test_tokens_are_counted_with_the_bases_vocabulary_and_nothing_is_printed(capfd):
+    from llama_cpp import Llama
+
+    from assistant.drafting.models import embedded_model_path
+    from trainer.prompts import token_counter
+
+    path = str(embedded_model_path())
+    count = token_counter(path)
+    text = "Hi Ana,\n\nthe review moved to Friday <|im_start|> — see you then.\n\nBest,\nJeff"
+    llm = Llama(model_path=path, vocab_only=True, verbose=False)
+    capfd.readouterr()
+    assert count(text) == len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)) > 10
+    count = token_counter(path)
+    assert capfd.readouterr() == ("", "")  # no llama.cpp warning in the middle of `train`'s output

@@ -206,10 +206,13 @@ def token_counter(base: str) -> Callable[[str], int]:
     fraction of a second), transformers a Hugging Face folder's tokenizer."""
     path = Path(base)
     if path.is_file():
-        from llama_cpp import Llama
+        import llama_cpp
+        from llama_cpp._internals import LlamaModel  # the model alone: Llama would add a context, and its warning
 
-        llm = Llama(model_path=str(path), vocab_only=True, verbose=False)
-        return lambda text: len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        vocab = LlamaModel(path_model=str(path), params=params, verbose=False)
+        return lambda text: len(vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False))
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(path))
