@@ -122,6 +122,14 @@ def test_the_users_sign_off_ends_the_draft(mail):
     assert result.drafts[0].text == "Hi Rosa,\n\nDone.\n\nBest,\nAlex"
 
 
+def test_a_draft_ends_where_the_model_repeats_the_requests_own_lines(mail):
+    # (with no sign-off: the user's sign-off would end it anyway)
+    for tail in ("\nLength: about 40 words\nRecipient: Rosa", "\nWrite the email now, as Alex, to Rosa.\n\nHi Rosa,"):
+        fake = FakeBackend(replies=["Hi Rosa,\n\nThe plumber comes Monday, so the tap is fixed by noon." + tail])
+        result = draft(mail, "tell Rosa the plumber comes Monday", backend=fake)
+        assert result.drafts[0].text == "Hi Rosa,\n\nThe plumber comes Monday, so the tap is fixed by noon."
+
+
 def test_cancel_stops_and_saves_nothing(mail):
     fake = FakeBackend(replies=["word " * 50])
     count = {"chunks": 0}

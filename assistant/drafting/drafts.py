@@ -48,8 +48,11 @@ from assistant.store.fts import index_pending
 
 log = logging.getLogger("mailvoice.drafting")
 
-# Lines a chat model writes when it starts a second email or talks to the user: never part of this draft.
-STOP = ("\n<email>", "</email>", "<example>", "\nInstruction from", "\nUser:", "\n### ")
+# Lines a chat model writes when it starts a second email or talks to the user: never part of this draft. The
+# request's own lines too ("Length: about 40 words", "Write the email now, as Kay"): a small model that repeats
+# them has finished its email and begun the next turn (3 of 312 evaluation drafts in QUALITY.md did).
+STOP = ("\n<email>", "</email>", "<example>", "\nInstruction from", "\nUser:", "\n### ", "\nLength: about ",
+        "\nWrite the email now, as")  # fmt: skip
 # Every saved draft as CSV: the contract's columns first, in their order; then the recipient, the subject and
 # why the draft looks unfinished (a code of incomplete.REASONS, "" for none).
 EXPORT_COLUMNS = (

@@ -17,8 +17,9 @@ from trainer.pairs.build import model_identity
 # 4: a reply's length for a reply whose email answered is not stored; a run-on sign-off learned and held; the
 # hold until 60% of the words asked for; a draft that is only the user's name is written again; the name alone
 # as a sign-off; 5: a closing word after a sentence and a space held back, a line begun with one that runs on is a
-# sentence; 6: a space token after a sentence keeps it ended; 7: an example's request reads as a draft's).
-EVAL_VERSION = 7
+# sentence; 6: a space token after a sentence keeps it ended; 7: an example's request reads as a draft's; 8: the
+# request's own lines stop a draft).
+EVAL_VERSION = 8
 
 
 class EvalError(MailvoiceError):
