@@ -237,6 +237,7 @@ def train_prompts(work: Path, lengths: list[int]) -> str:
                      f"| {s['words_with']} | {s['words_without']} | {s['tokens']:,} |")  # fmt: skip
     return "\n".join(lines)
 
+
 def against(work: Path, before: Path) -> str:
     """Per configuration, the evaluation in ``before`` (the same pairs and adapter, evaluated by another version)
     → the one in ``work``: bleu and MAUVE with their 95% intervals, the median length ratio, the median draft /
