@@ -113,7 +113,7 @@ def by_instruction(work: Path) -> str:
     from assistant.store.db import open_store
     from trainer.evaluation.metrics import bleu
 
-    report = json.loads(Path(json.loads((work / "eval.json").read_text())["json_path"]).read_text())
+    report = last_report(work)
     db = open_store(work / "data")
     methods = {pid: method_of(json.loads(f or "[]")) for pid, f in db.execute("SELECT id, flags FROM pairs")}
     lines = ["| kind (n) | " + " | ".join(row["label"] for row in report["rows"]) + " |"]
@@ -133,6 +133,24 @@ def by_instruction(work: Path) -> str:
     return "\n".join(lines) + f"\n\nOf all {len(methods)} pairs: {shares}."
 
 
+def last_report(work: Path) -> dict:
+    """The report of WORK's last ``eval --ablations`` (``eval.json`` names it)."""
+    return json.loads(Path(json.loads((work / "eval.json").read_text())["json_path"]).read_text())
+
+
+def asked_words(db, report: dict) -> dict[int, int]:
+    """The words each evaluated email's draft was asked for, by pair id: the user's usual length, as drafting
+    chose it for that email with the validation mail hidden (the same for every configuration)."""
+    from trainer.prompts import held_out_ids, request_for
+
+    held_out = held_out_ids(db)
+    asked = {}
+    for item in report["rows"][0]["items"]:
+        pair = db["pairs"].get(item["pair_id"])
+        asked[item["pair_id"]] = request_for(db, pair["message_id"], pair["input"]).length(db, held_out).words
+    return asked
+
+
 def length_stats(work: Path) -> dict[str, dict]:
     """Per configuration of the last ``eval --ablations`` (by label): the median over emails of draft words / real
     words (``ratio``; ``length_ratio`` in the tables is the corpus ratio, all draft words / all real words), the
@@ -147,18 +165,12 @@ def length_stats(work: Path) -> dict[str, dict]:
     from assistant.drafting.incomplete import check_draft
     from assistant.drafting.voice import learn_voice
     from assistant.store.db import open_store
-    from trainer.prompts import held_out_ids, request_for
 
-    report = json.loads(Path(json.loads((work / "eval.json").read_text())["json_path"]).read_text())
+    report = last_report(work)
     db = open_store(work / "data")
-    held_out = held_out_ids(db)
     voice = learn_voice(db)
     names = [voice.first_name, voice.name]
-    asked = {}
-    for item in report["rows"][0]["items"]:
-        pair = db["pairs"].get(item["pair_id"])
-        request = request_for(db, pair["message_id"], pair["input"])
-        asked[item["pair_id"]] = request.length(db, held_out).words
+    asked = asked_words(db, report)
     stats = {}
     for row in report["rows"]:
         ratios = [len(x["draft"].split()) / max(1, len(x["real"].split())) for x in row["items"]]
@@ -270,13 +282,19 @@ def bleu_parts(work: Path) -> str:
     the brevity penalty (1 when the drafts have at least as many words as the real emails, all together; else
     e^(1 - real/draft)) times the geometric mean of the n-gram precisions; so ``bleu`` is the penalty times the
     mean of those precision terms. Drafts that stop at the user's usual (median) length fall short, all
-    together, of mail whose long emails pull the total up: the penalty, not the words, then decides rows."""
+    together, of mail whose long emails pull the total up: the penalty, not the words, then decides rows. The line
+    under the table says how far: the penalty of drafts exactly as long as asked (in words split at spaces, as a
+    draft's length is asked for), the most a configuration that keeps to the user's length can have."""
     import math
 
+    from assistant.store.db import open_store
     from trainer.evaluation.features import words
     from trainer.evaluation.metrics import bleu
 
-    report = json.loads(Path(json.loads((work / "eval.json").read_text())["json_path"]).read_text())
+    def penalty_of(drafted: int, real: int) -> float:
+        return 1.0 if drafted >= real else math.exp(1 - real / max(drafted, 1))
+
+    report = last_report(work)
     lines = [
         "| configuration | bleu | brevity penalty | bleu without it | all draft words / all real words |",
         "|---|---|---|---|---|",
@@ -285,8 +303,14 @@ def bleu_parts(work: Path) -> str:
         drafts, reals = [x["draft"] for x in row["items"]], [x["real"] for x in row["items"]]
         score = bleu(drafts, reals)["bleu"]
         drafted, real = sum(len(words(t)) for t in drafts), sum(len(words(t)) for t in reals)
-        penalty = 1.0 if drafted >= real else math.exp(1 - real / max(drafted, 1))
+        penalty = penalty_of(drafted, real)
         lines.append(f"| {row['label']} | {score:.3f} | {penalty:.3f} | {score / penalty:.3f} | {drafted / real:.2f} |")
+    asked = sum(asked_words(open_store(work / "data"), report).values())
+    real = sum(len(x["real"].split()) for x in report["rows"][0]["items"])
+    lines.append(
+        f"\nDrafts exactly as long as asked: {asked} words for {real} real ones ({asked / real:.2f}), "
+        f"a brevity penalty of {penalty_of(asked, real):.3f}."
+    )
     return "\n".join(lines)
 
 

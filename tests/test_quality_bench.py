@@ -59,3 +59,33 @@ def test_training_prompts_are_counted_as_train_writes_them(db, tmp_path):
     assert roomy["shown"] == roomy["drawn"] and roomy["per_prompt"] > 1  # with room, every draw shows examples
     assert tight["shown"] < roomy["shown"] and tight["tokens"] < roomy["tokens"]
     assert roomy["words_with"] and roomy["words_without"]
+
+
+def test_bleu_parts_says_the_penalty_of_drafts_exactly_as_long_as_asked(data_home, tmp_path):
+    from paired import paired_store
+
+    from assistant.store.db import open_store
+
+    quality = load_quality()
+    work = tmp_path / "work"
+    db = paired_store(open_store(work / "data"), tmp_path)
+    pairs = [p for p in db["pairs"].rows_where("split = 'validation' AND status = 'ok'")][:6]
+    assert pairs
+    items = [{"pair_id": p["id"], "real": "word " * (40 + 30 * n)} for n, p in enumerate(pairs)]
+    report = {"kind": "ablations", "rows": [{"label": "stand-in", "items": items}]}
+    asked = quality.asked_words(db, report)
+    assert set(asked) == {p["id"] for p in pairs} and all(w > 0 for w in asked.values())
+    exact = [dict(item, draft="word " * asked[item["pair_id"]]) for item in items]
+    double = [dict(item, draft=item["real"] * 2) for item in items]
+    report["rows"] = [{"label": "as asked", "items": exact}, {"label": "twice as long", "items": double}]
+    (work / "report.json").write_text(json.dumps(report))
+    (work / "eval.json").write_text(json.dumps({"json_path": str(work / "report.json")}))
+
+    text = quality.bleu_parts(work)
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ") for line in text.splitlines() if line.startswith("| ")}
+    total_asked, total_real = sum(asked.values()), sum(len(i["real"].split()) for i in items)
+    assert total_asked < total_real  # the real emails are longer than asked, so the drafts pay a penalty
+    ceiling = float(text.rsplit("brevity penalty of ", 1)[1].rstrip("."))
+    assert f"{total_asked} words for {total_real} real ones" in text
+    assert ceiling < 1 and float(rows["as asked"][2]) == ceiling
+    assert float(rows["twice as long"][2]) == 1.0
