@@ -292,6 +292,24 @@ def test_a_draft_that_is_only_a_sign_off_is_written_again_then_saved_with_its_fl
     assert result.notices == ["Draft 1 came out as only a greeting or a sign-off; it was written again."]
 
 
+def test_a_draft_signed_with_the_recipients_name_is_signed_with_the_users(mail):
+    fake = FakeBackend(replies=["Hi Rosa,\n\nThe receipt is attached.\n\nBest,\nRosa"])
+    result = draft(mail, "send Rosa the receipt", to=ROSA[1], backend=fake)
+    assert learn_voice(mail).signature() == "Alex"
+    assert result.drafts[0].text == "Hi Rosa,\n\nThe receipt is attached.\n\nBest,\nAlex"
+    assert list_drafts(mail)[0]["text"].endswith("Best,\nAlex")
+    assert result.notices == ["Draft 1 was signed Rosa; it is signed with your name instead."]
+
+
+def test_a_reply_signed_with_the_name_of_the_email_it_answers_is_signed_with_the_users(mail):
+    from assistant.drafting.prompting import ReplyContext
+
+    daniel = ReplyContext("d@x", "message", "Daniel Vetter", "daniel@ffwll.example", "", "Fences", "Is this fine?")
+    fake = FakeBackend(replies=["Yes, it is.\n\nRegards,\nDaniel Vetter."])
+    result = draft(mail, "say yes", reply_context=daniel, backend=fake)
+    assert result.drafts[0].text == "Yes, it is.\n\nRegards,\nAlex."
+
+
 def test_a_draft_that_is_only_the_users_name_is_written_again(mail):
     name = learn_voice(mail).first_name
     fake = FakeBackend(replies=[f"{name}.", "Hi Christian,\n\nThe slides are attached.\n\nBest,\nAlex"])

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.drafting.incomplete import REASONS, check_draft, describe
+from assistant.drafting.incomplete import REASONS, check_draft, describe, sign_as_user
 from assistant.drafting.postprocess import StreamCleaner, clean_draft, extract_subject, signoff_end
 
 EMAIL = "Hi Rosa,\n\nCould the plumber come on Monday morning?\n\nBest,\nAlex"
@@ -141,6 +141,28 @@ def test_the_users_name_alone_is_a_sign_off_with_no_message():
     assert check_draft("Agreed, ship it.\n\nChristian,", names=names) is None  # a message, then the name
     assert check_draft("Agreed.", names=names) is None
     assert check_draft("Anna.", names=names) is None  # a name, but not the user's
+
+
+def test_a_sign_off_with_the_name_of_someone_in_the_thread_is_signed_with_the_users():
+    others, names = ["Daniel Vetter", "Alex Deucher"], ["Christian", "Christian König"]
+    body = "Hi,\n\nThe fence is signalled twice there.\n\n"
+    assert sign_as_user(body + "Regards,\nDaniel Vetter.\n", others, names, "Christian") == (
+        body + "Regards,\nChristian.\n",
+        "Daniel Vetter",
+    )
+    assert sign_as_user(body + "Thanks\n-Alex", others, names, "Christian") == (body + "Thanks\n-Christian", "Alex")
+    for text in (
+        body + "Thanks, Alex",  # one line: as often thanks to Alex as a sign-off
+        body + "Regards,\nChristian.",  # the user's own
+        body + "Regards,\nJordan",  # nobody in the thread
+        body + "Alex",  # a name with no closing before it
+        body + "Regards,\nDaniel Vetter\n\nP.S. the patch is below.",  # not the last line
+    ):
+        assert sign_as_user(text, others, names, "Christian") == (text, "")
+    # Someone who shares the user's first name: the name is the user's as much as theirs.
+    text = body + "Best,\nChristian"
+    assert sign_as_user(text, ["Christian Brauner"], names, "Christian") == (text, "")
+    assert sign_as_user(body + "Best,\nAlex", others, names, "") == (body + "Best,\nAlex", "")  # no name to sign
 
 
 @pytest.mark.parametrize(

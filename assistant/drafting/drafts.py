@@ -26,7 +26,7 @@ import sqlite_utils
 from assistant.drafting.backend import Backend, Cancel, GenerationParams, LlamaBackend
 from assistant.drafting.corrections import capture
 from assistant.drafting.guard import RETRIES, CopyGuard, GuardReport, notice, timed_check
-from assistant.drafting.incomplete import Incomplete, check_draft
+from assistant.drafting.incomplete import Incomplete, check_draft, sign_as_user
 from assistant.drafting.length import Length
 from assistant.drafting.models import engine_settings
 from assistant.drafting.parallel import Completion, Job, Parallel, chosen_engine
@@ -491,6 +491,9 @@ def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callab
         result.notices.append(notice(i, report, examples_only))
     if rewrote_hollow:
         result.notices.append(f"Draft {i + 1} came out as only a greeting or a sign-off; it was written again.")
+    text, signed_as = sign_as_user(text, prompt.others, names, voice.signature())
+    if signed_as:
+        result.notices.append(f"Draft {i + 1} was signed {signed_as}; it is signed with your name instead.")
     ended = time.perf_counter()
     result.decode_seconds += ended - (t_first or ended)
     result.tokens += count

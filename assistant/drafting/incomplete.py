@@ -1,9 +1,13 @@
 """Drafts that look unfinished: only a greeting or sign-off, cut off at the length limit or mid-sentence, or the
-instruction said back instead of an email.
+instruction said back instead of an email. And drafts signed with another person's name.
 
 Small models do all of these. Such a draft is still saved (nothing the model wrote is lost) but carries a flag,
 so Compose, ``mailvoice draft`` and ``mailvoice batch`` can say why it looks unfinished and offer to write it
 again. :func:`check_draft` decides; :data:`REASONS` turns a stored flag back into words.
+
+A small model also signs off as someone in the thread: the person it answers ("Regards,\nDaniel Vetter", the
+sign-off of the email it was shown) or the one it writes to ("Thanks,\nAlex"). :func:`sign_as_user` puts the
+user's own name there.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from assistant.drafting.voice import CLOSING_WORDS
+from assistant.drafting.voice import CLOSING_WORDS, first_name
 
 # What a stored flag means, in words that finish "This draft looks incomplete: ...".
 REASONS = {
@@ -145,3 +149,30 @@ def _unfinished(line: str) -> bool:
         return True
     words = _words(line)
     return bool(words) and words[-1] in _DANGLING
+
+
+def sign_as_user(text: str, others: Iterable[str], names: Iterable[str], signature: str) -> tuple[str, str]:
+    """``text`` with a closing sign-off's name put right when it is one of ``others`` (the people the draft
+    answers or is written to), and which of their names it was ("" when the sign-off was not theirs).
+
+    Only a sign-off of two lines counts, a closing and a name alone ("Best,\nAlex"): "Thanks, Alex" on one line
+    thanks Alex as often as it signs. A name that is also one of the user's ``names`` stays (two people may share
+    a first name). ``signature`` is the name the user signs with ("Christian"); the line keeps its punctuation.
+
+    Args:
+        others: display names ("Daniel Vetter"); their first names count too ("Daniel").
+    """
+    lines = text.rstrip().split("\n")
+    filled = [i for i, line in enumerate(lines) if line.strip()]
+    if not signature.strip() or len(filled) < 2:
+        return text, ""
+    last, closing = lines[filled[-1]], lines[filled[-2]]
+    if not (_NAME_LINE.match(last.strip()) and _SIGNOFF.match(closing.strip())):
+        return text, ""
+    bare = last.strip(" \t-–—~.,!")
+    mine = {n.strip().casefold() for n in names if n and n.strip()}
+    theirs = {n.strip().casefold() for other in others for n in (other, first_name(other)) if n and n.strip()}
+    if bare.casefold() in mine or bare.casefold() not in theirs:
+        return text, ""
+    lines[filled[-1]] = last.replace(bare, signature.strip(), 1)
+    return "\n".join(lines) + text[len(text.rstrip()) :], bare

@@ -198,6 +198,7 @@ class DraftPrompt:
     recipient: str = ""  # recipient's first name, for placeholders
     versions: dict[str, int] = field(default_factory=dict)
     length: Length | None = None
+    others: tuple[str, ...] = ()  # the names of the recipient and of the email's sender answered (not the user's)
 
 
 def build_prompt(
@@ -303,7 +304,8 @@ def build_prompt(
         messages.append({"role": "assistant", "content": body})
     messages.append({"role": "user", "content": user(reply=reply_text)})
     versions = {t.name: t.version for t in texts.values()}
-    return DraftPrompt(messages, max_tokens, chosen, notices, recipient, versions, length)
+    others = tuple(dict.fromkeys(n for n in (to_name, _line(reply.sender_name) if reply else "") if n))
+    return DraftPrompt(messages, max_tokens, chosen, notices, recipient, versions, length, others)
 
 
 def _instructions(db: sqlite_utils.Database, ids: list[int]) -> dict[int, str]:

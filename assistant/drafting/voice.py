@@ -48,6 +48,16 @@ class Voice:
         """The first lines of the user's most common sign-offs ("Best,", "Thanks!"), most common first."""
         return tuple(dict.fromkeys(pattern.split("\n", 1)[0] for pattern, _share in self.signoffs[:most]))
 
+    def signature(self) -> str:
+        """The name the user signs with: the name line of their most common sign-off that has one of their
+        names ("Regards,\nChristian." gives "Christian"), else their first name."""
+        mine = {n.casefold() for n in (self.first_name, self.name) if n}
+        for pattern, _share in self.signoffs:
+            last = pattern.rsplit("\n", 1)[-1].strip(" \t-–—~.,!")
+            if last.casefold() in mine:
+                return last
+        return self.first_name or self.name
+
     def greet(self, recipient_first_name: str) -> str | None:
         """The usual greeting filled in for one recipient (None when unknown or it needs a name we lack)."""
         if not self.greeting:
