@@ -130,6 +130,23 @@ def test_a_draft_ends_where_the_model_repeats_the_requests_own_lines(mail):
         assert result.drafts[0].text == "Hi Rosa,\n\nThe plumber comes Monday, so the tap is fixed by noon."
 
 
+def test_every_line_the_request_begins_with_fixed_words_stops_a_draft():
+    import re
+
+    from assistant.drafting.drafts import STOP
+    from assistant.drafting.prompting import load_prompt
+
+    starts = []
+    for name in ("draft_user", "example_request"):
+        for line in load_prompt(name).text.splitlines():
+            fixed = re.sub(r"^(?:\{\w+\})+", "", line).split("{", 1)[0]  # placeholders first, then the words
+            if len(fixed.strip()) >= 8:
+                starts.append("\n" + fixed)
+    assert "\nWrite the email now, as " in starts  # the templates are read as drafting writes them
+    for start in starts:
+        assert any(start.startswith(stop) for stop in STOP), f"no stop for a draft repeating {start!r}"
+
+
 def test_cancel_stops_and_saves_nothing(mail):
     fake = FakeBackend(replies=["word " * 50])
     count = {"chunks": 0}
