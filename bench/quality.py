@@ -138,17 +138,34 @@ def last_report(work: Path) -> dict:
     return json.loads(Path(json.loads((work / "eval.json").read_text())["json_path"]).read_text())
 
 
+def requests_of(db, report: dict) -> dict:
+    """How each evaluated email's draft was asked for (``trainer.prompts.Request``), by pair id."""
+    from trainer.prompts import request_for
+
+    requests = {}
+    for item in report["rows"][0]["items"]:
+        pair = db["pairs"].get(item["pair_id"])
+        requests[item["pair_id"]] = request_for(db, pair["message_id"], pair["input"])
+    return requests
+
+
 def asked_words(db, report: dict) -> dict[int, int]:
     """The words each evaluated email's draft was asked for, by pair id: the user's usual length, as drafting
     chose it for that email with the validation mail hidden (the same for every configuration)."""
-    from trainer.prompts import held_out_ids, request_for
+    from trainer.prompts import held_out_ids
 
     held_out = held_out_ids(db)
-    asked = {}
-    for item in report["rows"][0]["items"]:
-        pair = db["pairs"].get(item["pair_id"])
-        asked[item["pair_id"]] = request_for(db, pair["message_id"], pair["input"]).length(db, held_out).words
-    return asked
+    return {pid: request.length(db, held_out).words for pid, request in requests_of(db, report).items()}
+
+
+def others_of(db, report: dict) -> dict[int, list[str]]:
+    """The names of the people each evaluated email's draft answers or is written to, by pair id."""
+    from assistant.drafting.examples import recipient_name
+
+    return {
+        pid: [n for n in (recipient_name(db, r.to) if r.to else "", r.reply.sender_name if r.reply else "") if n]
+        for pid, r in requests_of(db, report).items()
+    }
 
 
 def length_stats(work: Path) -> dict[str, dict]:
@@ -158,11 +175,13 @@ def length_stats(work: Path) -> dict[str, dict]:
     chose it for that email; ``asked_real``: the words asked for / real words, the same for every configuration),
     how many drafts fall within 0.8–1.25 of their email's length (``inside`` of ``n``), how many stop short of the
     floor (``short``: under ``FLOOR`` of the words asked for, where the hold on the close ends), and how many have no
-    message (``hollow``: empty, or only a greeting or a sign-off, as ``check_draft`` says)."""
+    message (``hollow``: empty, or only a greeting or a sign-off, as ``check_draft`` says), and how many are signed
+    with the name of the person they answer or write to (``signed_other``, as ``sign_as_user`` finds them: drafted
+    by a version that signs them with the user's name, none are)."""
     import statistics
 
     from assistant.drafting.backend import FLOOR
-    from assistant.drafting.incomplete import check_draft
+    from assistant.drafting.incomplete import check_draft, sign_as_user
     from assistant.drafting.voice import learn_voice
     from assistant.store.db import open_store
 
@@ -170,7 +189,7 @@ def length_stats(work: Path) -> dict[str, dict]:
     db = open_store(work / "data")
     voice = learn_voice(db)
     names = [voice.first_name, voice.name]
-    asked = asked_words(db, report)
+    asked, others = asked_words(db, report), others_of(db, report)
     stats = {}
     for row in report["rows"]:
         ratios = [len(x["draft"].split()) / max(1, len(x["real"].split())) for x in row["items"]]
@@ -183,6 +202,9 @@ def length_stats(work: Path) -> dict[str, dict]:
             "short": sum(len(x["draft"].split()) < FLOOR * asked[x["pair_id"]] for x in row["items"]),
             "n": len(ratios),
             "hollow": sum(f is not None and f.code in ("empty", "signoff_only") for f in flags),
+            "signed_other": sum(
+                bool(sign_as_user(x["draft"], others[x["pair_id"]], names, voice.signature())[1]) for x in row["items"]
+            ),
         }
     return stats
 
@@ -191,12 +213,12 @@ def lengths(work: Path) -> str:
     """:func:`length_stats` as a Markdown table."""
     lines = [
         "| configuration | median length ratio | median draft / words asked for | median words asked for / real "
-        "| drafts within 0.8–1.25 | under 60% of the words asked for | no message |",
-        "|---|---|---|---|---|---|---|",
+        "| drafts within 0.8–1.25 | under 60% of the words asked for | no message | signed as another |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, s in length_stats(work).items():
         lines.append(f"| {label} | {s['ratio']:.2f} | {s['asked']:.2f} | {s['asked_real']:.2f} "
-                     f"| {s['inside']} of {s['n']} | {s['short']} | {s['hollow']} |")  # fmt: skip
+                     f"| {s['inside']} of {s['n']} | {s['short']} | {s['hollow']} | {s['signed_other']} |")  # fmt: skip
     return "\n".join(lines)
 
 

@@ -61,7 +61,7 @@ def test_training_prompts_are_counted_as_train_writes_them(db, tmp_path):
     assert roomy["words_with"] and roomy["words_without"]
 
 
-def test_bleu_parts_says_the_penalty_of_drafts_exactly_as_long_as_asked(data_home, tmp_path):
+def test_the_penalty_of_drafts_as_long_as_asked_and_drafts_signed_as_another_are_counted(data_home, tmp_path):
     from paired import paired_store
 
     from assistant.store.db import open_store
@@ -77,7 +77,14 @@ def test_bleu_parts_says_the_penalty_of_drafts_exactly_as_long_as_asked(data_hom
     assert set(asked) == {p["id"] for p in pairs} and all(w > 0 for w in asked.values())
     exact = [dict(item, draft="word " * asked[item["pair_id"]]) for item in items]
     double = [dict(item, draft=item["real"] * 2) for item in items]
-    report["rows"] = [{"label": "as asked", "items": exact}, {"label": "twice as long", "items": double}]
+    others = quality.others_of(db, report)
+    pid = next(pid for pid, names in others.items() if names)  # a recipient with a name
+    signed = [dict(i, draft=f"Done.\n\nBest,\n{others[pid][0]}" if i["pair_id"] == pid else i["real"]) for i in items]
+    report["rows"] = [
+        {"label": "as asked", "items": exact},
+        {"label": "twice as long", "items": double},
+        {"label": "signed as the recipient", "items": signed},
+    ]
     (work / "report.json").write_text(json.dumps(report))
     (work / "eval.json").write_text(json.dumps({"json_path": str(work / "report.json")}))
 
@@ -89,3 +96,8 @@ def test_bleu_parts_says_the_penalty_of_drafts_exactly_as_long_as_asked(data_hom
     assert f"{total_asked} words for {total_real} real ones" in text
     assert ceiling < 1 and float(rows["as asked"][2]) == ceiling
     assert float(rows["twice as long"][2]) == 1.0
+    assert {label: stats["signed_other"] for label, stats in quality.length_stats(work).items()} == {
+        "as asked": 0,
+        "twice as long": 0,
+        "signed as the recipient": 1,
+    }
