@@ -149,23 +149,23 @@ def requests_of(db, report: dict) -> dict:
     return requests
 
 
-def asked_words(db, report: dict) -> dict[int, int]:
-    """The words each evaluated email's draft was asked for, by pair id: the user's usual length, as drafting
-    chose it for that email with the validation mail hidden (the same for every configuration)."""
+def asked_words(db, requests: dict) -> dict[int, int]:
+    """The words each evaluated email's draft was asked for, by pair id (of :func:`requests_of`): the user's usual
+    length, as drafting chose it for that email with the validation mail hidden (the same for every
+    configuration)."""
     from trainer.prompts import held_out_ids
 
     held_out = held_out_ids(db)
-    return {pid: request.length(db, held_out).words for pid, request in requests_of(db, report).items()}
+    return {pid: request.length(db, held_out).words for pid, request in requests.items()}
 
 
-def others_of(db, report: dict) -> dict[int, list[str]]:
-    """The names of the people each evaluated email's draft answers or is written to, by pair id."""
+def others_of(db, requests: dict) -> dict[int, tuple[str, ...]]:
+    """The names each evaluated email's draft must not be signed with, by pair id (of :func:`requests_of`), as
+    drafting finds them."""
     from assistant.drafting.examples import recipient_name
+    from assistant.drafting.prompting import others_in_thread
 
-    return {
-        pid: [n for n in (recipient_name(db, r.to) if r.to else "", r.reply.sender_name if r.reply else "") if n]
-        for pid, r in requests_of(db, report).items()
-    }
+    return {pid: others_in_thread(recipient_name(db, r.to) if r.to else "", r.reply) for pid, r in requests.items()}
 
 
 def length_stats(work: Path) -> dict[str, dict]:
@@ -189,10 +189,13 @@ def length_stats(work: Path) -> dict[str, dict]:
     db = open_store(work / "data")
     voice = learn_voice(db)
     names = [voice.first_name, voice.name]
-    asked, others = asked_words(db, report), others_of(db, report)
+    mine = names + voice.signed_names()  # as drafting has them
+    requests = requests_of(db, report)
+    asked, others = asked_words(db, requests), others_of(db, requests)
     stats = {}
     for row in report["rows"]:
-        ratios = [len(x["draft"].split()) / max(1, len(x["real"].split())) for x in row["items"]]
+        items = row["items"]
+        ratios = [len(x["draft"].split()) / max(1, len(x["real"].split())) for x in items]
         flags = [check_draft(x["draft"], names=names) for x in row["items"]]
         stats[row["label"]] = {
             "ratio": statistics.median(ratios),
@@ -202,9 +205,7 @@ def length_stats(work: Path) -> dict[str, dict]:
             "short": sum(len(x["draft"].split()) < FLOOR * asked[x["pair_id"]] for x in row["items"]),
             "n": len(ratios),
             "hollow": sum(f is not None and f.code in ("empty", "signoff_only") for f in flags),
-            "signed_other": sum(
-                bool(sign_as_user(x["draft"], others[x["pair_id"]], names, voice.signature())[1]) for x in row["items"]
-            ),
+            "signed_other": sum(bool(sign_as_user(x["draft"], others[x["pair_id"]], mine, "-")[1]) for x in items),
         }
     return stats
 
@@ -305,8 +306,8 @@ def bleu_parts(work: Path) -> str:
     e^(1 - real/draft)) times the geometric mean of the n-gram precisions; so ``bleu`` is the penalty times the
     mean of those precision terms. Drafts that stop at the user's usual (median) length fall short, all
     together, of mail whose long emails pull the total up: the penalty, not the words, then decides rows. The line
-    under the table says how far: the penalty of drafts exactly as long as asked (in words split at spaces, as a
-    draft's length is asked for), the most a configuration that keeps to the user's length can have."""
+    under the table says how far: the penalty of drafts of exactly the words asked for, counted as BLEU counts
+    the real emails' words (a draft's own words are counted so too, so its punctuation may make it pay more)."""
     import math
 
     from assistant.store.db import open_store
@@ -327,10 +328,11 @@ def bleu_parts(work: Path) -> str:
         drafted, real = sum(len(words(t)) for t in drafts), sum(len(words(t)) for t in reals)
         penalty = penalty_of(drafted, real)
         lines.append(f"| {row['label']} | {score:.3f} | {penalty:.3f} | {score / penalty:.3f} | {drafted / real:.2f} |")
-    asked = sum(asked_words(open_store(work / "data"), report).values())
-    real = sum(len(x["real"].split()) for x in report["rows"][0]["items"])
+    db = open_store(work / "data")
+    asked = sum(asked_words(db, requests_of(db, report)).values())
+    real = sum(len(words(x["real"])) for x in report["rows"][0]["items"])
     lines.append(
-        f"\nDrafts exactly as long as asked: {asked} words for {real} real ones ({asked / real:.2f}), "
+        f"\nDrafts of exactly the words asked for: {asked} words for {real} real ones ({asked / real:.2f}), "
         f"a brevity penalty of {penalty_of(asked, real):.3f}."
     )
     return "\n".join(lines)

@@ -325,6 +325,10 @@ def test_a_reply_signed_with_the_name_of_the_email_it_answers_is_signed_with_the
     fake = FakeBackend(replies=["Yes, it is.\n\nRegards,\nDaniel Vetter."])
     result = draft(mail, "say yes", reply_context=daniel, backend=fake)
     assert result.drafts[0].text == "Yes, it is.\n\nRegards,\nAlex."
+    # A pasted email has no header: the name it signed with counts.
+    pasted = ReplyContext("pasted", "file", "", "", "", "", "Is this fine?\n\nRegards,\nDaniel")
+    fake = FakeBackend(replies=["Yes, it is.\n\nRegards,\nDaniel"])
+    assert draft(mail, "say yes", reply_context=pasted, backend=fake).drafts[0].text.endswith("Regards,\nAlex")
 
 
 def test_a_draft_that_is_only_the_users_name_is_written_again(mail):

@@ -163,6 +163,30 @@ def test_a_sign_off_with_the_name_of_someone_in_the_thread_is_signed_with_the_us
     text = body + "Best,\nChristian"
     assert sign_as_user(text, ["Christian Brauner"], names, "Christian") == (text, "")
     assert sign_as_user(body + "Best,\nAlex", others, names, "") == (body + "Best,\nAlex", "")  # no name to sign
+    # Names match without case or accents, and begin with any capital letter.
+    assert sign_as_user(body + "Regards,\nThomas Hellstrom", ["Thomas Hellström"], names, "Christian")[1] == (
+        "Thomas Hellstrom"
+    )
+    assert sign_as_user(body + "Pozdrawiam,\nŁukasz", ["Łukasz Nowak"], names, "Christian")[1] == ""  # no closing
+    assert sign_as_user(body + "Cheers,\nŁukasz\r\n", ["Łukasz Nowak"], names, "Christian") == (
+        body + "Cheers,\nChristian\r\n",
+        "Łukasz",
+    )
+    # A nickname the user signs with is theirs, even when someone in the thread has it too.
+    text = body + "Best,\nChris"
+    assert sign_as_user(text, ["Chris Wilson"], [*names, "Chris"], "Chris") == (text, "")
+
+
+def test_the_name_the_user_signs_with():
+    from assistant.drafting.voice import Voice
+
+    def voice(*signoffs: str) -> Voice:
+        return Voice("Christian König", "Christian", signoffs=[(s, 0.3) for s in signoffs])
+
+    assert voice("Thanks!", "Regards,\nChris.", "Regards,\nChristian.").signature() == "Christian"  # one of theirs
+    assert voice("Thanks!", "Regards,\nChris.").signature() == "Chris"  # else the name they sign with
+    assert voice("Thanks!", "Best,CK").signature() == "Christian"  # else their first name
+    assert voice("Regards,\nChris.", "Christian", "Thanks,Kay").signed_names() == ["Chris", "Christian"]
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,12 @@ user's own name there.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from assistant.drafting.voice import CLOSING_WORDS, first_name
+from assistant.drafting.voice import CLOSING_WORDS, first_name, looks_like_name
 
 # What a stored flag means, in words that finish "This draft looks incomplete: ...".
 REASONS = {
@@ -156,23 +157,39 @@ def sign_as_user(text: str, others: Iterable[str], names: Iterable[str], signatu
     answers or is written to), and which of their names it was ("" when the sign-off was not theirs).
 
     Only a sign-off of two lines counts, a closing and a name alone ("Best,\nAlex"): "Thanks, Alex" on one line
-    thanks Alex as often as it signs. A name that is also one of the user's ``names`` stays (two people may share
-    a first name). ``signature`` is the name the user signs with ("Christian"); the line keeps its punctuation.
+    thanks Alex as often as it signs. A name that is also one of the user's ``names`` stays (their nicknames as
+    they sign, and two people may share a first name). Names match without case or accents ("Hellstrom" is
+    "Hellström"). ``signature`` is the name the user signs with ("Christian"); the line keeps its punctuation.
 
     Args:
         others: display names ("Daniel Vetter"); their first names count too ("Daniel").
     """
+    found = signed_name(text)
+    if found is None or not signature.strip():
+        return text, ""
+    at, bare = found
+    mine = {_folded(n) for n in names if n and n.strip()}
+    theirs = {_folded(n) for other in others for n in (other, first_name(other)) if n and n.strip()}
+    if _folded(bare) in mine or _folded(bare) not in theirs:
+        return text, ""
+    return text[:at] + signature.strip() + text[at + len(bare) :], bare
+
+
+def signed_name(text: str) -> tuple[int, str] | None:
+    """Where the name of a two-line sign-off that ends ``text`` ("Regards,\nDaniel Vetter.") starts, and the
+    name; None when ``text`` does not end so."""
     lines = text.rstrip().split("\n")
     filled = [i for i, line in enumerate(lines) if line.strip()]
-    if not signature.strip() or len(filled) < 2:
-        return text, ""
+    if len(filled) < 2:
+        return None
     last, closing = lines[filled[-1]], lines[filled[-2]]
-    if not (_NAME_LINE.match(last.strip()) and _SIGNOFF.match(closing.strip())):
-        return text, ""
-    bare = last.strip(" \t-–—~.,!")
-    mine = {n.strip().casefold() for n in names if n and n.strip()}
-    theirs = {n.strip().casefold() for other in others for n in (other, first_name(other)) if n and n.strip()}
-    if bare.casefold() in mine or bare.casefold() not in theirs:
-        return text, ""
-    lines[filled[-1]] = last.replace(bare, signature.strip(), 1)
-    return "\n".join(lines) + text[len(text.rstrip()) :], bare
+    bare = last.strip(" \t\r-–—~.,!")
+    if not (looks_like_name(bare) and _SIGNOFF.match(closing.strip())) or CLOSING_WORDS.match(bare):
+        return None
+    return sum(len(line) + 1 for line in lines[: filled[-1]]) + last.index(bare), bare
+
+
+def _folded(name: str) -> str:
+    """A name without case or accents, and its words' spacing made one."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).casefold().split())

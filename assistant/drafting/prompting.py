@@ -18,6 +18,7 @@ from pathlib import Path
 import sqlite_utils
 
 from assistant.drafting.examples import Example, recipient_name, select_examples
+from assistant.drafting.incomplete import signed_name
 from assistant.drafting.length import CHOICES, Length, of_email, usual_length
 from assistant.drafting.voice import Voice, first_name, recipients
 from assistant.errors import MailvoiceError
@@ -198,7 +199,7 @@ class DraftPrompt:
     recipient: str = ""  # recipient's first name, for placeholders
     versions: dict[str, int] = field(default_factory=dict)
     length: Length | None = None
-    others: tuple[str, ...] = ()  # the names of the recipient and of the email's sender answered (not the user's)
+    others: tuple[str, ...] = ()  # the names of the recipient and of the sender of the email answered
 
 
 def build_prompt(
@@ -304,8 +305,16 @@ def build_prompt(
         messages.append({"role": "assistant", "content": body})
     messages.append({"role": "user", "content": user(reply=reply_text)})
     versions = {t.name: t.version for t in texts.values()}
-    others = tuple(dict.fromkeys(n for n in (to_name, _line(reply.sender_name) if reply else "") if n))
+    others = others_in_thread(to_name, reply)
     return DraftPrompt(messages, max_tokens, chosen, notices, recipient, versions, length, others)
+
+
+def others_in_thread(to_name: str, reply: ReplyContext | None) -> tuple[str, ...]:
+    """Who a draft must not be signed as: the recipient, and the sender of the email answered, by the name in
+    its header and the one it signed with (a pasted email has no header)."""
+    signed = signed_name(reply.body) if reply else None
+    answered = (_line(reply.sender_name), signed[1] if signed else "") if reply else ()
+    return tuple(dict.fromkeys(n for n in (_line(to_name), *answered) if n))
 
 
 def _instructions(db: sqlite_utils.Database, ids: list[int]) -> dict[int, str]:

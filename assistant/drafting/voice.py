@@ -48,15 +48,24 @@ class Voice:
         """The first lines of the user's most common sign-offs ("Best,", "Thanks!"), most common first."""
         return tuple(dict.fromkeys(pattern.split("\n", 1)[0] for pattern, _share in self.signoffs[:most]))
 
-    def signature(self) -> str:
-        """The name the user signs with: the name line of their most common sign-off that has one of their
-        names ("Regards,\nChristian." gives "Christian"), else their first name."""
-        mine = {n.casefold() for n in (self.first_name, self.name) if n}
+    def signed_names(self) -> list[str]:
+        """The names on the last line of the user's sign-offs ("Regards,\nChris." gives "Chris"), most common
+        first: the user's own names and nicknames as they sign."""
+        found = []
         for pattern, _share in self.signoffs:
             last = pattern.rsplit("\n", 1)[-1].strip(" \t-–—~.,!")
-            if last.casefold() in mine:
-                return last
-        return self.first_name or self.name
+            if looks_like_name(last) and not CLOSING_WORDS.match(last):
+                found.append(last)
+        return list(dict.fromkeys(found))
+
+    def signature(self) -> str:
+        """The name the user signs with: the most common name on their sign-offs that is one of their names
+        ("Christian"), else the most common one at all (a nickname, "Chris"), else their first name."""
+        signed = self.signed_names()
+        mine = {n.casefold() for n in (self.first_name, self.name) if n}
+        return next((n for n in signed if n.casefold() in mine), None) or next(iter(signed), "") or (
+            self.first_name or self.name
+        )
 
     def greet(self, recipient_first_name: str) -> str | None:
         """The usual greeting filled in for one recipient (None when unknown or it needs a name we lack)."""
@@ -65,6 +74,12 @@ class Voice:
         if NAME in self.greeting and not recipient_first_name:
             return None
         return self.greeting.replace(NAME, recipient_first_name)
+
+
+def looks_like_name(text: str) -> bool:
+    """One to three words, each begun with a capital letter ("Daniel Vetter", "Łukasz", "O'Brien")."""
+    words = text.split()
+    return 1 <= len(words) <= 3 and all(w[0].isalpha() and w[0].isupper() for w in words)
 
 
 def first_name(display_name: str) -> str:

@@ -18,8 +18,9 @@ from trainer.pairs.build import model_identity
 # hold until 60% of the words asked for; a draft that is only the user's name is written again; the name alone
 # as a sign-off; 5: a closing word after a sentence and a space held back, a line begun with one that runs on is a
 # sentence; 6: a space token after a sentence keeps it ended; 7: an example's request reads as a draft's; 8: the
-# request's own lines stop a draft).
-EVAL_VERSION = 8
+# request's own lines stop a draft; 9: a draft signed with the name of someone in the thread is signed with the
+# user's).
+EVAL_VERSION = 9
 
 
 class EvalError(MailvoiceError):
