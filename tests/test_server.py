@@ -97,8 +97,10 @@ def url(engine) -> Iterator[str]:
 
 
 @pytest.fixture
-def client(url) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{url}/v1", api_key=TOKEN, max_retries=0, timeout=10)
+def client(url) -> Iterator[openai.OpenAI]:
+    # Closed after the test: its pool's keep-alive socket, left to the garbage collector, warns in a later test.
+    with openai.OpenAI(base_url=f"{url}/v1", api_key=TOKEN, max_retries=0, timeout=10) as opened:
+        yield opened
 
 
 def post(url: str, path: str, body: dict | bytes, token: str | None = TOKEN, **headers: str) -> httpx.Response:
@@ -178,7 +180,7 @@ def test_an_unknown_model_is_openais_404(client, url):
 
 def test_a_wrong_or_missing_token_is_401(url):
     wrong = openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0)
-    with pytest.raises(openai.AuthenticationError):
+    with wrong, pytest.raises(openai.AuthenticationError):
         wrong.models.list()
     assert openai_error(httpx.get(f"{url}/v1/models"), 401)["code"] == "invalid_api_key"
     assert openai_error(post(url, "/v1/draft", {"instruction": "hi"}, token=None), 401)
@@ -245,6 +247,7 @@ def test_concurrent_requests_take_turns_on_one_model(data_home):
             t.start()
         for t in threads:
             t.join(20)
+        client.close()
     assert len(answers) == 6 and backend.most_at_once == 1 and len(backend.prompts) == 6
 
 
@@ -411,8 +414,8 @@ def test_mailvoice_serve_end_to_end(data_home, tmp_path):
         try:
             started = json.loads(process.stdout.readline())
             assert started["url"].startswith("http://127.0.0.1:") and started["token_new"] is False
-            client = openai.OpenAI(base_url=started["url"], api_key=TOKEN, max_retries=0, timeout=10)
-            assert "mailvoice" in [m.id for m in client.models.list()]
+            with openai.OpenAI(base_url=started["url"], api_key=TOKEN, max_retries=0, timeout=10) as client:
+                assert "mailvoice" in [m.id for m in client.models.list()]
         finally:
             process.send_signal(signal.SIGINT)  # Ctrl+C
             _out, err = process.communicate(timeout=10)
@@ -432,4 +435,5 @@ def test_the_embedded_model_streams_through_the_openai_client(data_home):
         text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
         assert text.strip() and chunks[-1].choices[0].finish_reason in ("stop", "length")
         again = client.chat.completions.create(model="mailvoice", messages=messages, seed=1, max_tokens=40)
+        client.close()
         assert again.choices[0].message.content == text  # same seed, same words, streamed or not
