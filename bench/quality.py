@@ -189,7 +189,6 @@ def length_stats(work: Path) -> dict[str, dict]:
     db = open_store(work / "data")
     voice = learn_voice(db)
     names = [voice.first_name, voice.name]
-    mine = names + voice.signed_names()  # as drafting has them
     requests = requests_of(db, report)
     asked, others = asked_words(db, requests), others_of(db, requests)
     stats = {}
@@ -205,7 +204,7 @@ def length_stats(work: Path) -> dict[str, dict]:
             "short": sum(len(x["draft"].split()) < FLOOR * asked[x["pair_id"]] for x in row["items"]),
             "n": len(ratios),
             "hollow": sum(f is not None and f.code in ("empty", "signoff_only") for f in flags),
-            "signed_other": sum(bool(sign_as_user(x["draft"], others[x["pair_id"]], mine, "-")[1]) for x in items),
+            "signed_other": sum(bool(sign_as_user(x["draft"], others[x["pair_id"]], voice)[1]) for x in items),
         }
     return stats
 

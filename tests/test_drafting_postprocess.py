@@ -144,13 +144,16 @@ def test_the_users_name_alone_is_a_sign_off_with_no_message():
 
 
 def test_a_sign_off_with_the_name_of_someone_in_the_thread_is_signed_with_the_users():
-    others, names = ["Daniel Vetter", "Alex Deucher"], ["Christian", "Christian König"]
+    from assistant.drafting.voice import Voice
+
+    christian = Voice("Christian König", "Christian", signoffs=[("Regards,\nChristian.", 0.5)])
+    others = ["Daniel Vetter", "Alex Deucher"]
     body = "Hi,\n\nThe fence is signalled twice there.\n\n"
-    assert sign_as_user(body + "Regards,\nDaniel Vetter.\n", others, names, "Christian") == (
+    assert sign_as_user(body + "Regards,\nDaniel Vetter.\n", others, christian) == (
         body + "Regards,\nChristian.\n",
         "Daniel Vetter",
     )
-    assert sign_as_user(body + "Thanks\n-Alex", others, names, "Christian") == (body + "Thanks\n-Christian", "Alex")
+    assert sign_as_user(body + "Thanks\n-Alex", others, christian) == (body + "Thanks\n-Christian", "Alex")
     for text in (
         body + "Thanks, Alex",  # one line: as often thanks to Alex as a sign-off
         body + "Regards,\nChristian.",  # the user's own
@@ -158,23 +161,25 @@ def test_a_sign_off_with_the_name_of_someone_in_the_thread_is_signed_with_the_us
         body + "Alex",  # a name with no closing before it
         body + "Regards,\nDaniel Vetter\n\nP.S. the patch is below.",  # not the last line
     ):
-        assert sign_as_user(text, others, names, "Christian") == (text, "")
+        assert sign_as_user(text, others, christian) == (text, "")
     # Someone who shares the user's first name: the name is the user's as much as theirs.
     text = body + "Best,\nChristian"
-    assert sign_as_user(text, ["Christian Brauner"], names, "Christian") == (text, "")
-    assert sign_as_user(body + "Best,\nAlex", others, names, "") == (body + "Best,\nAlex", "")  # no name to sign
+    assert sign_as_user(text, ["Christian Brauner"], christian) == (text, "")
+    nameless = Voice()
+    assert sign_as_user(body + "Best,\nAlex", others, nameless) == (body + "Best,\nAlex", "")  # no name to sign
     # Names match without case or accents, and begin with any capital letter.
-    assert sign_as_user(body + "Regards,\nThomas Hellstrom", ["Thomas Hellström"], names, "Christian")[1] == (
-        "Thomas Hellstrom"
-    )
-    assert sign_as_user(body + "Pozdrawiam,\nŁukasz", ["Łukasz Nowak"], names, "Christian")[1] == ""  # no closing
-    assert sign_as_user(body + "Cheers,\nŁukasz\r\n", ["Łukasz Nowak"], names, "Christian") == (
+    hellstrom = body + "Regards,\nThomas Hellstrom"
+    assert sign_as_user(hellstrom, ["Thomas Hellström"], christian)[1] == "Thomas Hellstrom"
+    assert sign_as_user(body + "Pozdrawiam,\nŁukasz", ["Łukasz Nowak"], christian)[1] == ""  # no closing
+    assert sign_as_user(body + "Cheers,\nŁukasz\r\n", ["Łukasz Nowak"], christian) == (
         body + "Cheers,\nChristian\r\n",
         "Łukasz",
     )
     # A nickname the user signs with is theirs, even when someone in the thread has it too.
+    chris = Voice("Christian König", "Christian", signoffs=[("Best,\nChris", 0.5)])
     text = body + "Best,\nChris"
-    assert sign_as_user(text, ["Chris Wilson"], [*names, "Chris"], "Chris") == (text, "")
+    assert sign_as_user(text, ["Chris Wilson"], chris) == (text, "")
+    assert sign_as_user(body + "Best,\nAlex", others, chris) == (body + "Best,\nChris", "Alex")
 
 
 def test_the_name_the_user_signs_with():

@@ -491,7 +491,7 @@ def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callab
         result.notices.append(notice(i, report, examples_only))
     if rewrote_hollow:
         result.notices.append(f"Draft {i + 1} came out as only a greeting or a sign-off; it was written again.")
-    text, signed_as = sign_as_user(text, prompt.others, names + voice.signed_names(), voice.signature())
+    text, signed_as = sign_as_user(text, prompt.others, voice)
     if signed_as:
         result.notices.append(f"Draft {i + 1} was signed {signed_as}; it is signed with your name instead.")
     ended = time.perf_counter()

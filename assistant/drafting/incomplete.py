@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from assistant.drafting.voice import CLOSING_WORDS, first_name, looks_like_name
+from assistant.drafting.voice import CLOSING_WORDS, Voice, first_name, looks_like_name
 
 # What a stored flag means, in words that finish "This draft looks incomplete: ...".
 REASONS = {
@@ -152,27 +152,29 @@ def _unfinished(line: str) -> bool:
     return bool(words) and words[-1] in _DANGLING
 
 
-def sign_as_user(text: str, others: Iterable[str], names: Iterable[str], signature: str) -> tuple[str, str]:
+def sign_as_user(text: str, others: Iterable[str], voice: Voice) -> tuple[str, str]:
     """``text`` with a closing sign-off's name put right when it is one of ``others`` (the people the draft
     answers or is written to), and which of their names it was ("" when the sign-off was not theirs).
 
     Only a sign-off of two lines counts, a closing and a name alone ("Best,\nAlex"): "Thanks, Alex" on one line
-    thanks Alex as often as it signs. A name that is also one of the user's ``names`` stays (their nicknames as
-    they sign, and two people may share a first name). Names match without case or accents ("Hellstrom" is
-    "Hellström"). ``signature`` is the name the user signs with ("Christian"); the line keeps its punctuation.
+    thanks Alex as often as it signs. A name that is also one of the user's stays (their names, their nicknames
+    as they sign, and two people may share a first name). Names match without case or accents ("Hellstrom" is
+    "Hellström"). The name put there is the one the user signs with (``Voice.signature``); the line keeps its
+    punctuation.
 
     Args:
         others: display names ("Daniel Vetter"); their first names count too ("Daniel").
     """
     found = signed_name(text)
-    if found is None or not signature.strip():
+    signature = voice.signature().strip()
+    if found is None or not signature:
         return text, ""
     at, bare = found
-    mine = {_folded(n) for n in names if n and n.strip()}
+    mine = {_folded(n) for n in (voice.first_name, voice.name, *voice.signed_names()) if n and n.strip()}
     theirs = {_folded(n) for other in others for n in (other, first_name(other)) if n and n.strip()}
     if _folded(bare) in mine or _folded(bare) not in theirs:
         return text, ""
-    return text[:at] + signature.strip() + text[at + len(bare) :], bare
+    return text[:at] + signature + text[at + len(bare) :], bare
 
 
 def signed_name(text: str) -> tuple[int, str] | None:

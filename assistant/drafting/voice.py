@@ -63,9 +63,8 @@ class Voice:
         ("Christian"), else the most common one at all (a nickname, "Chris"), else their first name."""
         signed = self.signed_names()
         mine = {n.casefold() for n in (self.first_name, self.name) if n}
-        return next((n for n in signed if n.casefold() in mine), None) or next(iter(signed), "") or (
-            self.first_name or self.name
-        )
+        own = [n for n in signed if n.casefold() in mine]
+        return (own or signed or [self.first_name or self.name])[0]
 
     def greet(self, recipient_first_name: str) -> str | None:
         """The usual greeting filled in for one recipient (None when unknown or it needs a name we lack)."""
