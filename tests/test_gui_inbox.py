@@ -123,6 +123,9 @@ def test_stop_keeps_what_was_triaged_and_the_next_run_goes_on(qtbot, maildir, mo
         return real(*args, **kwargs)
 
     monkeypatch.setattr(triage, "_extract", slow)
+    # What a person sees the moment the run ends, before its thread has quit: Triage is back, nothing runs.
+    at_end = []
+    page.triaged.connect(lambda _s: at_end.append((page.running_job(), page.triage_button.isEnabled())))
     with qtbot.waitSignals([page.triaged, page.refreshed], order="simple", timeout=30_000):
         page.empty_triage.click()
         qtbot.waitUntil(reached.is_set, timeout=20_000)
@@ -133,6 +136,7 @@ def test_stop_keeps_what_was_triaged_and_the_next_run_goes_on(qtbot, maildir, mo
     summary = page.summary
     assert summary.cancelled and summary.triaged == 20 < summary.pending
     assert page.model.rowCount() == 20 and page.run_status.text().startswith("Stopped: 20 of ")
+    assert at_end == [(None, True)]
     assert page.running_job() is None and page.triage_button.isEnabled()
     rest = triage_from_page(qtbot, page)
     assert rest.pending == summary.pending - 20 and rest.triaged == rest.pending and not rest.cancelled

@@ -319,11 +319,12 @@ class InboxPage(QWidget):
         self.empty_triage.setEnabled(self.triage_button.isEnabled())
 
     # --- triage -----------------------------------------------------------------------------------------
-    @property
-    def running(self) -> bool:
-        return self.thread is not None and self.thread.isRunning()
+    # A busy flag, not QThread.isRunning(): the thread quits only after the slots of its last signal ran, so
+    # the buttons set when a run ends would still see it running.
+    running = False
 
     def set_running(self, busy: bool) -> None:
+        self.running = busy
         self.bar.setVisible(busy)
         self.stop_button.setVisible(busy)
         self.stop_button.setEnabled(busy)
@@ -389,7 +390,7 @@ class InboxPage(QWidget):
         return f"Mail is being triaged{done}. Quitting stops it; what was triaged is kept."
 
     def shutdown(self, wait_ms: int = 30000) -> None:
-        if self.running and self.worker is not None:
+        if self.worker is not None and self.thread is not None and self.thread.isRunning():
             self.worker.cancel()
             self.thread.quit()
             self.thread.wait(wait_ms)

@@ -352,15 +352,15 @@ class PairsPanel(QWidget):
 
     # --- building -----------------------------------------------------------------------------------------
 
+    # A busy flag, not QThread.isRunning(): the thread quits only after the slots of its last signal ran.
+    building = False
+
     def set_building(self, busy: bool) -> None:
+        self.building = busy
         self.build_button.setEnabled(not busy)
         self.limit.setEnabled(not busy)
         self.stop_build_button.setVisible(busy)
         self.bar.setVisible(busy)
-
-    @property
-    def building(self) -> bool:
-        return self.thread is not None and self.thread.isRunning()
 
     def running(self) -> str | None:
         """What the build is doing, for a question before quitting; None when no build runs."""
@@ -424,7 +424,7 @@ class PairsPanel(QWidget):
 
     def shutdown(self, wait_ms: int = 30000) -> None:
         self.closing = True
-        if self.building and self.worker is not None:
+        if self.worker is not None and self.thread is not None and self.thread.isRunning():
             self.worker.cancel()
             self.thread.quit()
             self.thread.wait(wait_ms)
