@@ -394,6 +394,8 @@ class InboxPage(QWidget):
             self.worker.cancel()
             self.thread.quit()
             self.thread.wait(wait_ms)
+        if self.thread is not None and self.thread.isFinished():
+            self.running = False  # the run has ended, though its last slot, queued, will not run before the quit
 
     # --- export and reply -------------------------------------------------------------------------------
     def choose_export(self) -> None:

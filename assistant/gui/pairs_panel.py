@@ -428,6 +428,8 @@ class PairsPanel(QWidget):
             self.worker.cancel()
             self.thread.quit()
             self.thread.wait(wait_ms)
+        if self.thread is not None and self.thread.isFinished():
+            self.building = False  # the build has ended, though its last slot, queued, will not run before the quit
         if self.loading:
             self.load_thread.quit()
             self.load_thread.wait(wait_ms)
