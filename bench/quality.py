@@ -211,9 +211,11 @@ def length_stats(work: Path) -> dict[str, dict]:
 
 def lengths(work: Path) -> str:
     """:func:`length_stats` as a Markdown table."""
+    from assistant.drafting.backend import FLOOR
+
     lines = [
         "| configuration | median length ratio | median draft / words asked for | median words asked for / real "
-        "| drafts within 0.8–1.25 | under 60% of the words asked for | no message | signed as another |",
+        f"| drafts within 0.8–1.25 | under {FLOOR:.0%} of the words asked for | no message | signed as another |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for label, s in length_stats(work).items():

@@ -8,6 +8,7 @@ from fakes import FakeBackend
 
 from assistant.drafting import backend as backend_module
 from assistant.drafting.backend import (
+    FLOOR,
     HOLD,
     PUSH_AT_AIM,
     PUSH_AT_TWICE,
@@ -117,10 +118,10 @@ def _feed(closer: CloseNear, prompt: list[int], written: list[int]) -> np.ndarra
 
 
 def test_between_the_floor_and_the_aim_nothing_is_pushed_even_at_a_sentence_or_line_end():
-    closer = _close_near(aim=10)  # floor: 6 tokens
+    closer = _close_near(aim=20)
     prompt = [2, 2, 2]
     _step(closer, prompt)
-    body = prompt + [2, 2, 2, 2, 2, 2]
+    body = prompt + [2] * int(20 * FLOOR)  # the floor reached, three tokens short of the aim
     for written in ([3], [3, 1], [3, 1, 2]):
         assert not _step(closer, body + written).any()
 
@@ -187,8 +188,8 @@ def test_no_floor_for_a_tiny_aim_and_the_hold_ends_at_the_floor():
     assert given.floor == 8 and CloseNear(10, TEXTS.__getitem__, 1, [0], [4], floor=30).floor == 10  # never past
     closer = _close_near(aim=10)
     _step(closer, [2])
-    assert _step(closer, [2] + [2] * 5)[0] == -HOLD
-    assert _step(closer, [2] + [2] * 6)[0] == 0
+    assert _step(closer, [2] + [2] * (int(10 * FLOOR) - 1))[0] == -HOLD
+    assert _step(closer, [2] + [2] * int(10 * FLOOR))[0] == 0
 
 
 def test_past_the_aim_a_sentence_end_pushes_a_line_break_and_a_line_end_pushes_the_close():

@@ -91,8 +91,12 @@ def test_draft_streams_cleans_and_saves(mail):
     params = json.loads(row["params"])
     assert params["seed"] == 42 and params["tone"] == "friendly" and params["length"] == "short"
     assert params["max_tokens"] == Length(50, "chosen").max_tokens(2048)
-    assert params["aim_tokens"] == fake.params[0].aim_tokens == Length(50, "chosen").aim_tokens < 50 * 1.4
-    assert params["floor_tokens"] == fake.params[0].floor_tokens == Length(50, "chosen").floor_tokens
+    # room to close for the user's own sign-off ("Best,\nAlex"), not a longer one
+    signoff = learn_voice(mail).usual_signoff()
+    length = Length(50, "chosen").closing_with(fake.count_tokens("\n" + signoff))
+    assert signoff == "Best,\nAlex" and length.aim_tokens > Length(50, "chosen").aim_tokens
+    assert params["aim_tokens"] == fake.params[0].aim_tokens == length.aim_tokens < 50 * 1.4
+    assert params["floor_tokens"] == fake.params[0].floor_tokens == length.floor_tokens
     assert fake.params[0].closings == learn_voice(mail).closings() != ()  # the user's own sign-offs
     assert params["prompts"]["draft_system"] >= 1 and params["examples"]
     assert set(result.to_json()) >= {"drafts", "model", "adapter", "seconds", "tokens_per_second"}

@@ -10,6 +10,7 @@ from assistant.drafting.length import (
     CHOICES,
     CLOSE_TOKENS,
     MIN_AIM_SHARE,
+    SENTENCE_END_TOKENS,
     TOKENS_PER_WORD,
     Length,
     of_email,
@@ -47,13 +48,25 @@ def test_a_draft_is_brought_to_a_close_before_its_words_run_out_leaving_room_to_
     assert Length(20, "chosen").aim_tokens == int(20 * TOKENS_PER_WORD * MIN_AIM_SHARE)  # a short one keeps half
 
 
+def test_the_room_to_close_is_the_end_of_a_sentence_and_the_users_own_sign_off():
+    kay, ana = Length(60, "usual").closing_with(2), Length(60, "usual").closing_with(20)
+    assert kay.words == ana.words == 60 and kay.basis == "usual"
+    assert 60 * TOKENS_PER_WORD - kay.aim_tokens == SENTENCE_END_TOKENS + 2 < CLOSE_TOKENS  # "Kay" ends sooner
+    assert 60 * TOKENS_PER_WORD - ana.aim_tokens == SENTENCE_END_TOKENS + 20 > CLOSE_TOKENS
+    assert kay.floor_tokens == int(60 * TOKENS_PER_WORD * FLOOR) <= kay.aim_tokens  # the floor keeps to the words
+    assert Length(20, "chosen").closing_with(40).aim_tokens == int(20 * TOKENS_PER_WORD * MIN_AIM_SHARE)
+    assert Length(60, "usual").closing_with(-5).close == SENTENCE_END_TOKENS
+
+
 def test_a_sign_off_is_held_back_until_the_same_share_of_the_words_whatever_the_length():
     for words in (20, 50, 120, 400):
         length = Length(words, "chosen")
         assert length.floor_tokens == min(int(words * TOKENS_PER_WORD * FLOOR), length.aim_tokens)
-    assert Length(50, "chosen").floor_tokens == int(50 * TOKENS_PER_WORD * FLOOR)
-    # of the aim it would be far less for a short draft (its aim leaves the same room to close as a long one's)
-    assert Length(50, "chosen").floor_tokens > Length(50, "chosen").aim_tokens * FLOOR + 10
+    # of the aim it would be far less for a short draft (its aim leaves the same room to close as a long one's):
+    # a short one is held until its aim, a long one until FLOOR of its words
+    short, long = Length(50, "chosen"), Length(120, "chosen")
+    assert short.floor_tokens == short.aim_tokens < int(50 * TOKENS_PER_WORD * FLOOR)
+    assert long.floor_tokens == int(120 * TOKENS_PER_WORD * FLOOR) < long.aim_tokens
 
 
 def test_lengths_are_rounded_to_what_a_person_would_say():

@@ -453,12 +453,15 @@ def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callab
     """
     backend, prompt, voice, result, context = job.backend, job.prompt, job.voice, job.result, job.context
     seed = job.seed + i
+    length = prompt.length
+    if length is not None and (signoff := voice.usual_signoff()):
+        length = length.closing_with(backend.count_tokens("\n" + signoff))  # the room the user's own sign-off takes
     params = GenerationParams(
         max_tokens=prompt.max_tokens,
         seed=seed,
         stop=STOP,
-        aim_tokens=prompt.length.aim_tokens if prompt.length else None,
-        floor_tokens=prompt.length.floor_tokens if prompt.length else None,
+        aim_tokens=length.aim_tokens if length else None,
+        floor_tokens=length.floor_tokens if length else None,
         closings=voice.closings(),
     )
     names = [voice.first_name, voice.name]

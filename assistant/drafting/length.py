@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlite_utils
 
@@ -29,8 +29,12 @@ _STEPS = (10, 20, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250, 300, 400, 500, 60
 TOKENS_PER_WORD = 1.4  # English in Llama/SmolLM-style vocabularies; the budget has headroom on top
 # What a draft writes after it is told to close: the end of its sentence and the sign-off, about the same few
 # tokens whatever its length (a fifth of a 40-word draft left too little: Don Quijote's adapter drafts came out
-# 1.2 times the words asked for, QUALITY.md); at most half of a short draft.
-CLOSE_TOKENS, MIN_AIM_SHARE = 24, 0.5
+# 1.2 times the words asked for, QUALITY.md); at most half of a short draft. The sign-off is the user's own where
+# their mail shows one (``Length.closing_with``): the end of the sentence then takes SENTENCE_END_TOKENS, about what
+# adapters wrote past the aim less their writer's sign-off; CLOSE_TOKENS is the room for a usual one
+# ("Best regards,\nAna Lopez"). Kay Brown signs "Kay": with 24 tokens kept for it, her adapter's drafts came out
+# 0.87 of the words asked for.
+CLOSE_TOKENS, SENTENCE_END_TOKENS, MIN_AIM_SHARE = 24, 10, 0.5
 MIN_TOKENS, MAX_TOKENS = 96, 1024
 
 
@@ -40,6 +44,7 @@ class Length:
 
     words: int
     basis: str  # "chosen", "to this person", "to this organisation", "usual", "default", "this email"
+    close: int = CLOSE_TOKENS  # tokens left for the end of the last sentence and the sign-off
 
     @property
     def guidance(self) -> str:
@@ -50,7 +55,12 @@ class Length:
         """Where the model is brought to a close (see ``backend.CloseNear``): the words in tokens, less the room
         that finishing the sentence and signing off take."""
         tokens = self.words * TOKENS_PER_WORD
-        return int(max(tokens * MIN_AIM_SHARE, tokens - CLOSE_TOKENS))
+        return int(max(tokens * MIN_AIM_SHARE, tokens - self.close))
+
+    def closing_with(self, signoff_tokens: int) -> Length:
+        """This length, leaving room for the end of a sentence and a sign-off of ``signoff_tokens`` (the user's
+        own: a writer who signs "Kay" needs less room than "Best regards,\nAna Lopez")."""
+        return replace(self, close=SENTENCE_END_TOKENS + max(0, signoff_tokens))
 
     @property
     def floor_tokens(self) -> int:

@@ -48,6 +48,11 @@ class Voice:
         """The first lines of the user's most common sign-offs ("Best,", "Thanks!"), most common first."""
         return tuple(dict.fromkeys(pattern.split("\n", 1)[0] for pattern, _share in self.signoffs[:most]))
 
+    def usual_signoff(self) -> str | None:
+        """The sign-off the user writes ("Best,\nJeff"): their habit, else their most common one; None when their
+        mail shows none."""
+        return self.signoff or (self.signoffs[0][0] if self.signoffs else None)
+
     def signed_names(self) -> list[str]:
         """The names on the last line of the user's sign-offs ("Regards,\nChris." gives "Chris"), most common
         first: the user's own names and nicknames as they sign."""
