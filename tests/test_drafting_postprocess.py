@@ -75,6 +75,17 @@ def test_signoff_end_stops_after_the_users_name_line():
     assert signoff_end("Best of all, Alex\nsaid yes\n", ["Alex"]) is None
 
 
+def test_signoff_end_stops_after_a_sign_off_run_on_after_the_last_sentence():
+    # as some write every email, and an adapter learns: what came next was a chat turn ("user\nHow many days…")
+    for run_on in ("well.best,Jeff", "the meeting.Cheers,Jeff", "well.  Best regards,Jeff", "help. All the best, Jeff",
+                   "soon!Thanks again -Jeff"):  # fmt: skip
+        raw = f"I hope you're {run_on}\nuser\nHow many days"
+        assert raw[: signoff_end(raw, ["Jeff", "Jeff Johnson"])] == f"I hope you're {run_on}"
+    assert signoff_end("It went well.best,Jeff", ["Jeff"]) is None  # the line is not finished yet
+    for sentence in ("ok. Later I'll send it to Jeff\n", "I said best to Jeff\n", "Done.Best,Tom\n"):
+        assert signoff_end(sentence, ["Jeff"]) is None
+
+
 RAWS = [
     "Sure! Here is your email:\n\nSubject: Faucet\n\nHi [Recipient's Name],\n\nCould the plumber come?\n\n"
     "Best,\n[Your Name]\n\nLet me know if you'd like any changes!",

@@ -180,7 +180,8 @@ def _safe_prefix(raw: str, me: str, recipient: str) -> str:
 
 
 def signoff_end(text: str, names: list[str]) -> int | None:
-    """Where the email ends when it closes with a sign-off and one of ``names`` on its own line.
+    """Where the email ends when it closes with a sign-off and one of ``names`` on its own line, or with both run on
+    after its last sentence ("…the meeting.Best,Jeff").
 
     Small models keep going after "Best,\\nAlex" (a second email, a signature block, the recipient's
     name); the user's own sign-off is the clearest end there is. Returns the index just after the name
@@ -197,9 +198,12 @@ def signoff_end(text: str, names: list[str]) -> int | None:
 @functools.lru_cache(maxsize=16)
 def _signoff_re(names: tuple[str, ...]) -> re.Pattern[str]:
     alternatives = "|".join(re.escape(n) for n in names)
+    closing = CLOSING_WORDS.pattern.lstrip("^")
     return re.compile(
-        rf"^[ \t]*(?:{CLOSING_WORDS.pattern.lstrip('^')})[^\n]{{0,40}}\n(?:[ \t]*\n)?"
-        rf"[ \t]*[-–—~]?\s?(?:{alternatives})[ \t.]*(?=\n)",
+        rf"^[ \t]*(?:{closing})[^\n]{{0,40}}\n(?:[ \t]*\n)?[ \t]*[-–—~]?\s?(?:{alternatives})[ \t.]*(?=\n)"
+        # run on after the last sentence, as some write every email: "…the meeting.Best,Jeff"
+        rf"|(?<=[.!?…])[ \t]*(?:{closing})(?:[ \t]+\w+){{0,2}}[ \t]*[,.!:;]*[ \t]*[-–—~]?"
+        rf"(?:{alternatives})[ \t.!]*(?=\n)",
         re.IGNORECASE | re.MULTILINE,
     )
 

@@ -19,8 +19,9 @@ from trainer.pairs.build import model_identity
 # as a sign-off; 5: a closing word after a sentence and a space held back, a line begun with one that runs on is a
 # sentence; 6: a space token after a sentence keeps it ended; 7: an example's request reads as a draft's; 8: the
 # request's own lines stop a draft; 9: a draft signed with the name of someone in the thread is signed with the
-# user's; 10: the hold until 80% of the words asked for, room to close for the user's own sign-off).
-EVAL_VERSION = 10
+# user's; 10: the hold until 80% of the words asked for, room to close for the user's own sign-off; 11: the hold
+# twice as strong, a sign-off run on after the last sentence ends the draft).
+EVAL_VERSION = 11
 
 
 class EvalError(MailvoiceError):
