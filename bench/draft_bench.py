@@ -184,7 +184,7 @@ def bench_generation(model: str | None, rounds: int) -> dict:
 
     from assistant.drafting import LlamaBackend, draft, engine_settings
     from assistant.drafting.backend import GenerationParams, llama_kwargs
-    from assistant.drafting.drafts import STOP
+    from assistant.drafting.drafts import STOP, aimed_length
     from assistant.drafting.prompting import build_prompt
     from assistant.drafting.voice import learn_voice
 
@@ -201,8 +201,10 @@ def bench_generation(model: str | None, rounds: int) -> dict:
 
     # A long email: enough tokens a run for a steady speed (a short one is a few dozen tokens and ends in noise).
     instruction, to, length = INSTRUCTIONS[0], "rosa@properties.example.net", "long"
-    prompt = build_prompt(db, instruction, learn_voice(db), n_ctx=engine.n_ctx, count_tokens=engine.count_tokens,
+    voice = learn_voice(db)
+    prompt = build_prompt(db, instruction, voice, n_ctx=engine.n_ctx, count_tokens=engine.count_tokens,
                           to=to, length=length)  # fmt: skip
+    aimed = aimed_length(prompt, voice, engine.count_tokens)  # where drafting brings it to a close
     prompt_tokens = sum(engine.count_tokens(m["content"]) for m in prompt.messages)
     p = GenerationParams()
 
@@ -259,7 +261,7 @@ def bench_generation(model: str | None, rounds: int) -> dict:
         "model": Path(settings.model_path).name, "n_ctx": settings.n_ctx, "threads": kwargs["n_threads"],
         "threads_batch": kwargs["n_threads_batch"], "cpus": sorted(os.sched_getaffinity(0)),
         "prompt_tokens": prompt_tokens, "load_before": load_before, "max_tokens": prompt.max_tokens, "rounds": rounds,
-        "aim_tokens": prompt.length.aim_tokens if prompt.length else None,
+        "aim_tokens": aimed.aim_tokens if aimed else None,
         "load_ours_s": load_ours, "load_bare_s": load_bare,
         "bare_ttft_ms": med(bare_rows, "ttft") * 1000, "ours_ttft_ms": med(our_rows, "ttft") * 1000,
         "ours_visible_ms": med(our_rows, "visible") * 1000, "before_engine_ms": med(our_rows, "before_engine") * 1000,

@@ -121,7 +121,7 @@ def test_between_the_floor_and_the_aim_nothing_is_pushed_even_at_a_sentence_or_l
     closer = _close_near(aim=20)
     prompt = [2, 2, 2]
     _step(closer, prompt)
-    body = prompt + [2] * int(20 * FLOOR)  # the floor reached, three tokens short of the aim
+    body = prompt + [2] * int(20 * FLOOR)  # the floor reached, four tokens short of the aim
     for written in ([3], [3, 1], [3, 1, 2]):
         assert not _step(closer, body + written).any()
 

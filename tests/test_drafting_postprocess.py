@@ -84,6 +84,11 @@ def test_signoff_end_stops_after_a_sign_off_run_on_after_the_last_sentence():
     assert signoff_end("It went well.best,Jeff", ["Jeff"]) is None  # the line is not finished yet
     for sentence in ("ok. Later I'll send it to Jeff\n", "I said best to Jeff\n", "Done.Best,Tom\n"):
         assert signoff_end(sentence, ["Jeff"]) is None
+    # a name that is also a word ends a sentence, not the email
+    for sentence, name in (("Thanks for being frank.", "Frank"), ("Thanks for the bill.", "Bill"),
+                           ("Thanks and I will.", "Will"), ("Thanks for the joy!", "Joy")):  # fmt: skip
+        assert signoff_end(f"It went well. {sentence}\nNext steps…", [name]) is None
+    assert signoff_end("It went well. Thanks, Frank.\nuser", ["Frank"]) == len("It went well. Thanks, Frank.")
 
 
 RAWS = [

@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from assistant.errors import Cancelled
 from assistant.gui.app import COMPOSE, INBOX, MainWindow
 from assistant.gui.inbox_page import NOTHING_STORED, NOTHING_TRIAGED, InboxPage
 from assistant.gui.inbox_view import CATEGORY, EVENTS, FOLDER, SHORT, local_when
@@ -140,6 +141,18 @@ def test_stop_keeps_what_was_triaged_and_the_next_run_goes_on(qtbot, maildir, mo
     assert page.running_job() is None and page.triage_button.isEnabled()
     rest = triage_from_page(qtbot, page)
     assert rest.pending == summary.pending - 20 and rest.triaged == rest.pending and not rest.cancelled
+
+
+def test_a_run_stopped_before_its_summary_leaves_the_page_ready_for_the_next(qtbot, maildir, monkeypatch):
+    page = make_page(qtbot, maildir)
+
+    def stopped(*_args, **_kwargs):
+        raise Cancelled()
+
+    monkeypatch.setattr(triage, "run", stopped)
+    page.empty_triage.click()
+    qtbot.waitUntil(lambda: page.run_status.text().startswith("Stopped."), timeout=10_000)
+    assert page.running_job() is None and page.empty_triage.isEnabled() and not page.stop_button.isVisible()
 
 
 def test_export_events_writes_a_calendar(qtbot, maildir, tmp_path):

@@ -15,6 +15,8 @@ from assistant.drafting.backend import EngineSettings
 from assistant.drafting.prompting import PromptError
 from assistant.drafting.refine import HOWS, dropped_items, refine
 from assistant.errors import Cancelled
+from assistant.identities import ME_KEY
+from assistant.store.db import set_setting
 
 NOTE = ("Hi Rosa,\n\nThe plumber, Mario Rossi, comes on Monday at 9:30 and the repair costs €1,500. The quote is at "
         "https://example.com/quotes/42 and his address is mario@plumb.example.\n\nBest,\nAlex")  # fmt: skip
@@ -103,7 +105,15 @@ def test_a_stopped_rewrite_raises_cancelled(db, fake):
         refine(db, NOTE, "friendly", backend=fake, cancel=lambda: True)
 
 
+def test_a_rewrite_ends_at_the_users_signoff(db, fake):
+    set_setting(db, ME_KEY, ["alex.morgan@example.org"])  # the user is Alex Morgan
+    text = "Hi Bob,\n\nSee you at 5.\n\nBest,\nAlex"
+    fake.enqueue("Hi Bob,\n\nLooking forward to seeing you at 5.\n\nBest,\nAlex\nBob Stone\nStone & Daughters Ltd")
+    assert refine(db, text, "friendly", backend=fake).text.endswith("seeing you at 5.\n\nBest,\nAlex")
+
+
 def test_a_ps_after_the_signoff_is_not_cut(db, fake):
+    set_setting(db, ME_KEY, ["alex.morgan@example.org"])
     text = "Hi Bob,\n\nSee you at 5.\n\nBest,\nAlex\n\nPS: bring the 3 keys."
     fake.enqueue(text.replace("See you", "Looking forward to seeing you"))
     assert refine(db, text, "friendly", backend=fake).text.endswith("PS: bring the 3 keys.")

@@ -320,13 +320,14 @@ class TokenTexts:
 # reply runs from its aimed length to twice that: +4 makes a closing token about 50 times likelier, +12 all but
 # certain, so a reply that has said what it had to ends at once and one still mid-thought ends soon after.
 PUSH_AT_AIM, PUSH_AT_TWICE = 4.0, 12.0
-# Before FLOOR of the length asked for is written, the close is held back by HOLD (as much as the push at the
-# aim draws it on): adapters trained on little mail often sign off after two sentences where their writer says five.
-# At 0.8 the hold reaches the aim for drafts of up to about 85 words, so those end past it and not anywhere from
-# 60% on. At 8 (a closing word or the end 3,000 times less likely), fewer adapter drafts stop at two sentences
-# than at 4; a model that signs off all the same with a closing word the user does not use ("best,Jeff",
-# "Cheers,Jeff") is not let go by the hold, and is stopped after the user's name by ``postprocess.signoff_end``:
-# without that it wrote a chat turn next ("user", then a question). QUALITY.md has the figures.
+# Before FLOOR of the length asked for is written, the close is held back by HOLD (twice the push at the aim): adapters
+# trained on little mail often sign off after two sentences where their writer says five. At 0.8 the hold reaches the
+# aim for short drafts (up to 43 words for a writer who signs "Kay", 85 with the room for a usual sign-off, see
+# ``Length.closing_with``), so those end past it and not anywhere from 60% on. At 8 (a closing word or the end 3,000
+# times less likely), fewer adapter drafts stop at two sentences than at 4; a model that signs off all the same with a
+# closing word the user does not use ("best,Jeff", "Cheers,Jeff") is not let go by the hold, and is stopped after the
+# user's name by ``postprocess.signoff_end``: without that it wrote a chat turn next ("user", then a question).
+# QUALITY.md has the figures.
 FLOOR, HOLD = 0.8, 8.0
 # A sign-off's first line ("Best regards,", "Thanks again!", "Cheers, Jeff") is a few tokens; one that runs on past
 # this after its closing word is a sentence ("Thanks for bringing this up, and I'm looking forward to…").

@@ -440,6 +440,14 @@ def _run_many(db, engine: Parallel, backend: Backend, jobs: Iterable[DraftJob], 
     engine.run(feed, done, cancel)
 
 
+def aimed_length(prompt: DraftPrompt, voice: Voice, count_tokens: Callable[[str], int]) -> Length | None:
+    """The length a draft is brought to a close at: the prompt's, leaving room for the user's own sign-off."""
+    signoff = voice.usual_signoff()
+    if prompt.length is None or not signoff:
+        return prompt.length
+    return prompt.length.closing_with(count_tokens("\n" + signoff))  # its line break too
+
+
 def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callable[[str], None] | None) -> Plan:
     """Generate, clean, guard and save alternative ``i`` into ``job.result``; return when its first token came.
 
@@ -453,9 +461,7 @@ def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callab
     """
     backend, prompt, voice, result, context = job.backend, job.prompt, job.voice, job.result, job.context
     seed = job.seed + i
-    length = prompt.length
-    if length is not None and (signoff := voice.usual_signoff()):
-        length = length.closing_with(backend.count_tokens("\n" + signoff))  # the room the user's own sign-off takes
+    length = aimed_length(prompt, voice, backend.count_tokens)
     params = GenerationParams(
         max_tokens=prompt.max_tokens,
         seed=seed,

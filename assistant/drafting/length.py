@@ -66,7 +66,7 @@ class Length:
     def floor_tokens(self) -> int:
         """Before this, a sign-off and the end of the reply are held back (``backend.CloseNear``): ``FLOOR`` of the
         words' tokens. Of the aim, it would be least where it counts most: the aim of a short draft leaves the
-        same room for the close as a long one's, so a 50-word draft could sign off after 19 words. Never past
+        same room for the close as a long one's, so a 50-word draft could sign off after 26 words. Never past
         the aim."""
         return min(self.aim_tokens, int(self.words * TOKENS_PER_WORD * FLOOR))
 

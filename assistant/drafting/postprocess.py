@@ -201,9 +201,10 @@ def _signoff_re(names: tuple[str, ...]) -> re.Pattern[str]:
     closing = CLOSING_WORDS.pattern.lstrip("^")
     return re.compile(
         rf"^[ \t]*(?:{closing})[^\n]{{0,40}}\n(?:[ \t]*\n)?[ \t]*[-–—~]?\s?(?:{alternatives})[ \t.]*(?=\n)"
-        # run on after the last sentence, as some write every email: "…the meeting.Best,Jeff"
-        rf"|(?<=[.!?…])[ \t]*(?:{closing})(?:[ \t]+\w+){{0,2}}[ \t]*[,.!:;]*[ \t]*[-–—~]?"
-        rf"(?:{alternatives})[ \t.!]*(?=\n)",
+        # run on after the last sentence, as some write every email: "…the meeting.Best,Jeff". The name as it is
+        # written ("Thanks for being frank." is a sentence), after a closing and the words a sign-off adds to it.
+        rf"|(?<=[.!?…])[ \t]*(?:{closing})(?:[ \t]+(?:again|so[ \t]+much))?[ \t]*[,.!:;]*[ \t]*[-–—~]?"
+        rf"(?-i:{alternatives})[ \t.!]*(?=\n)",
         re.IGNORECASE | re.MULTILINE,
     )
 

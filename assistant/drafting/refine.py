@@ -154,7 +154,7 @@ def refine(
     )
     # The rewrite ends at the user's sign-off, as a draft does, unless their text goes on after its own (a P.S.).
     names = [voice.first_name, voice.name]
-    end = signoff_end(text.strip(), names)
+    end = signoff_end(text.strip() + "\n", names)  # its last line is a whole line
     names = names if end is not None and not text.strip()[end:].strip() else []
     cleaner = StreamCleaner(me=voice.first_name)
     with drafts_module._generating:

@@ -346,6 +346,7 @@ class InboxPage(QWidget):
         self.worker.progress.connect(self.on_progress)
         self.worker.finished.connect(self.on_finished)
         self.worker.failed.connect(self.on_failed)
+        self.worker.cancelled.connect(self.on_stopped)
         self.progress, self.started = None, time.monotonic()
         self.bar.setRange(0, 0)  # busy until the first chunk is done: the folders are learned first
         self.run_status.setText("Learning your folders and reading the new mail…")
@@ -381,6 +382,10 @@ class InboxPage(QWidget):
         self.set_running(False)
         self.run_status.setText(message + " What was triaged before is kept.")
         self.refresh()
+
+    def on_stopped(self) -> None:
+        """The run was stopped before it had a summary to give."""
+        self.on_failed("Stopped.")
 
     def running_job(self) -> str | None:
         """What runs on this page, for the status bar and the question before quitting; None when nothing."""
