@@ -195,13 +195,13 @@ def length_stats(work: Path) -> dict[str, dict]:
     for row in report["rows"]:
         items = row["items"]
         ratios = [len(x["draft"].split()) / max(1, len(x["real"].split())) for x in items]
-        flags = [check_draft(x["draft"], names=names) for x in row["items"]]
+        flags = [check_draft(x["draft"], names=names) for x in items]
         stats[row["label"]] = {
             "ratio": statistics.median(ratios),
-            "asked": statistics.median(len(x["draft"].split()) / asked[x["pair_id"]] for x in row["items"]),
-            "asked_real": statistics.median(asked[x["pair_id"]] / max(1, len(x["real"].split())) for x in row["items"]),
+            "asked": statistics.median(len(x["draft"].split()) / asked[x["pair_id"]] for x in items),
+            "asked_real": statistics.median(asked[x["pair_id"]] / max(1, len(x["real"].split())) for x in items),
             "inside": sum(0.8 <= r <= 1.25 for r in ratios),
-            "short": sum(len(x["draft"].split()) < FLOOR * asked[x["pair_id"]] for x in row["items"]),
+            "short": sum(len(x["draft"].split()) < FLOOR * asked[x["pair_id"]] for x in items),
             "n": len(ratios),
             "hollow": sum(f is not None and f.code in ("empty", "signoff_only") for f in flags),
             "signed_other": sum(bool(sign_as_user(x["draft"], others[x["pair_id"]], voice)[1]) for x in items),

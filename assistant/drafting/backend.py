@@ -322,7 +322,7 @@ class TokenTexts:
 PUSH_AT_AIM, PUSH_AT_TWICE = 4.0, 12.0
 # Before FLOOR of the length asked for is written, the close is held back by HOLD (twice the push at the aim): adapters
 # trained on little mail often sign off after two sentences where their writer says five. At 0.8 the hold reaches the
-# aim for short drafts (up to 43 words for a writer who signs "Kay", 85 with the room for a usual sign-off, see
+# aim for short drafts (up to 46 words for a writer who signs "Kay", 85 with the room for a usual sign-off, see
 # ``Length.closing_with``), so those end past it and not anywhere from 60% on. At 8 (a closing word or the end 3,000
 # times less likely), fewer adapter drafts stop at two sentences than at 4; a model that signs off all the same with a
 # closing word the user does not use ("best,Jeff", "Cheers,Jeff") is not let go by the hold, and is stopped after the

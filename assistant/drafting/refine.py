@@ -153,9 +153,9 @@ def refine(
         temperature=TEMPERATURE.get(how, GenerationParams.temperature),
     )
     # The rewrite ends at the user's sign-off, as a draft does, unless their text goes on after its own (a P.S.).
-    names = [voice.first_name, voice.name]
-    end = signoff_end(text.strip() + "\n", names)  # its last line is a whole line
-    names = names if end is not None and not text.strip()[end:].strip() else []
+    names, own = [voice.first_name, voice.name], text.strip()
+    end = signoff_end(own + "\n", names)  # its last line is a whole line
+    names = names if end is not None and not own[end:].strip() else []
     cleaner = StreamCleaner(me=voice.first_name)
     with drafts_module._generating:
         drafts_module._generate(backend, messages, params, cleaner, on_chunk, cancel, names)
