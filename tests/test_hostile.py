@@ -253,9 +253,10 @@ def test_a_draft_that_keeps_copying_someone_elses_stored_mail_has_the_passage_cu
 
 def test_the_users_own_words_and_instruction_may_be_repeated(db):
     store(db)
-    # The user's own boilerplate, in two of their emails (whether or not they are shown as examples).
+    # The user's own boilerplate, a habit: in three of their emails (whether or not they are shown as examples).
     add(db, f"Hi Rosa,\n\nThe lease is attached.\n\n{OWN}\n\nBest,\nAlex", subject="Lease")
     add(db, f"Hi Rosa,\n\nThe keys are with the concierge.\n\n{OWN}\n\nBest,\nAlex", subject="Keys")
+    add(db, f"Hi Rosa,\n\nThe meter was read today.\n\n{OWN}\n\nBest,\nAlex", subject="Meter")
     # Someone else quoted the user's line back; it is still the user's own.
     receive(db, f"Alex wrote that: {OWN} Fine by me.", "quote@ben", sender=("Ben", "b@x.org"))
     receive(db, f"FYI: {PASSAGE}", "fyi@ben", sender=("Ben", "b@x.org"))
@@ -287,6 +288,24 @@ def test_a_draft_that_parrots_a_shown_example_is_written_again(db):
     assert saved.text == REPLY and len(fake.prompts) == 2
     assert saved.guard["found"][0] >= len(EXAMPLE) and saved.guard["rewritten"] == 1
     assert any("Draft 1 repeated" in n and "shown as an example" in n for n in result.notices), result.notices
+
+
+def test_a_run_of_a_shown_example_in_one_other_email_of_the_users_is_still_written_again(db):
+    # One other email with the same words is the same topic, not a habit: the draft carried another
+    # conversation's content in from the example, as a list author's adapter did with a phrase of his.
+    add(db, f"Hi Ben,\n\nAs planned: {EXAMPLE}\n\nAlex", subject="Plan")
+    result, fake, row = parrot(db)
+    assert row in result.examples
+    assert result.drafts[0].text == REPLY and len(fake.prompts) == 2
+    assert result.drafts[0].guard["found"][0] >= len(EXAMPLE)
+
+
+def test_a_run_of_a_shown_example_in_two_other_emails_of_the_users_is_a_habit(db):
+    for subject in ("Plan", "Recap"):
+        add(db, f"Hi Ben,\n\n{subject}: {EXAMPLE}\n\nAlex", subject=subject)
+    result, fake, row = parrot(db)
+    assert row in result.examples
+    assert len(fake.prompts) == 1 and result.drafts[0].guard["found"] == []
 
 
 def test_the_users_own_email_not_shown_may_be_repeated(db):

@@ -3,11 +3,14 @@ style example.
 
 After each draft is written, :class:`CopyGuard` checks it against (a) the email being answered, (b) the
 mail other people sent that is in the store and (c) the user's past emails shown to the model as style
-examples. The user's own mail is otherwise theirs to reuse: a run that also appears in something else the
-user sent (their sign-off, boilerplate, a paragraph they wrote before) or in the instruction they typed is
-allowed, even when someone else's mail or an example has it too. A run found only in a shown example is
-another conversation's content copied whole (small models do this: a 135M model returned a shown example
-word for word), so it is treated like a copy. Quoted history inside the user's sent mail is not stored
+examples. The user's own mail is otherwise theirs to reuse: a run of someone else's mail that also appears
+in something the user sent (their sign-off, boilerplate, a paragraph they wrote before, quoted back to them)
+or in the instruction they typed is allowed. A run of a shown example is another
+conversation's content copied whole (small models do this: a 135M model returned a shown example word for
+word), so it is treated like a copy unless it is a habit of the user's: in the instruction, or in at least
+:data:`HABIT` other emails of theirs. A run in one other email is still content: Christian König's adapter
+wrote "the dma_fence_array and dma_fence_chain containers" from the example shown into an unrelated reply, a
+phrase of one other email of his (QUALITY.md). Quoted history inside the user's sent mail is not stored
 (only the user's own words are), so it never counts as the user's.
 
 The store can hold 100,000 messages, so they are not indexed for every draft. Candidates are looked up
@@ -40,9 +43,11 @@ MIN_CHARS = DEFAULT_MIN_CHARS
 PHRASE = 4  # words per probe phrase
 STEP = 2  # a probe starts at every STEP-th word of the draft
 CANDIDATES = 64  # stored messages checked per draft (the best-ranked matches), and as many of the user's own
+HABIT = 2  # other emails of the user's that make a run of a shown example theirs to repeat (a sign-off, boilerplate)
 RETRIES = 2  # drafts written again (with other seeds) before a copied run is cut out instead
 REPLY = "reply"  # the source key of the email being answered
 EXAMPLE = "example:"  # + the message's row id: the source key of a style example shown to the model
+ALLOWED = ""  # the source key of the texts drafts may repeat (the instruction)
 _WORD = re.compile(r"[^\W_]+")  # what SQLite's unicode61 tokenizer takes as a word
 
 
@@ -127,12 +132,13 @@ class CopyGuard:
             self._seen.add(row_id)  # in ``shown``, never in ``own``: an example cannot excuse a copy of itself
             self.shown.add(body, key=f"{EXAMPLE}{row_id}")
         for text in allowed:
-            self.own.add(text, key="")
+            self.own.add(text, key=ALLOWED)
         self.checked = 0
 
     def check(self, text: str) -> list[Copied]:
-        """The runs of ``text`` that repeat 50+ characters of other people's mail or of one shown example, and
-        of nothing else the user wrote (a run two examples share, such as a sign-off, is the user's own)."""
+        """The runs of ``text`` that repeat 50+ characters of other people's mail, and of nothing the user wrote;
+        or of a shown example, and neither of the instruction nor of ``HABIT`` other emails of the user's (a
+        sign-off they always write is theirs to repeat)."""
         phrases = probes(text)
         self._add_candidates(phrases, mine=False)
         others = [(c.start, c.end, str(c.key)) for c in self.others.find(text)]
@@ -140,13 +146,14 @@ class CopyGuard:
         if not others and not shown:
             return []
         self._add_candidates(phrases, mine=True)
-        own = [(c.start, c.end) for c in self.own.find(text)]
+        own = [(c.start, c.end, str(c.key)) for c in self.own.find(text)]
         parts = []
         for start, end, key in others:
-            parts += [(a, b, key) for a, b in _subtract((start, end), own + [(s, e) for s, e, _ in shown])]
+            parts += [(a, b, key) for a, b in _subtract((start, end), [(s, e) for s, e, _ in own + shown])]
         for start, end, key in shown:
-            elsewhere = own + [(s, e) for s, e, k in shown if k != key]
-            parts += [(a, b, key) for a, b in _subtract((start, end), elsewhere)]
+            mine = [span for span in own + shown if span[2] not in (key, ALLOWED)]
+            habit = [(s, e) for s, e, k in own if k == ALLOWED] + _covered(mine, HABIT)
+            parts += [(a, b, key) for a, b in _subtract((start, end), habit)]
         copied = []
         for start, end, keys in _merge(parts):
             chars = len(normalise(text[start:end])[0])
@@ -169,7 +176,7 @@ class CopyGuard:
                 continue
             self._seen.add(row_id)
             self.checked += 1
-            (self.own if mine else self.others).add(body, key="" if mine else message_id)
+            (self.own if mine else self.others).add(body, key=f"own:{row_id}" if mine else message_id)
 
 
 def timed_check(guard: CopyGuard, text: str, report: GuardReport) -> list[Copied]:
@@ -207,6 +214,19 @@ def _merge(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, set[str]]]
         else:
             merged.append((start, end, {key}))
     return merged
+
+
+def _covered(spans: list[tuple[int, int, str]], times: int) -> list[tuple[int, int]]:
+    """The stretches that spans of at least ``times`` different keys all cover."""
+    edges = sorted({x for s, e, _ in spans for x in (s, e)})
+    stretches: list[tuple[int, int]] = []
+    for a, b in zip(edges, edges[1:]):
+        if len({k for s, e, k in spans if s <= a and b <= e}) >= times:
+            if stretches and stretches[-1][1] == a:
+                stretches[-1] = (stretches[-1][0], b)
+            else:
+                stretches.append((a, b))
+    return stretches
 
 
 def _subtract(span: tuple[int, int], holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
