@@ -30,6 +30,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from typing import Any
 
 import sqlite_utils
@@ -220,7 +221,7 @@ def _covered(spans: list[tuple[int, int, str]], times: int) -> list[tuple[int, i
     """The stretches that spans of at least ``times`` different keys all cover."""
     edges = sorted({x for s, e, _ in spans for x in (s, e)})
     stretches: list[tuple[int, int]] = []
-    for a, b in zip(edges, edges[1:]):
+    for a, b in pairwise(edges):
         if len({k for s, e, k in spans if s <= a and b <= e}) >= times:
             if stretches and stretches[-1][1] == a:
                 stretches[-1] = (stretches[-1][0], b)
