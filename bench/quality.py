@@ -339,6 +339,27 @@ def bleu_parts(work: Path) -> str:
     return "\n".join(lines)
 
 
+def paired(work: Path) -> str:
+    """Per step of the order base → base + examples → adapter → adapter + examples, and from base + examples to
+    adapter + examples: how much higher the second row's bleu is, on the same emails, with a paired 95%
+    bootstrap interval (``metrics.bleu_difference``), and the share of resamples in which it is higher."""
+    from trainer.evaluation.metrics import bleu_difference
+
+    rows = last_report(work)["rows"]
+    steps = [*zip(rows, rows[1:], strict=False), (rows[1], rows[3])] if len(rows) == 4 else []
+    lines = ["| from → to | bleu difference (paired 95% interval) | resamples higher |", "|---|---|---|"]
+    for before, after in steps:
+        refs = [x["real"] for x in after["items"]]
+        assert refs == [x["real"] for x in before["items"]], "the rows score other emails"
+        got = bleu_difference([x["draft"] for x in before["items"]], [x["draft"] for x in after["items"]], refs)
+        lo, hi = got["interval"]
+        lines.append(
+            f"| {before['label']} → {after['label']} | {got['difference']:+.3f} ({lo:+.3f} to {hi:+.3f}) "
+            f"| {got['above']:.0%} |"
+        )
+    return "\n".join(lines)
+
+
 def sample_instructions(work: Path, n: int, seed: int = 0) -> str:
     """``n`` instructions drawn at random (fixed seed) from the included pairs, as a Markdown table with the
     start of each email, so a reader can judge them."""
@@ -388,6 +409,11 @@ def main() -> None:
         help="print each configuration's bleu as its brevity penalty times the rest, and stop",
     )
     ap.add_argument(
+        "--paired",
+        action="store_true",
+        help="print how much higher each row's bleu is than the row before, with paired intervals, and stop",
+    )
+    ap.add_argument(
         "--train-prompts",
         metavar="LEN,LEN",
         help="print how training prompts at each max_seq_len show style examples (of WORK's pairs), and stop",
@@ -412,6 +438,9 @@ def main() -> None:
         return
     if args.bleu_parts:
         print(bleu_parts(work))
+        return
+    if args.paired:
+        print(paired(work))
         return
     if args.train_prompts:
         print(train_prompts(work, [int(x) for x in args.train_prompts.split(",")]))

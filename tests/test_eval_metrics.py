@@ -115,6 +115,30 @@ def test_intervals_are_seeded_percentiles_around_the_score():
     assert a["mauve_buckets"] == 3
 
 
+def test_a_small_steady_gain_is_apart_from_zero_paired_though_the_two_intervals_overlap():
+    rng = np.random.default_rng(2)
+    refs, before, after = [], [], []
+    for _ in range(30):
+        vocab = [f"w{k}" for k in range(rng.integers(8, 60))]  # emails easy and hard to match
+        ref, hyp = (list(rng.choice(vocab, 20)) for _ in range(2))
+        refs.append(" ".join(ref))
+        before.append(" ".join(hyp))
+        after.append(" ".join([ref[0], *hyp[1:]]))  # one word more right in every email
+    diff = metrics.bleu_difference(before, after, refs, seed=1, n_boot=300)
+    lo, hi = diff["interval"]
+    assert 0 < lo <= diff["difference"] <= hi and diff["above"] == 1.0
+    assert diff["difference"] == pytest.approx(metrics.bleu(after, refs)["bleu"] - metrics.bleu(before, refs)["bleu"])
+    side_by_side = [
+        metrics.score(d, refs, embed=bag_of_words, seed=1, n_boot=300, n_boot_mauve=0).metrics["intervals"]["bleu"]
+        for d in (before, after)
+    ]
+    assert side_by_side[1][0] < side_by_side[0][1]  # they overlap
+    same = metrics.bleu_difference(before, before, refs, n_boot=50)
+    assert same["difference"] == 0 and same["interval"] == [0, 0] and same["above"] == 0
+    with pytest.raises(ValueError):
+        metrics.bleu_difference(before, after[:-1], refs)
+
+
 def test_no_warning_from_50_pairs():
     texts = [f"Note number {i} about the plan." for i in range(50)]
     got = metrics.score(texts, texts, embed=bag_of_words, n_boot=10, n_boot_mauve=1).metrics

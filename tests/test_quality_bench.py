@@ -103,3 +103,28 @@ def test_the_penalty_of_drafts_as_long_as_asked_and_drafts_signed_as_another_are
         "twice as long": 0,
         "signed as the recipient": 1,
     }
+
+
+def test_each_step_of_the_order_is_scored_paired_on_the_same_emails(tmp_path):
+    quality = load_quality()
+    work = tmp_path / "work"
+    work.mkdir()
+    reals = [f"the plan for week {n} is to move the review to friday and send the draft" for n in range(12)]
+    worse = [" ".join(real.split()[:4]) for real in reals]
+    better = [" ".join(real.split()[:8]) for real in reals]
+    labels = {"base": worse, "base + examples": worse, "quality": better, "quality + examples": reals}
+    rows = [
+        {"label": k, "items": [{"real": r, "draft": d} for r, d in zip(reals, v, strict=True)]}
+        for k, v in labels.items()
+    ]
+    (work / "report.json").write_text(json.dumps({"kind": "ablations", "rows": rows}))
+    (work / "eval.json").write_text(json.dumps({"json_path": str(work / "report.json")}))
+    lines = {line.split(" | ")[0].strip("| "): line for line in quality.paired(work).splitlines()[2:]}
+    assert list(lines) == [
+        "base → base + examples",
+        "base + examples → quality",
+        "quality → quality + examples",
+        "base + examples → quality + examples",
+    ]
+    assert "+0.000 (+0.000 to +0.000) | 0% |" in lines["base → base + examples"]
+    assert lines["base + examples → quality + examples"].endswith("| 100% |")
