@@ -346,15 +346,22 @@ def paired(work: Path) -> str:
     from trainer.evaluation.metrics import bleu_difference
 
     rows = last_report(work)["rows"]
-    steps = [*zip(rows, rows[1:], strict=False), (rows[1], rows[3])] if len(rows) == 4 else []
-    lines = ["| from → to | bleu difference (paired 95% interval) | resamples higher |", "|---|---|---|"]
+    if len(rows) < 2:
+        raise SystemExit("--paired compares configurations: WORK's last evaluation has one (run eval --ablations)")
+    steps = [*zip(rows, rows[1:], strict=False), *([(rows[1], rows[3])] if len(rows) == 4 else [])]
+    lines = ["| from → to (emails) | bleu difference (paired 95% interval) | resamples higher |", "|---|---|---|"]
     for before, after in steps:
-        refs = [x["real"] for x in after["items"]]
-        assert refs == [x["real"] for x in before["items"]], "the rows score other emails"
-        got = bleu_difference([x["draft"] for x in before["items"]], [x["draft"] for x in after["items"]], refs)
+        # Both rows' drafts of the same emails: a pair whose request failed in one configuration only is in neither.
+        was = {x["pair_id"]: x for x in before["items"]}
+        both = [(was[x["pair_id"]], x) for x in after["items"] if x["pair_id"] in was]
+        if not both:
+            raise SystemExit(f"{before['label']} and {after['label']} drafted no email in common")
+        got = bleu_difference(
+            [a["draft"] for a, _ in both], [b["draft"] for _, b in both], [b["real"] for _, b in both]
+        )
         lo, hi = got["interval"]
         lines.append(
-            f"| {before['label']} → {after['label']} | {got['difference']:+.3f} ({lo:+.3f} to {hi:+.3f}) "
+            f"| {before['label']} → {after['label']} ({len(both)}) | {got['difference']:+.3f} ({lo:+.3f} to {hi:+.3f}) "
             f"| {got['above']:.0%} |"
         )
     return "\n".join(lines)
@@ -411,7 +418,8 @@ def main() -> None:
     ap.add_argument(
         "--paired",
         action="store_true",
-        help="print how much higher each row's bleu is than the row before, with paired intervals, and stop",
+        help="print how much higher each row's bleu is than the row before (and adapter + examples than base +"
+        " examples), with paired intervals, and stop",
     )
     ap.add_argument(
         "--train-prompts",

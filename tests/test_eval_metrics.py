@@ -123,7 +123,7 @@ def test_a_small_steady_gain_is_apart_from_zero_paired_though_the_two_intervals_
         ref, hyp = (list(rng.choice(vocab, 20)) for _ in range(2))
         refs.append(" ".join(ref))
         before.append(" ".join(hyp))
-        after.append(" ".join([ref[0], *hyp[1:]]))  # one word more right in every email
+        after.append(" ".join([ref[0], *hyp[1:]]))  # the first word the reference's: more matches over all
     diff = metrics.bleu_difference(before, after, refs, seed=1, n_boot=300)
     lo, hi = diff["interval"]
     assert 0 < lo <= diff["difference"] <= hi and diff["above"] == 1.0

@@ -253,7 +253,7 @@ def test_a_draft_that_keeps_copying_someone_elses_stored_mail_has_the_passage_cu
 
 def test_the_users_own_words_and_instruction_may_be_repeated(db):
     store(db)
-    # The user's own boilerplate, a habit: in three of their emails (whether or not they are shown as examples).
+    # The user's own boilerplate, a habit: in three of their emails (all three shown here: each has the other two).
     add(db, f"Hi Rosa,\n\nThe lease is attached.\n\n{OWN}\n\nBest,\nAlex", subject="Lease")
     add(db, f"Hi Rosa,\n\nThe keys are with the concierge.\n\n{OWN}\n\nBest,\nAlex", subject="Keys")
     add(db, f"Hi Rosa,\n\nThe meter was read today.\n\n{OWN}\n\nBest,\nAlex", subject="Meter")
@@ -298,6 +298,17 @@ def test_a_run_of_a_shown_example_in_one_other_email_of_the_users_is_still_writt
     assert row in result.examples
     assert result.drafts[0].text == REPLY and len(fake.prompts) == 2
     assert result.drafts[0].guard["found"][0] >= len(EXAMPLE)
+
+
+def test_a_run_only_two_shown_examples_share_is_still_written_again(db):
+    store(db)
+    for subject in ("Survey", "Scaffold"):
+        add(db, f"Hi Rosa,\n\n{subject}: {EXAMPLE}\n\nBest,\nAlex", subject=subject)
+    fake = FakeBackend(replies=[f"Hi Rosa,\n\n{EXAMPLE}\n\nBest,\nAlex", REPLY])
+    result = draft(db, INSTRUCTION, seed=5, backend=fake)
+    holders = {r[0] for r in db.execute("SELECT id FROM messages WHERE body LIKE ?", [f"%{EXAMPLE}%"])}
+    assert holders <= set(result.examples) and len(holders) == 2  # both shown, none other holds it
+    assert result.drafts[0].text == REPLY and len(fake.prompts) == 2
 
 
 def test_a_run_of_a_shown_example_in_two_other_emails_of_the_users_is_a_habit(db):

@@ -108,7 +108,8 @@ def bleu_difference(
     """How much ``after``'s ``bleu`` is above ``before``'s, on the same real emails, with a paired 95% bootstrap
     interval: each resample draws the same emails for both, so what the two share (an email both find hard)
     does not widen it, as it does the two intervals of ``score`` side by side. ``above``: the share of resamples
-    in which ``after`` scores higher (a one-sided bootstrap p-value is 1 minus it)."""
+    in which ``after`` scores higher (Koehn's paired bootstrap; 1 minus it is near a one-sided p-value only where
+    the differences spread evenly about their centre)."""
     if not len(before) == len(after) == len(references):
         raise ValueError("before, after and references differ in length")
     if not references:
