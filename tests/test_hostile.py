@@ -311,6 +311,19 @@ def test_a_run_only_two_shown_examples_share_is_still_written_again(db):
     assert result.drafts[0].text == REPLY and len(fake.prompts) == 2
 
 
+def test_two_other_emails_each_with_part_of_the_run_do_not_make_it_a_habit(db):
+    # Only the middle of the sentence (26 characters) is in both; each piece left over is under 50.
+    head, tail = EXAMPLE[:60], EXAMPLE[-60:]
+    assert len(EXAMPLE) == 94 and EXAMPLE.index(tail) == 34
+    add(db, f"Hi Ben,\n\n{head}\n\nAlex", subject="Head")
+    add(db, f"Hi Ben,\n\n{tail}\n\nAlex", subject="Tail")
+    result, fake, row = parrot(db)
+    assert row in result.examples
+    assert result.drafts[0].text == REPLY and len(fake.prompts) == 2
+    copied = f"hi rosa, {EXAMPLE.lower()} best, alex"  # the whole draft, normalised, is the example's
+    assert result.drafts[0].guard["found"] == [len(copied) - 26]  # less the middle both other emails hold
+
+
 def test_a_run_of_a_shown_example_in_two_other_emails_of_the_users_is_a_habit(db):
     for subject in ("Plan", "Recap"):
         add(db, f"Hi Ben,\n\n{subject}: {EXAMPLE}\n\nAlex", subject=subject)

@@ -148,18 +148,26 @@ class CopyGuard:
             return []
         self._add_candidates(phrases, mine=True)
         own = [(c.start, c.end, str(c.key)) for c in self.own.find(text)]
-        parts = []
+
+        def chars(start: int, end: int) -> int:
+            return len(normalise(text[start:end])[0])
+
+        parts, whole = [], []  # whole: the rest of a shown run, kept however short its pieces are
         for start, end, key in others:
             parts += [(a, b, key) for a, b in _subtract((start, end), [(s, e) for s, e, _ in own + shown])]
         for start, end, key in shown:
             mine = [span for span in own + shown if span[2] not in (key, ALLOWED)]
             habit = [(s, e) for s, e, k in own if k == ALLOWED] + _covered(mine, HABIT)
-            parts += [(a, b, key) for a, b in _subtract((start, end), habit)]
+            rest = _subtract((start, end), habit)
+            # Measured all together: two emails that each hold part of the run do not make the rest a habit.
+            if sum(chars(a, b) for a, b in rest) >= MIN_CHARS:
+                parts += [(a, b, key) for a, b in rest]
+                whole += rest
         copied = []
         for start, end, keys in _merge(parts):
-            chars = len(normalise(text[start:end])[0])
-            if chars >= MIN_CHARS:
-                copied.append(Copied(start, end, chars, tuple(sorted(keys))))
+            n = chars(start, end)
+            if n >= MIN_CHARS or any(start <= a and b <= end for a, b in whole):
+                copied.append(Copied(start, end, n, tuple(sorted(keys))))
         return copied
 
     def _add_candidates(self, phrases: list[str], mine: bool) -> None:

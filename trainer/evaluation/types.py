@@ -21,8 +21,9 @@ from trainer.pairs.build import model_identity
 # request's own lines stop a draft; 9: a draft signed with the name of someone in the thread is signed with the
 # user's; 10: the hold until 80% of the words asked for, room to close for the user's own sign-off; 11: the hold
 # twice as strong, a sign-off run on after the last sentence ends the draft; 12: that sign-off's name as written;
-# 13: a run of a shown example is the user's to repeat only as a habit, in two other emails of theirs).
-EVAL_VERSION = 13
+# 13: a run of a shown example is the user's to repeat only as a habit, in two other emails of theirs; 14: what
+# is left of such a run once the habit is taken out counts all together).
+EVAL_VERSION = 14
 
 
 class EvalError(MailvoiceError):
