@@ -367,6 +367,31 @@ def paired(work: Path) -> str:
     return "\n".join(lines)
 
 
+def example_copies(work: Path) -> str:
+    """Per configuration of the last evaluation: its drafts shown style examples, and those that repeat 50+
+    characters of one of them (``assistant.overlap``, as the copy guard counts), with the run. The report's
+    ``verbatim_overlap`` counts runs of training pairs only; examples may be any of the user's sent mail."""
+    from assistant.overlap import CopyIndex
+    from assistant.store.db import open_store
+
+    db = open_store(work / "data")
+    lines = ["| configuration | drafts shown examples | repeating one | runs |", "|---|---|---|---|"]
+    for row in last_report(work)["rows"]:
+        shown, runs = 0, []
+        for item in row["items"]:
+            if not item.get("examples"):
+                continue
+            shown += 1
+            index = CopyIndex()
+            for (body,) in db.execute(
+                f"SELECT body FROM messages WHERE id IN ({','.join('?' * len(item['examples']))})", item["examples"]
+            ):
+                index.add(body)
+            runs += [f"{item['pair_id']}: “{c.copied[:60]}”" for c in index.find(item["draft"])[:1]]
+        lines.append(f"| {row['label']} | {shown} | {len(runs)} | {'; '.join(runs)} |")
+    return "\n".join(lines)
+
+
 def sample_instructions(work: Path, n: int, seed: int = 0) -> str:
     """``n`` instructions drawn at random (fixed seed) from the included pairs, as a Markdown table with the
     start of each email, so a reader can judge them."""
@@ -422,6 +447,11 @@ def main() -> None:
         " examples), with paired intervals, and stop",
     )
     ap.add_argument(
+        "--example-copies",
+        action="store_true",
+        help="print how many drafts repeat 50+ characters of a style example shown with them, and stop",
+    )
+    ap.add_argument(
         "--train-prompts",
         metavar="LEN,LEN",
         help="print how training prompts at each max_seq_len show style examples (of WORK's pairs), and stop",
@@ -449,6 +479,9 @@ def main() -> None:
         return
     if args.paired:
         print(paired(work))
+        return
+    if args.example_copies:
+        print(example_copies(work))
         return
     if args.train_prompts:
         print(train_prompts(work, [int(x) for x in args.train_prompts.split(",")]))

@@ -137,3 +137,30 @@ def test_each_step_of_the_order_is_scored_paired_on_the_same_emails(tmp_path):
     (work / "report.json").write_text(json.dumps({"kind": "ablations", "rows": rows[:1]}))
     with pytest.raises(SystemExit, match="one"):
         quality.paired(work)
+
+
+def test_drafts_that_repeat_a_style_example_shown_with_them_are_counted(data_home, tmp_path):
+    from paired import paired_store
+
+    from assistant.store.db import open_store
+
+    quality = load_quality()
+    work = tmp_path / "work"
+    db = paired_store(open_store(work / "data"), tmp_path)
+    (shown, body), (other, _) = db.execute(
+        "SELECT id, body FROM messages WHERE sent_by_me = 1 AND length(body) > 120 ORDER BY id LIMIT 2"
+    ).fetchall()
+    items = [
+        {"pair_id": 1, "real": "x", "draft": f"Sure. {body[:80]}", "examples": [shown]},
+        {"pair_id": 2, "real": "x", "draft": f"Sure. {body[:80]}", "examples": [other]},  # not the one shown
+        {"pair_id": 3, "real": "x", "draft": f"Sure. {body[:40]}", "examples": [shown]},  # under 50 characters
+    ]
+    rows = [
+        {"label": "base", "items": [dict(i, examples=[]) for i in items]},
+        {"label": "base + examples", "items": items},
+    ]
+    (work / "report.json").write_text(json.dumps({"kind": "ablations", "rows": rows}))
+    (work / "eval.json").write_text(json.dumps({"json_path": str(work / "report.json")}))
+    lines = quality.example_copies(work).splitlines()[2:]
+    assert lines[0] == "| base | 0 | 0 |  |"
+    assert lines[1].startswith("| base + examples | 3 | 1 | 1: “")
