@@ -6,7 +6,9 @@ These run the real worker process (``tests/fake_trainer.py``: trainer.worker wit
 from __future__ import annotations
 
 import json
+import os
 
+import psutil
 import pytest
 from fake_trainer import with_fake
 
@@ -16,6 +18,7 @@ from trainer.base_model import BaseIdentity
 from trainer.config import TrainConfig
 from trainer.data import Example
 from trainer.process import TrainingFailed, TrainingProcess
+from trainer.worker import NICENESS
 
 BASE = BaseIdentity("/models/base.gguf", "hf", 1, "00" * 32, "base")  # "hf": no GGUF header to read
 
@@ -146,3 +149,13 @@ def test_checkpoint_step_reads_the_newest_checkpoint_folder(tmp_path):
     for step in (50, 100):
         (tmp_path / "checkpoints" / f"step-{step:08d}").mkdir(parents=True)
     assert jobs.checkpoint_step(tmp_path) == 100
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="POSIX nice values")
+def test_the_training_process_runs_below_the_app_s_cpu_priority():
+    proc = TrainingProcess(_run({"steps": 40, "delay": 0.05}))
+    for event in proc.events():
+        if event.get("step") == 1:
+            seen = psutil.Process(proc.proc.pid).nice()
+            proc.cancel()
+    assert seen == min(19, os.nice(0) + NICENESS) > os.nice(0)

@@ -30,6 +30,24 @@ from assistant.errors import MailvoiceError
 from trainer.events import Error, Exported, Finished, Parity, Phase
 
 CANCEL_FILE = "CANCEL"
+NICENESS = 10
+"""How far the training process lowers its CPU priority (POSIX nice; below normal on Windows). Training is
+background work that takes every core for hours: at a lower priority it gives way to the app, to drafting and
+to whatever else the person does meanwhile, and loses nothing when the machine is otherwise idle."""
+
+
+def lower_priority() -> None:
+    """Run this process at a lower CPU priority (:data:`NICENESS`); where that is refused, carry on as is."""
+    import psutil
+
+    me = psutil.Process()
+    try:
+        if hasattr(psutil, "BELOW_NORMAL_PRIORITY_CLASS"):  # Windows: a priority class, not a nice value
+            me.nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
+        else:
+            me.nice(min(19, me.nice() + NICENESS))
+    except (psutil.Error, OSError) as exc:
+        logging.getLogger(__name__).info("kept the CPU priority: %s", exc)
 
 
 def prompt_format() -> dict[str, str]:
@@ -202,6 +220,7 @@ def main(argv: list[str] | None = None, worker: type[Worker] = Worker) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)  # "kernels package missing": CPU works without
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    lower_priority()
     running = worker(args.run_dir, out)
     signal.signal(signal.SIGTERM, running.on_signal)
     signal.signal(signal.SIGINT, running.on_signal)
