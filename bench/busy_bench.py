@@ -17,7 +17,8 @@ started before each timed draft and has warmed up when the draft starts; it coun
 makes, so the cost to training of giving way is reported too.
 
 Reported: median (min-max) seconds per draft and the per-round ratio to drafting alone; the stand-in's steps per
-second while the draft was written, and the ratio lowered / normal.
+second while the draft was written, and the ratio lowered / normal; and its steps per second in the 2 s
+before the draft, with nothing else running (its start and first three steps are left out).
 """
 
 from __future__ import annotations
@@ -68,14 +69,21 @@ def load(lower: bool) -> None:
                 mark[:] = [steps, time.perf_counter()]
         done.set()
 
-    threading.Thread(target=listen, daemon=True).start()
-    print("ready", flush=True)
-    while not done.is_set():
+    def step() -> None:
         net(batch).pow(2).mean().backward()
         optimizer.step()
         optimizer.zero_grad()
+
+    for _ in range(3):
+        step()  # the first steps allocate: not counted
+    threading.Thread(target=listen, daemon=True).start()
+    print("ready", flush=True)
+    started = time.perf_counter()
+    while not done.is_set():
+        step()
         steps += 1
-    print(f"{steps - mark[0]} {time.perf_counter() - mark[1]:.6f}", flush=True)
+    alone = mark[0] / (mark[1] - started)  # the warm-up, before the draft began: nothing else ran
+    print(f"{steps - mark[0]} {time.perf_counter() - mark[1]:.6f} {alone:.6f}", flush=True)
 
 
 def _load_process(lower: bool) -> subprocess.Popen[str]:
@@ -121,6 +129,7 @@ def main() -> None:
     arms = ("alone", "normal", "lowered")
     seconds: dict[str, list[float]] = {arm: [] for arm in arms}
     steps: dict[str, list[float]] = {arm: [] for arm in arms[1:]}
+    warm: dict[str, list[float]] = {arm: [] for arm in arms[1:]}
     for round_ in range(args.rounds):
         for arm in arms[round_ % 3 :] + arms[: round_ % 3]:
             if arm == "alone":
@@ -132,9 +141,10 @@ def main() -> None:
             proc.stdin.flush()
             seconds[arm].append(_draft(llm))
             proc.stdin.close()
-            made, took = proc.stdout.readline().split()
+            made, took, alone = proc.stdout.readline().split()
             proc.wait()
             steps[arm].append(int(made) / float(took))
+            warm[arm].append(float(alone))
         print(f"round {round_ + 1}: " + ", ".join(f"{a} {seconds[a][-1]:.2f} s" for a in arms), file=sys.stderr)
 
     def spread(values: list[float], fmt: str) -> str:
@@ -154,6 +164,12 @@ def main() -> None:
     kept = [lo / no for lo, no in zip(steps["lowered"], steps["normal"], strict=True)]
     print()
     print(f"Training steps/s while a draft is written, lowered ÷ normal: {spread(kept, '.2f')}")
+    idle = [lo / no for lo, no in zip(warm["lowered"], warm["normal"], strict=True)]
+    print(
+        f"Training steps/s with nothing else running (the 2 s before each draft): normal "
+        f"{spread(warm['normal'], '.1f')}, lowered {spread(warm['lowered'], '.1f')}; lowered ÷ normal "
+        f"{spread(idle, '.2f')}"
+    )
 
 
 if __name__ == "__main__":
