@@ -279,6 +279,10 @@ def against(work: Path, before: Path) -> str:
     → the one in ``work``: bleu and MAUVE with their 95% intervals, the median length ratio, the median draft /
     words asked for and the drafts within 0.8–1.25 of their email's length, as a Markdown table."""
     results = [json.loads((w / "eval.json").read_text()) for w in (before, work)]
+    reports = [last_report(w) for w in (before, work)]
+    ids = [{x["pair_id"] for x in r["rows"][0]["items"]} for r in reports]
+    if ids[0] != ids[1]:
+        return against_common(*(r["rows"] for r in reports), ids[0] & ids[1])
     stats = [length_stats(w) for w in (before, work)]
     lines = [
         "| configuration (emails) | bleu | mauve | median length ratio | median draft / words asked for "
@@ -297,6 +301,44 @@ def against(work: Path, before: Path) -> str:
             f"| {label} ({new['n']}) | {score(old, 'bleu')} → {score(new, 'bleu')} "
             f"| {score(old, 'mauve')} → {score(new, 'mauve')} | {was['ratio']:.2f} → {now['ratio']:.2f} "
             f"| {was['asked']:.2f} → {now['asked']:.2f} | {was['inside']} → {now['inside']} of {now['n']} |"
+        )
+    return "\n".join(lines)
+
+
+def against_common(before: list[dict], after: list[dict], common: set[int]) -> str:
+    """``--against`` when the two folders evaluated different emails (one labelled more of the user's mail, so its
+    validation split holds more): per configuration, bleu on the emails both evaluated, before → after, with the
+    paired difference and its 95% interval (``metrics.bleu_difference``), and the median length ratio on them.
+    MAUVE compares a whole row's drafts with the real emails; on a part of the row it is not comparable, and
+    is left out."""
+    import statistics
+
+    from trainer.evaluation.metrics import bleu, bleu_difference
+
+    if not common:
+        raise SystemExit("--against: the two folders evaluated no email in common")
+    lines = [
+        f"On the {len(common)} emails both evaluated (before {len(before[0]['items'])}, after "
+        f"{len(after[0]['items'])}; MAUVE left out: it is not comparable on part of a row):",
+        "",
+        "| configuration | bleu | difference (paired 95% interval) | median length ratio |",
+        "|---|---|---|---|",
+    ]
+    for old, new in zip(before, after, strict=True):
+        was = {x["pair_id"]: x for x in old["items"] if x["pair_id"] in common}
+        both = [(was[x["pair_id"]], x) for x in new["items"] if x["pair_id"] in was]
+        drafts = [[a["draft"] for a, _ in both], [b["draft"] for _, b in both]]
+        real = [b["real"] for _, b in both]
+        got = bleu_difference(*drafts, real)
+        lo, hi = got["interval"]
+        ratio = [
+            statistics.median(len(d.split()) / max(1, len(r.split())) for d, r in zip(ds, real, strict=True))
+            for ds in drafts
+        ]
+        scores = [bleu(d, real)["bleu"] for d in drafts]
+        lines.append(
+            f"| {new['label']} ({len(both)}) | {scores[0]:.3f} → {scores[1]:.3f} "
+            f"| {got['difference']:+.3f} ({lo:+.3f} to {hi:+.3f}) | {ratio[0]:.2f} → {ratio[1]:.2f} |"
         )
     return "\n".join(lines)
 

@@ -164,3 +164,36 @@ def test_drafts_that_repeat_a_style_example_shown_with_them_are_counted(data_hom
     lines = quality.example_copies(work).splitlines()[2:]
     assert lines[0] == "| base | 0 | 0 |  |"
     assert lines[1].startswith("| base + examples | 3 | 1 | 1: “")
+
+
+def test_against_a_folder_that_evaluated_other_emails_compares_only_the_emails_both_did(tmp_path):
+    quality = load_quality()
+    reals = [f"the plan for week {n} is to move the review to friday and send the draft" for n in range(15)]
+
+    def folder(name, emails, quality_words):
+        work = tmp_path / name
+        work.mkdir()
+        rows = [
+            {
+                "label": label,
+                "items": [
+                    {"pair_id": n, "real": reals[n], "draft": " ".join(reals[n].split()[:words])} for n in emails
+                ],
+            }
+            for label, words in (("base", 4), ("quality", quality_words))
+        ]
+        (work / "report.json").write_text(json.dumps({"kind": "ablations", "rows": rows}))
+        (work / "eval.json").write_text(json.dumps({"json_path": str(work / "report.json")}))
+        return work
+
+    before = folder("before", range(10), 6)
+    after = folder("after", range(15), 10)  # more of the user's mail labelled: a larger validation split
+    lines = quality.against(after, before).splitlines()
+    assert lines[0].startswith("On the 10 emails both evaluated (before 10, after 15;")
+    rows = {line.split(" | ")[0].strip("| "): line for line in lines[4:]}
+    assert list(rows) == ["base (10)", "quality (10)"]
+    assert "| +0.000 (+0.000 to +0.000) |" in rows["base (10)"]
+    gain = rows["quality (10)"].split(" | ")[2]
+    assert gain.startswith("+0.") and not gain.startswith("+0.000")
+    with pytest.raises(SystemExit, match="no email in common"):
+        quality.against(folder("other", range(10, 15), 10), before)
