@@ -268,13 +268,31 @@ def test_the_users_own_words_and_instruction_may_be_repeated(db):
     assert result.drafts[0].guard["found"] == [] and result.drafts[0].guard["checked"] >= 2
 
 
+def test_someone_elses_words_around_the_users_own_are_measured_all_together(db):
+    # Ben quoted the user's line between two sentences of his own. A draft repeating all of it repeats 80
+    # characters of Ben's: each side is under 50, but what is left once the user's words are taken out counts
+    # all together, as it does for a style example.
+    head, tail = "Quick note from the site office, Monday:", "Please pass this on to the new tenants."
+    assert len(head) < 50 and len(tail) < 50 and len(head) + len(tail) >= 50
+    store(db)
+    add(db, f"Hi Rosa,\n\n{OWN}\n\nBest,\nAlex", subject="Office")
+    receive(db, f"Hi all,\n\n{head} {OWN} {tail}\n\nBen", "relay@ben", sender=("Ben", "b@x.org"))
+    fake = FakeBackend(replies=[f"Hi Rosa,\n\n{head} {OWN} {tail}\n\nBest,\nAlex", REPLY])
+    result = draft(db, INSTRUCTION, seed=5, backend=fake, examples=False)
+    assert result.drafts[0].text == REPLY and len(fake.prompts) == 2
+    (found,) = result.drafts[0].guard["found"]  # Ben's words: each side, and a character or two around it
+    assert len(head) + len(tail) <= found < len(head) + len(tail) + 10
+
+
 EXAMPLE = "The survey of the east wall is booked for the 14th and the scaffolding goes up the week after."
 
 
 def parrot(db, **kw):
     """Draft, on the fake, with the user's one email holding EXAMPLE; the fake answers with that email's words."""
     store(db)
-    add(db, f"Hi Rosa,\n\n{EXAMPLE}\n\nBest,\nAlex", subject="Survey", message_id="survey@alex")
+    # The newest of the user's mail, whatever date the other emails got (add() dates by a counter that wraps).
+    add(db, f"Hi Rosa,\n\n{EXAMPLE}\n\nBest,\nAlex", subject="Survey", message_id="survey@alex",
+        date="2024-02-01T10:00:00+00:00")  # fmt: skip
     fake = FakeBackend(replies=[f"Hi Rosa,\n\n{EXAMPLE}\n\nBest,\nAlex", REPLY])
     row = db.execute("SELECT id FROM messages WHERE message_id = 'survey@alex'").fetchone()[0]
     return draft(db, INSTRUCTION, seed=5, backend=fake, **kw), fake, row

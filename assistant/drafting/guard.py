@@ -152,14 +152,19 @@ class CopyGuard:
         def chars(start: int, end: int) -> int:
             return len(normalise(text[start:end])[0])
 
-        parts, whole = [], []  # whole: the rest of a shown run, kept however short its pieces are
+        # What is left of a run once the user's words are taken out is measured all together: the user's line
+        # in the middle of someone else's two sentences, or two emails that each hold part of a shown run, do
+        # not make the rest theirs. whole: those pieces, kept however short each is.
+        parts, whole = [], []
         for start, end, key in others:
-            parts += [(a, b, key) for a, b in _subtract((start, end), [(s, e) for s, e, _ in own + shown])]
+            rest = _subtract((start, end), [(s, e) for s, e, _ in own + shown])
+            parts += [(a, b, key) for a, b in rest]
+            if sum(chars(a, b) for a, b in rest) >= MIN_CHARS:
+                whole += rest
         for start, end, key in shown:
             mine = [span for span in own + shown if span[2] not in (key, ALLOWED)]
             habit = [(s, e) for s, e, k in own if k == ALLOWED] + _covered(mine, HABIT)
             rest = _subtract((start, end), habit)
-            # Measured all together: two emails that each hold part of the run do not make the rest a habit.
             if sum(chars(a, b) for a, b in rest) >= MIN_CHARS:
                 parts += [(a, b, key) for a, b in rest]
                 whole += rest

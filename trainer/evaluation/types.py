@@ -22,8 +22,9 @@ from trainer.pairs.build import model_identity
 # user's; 10: the hold until 80% of the words asked for, room to close for the user's own sign-off; 11: the hold
 # twice as strong, a sign-off run on after the last sentence ends the draft; 12: that sign-off's name as written;
 # 13: a run of a shown example is the user's to repeat only as a habit, in two other emails of theirs; 14: what
-# is left of such a run once the habit is taken out counts all together).
-EVAL_VERSION = 14
+# is left of such a run once the habit is taken out counts all together; 15: so does what is left of someone
+# else's run once the user's words are taken out).
+EVAL_VERSION = 15
 
 
 class EvalError(MailvoiceError):
