@@ -168,6 +168,11 @@ def others_of(db, requests: dict) -> dict[int, tuple[str, ...]]:
     return {pid: others_in_thread(recipient_name(db, r.to) if r.to else "", r.reply) for pid, r in requests.items()}
 
 
+def word_ratio(draft: str, real: str) -> float:
+    """A draft's words over its real email's (the per-email length ratio of ``--lengths`` and ``--against``)."""
+    return len(draft.split()) / max(1, len(real.split()))
+
+
 def length_stats(work: Path) -> dict[str, dict]:
     """Per configuration of the last ``eval --ablations`` (by label): the median over emails of draft words / real
     words (``ratio``; ``length_ratio`` in the tables is the corpus ratio, all draft words / all real words), the
@@ -194,7 +199,7 @@ def length_stats(work: Path) -> dict[str, dict]:
     stats = {}
     for row in report["rows"]:
         items = row["items"]
-        ratios = [len(x["draft"].split()) / max(1, len(x["real"].split())) for x in items]
+        ratios = [word_ratio(x["draft"], x["real"]) for x in items]
         flags = [check_draft(x["draft"], names=names) for x in items]
         stats[row["label"]] = {
             "ratio": statistics.median(ratios),
@@ -278,11 +283,11 @@ def against(work: Path, before: Path) -> str:
     """Per configuration, the evaluation in ``before`` (the same pairs and adapter, evaluated by another version)
     → the one in ``work``: bleu and MAUVE with their 95% intervals, the median length ratio, the median draft /
     words asked for and the drafts within 0.8–1.25 of their email's length, as a Markdown table."""
-    results = [json.loads((w / "eval.json").read_text()) for w in (before, work)]
     reports = [last_report(w) for w in (before, work)]
     ids = [{x["pair_id"] for x in r["rows"][0]["items"]} for r in reports]
     if ids[0] != ids[1]:
         return against_common(*(r["rows"] for r in reports), ids[0] & ids[1])
+    results = [json.loads((w / "eval.json").read_text()) for w in (before, work)]
     stats = [length_stats(w) for w in (before, work)]
     lines = [
         "| configuration (emails) | bleu | mauve | median length ratio | median draft / words asked for "
@@ -331,10 +336,7 @@ def against_common(before: list[dict], after: list[dict], common: set[int]) -> s
         real = [b["real"] for _, b in both]
         got = bleu_difference(*drafts, real)
         lo, hi = got["interval"]
-        ratio = [
-            statistics.median(len(d.split()) / max(1, len(r.split())) for d, r in zip(ds, real, strict=True))
-            for ds in drafts
-        ]
+        ratio = [statistics.median(map(word_ratio, ds, real)) for ds in drafts]
         scores = [bleu(d, real)["bleu"] for d in drafts]
         lines.append(
             f"| {new['label']} ({len(both)}) | {scores[0]:.3f} → {scores[1]:.3f} "

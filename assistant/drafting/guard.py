@@ -156,16 +156,20 @@ class CopyGuard:
         # in the middle of someone else's two sentences, or two emails that each hold part of a shown run, do
         # not make the rest theirs. whole: those pieces, kept however short each is.
         parts, whole = [], []
+
+        def left(rest: list[tuple[int, int]]) -> bool:
+            return sum(chars(a, b) for a, b in rest) >= MIN_CHARS
+
         for start, end, key in others:
             rest = _subtract((start, end), [(s, e) for s, e, _ in own + shown])
             parts += [(a, b, key) for a, b in rest]
-            if sum(chars(a, b) for a, b in rest) >= MIN_CHARS:
+            if left(rest):
                 whole += rest
         for start, end, key in shown:
             mine = [span for span in own + shown if span[2] not in (key, ALLOWED)]
             habit = [(s, e) for s, e, k in own if k == ALLOWED] + _covered(mine, HABIT)
             rest = _subtract((start, end), habit)
-            if sum(chars(a, b) for a, b in rest) >= MIN_CHARS:
+            if left(rest):
                 parts += [(a, b, key) for a, b in rest]
                 whole += rest
         copied = []
