@@ -220,3 +220,27 @@ def test_a_preference_run_capped_by_steps_still_scores_every_pair_once(tmp_path)
     held = jobs.estimate_tokens([jobs.Example(pair.instruction, "", "k" * 800)] * 4, cfg)
     one_step = 2 * sequences / 20  # a chosen and a rejected text
     assert pf.hours * 3600 * pf.tokens_per_second == pytest.approx(one_step + (sequences + held) // 3)
+
+
+class FakeCore:
+    """A clock and a product whose calls take the given seconds in turn, as on a core another program shares."""
+
+    def __init__(self, takes: list[float]):
+        self.now, self.takes, self.calls = 0.0, list(takes), 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def product(self) -> None:
+        self.now += self.takes[self.calls % len(self.takes)]
+        self.calls += 1
+
+
+def test_the_cpu_benchmark_reads_the_fastest_product_not_the_ones_another_program_slowed():
+    # Products of 4 ms while a busy program holds the core between some of them, 12 ms when it takes a slice.
+    core = FakeCore([0.012, 0.004, 0.012, 0.012, 0.004])
+    assert preflight.fastest(core.product, 1e9, seconds=0.1, clock=core.clock) == pytest.approx(1e9 / 0.004)
+    assert 0.1 <= core.now < 0.1 + 0.012 + 1e-9  # it keeps measuring for the time given, then stops
+    slow = FakeCore([0.5])
+    assert preflight.fastest(slow.product, 1e9, seconds=0.1, least=5, clock=slow.clock) == pytest.approx(2e9)
+    assert slow.calls == 5  # however long one takes, at least five are timed
