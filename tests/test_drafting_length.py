@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 
@@ -26,11 +27,17 @@ MARCUS = ("Marcus Webb", "marcus@properties.example.net")
 _ids = itertools.count(1)
 
 
+def dated(n: int) -> str:
+    """The n-th message's date: a minute after the one before, so the newest is always the last stored (which of
+    the user's emails count as recent never depends on how many other tests stored mail first)."""
+    return (dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC) + dt.timedelta(minutes=n)).isoformat()
+
+
 def add(db, words: int, *, to=ROSA, reply=False, sent=1) -> int:
     n = next(_ids)
     row = {
         "message_id": f"len{n}@test", "thread_id": f"t{n}", "in_reply_to": f"p{n}@test" if reply else None,
-        "date": f"2024-02-{n % 28 + 1:02d}T10:00:00+00:00", "from_name": "Alex Morgan",
+        "date": dated(n), "from_name": "Alex Morgan",
         "from_addr": "alex.morgan@example.org", "from_key": "alex.morgan@example.org",
         "to_json": json.dumps([list(to)]), "cc_json": "[]", "subject": "s", "body": " ".join(["word"] * words),
         "quoted": "", "signature": "", "is_forward": 0, "sent_by_me": sent, "automated": 0, "auto_reason": "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import string
@@ -33,6 +34,12 @@ from assistant.store.recipients import index_recipients_pending
 ROSA = ("Rosa Alvarez", "rosa@properties.example.net")
 _ids = itertools.count(1)
 
+
+def dated(n: int) -> str:
+    """The n-th message's date: a minute after the one before, so the newest is always the last stored (which of
+    the user's emails count as recent never depends on how many other tests stored mail first)."""
+    return (dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC) + dt.timedelta(minutes=n)).isoformat()
+
 SHORT = Length(CHOICES["short"], "chosen")
 
 
@@ -46,7 +53,7 @@ def add(
     """Insert one message directly (the importer's columns that matter here)."""
     n = next(_ids)
     name, addr = sender or ("Alex Morgan", "alex.morgan@example.org")
-    date = date or f"2024-01-{n % 28 + 1:02d}T10:00:00+00:00"
+    date = date or dated(n)
     row = {
         "message_id": message_id or f"m{n}@test",
         "thread_id": f"t{n}",
