@@ -40,6 +40,7 @@ def dated(n: int) -> str:
     the user's emails count as recent never depends on how many other tests stored mail first)."""
     return (dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC) + dt.timedelta(minutes=n)).isoformat()
 
+
 SHORT = Length(CHOICES["short"], "chosen")
 
 
