@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from assistant.drafting.incomplete import REASONS, check_draft, describe, sign_as_user
 from assistant.drafting.postprocess import StreamCleaner, clean_draft, extract_subject, signoff_end
+from assistant.drafting.prompting import ReplyContext, others_in_thread
 
 EMAIL = "Hi Rosa,\n\nCould the plumber come on Monday morning?\n\nBest,\nAlex"
 
@@ -170,11 +171,14 @@ def test_a_sign_off_with_the_name_of_someone_in_the_thread_is_signed_with_the_us
         "Daniel Vetter",
     )
     assert sign_as_user(body + "Thanks\n-Alex", others, christian) == (body + "Thanks\n-Christian", "Alex")
+    # A name alone after a blank line signs too, as many sign ("Ben" under a reply to Ben).
+    assert sign_as_user(body + "Alex\n", others, christian) == (body + "Christian\n", "Alex")
     for text in (
         body + "Thanks, Alex",  # one line: as often thanks to Alex as a sign-off
         body + "Regards,\nChristian.",  # the user's own
         body + "Regards,\nJordan",  # nobody in the thread
-        body + "Alex",  # a name with no closing before it
+        body + "Jordan",  # nobody in the thread, alone
+        body + "Attendees:\nAlex",  # right under a sentence, neither a closing nor a blank line: the message's own
         body + "Regards,\nDaniel Vetter\n\nP.S. the patch is below.",  # not the last line
     ):
         assert sign_as_user(text, others, christian) == (text, "")
@@ -191,6 +195,11 @@ def test_a_sign_off_with_the_name_of_someone_in_the_thread_is_signed_with_the_us
         body + "Cheers,\nChristian\r\n",
         "Łukasz",
     )
+    # How the person answered signs, alone under their message, is theirs too (a pasted email has no header).
+    answered = ReplyContext(
+        "m1@x", "message", "Benjamin Carter", "ben@x.example", "", "Atlas", "Alex -\n\nTuesday?\n\nBenny"
+    )
+    assert others_in_thread("", answered) == ("Benjamin Carter", "Benny")
     # A nickname the user signs with is theirs, even when someone in the thread has it too.
     chris = Voice("Christian König", "Christian", signoffs=[("Best,\nChris", 0.5)])
     text = body + "Best,\nChris"

@@ -6,8 +6,8 @@ so Compose, ``mailvoice draft`` and ``mailvoice batch`` can say why it looks unf
 again. :func:`check_draft` decides; :data:`REASONS` turns a stored flag back into words.
 
 A small model also signs off as someone in the thread: the person it answers ("Regards,\nDaniel Vetter", the
-sign-off of the email it was shown) or the one it writes to ("Thanks,\nAlex"). :func:`sign_as_user` puts the
-user's own name there.
+sign-off of the email it was shown; "Ben" alone under a reply to Ben) or the one it writes to ("Thanks,\nAlex").
+:func:`sign_as_user` puts the user's own name there.
 """
 
 from __future__ import annotations
@@ -156,11 +156,11 @@ def sign_as_user(text: str, others: Iterable[str], voice: Voice) -> tuple[str, s
     """``text`` with a closing sign-off's name put right when it is one of ``others`` (the people the draft
     answers or is written to), and which of their names it was ("" when the sign-off was not theirs).
 
-    Only a sign-off of two lines counts, a closing and a name alone ("Best,\nAlex"): "Thanks, Alex" on one line
-    thanks Alex as often as it signs. A name that is also one of the user's stays (their names, their nicknames
-    as they sign, and two people may share a first name). Names match without case or accents ("Hellstrom" is
-    "Hellström"). The name put there is the one the user signs with (``Voice.signature``); the line keeps its
-    punctuation.
+    Only a name alone on the last line counts, under a closing ("Best,\nAlex") or after a blank line (see
+    :func:`signed_name`): "Thanks, Alex" on one line thanks Alex as often as it signs. A name that is also one
+    of the user's stays (their names, their nicknames as they sign, and two people may share a first name).
+    Names match without case or accents ("Hellstrom" is "Hellström"). The name put there is the one the user
+    signs with (``Voice.signature``); the line keeps its punctuation.
 
     Args:
         others: display names ("Daniel Vetter"); their first names count too ("Daniel").
@@ -178,15 +178,19 @@ def sign_as_user(text: str, others: Iterable[str], voice: Voice) -> tuple[str, s
 
 
 def signed_name(text: str) -> tuple[int, str] | None:
-    """Where the name of a two-line sign-off that ends ``text`` ("Regards,\nDaniel Vetter.") starts, and the
-    name; None when ``text`` does not end so."""
+    """Where the name that signs ``text`` starts, and the name; None when ``text`` does not end with one.
+
+    A name signs when it is alone on the last line, under a closing ("Regards,\nDaniel Vetter.") or as a block
+    of its own after a blank line ("…works for me.\n\nBen", as many sign). A name right under a sentence
+    ("Attendees:\nBen") may be the message's own."""
     lines = text.rstrip().split("\n")
     filled = [i for i, line in enumerate(lines) if line.strip()]
     if len(filled) < 2:
         return None
     last, closing = lines[filled[-1]], lines[filled[-2]]
     bare = last.strip(" \t\r-–—~.,!")
-    if not (looks_like_name(bare) and _SIGNOFF.match(closing.strip())) or CLOSING_WORDS.match(bare):
+    signs = _SIGNOFF.match(closing.strip()) or filled[-2] < filled[-1] - 1
+    if not (looks_like_name(bare) and signs) or CLOSING_WORDS.match(bare):
         return None
     return sum(len(line) + 1 for line in lines[: filled[-1]]) + last.index(bare), bare
 

@@ -23,8 +23,9 @@ from trainer.pairs.build import model_identity
 # twice as strong, a sign-off run on after the last sentence ends the draft; 12: that sign-off's name as written;
 # 13: a run of a shown example is the user's to repeat only as a habit, in two other emails of theirs; 14: what
 # is left of such a run once the habit is taken out counts all together; 15: so does what is left of someone
-# else's run once the user's words are taken out).
-EVAL_VERSION = 15
+# else's run once the user's words are taken out; 16: a name of someone in the thread alone after a blank line at
+# the end of a draft signs it too, and is signed with the user's).
+EVAL_VERSION = 16
 
 
 class EvalError(MailvoiceError):
