@@ -44,14 +44,7 @@ def before_flops() -> float:
     n = 768
     a = torch.randn(n, n)
     (a @ a).sum().item()
-    best = 0.0
-    for _ in range(3):
-        repeats, started = 4, time.perf_counter()
-        for _ in range(repeats):
-            c = a @ a
-        c.sum().item()
-        best = max(best, 2 * n**3 * repeats / (time.perf_counter() - started))
-    return best
+    return preflight.best_round(lambda: a @ a, 2 * n**3, lambda c: c.sum().item())
 
 
 ARMS = {"before": before_flops, "now": lambda: preflight.matmul_flops("cpu")}

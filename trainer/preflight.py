@@ -191,17 +191,24 @@ def matmul_flops(device: str) -> float:
         n = 4096
         a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
         (a @ a).sum().item()  # warm up (and wait for CUDA)
-        best = 0.0
-        for _ in range(3):  # the best of three: other work on the machine slows some rounds, never speeds one up
-            repeats, started = 4, time.perf_counter()
-            for _ in range(repeats):
-                c = a @ a
-            c.sum().item()
-            best = max(best, 2 * n**3 * repeats / (time.perf_counter() - started))
-        return best
+        return best_round(lambda: a @ a, 2 * n**3, lambda c: c.sum().item())
     a = torch.randn(CPU_PRODUCT, CPU_PRODUCT)
     a @ a  # warm up
     return fastest(lambda: a @ a, 2 * CPU_PRODUCT**3)
+
+
+def best_round(product: Callable[[], Any], flops: float, wait: Callable[[Any], object], rounds: int = 3) -> float:
+    """FLOP/s of the best of ``rounds`` rounds of four ``product()`` calls, each doing ``flops``; ``wait(out)``
+    returns when the last one is done (a GPU's calls return at once). Other work on the machine slows some
+    rounds, never speeds one up."""
+    best, repeats = 0.0, 4
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            out = product()
+        wait(out)
+        best = max(best, flops * repeats / (time.perf_counter() - started))
+    return best
 
 
 def fastest(
