@@ -333,6 +333,11 @@ def test_a_reply_signed_with_the_name_of_the_email_it_answers_is_signed_with_the
     pasted = ReplyContext("pasted", "file", "", "", "", "", "Is this fine?\n\nRegards,\nDaniel")
     fake = FakeBackend(replies=["Yes, it is.\n\nRegards,\nDaniel"])
     assert draft(mail, "say yes", reply_context=pasted, backend=fake).drafts[0].text.endswith("Regards,\nAlex")
+    # The name alone after a blank line, as many sign (and as Ben does).
+    ben = ReplyContext("b@x", "message", "Ben Carter", "ben@x.example", "", "Atlas", "Tuesday?\n\nBen")
+    result = draft(mail, "say Tuesday works", reply_context=ben, backend=FakeBackend(replies=["Tuesday works.\n\nBen"]))
+    assert result.drafts[0].text == "Tuesday works.\n\nAlex"
+    assert any("signed Ben; it is signed with your name" in n for n in result.notices)
 
 
 def test_a_draft_that_is_only_the_users_name_is_written_again(mail):
