@@ -5,7 +5,8 @@ Usage (from the repository root, inside .venv), pinned to one core so the busy p
 
 Preflight turns a quick matrix-multiply benchmark into the training time it shows before a run
 (``trainer.preflight.matmul_flops``). Each round measures, in a rotated order, two versions of that benchmark:
-- before: the best of three rounds of four products of 768 x 768 float32 matrices (what preflight did);
+- before: the best of three rounds of four products of 768 x 768 float32 matrices (what preflight did on a CPU,
+  and still does on a GPU with larger matrices: ``preflight.best_round``, which this baseline calls too);
 - now: ``matmul_flops("cpu")``, the fastest of many products of 512 x 512 matrices for 0.3 s;
 each on the core alone and beside a busy program on the same core (a child process spinning at normal priority,
 started by this script for the measurement and ended after it). One torch thread, as training on one core.

@@ -338,6 +338,10 @@ def test_a_reply_signed_with_the_name_of_the_email_it_answers_is_signed_with_the
     result = draft(mail, "say Tuesday works", reply_context=ben, backend=FakeBackend(replies=["Tuesday works.\n\nBen"]))
     assert result.drafts[0].text == "Tuesday works.\n\nAlex"
     assert any("signed Ben; it is signed with your name" in n for n in result.notices)
+    # Signed as Ben with nothing else: no message, so it is written again.
+    fake = FakeBackend(replies=["Hi Ben,\n\nBen", "Hi Ben,\n\nTuesday works.\n\nBen"])
+    result = draft(mail, "say Tuesday works", reply_context=ben, backend=fake)
+    assert len(fake.params) == 2 and result.drafts[0].text == "Hi Ben,\n\nTuesday works.\n\nAlex"
 
 
 def test_a_draft_that_is_only_the_users_name_is_written_again(mail):

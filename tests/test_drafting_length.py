@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import json
+
+from test_drafting_prompting import dated  # a minute apart in the order stored
 
 from assistant.drafting.backend import FLOOR
 from assistant.drafting.length import (
@@ -25,12 +26,6 @@ from trainer.prompts import request_for
 ROSA = ("Rosa Alvarez", "rosa@properties.example.net")
 MARCUS = ("Marcus Webb", "marcus@properties.example.net")
 _ids = itertools.count(1)
-
-
-def dated(n: int) -> str:
-    """The n-th message's date: a minute after the one before, so the newest is always the last stored (which of
-    the user's emails count as recent never depends on how many other tests stored mail first)."""
-    return (dt.datetime(2024, 1, 1, 10, tzinfo=dt.UTC) + dt.timedelta(minutes=n)).isoformat()
 
 
 def add(db, words: int, *, to=ROSA, reply=False, sent=1) -> int:

@@ -179,6 +179,7 @@ def test_a_sign_off_with_the_name_of_someone_in_the_thread_is_signed_with_the_us
         body + "Regards,\nJordan",  # nobody in the thread
         body + "Jordan",  # nobody in the thread, alone
         body + "Attendees:\nAlex",  # right under a sentence, neither a closing nor a blank line: the message's own
+        body + "Please ask:\n\nAlex Deucher",  # after a line that introduces it
         body + "Regards,\nDaniel Vetter\n\nP.S. the patch is below.",  # not the last line
     ):
         assert sign_as_user(text, others, christian) == (text, "")

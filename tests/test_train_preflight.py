@@ -244,3 +244,8 @@ def test_the_cpu_benchmark_reads_the_fastest_product_not_the_ones_another_progra
     slow = FakeCore([0.5])
     assert preflight.fastest(slow.product, 1e9, seconds=0.1, least=5, clock=slow.clock) == pytest.approx(2e9)
     assert slow.calls == 5  # however long one takes, at least five are timed
+    coarse = FakeCore([0.0, 0.0, 0.01])  # a call the clock saw take no time is not taken as the fastest
+    assert preflight.fastest(coarse.product, 1e9, seconds=0.1, clock=coarse.clock) == pytest.approx(1e11)
+    stopped = FakeCore([0.0])  # a clock that does not move: the calls are still bounded
+    assert preflight.fastest(stopped.product, 1e9, clock=stopped.clock) > 0
+    assert stopped.calls == preflight.MOST_PRODUCTS

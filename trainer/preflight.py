@@ -35,6 +35,7 @@ NF4_BYTES = 0.5 + 1 / 64 + 4 / (64 * 256)  # 4-bit codes + 8-bit block scales + 
 EFFICIENCY = {"cuda": 0.35, "cpu": 0.53}
 CPU_PRODUCT = 512  # the CPU benchmark's matrices: a product takes a few milliseconds on a laptop core
 BENCH_SECONDS = 0.3
+MOST_PRODUCTS = 10_000  # however coarse the clock
 
 
 # Settings for training on a CPU, used for every one the person has not set: the defaults (1,024 tokens, batch
@@ -192,7 +193,7 @@ def matmul_flops(device: str) -> float:
         a = torch.randn(n, n, device=device, dtype=torch.bfloat16)
         (a @ a).sum().item()  # warm up (and wait for CUDA)
         return best_round(lambda: a @ a, 2 * n**3, lambda c: c.sum().item())
-    a = torch.randn(CPU_PRODUCT, CPU_PRODUCT)
+    a = torch.randn(CPU_PRODUCT, CPU_PRODUCT, dtype=torch.float32)
     a @ a  # warm up
     return fastest(lambda: a @ a, 2 * CPU_PRODUCT**3)
 
@@ -218,15 +219,18 @@ def fastest(
     least: int = 5,
     clock: Callable[[], float] = time.perf_counter,
 ) -> float:
-    """FLOP/s of the fastest of the ``product()`` calls made in ``seconds`` (at least ``least`` of them), each
-    doing ``flops``."""
-    shortest, made, end = float("inf"), 0, clock() + seconds
-    while made < least or clock() < end:
+    """FLOP/s of the fastest of the ``product()`` calls made in ``seconds`` (at least ``least``, at most
+    :data:`MOST_PRODUCTS` of them), each doing ``flops``. A call the clock saw take no time tells nothing; when
+    none took any, the calls' mean (a clock too coarse for one)."""
+    shortest, made, first = float("inf"), 0, clock()
+    while made < least or (clock() < first + seconds and made < MOST_PRODUCTS):
         started = clock()
         product()
-        shortest = min(shortest, clock() - started)
+        took = clock() - started
+        if took > 0:
+            shortest = min(shortest, took)
         made += 1
-    return flops / max(shortest, 1e-9)
+    return flops / (shortest if shortest < float("inf") else max(clock() - first, 1e-9) / made)
 
 
 def tokens_per_second(shape: ModelShape, device: str, gradient_checkpointing: bool = True) -> float:

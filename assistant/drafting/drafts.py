@@ -41,7 +41,7 @@ from assistant.drafting.prompting import (
     reply_from_file,
     reply_from_store,
 )
-from assistant.drafting.voice import Voice, learn_voice
+from assistant.drafting.voice import Voice, first_name, learn_voice
 from assistant.errors import Cancelled, MailvoiceError
 from assistant.store.db import get_setting
 from assistant.store.fts import index_pending
@@ -478,7 +478,9 @@ def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callab
     report = GuardReport()
     copied = timed_check(context["guard"], cleaner.text, report)
     examples_only = bool(copied) and all(c.from_examples for c in copied)
-    hollow, tries = _hollow(cleaner.text, names), 0
+    # A name alone is no message, the user's or (signed as someone in the thread: "Hi Ben,\n\nBen") another's.
+    signers = [*names, *(n for other in prompt.others for n in (other, first_name(other)))]
+    hollow, tries = _hollow(cleaner.text, signers), 0
     rewrote_hollow = hollow
     while (copied or hollow) and tries < RETRIES:
         tries += 1
@@ -491,7 +493,7 @@ def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callab
         last = backend.count_tokens(cleaner.raw) if cleaner.raw else 0
         count += last
         copied = timed_check(context["guard"], cleaner.text, report)
-        hollow = _hollow(cleaner.text, names)
+        hollow = _hollow(cleaner.text, signers)
     text = cleaner.text
     if copied:
         report.removed = copied
@@ -546,7 +548,7 @@ def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callab
 
 
 def _hollow(text: str, names: list[str]) -> bool:
-    """The draft has no message: it is empty, or only a greeting or a sign-off (or the user's name alone)."""
+    """The draft has no message: it is empty, or only a greeting or a sign-off (or one of ``names`` alone)."""
     found = check_draft(text, names=names)
     return found is not None and found.code in ("empty", "signoff_only")
 

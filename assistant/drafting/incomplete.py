@@ -182,14 +182,15 @@ def signed_name(text: str) -> tuple[int, str] | None:
 
     A name signs when it is alone on the last line, under a closing ("Regards,\nDaniel Vetter.") or as a block
     of its own after a blank line ("…works for me.\n\nBen", as many sign). A name right under a sentence
-    ("Attendees:\nBen") may be the message's own."""
+    ("Attendees:\nBen"), or after a line that introduces it ("Please ask:\n\nBen"), may be the message's own."""
     lines = text.rstrip().split("\n")
     filled = [i for i, line in enumerate(lines) if line.strip()]
     if len(filled) < 2:
         return None
     last, closing = lines[filled[-1]], lines[filled[-2]]
     bare = last.strip(" \t\r-–—~.,!")
-    signs = _SIGNOFF.match(closing.strip()) or filled[-2] < filled[-1] - 1
+    apart = filled[-2] < filled[-1] - 1 and not closing.rstrip().endswith(":")  # not "Ask these:\n\nBen"
+    signs = _SIGNOFF.match(closing.strip()) or apart
     if not (looks_like_name(bare) and signs) or CLOSING_WORDS.match(bare):
         return None
     return sum(len(line) + 1 for line in lines[: filled[-1]]) + last.index(bare), bare
