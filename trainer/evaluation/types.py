@@ -24,8 +24,9 @@ from trainer.pairs.build import model_identity
 # 13: a run of a shown example is the user's to repeat only as a habit, in two other emails of theirs; 14: what
 # is left of such a run once the habit is taken out counts all together; 15: so does what is left of someone
 # else's run once the user's words are taken out; 16: a name of someone in the thread alone after a blank line at
-# the end of a draft signs it too, and is signed with the user's; a draft that is only such a name is written again).
-EVAL_VERSION = 16
+# the end of a draft signs it too, and is signed with the user's; 17: a draft that is only such a name, or a
+# greeting and it, is written again).
+EVAL_VERSION = 17
 
 
 class EvalError(MailvoiceError):
