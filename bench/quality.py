@@ -180,13 +180,14 @@ def length_stats(work: Path) -> dict[str, dict]:
     chose it for that email; ``asked_real``: the words asked for / real words, the same for every configuration),
     how many drafts fall within 0.8–1.25 of their email's length (``inside`` of ``n``), how many stop short of the
     floor (``short``: under ``FLOOR`` of the words asked for, where the hold on the close ends), and how many have no
-    message (``hollow``: empty, or only a greeting or a sign-off, as ``check_draft`` says), and how many are signed
+    message (``hollow``: empty, or only a greeting or a sign-off, or the name of the user or of someone in the thread,
+    as ``check_draft`` says and drafting writes again), and how many are signed
     with the name of the person they answer or write to (``signed_other``, as ``sign_as_user`` finds them: drafted
     by a version that signs them with the user's name, none are)."""
     import statistics
 
     from assistant.drafting.backend import FLOOR
-    from assistant.drafting.incomplete import check_draft, sign_as_user
+    from assistant.drafting.incomplete import alone_names, check_draft, sign_as_user
     from assistant.drafting.voice import learn_voice
     from assistant.store.db import open_store
 
@@ -200,7 +201,7 @@ def length_stats(work: Path) -> dict[str, dict]:
     for row in report["rows"]:
         items = row["items"]
         ratios = [word_ratio(x["draft"], x["real"]) for x in items]
-        flags = [check_draft(x["draft"], names=names) for x in items]
+        flags = [check_draft(x["draft"], names=alone_names(names, others[x["pair_id"]])) for x in items]
         stats[row["label"]] = {
             "ratio": statistics.median(ratios),
             "asked": statistics.median(len(x["draft"].split()) / asked[x["pair_id"]] for x in items),

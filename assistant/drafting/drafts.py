@@ -26,7 +26,7 @@ import sqlite_utils
 from assistant.drafting.backend import Backend, Cancel, GenerationParams, LlamaBackend
 from assistant.drafting.corrections import capture
 from assistant.drafting.guard import RETRIES, CopyGuard, GuardReport, notice, timed_check
-from assistant.drafting.incomplete import Incomplete, check_draft, sign_as_user
+from assistant.drafting.incomplete import Incomplete, alone_names, check_draft, sign_as_user
 from assistant.drafting.length import Length
 from assistant.drafting.models import engine_settings
 from assistant.drafting.parallel import Completion, Job, Parallel, chosen_engine
@@ -41,7 +41,7 @@ from assistant.drafting.prompting import (
     reply_from_file,
     reply_from_store,
 )
-from assistant.drafting.voice import Voice, first_name, learn_voice
+from assistant.drafting.voice import Voice, learn_voice
 from assistant.errors import Cancelled, MailvoiceError
 from assistant.store.db import get_setting
 from assistant.store.fts import index_pending
@@ -478,8 +478,7 @@ def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callab
     report = GuardReport()
     copied = timed_check(context["guard"], cleaner.text, report)
     examples_only = bool(copied) and all(c.from_examples for c in copied)
-    # A name alone is no message, the user's or (signed as someone in the thread: "Hi Ben,\n\nBen") another's.
-    signers = [*names, *(n for other in prompt.others for n in (other, first_name(other)))]
+    signers = alone_names(names, prompt.others)
     hollow, tries = _hollow(cleaner.text, signers), 0
     rewrote_hollow = hollow
     while (copied or hollow) and tries < RETRIES:

@@ -152,6 +152,12 @@ def _unfinished(line: str) -> bool:
     return bool(words) and words[-1] in _DANGLING
 
 
+def alone_names(mine: Iterable[str], others: Iterable[str]) -> list[str]:
+    """The names a draft may consist of with no message (``check_draft``'s ``names``): the user's, and those of
+    the people in the thread with their first names (a small model signs as them too: "Hi Ben,\n\nBen")."""
+    return [*mine, *(n for other in others for n in (other, first_name(other)))]
+
+
 def sign_as_user(text: str, others: Iterable[str], voice: Voice) -> tuple[str, str]:
     """``text`` with a closing sign-off's name put right when it is one of ``others`` (the people the draft
     answers or is written to), and which of their names it was ("" when the sign-off was not theirs).
