@@ -405,6 +405,32 @@ def register_adapter(db, name: str, run_dir: Path | None = None) -> None:
     register(db, data_dir(), name, gguf, base, {}, {}, run_dir or data_dir() / "runs" / name)
 
 
+def test_the_adapters_table_fits_the_page_column_without_scrolling_sideways(qtbot, pairs):
+    from assistant.gui.adapters_panel import AdaptersPanel
+    from assistant.store.adapters import register
+
+    base = {"path": "/models/base.gguf", "size": 1, "sha256": "0" * 64}
+    metrics = {"steps": 1200, "train_loss": 2.34, "eval_loss": 2.406, "parity": {"agreement": 0.992}}
+    name = "my-voice-after-the-summer-holidays"
+    register(pairs, data_dir(), name, data_dir() / "adapters" / name / "adapter.gguf", base, {}, metrics,
+             data_dir() / "runs" / name)  # fmt: skip
+    panel = AdaptersPanel(data_dir())
+    qtbot.addWidget(panel)
+    panel.resize(400, 200)  # the Train page's right-hand column in the README's screenshot
+    panel.show()
+    qtbot.waitExposed(panel)
+    table = panel.table
+    assert table.horizontalHeader().length() <= table.viewport().width()
+    assert table.horizontalScrollBar().maximum() == 0
+    assert [table.item(0, c).text() for c in (3, 4, 5, 6)] == ["1200", "2.340", "2.406", "99.2%"]
+    assert table.item(0, 1).toolTip() == name  # the name may be shortened in its cell, never in its tooltip
+    header = table.horizontalHeader()
+    for col in range(2, table.columnCount()):  # each number and its heading are shown whole
+        shown = max(table.item(0, col).text(), table.horizontalHeaderItem(col).text(), key=len)
+        assert header.sectionSize(col) >= table.fontMetrics().horizontalAdvance(shown)
+        assert table.horizontalHeaderItem(col).toolTip()
+
+
 def recording_evaluate(tmp_path: Path, scores: dict, calls: list):
     """An evaluation that records its scores in the evals table as the core does (scores: adapter or "plain")."""
     from trainer.evaluation import store

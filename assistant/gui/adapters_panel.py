@@ -31,7 +31,17 @@ from assistant.gui import tasks
 from assistant.store import adapters
 from assistant.workspace import Workspace
 
-COLUMNS = ("", "Adapter", "Trained", "Steps", "Train loss", "Validation loss", "llama.cpp check")
+COLUMNS = ("", "Adapter", "Trained", "Steps", "Loss", "Val. loss", "Check")
+HEADER_TIPS = (
+    "✓: drafts use this adapter.",
+    "The adapter's name.",
+    "When its training ended.",
+    "Training steps taken.",
+    "Training loss at the last step: lower is closer to your emails it trained on.",
+    "Loss on the validation emails it never trained on: lower is closer to your mail.",
+    "llama.cpp check: how often the exported adapter, as drafting runs it, picks the same next token as the "
+    "trained model.",
+)
 NAME = 1
 EVAL_LIMIT = 50  # validation emails an evaluation drafts: enough for stable scores, minutes on a CPU
 
@@ -70,12 +80,18 @@ class AdaptersPanel(QWidget):
         self.merge_worker: tasks.CallWorker | None = None
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        for col, tip in enumerate(HEADER_TIPS):
+            self.table.horizontalHeaderItem(col).setToolTip(tip)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # The numbers keep their width; the name takes what is left (its whole text in its tooltip), so the table
+        # fits the page's column without scrolling sideways.
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(NAME, QHeaderView.ResizeMode.Stretch)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setMinimumHeight(90)
         self.table.setMaximumHeight(170)
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
@@ -133,6 +149,8 @@ class AdaptersPanel(QWidget):
                 item = QTableWidgetItem(text)
                 if col == 0 and a["in_use"]:
                     item.setToolTip("Drafts use this adapter.")
+                elif col == NAME:
+                    item.setToolTip(text)
                 self.table.setItem(row, col, item)
             if a["name"] == select:
                 self.table.selectRow(row)
