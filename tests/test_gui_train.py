@@ -155,6 +155,22 @@ def test_the_verdict_on_this_machine(qtbot, pairs):
     assert page.train_button.isEnabled() == page.verdict.ok
 
 
+def test_a_model_name_from_its_file_is_shown_as_text_not_markup(tmp_path):
+    from dataclasses import replace
+
+    from assistant.gui.train_page import verdict_html
+    from trainer.config import TrainConfig
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    config = {"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
+              "num_attention_heads": 4, "num_key_value_heads": 4, "vocab_size": 100}  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(config))
+    shape = replace(shape_of(folder), name="<img src=x> Llama & co")
+    verdict = preflight.preflight(shape, TrainConfig(base=str(folder)), BIG, 10_000, measured_rate=900.0)
+    assert "<b>Ready to train</b> &lt;img src=x&gt; Llama &amp; co (" in verdict_html(verdict)
+
+
 def test_the_keyboard_reaches_exclude(qtbot, pairs):
     page = make_page(qtbot)
     page.show()

@@ -648,7 +648,7 @@ def verdict_html(pf: Preflight) -> str:
     if pf.problems:
         lines += [f"<span style='color:#b00020'><b>Cannot train:</b> {_escape(p)}</span>" for p in pf.problems]
     else:
-        lines.append(f"<b>Ready to train</b> {pf.shape.name} ({pf.shape.parameters / 1e6:,.0f}M parameters).")
+        lines.append(f"<b>Ready to train</b> {_escape(pf.shape.name)} ({pf.shape.parameters / 1e6:,.0f}M parameters).")
     lines.append(f"{_escape(hw.name)}: {hw.memory_available / 2**30:.1f} of {hw.memory_total / 2**30:.1f} GB free; "
                  f"a run needs about {mem.total / 2**30:.1f} GB at its peak.")  # fmt: skip
     if pf.recommended and not pf.fits:
