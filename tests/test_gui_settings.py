@@ -29,10 +29,10 @@ from assistant.store.db import get_setting
 BASE = {"path": "/models/base.gguf", "size": 123, "sha256": "ab" * 32}
 
 
-def tiny_gguf(path: Path) -> Path:
+def tiny_gguf(path: Path, name: str = "Tiny Chat") -> Path:
     """A header-only chat model GGUF: enough for metadata, not for llama.cpp."""
     w = GGUFWriter(str(path), "llama")
-    w.add_name("Tiny Chat")
+    w.add_name(name)
     w.add_context_length(2048)
     w.add_file_type(7)  # MOSTLY_Q8_0
     w.add_chat_template("{% for m in messages %}{{ m['content'] }}{% endfor %}")
@@ -83,6 +83,15 @@ def test_choosing_a_gguf_shows_its_metadata_and_drafts_with_it(page, qtbot, tmp_
     with qtbot.waitSignal(page.refreshed, timeout=30_000):
         page.default_button.click()
     assert get_setting(db, MODEL_KEY) is None and page.model_path.text() == str(embedded_model_path())
+
+
+def test_a_models_own_name_is_shown_as_text_not_markup(page, qtbot, tmp_path):
+    model = tiny_gguf(tmp_path / "odd.gguf", name="<b>Tiny</b> & <i>Chat</i>")
+    with qtbot.waitSignal(page.refreshed, timeout=30_000):
+        page.choose_model_file(str(model))
+    label = page.meta["name"]
+    assert label.text() == "<b>Tiny</b> & <i>Chat</i>"
+    assert label.sizeHint().width() >= label.fontMetrics().horizontalAdvance(label.text())  # the tags are shown
 
 
 def test_a_file_that_is_not_gguf_is_refused_with_a_clear_message(page, qtbot, tmp_path, db):

@@ -141,8 +141,10 @@ class SettingsPage(QWidget):
         row = QHBoxLayout()
         row.addWidget(self.model_path, 1)
         row.addWidget(browse)
-        self.meta = {key: QLabel() for key in ("name", "parameters", "quantisation", "context_length",
-                                               "architecture", "chat_template", "size_bytes")}  # fmt: skip
+        # What a model file says of itself is shown as text, never read as markup.
+        self.meta = {key: QLabel(textFormat=Qt.TextFormat.PlainText)
+                     for key in ("name", "parameters", "quantisation", "context_length", "architecture",
+                                 "chat_template", "size_bytes")}  # fmt: skip
         form = QFormLayout()
         for key, label in (("name", "Name"), ("parameters", "Parameters"), ("quantisation", "Quantisation"),
                            ("context_length", "Context"), ("architecture", "Architecture"),
