@@ -155,19 +155,15 @@ def test_the_verdict_on_this_machine(qtbot, pairs):
     assert page.train_button.isEnabled() == page.verdict.ok
 
 
-def test_a_model_name_from_its_file_is_shown_as_text_not_markup(tmp_path):
+def test_a_model_name_from_its_file_is_shown_as_text_not_markup():
     from dataclasses import replace
 
+    from assistant.drafting.models import embedded_model_path
     from assistant.gui.train_page import verdict_html
     from trainer.config import TrainConfig
 
-    folder = tmp_path / "model"
-    folder.mkdir()
-    config = {"model_type": "llama", "num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 128,
-              "num_attention_heads": 4, "num_key_value_heads": 4, "vocab_size": 100}  # fmt: skip
-    (folder / "config.json").write_text(json.dumps(config))
-    shape = replace(shape_of(folder), name="<img src=x> Llama & co")
-    verdict = preflight.preflight(shape, TrainConfig(base=str(folder)), BIG, 10_000, measured_rate=900.0)
+    shape = replace(shape_of(embedded_model_path()), name="<img src=x> Llama & co")
+    verdict = preflight.preflight(shape, TrainConfig(), BIG, 10_000, measured_rate=900.0)
     assert "<b>Ready to train</b> &lt;img src=x&gt; Llama &amp; co (" in verdict_html(verdict)
 
 
@@ -413,23 +409,20 @@ PLAIN = {"n": 60, "bleu": 0.05, "chrf": 0.30, "rouge_l": 0.20, "length_ratio": 1
 TRAINED = {**PLAIN, "chrf": 0.37, "rouge_l": 0.26}
 
 
-def register_adapter(db, name: str, run_dir: Path | None = None) -> None:
+def register_adapter(db, name: str, run_dir: Path | None = None, metrics: dict | None = None) -> None:
     from assistant.store.adapters import register
 
     base = {"path": "/models/base.gguf", "size": 1, "sha256": "0" * 64}
     gguf = data_dir() / "adapters" / name / "adapter.gguf"
-    register(db, data_dir(), name, gguf, base, {}, {}, run_dir or data_dir() / "runs" / name)
+    register(db, data_dir(), name, gguf, base, {}, metrics or {}, run_dir or data_dir() / "runs" / name)
 
 
 def test_the_adapters_table_fits_the_page_column_without_scrolling_sideways(qtbot, pairs):
     from assistant.gui.adapters_panel import AdaptersPanel
-    from assistant.store.adapters import register
 
-    base = {"path": "/models/base.gguf", "size": 1, "sha256": "0" * 64}
     metrics = {"steps": 1200, "train_loss": 2.34, "eval_loss": 2.406, "parity": {"agreement": 0.992}}
     name = "my-voice-after-the-summer-holidays"
-    register(pairs, data_dir(), name, data_dir() / "adapters" / name / "adapter.gguf", base, {}, metrics,
-             data_dir() / "runs" / name)  # fmt: skip
+    register_adapter(pairs, name, metrics=metrics)
     panel = AdaptersPanel(data_dir())
     qtbot.addWidget(panel)
     panel.resize(400, 200)  # the Train page's right-hand column in the README's screenshot
