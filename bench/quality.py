@@ -84,7 +84,7 @@ def mailvoice(work: Path, *args: str) -> dict:
 # The recipe `train` chooses on a CPU (trainer.preflight.CPU_RECIPE), written out for --store-cpu-recipe: a version
 # before that choice, run on the same mailbox for a before/after comparison, has no CPU_RECIPE to import.
 OLDER_CPU_RECIPE = {"max_seq_len": 1024, "batch_size": 2, "grad_accum": 2, "eval_every": 10, "eval_max_examples": 16,
-                    "checkpoint_every": 10, "parity_examples": 2}  # fmt: skip
+                    "checkpoint_every": 10, "parity_examples": 2, "gradient_checkpointing": False}  # fmt: skip
 METRICS = ("bleu", "sacrebleu", "chrf", "rouge_l", "mauve", "length_ratio", "verbatim_overlap")
 
 

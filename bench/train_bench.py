@@ -55,13 +55,15 @@ TOPICS = ["the report", "the budget", "Thursday's call", "the invoice", "the lau
 NAMES = ["Sam", "Priya", "Tom", "Lee", "Max", "Jo", "Ruth", "Omar"]
 
 
-def examples(n: int, seed: int = 3) -> list[dict]:
-    """Short, plausible work emails (parity is measured on text like what users train on)."""
+def examples(n: int, seed: int = 3, sentences: tuple[int, int] = (2, 6)) -> list[dict]:
+    """Plausible work emails of ``sentences`` (at least, at most) sentences each (parity is measured on text like
+    what users train on); beyond the distinct sentences there are, some repeat."""
     rng = random.Random(seed)
     out = []
     for _ in range(n):
         name = rng.choice(NAMES)
-        body = " ".join(rng.sample(SENTENCES, rng.randint(2, 6)))
+        k = rng.randint(*sentences)
+        body = " ".join(rng.sample(SENTENCES, k) if k <= len(SENTENCES) else rng.choices(SENTENCES, k=k))
         out.append(
             {
                 "instruction": f"Write to {name} about {rng.choice(TOPICS)}",

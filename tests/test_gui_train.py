@@ -167,6 +167,22 @@ def test_a_model_name_from_its_file_is_shown_as_text_not_markup():
     assert "<b>Ready to train</b> &lt;img src=x&gt; Llama &amp; co (" in verdict_html(verdict)
 
 
+def test_a_run_that_fits_only_with_gradient_checkpointing_says_so():
+    from dataclasses import replace
+
+    from assistant.drafting.models import embedded_model_path
+    from assistant.gui.train_page import verdict_html
+    from trainer.config import TrainConfig
+
+    shape, asked = shape_of(embedded_model_path()), TrainConfig(batch_size=2, gradient_checkpointing=False)
+    with_it = preflight.estimate_memory(shape, replace(asked, gradient_checkpointing=True), "cpu").total
+    need = (with_it + preflight.estimate_memory(shape, asked, "cpu").total) / 2 / 0.9  # fits only with it
+    tight = replace(BIG, memory_total=int(need), memory_available=int(need))
+    text = verdict_html(preflight.preflight(shape, asked, tight, 10_000))
+    assert "Settings that fit: batch 2 × 2, 1024 tokens, gradient checkpointing." in text
+    assert "gradient checkpointing" not in verdict_html(preflight.preflight(shape, asked, BIG, 10_000))
+
+
 def test_the_keyboard_reaches_exclude(qtbot, pairs):
     page = make_page(qtbot)
     page.show()

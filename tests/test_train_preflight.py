@@ -58,7 +58,7 @@ def test_memory_grows_with_batch_and_sequence():
 def test_fits_as_asked_on_a_big_gpu():
     pf = preflight.preflight(LLAMA3, TrainConfig(), gpu(80), train_tokens=300_000)
     assert pf.ok and pf.fits
-    assert pf.recommended == {"batch_size": 4, "grad_accum": 2, "max_seq_len": 1024}
+    assert pf.recommended == {"batch_size": 4, "grad_accum": 2, "max_seq_len": 1024, "gradient_checkpointing": True}
     assert pf.rate_source == "assumed" and 0 < pf.hours < 5
 
 
@@ -68,6 +68,30 @@ def test_recommends_smaller_batches_when_the_asked_ones_do_not_fit():
     r = pf.recommended
     assert r["batch_size"] * r["grad_accum"] == 8 and r["batch_size"] < 8  # the same effective batch
     assert any("use batch_size" in a for a in pf.advice)
+
+
+def test_a_cpu_run_trains_without_gradient_checkpointing_where_it_fits_and_with_it_where_only_that_fits():
+    """Checkpointing halves a CPU's speed (BENCHMARKS.md); memory decides whether the recipe may leave it off."""
+    shape, asked = SHAPES["smollm2-135m"], TrainConfig(gradient_checkpointing=False, batch_size=2, max_seq_len=1024)
+    without = estimate_memory(shape, asked, "cpu").total
+    with_it = estimate_memory(shape, replace(asked, gradient_checkpointing=True), "cpu").total
+    roomy = preflight.preflight(shape, asked, cpu(16), train_tokens=50_000)
+    assert roomy.fits and roomy.recommended["gradient_checkpointing"] is False
+
+    tight = preflight.preflight(shape, asked, cpu((with_it + without) / 2 / 0.9 / GB), train_tokens=50_000)
+    assert tight.ok and not tight.fits
+    assert tight.recommended == {"batch_size": 2, "grad_accum": 2, "max_seq_len": 1024, "gradient_checkpointing": True}
+    assert any("use gradient_checkpointing on, batch_size 2" in a for a in tight.advice)
+    # The time is that of the run as it will train, with checkpointing: it repeats the forward pass (6 FLOPs per
+    # parameter and token, not 4).
+    assert tight.hours == pytest.approx(roomy.hours * 1.5)
+
+
+def test_a_measured_rate_counts_only_for_a_run_that_trains_as_the_one_measured():
+    shape, asked = SHAPES["smollm2-135m"], TrainConfig(gradient_checkpointing=False, max_seq_len=1024)
+    squeezed = cpu(estimate_memory(shape, replace(asked, gradient_checkpointing=True), "cpu").total / 0.9 / GB)
+    assert preflight.preflight(shape, asked, cpu(16), 9_000, measured_rate=10.0).rate_source == "measured"
+    assert preflight.preflight(shape, asked, squeezed, 9_000, measured_rate=10.0).rate_source == "assumed"
 
 
 def test_refuses_when_nothing_fits_and_names_a_smaller_base():
@@ -149,14 +173,18 @@ def test_a_cpu_machine_gets_the_cpu_recipe_for_every_setting_the_person_left_alo
     assert (cfg.max_seq_len, cfg.batch_size, cfg.grad_accum, cfg.eval_every) == (1024, 2, 2, 10)
     assert cfg.extra["recipe"]["name"] == "cpu" and "no GPU" in jobs.recipe_text(cfg)
     assert "1024 tokens" in jobs.recipe_text(cfg) and "batch 2 x 2" in jobs.recipe_text(cfg)
+    assert not cfg.gradient_checkpointing and "without gradient checkpointing" in jobs.recipe_text(cfg)
 
     set_setting(db, "train", {"max_seq_len": 1024})
     cfg = jobs.resolve_config(db, hardware=cpu(16), batch_size=8)
     assert (cfg.max_seq_len, cfg.batch_size, cfg.grad_accum) == (1024, 8, 2)
     assert "max_seq_len" not in cfg.extra["recipe"]["settings"] and "batch_size" not in cfg.extra["recipe"]["settings"]
 
+    set_setting(db, "train", {"gradient_checkpointing": True})
+    assert jobs.resolve_config(db, hardware=cpu(16)).gradient_checkpointing
+
     cfg = jobs.resolve_config(db, hardware=gpu(24))
-    assert (cfg.max_seq_len, cfg.batch_size, cfg.eval_every) == (1024, 4, 50)
+    assert (cfg.max_seq_len, cfg.batch_size, cfg.eval_every) == (1024, 4, 50) and cfg.gradient_checkpointing
     assert "recipe" not in cfg.extra and jobs.recipe_text(cfg) == ""
 
 

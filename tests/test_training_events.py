@@ -164,6 +164,18 @@ def test_the_status_json_written_now_is_flat_and_read_back(tmp_path):
     assert jobs.measured_rate(tmp_path, "cd" * 32) == 800.0
 
 
+def test_the_rate_measured_is_that_of_a_run_trained_with_the_same_gradient_checkpointing(tmp_path):
+    """On a CPU a run without checkpointing is about twice as fast: its rate says nothing of one with it."""
+    finished = Finished(**RESULT, export=EXPORTED)
+    run_dir = _run_dir(tmp_path, "ef" * 32, {})
+    jobs.write_status(run_dir, finished.status, result=finished.fields_json())
+    (run_dir / "config.json").write_text(json.dumps({"gradient_checkpointing": False}))
+    assert jobs.measured_rate(tmp_path, "ef" * 32, gradient_checkpointing=False) == 800.0
+    assert jobs.measured_rate(tmp_path, "ef" * 32, gradient_checkpointing=True) is None
+    (run_dir / "config.json").write_text("{not json")  # unreadable: taken as the default, with checkpointing
+    assert jobs.measured_rate(tmp_path, "ef" * 32, gradient_checkpointing=True) == 800.0
+
+
 def test_a_status_without_a_result_has_none(tmp_path):
     assert jobs.status_result({"status": "stopped", "by": "user", "step": 3}) is None
     assert jobs.status_result({"status": "unknown"}) is None

@@ -74,7 +74,8 @@ class TrainConfig:
     seed: int = 42
     """Seeds data order, LoRA initialisation and dropout: the same seed gives the same run."""
     gradient_checkpointing: bool = True
-    """Recompute activations in the backward pass: ~30% slower, a fraction of the memory."""
+    """Recompute activations in the backward pass: ~30% slower, a fraction of the memory. The CPU recipe turns it
+    off; preflight turns it back on where a run would not fit without it."""
     group_by_length: bool = True
     """Batch examples of similar length together: less padding, fewer wasted tokens."""
     device: str = "auto"

@@ -147,6 +147,8 @@ def recipe_text(cfg: TrainConfig) -> str:
         parts.append(f"an evaluation every {s['eval_every']} steps")
     if "checkpoint_every" in s:
         parts.append(f"a checkpoint every {s['checkpoint_every']} steps")
+    if s.get("gradient_checkpointing") is False:
+        parts.append("without gradient checkpointing: faster, as memory allows")
     return (
         f"The {note['name'].upper()} recipe ({', '.join(parts) or 'its settings'}): {note['why']}. "
         "Settings you choose win over it."
@@ -211,7 +213,7 @@ def run_preflight(
         cfg,
         hardware or preflight.detect(),
         estimate_tokens(examples or [], cfg),
-        measured_rate(root, identity.sha256),
+        measured_rate(root, identity.sha256, cfg.gradient_checkpointing),
         examples=sum(e.split == "train" for e in examples or []),
     )
     if recipe_text(cfg):
@@ -390,8 +392,9 @@ def training_log(root: Path, adapter: dict[str, Any]) -> list[Event]:
     return []
 
 
-def measured_rate(root: Path, base_sha256: str) -> float | None:
-    """Training tokens/s of the newest finished run on the same base on this machine (for preflight)."""
+def measured_rate(root: Path, base_sha256: str, gradient_checkpointing: bool = True) -> float | None:
+    """Training tokens/s of the newest finished run on the same base on this machine that trained with the same
+    ``gradient_checkpointing`` (a run without it is faster), for preflight."""
     for job_file in sorted(runs_root(root).glob("*/job.json"), key=lambda p: p.parent.name, reverse=True)[:10]:
         try:
             job = json.loads(job_file.read_text())
@@ -399,9 +402,20 @@ def measured_rate(root: Path, base_sha256: str) -> float | None:
             continue
         result = status_result(read_status(job_file.parent))
         rate = result.tokens_per_second if result else None
-        if job.get("base", {}).get("sha256") == base_sha256 and rate:
+        same = _trained_with_checkpointing(job_file.parent) == gradient_checkpointing
+        if job.get("base", {}).get("sha256") == base_sha256 and rate and same:
             return float(rate)
     return None
+
+
+def _trained_with_checkpointing(run_dir: Path) -> bool:
+    """Whether the run in ``run_dir`` trained with gradient checkpointing (the default where its settings are
+    unreadable)."""
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return True
+    return bool(saved.get("gradient_checkpointing", True)) if isinstance(saved, dict) else True
 
 
 # --- preference tuning ------------------------------------------------------------------------------------
@@ -567,7 +581,7 @@ def preference_preflight(
         cfg.replace(batch_size=2 * cfg.batch_size),
         hardware or preflight.detect(),
         tokens,
-        measured_rate(root, identify(cfg.base).sha256),
+        measured_rate(root, identify(cfg.base).sha256, cfg.gradient_checkpointing),
         examples=len(sequences),
         once_tokens=reference,
     )

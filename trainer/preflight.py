@@ -43,7 +43,10 @@ MOST_PRODUCTS = 10_000  # however coarse the clock
 # minutes, so smaller batches and more frequent evaluations and checkpoints keep a run that can be stopped at any
 # time useful. The sequences stay as long as a GPU's: an example is written with the drafting prompt, which shows
 # up to three of the user's emails, and at 512 tokens most had room for one, and only beside a short email (the
-# adapter learned that an email shown with examples is short: QUALITY.md).
+# adapter learned that an email shown with examples is short: QUALITY.md). Gradient checkpointing is off: a step
+# is about 1.4 times as fast without it (BENCHMARKS.md "Training on the CPU without gradient checkpointing") for
+# about 1 GB more with the embedded model; a run that does not fit without it gets it back from preflight
+# (:func:`_candidates`).
 CPU_RECIPE: dict[str, Any] = {
     "max_seq_len": 1024,
     "batch_size": 2,
@@ -52,6 +55,7 @@ CPU_RECIPE: dict[str, Any] = {
     "eval_max_examples": 16,
     "checkpoint_every": 10,
     "parity_examples": 2,
+    "gradient_checkpointing": False,
 }
 
 
@@ -164,7 +168,9 @@ def estimate_memory(shape: ModelShape, cfg: TrainConfig, device: str) -> MemoryE
     lora = lora_parameters(shape, cfg.lora_r, cfg.target_modules)
     per_layer = b * s * (10 * h + 4 * shape.intermediate) * act
     attention = b * shape.heads * s * s * act if device != "cuda" else 0  # CUDA SDPA is memory-efficient
-    stored = (shape.layers if cfg.gradient_checkpointing else shape.layers * 8) * b * s * h * act
+    # Without checkpointing every layer keeps its activations: 12 hidden-sized tensors is what the embedded model's
+    # peak measured (bench/checkpointing_bench.py), rounded up.
+    stored = (shape.layers if cfg.gradient_checkpointing else shape.layers * 12) * b * s * h * act
     weights = int(projections * NF4_BYTES + embeddings * act)
     subtotal = weights + lora * 16 + stored + per_layer + attention + b * s * shape.vocab * (act + 8)
     return MemoryEstimate(
@@ -235,7 +241,7 @@ def fastest(
 
 def tokens_per_second(shape: ModelShape, device: str, gradient_checkpointing: bool = True) -> float:
     """Assumed training throughput for ``shape`` on ``device`` (no earlier run to go by)."""
-    flops_per_token = (6 if gradient_checkpointing else 4) * shape.parameters
+    flops_per_token = (6 if gradient_checkpointing else 4) * shape.parameters  # checkpointing repeats the forward
     return matmul_flops(device) * EFFICIENCY.get(device, 0.25) / flops_per_token
 
 
@@ -255,7 +261,8 @@ class Preflight:
     shape: ModelShape
     memory: MemoryEstimate
     fits: bool
-    recommended: dict[str, int]  # batch_size, grad_accum, max_seq_len that fit (the asked ones when they do)
+    recommended: dict[str, int]  # batch_size, grad_accum, max_seq_len, gradient_checkpointing that fit (the asked
+    # ones when they do)
     train_tokens: int
     tokens_per_second: float
     rate_source: str  # measured | assumed
@@ -290,9 +297,13 @@ def _fits(shape: ModelShape, cfg: TrainConfig, hw: Hardware) -> tuple[bool, Memo
 
 
 def _candidates(cfg: TrainConfig) -> list[TrainConfig]:
-    """The asked settings, then smaller micro-batches (same effective batch), then shorter sequences."""
+    """The asked settings; without gradient checkpointing, the same with it (slower, far less memory); then
+    smaller micro-batches (same effective batch), then shorter sequences."""
     effective = cfg.batch_size * cfg.grad_accum
     out = [cfg]
+    if not cfg.gradient_checkpointing:
+        cfg = replace(cfg, gradient_checkpointing=True)
+        out.append(cfg)
     for seq in sorted({cfg.max_seq_len, min(cfg.max_seq_len, 512), min(cfg.max_seq_len, 256)}, reverse=True):
         for batch in (cfg.batch_size, 2, 1):
             if batch <= cfg.batch_size:
@@ -310,10 +321,14 @@ def preflight(
     once_tokens: int = 0,
 ) -> Preflight:
     """Check ``cfg`` on ``shape`` against this machine; ``train_tokens`` is the train split's size, in
-    ``examples`` sequences; ``once_tokens``: work done once for the run (see :func:`train_seconds`)."""
+    ``examples`` sequences; ``once_tokens``: work done once for the run (see :func:`train_seconds`);
+    ``measured_rate``: tokens/s of an earlier run here that trained with ``cfg``'s gradient checkpointing."""
     fits, memory = _fits(shape, cfg, hw)
     chosen = next((c for c in _candidates(cfg) if _fits(shape, c, hw)[0]), None)
-    rate = measured_rate or tokens_per_second(shape, hw.device, cfg.gradient_checkpointing)
+    checkpointing = (chosen or cfg).gradient_checkpointing  # as the run will train
+    if checkpointing != cfg.gradient_checkpointing:
+        measured_rate = None  # measured by a run that trained as asked, not as it will
+    rate = measured_rate or tokens_per_second(shape, hw.device, checkpointing)
     hours = train_seconds(cfg, train_tokens, rate, examples, once_tokens) / 3600
     pf = Preflight(
         hw,
@@ -344,10 +359,13 @@ def preflight(
             "batch_size": chosen.batch_size,
             "grad_accum": chosen.grad_accum,
             "max_seq_len": chosen.max_seq_len,
+            "gradient_checkpointing": chosen.gradient_checkpointing,
         }
         if not fits:
+            turned_on = chosen.gradient_checkpointing and not cfg.gradient_checkpointing
+            turn_on = " gradient_checkpointing on," if turned_on else ""
             pf.advice.append(
-                f"The settings asked for need ~{memory.total / GB:.1f} GB; use batch_size "
+                f"The settings asked for need ~{memory.total / GB:.1f} GB; use{turn_on} batch_size "
                 f"{chosen.batch_size}, grad_accum {chosen.grad_accum}, max_seq_len {chosen.max_seq_len}."
             )
     if hours > cfg.max_hours:

@@ -58,7 +58,8 @@ def _show_preflight(pf: Any, err: bool = True) -> None:
         )
     if pf.recommended:
         r = pf.recommended
-        echo(f"Settings   batch {r['batch_size']} x {r['grad_accum']}, {r['max_seq_len']} tokens")
+        checkpointing = ", gradient checkpointing" if r.get("gradient_checkpointing") else ""
+        echo(f"Settings   batch {r['batch_size']} x {r['grad_accum']}, {r['max_seq_len']} tokens{checkpointing}")
     for line in pf.advice + pf.problems:
         echo(f"Note       {line}")
 

@@ -653,7 +653,10 @@ def verdict_html(pf: Preflight) -> str:
                  f"a run needs about {mem.total / 2**30:.1f} GB at its peak.")  # fmt: skip
     if pf.recommended and not pf.fits:
         r = pf.recommended
-        lines.append(f"Settings that fit: batch {r['batch_size']} × {r['grad_accum']}, {r['max_seq_len']} tokens.")
+        checkpointing = ", gradient checkpointing" if r.get("gradient_checkpointing") else ""
+        lines.append(
+            f"Settings that fit: batch {r['batch_size']} × {r['grad_accum']}, {r['max_seq_len']} tokens{checkpointing}."
+        )
     # Preflight's note of the CPU's training time is a second estimate: the page has one, beside How long.
     lines += [_escape(a) for a in pf.advice if not a.startswith(CPU_TIME_NOTE)]
     return "<br>".join(lines)

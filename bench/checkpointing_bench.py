@@ -1,0 +1,184 @@
+"""Training on the CPU with gradient checkpointing and without: speed, peak memory and the losses, in one run.
+
+Usage (from the repository root, inside .venv):
+    taskset -c 0 python bench/checkpointing_bench.py --rounds 3     # the CPU recipe's batch and length
+
+Both sides run the recipe (trainer.recipe.LoRARecipe) on the embedded model's 4-bit base with the CPU recipe's
+micro-batch (2) and sequence length (1,024 tokens), on the same examples in the same order: work emails long
+enough to fill most of a sequence, as a prompt showing three of the user's emails does. Each side runs in a fresh
+process, alternating which goes first; the first step (warm-up) is left out. Peak memory is the process's
+maximum resident set, next to what preflight estimates for each side. The losses of the two sides are compared
+step by step: checkpointing only recomputes what it did not keep, so they should agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from train_bench import base_for, examples, peak_memory  # noqa: E402
+
+SIDES = {"with": True, "without": False}  # side name -> gradient_checkpointing
+
+
+def config(args: argparse.Namespace, checkpointing: bool):
+    from trainer.config import TrainConfig
+
+    return TrainConfig(
+        base=base_for(args, Path(args.cache)),
+        max_steps=args.steps,
+        epochs=100,
+        batch_size=args.batch,
+        grad_accum=1,
+        max_seq_len=args.seq,
+        eval_every=10**6,
+        checkpoint_every=10**6,
+        device="cpu",
+        parity=False,
+        lora_dropout=0.0,
+        gradient_checkpointing=checkpointing,
+    )
+
+
+def child(args: argparse.Namespace) -> dict:
+    """One side, in this (fresh) process."""
+    import torch
+
+    from trainer.data import from_rows
+    from trainer.recipe import LoRARecipe
+
+    torch.set_num_threads(args.threads)
+    cache = Path(args.cache)
+    run = Path(tempfile.mkdtemp(prefix="ckpt-bench-", dir=cache))
+    events: list[dict] = []
+    r = LoRARecipe(config(args, SIDES[args.child]), run, cache, callback=events.append)
+    r.setup(from_rows(examples(args.steps * args.batch, sentences=(args.sentences, args.sentences * 2))))
+    cpu0 = time.process_time()
+    r.train()
+    cpu = time.process_time() - cpu0
+    steps = [e for e in events if e["event"] == "step"]
+    own = [e["elapsed"] - p for e, p in zip(steps, [0.0] + [s["elapsed"] for s in steps[:-1]], strict=True)]
+    tokens = [round(e["tokens_per_second"] * t) for e, t in zip(steps, own, strict=True)]
+    times = [own[0]] + [b["time"] - a["time"] for a, b in zip(steps, steps[1:], strict=False)]
+    shutil.rmtree(run, ignore_errors=True)
+    return {
+        "side": args.child,
+        "tokens_per_second": sum(tokens[1:]) / sum(times[1:]),
+        "tokens_per_cpu_second": sum(tokens) / cpu,
+        "tokens_per_step": statistics.mean(tokens),
+        "peak_bytes": peak_memory("cpu"),
+        "losses": [e["loss"] for e in steps],
+    }
+
+
+def run_side(side: str, argv: list[str]) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", side, *argv], capture_output=True, text=True, cwd=REPO, check=False
+    )
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode or not lines:
+        sys.exit(f"{side} failed:\n{out.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def estimates(args: argparse.Namespace) -> dict[str, float]:
+    from trainer.preflight import estimate_memory
+    from trainer.shapes import shape_of
+
+    shape = shape_of(base_for(args, Path(args.cache)))
+    return {side: estimate_memory(shape, config(args, on), "cpu").total for side, on in SIDES.items()}
+
+
+def spread(values: list[float], fmt: str) -> str:
+    return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}–{format(max(values), fmt)})"
+
+
+def markdown(args: argparse.Namespace, rounds: list[dict], est: dict[str, float], load: tuple) -> str:
+    import platform
+
+    import torch
+
+    def of(side: str, key: str) -> list[float]:
+        return [r[key] for r in rounds if r["side"] == side]
+
+    pairs = list(zip(of("without", "tokens_per_second"), of("with", "tokens_per_second"), strict=True))
+    ratios = [a / b for a, b in pairs]
+    cpu_ratios = [
+        a / b for a, b in zip(of("without", "tokens_per_cpu_second"), of("with", "tokens_per_cpu_second"), strict=True)
+    ]
+    gap = max(
+        abs(a - b)
+        for x, y in zip(of("with", "losses"), of("without", "losses"), strict=True)
+        for a, b in zip(x, y, strict=True)
+    )
+    mib = 2**20
+    return "\n".join(
+        [
+            "## Training on the CPU without gradient checkpointing",
+            "",
+            f"Command: `{' '.join(['python', 'bench/checkpointing_bench.py', *sys.argv[1:]])}`  ",
+            f"Machine: {platform.processor() or 'CPU'}, {len(os.sched_getaffinity(0))} CPU(s), {args.threads} torch "
+            f"thread(s); torch {torch.__version__}, Python {platform.python_version()}. Load average at the start: "
+            f"{load[0]:.1f}, at the end: {load[1]:.1f}.",
+            "",
+            f"The recipe on the embedded model's 4-bit base, batch {args.batch}, up to {args.seq} tokens "
+            f"({statistics.mean(of('with', 'tokens_per_step')):.0f} tokens a step on average), {args.steps} steps "
+            f"(the first left out), the same batches in the same order; {len(pairs)} rounds, each side a fresh "
+            "process, alternating which runs first. Median (min–max); the ratio is taken in each round.",
+            "",
+            "| | with checkpointing | without | without / with |",
+            "|---|---:|---:|---:|",
+            f"| training tokens/s (wall) | {spread(of('with', 'tokens_per_second'), '.1f')} | "
+            f"{spread(of('without', 'tokens_per_second'), '.1f')} | {spread(ratios, '.2f')}× |",
+            f"| tokens per CPU-second | {spread(of('with', 'tokens_per_cpu_second'), '.1f')} | "
+            f"{spread(of('without', 'tokens_per_cpu_second'), '.1f')} | {spread(cpu_ratios, '.2f')}× |",
+            f"| peak memory (MiB) | {spread([b / mib for b in of('with', 'peak_bytes')], ',.0f')} | "
+            f"{spread([b / mib for b in of('without', 'peak_bytes')], ',.0f')} | |",
+            f"| preflight's estimate (MiB) | {est['with'] / mib:,.0f} | {est['without'] / mib:,.0f} | |",
+            "",
+            "Tokens/s per round: " + "; ".join(f"{r['side']} {r['tokens_per_second']:.1f}" for r in rounds) + ".",
+            f"Largest difference between the two sides' losses at the same step: {gap:.2g}.",
+            "",
+        ]
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--seq", type=int, default=1024)
+    p.add_argument("--sentences", type=int, default=25, help="an email has this many sentences to twice as many")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--shape", default="embedded", help=argparse.SUPPRESS)
+    p.add_argument("--cache", default=str(REPO / "bench" / "out" / "train-cache"))
+    p.add_argument("--child", choices=list(SIDES), help=argparse.SUPPRESS)
+    args = p.parse_args()
+    Path(args.cache).mkdir(parents=True, exist_ok=True)
+    if args.child:
+        print(json.dumps(child(args)))
+        return
+    load_start = os.getloadavg()[0]
+    rounds = []
+    for n in range(args.rounds):
+        for side in ("with", "without") if n % 2 == 0 else ("without", "with"):
+            rounds.append(run_side(side, sys.argv[1:]))
+            print(f"round {n + 1}: {side} {rounds[-1]['tokens_per_second']:.1f} tokens/s", file=sys.stderr)
+    print(markdown(args, rounds, estimates(args), (load_start, os.getloadavg()[0])))
+
+
+if __name__ == "__main__":
+    main()
