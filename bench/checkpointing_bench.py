@@ -2,10 +2,12 @@
 
 Usage (from the repository root, inside .venv):
     taskset -c 0 python bench/checkpointing_bench.py --rounds 3     # the CPU recipe's batch and length
+    taskset -c 0 python bench/checkpointing_bench.py --data RUN/data.jsonl   # a training run's own prompts
 
 Both sides run the recipe (trainer.recipe.LoRARecipe) on the embedded model's 4-bit base with the CPU recipe's
 micro-batch (2) and sequence length (1,024 tokens), on the same examples in the same order: work emails long
-enough to fill most of a sequence, as a prompt showing three of the user's emails does. Each side runs in a fresh
+enough to fill most of a sequence, as a prompt showing three of the user's emails does; or, with ``--data``, the
+first training examples of a run's ``data.jsonl``, as `train` wrote their prompts. Each side runs in a fresh
 process, alternating which goes first; the first step (warm-up) is left out. Peak memory is the process's
 maximum resident set, next to what preflight estimates for each side. The losses of the two sides are compared
 step by step: checkpointing only recomputes what it did not keep, so they should agree.
@@ -52,11 +54,20 @@ def config(args: argparse.Namespace, checkpointing: bool):
     )
 
 
+def training_set(args: argparse.Namespace) -> list:
+    """The examples both sides train on: enough for ``--steps`` batches."""
+    from trainer.data import from_rows, load_examples
+
+    n = args.steps * args.batch
+    if args.data:
+        return [e for e in load_examples(args.data) if e.split == "train"][:n]
+    return from_rows(examples(n, sentences=(args.sentences, args.sentences * 2)))
+
+
 def child(args: argparse.Namespace) -> dict:
     """One side, in this (fresh) process."""
     import torch
 
-    from trainer.data import from_rows
     from trainer.recipe import LoRARecipe
 
     torch.set_num_threads(args.threads)
@@ -64,7 +75,7 @@ def child(args: argparse.Namespace) -> dict:
     run = Path(tempfile.mkdtemp(prefix="ckpt-bench-", dir=cache))
     events: list[dict] = []
     r = LoRARecipe(config(args, SIDES[args.child]), run, cache, callback=events.append)
-    r.setup(from_rows(examples(args.steps * args.batch, sentences=(args.sentences, args.sentences * 2))))
+    r.setup(training_set(args))
     cpu0 = time.process_time()
     r.train()
     cpu = time.process_time() - cpu0
@@ -124,6 +135,7 @@ def markdown(args: argparse.Namespace, rounds: list[dict], est: dict[str, float]
         for a, b in zip(x, y, strict=True)
     )
     mib = 2**20
+    what = f"the first training examples of {args.data}" if args.data else "generated work emails"
     return "\n".join(
         [
             "## Training on the CPU without gradient checkpointing",
@@ -133,7 +145,7 @@ def markdown(args: argparse.Namespace, rounds: list[dict], est: dict[str, float]
             f"thread(s); torch {torch.__version__}, Python {platform.python_version()}. Load average at the start: "
             f"{load[0]:.1f}, at the end: {load[1]:.1f}.",
             "",
-            f"The recipe on the embedded model's 4-bit base, batch {args.batch}, up to {args.seq} tokens "
+            f"The recipe on the embedded model's 4-bit base, on {what}, batch {args.batch}, up to {args.seq} tokens "
             f"({statistics.mean(of('with', 'tokens_per_step')):.0f} tokens a step on average), {args.steps} steps "
             f"(the first left out), the same batches in the same order; {len(pairs)} rounds, each side a fresh "
             "process, alternating which runs first. Median (min–max); the ratio is taken in each round.",
@@ -161,6 +173,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--seq", type=int, default=1024)
     p.add_argument("--sentences", type=int, default=25, help="an email has this many sentences to twice as many")
+    p.add_argument("--data", type=Path, help="a run's data.jsonl: train on its first examples, as written")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--shape", default="embedded", help=argparse.SUPPRESS)
