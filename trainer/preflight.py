@@ -142,6 +142,12 @@ def lora_parameters(shape: ModelShape, r: int, targets: tuple[str, ...]) -> int:
     return shape.layers * sum(r * sum(sizes[t]) for t in targets if t in sizes)
 
 
+def _input_width(shape: ModelShape, target: str) -> int:
+    """The width of what a projection reads: the hidden size, or the MLP's for ``down_proj``; 0 for no layer."""
+    known = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj"}
+    return shape.intermediate if target == "down_proj" else shape.hidden if target in known else 0
+
+
 @dataclass
 class MemoryEstimate:
     weights: int
@@ -169,8 +175,12 @@ def estimate_memory(shape: ModelShape, cfg: TrainConfig, device: str) -> MemoryE
     per_layer = b * s * (10 * h + 4 * shape.intermediate) * act
     attention = b * shape.heads * s * s * act if device != "cuda" else 0  # CUDA SDPA is memory-efficient
     # Without checkpointing every layer keeps its activations: 12 hidden-sized tensors is what the embedded model's
-    # peak measured (bench/checkpointing_bench.py), rounded up.
+    # peak measured (bench/checkpointing_bench.py, no dropout), rounded up. LoRA dropout keeps a dropped copy of
+    # each adapted projection's input as well (a training run's peak measured that too: BENCHMARKS.md).
+    dropped = sum(_input_width(shape, t) for t in cfg.target_modules) if cfg.lora_dropout > 0 else 0
     stored = (shape.layers if cfg.gradient_checkpointing else shape.layers * 12) * b * s * h * act
+    if not cfg.gradient_checkpointing:
+        stored += shape.layers * b * s * dropped * act
     weights = int(projections * NF4_BYTES + embeddings * act)
     subtotal = weights + lora * 16 + stored + per_layer + attention + b * s * shape.vocab * (act + 8)
     return MemoryEstimate(
