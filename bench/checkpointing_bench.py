@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,28 +29,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from train_bench import base_for, examples, peak_memory  # noqa: E402
+from train_bench import base_for, bench_config, examples, peak_memory, run_side, step_times  # noqa: E402
 
 SIDES = {"with": True, "without": False}  # side name -> gradient_checkpointing
 
 
 def config(args: argparse.Namespace, checkpointing: bool):
-    from trainer.config import TrainConfig
-
-    return TrainConfig(
-        base=base_for(args, Path(args.cache)),
-        max_steps=args.steps,
-        epochs=100,
-        batch_size=args.batch,
-        grad_accum=1,
-        max_seq_len=args.seq,
-        eval_every=10**6,
-        checkpoint_every=10**6,
-        device="cpu",
-        parity=False,
-        lora_dropout=0.0,
-        gradient_checkpointing=checkpointing,
-    )
+    return bench_config(args, "cpu", gradient_checkpointing=checkpointing)
 
 
 def training_set(args: argparse.Namespace) -> list:
@@ -79,10 +63,7 @@ def child(args: argparse.Namespace) -> dict:
     cpu0 = time.process_time()
     r.train()
     cpu = time.process_time() - cpu0
-    steps = [e for e in events if e["event"] == "step"]
-    own = [e["elapsed"] - p for e, p in zip(steps, [0.0] + [s["elapsed"] for s in steps[:-1]], strict=True)]
-    tokens = [round(e["tokens_per_second"] * t) for e, t in zip(steps, own, strict=True)]
-    times = [own[0]] + [b["time"] - a["time"] for a, b in zip(steps, steps[1:], strict=False)]
+    times, tokens = step_times(events)
     shutil.rmtree(run, ignore_errors=True)
     return {
         "side": args.child,
@@ -90,18 +71,8 @@ def child(args: argparse.Namespace) -> dict:
         "tokens_per_cpu_second": sum(tokens) / cpu,
         "tokens_per_step": statistics.mean(tokens),
         "peak_bytes": peak_memory("cpu"),
-        "losses": [e["loss"] for e in steps],
+        "losses": [e["loss"] for e in events if e["event"] == "step"],
     }
-
-
-def run_side(side: str, argv: list[str]) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--child", side, *argv], capture_output=True, text=True, cwd=REPO, check=False
-    )
-    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    if out.returncode or not lines:
-        sys.exit(f"{side} failed:\n{out.stderr[-3000:]}")
-    return json.loads(lines[-1])
 
 
 def estimates(args: argparse.Namespace) -> dict[str, float]:
@@ -188,7 +159,7 @@ def main() -> None:
     rounds = []
     for n in range(args.rounds):
         for side in ("with", "without") if n % 2 == 0 else ("without", "with"):
-            rounds.append(run_side(side, sys.argv[1:]))
+            rounds.append(run_side(side, sys.argv[1:], __file__))
             print(f"round {n + 1}: {side} {rounds[-1]['tokens_per_second']:.1f} tokens/s", file=sys.stderr)
     print(markdown(args, rounds, estimates(args), (load_start, os.getloadavg()[0])))
 

@@ -124,24 +124,11 @@ def child(args: argparse.Namespace) -> dict:
     """One side of the comparison, in this (fresh) process; prints a JSON line."""
     import torch
 
-    from trainer.config import TrainConfig
     from trainer.data import from_rows
 
     torch.set_num_threads(args.threads) if args.device == "cpu" else None
     cache = Path(args.cache)
-    cfg = TrainConfig(
-        base=base_for(args, cache),
-        max_steps=args.steps,
-        epochs=100,
-        batch_size=args.batch,
-        grad_accum=1,
-        max_seq_len=args.seq,
-        eval_every=10**6,
-        checkpoint_every=10**6,
-        device=args.device,
-        parity=False,
-        lora_dropout=0.0,
-    )
+    cfg = bench_config(args, args.device)
     data = from_rows(examples(args.steps * args.batch))
     run = tempfile.mkdtemp(prefix="train-bench-", dir=cache)
     times, tokens, cpu0 = (bare if args.child == "bare" else recipe)(cfg, data, cache, Path(run))
@@ -156,6 +143,26 @@ def child(args: argparse.Namespace) -> dict:
     }
 
 
+def bench_config(args: argparse.Namespace, device: str, **changes: object):
+    """The settings a benchmark trains with: ``--steps`` steps of ``--batch`` examples of up to ``--seq`` tokens, no
+    accumulation, evaluation, checkpoint, parity check or dropout (``changes`` override)."""
+    from trainer.config import TrainConfig
+
+    return TrainConfig(
+        base=base_for(args, Path(args.cache)),
+        max_steps=args.steps,
+        epochs=100,
+        batch_size=args.batch,
+        grad_accum=1,
+        max_seq_len=args.seq,
+        eval_every=10**6,
+        checkpoint_every=10**6,
+        device=device,
+        parity=False,
+        lora_dropout=0.0,
+    ).replace(**changes)
+
+
 def recipe(cfg, data, cache: Path, run: Path):
     from trainer.recipe import LoRARecipe
 
@@ -164,13 +171,18 @@ def recipe(cfg, data, cache: Path, run: Path):
     r.setup(data)
     cpu0 = time.process_time()
     r.train()
+    times, tokens = step_times(events)
+    return times, tokens, cpu0
+
+
+def step_times(events: list[dict]) -> tuple[list[float], list[int]]:
+    """Each step's wall time (between step reports: everything the recipe does per step, logging included) and
+    tokens (from its reported rate and its own duration), from a recipe's events."""
     steps = [e for e in events if e["event"] == "step"]
-    # Wall time between step reports (everything the recipe does per step, logging included); a step's
-    # tokens from its reported rate and its own duration.
     own = [e["elapsed"] - p for e, p in zip(steps, [0.0] + [s["elapsed"] for s in steps[:-1]], strict=True)]
     tokens = [round(e["tokens_per_second"] * t) for e, t in zip(steps, own, strict=True)]
     times = [own[0]] + [b["time"] - a["time"] for a, b in zip(steps, steps[1:], strict=False)]
-    return times, tokens, cpu0
+    return times, tokens
 
 
 def bare(cfg, data, cache: Path, run: Path):
@@ -231,9 +243,10 @@ def estimate(args: argparse.Namespace, cache: Path) -> float:
     return estimate_memory(shape, cfg, args.device).total
 
 
-def run_side(side: str, argv: list[str]) -> dict:
+def run_side(side: str, argv: list[str], script: str = __file__) -> dict:
+    """Run ``script --child side`` in a fresh process; its last JSON line."""
     out = subprocess.run(
-        [sys.executable, __file__, "--child", side, *argv], capture_output=True, text=True, cwd=REPO, check=False
+        [sys.executable, script, "--child", side, *argv], capture_output=True, text=True, cwd=REPO, check=False
     )
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     if out.returncode or not lines:
