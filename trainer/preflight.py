@@ -45,7 +45,7 @@ MOST_PRODUCTS = 10_000  # however coarse the clock
 # up to three of the user's emails, and at 512 tokens most had room for one, and only beside a short email (the
 # adapter learned that an email shown with examples is short: QUALITY.md). Gradient checkpointing is off: a step
 # is about 1.4 times as fast without it (BENCHMARKS.md "Training on the CPU without gradient checkpointing") for
-# about 1 GB more with the embedded model; a run that does not fit without it gets it back from preflight
+# about 2.3 GB more in a run of the embedded model; a run that does not fit without it gets it back from preflight
 # (:func:`_candidates`).
 CPU_RECIPE: dict[str, Any] = {
     "max_seq_len": 1024,
