@@ -165,7 +165,7 @@ def test_the_status_json_written_now_is_flat_and_read_back(tmp_path):
 
 
 def test_the_rate_measured_is_that_of_a_run_trained_with_the_same_gradient_checkpointing(tmp_path):
-    """On a CPU a run without checkpointing is about twice as fast: its rate says nothing of one with it."""
+    """On a CPU a run without checkpointing is faster: its rate says nothing of one with it."""
     finished = Finished(**RESULT, export=EXPORTED)
     run_dir = _run_dir(tmp_path, "ef" * 32, {})
     jobs.write_status(run_dir, finished.status, result=finished.fields_json())

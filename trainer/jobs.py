@@ -36,7 +36,7 @@ from assistant.store import adapters
 from assistant.store.db import get_setting
 from trainer import preflight, prompts
 from trainer.base_model import BaseIdentity, identify
-from trainer.config import ALL_PROJECTIONS, TrainConfig
+from trainer.config import ALL_PROJECTIONS, ConfigError, TrainConfig
 from trainer.data import DataError, Example, load_examples, save_jsonl
 from trainer.edits import PreferencePair, preference_pairs, split
 from trainer.events import Event, Finished, parse
@@ -400,10 +400,11 @@ def measured_rate(root: Path, base_sha256: str, gradient_checkpointing: bool = T
             job = json.loads(job_file.read_text())
         except (OSError, ValueError):
             continue
+        if not isinstance(job, dict) or job.get("base", {}).get("sha256") != base_sha256:
+            continue
         result = status_result(read_status(job_file.parent))
         rate = result.tokens_per_second if result else None
-        same = _trained_with_checkpointing(job_file.parent) == gradient_checkpointing
-        if job.get("base", {}).get("sha256") == base_sha256 and rate and same:
+        if rate and _trained_with_checkpointing(job_file.parent) == gradient_checkpointing:
             return float(rate)
     return None
 
@@ -412,10 +413,9 @@ def _trained_with_checkpointing(run_dir: Path) -> bool:
     """Whether the run in ``run_dir`` trained with gradient checkpointing (the default where its settings are
     unreadable)."""
     try:
-        saved = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError):
-        return True
-    return bool(saved.get("gradient_checkpointing", True)) if isinstance(saved, dict) else True
+        return TrainConfig.load(run_dir / "config.json").gradient_checkpointing
+    except (ConfigError, TypeError):
+        return TrainConfig().gradient_checkpointing
 
 
 # --- preference tuning ------------------------------------------------------------------------------------
