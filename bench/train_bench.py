@@ -243,10 +243,16 @@ def estimate(args: argparse.Namespace, cache: Path) -> float:
     return estimate_memory(shape, cfg, args.device).total
 
 
-def run_side(side: str, argv: list[str], script: str = __file__) -> dict:
-    """Run ``script --child side`` in a fresh process; its last JSON line."""
+def run_side(side: str, argv: list[str], script: str = __file__, env: dict[str, str] | None = None) -> dict:
+    """Run ``script --child side`` in a fresh process (with ``env``, else this one's environment); its last JSON
+    line."""
     out = subprocess.run(
-        [sys.executable, script, "--child", side, *argv], capture_output=True, text=True, cwd=REPO, check=False
+        [sys.executable, script, "--child", side, *argv],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+        env=env,
     )
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     if out.returncode or not lines:

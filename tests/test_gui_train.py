@@ -291,6 +291,24 @@ class ScriptedProcess:
         pass
 
 
+class ParitySkippedProcess(ScriptedProcess):
+    """A run whose llama.cpp check did not fit in the memory left: the worker says so just before it finishes."""
+
+    def events(self):
+        for event in super().events():
+            if event["event"] == "finished":
+                yield {"event": "phase", "phase": "parity_skipped", "message": "Skipped the llama.cpp check: why."}
+            yield event
+
+
+def test_a_skipped_llama_cpp_check_is_said_beside_the_ready_adapter(qtbot, pairs):
+    page = make_page(qtbot, prepare=fake_run(steps=1), process_factory=ParitySkippedProcess)
+    page.train()
+    run_to_end(qtbot, page)
+    assert "is ready" in page.progress_label.text()
+    assert page.status.text().endswith("Skipped the llama.cpp check: why.")
+
+
 def test_the_adapter_is_registered_off_the_gui_thread_and_a_refusal_is_said(qtbot, pairs, monkeypatch, warnings):
     finish, threads = jobs.finish, []
 

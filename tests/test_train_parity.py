@@ -8,7 +8,8 @@ import pytest
 from assistant.drafting.models import embedded_model_path
 from trainer import base_model
 from trainer.base_model import BaseModelError, identify, prepare_base
-from trainer.parity import ParityReport, _agree, _decisive
+from trainer.parity import PARITY_ROOM, ParityReport, _agree, _decisive, too_big
+from trainer.shapes import shape_of
 
 
 def report(agreement, base_agreement):
@@ -27,6 +28,16 @@ def test_decisive_agreement_ignores_near_ties():
     margins = [np.array([3.0, 2.0, 0.1, 0.2])]  # the two disagreements are near-ties
     assert _agree(a, b) == 0.5
     assert _agree(*_decisive(a, b, margins)) == 1.0
+
+
+def test_the_check_is_skipped_with_its_reason_where_the_full_precision_base_does_not_fit():
+    """It loads the base in float32 beside the GGUF: for an 8B base more than many GPU machines have free."""
+    gguf = embedded_model_path()
+    need = shape_of(gguf).parameters * 4 + gguf.stat().st_size + PARITY_ROOM
+    assert too_big(gguf, need) is None
+    why = too_big(gguf, need - 1)
+    assert why is not None and why.startswith("Skipped the llama.cpp check of the adapter")
+    assert f"~{need / 1e9:.1f} GB of memory" in why and "The adapter is exported and ready" in why
 
 
 def test_base_identity_is_stable_and_keys_the_cache(tmp_path):

@@ -17,7 +17,7 @@ from trainer import jobs
 from trainer.base_model import BaseIdentity
 from trainer.config import TrainConfig
 from trainer.data import Example
-from trainer.process import TrainingFailed, TrainingProcess
+from trainer.process import ALLOCATOR_ENV, TrainingFailed, TrainingProcess
 from trainer.worker import NICENESS
 
 BASE = BaseIdentity("/models/base.gguf", "hf", 1, "00" * 32, "base")  # "hf": no GGUF header to read
@@ -56,6 +56,30 @@ def test_cancel_stops_gracefully_and_resume_continues():
     steps = [e["step"] for e in resumed.events() if e["event"] == "step"]
     assert steps[0] == stopped_at + 1 and steps[-1] == 40
     assert resumed.result()["status"] == "done"
+
+
+def _worker_environment(run):
+    """The environment the worker process runs with (read while it trains), after which it is cancelled."""
+    proc = TrainingProcess(run)
+    env = None
+    for event in proc.events():
+        if event.get("event") == "step" and env is None:
+            env = psutil.Process(proc.proc.pid).environ()
+            proc.cancel()
+    return env
+
+
+def test_the_worker_runs_with_the_allocator_settings_unless_the_person_set_their_own(monkeypatch):
+    """glibc's default lets a training step's heap fragment (BENCHMARKS.md): the worker maps large blocks itself."""
+    for key in ALLOCATOR_ENV:
+        monkeypatch.delenv(key, raising=False)
+    env = _worker_environment(_run({"steps": 40, "delay": 0.05}))
+    assert {k: env.get(k) for k in ALLOCATOR_ENV} == ALLOCATOR_ENV == {
+        "MALLOC_MMAP_THRESHOLD_": "131072",
+        "THP_MEM_ALLOC_ENABLE": "1",
+    }
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert _worker_environment(_run({"steps": 40, "delay": 0.05}))["MALLOC_MMAP_THRESHOLD_"] == "65536"
 
 
 def test_a_process_that_dies_is_reported_not_hung():

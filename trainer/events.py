@@ -71,7 +71,8 @@ class Event:
 
 @dataclass(frozen=True, kw_only=True)
 class Phase(Event):
-    """Progress that is not a training step: ``dequantize``, ``quantize``, ``resume``, ``parity``, ``merge``."""
+    """Progress that is not a training step: ``dequantize``, ``quantize``, ``resume``, ``parity``, ``merge``; and
+    ``parity_skipped`` (the message says why)."""
 
     event = "phase"
     phase: str

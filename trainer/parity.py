@@ -120,6 +120,26 @@ def _decisive(a: list[np.ndarray], b: list[np.ndarray], margins: list[np.ndarray
     return [x[k] for x, k in zip(a, keep, strict=True)], [y[k] for y, k in zip(b, keep, strict=True)]
 
 
+PARITY_ROOM = 2**29
+"""Memory the check takes beyond the float32 base and the GGUF: llama.cpp's context and both sides' logits."""
+
+
+def too_big(gguf_base: Path, available: int) -> str | None:
+    """Why the check cannot run with ``available`` bytes of memory free (its float32 reference of the base, the
+    GGUF llama.cpp reads and some room), or None when it can. An 8B base needs over 37 GB: more than many machines
+    that train it on a GPU have free."""
+    from trainer.shapes import shape_of
+
+    need = shape_of(gguf_base).parameters * 4 + gguf_base.stat().st_size + PARITY_ROOM
+    if need <= available:
+        return None
+    return (
+        f"Skipped the llama.cpp check of the adapter: it compares with the base in full precision, which needs "
+        f"~{need / 1e9:.1f} GB of memory, and {available / 1e9:.1f} GB is free. The adapter is exported and "
+        "ready; the check only confirms that llama.cpp drafts as the trained model does."
+    )
+
+
 def check(
     gguf_base: Path,
     adapter_gguf: Path,

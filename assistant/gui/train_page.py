@@ -491,6 +491,8 @@ class TrainPage(QWidget):
             case Eval():
                 best = " (the best so far)" if event.best else ""
                 self._note("eval", f"Validation loss {number(event.eval_loss)} at step {event.step:,}{best}.")
+            case Phase(phase="parity_skipped"):
+                self._note("parity", event.message)  # stays beside the result: no check ran
             case Phase():
                 if event.message:
                     self.progress_label.setText(event.message)
