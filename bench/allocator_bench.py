@@ -8,10 +8,11 @@ Usage (from the repository root, inside .venv):
 Both sides run the recipe (trainer.recipe.LoRARecipe) on the embedded model's 4-bit base with the CPU recipe's
 micro-batch (2), sequence length (1,024 tokens) and LoRA dropout, on the same examples in the same order: work
 emails long enough to fill most of a sequence, or, with ``--data``, the first training examples of a run's
-``data.jsonl``. One side runs with the environment the training worker gets (trainer.process.ALLOCATOR_ENV), the
-other with glibc's default; everything else is the same. Each side runs in a fresh process, alternating which goes
-first; the first step (warm-up) is left out of the speed. Peak memory is the process's maximum resident set. The
-losses are compared step by step: the allocator must not change what is computed.
+``data.jsonl``. One side runs with the environment a training worker with gradient checkpointing gets
+(trainer.process.ALLOCATOR_ENV), the other with glibc's default; everything else is the same. Each side runs in
+a fresh process, alternating which goes first; the first step (warm-up) is left out of the speed. Peak memory is
+the process's maximum resident set. The losses are compared step by step: the allocator must not change what is
+computed.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ def markdown(args: argparse.Namespace, rounds: list[dict], estimate: float, load
             f"({statistics.mean(of('default', 'tokens_per_step')):.0f} tokens a step on average), {args.steps} steps "
             f"(the first left out of the speed), the same batches in the same order; {len(speed)} rounds, each side "
             f"a fresh process, alternating which runs first. The worker's side runs with `{setting}`, as "
-            "`trainer.process` starts the worker. Median (min–max); the ratios are taken in each round.",
+            "`trainer.process` starts a worker with gradient checkpointing. Median (min–max); the ratios are taken "
+            "in each round.",
             "",
             "| | glibc's default | the worker's setting | worker / default |",
             "|---|---:|---:|---:|",

@@ -69,7 +69,7 @@ def _worker_environment(run):
     return env
 
 
-def test_the_worker_runs_with_the_allocator_settings_unless_the_person_set_their_own(monkeypatch):
+def test_a_run_with_gradient_checkpointing_gets_the_allocator_settings_unless_the_person_set_their_own(monkeypatch):
     """glibc's default lets a training step's heap fragment (BENCHMARKS.md): the worker maps large blocks itself."""
     for key in ALLOCATOR_ENV:
         monkeypatch.delenv(key, raising=False)
@@ -80,6 +80,16 @@ def test_the_worker_runs_with_the_allocator_settings_unless_the_person_set_their
     }
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
     assert _worker_environment(_run({"steps": 40, "delay": 0.05}))["MALLOC_MMAP_THRESHOLD_"] == "65536"
+
+
+def test_a_run_without_gradient_checkpointing_keeps_the_allocators_default(monkeypatch):
+    """It is faster so (BENCHMARKS.md), and preflight counts the heap it grows."""
+    for key in ALLOCATOR_ENV:
+        monkeypatch.delenv(key, raising=False)
+    cfg = TrainConfig(gradient_checkpointing=False)
+    run = with_fake(jobs.new_run(data_dir(), cfg, list(ONE), BASE, "style-x"), steps=40, delay=0.05)
+    env = _worker_environment(run)
+    assert env is not None and not set(ALLOCATOR_ENV) & set(env)
 
 
 def test_a_process_that_dies_is_reported_not_hung():

@@ -404,14 +404,14 @@ def measured_rate(root: Path, base_sha256: str, gradient_checkpointing: bool = T
             continue
         result = status_result(read_status(job_file.parent))
         rate = result.tokens_per_second if result else None
-        if rate and _trained_with_checkpointing(job_file.parent) == gradient_checkpointing:
+        if rate and trains_with_checkpointing(job_file.parent) == gradient_checkpointing:
             return float(rate)
     return None
 
 
-def _trained_with_checkpointing(run_dir: Path) -> bool:
-    """Whether the run in ``run_dir`` trained with gradient checkpointing (the default where its settings are
-    unreadable)."""
+def trains_with_checkpointing(run_dir: Path) -> bool:
+    """Whether the run in ``run_dir`` trains (or trained) with gradient checkpointing (the default where its
+    settings are unreadable)."""
     try:
         return TrainConfig.load(run_dir / "config.json").gradient_checkpointing
     except (ConfigError, TypeError):

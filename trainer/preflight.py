@@ -9,7 +9,9 @@ Peak memory of a QLoRA step, in bytes (b = batch, s = sequence length, h = hidde
                backward pass (~ b x s x (10 h + 4 intermediate)); attention scores b x heads x s^2 off CUDA;
   logits       b x s x vocab x (compute bytes + 4 + 4): the logits, their float32 copy for the loss, and its
                gradient. Llama 3's 128k vocabulary makes this the largest term at long sequences;
-  overhead     the framework and allocator: 1 GB + 10%.
+  overhead     the framework and allocator: 1 GB + 10%;
+  heap         on the CPU without checkpointing, what glibc's heap holds beyond the tensors: a step's blocks come
+               from a heap that fragments (a run with checkpointing maps them itself: trainer.process).
 Time: tokens x 6 x parameters FLOPs with checkpointing (forward, input gradients, recompute) at a measured
 rate from an earlier run on this machine, else at a quick matrix-multiply benchmark x an efficiency factor.
 """
@@ -36,6 +38,10 @@ EFFICIENCY = {"cuda": 0.35, "cpu": 0.53}
 CPU_PRODUCT = 512  # the CPU benchmark's matrices: a product takes a few milliseconds on a laptop core
 BENCH_SECONDS = 0.3
 MOST_PRODUCTS = 10_000  # however coarse the clock
+# glibc's heap beyond the activations and logits it holds on the CPU without checkpointing: the embedded model's
+# peak with glibc's default against the tensors' own (BENCHMARKS.md "The training worker's memory allocator"),
+# rounded up.
+HEAP_SHARE = 0.75
 
 
 # Settings for training on a CPU, used for every one the person has not set: the defaults (1,024 tokens, batch
@@ -156,10 +162,11 @@ class MemoryEstimate:
     activations: int
     logits: int
     overhead: int
+    heap: int = 0
 
     @property
     def total(self) -> int:
-        return self.weights + self.lora + self.optimizer + self.activations + self.logits + self.overhead
+        return self.weights + self.lora + self.optimizer + self.activations + self.logits + self.overhead + self.heap
 
     def to_json(self) -> dict[str, float]:
         return {k: round(v / GB, 3) for k, v in {**asdict(self), "total": self.total}.items()}
@@ -182,14 +189,17 @@ def estimate_memory(shape: ModelShape, cfg: TrainConfig, device: str) -> MemoryE
     if not cfg.gradient_checkpointing:
         stored += shape.layers * b * s * dropped * act
     weights = int(projections * NF4_BYTES + embeddings * act)
-    subtotal = weights + lora * 16 + stored + per_layer + attention + b * s * shape.vocab * (act + 8)
+    activations, logits = stored + per_layer + attention, b * s * shape.vocab * (act + 8)
+    subtotal = weights + lora * 16 + activations + logits
+    fragmenting = device == "cpu" and not cfg.gradient_checkpointing
     return MemoryEstimate(
         weights=weights,
         lora=lora * 4,
         optimizer=lora * 12,
-        activations=stored + per_layer + attention,
-        logits=b * s * shape.vocab * (act + 8),
+        activations=activations,
+        logits=logits,
         overhead=GB + subtotal // 10,
+        heap=int((activations + logits) * HEAP_SHARE) if fragmenting else 0,
     )
 
 
