@@ -18,21 +18,18 @@ computed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from checkpointing_bench import spread, training_set  # noqa: E402
-from train_bench import bench_config, peak_memory, run_side, step_times  # noqa: E402
+from checkpointing_bench import alternate, parse_or_run_child, run_recipe, spread, training_arguments  # noqa: E402
+from train_bench import bench_config  # noqa: E402
 
 from trainer.process import ALLOCATOR_ENV  # noqa: E402
 
@@ -49,27 +46,8 @@ def config(args: argparse.Namespace):
 
 
 def child(args: argparse.Namespace) -> dict:
-    """One side, in this (fresh) process."""
-    import torch
-
-    from trainer.recipe import LoRARecipe
-
-    torch.set_num_threads(args.threads)
-    cache = Path(args.cache)
-    run = Path(tempfile.mkdtemp(prefix="alloc-bench-", dir=cache))
-    events: list[dict] = []
-    r = LoRARecipe(config(args), run, cache, callback=events.append)
-    r.setup(training_set(args))
-    r.train()
-    times, tokens = step_times(events)
-    shutil.rmtree(run, ignore_errors=True)
-    return {
-        "side": args.child,
-        "tokens_per_second": sum(tokens[1:]) / sum(times[1:]),
-        "tokens_per_step": statistics.mean(tokens),
-        "peak_bytes": peak_memory("cpu"),
-        "losses": [e["loss"] for e in events if e["event"] == "step"],
-    }
+    """One side, in this (fresh) process (its allocator is set by the environment it was started with)."""
+    return {"side": args.child, **run_recipe(args, config(args), "alloc-bench-")}
 
 
 def markdown(args: argparse.Namespace, rounds: list[dict], estimate: float, load: tuple) -> str:
@@ -128,34 +106,18 @@ def markdown(args: argparse.Namespace, rounds: list[dict], estimate: float, load
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=6)
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--seq", type=int, default=1024)
-    p.add_argument("--sentences", type=int, default=25, help="an email has this many sentences to twice as many")
-    p.add_argument("--data", type=Path, help="a run's data.jsonl: train on its first examples, as written")
+    training_arguments(p)
     p.add_argument("--checkpointing", action="store_true", help="train with gradient checkpointing")
     p.add_argument("--dropout", type=float, default=0.05, help="LoRA dropout (the default setting's)")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--shape", default="embedded", help=argparse.SUPPRESS)
-    p.add_argument("--cache", default=str(REPO / "bench" / "out" / "train-cache"))
     p.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
-    args = p.parse_args()
-    Path(args.cache).mkdir(parents=True, exist_ok=True)
-    if args.child:
-        print(json.dumps(child(args)))
+    args = parse_or_run_child(p, child)
+    if args is None:
         return
     from trainer.preflight import estimate_memory
     from trainer.shapes import shape_of
 
     load_start = os.getloadavg()[0]
-    rounds = []
-    for n in range(args.rounds):
-        for side in SIDES if n % 2 == 0 else SIDES[::-1]:
-            rounds.append(run_side(side, sys.argv[1:], __file__, side_env(side)))
-            done = rounds[-1]
-            mib = done["peak_bytes"] / 2**20
-            print(f"round {n + 1}: {side} {done['tokens_per_second']:.1f} tokens/s, {mib:,.0f} MiB", file=sys.stderr)
+    rounds = alternate(args, SIDES, __file__, side_env)
     estimate = estimate_memory(shape_of(config(args).base), config(args), "cpu").total
     print(markdown(args, rounds, estimate, (load_start, os.getloadavg()[0])))
 

@@ -48,17 +48,17 @@ def training_set(args: argparse.Namespace) -> list:
     return from_rows(examples(n, sentences=(args.sentences, args.sentences * 2)))
 
 
-def child(args: argparse.Namespace) -> dict:
-    """One side, in this (fresh) process."""
+def run_recipe(args: argparse.Namespace, cfg, prefix: str) -> dict:
+    """Train ``cfg`` on :func:`training_set` in this process: speed (first step left out), peak memory, losses."""
     import torch
 
     from trainer.recipe import LoRARecipe
 
     torch.set_num_threads(args.threads)
     cache = Path(args.cache)
-    run = Path(tempfile.mkdtemp(prefix="ckpt-bench-", dir=cache))
+    run = Path(tempfile.mkdtemp(prefix=prefix, dir=cache))
     events: list[dict] = []
-    r = LoRARecipe(config(args, SIDES[args.child]), run, cache, callback=events.append)
+    r = LoRARecipe(cfg, run, cache, callback=events.append)
     r.setup(training_set(args))
     cpu0 = time.process_time()
     r.train()
@@ -66,13 +66,30 @@ def child(args: argparse.Namespace) -> dict:
     times, tokens = step_times(events)
     shutil.rmtree(run, ignore_errors=True)
     return {
-        "side": args.child,
         "tokens_per_second": sum(tokens[1:]) / sum(times[1:]),
         "tokens_per_cpu_second": sum(tokens) / cpu,
         "tokens_per_step": statistics.mean(tokens),
         "peak_bytes": peak_memory("cpu"),
         "losses": [e["loss"] for e in events if e["event"] == "step"],
     }
+
+
+def child(args: argparse.Namespace) -> dict:
+    """One side, in this (fresh) process."""
+    return {"side": args.child, **run_recipe(args, config(args, SIDES[args.child]), "ckpt-bench-")}
+
+
+def training_arguments(p: argparse.ArgumentParser) -> None:
+    """The options every side-by-side training benchmark here takes."""
+    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--seq", type=int, default=1024)
+    p.add_argument("--sentences", type=int, default=25, help="an email has this many sentences to twice as many")
+    p.add_argument("--data", type=Path, help="a run's data.jsonl: train on its first examples, as written")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--shape", default="embedded", help=argparse.SUPPRESS)
+    p.add_argument("--cache", default=str(REPO / "bench" / "out" / "train-cache"))
 
 
 def estimates(args: argparse.Namespace) -> dict[str, float]:
@@ -138,29 +155,38 @@ def markdown(args: argparse.Namespace, rounds: list[dict], est: dict[str, float]
     )
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--steps", type=int, default=6)
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--seq", type=int, default=1024)
-    p.add_argument("--sentences", type=int, default=25, help="an email has this many sentences to twice as many")
-    p.add_argument("--data", type=Path, help="a run's data.jsonl: train on its first examples, as written")
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--shape", default="embedded", help=argparse.SUPPRESS)
-    p.add_argument("--cache", default=str(REPO / "bench" / "out" / "train-cache"))
-    p.add_argument("--child", choices=list(SIDES), help=argparse.SUPPRESS)
+def parse_or_run_child(p: argparse.ArgumentParser, child) -> argparse.Namespace | None:
+    """The parsed options; in a side's process (``--child``), run ``child`` and print its JSON line instead."""
     args = p.parse_args()
     Path(args.cache).mkdir(parents=True, exist_ok=True)
-    if args.child:
-        print(json.dumps(child(args)))
-        return
-    load_start = os.getloadavg()[0]
+    if not args.child:
+        return args
+    print(json.dumps(child(args)))
+    return None
+
+
+def alternate(args: argparse.Namespace, sides: tuple[str, ...], script: str, env=lambda side: None) -> list[dict]:
+    """``--rounds`` rounds of every side, each in a fresh process (``env(side)``: its environment, None for this
+    one's), alternating which runs first."""
     rounds = []
     for n in range(args.rounds):
-        for side in ("with", "without") if n % 2 == 0 else ("without", "with"):
-            rounds.append(run_side(side, sys.argv[1:], __file__))
-            print(f"round {n + 1}: {side} {rounds[-1]['tokens_per_second']:.1f} tokens/s", file=sys.stderr)
+        for side in sides if n % 2 == 0 else sides[::-1]:
+            rounds.append(run_side(side, sys.argv[1:], script, env(side)))
+            done = rounds[-1]
+            mib = done["peak_bytes"] / 2**20
+            print(f"round {n + 1}: {side} {done['tokens_per_second']:.1f} tokens/s, {mib:,.0f} MiB", file=sys.stderr)
+    return rounds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    training_arguments(p)
+    p.add_argument("--child", choices=list(SIDES), help=argparse.SUPPRESS)
+    args = parse_or_run_child(p, child)
+    if args is None:
+        return
+    load_start = os.getloadavg()[0]
+    rounds = alternate(args, tuple(SIDES), __file__)
     print(markdown(args, rounds, estimates(args), (load_start, os.getloadavg()[0])))
 
 
