@@ -165,14 +165,13 @@ class Worker:
         exported = Exported(**info.to_json())
         self.emit(exported.to_json())
         finished = dataclasses.replace(finished, export=exported)
-        skipped = None
-        if cfg.parity and base["kind"] == "gguf":
-            import psutil
+        import psutil
 
-            skipped = parity.too_big(Path(base["path"]), psutil.virtual_memory().available)
-            if skipped:
-                self.emit(Phase(phase="parity_skipped", message=skipped).to_json())
-        if cfg.parity and base["kind"] == "gguf" and not skipped:
+        checking = cfg.parity and base["kind"] == "gguf"
+        too_big = checking and parity.too_big(Path(base["path"]), psutil.virtual_memory().available)
+        if too_big:
+            self.emit(Phase(phase="parity_skipped", message=too_big).to_json())
+        elif checking:
             self.emit(Phase(phase="parity", message="Checking the adapter in llama.cpp").to_json())
             report = parity.check(
                 Path(base["path"]),
