@@ -26,8 +26,8 @@ BASE = BaseIdentity("/models/base.gguf", "hf", 1, "00" * 32, "base")  # "hf": no
 ONE = (Example("a", "", "b"),)
 
 
-def _run(fake, examples=ONE):
-    return with_fake(jobs.new_run(data_dir(), TrainConfig(), list(examples), BASE, "style-x"), **fake)
+def _run(fake, examples=ONE, cfg=None):
+    return with_fake(jobs.new_run(data_dir(), cfg or TrainConfig(), list(examples), BASE, "style-x"), **fake)
 
 
 def test_events_arrive_in_order_and_the_run_is_marked_done():
@@ -69,26 +69,28 @@ def _worker_environment(run):
     return env
 
 
-def test_a_run_with_gradient_checkpointing_gets_the_allocator_settings_unless_the_person_set_their_own(monkeypatch):
-    """glibc's default lets a training step's heap fragment (BENCHMARKS.md): the worker maps large blocks itself."""
+@pytest.fixture
+def no_allocator_env(monkeypatch):
+    """The app's environment without any allocator setting of the person's own."""
     for key in ALLOCATOR_ENV:
         monkeypatch.delenv(key, raising=False)
+    return monkeypatch
+
+
+def test_a_run_with_gradient_checkpointing_gets_the_allocator_settings_unless_the_person_set_their_own(
+    no_allocator_env,
+):
+    """glibc's default lets a training step's heap fragment (BENCHMARKS.md): the worker maps large blocks itself."""
     env = _worker_environment(_run({"steps": 40, "delay": 0.05}))
-    assert {k: env.get(k) for k in ALLOCATOR_ENV} == ALLOCATOR_ENV == {
-        "MALLOC_MMAP_THRESHOLD_": "131072",
-        "THP_MEM_ALLOC_ENABLE": "1",
-    }
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
+    assert ALLOCATOR_ENV == {"MALLOC_MMAP_THRESHOLD_": "131072", "THP_MEM_ALLOC_ENABLE": "1"}
+    assert {k: env.get(k) for k in ALLOCATOR_ENV} == ALLOCATOR_ENV
+    no_allocator_env.setenv("MALLOC_MMAP_THRESHOLD_", "65536")
     assert _worker_environment(_run({"steps": 40, "delay": 0.05}))["MALLOC_MMAP_THRESHOLD_"] == "65536"
 
 
-def test_a_run_without_gradient_checkpointing_keeps_the_allocators_default(monkeypatch):
+def test_a_run_without_gradient_checkpointing_keeps_the_allocators_default(no_allocator_env):
     """It is faster so (BENCHMARKS.md), and preflight counts the heap it grows."""
-    for key in ALLOCATOR_ENV:
-        monkeypatch.delenv(key, raising=False)
-    cfg = TrainConfig(gradient_checkpointing=False)
-    run = with_fake(jobs.new_run(data_dir(), cfg, list(ONE), BASE, "style-x"), steps=40, delay=0.05)
-    env = _worker_environment(run)
+    env = _worker_environment(_run({"steps": 40, "delay": 0.05}, cfg=TrainConfig(gradient_checkpointing=False)))
     assert env is not None and not set(ALLOCATOR_ENV) & set(env)
 
 
