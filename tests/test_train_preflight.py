@@ -112,8 +112,16 @@ def test_a_cpu_run_trains_without_gradient_checkpointing_where_it_fits_and_with_
     assert tight.recommended == {"batch_size": 2, "grad_accum": 2, "max_seq_len": 1024, "gradient_checkpointing": True}
     assert any("use gradient_checkpointing on, batch_size 2" in a for a in tight.advice)
     # The time is that of the run as it will train, with checkpointing: it repeats the forward pass (6 FLOPs per
-    # parameter and token, not 4).
-    assert tight.hours == pytest.approx(roomy.hours * 1.5)
+    # parameter and token, not 4), and the worker's allocator setting for such a run slows a CPU step.
+    assert tight.hours == pytest.approx(roomy.hours * 1.5 / preflight.CPU_ALLOCATOR_SPEED)
+
+
+def test_the_allocators_slower_step_is_counted_on_the_cpu_only():
+    """The allocator setting was measured on the CPU; a GPU's step does not run in glibc's heap."""
+    cfg = TrainConfig(gradient_checkpointing=True)
+    on_gpu = preflight.preflight(LLAMA3, cfg, gpu(80), train_tokens=50_000)
+    without = preflight.preflight(LLAMA3, replace(cfg, gradient_checkpointing=False), gpu(80), train_tokens=50_000)
+    assert on_gpu.hours == pytest.approx(without.hours * 1.5)
 
 
 def test_a_measured_rate_counts_only_for_a_run_that_trains_as_the_one_measured():

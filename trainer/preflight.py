@@ -42,6 +42,10 @@ MOST_PRODUCTS = 10_000  # however coarse the clock
 # peak with glibc's default against the tensors' own (BENCHMARKS.md "The training worker's memory allocator"),
 # rounded up.
 HEAP_SHARE = 0.75
+# A CPU step with gradient checkpointing under the worker's allocator setting (trainer.process.ALLOCATOR_ENV)
+# against one under glibc's default: between the 0.80 and 0.87 measured on real prompts and on full sequences
+# (BENCHMARKS.md "The training worker's memory allocator").
+CPU_ALLOCATOR_SPEED = 0.83
 
 
 # Settings for training on a CPU, used for every one the person has not set: the defaults (1,024 tokens, batch
@@ -262,7 +266,8 @@ def fastest(
 def tokens_per_second(shape: ModelShape, device: str, gradient_checkpointing: bool = True) -> float:
     """Assumed training throughput for ``shape`` on ``device`` (no earlier run to go by)."""
     flops_per_token = (6 if gradient_checkpointing else 4) * shape.parameters  # checkpointing repeats the forward
-    return matmul_flops(device) * EFFICIENCY.get(device, 0.25) / flops_per_token
+    allocator = CPU_ALLOCATOR_SPEED if gradient_checkpointing and device == "cpu" else 1.0
+    return matmul_flops(device) * EFFICIENCY.get(device, 0.25) * allocator / flops_per_token
 
 
 def train_seconds(cfg: TrainConfig, train_tokens: int, rate: float, examples: int = 0, once: int = 0) -> float:
