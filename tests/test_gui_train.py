@@ -309,6 +309,23 @@ def test_a_skipped_llama_cpp_check_is_said_beside_the_ready_adapter(qtbot, pairs
     assert page.status.text().endswith("Skipped the llama.cpp check: why.")
 
 
+def test_on_a_short_screen_long_texts_in_the_column_scroll_into_view_and_are_never_cut(qtbot, pairs):
+    from PySide6.QtWidgets import QLabel
+
+    page = make_page(qtbot)
+    page.resize(1024, 560)
+    page.show()
+    qtbot.waitExposed(page)
+    sentence = "No clear difference between my-voice and the plain model: shared words 33% against 33%. "
+    page.adapters.status.setText(sentence * 5)  # an evaluation's verdict with all its caveats
+    page.status.setText("Adapter my-voice is ready. " + "Skipped the llama.cpp check: the base does not fit. " * 2)
+    qtbot.wait(50)
+    labels = [w for w in page.findChildren(QLabel) if w.isVisible() and w.wordWrap() and w.text()]
+    assert page.adapters.status in labels and page.status in labels
+    assert [w.text()[:30] for w in labels if w.height() < w.heightForWidth(w.width())] == []
+    assert page.width() == 1024 and page.height() == 560  # nothing forced the page larger
+
+
 def test_the_adapter_is_registered_off_the_gui_thread_and_a_refusal_is_said(qtbot, pairs, monkeypatch, warnings):
     finish, threads = jobs.finish, []
 

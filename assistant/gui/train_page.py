@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QProgressDialog,
     QPushButton,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -244,12 +245,17 @@ class TrainPage(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         right = QWidget()
         right.setLayout(column)
+        # On a short screen the column's texts (the verdict on this machine, an evaluation's verdict, a note
+        # beside a ready adapter) scroll into view rather than being cut: the chart gives up its height first.
+        scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(right)
         self.sources = QTabWidget()  # what training learns from: pairs from sent mail, the user's edits
         self.sources.addTab(self.pairs, "Training pairs")
         self.sources.addTab(self.edits, "Your edits")
         split = QSplitter()
         split.addWidget(self.sources)
-        split.addWidget(right)
+        split.addWidget(scroll)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
         split.setChildrenCollapsible(False)
@@ -387,7 +393,7 @@ class TrainPage(QWidget):
         self.progress_label.setText("Preparing the run…")
 
     def ask_refresh(self) -> None:
-        """"Refresh my voice": what it would train and how long it would take (off the GUI thread), then a
+        """For "Refresh my voice": what it would train and how long it would take (off the GUI thread), then a
         question; the refresh runs as training does (its own process, progress, cancel, resume)."""
         if self.training:
             return
