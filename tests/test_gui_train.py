@@ -313,7 +313,7 @@ def test_on_a_short_screen_long_texts_in_the_column_scroll_into_view_and_are_nev
     from PySide6.QtWidgets import QLabel
 
     page = make_page(qtbot)
-    page.resize(1024, 560)
+    page.resize(940, 560)  # the page in a 1100-pixel window beside the list of pages
     page.show()
     qtbot.waitExposed(page)
     sentence = "No clear difference between my-voice and the plain model: shared words 33% against 33%. "
@@ -323,7 +323,25 @@ def test_on_a_short_screen_long_texts_in_the_column_scroll_into_view_and_are_nev
     labels = [w for w in page.findChildren(QLabel) if w.isVisible() and w.wordWrap() and w.text()]
     assert page.adapters.status in labels and page.status in labels
     assert [w.text()[:30] for w in labels if w.height() < w.heightForWidth(w.width())] == []
-    assert page.width() == 1024 and page.height() == 560  # nothing forced the page larger
+    column = page.adapters.parentWidget()
+    viewport = column.parentWidget()
+    in_column = [w for w in labels if column.isAncestorOf(w)]
+    assert [w.text()[:30] for w in in_column if w.mapTo(column, w.rect().topRight()).x() >= viewport.width()] == []
+    assert page.width() == 940 and page.height() == 560  # nothing forced the page larger
+
+
+def test_the_column_scrolls_only_when_its_texts_would_not_fit_otherwise(qtbot, pairs):
+    page = make_page(qtbot)
+    page.resize(1100, 720)
+    page.show()
+    qtbot.waitExposed(page)
+    page.adapters.status.setText("No clear difference between my-voice and the plain model. " * 3)
+    qtbot.wait(50)
+    scroll = page.adapters.parentWidget().parentWidget().parentWidget()
+    assert scroll.verticalScrollBar().maximum() == 0  # the chart gave up height instead
+    page.adapters.status.setText("No clear difference between my-voice and the plain model. " * 30)
+    qtbot.wait(50)
+    assert scroll.verticalScrollBar().maximum() > 0
 
 
 def test_the_adapter_is_registered_off_the_gui_thread_and_a_refusal_is_said(qtbot, pairs, monkeypatch, warnings):

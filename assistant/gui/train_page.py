@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEventLoop, Qt, QUrl, Signal
+from PySide6.QtCore import QEventLoop, QSize, Qt, QUrl, Signal
 from PySide6.QtWidgets import (
     QApplication,
     QComboBox,
@@ -243,11 +243,9 @@ class TrainPage(QWidget):
         column.addWidget(self.chart, 1)
         column.addWidget(self.adapters)
         column.setContentsMargins(0, 0, 0, 0)
-        right = QWidget()
+        right = _ColumnContent()
         right.setLayout(column)
-        # On a short screen the column's texts (the verdict on this machine, an evaluation's verdict, a note
-        # beside a ready adapter) scroll into view rather than being cut: the chart gives up its height first.
-        scroll = QScrollArea(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
+        scroll = _ColumnScroll(widgetResizable=True, frameShape=QScrollArea.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(right)
         self.sources = QTabWidget()  # what training learns from: pairs from sent mail, the user's edits
@@ -647,6 +645,24 @@ class TrainPage(QWidget):
         stopped = not self.train_thread.isRunning()
         dialog.close()
         return stopped
+
+
+class _ColumnContent(QWidget):
+    """The page's right-hand column. On a short screen its texts (the verdict on this machine, an evaluation's
+    verdict, a note beside a ready adapter) scroll into view rather than being cut, and only there: a scroll
+    area gives what it holds the height its layout prefers, so this asks for the least it needs, every text
+    whole and the chart at its smallest."""
+
+    def heightForWidth(self, width: int) -> int:
+        return self.layout().totalMinimumHeightForWidth(width)
+
+
+class _ColumnScroll(QScrollArea):
+    """Never narrower than the column's content needs (the splitter would otherwise cut it on the right)."""
+
+    def minimumSizeHint(self) -> QSize:
+        inner = self.widget().minimumSizeHint().width()
+        return QSize(inner + self.verticalScrollBar().sizeHint().width() + 2 * self.frameWidth(), 0)
 
 
 def verdict_html(pf: Preflight) -> str:
