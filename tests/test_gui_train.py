@@ -339,6 +339,11 @@ def test_the_column_scrolls_only_when_its_texts_would_not_fit_otherwise(qtbot, p
     qtbot.wait(50)
     scroll = page.adapters.parentWidget().parentWidget().parentWidget()
     assert scroll.verticalScrollBar().maximum() == 0  # the chart gave up height instead
+    assert not page.status.isVisibleTo(page) and not page.progress_label.isVisibleTo(page)  # no room for nothing
+    page.status.setText("Skipped the llama.cpp check.")
+    assert page.status.isVisibleTo(page)
+    page.status.clear()
+    assert not page.status.isVisibleTo(page)
     page.adapters.status.setText("No clear difference between my-voice and the plain model. " * 30)
     qtbot.wait(50)
     assert scroll.verticalScrollBar().maximum() > 0

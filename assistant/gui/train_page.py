@@ -213,8 +213,8 @@ class TrainPage(QWidget):
         self.hint = QLabel(wordWrap=True)  # why the Train button is off, when it is
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
-        self.progress_label = QLabel(wordWrap=True)
-        self.status = QLabel(wordWrap=True)
+        self.progress_label = _Note()
+        self.status = _Note()
         self.chart = LossChart()
 
     def _layout(self) -> None:
@@ -645,6 +645,21 @@ class TrainPage(QWidget):
         stopped = not self.train_thread.isRunning()
         dialog.close()
         return stopped
+
+
+class _Note(QLabel):
+    """A line of the column that takes no room while it says nothing."""
+
+    def __init__(self) -> None:
+        super().__init__(wordWrap=True)
+        self.hide()
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self.setVisible(bool(text))
+
+    def clear(self) -> None:
+        self.setText("")
 
 
 class _ColumnContent(QWidget):
