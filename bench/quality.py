@@ -412,6 +412,26 @@ def paired(work: Path) -> str:
     return "\n".join(lines)
 
 
+def apart(result: dict, metrics: tuple[str, ...] = ("bleu", "mauve")) -> str:
+    """For each step of the order (as ``paired``) on each metric: the two rows' 95% intervals side by side, at
+    four decimals, and the gap from the first's upper end to the second's lower end: above zero, the intervals
+    are apart."""
+    rows = result["rows"]
+    steps = [*zip(rows, rows[1:], strict=False), *([(rows[1], rows[3])] if len(rows) == 4 else [])]
+    lines = ["| metric | from (interval) | to (interval) | gap | apart |", "|---|---|---|---|---|"]
+    for metric in metrics:
+        for before, after in steps:
+            low, high = (before.get("intervals") or {}).get(metric), (after.get("intervals") or {}).get(metric)
+            if not low or not high:
+                continue
+            gap = high[0] - low[1]
+            lines.append(
+                f"| {metric} | {before['label']} ({low[0]:.4f}–{low[1]:.4f}) | {after['label']} ({high[0]:.4f}–"
+                f"{high[1]:.4f}) | {gap:+.4f} | {'yes' if gap > 0 else 'no'} |"
+            )
+    return "\n".join(lines)
+
+
 def example_copies(work: Path) -> str:
     """Per configuration of the last evaluation: its drafts shown style examples, and those that repeat 50+
     characters of one of them (``assistant.overlap``, as the copy guard counts), with the run. The report's
@@ -492,6 +512,11 @@ def main() -> None:
         " examples), with paired intervals, and stop",
     )
     ap.add_argument(
+        "--apart",
+        action="store_true",
+        help="print whether each step's 95%% intervals are apart side by side (four decimals), and stop",
+    )
+    ap.add_argument(
         "--example-copies",
         action="store_true",
         help="print how many drafts repeat 50+ characters of a style example shown with them, and stop",
@@ -524,6 +549,9 @@ def main() -> None:
         return
     if args.paired:
         print(paired(work))
+        return
+    if args.apart:
+        print(apart(json.loads((work / "eval.json").read_text())))
         return
     if args.example_copies:
         print(example_copies(work))

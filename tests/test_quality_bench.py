@@ -139,6 +139,27 @@ def test_each_step_of_the_order_is_scored_paired_on_the_same_emails(tmp_path):
         quality.paired(work)
 
 
+def test_intervals_side_by_side_are_apart_only_when_the_second_starts_above_the_first():
+    quality = load_quality()
+
+    def row(label, bleu, mauve=None):
+        return {"label": label, "intervals": {"bleu": bleu, **({"mauve": mauve} if mauve else {})}}
+
+    rows = [row("base", [0.07, 0.09], [0.1, 0.5]), row("base + examples", [0.075, 0.0955], [0.4, 0.9]),
+            row("quality", [0.0955, 0.13]), row("quality + examples", [0.0956, 0.14], [0.6, 0.99])]  # fmt: skip
+    result = {"rows": rows}
+    lines = quality.apart(result).splitlines()[2:]
+    assert [line.split(" | ")[-2:] for line in lines] == [
+        ["-0.0150", "no |"],
+        ["+0.0000", "no |"],  # touching is not apart
+        ["-0.0344", "no |"],
+        ["+0.0001", "yes |"],
+        ["-0.1000", "no |"],
+        ["-0.3000", "no |"],  # the steps to and from a row without a MAUVE interval are left out
+    ]
+    assert lines[3].startswith("| bleu | base + examples (0.0750–0.0955) | quality + examples (0.0956–0.1400) |")
+
+
 def test_drafts_that_repeat_a_style_example_shown_with_them_are_counted(data_home, tmp_path):
     from paired import paired_store
 
