@@ -384,6 +384,12 @@ def bleu_parts(work: Path) -> str:
     return "\n".join(lines)
 
 
+def order_steps(rows: list[dict]) -> list[tuple[dict, dict]]:
+    """The steps of the order base → base + examples → adapter → adapter + examples, each row to the next, and
+    with all four rows base + examples → adapter + examples."""
+    return [*zip(rows, rows[1:], strict=False), *([(rows[1], rows[3])] if len(rows) == 4 else [])]
+
+
 def paired(work: Path) -> str:
     """Per step of the order base → base + examples → adapter → adapter + examples, and from base + examples to
     adapter + examples: how much higher the second row's bleu is, on the same emails, with a paired 95%
@@ -393,7 +399,7 @@ def paired(work: Path) -> str:
     rows = last_report(work)["rows"]
     if len(rows) < 2:
         raise SystemExit("--paired compares configurations: WORK's last evaluation has one (run eval --ablations)")
-    steps = [*zip(rows, rows[1:], strict=False), *([(rows[1], rows[3])] if len(rows) == 4 else [])]
+    steps = order_steps(rows)
     lines = ["| from → to (emails) | bleu difference (paired 95% interval) | resamples higher |", "|---|---|---|"]
     for before, after in steps:
         # Both rows' drafts of the same emails: a pair whose request failed in one configuration only is in neither.
@@ -416,8 +422,7 @@ def apart(result: dict, metrics: tuple[str, ...] = ("bleu", "mauve")) -> str:
     """For each step of the order (as ``paired``) on each metric: the two rows' 95% intervals side by side, at
     four decimals, and the gap from the first's upper end to the second's lower end: above zero, the intervals
     are apart."""
-    rows = result["rows"]
-    steps = [*zip(rows, rows[1:], strict=False), *([(rows[1], rows[3])] if len(rows) == 4 else [])]
+    steps = order_steps(result["rows"])
     lines = ["| metric | from (interval) | to (interval) | gap | apart |", "|---|---|---|---|---|"]
     for metric in metrics:
         for before, after in steps:
