@@ -323,8 +323,7 @@ def test_on_a_short_screen_long_texts_in_the_column_scroll_into_view_and_are_nev
     labels = [w for w in page.findChildren(QLabel) if w.isVisible() and w.wordWrap() and w.text()]
     assert page.adapters.status in labels and page.status in labels
     assert [w.text()[:30] for w in labels if w.height() < w.heightForWidth(w.width())] == []
-    column = page.adapters.parentWidget()
-    viewport = column.parentWidget()
+    column, viewport = page.column.widget(), page.column.viewport()
     in_column = [w for w in labels if column.isAncestorOf(w)]
     assert [w.text()[:30] for w in in_column if w.mapTo(column, w.rect().topRight()).x() >= viewport.width()] == []
     assert page.width() == 940 and page.height() == 560  # nothing forced the page larger
@@ -337,7 +336,7 @@ def test_the_column_scrolls_only_when_its_texts_would_not_fit_otherwise(qtbot, p
     qtbot.waitExposed(page)
     page.adapters.status.setText("No clear difference between my-voice and the plain model. " * 3)
     qtbot.wait(50)
-    scroll = page.adapters.parentWidget().parentWidget().parentWidget()
+    scroll = page.column
     assert scroll.verticalScrollBar().maximum() == 0  # the chart gave up height instead
     assert not page.status.isVisibleTo(page) and not page.progress_label.isVisibleTo(page)  # no room for nothing
     page.status.setText("Skipped the llama.cpp check.")
