@@ -176,8 +176,7 @@ def test_a_sign_off_with_the_name_of_someone_in_the_thread_is_signed_with_the_us
     for text in (
         body + "Thanks, Alex",  # one line: as often thanks to Alex as a sign-off
         body + "Regards,\nChristian.",  # the user's own
-        body + "Regards,\nJordan",  # nobody in the thread
-        body + "Jordan",  # nobody in the thread, alone
+        body + "Jordan",  # nobody in the thread, alone: may be the message's own
         body + "Attendees:\nAlex",  # right under a sentence, neither a closing nor a blank line: the message's own
         body + "Please ask:\n\nAlex Deucher",  # after a line that introduces it
         body + "Regards,\nDaniel Vetter\n\nP.S. the patch is below.",  # not the last line
@@ -206,6 +205,37 @@ def test_a_sign_off_with_the_name_of_someone_in_the_thread_is_signed_with_the_us
     text = body + "Best,\nChris"
     assert sign_as_user(text, ["Chris Wilson"], chris) == (text, "")
     assert sign_as_user(body + "Best,\nAlex", others, chris) == (body + "Best,\nChris", "Alex")
+
+
+def test_a_sign_off_with_a_made_up_name_or_address_is_signed_with_the_users():
+    from assistant.drafting.voice import Voice
+
+    christian = Voice("Christian König", "Christian", signoffs=[("Regards,\nChristian.", 0.5)])
+    others = ["Nicolas Frattaroli"]
+    body = "Hi,\n\nThe fence is signalled twice there.\n\n"
+    for signed, name in (
+        ("Best regards,\nJohn", "John"),  # nobody in the thread, under a closing
+        ("Regards,\nChristain", "Christain"),  # the user's name misspelt
+        ("Cheers,\nNicolas Frattaroli <nick@example.com>", "Nicolas Frattaroli <nick@example.com>"),
+        ("Best regards,\nJennifer @Nurses.com", "Jennifer @Nurses.com"),
+        ("Christian König <ck@example.com>", "Christian König <ck@example.com>"),  # an address they do not sign with
+        ("Thank you all for looking,\nDaniel Vetter <ck@amd.com>", "Daniel Vetter <ck@amd.com>"),
+    ):
+        head = signed.rsplit("\n", 1)[0] + "\n" if "\n" in signed else ""
+        assert sign_as_user(body + signed, others, christian) == (body + head + "Christian", name), signed
+    for text in (
+        body + "Regards,\nJohn\n\nP.S.",  # a postscript mark, not a name
+        body + "Best,\nColleague_12345",  # not written like a name
+        body + "The new contact is\nAna Lopez <ana@example.com>",  # under an unfinished sentence: the message's own
+        body + "Best regards,\nJimmy Johnson\nFYI: Colleague <c@example.com>",  # not a name
+    ):
+        assert sign_as_user(text, others, christian) == (text, ""), text
+    # A line the user signs with themselves, address and all, stays.
+    own = Voice("Christian König", "Christian", signoffs=[("Regards,\nChristian König <ck@amd.com>", 0.5)])
+    assert sign_as_user(body + "Regards,\nChristian König <ck@amd.com>", others, own)[1] == ""
+    assert sign_as_user(body + "Regards,\nChristian König <ck@gmail.com>", others, own)[1] == (
+        "Christian König <ck@gmail.com>"
+    )
 
 
 def test_the_name_the_user_signs_with():

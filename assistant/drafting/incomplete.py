@@ -5,9 +5,10 @@ Small models do all of these. Such a draft is still saved (nothing the model wro
 so Compose, ``mailvoice draft`` and ``mailvoice batch`` can say why it looks unfinished and offer to write it
 again. :func:`check_draft` decides; :data:`REASONS` turns a stored flag back into words.
 
-A small model also signs off as someone in the thread: the person it answers ("Regards,\nDaniel Vetter", the
-sign-off of the email it was shown; "Ben" alone under a reply to Ben) or the one it writes to ("Thanks,\nAlex").
-:func:`sign_as_user` puts the user's own name there.
+A small model also signs off as someone else: the person it answers ("Regards,\nDaniel Vetter", the sign-off of
+the email it was shown; "Ben" alone under a reply to Ben), the one it writes to ("Thanks,\nAlex"), someone it made
+up ("Best regards,\nJohn"), or the user with an address they do not sign with. :func:`sign_as_user` puts the
+user's own name there.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ _SIGNOFF = re.compile(
     r"(?i:[ \t]+(?:wishes|regards|again|so\s+much|very\s+much|in\s+advance|a\s+lot|for\s+now))?"
     rf"[ \t]*[,.!]*(?:[ \t]*{_NAME_WORDS}[ \t]*[.!]?)?$"
 )
+# An address after a signed name: "<ck@amd.com>", "ck@amd.com", "@Nurses.com".
+_ADDRESS = re.compile(r"[ \t]+(<[^<>]*>|\S*@\S*)$")
+_POSTSCRIPT = re.compile(r"^p\.?[ \t]*(?:p\.?[ \t]*)?s\b", re.IGNORECASE)  # "P.S.", "PS", "PPS": not a name
 _NAME_LINE = re.compile(rf"^[-–—~]?[ \t]*{_NAME_WORDS}$")
 # Words a finished sentence does not end on.
 # fmt: off
@@ -159,47 +163,95 @@ def alone_names(mine: Iterable[str], others: Iterable[str]) -> list[str]:
 
 
 def sign_as_user(text: str, others: Iterable[str], voice: Voice) -> tuple[str, str]:
-    """``text`` with a closing sign-off's name put right when it is one of ``others`` (the people the draft
-    answers or is written to), and which of their names it was ("" when the sign-off was not theirs).
+    """``text`` with the name that signs it put right when it is not the user's, and what it was signed with ("" when
+    the draft was the user's to sign as it is).
 
-    Only a name alone on the last line counts, under a closing ("Best,\nAlex") or after a blank line (see
-    :func:`signed_name`): "Thanks, Alex" on one line thanks Alex as often as it signs. A name that is also one
-    of the user's stays (their names, their nicknames as they sign, and two people may share a first name).
-    Names match without case or accents ("Hellstrom" is "Hellström"). The name put there is the one the user
-    signs with (``Voice.signature``); the line keeps its punctuation.
+    A draft is sent by the user, so it is signed by them. A small model signs as someone in the thread (the person
+    it answers, "Regards,\nDaniel Vetter", the sign-off of the email it was shown; "Ben" alone under a reply to Ben;
+    the one it writes to), as someone it made up under a closing ("Best regards,\nJohn"), as the user misspelt
+    ("Sincerely,\nDon Quijate"), or with an address ("Christian König <christianko@gmail.com>"). Each is signed
+    with the name the user signs with (``Voice.signature``); the line keeps its punctuation.
+
+    Only the last line counts (see :func:`signature_line`): "Thanks, Alex" on one line thanks Alex as often as it
+    signs. A name alone after a blank line is changed only when it is someone's in the thread: "…for me.\n\nJordan"
+    may be the message's own. The user's names stay, and so does a line the user signs with themselves (their
+    nicknames, their address if their sign-off has it; two people may share a first name). Names match without case
+    or accents ("Hellstrom" is "Hellström").
 
     Args:
         others: display names ("Daniel Vetter"); their first names count too ("Daniel").
     """
-    found = signed_name(text)
+    found = signature_line(text)
     signature = voice.signature().strip()
     if found is None or not signature:
         return text, ""
-    at, bare = found
     mine = {_folded(n) for n in (voice.first_name, voice.name, *voice.signed_names()) if n and n.strip()}
-    theirs = {_folded(n) for other in others for n in (other, first_name(other)) if n and n.strip()}
-    if _folded(bare) in mine or _folded(bare) not in theirs:
+    if found.address:
+        own_lines = {_folded(p.rsplit("\n", 1)[-1].strip(" \t-–—~.,!")) for p, _share in voice.signoffs}
+        if _folded(found.signed) in own_lines:
+            return text, ""
+    elif _folded(found.name) in mine:
         return text, ""
-    return text[:at] + signature + text[at + len(bare) :], bare
+    theirs = {_folded(n) for other in others for n in (other, first_name(other)) if n and n.strip()}
+    if not (found.closed or found.address or _folded(found.name) in theirs):
+        return text, ""
+    return text[: found.start] + signature + text[found.end :], found.signed
+
+
+@dataclass(frozen=True)
+class SignatureLine:
+    """The name that signs a draft (:func:`signature_line`): where it starts and ends in the text, the name, and
+    what signs it as written (the name and an address after it, if any)."""
+
+    start: int
+    end: int
+    name: str
+    address: str  # "<ck@amd.com>", "ck@amd.com", or ""
+    closed: bool  # under a closing ("Regards,"), not only after a blank line or with an address
+
+    @property
+    def signed(self) -> str:
+        return f"{self.name} {self.address}" if self.address else self.name
 
 
 def signed_name(text: str) -> tuple[int, str] | None:
-    """Where the name that signs ``text`` starts, and the name; None when ``text`` does not end with one.
+    """Where the name that signs ``text`` starts, and the name; None when ``text`` does not end with one (see
+    :func:`signature_line`)."""
+    found = signature_line(text)
+    return None if found is None else (found.start, found.name)
+
+
+def signature_line(text: str) -> SignatureLine | None:
+    """The name that signs ``text``; None when ``text`` does not end with one.
 
     A name signs when it is alone on the last line, under a closing ("Regards,\nDaniel Vetter.") or as a block
-    of its own after a blank line ("…works for me.\n\nBen", as many sign). A name right under a sentence
-    ("Attendees:\nBen"), or after a line that introduces it ("Please ask:\n\nBen"), may be the message's own."""
+    of its own after a blank line ("…works for me.\n\nBen", as many sign), or when an address follows it
+    ("Daniel Vetter <daniel@ffwll.ch>") under a finished sentence or a line that ends with a comma. A name right
+    under a sentence ("Attendees:\nBen"), or after a line that introduces it ("Please ask:\n\nBen"), may be the
+    message's own; so may "P.S." """
     lines = text.rstrip().split("\n")
     filled = [i for i, line in enumerate(lines) if line.strip()]
     if len(filled) < 2:
         return None
-    last, closing = lines[filled[-1]], lines[filled[-2]]
-    bare = last.strip(" \t\r-–—~.,!")
-    apart = filled[-2] < filled[-1] - 1 and not closing.rstrip().endswith(":")  # not "Ask these:\n\nBen"
-    signs = _SIGNOFF.match(closing.strip()) or apart
-    if not (looks_like_name(bare) and signs) or CLOSING_WORDS.match(bare):
+    last, above = lines[filled[-1]], lines[filled[-2]].strip()
+    core = last.strip(" \t\r-–—~.,!")
+    address = _ADDRESS.search(core)
+    bare = core[: address.start()].rstrip(" \t,") if address else core
+    apart = filled[-2] < filled[-1] - 1 and not above.endswith(":")  # not "Ask these:\n\nBen"
+    closed = bool(_SIGNOFF.match(above))
+    ended_above = above.endswith((".", "!", "?", ","))  # "Thank you all for looking,\nAna <ana@x>"
+    signs = closed or apart or (address is not None and ended_above)
+    if not (signs and looks_like_name(bare) and _name_letters(bare)) or CLOSING_WORDS.match(bare):
         return None
-    return sum(len(line) + 1 for line in lines[: filled[-1]]) + last.index(bare), bare
+    if _POSTSCRIPT.match(bare):
+        return None
+    start = sum(len(line) + 1 for line in lines[: filled[-1]]) + last.index(core)  # the name begins ``core``
+    return SignatureLine(start, start + len(core), bare, address.group(1) if address else "", closed)
+
+
+def _name_letters(name: str) -> bool:
+    """A name is written in letters, with apostrophes, hyphens and dots ("O'Brien", "J.-P."): not "Colleague_12"."""
+    return all(ch.isalpha() or ch in "'’-. \t" for ch in name)
 
 
 def _folded(name: str) -> str:
