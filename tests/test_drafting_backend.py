@@ -14,6 +14,7 @@ from assistant.drafting.backend import (
     PUSH_AT_TWICE,
     SIGN_OFF_TOKENS,
     CloseNear,
+    EndOfTurn,
     EngineSettings,
     GenerationParams,
     LlamaBackend,
@@ -95,6 +96,15 @@ def test_threads_follow_the_cpus_the_process_may_use(monkeypatch, cpus, threads)
     monkeypatch.setattr(backend_module.os, "cpu_count", lambda: 64)
     kwargs = backend_module.llama_kwargs(EngineSettings(model_path="m.gguf", n_gpu_layers=0))
     assert (kwargs["n_threads"], kwargs["n_threads_batch"]) == (threads, cpus)
+
+
+def test_a_turn_start_ends_the_reply_instead():
+    scores = np.log(np.array([0.1, 0.2, 0.3, 0.15, 0.25], dtype=np.float32))  # 1 and 3 start turns, 2 ends one
+    out = EndOfTurn([1, 3], end=2)(np.array([9, 9]), scores.copy())
+    chances = np.exp(out) / np.exp(out).sum()
+    assert chances[1] == 0 and chances[3] == 0
+    assert chances[2] == pytest.approx(0.3 + 0.2 + 0.15)  # the model's chance of going on to a new turn ends it
+    assert chances[[0, 4]] == pytest.approx([0.1, 0.25])  # the rest as they were
 
 
 # --- bringing a reply to a close near its aimed length -----------------------------------------------------

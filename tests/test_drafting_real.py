@@ -52,6 +52,17 @@ def test_a_real_draft_is_streamed_saved_and_exported(mailbox, tmp_path):
     assert rows[0]["generated_email"] == text
 
 
+def test_the_embedded_models_turn_start_ends_a_reply():
+    from assistant.drafting.backend import EndOfTurn, logits_processors
+
+    llama = LlamaBackend(EngineSettings(model_path=str(embedded_model_path()), n_ctx=512)).llama
+    (start,) = llama.tokenize(b"<|im_start|>", add_bos=False, special=True)
+    (end,) = llama.tokenize(b"<|im_end|>", add_bos=False, special=True)
+    for params in (GenerationParams(), GenerationParams(aim_tokens=40)):
+        fold = next(p for p in logits_processors(llama, params) if isinstance(p, EndOfTurn))
+        assert start in fold.starts and end not in fold.starts and fold.end == end
+
+
 def test_cancel_mid_stream_then_draft_again(mailbox):
     seen: list[str] = []
     with pytest.raises(Cancelled):

@@ -15,6 +15,7 @@ import os
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,7 +232,7 @@ class LlamaBackend(Backend):
         return time.perf_counter() - started
 
     def stream(self, messages: Messages, params: GenerationParams, cancel: Cancel | None = None) -> Iterator[str]:
-        processors = logits_processors(self.llama, params, self._texts()) if params.aim_tokens else None
+        processors = logits_processors(self.llama, params, self._texts())
         chunks = self.llama.create_chat_completion(
             messages,
             stream=True,
@@ -267,10 +268,14 @@ class LlamaBackend(Backend):
 
 
 def logits_processors(llama: Any, params: GenerationParams, texts: TokenTexts | None = None) -> Any:
-    """The logits processors ``params`` asks for (:class:`CloseNear` for ``aim_tokens``), or None."""
-    if not params.aim_tokens:
-        return None
+    """The logits processors of a reply: :class:`EndOfTurn` where the model has turn starts to fold away, and
+    :class:`CloseNear` for ``aim_tokens``; None when neither applies."""
     from llama_cpp import LogitsProcessorList
+
+    starts = turn_starts(llama)
+    first = [EndOfTurn(starts, llama.token_eos())] if starts else []
+    if not params.aim_tokens:
+        return LogitsProcessorList(first) if first else None
 
     texts = texts if texts is not None and texts.llama is llama else TokenTexts(llama)
     openers = [t for t in (texts.first_token(c) for c in params.closings) if t >= 0]
@@ -284,7 +289,52 @@ def logits_processors(llama: Any, params: GenerationParams, texts: TokenTexts | 
         floor=params.floor_tokens,
         spaced=spaced,
     )
-    return LogitsProcessorList([closer])
+    return LogitsProcessorList([*first, closer])
+
+
+_turn_starts: weakref.WeakKeyDictionary[Any, list[int]] = weakref.WeakKeyDictionary()
+
+
+def turn_starts(llama: Any) -> list[int]:
+    """The model's control tokens that do not end generation (SmolLM2's and Qwen's ``<|im_start|>``, Llama 3's
+    ``<|start_header_id|>``), found once per loaded model."""
+    found = _turn_starts.get(llama)
+    if found is None:
+        import llama_cpp
+
+        vocab = llama._model.vocab
+        control = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL
+        found = [
+            t
+            for t in range(llama.n_vocab())
+            if llama_cpp.llama_vocab_get_attr(vocab, t) & control and not llama_cpp.llama_vocab_is_eog(vocab, t)
+        ]
+        _turn_starts[llama] = found
+    return found
+
+
+class EndOfTurn:
+    """A llama.cpp logits processor that ends a reply where the model would begin a new turn.
+
+    A chat model ends its reply with an end-of-turn token. Now and then it writes the start of another turn
+    instead: a control token such as SmolLM2's ``<|im_start|>``, then "assistant" and a second message (Kay
+    Brown's adapter drafts ended "Cheers,\nKayassistant" and ran on; QUALITY.md). llama.cpp does not stop at
+    such a token and it decodes to nothing, so no stop string sees it. This gives its chance to the end of the
+    turn (``end``), so the reply ends where the model meant to leave it.
+    """
+
+    def __init__(self, starts: list[int], end: int):
+        import numpy as np
+
+        self.starts = np.asarray(starts, dtype=np.intp)
+        self.end = end
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import numpy as np
+
+        scores[self.end] = np.logaddexp(scores[self.end], np.logaddexp.reduce(scores[self.starts]))
+        scores[self.starts] = -np.inf
+        return scores
 
 
 class TokenTexts:

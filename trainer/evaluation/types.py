@@ -26,8 +26,9 @@ from trainer.pairs.build import model_identity
 # else's run once the user's words are taken out; 16: a name of someone in the thread alone after a blank line at
 # the end of a draft signs it too, and is signed with the user's; 17: a draft that is only such a name, or a
 # greeting and it, is written again; 18: a name made up under a closing, the user's misspelt, or a name with an
-# address the user does not sign with is signed with the user's too).
-EVAL_VERSION = 18
+# address the user does not sign with is signed with the user's too; 19: a turn start the model writes ends the
+# reply, as the end of a turn does).
+EVAL_VERSION = 19
 
 
 class EvalError(MailvoiceError):
