@@ -182,7 +182,8 @@ def length_stats(work: Path) -> dict[str, dict]:
     floor (``short``: under ``FLOOR`` of the words asked for, where the hold on the close ends), and how many have no
     message (``hollow``: empty, or only a greeting or a sign-off, or the name of the user or of someone in the thread,
     as ``check_draft`` says and drafting writes again), and how many are signed
-    with the name of the person they answer or write to (``signed_other``, as ``sign_as_user`` finds them: drafted
+    with a name not the user's (``signed_other``: the person they answer or write to, a name made up under a
+    closing, the user's misspelt or with an address they do not sign with, as ``sign_as_user`` finds them: drafted
     by a version that signs them with the user's name, none are)."""
     import statistics
 
