@@ -107,6 +107,18 @@ def test_a_turn_start_ends_the_reply_instead():
     assert chances[[0, 4]] == pytest.approx([0.1, 0.25])  # the rest as they were
 
 
+def test_a_turn_start_ends_the_reply_even_while_the_end_is_held_back():
+    closer = CloseNear(40, TEXTS.__getitem__, newline=1, end=[0], openers=[4], floor=30)
+    fold = EndOfTurn([9], end=0)
+    scores = np.zeros(len(TEXTS) + 1, dtype=np.float32)
+    scores[9] = 6.0  # the model all but writes a turn start, after a sign-off, before the floor
+    ids = np.array([2, 2, 3, 1, 4, 6])
+    closer(ids[:1], scores.copy())  # the prompt
+    out = fold(ids, closer(ids, scores.copy()))
+    chances = np.exp(out) / np.exp(out).sum()
+    assert chances[0] > 0.9  # the end it stands for is not held back
+
+
 # --- bringing a reply to a close near its aimed length -----------------------------------------------------
 
 TEXTS = {0: "<end>", 1: "\n", 2: " word", 3: ".", 4: "Best", 5: '?"', 6: ",\n", 7: " Best", 8: " "}

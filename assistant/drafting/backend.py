@@ -268,14 +268,16 @@ class LlamaBackend(Backend):
 
 
 def logits_processors(llama: Any, params: GenerationParams, texts: TokenTexts | None = None) -> Any:
-    """The logits processors of a reply: :class:`EndOfTurn` where the model has turn starts to fold away, and
-    :class:`CloseNear` for ``aim_tokens``; None when neither applies."""
+    """The logits processors of a reply: :class:`CloseNear` for ``aim_tokens``, then :class:`EndOfTurn` where the
+    model has turn starts to fold away (after the hold on the close, so that a reply the model ends with a turn
+    start ends there even before the floor: held on, it wrote "Best regards,Kay Morgan-Hartmankin…"); None when
+    neither applies."""
     from llama_cpp import LogitsProcessorList
 
     starts = turn_starts(llama)
-    first = [EndOfTurn(starts, llama.token_eos())] if starts else []
+    last = [EndOfTurn(starts, llama.token_eos())] if starts else []
     if not params.aim_tokens:
-        return LogitsProcessorList(first) if first else None
+        return LogitsProcessorList(last) if last else None
 
     texts = texts if texts is not None and texts.llama is llama else TokenTexts(llama)
     openers = [t for t in (texts.first_token(c) for c in params.closings) if t >= 0]
@@ -289,7 +291,7 @@ def logits_processors(llama: Any, params: GenerationParams, texts: TokenTexts | 
         floor=params.floor_tokens,
         spaced=spaced,
     )
-    return LogitsProcessorList([*first, closer])
+    return LogitsProcessorList([closer, *last])
 
 
 _turn_starts: weakref.WeakKeyDictionary[Any, list[int]] = weakref.WeakKeyDictionary()
