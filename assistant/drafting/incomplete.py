@@ -187,8 +187,7 @@ def sign_as_user(text: str, others: Iterable[str], voice: Voice) -> tuple[str, s
         return text, ""
     mine = {_folded(n) for n in (voice.first_name, voice.name, *voice.signed_names()) if n and n.strip()}
     if found.address:
-        own_lines = {_folded(p.rsplit("\n", 1)[-1].strip(" \t-–—~.,!")) for p, _share in voice.signoffs}
-        if _folded(found.signed) in own_lines:
+        if _folded(found.signed) in {_folded(line) for line in voice.signed_lines()}:
             return text, ""
     elif _folded(found.name) in mine:
         return text, ""
@@ -241,9 +240,8 @@ def signature_line(text: str) -> SignatureLine | None:
     closed = bool(_SIGNOFF.match(above))
     ended_above = above.endswith((".", "!", "?", ","))  # "Thank you all for looking,\nAna <ana@x>"
     signs = closed or apart or (address is not None and ended_above)
-    if not (signs and looks_like_name(bare) and _name_letters(bare)) or CLOSING_WORDS.match(bare):
-        return None
-    if _POSTSCRIPT.match(bare):
+    named = looks_like_name(bare) and _name_letters(bare) and not (CLOSING_WORDS.match(bare) or _POSTSCRIPT.match(bare))
+    if not (signs and named):
         return None
     start = sum(len(line) + 1 for line in lines[: filled[-1]]) + last.index(core)  # the name begins ``core``
     return SignatureLine(start, start + len(core), bare, address.group(1) if address else "", closed)

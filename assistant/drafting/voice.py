@@ -53,15 +53,14 @@ class Voice:
         mail shows none."""
         return self.signoff or (self.signoffs[0][0] if self.signoffs else None)
 
+    def signed_lines(self) -> list[str]:
+        """The last line of each of the user's sign-offs, without its punctuation ("Regards,\nChris." gives "Chris",
+        "Best,\nChristian König <ck@amd.com>" the name and the address), most common first."""
+        return list(dict.fromkeys(p.rsplit("\n", 1)[-1].strip(" \t-–—~.,!") for p, _share in self.signoffs))
+
     def signed_names(self) -> list[str]:
-        """The names on the last line of the user's sign-offs ("Regards,\nChris." gives "Chris"), most common
-        first: the user's own names and nicknames as they sign."""
-        found = []
-        for pattern, _share in self.signoffs:
-            last = pattern.rsplit("\n", 1)[-1].strip(" \t-–—~.,!")
-            if looks_like_name(last) and not CLOSING_WORDS.match(last):
-                found.append(last)
-        return list(dict.fromkeys(found))
+        """The names among :meth:`signed_lines`: the user's own names and nicknames as they sign."""
+        return [line for line in self.signed_lines() if looks_like_name(line) and not CLOSING_WORDS.match(line)]
 
     def signature(self) -> str:
         """The name the user signs with: the most common name on their sign-offs that is one of their names
