@@ -244,6 +244,43 @@ def test_once_a_sign_off_begins_only_the_end_is_pushed_and_not_before_the_name_l
     assert not _step(closer, signed + [6, 2, 3]).any()  # no line break pushed inside a sign-off
 
 
+SIGNED_TEXTS = {**TEXTS, 9: "Kay", 10: "Cheers", 11: ","}
+
+
+def _signed_feed(closer: CloseNear, written: list[int]) -> np.ndarray:
+    for n in range(len(written) + 1):  # the prompt (one token) alone, then a token at a time
+        scores = closer(np.array(([2] + written)[: n + 1]), np.zeros(len(SIGNED_TEXTS), dtype=np.float32))
+    return scores
+
+
+def test_a_closing_line_with_the_writers_name_is_the_whole_sign_off():
+    def closer() -> CloseNear:
+        return CloseNear(4, SIGNED_TEXTS.__getitem__, 1, [0], openers=[4, 9], signed=["kay", "Kay Brown"])
+
+    body = [2, 2, 3, 1]  # past the aim, a sentence and its line
+    after_name = _signed_feed(closer(), body + [9, 6])  # "Kay,\n": the end now, not a greeting's next line
+    assert after_name[0] > 0 and after_name[[4, 9]].tolist() == [0, 0]
+    run_on = _signed_feed(closer(), body + [4, 11, 9, 1])  # "Best,Kay\n": a closing and the name on one line
+    assert run_on[0] > 0
+    assert not _signed_feed(closer(), body + [4, 6]).any()  # "Best,\n": the name comes on the next line
+    assert _signed_feed(closer(), body + [4, 6, 9, 1])[0] > 0
+    unsigned = CloseNear(4, SIGNED_TEXTS.__getitem__, 1, [0], openers=[4, 9])  # no names known: a line later
+    assert not _signed_feed(unsigned, body + [9, 6]).any()
+
+
+def test_closings_anyone_uses_are_held_back_before_the_floor_and_never_pushed():
+    def closer() -> CloseNear:
+        return CloseNear(20, SIGNED_TEXTS.__getitem__, 1, [0], openers=[4], held=[10])
+
+    said = _signed_feed(closer(), [2, 3, 1])  # a sentence said, a line begins: "Cheers," would sign off
+    assert said[[0, 4, 10]].tolist() == [-HOLD] * 3
+    assert _signed_feed(closer(), [2, 2])[10] == 0  # within the first sentence it may be a word
+    assert not _signed_feed(closer(), [2, 3, 1, 10]).any()  # it came all the same: the reply may end
+    past_aim = CloseNear(4, SIGNED_TEXTS.__getitem__, 1, [0], openers=[4], held=[10])
+    at_line_end = _signed_feed(past_aim, [2, 2, 2, 3, 1])
+    assert at_line_end[[0, 4]].tolist() == [at_line_end[0]] * 2 and at_line_end[0] > 0 and at_line_end[10] == 0
+
+
 def test_past_the_aim_a_closing_word_within_a_line_does_not_begin_a_sign_off():
     # "… today. Best wishes to the team." past the aim: its sentence end still draws a line break
     assert _feed(_close_near(aim=4), [2], [2, 2, 3, 7, 2, 2, 3])[1] > 0
@@ -277,6 +314,28 @@ def test_a_spaced_closing_word_is_one_token_or_none():
     assert texts.first_token("Best,") == 21
 
 
+def test_a_closing_held_at_a_line_start_is_one_whole_word_or_none():
+    class Vocab:  # "Best" is one token; "Sincerely" is "S" then "incerely"
+        pieces = {"Best": [21], " regards": [22], ",": [15], "S": [30], "incerely": [31]}
+        texts = {i: p for p, ids in pieces.items() for i in ids}
+
+        def tokenize(self, data, add_bos=False, special=False):
+            text, ids = data.decode(), []
+            while text:
+                piece = max((p for p in self.pieces if text.startswith(p)), key=len)
+                ids += self.pieces[piece]
+                text = text[len(piece) :]
+            return ids
+
+        def detokenize(self, ids):
+            return "".join(self.texts[i] for i in ids).encode()
+
+    texts = backend_module.TokenTexts(Vocab())
+    assert texts.whole_word_token("Best regards,") == 21 and texts.whole_word_token("Best,") == 21
+    assert texts.whole_word_token("Sincerely,") == -1  # "S" begins other words too
+    assert texts.whole_word_token("") == -1 and texts.whole_word_token(",") == -1
+
+
 def test_the_push_grows_with_the_overshoot_up_to_twice_the_aim():
     closer = _close_near(aim=10)
     assert closer.push(10) == PUSH_AT_AIM
@@ -289,3 +348,4 @@ def test_generation_params_record_the_aim_and_closings_only_when_set():
     record = GenerationParams(aim_tokens=84, floor_tokens=60, closings=("Best,",)).to_json()
     assert record["aim_tokens"] == 84 and record["floor_tokens"] == 60 and record["closings"] == ["Best,"]
     assert "floor_tokens" not in GenerationParams(aim_tokens=84).to_json()
+    assert "signed" not in record and GenerationParams(signed=("Kay",)).to_json()["signed"] == ["Kay"]

@@ -98,6 +98,7 @@ def test_draft_streams_cleans_and_saves(mail):
     assert params["aim_tokens"] == fake.params[0].aim_tokens == length.aim_tokens < 50 * 1.4
     assert params["floor_tokens"] == fake.params[0].floor_tokens == length.floor_tokens
     assert fake.params[0].closings == learn_voice(mail).closings() != ()  # the user's own sign-offs
+    assert fake.params[0].signed[:2] == ("Alex", "Alex Morgan") and params["signed"] == list(fake.params[0].signed)
     assert params["prompts"]["draft_system"] >= 1 and params["examples"]
     assert set(result.to_json()) >= {"drafts", "model", "adapter", "seconds", "tokens_per_second"}
     assert "ask Rosa if the plumber can come Monday" in fake.prompts[0][-1]["content"]

@@ -16,7 +16,7 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,14 +55,18 @@ class GenerationParams:
     closings: tuple[str, ...] = ()
     """How the writer closes a message ("Best,", "Thanks,"): past ``aim_tokens`` these become likelier at a line
     start, as does the end of the turn."""
+    signed: tuple[str, ...] = ()
+    """The names the writer signs with ("Kay", "Kay Brown"): past ``aim_tokens``, a closing line with one of them
+    ("Kay", "Thanks,Kay") is the whole sign-off, and the end of the turn is made likelier right after it."""
 
     def to_json(self) -> dict[str, Any]:
-        out = {**self.__dict__, "stop": list(self.stop), "closings": list(self.closings)}
+        out = {**self.__dict__, "stop": list(self.stop), "closings": list(self.closings), "signed": list(self.signed)}
         for name in ("grammar", "aim_tokens", "floor_tokens"):
             if out[name] is None:
                 del out[name]  # most replies are free text, with no aim: keep their records as they were
-        if not self.closings:
-            del out["closings"]
+        for name in ("closings", "signed"):
+            if not out[name]:
+                del out[name]
         return out
 
 
@@ -281,7 +285,8 @@ def logits_processors(llama: Any, params: GenerationParams, texts: TokenTexts | 
 
     texts = texts if texts is not None and texts.llama is llama else TokenTexts(llama)
     openers = [t for t in (texts.first_token(c) for c in params.closings) if t >= 0]
-    spaced = [t for t in (texts.word_token(c) for c in params.closings) if t >= 0]
+    spaced = [t for t in (texts.word_token(c) for c in (*params.closings, *COMMON_CLOSINGS)) if t >= 0]
+    common = [t for t in (texts.whole_word_token(c) for c in COMMON_CLOSINGS) if t >= 0]
     closer = CloseNear(
         params.aim_tokens,
         texts,
@@ -290,6 +295,8 @@ def logits_processors(llama: Any, params: GenerationParams, texts: TokenTexts | 
         openers,
         floor=params.floor_tokens,
         spaced=spaced,
+        held=common,
+        signed=params.signed,
     )
     return LogitsProcessorList([closer, *last])
 
@@ -367,11 +374,23 @@ class TokenTexts:
         ids = self.llama.tokenize(f" {word.group(1)}".encode(), add_bos=False, special=False)
         return int(ids[0]) if len(ids) == 1 else -1
 
+    def whole_word_token(self, text: str) -> int:
+        """The token ``text`` starts with at the start of a line where that token is its whole first word ("Best"
+        of "Best regards,"; not "S" of "Sincerely,": it begins other words too); else -1."""
+        word = re.match(r"[^\W\d_]+", text.strip())
+        token = self.first_token(text) if word else -1
+        return token if token >= 0 and self(token).strip() == word.group(0) else -1
+
 
 # Past the aim, the push on the close (added to its logits) grows from the first to the second figure as the
 # reply runs from its aimed length to twice that: +4 makes a closing token about 50 times likelier, +12 all but
 # certain, so a reply that has said what it had to ends at once and one still mid-thought ends soon after.
 PUSH_AT_AIM, PUSH_AT_TWICE = 4.0, 12.0
+# Closings anyone may sign off with, held back before the floor as the writer's own are (``CloseNear``'s ``held``):
+# words that seldom begin a sentence. Not "Thanks" or "Thank you" ("Thanks for the patch." is one), which are held
+# where they are the writer's own closings.
+COMMON_CLOSINGS = ("Best regards,", "Regards,", "Kind regards,", "Warm regards,", "Cheers,", "Sincerely,", "Yours,",
+                   "Warmly,", "Cordially,", "Respectfully,")  # fmt: skip
 # Before FLOOR of the length asked for is written, the close is held back by HOLD (twice the push at the aim): adapters
 # trained on little mail often sign off after two sentences where their writer says five. At 0.8 the hold reaches the
 # aim for short drafts (up to 46 words for a writer who signs "Kay", 85 with the room for a usual sign-off, see
@@ -425,6 +444,12 @@ class CloseNear:
             ``Length.floor_tokens``); by default ``FLOOR`` of the aim.
         spaced: the closing words that close by themselves ("Best,", "Kay"), after a space (" Best"), where each is
             a single token (``TokenTexts.word_token``).
+        held: more tokens held back before the floor as closing words, and never pushed: the first words of the
+            closings anyone uses (``COMMON_CLOSINGS``); an adapter signs off early with "Best regards," or
+            "Cheers," as well as with its writer's own.
+        signed: the names the writer signs with. Past the aim, a closing line with one of them ("Kay",
+            "Thanks,Kay") is the whole sign-off: the end is pushed right after it, not a line later (the base model
+            took a pushed "Kay," for a greeting and wrote on: "Kay,\nColleague will be available…").
     """
 
     def __init__(
@@ -436,6 +461,8 @@ class CloseNear:
         openers: list[int] = (),
         floor: int | None = None,
         spaced: list[int] = (),
+        held: list[int] = (),
+        signed: Iterable[str] = (),
     ):
         self.aim = max(1, aim)
         self.text_of = text_of
@@ -447,8 +474,12 @@ class CloseNear:
         self.start: int | None = None
         self.lines_since_closing: int | None = None  # line ends since a closing word past the aim
         self.closing_tokens = 0  # on the closing word's line
+        self.closing_line = ""  # its text so far
+        names = "|".join(re.escape(n) for n in sorted({n.strip() for n in signed if n.strip()}, key=len, reverse=True))
+        self.signed = re.compile(rf"\b(?:{names})\b", re.IGNORECASE) if names else None
         self.ran_on = False  # a line begun with a closing word was a sentence: from then on only the end is pushed
-        self.held = self.openers | (set(spaced) - set(end))  # before the floor: at a line start or after a sentence
+        # before the floor: at a line start or after a sentence
+        self.held = (self.openers | set(spaced) | set(held)) - set(end)
         self.held_openers = sorted(self.held)
         self.holding = True  # until the floor, or a closing word that came all the same
         self.said = False  # a sentence has ended (before that, "Hi Ana,\nThanks for…" is an opening)
@@ -472,16 +503,20 @@ class CloseNear:
         last = self.text_of(token)
         if self.lines_since_closing is None and token in self.openers:
             self.lines_since_closing, self.closing_tokens = 0, 0  # a sign-off has begun: its line, the name's, the end
-        elif self.lines_since_closing == 0 and not last.endswith("\n"):
-            self.closing_tokens += 1
-            if self.closing_tokens > SIGN_OFF_TOKENS:
-                self.lines_since_closing, self.ran_on = None, True  # a sentence that began with a closing word
+            self.closing_line = last
+        elif self.lines_since_closing == 0:
+            self.closing_line += last
+            if not last.endswith("\n"):
+                self.closing_tokens += 1
+                if self.closing_tokens > SIGN_OFF_TOKENS:
+                    self.lines_since_closing, self.ran_on = None, True  # a sentence that began with a closing word
         if last.endswith("\n"):
             if self.lines_since_closing is None:
                 scores[self.end if self.ran_on else self.close] += self.push(written)
             else:
                 self.lines_since_closing += 1
-                if self.lines_since_closing >= 2:
+                signed = self.signed is not None and self.signed.search(self.closing_line)
+                if self.lines_since_closing >= 2 or signed:
                     scores[self.end] += self.push(written)
         elif self.lines_since_closing is None and self.newline >= 0 and self._sentence_ended(input_ids, written):
             scores[self.newline] += self.push(written)

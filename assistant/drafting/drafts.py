@@ -469,6 +469,7 @@ def _alternative(db: sqlite_utils.Database, job: _Prepared, i: int, show: Callab
         aim_tokens=length.aim_tokens if length else None,
         floor_tokens=length.floor_tokens if length else None,
         closings=voice.closings(),
+        signed=voice.signed_as(),
     )
     names = [voice.first_name, voice.name]
     t0 = time.perf_counter()

@@ -62,6 +62,10 @@ class Voice:
         """The names among :meth:`signed_lines`: the user's own names and nicknames as they sign."""
         return [line for line in self.signed_lines() if looks_like_name(line) and not CLOSING_WORDS.match(line)]
 
+    def signed_as(self) -> tuple[str, ...]:
+        """Every name the user signs with: their first and full name, and the names on their sign-offs."""
+        return tuple(dict.fromkeys(n for n in (self.first_name, self.name, *self.signed_names()) if n))
+
     def signature(self) -> str:
         """The name the user signs with: the most common name on their sign-offs that is one of their names
         ("Christian"), else the most common one at all (a nickname, "Chris"), else their first name."""

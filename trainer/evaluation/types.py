@@ -27,8 +27,9 @@ from trainer.pairs.build import model_identity
 # the end of a draft signs it too, and is signed with the user's; 17: a draft that is only such a name, or a
 # greeting and it, is written again; 18: a name made up under a closing, the user's misspelt, or a name with an
 # address the user does not sign with is signed with the user's too; 19: a turn start the model writes ends the
-# reply, as the end of a turn does; 20: also while the end is held back before the floor).
-EVAL_VERSION = 20
+# reply, as the end of a turn does; 20: also while the end is held back before the floor; 21: a closing line with
+# the user's name is the whole sign-off, and closings anyone uses are held back before the floor too).
+EVAL_VERSION = 21
 
 
 class EvalError(MailvoiceError):
