@@ -438,6 +438,50 @@ def apart(result: dict, metrics: tuple[str, ...] = ("bleu", "mauve")) -> str:
     return "\n".join(lines)
 
 
+def mauve_runs(work: Path, embed=None) -> str:
+    """Per configuration of the last evaluation: its MAUVE as the report has it (with the clusterings it is the
+    mean of: 1 for a report that does not say), and recomputed from the same drafts and real emails as the mean,
+    standard deviation and range over ``metrics.MAUVE_RUNS`` clusterings, seeded as evaluation seeds them; then
+    whether each step of the order (as ``paired``) holds by the recorded score and by the mean. ``embed``: the
+    local MiniLM, as evaluation embeds, when None."""
+    import numpy as np
+
+    from trainer.evaluation.metrics import MAUVE_RUNS, mauve_score
+
+    if embed is None:
+        from trainer.evaluation.features import embed
+
+    report = last_report(work)
+    lines = [
+        f"| configuration | mauve in the report (clusterings) | mean of {MAUVE_RUNS} clusterings | sd | range |",
+        "|---|---|---|---|---|",
+    ]
+    means = {}
+    for row in report["rows"]:
+        items, seed = row["items"], int(row["config"].get("seed", report.get("seed", 0)))
+        n = len(items)
+        features = np.asarray(embed([x["draft"] for x in items] + [x["real"] for x in items]), dtype=np.float32)
+        runs = [mauve_score(features[:n], features[n:], seed + run) for run in range(MAUVE_RUNS)]
+        if runs[0] is None:
+            continue
+        means[row["label"]] = float(np.mean(runs))
+        recorded = row["metrics"].get("mauve")
+        lines.append(
+            f"| {row['label']} | {recorded:.3f} ({row['metrics'].get('mauve_runs') or 1}) | {np.mean(runs):.3f} "
+            f"| {np.std(runs, ddof=1):.3f} | {min(runs):.3f}–{max(runs):.3f} |"
+        )
+    lines += ["", "| step | by the report | by the mean |", "|---|---|---|"]
+    for before, after in order_steps(report["rows"]):
+        a, b = before["label"], after["label"]
+        if a not in means or b not in means:
+            continue
+        recorded = after["metrics"]["mauve"] - before["metrics"]["mauve"]
+        mean = means[b] - means[a]
+        lines.append(f"| {a} → {b} | {recorded:+.3f} {'holds' if recorded >= 0 else 'fails'} "
+                     f"| {mean:+.3f} {'holds' if mean >= 0 else 'fails'} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def example_copies(work: Path) -> str:
     """Per configuration of the last evaluation: its drafts shown style examples, and those that repeat 50+
     characters of one of them (``assistant.overlap``, as the copy guard counts), with the run. The report's
@@ -523,6 +567,11 @@ def main() -> None:
         help="print whether each step's 95%% intervals are apart side by side (four decimals), and stop",
     )
     ap.add_argument(
+        "--mauve",
+        action="store_true",
+        help="print each configuration's MAUVE as the mean of several clusterings of the same drafts, and stop",
+    )
+    ap.add_argument(
         "--example-copies",
         action="store_true",
         help="print how many drafts repeat 50+ characters of a style example shown with them, and stop",
@@ -558,6 +607,9 @@ def main() -> None:
         return
     if args.apart:
         print(apart(json.loads((work / "eval.json").read_text())))
+        return
+    if args.mauve:
+        print(mauve_runs(work))
         return
     if args.example_copies:
         print(example_copies(work))

@@ -153,6 +153,21 @@ def test_mauve_on_features_separates_distributions():
     assert metrics.mauve_score(p[:1], q[:1]) is None
 
 
+def test_mauve_is_the_mean_of_several_clusterings_each_seeded():
+    rng = np.random.default_rng(5)
+    p, q = rng.normal(size=(40, 16)), rng.normal(size=(40, 16)) + 0.3
+    each = [metrics.mauve_score(p, q, seed) for seed in range(7, 7 + 6)]
+    assert len(set(each)) > 1  # the seed alone moves one clustering's score
+    assert metrics.mauve_mean(p, q, seed=7, runs=6) == pytest.approx(np.mean(each))
+    assert metrics.mauve_mean(p, q, seed=7, runs=1) == each[0] and metrics.mauve_mean(p[:1], q[:1]) is None
+    drafts = [f"note {i} about plan {i % 3}" for i in range(20)]
+    refs = [f"plan {i % 4} is due on day {i}" for i in range(20)]
+    got = metrics.score(drafts, refs, embed=bag_of_words, seed=7, n_boot=10, n_boot_mauve=2, mauve_runs=3).metrics
+    features = np.asarray(bag_of_words([*drafts, *refs]), dtype=np.float32)
+    assert got["mauve"] == pytest.approx(metrics.mauve_mean(features[:20], features[20:], 7, 3), abs=5e-5)  # rounded
+    assert got["mauve_runs"] == 3
+
+
 @pytest.mark.slow
 def test_mauve_with_the_local_embedder_high_for_same_kind_low_for_other_text():
     bodies = [m.own_text for m in gen.generate_messages(200, seed=11) if m.own_text]

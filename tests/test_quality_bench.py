@@ -139,6 +139,36 @@ def test_each_step_of_the_order_is_scored_paired_on_the_same_emails(tmp_path):
         quality.paired(work)
 
 
+def test_mauve_is_recomputed_as_the_mean_of_seeded_clusterings_and_each_step_judged_by_it(tmp_path):
+    import numpy as np
+
+    from trainer.evaluation.metrics import MAUVE_RUNS, mauve_score
+
+    quality = load_quality()
+    work = tmp_path / "work"
+    work.mkdir()
+    reals = [f"the plan for week {n} is to move review {n % 5} to friday" for n in range(30)]
+    drafts = {"base": [f"noise {n} {n * 7 % 11}" for n in range(30)], "quality": reals}
+
+    def embed(texts):  # hashed word counts: deterministic, and like texts land near each other
+        out = np.zeros((len(texts), 16))
+        for i, text in enumerate(texts):
+            for word in text.split():
+                out[i, sum(map(ord, word)) % 16] += 1
+        return out
+
+    rows = [{"label": label, "config": {"seed": 3}, "metrics": {"mauve": recorded},
+             "items": [{"pair_id": n, "real": r, "draft": d} for n, (r, d) in enumerate(zip(reals, texts, strict=1))]}
+            for (label, texts), recorded in zip(drafts.items(), (0.9, 0.5), strict=True)]  # fmt: skip
+    (work / "report.json").write_text(json.dumps({"kind": "ablations", "rows": rows}))
+    (work / "eval.json").write_text(json.dumps({"json_path": str(work / "report.json")}))
+    out = quality.mauve_runs(work, embed=embed)
+    features = embed(drafts["base"] + reals).astype(np.float32)
+    mean = np.mean([mauve_score(features[:30], features[30:], 3 + run) for run in range(MAUVE_RUNS)])
+    assert f"| base | 0.900 (1) | {mean:.3f} |" in out
+    assert "| base → quality | -0.400 fails | " in out and out.rstrip().endswith("holds |")  # the same texts: 1
+
+
 def test_intervals_side_by_side_are_apart_only_when_the_second_starts_above_the_first():
     quality = load_quality()
 

@@ -17,10 +17,14 @@ one chart can show them side by side:
   (:mod:`assistant.overlap`).
 - ``mauve``: MAUVE (mauve-text) between the drafts and the real emails, on sentence embeddings
   (:func:`features.embed`). The histograms have ``max(2, round(n / 10))`` buckets (the MAUVE authors'
-  rule: about ten emails of each side per bucket); under 2 pairs there is no score.
+  rule: about ten emails of each side per bucket); under 2 pairs there is no score. The score is the mean over
+  ``MAUVE_RUNS`` k-means clusterings, each with its own seed (``mauve_runs``): with a few dozen emails in four or
+  five buckets, one clustering's score moves by a standard deviation of 0.03-0.19 with the seed alone (the
+  same drafts, ``bench/quality.py x --mauve``), more than the differences between configurations.
 
 Intervals are 95% percentile bootstrap intervals over the pairs (the same resample of pairs for drafts and
-real emails), seeded: 1,000 resamples, 50 for MAUVE (each one clusters again). With fewer than 50 pairs a
+real emails), seeded: 1,000 resamples, 50 for MAUVE (each one clusters again, with a seed of its own: the
+interval holds the clustering's spread as well as the emails'). With fewer than 50 pairs a
 warning says the scores are rough. Whether one configuration's ``bleu`` is above another's on the same emails is
 better read from :func:`bleu_difference` (a paired interval) than from two intervals side by side.
 """
@@ -47,6 +51,7 @@ METRICS = ("bleu", "sacrebleu", "chrf", "rouge_l", "mauve", "length_ratio", "ver
 FEW = 50  # fewer pairs than this: scores are rough, say so
 N_BOOT = 1000
 N_BOOT_MAUVE = 50
+MAUVE_RUNS = 20  # clusterings a MAUVE score is the mean of: its seed's spread over the mean's is a fifth (1/sqrt 20)
 ORDERS = 4
 Step = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -190,6 +195,12 @@ def mauve_score(p: np.ndarray, q: np.ndarray, seed: int = 0) -> float | None:
     return float(out.mauve)
 
 
+def mauve_mean(p: np.ndarray, q: np.ndarray, seed: int = 0, runs: int = MAUVE_RUNS) -> float | None:
+    """The mean of :func:`mauve_score` over ``runs`` clusterings (seeds ``seed`` .. ``seed + runs - 1``)."""
+    scores = [mauve_score(p, q, seed + run) for run in range(max(1, runs))]
+    return None if scores[0] is None else float(np.mean(scores))
+
+
 # --- all of it ------------------------------------------------------------------------------------------
 
 
@@ -210,6 +221,7 @@ def score(
     seed: int = 0,
     n_boot: int = N_BOOT,
     n_boot_mauve: int = N_BOOT_MAUVE,
+    mauve_runs: int = MAUVE_RUNS,
     step: Step | None = None,
 ) -> Scores:
     """Every metric of the module docstring for ``drafts`` against ``references`` (same order, same length).
@@ -217,7 +229,8 @@ def score(
     Args:
         training: the training emails, for ``verbatim_overlap``.
         embed: texts -> features for MAUVE; the local MiniLM when None.
-        seed: for the bootstrap and MAUVE's clustering.
+        seed: for the bootstrap and MAUVE's clusterings.
+        mauve_runs: the clusterings MAUVE's score is the mean of.
         step: told (phase, done, total) while the slow parts run.
     """
     if len(drafts) != len(references):
@@ -252,6 +265,7 @@ def score(
         "verbatim_overlap": float(copied.mean()),
         "mauve": None,
         "mauve_buckets": None,
+        "mauve_runs": None,
     }
     rng = np.random.default_rng(seed)
     resamples = rng.integers(0, n, size=(n_boot, n))
@@ -269,12 +283,13 @@ def score(
             from trainer.evaluation.features import embed
         features = np.asarray(embed([*drafts, *references]), dtype=np.float32)
         p, q = features[:n], features[n:]
-        metrics["mauve"] = mauve_score(p, q, seed)
+        metrics["mauve"] = mauve_mean(p, q, seed, mauve_runs)
         metrics["mauve_buckets"] = mauve_buckets(n)
+        metrics["mauve_runs"] = max(1, mauve_runs)
         boot = []
         for b, i in enumerate(resamples[:n_boot_mauve]):
             step("mauve interval", b, n_boot_mauve)
-            boot.append(mauve_score(p[i], q[i], seed))
+            boot.append(mauve_score(p[i], q[i], seed + b))
         intervals["mauve"] = _interval(boot)
     metrics["intervals"] = intervals
     metrics["warnings"] = (
