@@ -100,6 +100,18 @@ def test_changing_engine_settings_reloads_the_model():
     assert second is not first and second.n_ctx() == 1024
 
 
+def test_the_common_closings_held_on_the_embedded_model_are_whole_words():
+    from assistant.drafting.backend import COMMON_CLOSINGS, TokenTexts, logits_processors
+
+    llama = LlamaBackend(EngineSettings(model_path=str(embedded_model_path()), n_ctx=512)).llama
+    texts = TokenTexts(llama)
+    held = {texts(t) for t in (texts.whole_word_token(c) for c in COMMON_CLOSINGS) if t >= 0}
+    assert held == {"Best", "Kind"}  # "Regards" begins "Reg", as "Regarding" does: not held
+    closer = logits_processors(llama, GenerationParams(aim_tokens=40, closings=("Thanks,",)), texts)[0]
+    assert {texts(t) for t in closer.held} >= {"Best", "Kind", "Thanks"}
+    assert {texts(t) for t in closer.openers} == {"Thanks"}  # only the user's own are drawn on past the aim
+
+
 def test_real_tokenizer_counts_tokens():
     backend = LlamaBackend(EngineSettings(model_path=str(embedded_model_path()), n_ctx=512))
     assert backend.count_tokens("Hello") == 1
