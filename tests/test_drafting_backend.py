@@ -295,18 +295,27 @@ def test_past_the_aim_a_line_begun_with_a_closing_word_that_runs_on_is_a_sentenc
     assert line_end[0] > 0 and line_end[4] == 0  # and at the line's end the end alone: not another "Thanks, …"
 
 
+class Vocab:
+    """A tokenizer of a few pieces, longest first: " Best" is one token, " Sincerely" starts " Since", at a line
+    start "Sincerely" is "S" then "incerely"."""
+
+    pieces = {" Best": [11], " Since": [12], "re": [13], "ly": [14], ",": [15], "Best": [21], " regards": [22],
+              "S": [30], "incerely": [31]}  # fmt: skip
+    texts = {i: p for p, ids in pieces.items() for i in ids}
+
+    def tokenize(self, data, add_bos=False, special=False):
+        text, ids = data.decode(), []
+        while text:
+            piece = max((p for p in self.pieces if text.startswith(p)), key=len)
+            ids += self.pieces[piece]
+            text = text[len(piece) :]
+        return ids
+
+    def detokenize(self, ids):
+        return "".join(self.texts[i] for i in ids).encode()
+
+
 def test_a_spaced_closing_word_is_one_token_or_none():
-    class Vocab:  # " Best" is one token, " Sincerely" starts " Since"
-        pieces = {" Best": [11], " Since": [12], "re": [13], "ly": [14], ",": [15], "Best": [21]}
-
-        def tokenize(self, data, add_bos=False, special=False):
-            text, ids = data.decode(), []
-            while text:
-                piece = max((p for p in self.pieces if text.startswith(p)), key=len)
-                ids += self.pieces[piece]
-                text = text[len(piece) :]
-            return ids
-
     texts = backend_module.TokenTexts(Vocab())
     assert texts.word_token("Best,") == 11 and texts.word_token("Best,Jeff") == 11 and texts.word_token("Best") == 11
     assert texts.word_token("Best regards,") == -1  # a word that does not close by itself: " All the best"
@@ -315,21 +324,6 @@ def test_a_spaced_closing_word_is_one_token_or_none():
 
 
 def test_a_closing_held_at_a_line_start_is_one_whole_word_or_none():
-    class Vocab:  # "Best" is one token; "Sincerely" is "S" then "incerely"
-        pieces = {"Best": [21], " regards": [22], ",": [15], "S": [30], "incerely": [31]}
-        texts = {i: p for p, ids in pieces.items() for i in ids}
-
-        def tokenize(self, data, add_bos=False, special=False):
-            text, ids = data.decode(), []
-            while text:
-                piece = max((p for p in self.pieces if text.startswith(p)), key=len)
-                ids += self.pieces[piece]
-                text = text[len(piece) :]
-            return ids
-
-        def detokenize(self, ids):
-            return "".join(self.texts[i] for i in ids).encode()
-
     texts = backend_module.TokenTexts(Vocab())
     assert texts.whole_word_token("Best regards,") == 21 and texts.whole_word_token("Best,") == 21
     assert texts.whole_word_token("Sincerely,") == -1  # "S" begins other words too
