@@ -466,8 +466,9 @@ def mauve_runs(work: Path, embed=None) -> str:
             continue
         means[row["label"]] = float(np.mean(runs))
         recorded = row["metrics"].get("mauve")
+        shown = "—" if recorded is None else f"{recorded:.3f} ({row['metrics'].get('mauve_runs') or 1})"
         lines.append(
-            f"| {row['label']} | {recorded:.3f} ({row['metrics'].get('mauve_runs') or 1}) | {np.mean(runs):.3f} "
+            f"| {row['label']} | {shown} | {np.mean(runs):.3f} "
             f"| {np.std(runs, ddof=1):.3f} | {min(runs):.3f}–{max(runs):.3f} |"
         )
     lines += ["", "| step | by the report | by the mean |", "|---|---|---|"]
@@ -475,10 +476,10 @@ def mauve_runs(work: Path, embed=None) -> str:
         a, b = before["label"], after["label"]
         if a not in means or b not in means:
             continue
-        recorded = after["metrics"]["mauve"] - before["metrics"]["mauve"]
+        was, now = before["metrics"].get("mauve"), after["metrics"].get("mauve")
+        recorded = "—" if was is None or now is None else f"{now - was:+.3f} {'holds' if now >= was else 'fails'}"
         mean = means[b] - means[a]
-        lines.append(f"| {a} → {b} | {recorded:+.3f} {'holds' if recorded >= 0 else 'fails'} "
-                     f"| {mean:+.3f} {'holds' if mean >= 0 else 'fails'} |")  # fmt: skip
+        lines.append(f"| {a} → {b} | {recorded} | {mean:+.3f} {'holds' if mean >= 0 else 'fails'} |")
     return "\n".join(lines)
 
 

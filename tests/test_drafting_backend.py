@@ -244,7 +244,7 @@ def test_once_a_sign_off_begins_only_the_end_is_pushed_and_not_before_the_name_l
     assert not _step(closer, signed + [6, 2, 3]).any()  # no line break pushed inside a sign-off
 
 
-SIGNED_TEXTS = {**TEXTS, 9: "Kay", 10: "Cheers", 11: ","}
+SIGNED_TEXTS = {**TEXTS, 9: "Kay", 10: "Cheers", 11: ",", 12: "la", 13: "kay", 14: "Ji", 15: "", 16: "í"}
 
 
 def _signed_feed(closer: CloseNear, written: list[int]) -> np.ndarray:
@@ -255,7 +255,7 @@ def _signed_feed(closer: CloseNear, written: list[int]) -> np.ndarray:
 
 def test_a_closing_line_with_the_writers_name_is_the_whole_sign_off():
     def closer() -> CloseNear:
-        return CloseNear(4, SIGNED_TEXTS.__getitem__, 1, [0], openers=[4, 9], signed=["kay", "Kay Brown"])
+        return CloseNear(4, SIGNED_TEXTS.__getitem__, 1, [0], openers=[4, 9], signed=["Kay", "Kay Brown"])
 
     body = [2, 2, 3, 1]  # past the aim, a sentence and its line
     after_name = _signed_feed(closer(), body + [9, 6])  # "Kay,\n": the end now, not a greeting's next line
@@ -266,6 +266,22 @@ def test_a_closing_line_with_the_writers_name_is_the_whole_sign_off():
     assert _signed_feed(closer(), body + [4, 6, 9, 1])[0] > 0
     unsigned = CloseNear(4, SIGNED_TEXTS.__getitem__, 1, [0], openers=[4, 9])  # no names known: a line later
     assert not _signed_feed(unsigned, body + [9, 6]).any()
+    assert not _signed_feed(closer(), body + [4, 11, 9, 12, 1]).any()  # "Best,Kayla": another name
+    assert not _signed_feed(closer(), body + [4, 11, 13, 1]).any()  # "Best,kay": not as she writes it
+    assert not _signed_feed(closer(), body + [4, 11, 9, 2, 1]).any()  # "Best,Kay word": the name does not end it
+
+
+def test_a_name_whose_letter_takes_two_tokens_is_read_from_the_tokens_together():
+    # "Jiří": "ř" is two tokens (15, 15) that decode to nothing alone
+    whole = {(4, 11, 14, 15, 15, 16, 1): "Best,Jiří\n"}
+
+    def closer() -> CloseNear:
+        return CloseNear(4, SIGNED_TEXTS.__getitem__, 1, [0], openers=[4], signed=["Jiří"],
+                         line_text=lambda ids: whole.get(tuple(ids), "?"))  # fmt: skip
+
+    assert _signed_feed(closer(), [2, 2, 3, 1, 4, 11, 14, 15, 15, 16, 1])[0] > 0
+    alone = CloseNear(4, SIGNED_TEXTS.__getitem__, 1, [0], openers=[4], signed=["Jiří"])  # each token's text: "Jií"
+    assert not _signed_feed(alone, [2, 2, 3, 1, 4, 11, 14, 15, 15, 16, 1]).any()
 
 
 def test_closings_anyone_uses_are_held_back_before_the_floor_and_never_pushed():
@@ -327,6 +343,7 @@ def test_a_closing_held_at_a_line_start_is_one_whole_word_or_none():
     texts = backend_module.TokenTexts(Vocab())
     assert texts.whole_word_token("Best regards,") == 21 and texts.whole_word_token("Best,") == 21
     assert texts.whole_word_token("Sincerely,") == -1  # "S" begins other words too
+    assert texts.join([30, 31, 15]) == "Sincerely,"
     assert texts.whole_word_token("") == -1 and texts.whole_word_token(",") == -1
 
 

@@ -167,6 +167,10 @@ def test_mauve_is_recomputed_as_the_mean_of_seeded_clusterings_and_each_step_jud
     mean = np.mean([mauve_score(features[:30], features[30:], 3 + run) for run in range(MAUVE_RUNS)])
     assert f"| base | 0.900 (1) | {mean:.3f} |" in out
     assert "| base → quality | -0.400 fails | " in out and out.rstrip().endswith("holds |")  # the same texts: 1
+    del rows[1]["metrics"]["mauve"]  # a report that has no score for a row: recomputed all the same
+    (work / "report.json").write_text(json.dumps({"kind": "ablations", "rows": rows}))
+    out = quality.mauve_runs(work, embed=embed)
+    assert "| quality | — | 1.000 |" in out and "| base → quality | — | " in out
 
 
 def test_intervals_side_by_side_are_apart_only_when_the_second_starts_above_the_first():

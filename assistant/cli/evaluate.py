@@ -22,6 +22,8 @@ def _progress_line() -> Any:
     def show(p: Any) -> None:
         if p.phase == "draft":
             line.show(p.fraction, f"{p.done:,}/{p.total:,} drafts ({p.label})", p.eta)
+        elif p.phase == "mauve":
+            line.show(p.fraction, f"MAUVE for {p.label}, {p.done}/{p.total} clusterings", None)
         elif p.phase == "mauve interval":
             line.show(p.fraction, f"MAUVE interval for {p.label}, {p.done}/{p.total} resamples", None)
         else:

@@ -297,6 +297,7 @@ def logits_processors(llama: Any, params: GenerationParams, texts: TokenTexts | 
         spaced=spaced,
         held=common,
         signed=params.signed,
+        line_text=texts.join,
     )
     return LogitsProcessorList([closer, *last])
 
@@ -374,6 +375,10 @@ class TokenTexts:
         ids = self.llama.tokenize(f" {word.group(1)}".encode(), add_bos=False, special=False)
         return int(ids[0]) if len(ids) == 1 else -1
 
+    def join(self, tokens: list[int]) -> str:
+        """The text of ``tokens`` together (a character may take two tokens that do not decode alone)."""
+        return self.llama.detokenize(list(tokens)).decode("utf-8", errors="ignore")
+
     def whole_word_token(self, text: str) -> int:
         """The token ``text`` starts with at the start of a line where that token is its whole first word ("Best"
         of "Best regards,"; not "S" of "Sincerely,": it begins other words too); else -1."""
@@ -386,9 +391,11 @@ class TokenTexts:
 # reply runs from its aimed length to twice that: +4 makes a closing token about 50 times likelier, +12 all but
 # certain, so a reply that has said what it had to ends at once and one still mid-thought ends soon after.
 PUSH_AT_AIM, PUSH_AT_TWICE = 4.0, 12.0
-# Closings anyone may sign off with, held back before the floor as the writer's own are (``CloseNear``'s ``held``):
-# words that seldom begin a sentence. Not "Thanks" or "Thank you" ("Thanks for the patch." is one), which are held
-# where they are the writer's own closings.
+# Closings anyone may sign off with, held back before the floor as the writer's own are (``CloseNear``'s ``held``,
+# and ``spaced`` after a sentence and a space): at a line start only where the closing's first token is its whole
+# first word (``TokenTexts.whole_word_token``: on SmolLM2 "Best" and "Kind"; "Cheers" starts "Che", as "Check" does,
+# so it is not held). Not "Thanks" or "Thank you" ("Thanks for the patch." is a sentence), which are held where they
+# are the writer's own closings.
 COMMON_CLOSINGS = ("Best regards,", "Regards,", "Kind regards,", "Warm regards,", "Cheers,", "Sincerely,", "Yours,",
                    "Warmly,", "Cordially,", "Respectfully,")  # fmt: skip
 # Before FLOOR of the length asked for is written, the close is held back by HOLD (twice the push at the aim): adapters
@@ -443,13 +450,16 @@ class CloseNear:
         floor: tokens before which the close is held back (drafting: ``FLOOR`` of the words asked for, see
             ``Length.floor_tokens``); by default ``FLOOR`` of the aim.
         spaced: the closing words that close by themselves ("Best,", "Kay"), after a space (" Best"), where each is
-            a single token (``TokenTexts.word_token``).
-        held: more tokens held back before the floor as closing words, and never pushed: the first words of the
-            closings anyone uses (``COMMON_CLOSINGS``); an adapter signs off early with "Best regards," or
-            "Cheers," as well as with its writer's own.
-        signed: the names the writer signs with. Past the aim, a closing line with one of them ("Kay",
-            "Thanks,Kay") is the whole sign-off: the end is pushed right after it, not a line later (the base model
-            took a pushed "Kay," for a greeting and wrote on: "Kay,\nColleague will be available…").
+            a single token (``TokenTexts.word_token``): the writer's, and those of ``COMMON_CLOSINGS``.
+        held: more tokens held back before the floor as closing words at a line start, and never pushed: the first
+            words of the closings anyone uses (``COMMON_CLOSINGS``); an adapter signs off early with "Best
+            regards," as well as with its writer's own.
+        signed: the names the writer signs with, as they write them. Past the aim, a closing line that ends with
+            one of them ("Kay", "Thanks,Kay", "Christian.") is the whole sign-off: the end is pushed right after
+            it, not a line later (the base model took a pushed "Kay," for a greeting and wrote on: "Kay,\nColleague
+            will be available…").
+        line_text: the text of several tokens together (``TokenTexts.join``): a letter of a name may take two
+            tokens ("ř"), neither of which decodes alone. By default, each token's text joined.
     """
 
     def __init__(
@@ -463,6 +473,7 @@ class CloseNear:
         spaced: list[int] = (),
         held: list[int] = (),
         signed: Iterable[str] = (),
+        line_text: Callable[[list[int]], str] | None = None,
     ):
         self.aim = max(1, aim)
         self.text_of = text_of
@@ -474,9 +485,10 @@ class CloseNear:
         self.start: int | None = None
         self.lines_since_closing: int | None = None  # line ends since a closing word past the aim
         self.closing_tokens = 0  # on the closing word's line
-        self.closing_line = ""  # its text so far
+        self.closing_line: list[int] = []  # its tokens so far
+        self.line_text = line_text or (lambda ids: "".join(map(text_of, ids)))
         names = "|".join(re.escape(n) for n in sorted({n.strip() for n in signed if n.strip()}, key=len, reverse=True))
-        self.signed = re.compile(rf"\b(?:{names})\b", re.IGNORECASE) if names else None
+        self.signed = re.compile(rf"(?<!\w)(?:{names})[^\w]*\Z") if names else None  # the name ends the line
         self.ran_on = False  # a line begun with a closing word was a sentence: from then on only the end is pushed
         # before the floor: at a line start or after a sentence
         self.held = (self.openers | set(spaced) | set(held)) - set(end)
@@ -503,9 +515,9 @@ class CloseNear:
         last = self.text_of(token)
         if self.lines_since_closing is None and token in self.openers:
             self.lines_since_closing, self.closing_tokens = 0, 0  # a sign-off has begun: its line, the name's, the end
-            self.closing_line = last
+            self.closing_line = [token]
         elif self.lines_since_closing == 0:
-            self.closing_line += last
+            self.closing_line.append(token)
             if not last.endswith("\n"):
                 self.closing_tokens += 1
                 if self.closing_tokens > SIGN_OFF_TOKENS:
@@ -515,7 +527,7 @@ class CloseNear:
                 scores[self.end if self.ran_on else self.close] += self.push(written)
             else:
                 self.lines_since_closing += 1
-                signed = self.signed is not None and self.signed.search(self.closing_line)
+                signed = self.signed is not None and self.signed.search(self.line_text(self.closing_line))
                 if self.lines_since_closing >= 2 or signed:
                     scores[self.end] += self.push(written)
         elif self.lines_since_closing is None and self.newline >= 0 and self._sentence_ended(input_ids, written):

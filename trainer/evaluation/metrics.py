@@ -195,9 +195,16 @@ def mauve_score(p: np.ndarray, q: np.ndarray, seed: int = 0) -> float | None:
     return float(out.mauve)
 
 
-def mauve_mean(p: np.ndarray, q: np.ndarray, seed: int = 0, runs: int = MAUVE_RUNS) -> float | None:
-    """The mean of :func:`mauve_score` over ``runs`` clusterings (seeds ``seed`` .. ``seed + runs - 1``)."""
-    scores = [mauve_score(p, q, seed + run) for run in range(max(1, runs))]
+def mauve_mean(
+    p: np.ndarray, q: np.ndarray, seed: int = 0, runs: int = MAUVE_RUNS, step: Step | None = None
+) -> float | None:
+    """The mean of :func:`mauve_score` over ``runs`` clusterings (seeds ``seed`` .. ``seed + runs - 1``); ``step``
+    is told ("mauve", done, runs) before each."""
+    scores = []
+    for run in range(max(1, runs)):
+        if step:
+            step("mauve", run, max(1, runs))
+        scores.append(mauve_score(p, q, seed + run))
     return None if scores[0] is None else float(np.mean(scores))
 
 
@@ -283,7 +290,7 @@ def score(
             from trainer.evaluation.features import embed
         features = np.asarray(embed([*drafts, *references]), dtype=np.float32)
         p, q = features[:n], features[n:]
-        metrics["mauve"] = mauve_mean(p, q, seed, mauve_runs)
+        metrics["mauve"] = mauve_mean(p, q, seed, mauve_runs, step)
         metrics["mauve_buckets"] = mauve_buckets(n)
         metrics["mauve_runs"] = max(1, mauve_runs)
         boot = []

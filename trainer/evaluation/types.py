@@ -28,8 +28,9 @@ from trainer.pairs.build import model_identity
 # greeting and it, is written again; 18: a name made up under a closing, the user's misspelt, or a name with an
 # address the user does not sign with is signed with the user's too; 19: a turn start the model writes ends the
 # reply, as the end of a turn does; 20: also while the end is held back before the floor; 21: a closing line with
-# the user's name is the whole sign-off, and closings anyone uses are held back before the floor too).
-EVAL_VERSION = 21
+# the user's name is the whole sign-off, and closings anyone uses are held back before the floor too; 22: only a
+# closing line that ends with the name as the user writes it, read from its tokens together).
+EVAL_VERSION = 22
 
 
 class EvalError(MailvoiceError):
@@ -38,7 +39,7 @@ class EvalError(MailvoiceError):
 
 @dataclass
 class EvalProgress:
-    """What a running evaluation reports. ``phase``: draft, scoring, embedding, mauve interval, report."""
+    """What a running evaluation reports. ``phase``: draft, scoring, embedding, mauve, mauve interval, report."""
 
     phase: str
     done: int  # pairs drafted or found cached, over every configuration
