@@ -284,7 +284,8 @@ def train_prompts(work: Path, lengths: list[int]) -> str:
 def against(work: Path, before: Path) -> str:
     """Per configuration, the evaluation in ``before`` (the same pairs and adapter, evaluated by another version)
     → the one in ``work``: bleu and MAUVE with their 95% intervals, the median length ratio, the median draft /
-    words asked for and the drafts within 0.8–1.25 of their email's length, as a Markdown table."""
+    words asked for, the drafts within 0.8–1.25 of their email's length, and how many drafts' text differs, as a
+    Markdown table."""
     reports = [last_report(w) for w in (before, work)]
     ids = [{x["pair_id"] for x in r["rows"][0]["items"]} for r in reports]
     if ids[0] != ids[1]:
@@ -293,9 +294,10 @@ def against(work: Path, before: Path) -> str:
     stats = [length_stats(w) for w in (before, work)]
     lines = [
         "| configuration (emails) | bleu | mauve | median length ratio | median draft / words asked for "
-        "| drafts within 0.8–1.25 |",
-        "|---|---|---|---|---|---|",
+        "| drafts within 0.8–1.25 | drafts changed |",
+        "|---|---|---|---|---|---|---|",
     ]
+    changed = changed_drafts(*(r["rows"] for r in reports))
 
     def score(row: dict, metric: str) -> str:
         lo, hi = row["intervals"][metric]
@@ -307,9 +309,20 @@ def against(work: Path, before: Path) -> str:
         lines.append(
             f"| {label} ({new['n']}) | {score(old, 'bleu')} → {score(new, 'bleu')} "
             f"| {score(old, 'mauve')} → {score(new, 'mauve')} | {was['ratio']:.2f} → {now['ratio']:.2f} "
-            f"| {was['asked']:.2f} → {now['asked']:.2f} | {was['inside']} → {now['inside']} of {now['n']} |"
+            f"| {was['asked']:.2f} → {now['asked']:.2f} | {was['inside']} → {now['inside']} of {now['n']} "
+            f"| {changed[label]} |"
         )
     return "\n".join(lines)
+
+
+def changed_drafts(before: list[dict], after: list[dict]) -> dict[str, int]:
+    """Per configuration (by label): how many of ``after``'s drafts differ in text from ``before``'s draft of the
+    same email (one ``before`` lacks counts as changed)."""
+    was = {row["label"]: {x["pair_id"]: x["draft"] for x in row["items"]} for row in before}
+    return {
+        row["label"]: sum(x["draft"] != was.get(row["label"], {}).get(x["pair_id"]) for x in row["items"])
+        for row in after
+    }
 
 
 def against_common(before: list[dict], after: list[dict], common: set[int]) -> str:

@@ -221,6 +221,17 @@ def test_drafts_that_repeat_a_style_example_shown_with_them_are_counted(data_hom
     assert lines[1].startswith("| base + examples | 3 | 1 | 1: “")
 
 
+def test_drafts_changed_are_counted_per_configuration_by_email():
+    quality = load_quality()
+    before = [{"label": "base", "items": [{"pair_id": 1, "draft": "a"}, {"pair_id": 2, "draft": "b"}]}]
+    after = [
+        {"label": "base", "items": [{"pair_id": 2, "draft": "b"}, {"pair_id": 1, "draft": "a, changed"}]},
+        {"label": "quality", "items": [{"pair_id": 1, "draft": "a"}]},  # no such row before: changed
+    ]
+    assert quality.changed_drafts(before, after) == {"base": 1, "quality": 1}
+    assert quality.changed_drafts(before, before) == {"base": 0}
+
+
 def test_against_a_folder_that_evaluated_other_emails_compares_only_the_emails_both_did(tmp_path):
     quality = load_quality()
     reals = [f"the plan for week {n} is to move the review to friday and send the draft" for n in range(15)]
