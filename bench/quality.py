@@ -459,7 +459,7 @@ def mauve_runs(work: Path, embed=None) -> str:
     local MiniLM, as evaluation embeds, when None."""
     import numpy as np
 
-    from trainer.evaluation.metrics import MAUVE_RUNS, mauve_score
+    from trainer.evaluation.metrics import MAUVE_RUNS, mauve_scores
 
     if embed is None:
         from trainer.evaluation.features import embed
@@ -474,7 +474,7 @@ def mauve_runs(work: Path, embed=None) -> str:
         items, seed = row["items"], int(row["config"].get("seed", report.get("seed", 0)))
         n = len(items)
         features = np.asarray(embed([x["draft"] for x in items] + [x["real"] for x in items]), dtype=np.float32)
-        runs = [mauve_score(features[:n], features[n:], seed + run) for run in range(MAUVE_RUNS)]
+        runs = mauve_scores(features[:n], features[n:], seed)
         if runs[0] is None:
             continue
         means[row["label"]] = float(np.mean(runs))

@@ -527,8 +527,9 @@ class CloseNear:
                 scores[self.end if self.ran_on else self.close] += self.push(written)
             else:
                 self.lines_since_closing += 1
-                signed = self.signed is not None and self.signed.search(self.line_text(self.closing_line))
-                if self.lines_since_closing >= 2 or signed:
+                if self.lines_since_closing >= 2 or (
+                    self.signed is not None and self.signed.search(self.line_text(self.closing_line))
+                ):
                     scores[self.end] += self.push(written)
         elif self.lines_since_closing is None and self.newline >= 0 and self._sentence_ended(input_ids, written):
             scores[self.newline] += self.push(written)

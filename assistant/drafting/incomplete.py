@@ -185,7 +185,7 @@ def sign_as_user(text: str, others: Iterable[str], voice: Voice) -> tuple[str, s
     signature = voice.signature().strip()
     if found is None or not signature:
         return text, ""
-    mine = {_folded(n) for n in (voice.first_name, voice.name, *voice.signed_names()) if n and n.strip()}
+    mine = {_folded(n) for n in voice.signed_as() if n.strip()}
     if found.address:
         if _folded(found.signed) in {_folded(line) for line in voice.signed_lines()}:
             return text, ""

@@ -18,7 +18,7 @@ one chart can show them side by side:
 - ``mauve``: MAUVE (mauve-text) between the drafts and the real emails, on sentence embeddings
   (:func:`features.embed`). The histograms have ``max(2, round(n / 10))`` buckets (the MAUVE authors'
   rule: about ten emails of each side per bucket); under 2 pairs there is no score. The score is the mean over
-  ``MAUVE_RUNS`` k-means clusterings, each with its own seed (``mauve_runs``): with a few dozen emails in four or
+  ``MAUVE_RUNS`` k-means clusterings, each with its own seed (``mauve_runs``): with a few dozen emails in two to
   five buckets, one clustering's score moves by a standard deviation of 0.03-0.19 with the seed alone (the
   same drafts, ``bench/quality.py x --mauve``), more than the differences between configurations.
 
@@ -195,16 +195,24 @@ def mauve_score(p: np.ndarray, q: np.ndarray, seed: int = 0) -> float | None:
     return float(out.mauve)
 
 
-def mauve_mean(
+def mauve_scores(
     p: np.ndarray, q: np.ndarray, seed: int = 0, runs: int = MAUVE_RUNS, step: Step | None = None
-) -> float | None:
-    """The mean of :func:`mauve_score` over ``runs`` clusterings (seeds ``seed`` .. ``seed + runs - 1``); ``step``
-    is told ("mauve", done, runs) before each."""
+) -> list[float | None]:
+    """:func:`mauve_score` of ``runs`` clusterings (seeds ``seed`` .. ``seed + runs - 1``); ``step`` is told
+    ("mauve", done, runs) before each."""
     scores = []
     for run in range(max(1, runs)):
         if step:
             step("mauve", run, max(1, runs))
         scores.append(mauve_score(p, q, seed + run))
+    return scores
+
+
+def mauve_mean(
+    p: np.ndarray, q: np.ndarray, seed: int = 0, runs: int = MAUVE_RUNS, step: Step | None = None
+) -> float | None:
+    """The mean of :func:`mauve_scores` (None under 2 pairs)."""
+    scores = mauve_scores(p, q, seed, runs, step)
     return None if scores[0] is None else float(np.mean(scores))
 
 
