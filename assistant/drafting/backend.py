@@ -298,6 +298,7 @@ def logits_processors(llama: Any, params: GenerationParams, texts: TokenTexts | 
         held=common,
         signed=params.signed,
         line_text=texts.join,
+        tokens_per_word=TOKENS_PER_WORD,
     )
     return LogitsProcessorList([closer, *last])
 
@@ -387,6 +388,9 @@ class TokenTexts:
         return token if token >= 0 and self(token).strip() == word.group(0) else -1
 
 
+# Tokens a word of English takes in Llama/SmolLM-style vocabularies (SmolLM2: 1.30-1.37 in the drafts of three of
+# QUALITY.md's sets, 1.39-1.47 in their real emails). A length is said in words; the drafting code counts tokens.
+TOKENS_PER_WORD = 1.4
 # Past the aim, the push on the close (added to its logits) grows from the first to the second figure as the
 # reply runs from its aimed length to twice that: +4 makes a closing token about 50 times likelier, +12 all but
 # certain, so a reply that has said what it had to ends at once and one still mid-thought ends soon after.
@@ -460,6 +464,15 @@ class CloseNear:
             will be available…").
         line_text: the text of several tokens together (``TokenTexts.join``): a letter of a name may take two
             tokens ("ř"), neither of which decodes alone. By default, each token's text joined.
+
+        tokens_per_word: with it (drafting: ``TOKENS_PER_WORD``), a token written counts no further than the words
+            written so far would take at that rate (see below); without it, every token counts.
+
+    ``aim`` and ``floor`` are counted in tokens, but a length is asked for in words: with ``tokens_per_word``, a
+    token written counts no further than the words written so far would take at that rate. A path, a hash or a line
+    of code takes two or three tokens a word; counted as tokens, a reply that quoted one was past its floor and
+    brought to a close at 27 of the 50 words asked for (linaro-mm-sig, QUALITY.md). Prose takes fewer tokens a word
+    than ``TOKENS_PER_WORD``, and is counted by its tokens, as before.
     """
 
     def __init__(
@@ -474,6 +487,7 @@ class CloseNear:
         held: list[int] = (),
         signed: Iterable[str] = (),
         line_text: Callable[[list[int]], str] | None = None,
+        tokens_per_word: float | None = None,
     ):
         self.aim = max(1, aim)
         self.text_of = text_of
@@ -496,6 +510,26 @@ class CloseNear:
         self.holding = True  # until the floor, or a closing word that came all the same
         self.said = False  # a sentence has ended (before that, "Hi Ana,\nThanks for…" is an opening)
         self.at_signoff_point = False  # a sentence has been said, and the next token starts a line or follows one
+        self.counted: list[int] = []  # the reply's tokens whose words are counted
+        self.words = 0  # words begun in them, as ``str.split`` counts them
+        self.in_word = False
+        self.tokens_per_word = tokens_per_word
+
+    def _count(self, input_ids: Any) -> int:
+        """How far the reply has come, in tokens: those written, but no more than its words would take."""
+        reply, known = input_ids[self.start :], len(self.counted)
+        if len(reply) < known or (known and int(reply[known - 1]) != self.counted[-1]):
+            self.counted, self.words, self.in_word, known = [], 0, False, 0  # another reply than the one counted
+        for token in map(int, reply[known:]):  # one token a call, but a caller may skip calls
+            for char in self.text_of(token):
+                if char.isspace():
+                    self.in_word = False
+                elif not self.in_word:
+                    self.words, self.in_word = self.words + 1, True
+            self.counted.append(token)
+        if self.tokens_per_word is None:
+            return len(self.counted)
+        return min(len(self.counted), int(self.words * self.tokens_per_word))
 
     def push(self, written: int) -> float:
         over = min(1.0, max(0.0, (written - self.aim) / self.aim))
@@ -504,10 +538,10 @@ class CloseNear:
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         if self.start is None:
             self.start = len(input_ids)  # the first call comes with the prompt alone
-        written = len(input_ids) - self.start
+        written, tokens = self._count(input_ids), len(input_ids) - self.start
         if written < self.floor:
             if self.holding:
-                self._hold(written, input_ids, scores)
+                self._hold(tokens, input_ids, scores)
             return scores
         if written < self.aim:
             return scores
@@ -531,27 +565,27 @@ class CloseNear:
                     self.signed is not None and self.signed.search(self.line_text(self.closing_line))
                 ):
                     scores[self.end] += self.push(written)
-        elif self.lines_since_closing is None and self.newline >= 0 and self._sentence_ended(input_ids, written):
+        elif self.lines_since_closing is None and self.newline >= 0 and self._sentence_ended(input_ids, tokens):
             scores[self.newline] += self.push(written)
         return scores
 
-    def _sentence_ended(self, input_ids: Any, written: int) -> bool:
+    def _sentence_ended(self, input_ids: Any, tokens: int) -> bool:
         """Whether the reply's last token ends a sentence, or is a space after one ("hours." then " ", as a writer
-        who puts two spaces after a full stop has it: the space is a token of its own)."""
-        last = self.text_of(int(input_ids[-1])) if written else ""  # the first call's last token is the prompt's
-        if written >= 2 and last and not last.strip() and "\n" not in last:
+        who puts two spaces after a full stop has it: the space is a token of its own); ``tokens`` written so far."""
+        last = self.text_of(int(input_ids[-1])) if tokens else ""  # the first call's last token is the prompt's
+        if tokens >= 2 and last and not last.strip() and "\n" not in last:
             last = self.text_of(int(input_ids[-2]))
         return bool(last.strip() and _SENTENCE_END.search(last))
 
-    def _hold(self, written: int, input_ids: Any, scores: Any) -> None:
+    def _hold(self, tokens: int, input_ids: Any, scores: Any) -> None:
         """Before the floor: hold back the end, and a closing word where a sign-off could begin once a sentence is
-        said (a line start, or right after a sentence's end)."""
+        said (a line start, or right after a sentence's end); ``tokens`` written so far."""
         token = int(input_ids[-1])
-        last = self.text_of(token) if written else ""  # the first call's last token is the prompt's
+        last = self.text_of(token) if tokens else ""  # the first call's last token is the prompt's
         if self.at_signoff_point and token in self.held:
             self.holding = False  # a sign-off begun all the same: let it end
             return
-        ends_sentence = self._sentence_ended(input_ids, written)
+        ends_sentence = self._sentence_ended(input_ids, tokens)
         self.said = self.said or ends_sentence
         self.at_signoff_point = self.said and (last.endswith("\n") or ends_sentence)
         scores[self.end] -= HOLD

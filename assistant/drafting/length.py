@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 
 import sqlite_utils
 
-from assistant.drafting.backend import FLOOR
+from assistant.drafting.backend import FLOOR, TOKENS_PER_WORD
 from assistant.drafting.examples import recipient_mail
 
 CHOICES = {"short": 50, "medium": 120, "long": 250}  # words: what a choice asks for, whatever the user's habit
@@ -26,7 +26,6 @@ DEFAULT_WORDS = 120  # with no mail of the user's to go by
 MIN_EMAILS = 3  # a median of fewer says little
 RECENT = 50  # emails looked at per person or organisation: habits drift
 _STEPS = (10, 20, 30, 40, 50, 60, 80, 100, 120, 150, 200, 250, 300, 400, 500, 600, 800)
-TOKENS_PER_WORD = 1.4  # English in Llama/SmolLM-style vocabularies; the budget has headroom on top
 # What a draft writes after it is told to close: the end of its sentence and the sign-off, about the same few
 # tokens whatever its length (a fifth of a 40-word draft left too little: Don Quijote's adapter drafts came out
 # 1.2 times the words asked for, QUALITY.md); at most half of a short draft. The sign-off is the user's own where
