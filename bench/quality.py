@@ -184,11 +184,14 @@ def length_stats(work: Path) -> dict[str, dict]:
     as ``check_draft`` says and drafting writes again), and how many are signed
     with a name not the user's (``signed_other``: the person they answer or write to, a name made up under a
     closing, the user's misspelt or with an address they do not sign with, as ``sign_as_user`` finds them: drafted
-    by a version that signs them with the user's name, none are)."""
+    by a version that signs them with the user's name, none are); and in tokens of the embedded model, the median
+    tokens a word of the drafts (``per_word``) and how many of the ``short`` ones had as many tokens as their floor
+    (``short_past_floor``: counted in tokens, they were past it, and the close was no longer held back)."""
     import statistics
 
     from assistant.drafting.backend import FLOOR
     from assistant.drafting.incomplete import alone_names, check_draft, sign_as_user
+    from assistant.drafting.length import Length
     from assistant.drafting.voice import learn_voice
     from assistant.store.db import open_store
 
@@ -198,22 +201,43 @@ def length_stats(work: Path) -> dict[str, dict]:
     names = [voice.first_name, voice.name]
     requests = requests_of(db, report)
     asked, others = asked_words(db, requests), others_of(db, requests)
+    count = embedded_tokens()
+    signoff = voice.usual_signoff()
+
+    def floor(words: int) -> int:  # as drafting has it (drafts.aimed_length)
+        length = Length(words, "usual")
+        return (length.closing_with(count("\n" + signoff)) if signoff else length).floor_tokens
+
     stats = {}
     for row in report["rows"]:
         items = row["items"]
         ratios = [word_ratio(x["draft"], x["real"]) for x in items]
         flags = [check_draft(x["draft"], names=alone_names(names, others[x["pair_id"]])) for x in items]
+        short = [x for x in items if len(x["draft"].split()) < FLOOR * asked[x["pair_id"]]]
         stats[row["label"]] = {
             "ratio": statistics.median(ratios),
             "asked": statistics.median(len(x["draft"].split()) / asked[x["pair_id"]] for x in items),
             "asked_real": statistics.median(asked[x["pair_id"]] / max(1, len(x["real"].split())) for x in items),
             "inside": sum(0.8 <= r <= 1.25 for r in ratios),
-            "short": sum(len(x["draft"].split()) < FLOOR * asked[x["pair_id"]] for x in items),
+            "short": len(short),
+            "short_past_floor": sum(count(x["draft"]) >= floor(asked[x["pair_id"]]) for x in short),
+            "per_word": statistics.median(count(x["draft"]) / max(1, len(x["draft"].split())) for x in items),
             "n": len(ratios),
             "hollow": sum(f is not None and f.code in ("empty", "signoff_only") for f in flags),
             "signed_other": sum(bool(sign_as_user(x["draft"], others[x["pair_id"]], voice)[1]) for x in items),
         }
     return stats
+
+
+def embedded_tokens():
+    """A text's tokens in the embedded model's vocabulary, as drafting counts them (the model's vocabulary alone
+    is loaded)."""
+    import llama_cpp
+
+    from assistant.drafting.models import embedded_model_path
+
+    llama = llama_cpp.Llama(str(embedded_model_path()), vocab_only=True, verbose=False)
+    return lambda text: len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
 
 def lengths(work: Path) -> str:
@@ -222,12 +246,14 @@ def lengths(work: Path) -> str:
 
     lines = [
         "| configuration | median length ratio | median draft / words asked for | median words asked for / real "
-        f"| drafts within 0.8–1.25 | under {FLOOR:.0%} of the words asked for | no message | signed as another |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| drafts within 0.8–1.25 | under {FLOOR:.0%} of the words asked for (of those, past the floor in tokens) "
+        "| median tokens a word | no message | signed as another |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for label, s in length_stats(work).items():
         lines.append(f"| {label} | {s['ratio']:.2f} | {s['asked']:.2f} | {s['asked_real']:.2f} "
-                     f"| {s['inside']} of {s['n']} | {s['short']} | {s['hollow']} | {s['signed_other']} |")  # fmt: skip
+                     f"| {s['inside']} of {s['n']} | {s['short']} ({s['short_past_floor']}) | {s['per_word']:.2f} "
+                     f"| {s['hollow']} | {s['signed_other']} |")  # fmt: skip
     return "\n".join(lines)
 
 

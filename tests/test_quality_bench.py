@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.drafting.backend import TOKENS_PER_WORD
 from trainer.preflight import CPU_RECIPE
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,10 +85,16 @@ def test_the_penalty_of_drafts_as_long_as_asked_and_drafts_signed_as_another_are
     others = quality.others_of(db, requests)
     pid = next(pid for pid, names in others.items() if names)  # a recipient with a name
     signed = [dict(i, draft=f"Done.\n\nBest,\n{others[pid][0]}" if i["pair_id"] == pid else i["real"]) for i in items]
+    # a quarter of the words asked for, in prose and as hashes of many tokens each (past the floor in tokens)
+    quarter = {pid: max(1, words // 4) for pid, words in asked.items()}
+    prose = [dict(i, draft="word " * quarter[i["pair_id"]]) for i in items]
+    code = [dict(i, draft="3f9a1c7be2d40c5e8a7b6f1d2e3c4b5a69788f0e " * quarter[i["pair_id"]]) for i in items]
     report["rows"] = [
         {"label": "as asked", "items": exact},
         {"label": "twice as long", "items": double},
         {"label": "signed as the recipient", "items": signed},
+        {"label": "short prose", "items": prose},
+        {"label": "short code", "items": code},
     ]
     (work / "report.json").write_text(json.dumps(report))
     (work / "eval.json").write_text(json.dumps({"json_path": str(work / "report.json")}))
@@ -100,11 +107,20 @@ def test_the_penalty_of_drafts_as_long_as_asked_and_drafts_signed_as_another_are
     assert f"{total_asked} words for {total_real} real ones" in text
     assert ceiling < 1 and float(rows["as asked"][2]) == ceiling
     assert float(rows["twice as long"][2]) == 1.0
-    assert {label: stats["signed_other"] for label, stats in quality.length_stats(work).items()} == {
+    stats = quality.length_stats(work)
+    assert {label: s["signed_other"] for label, s in stats.items()} == {
         "as asked": 0,
         "twice as long": 0,
         "signed as the recipient": 1,
+        "short prose": 0,
+        "short code": 0,
     }
+    assert stats["as asked"]["short"] == 0 and stats["as asked"]["per_word"] < 1.1  # a word a token
+    assert stats["short prose"]["short"] == stats["short code"]["short"] == len(items)
+    assert stats["short prose"]["short_past_floor"] == 0 and stats["short code"]["short_past_floor"] == len(items)
+    assert stats["short code"]["per_word"] > 3 * TOKENS_PER_WORD
+    table = quality.lengths(work)
+    assert f"| {len(items)} ({len(items)}) |" in table and f"| {len(items)} (0) |" in table
 
 
 def test_each_step_of_the_order_is_scored_paired_on_the_same_emails(tmp_path):
