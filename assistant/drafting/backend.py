@@ -388,8 +388,9 @@ class TokenTexts:
         return token if token >= 0 and self(token).strip() == word.group(0) else -1
 
 
-# Tokens a word of English takes in Llama/SmolLM-style vocabularies (SmolLM2: 1.30-1.37 in the drafts of three of
-# QUALITY.md's sets, 1.39-1.47 in their real emails). A length is said in words; the drafting code counts tokens.
+# Tokens a word of English takes in Llama/SmolLM-style vocabularies (SmolLM2: a median of 1.30 to 1.36 in the drafts
+# of QUALITY.md's two English sets, `bench/quality.py --lengths`; Spanish and code take more). A length is said in
+# words; drafting counts tokens.
 TOKENS_PER_WORD = 1.4
 # Past the aim, the push on the close (added to its logits) grows from the first to the second figure as the
 # reply runs from its aimed length to twice that: +4 makes a closing token about 50 times likelier, +12 all but
