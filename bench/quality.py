@@ -192,8 +192,10 @@ def length_stats(work: Path) -> dict[str, dict]:
     from assistant.drafting.backend import FLOOR
     from assistant.drafting.incomplete import alone_names, check_draft, sign_as_user
     from assistant.drafting.length import Length
+    from assistant.drafting.models import embedded_model_path
     from assistant.drafting.voice import learn_voice
     from assistant.store.db import open_store
+    from trainer.prompts import token_counter
 
     report = last_report(work)
     db = open_store(work / "data")
@@ -201,7 +203,7 @@ def length_stats(work: Path) -> dict[str, dict]:
     names = [voice.first_name, voice.name]
     requests = requests_of(db, report)
     asked, others = asked_words(db, requests), others_of(db, requests)
-    count = embedded_tokens()
+    count = token_counter(str(embedded_model_path()))  # the vocabulary the drafts were written with
     signoff = voice.usual_signoff()
 
     def floor(words: int) -> int:  # as drafting has it (drafts.aimed_length)
@@ -227,17 +229,6 @@ def length_stats(work: Path) -> dict[str, dict]:
             "signed_other": sum(bool(sign_as_user(x["draft"], others[x["pair_id"]], voice)[1]) for x in items),
         }
     return stats
-
-
-def embedded_tokens():
-    """A text's tokens in the embedded model's vocabulary, as drafting counts them (the model's vocabulary alone
-    is loaded)."""
-    import llama_cpp
-
-    from assistant.drafting.models import embedded_model_path
-
-    llama = llama_cpp.Llama(str(embedded_model_path()), vocab_only=True, verbose=False)
-    return lambda text: len(llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
 
 def lengths(work: Path) -> str:
