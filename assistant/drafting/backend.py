@@ -471,8 +471,9 @@ class CloseNear:
 
     ``aim`` and ``floor`` are counted in tokens, but a length is asked for in words: with ``tokens_per_word``, a
     token written counts no further than the words written so far would take at that rate. A path, a hash or a line
-    of code takes two or three tokens a word; counted as tokens, a reply that quoted one was past its floor and
-    brought to a close at 27 of the 50 words asked for (linaro-mm-sig, QUALITY.md). Prose takes fewer tokens a word
+    of code takes two or three tokens a word, Spanish more than English: counted as tokens, 15 of the 21
+    linaro-mm-sig adapter + examples drafts that stopped under 80% of the words asked for had passed their floor,
+    and all of Don Quijote's (``bench/quality.py --lengths``, QUALITY.md). English prose takes fewer tokens a word
     than ``TOKENS_PER_WORD``, and is counted by its tokens, as before.
     """
 
