@@ -185,8 +185,10 @@ def length_stats(work: Path) -> dict[str, dict]:
     with a name not the user's (``signed_other``: the person they answer or write to, a name made up under a
     closing, the user's misspelt or with an address they do not sign with, as ``sign_as_user`` finds them: drafted
     by a version that signs them with the user's name, none are); and in tokens of the embedded model, the median
-    tokens a word of the drafts (``per_word``) and how many of the ``short`` ones had as many tokens as their floor
-    (``short_past_floor``: counted in tokens, they were past it, and the close was no longer held back)."""
+    tokens a word of the drafts (``per_word``) and how many of the ``short`` ones have as many tokens as their floor
+    (``short_past_floor``: where drafting counted tokens alone, before ``EVAL_VERSION`` 23, the close was no longer
+    held back for them; since, a token counts no further than its words, and such a draft stopped for another
+    reason, such as a closing the hold does not know)."""
     import statistics
 
     from assistant.drafting.backend import FLOOR
@@ -237,7 +239,7 @@ def lengths(work: Path) -> str:
 
     lines = [
         "| configuration | median length ratio | median draft / words asked for | median words asked for / real "
-        f"| drafts within 0.8–1.25 | under {FLOOR:.0%} of the words asked for (of those, past the floor in tokens) "
+        f"| drafts within 0.8–1.25 | under {FLOOR:.0%} of the words asked for (of those, with their floor's tokens) "
         "| median tokens a word | no message | signed as another |",
         "|---|---|---|---|---|---|---|---|---|",
     ]

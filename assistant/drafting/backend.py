@@ -388,9 +388,9 @@ class TokenTexts:
         return token if token >= 0 and self(token).strip() == word.group(0) else -1
 
 
-# Tokens a word of English takes in Llama/SmolLM-style vocabularies (SmolLM2: a median of 1.30 to 1.36 in the drafts
-# of QUALITY.md's two English sets, `bench/quality.py --lengths`; Spanish and code take more). A length is said in
-# words; drafting counts tokens.
+# Tokens a word of English takes in Llama/SmolLM-style vocabularies (SmolLM2: a median of 1.30 to 1.45 in the drafts
+# of QUALITY.md's sets, `bench/quality.py --lengths`; a line of code takes more). A length is said in words; drafting
+# counts tokens.
 TOKENS_PER_WORD = 1.4
 # Past the aim, the push on the close (added to its logits) grows from the first to the second figure as the
 # reply runs from its aimed length to twice that: +4 makes a closing token about 50 times likelier, +12 all but
@@ -471,10 +471,10 @@ class CloseNear:
 
     ``aim`` and ``floor`` are counted in tokens, but a length is asked for in words: with ``tokens_per_word``, a
     token written counts no further than the words written so far would take at that rate. A path, a hash or a line
-    of code takes two or three tokens a word, Spanish more than English: counted as tokens, 15 of the 21
-    linaro-mm-sig adapter + examples drafts that stopped under 80% of the words asked for had passed their floor,
-    and all of Don Quijote's (``bench/quality.py --lengths``, QUALITY.md). English prose takes fewer tokens a word
-    than ``TOKENS_PER_WORD``, and is counted by its tokens, as before.
+    of code takes two or three tokens a word: counted as tokens, 15 of the 21 linaro-mm-sig adapter + examples
+    drafts that stopped under 80% of the words asked for had their floor's tokens, so the close was no longer held
+    back for them; counted this way, 9 stop there (``bench/quality.py --lengths``, QUALITY.md). English prose takes
+    fewer tokens a word than ``TOKENS_PER_WORD``, and is counted by its tokens, as before.
     """
 
     def __init__(
