@@ -184,11 +184,10 @@ def length_stats(work: Path) -> dict[str, dict]:
     as ``check_draft`` says and drafting writes again), and how many are signed
     with a name not the user's (``signed_other``: the person they answer or write to, a name made up under a
     closing, the user's misspelt or with an address they do not sign with, as ``sign_as_user`` finds them: drafted
-    by a version that signs them with the user's name, none are); and in tokens of the embedded model, the median
-    tokens a word of the drafts (``per_word``) and how many of the ``short`` ones have as many tokens as their floor
-    (``short_past_floor``: where drafting counted tokens alone, before ``EVAL_VERSION`` 23, the close was no longer
-    held back for them; since, a token counts no further than its words, and such a draft stopped for another
-    reason, such as a closing the hold does not know)."""
+    by a version that signs them with the user's name, none are); and in tokens of the embedded model (the drafts
+    as saved, once cleaned, tokenized again), the median tokens a word of the drafts (``per_word``) and how many of
+    the ``short`` ones have as many tokens as their floor (``short_past_floor``: where drafting counted tokens
+    alone, before ``EVAL_VERSION`` 23, the close was no longer held back for them)."""
     import statistics
 
     from assistant.drafting.backend import FLOOR

@@ -112,6 +112,39 @@ def test_the_common_closings_held_on_the_embedded_model_are_whole_words():
     assert {texts(t) for t in closer.openers} == {"Thanks"}  # only the user's own are drawn on past the aim
 
 
+def test_a_reply_is_counted_in_words_on_the_embedded_model():
+    import numpy as np
+
+    from assistant.drafting.backend import TOKENS_PER_WORD, TokenTexts, logits_processors
+    from assistant.drafting.length import Length
+
+    llama = LlamaBackend(EngineSettings(model_path=str(embedded_model_path()), n_ctx=512)).llama
+    texts = TokenTexts(llama)
+    length = Length(60, "chosen")
+    params = GenerationParams(aim_tokens=length.aim_tokens, floor_tokens=length.floor_tokens)
+
+    def progress(text: str) -> tuple[int, int, int]:
+        """Words and tokens of ``text`` as a reply, and how far the close counts them."""
+        closer = logits_processors(llama, params, texts)[0]
+        ids = llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        scores = np.zeros(llama.n_vocab(), dtype=np.float32)
+        for n in range(len(ids) + 1):
+            closer(np.array([1, *ids[:n]]), scores)
+        return closer.words, len(ids), closer._count(np.array([1, *ids]))
+
+    mixed = " Dvořák wrote: thanks, the fence in dma-fence-chain.c is fine now, and I will push it to the tree today."
+    words, tokens, counted = progress(mixed)  # a file name takes many tokens, "ř" two
+    assert words == len(mixed.split()) and tokens > TOKENS_PER_WORD * words and counted == int(words * TOKENS_PER_WORD)
+    prose = " Could the plumber come on Monday morning to fix the faucet? Thanks, Ana"
+    words, tokens, counted = progress(prose)
+    assert words == len(prose.split()) and counted == tokens  # prose: counted by its tokens
+    russian = " Привет, Анна! Сантехник придёт в понедельник утром, чтобы починить кран на кухне. " * 8
+    words, tokens, counted = progress(russian)
+    assert tokens > 3 * TOKENS_PER_WORD * words  # far more tokens a word than English
+    room = length.max_tokens(4096)
+    assert counted == tokens // 2 and room // 2 >= length.floor_tokens  # it reaches its floor within its room
+
+
 def test_real_tokenizer_counts_tokens():
     backend = LlamaBackend(EngineSettings(model_path=str(embedded_model_path()), n_ctx=512))
     assert backend.count_tokens("Hello") == 1

@@ -465,16 +465,18 @@ class CloseNear:
             will be available…").
         line_text: the text of several tokens together (``TokenTexts.join``): a letter of a name may take two
             tokens ("ř"), neither of which decodes alone. By default, each token's text joined.
+        tokens_per_word: with it (drafting: ``TOKENS_PER_WORD``), the reply's progress is counted in words (see
+            below); without it, in tokens.
 
-        tokens_per_word: with it (drafting: ``TOKENS_PER_WORD``), a token written counts no further than the words
-            written so far would take at that rate (see below); without it, every token counts.
-
-    ``aim`` and ``floor`` are counted in tokens, but a length is asked for in words: with ``tokens_per_word``, a
-    token written counts no further than the words written so far would take at that rate. A path, a hash or a line
-    of code takes two or three tokens a word: counted as tokens, 15 of the 21 linaro-mm-sig adapter + examples
-    drafts that stopped under 80% of the words asked for had their floor's tokens, so the close was no longer held
-    back for them; counted this way, 9 stop there (``bench/quality.py --lengths``, QUALITY.md). English prose takes
-    fewer tokens a word than ``TOKENS_PER_WORD``, and is counted by its tokens, as before.
+    ``aim`` and ``floor`` are counted in tokens, but a length is asked for in words. With ``tokens_per_word``, a token
+    written counts no further than the words written so far would take at that rate. A path, a hash or a line of
+    code takes two or three tokens a word: counted as tokens, 15 of the 21 linaro-mm-sig adapter + examples drafts
+    that stopped under 80% of the words asked for had their floor's tokens, so the close was no longer held back for
+    them (``bench/quality.py --lengths``, QUALITY.md). English prose takes about ``TOKENS_PER_WORD`` (1.30 to 1.36 in
+    the English drafts there) and is counted mostly by its tokens, as before. A token still counts at least half:
+    some scripts take five tokens a word (Russian on SmolLM2), and counted by their words alone they would not reach
+    the floor within the room a reply is given (``Length.max_tokens``, twice the words' tokens): held on, the reply
+    would be cut mid-sentence.
     """
 
     def __init__(
@@ -513,25 +515,30 @@ class CloseNear:
         self.said = False  # a sentence has ended (before that, "Hi Ana,\nThanks for…" is an opening)
         self.at_signoff_point = False  # a sentence has been said, and the next token starts a line or follows one
         self.counted: list[int] = []  # the reply's tokens whose words are counted
+        self.pending: list[int] = []  # of them, those that decode to nothing yet (part of a letter)
         self.words = 0  # words begun in them, as ``str.split`` counts them
         self.in_word = False
         self.tokens_per_word = tokens_per_word
 
     def _count(self, input_ids: Any) -> int:
-        """How far the reply has come, in tokens: those written, but no more than its words would take."""
-        reply, known = input_ids[self.start :], len(self.counted)
-        if len(reply) < known or (known and int(reply[known - 1]) != self.counted[-1]):
-            self.counted, self.words, self.in_word, known = [], 0, False, 0  # another reply than the one counted
-        for token in map(int, reply[known:]):  # one token a call, but a caller may skip calls
-            for char in self.text_of(token):
+        """How far the reply has come, in tokens: those written, but no more than its words would take, and no
+        less than half of them (see the class docstring). The reply grows by a token a call."""
+        tokens = len(input_ids) - self.start
+        if self.tokens_per_word is None:
+            return tokens
+        for token in map(int, input_ids[self.start + len(self.counted) :]):
+            self.counted.append(token)
+            self.pending.append(token)
+            text = self.line_text(self.pending)
+            if not text:  # part of a letter ("ř", "你"): decoded with the next token
+                continue
+            self.pending = []
+            for char in text:
                 if char.isspace():
                     self.in_word = False
                 elif not self.in_word:
                     self.words, self.in_word = self.words + 1, True
-            self.counted.append(token)
-        if self.tokens_per_word is None:
-            return len(self.counted)
-        return min(len(self.counted), int(self.words * self.tokens_per_word))
+        return min(tokens, max(int(self.words * self.tokens_per_word), tokens // 2))
 
     def push(self, written: int) -> float:
         over = min(1.0, max(0.0, (written - self.aim) / self.aim))
