@@ -474,9 +474,9 @@ class CloseNear:
     that stopped under 80% of the words asked for had their floor's tokens, so the close was no longer held back for
     them (``bench/quality.py --lengths``, QUALITY.md). English prose takes about ``TOKENS_PER_WORD`` (1.30 to 1.36 in
     the English drafts there) and is counted mostly by its tokens, as before. A token still counts at least half:
-    some scripts take five tokens a word (Russian on SmolLM2), and counted by their words alone they would not reach
-    the floor within the room a reply is given (``Length.max_tokens``, twice the words' tokens): held on, the reply
-    would be cut mid-sentence.
+    some scripts take more than four tokens a word (Russian on SmolLM2), and counted by their words alone they would
+    not reach the floor within the room a reply is given (``Length.max_tokens``, twice the words' tokens): held on,
+    the reply would be cut mid-sentence.
     """
 
     def __init__(
