@@ -130,7 +130,7 @@ def test_a_reply_is_counted_in_words_on_the_embedded_model():
         scores = np.zeros(llama.n_vocab(), dtype=np.float32)
         for n in range(len(ids) + 1):
             closer(np.array([1, *ids[:n]]), scores)
-        return closer.words, len(ids), closer._count(np.array([1, *ids]))
+        return closer.words, len(ids), closer._count(np.array([1, *ids]))[0]
 
     mixed = " Dvořák wrote: thanks, the fence in dma-fence-chain.c is fine now, and I will push it to the tree today."
     words, tokens, counted = progress(mixed)  # a file name takes many tokens, "ř" two

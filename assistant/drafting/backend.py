@@ -470,7 +470,7 @@ class CloseNear:
 
     ``aim`` and ``floor`` are counted in tokens, but a length is asked for in words. With ``tokens_per_word``, a token
     written counts no further than the words written so far would take at that rate. A path, a hash or a line of
-    code takes two or three tokens a word: counted as tokens, 15 of the 21 linaro-mm-sig adapter + examples drafts
+    code takes two to four tokens a word: counted as tokens, 15 of the 21 linaro-mm-sig adapter + examples drafts
     that stopped under 80% of the words asked for had their floor's tokens, so the close was no longer held back for
     them (``bench/quality.py --lengths``, QUALITY.md). English prose takes about ``TOKENS_PER_WORD`` (1.30 to 1.36 in
     the English drafts there) and is counted mostly by its tokens, as before. A token still counts at least half:
@@ -514,20 +514,21 @@ class CloseNear:
         self.holding = True  # until the floor, or a closing word that came all the same
         self.said = False  # a sentence has ended (before that, "Hi Ana,\nThanks for…" is an opening)
         self.at_signoff_point = False  # a sentence has been said, and the next token starts a line or follows one
-        self.counted: list[int] = []  # the reply's tokens whose words are counted
+        self.counted = 0  # the reply's tokens whose words are counted
         self.pending: list[int] = []  # of them, those that decode to nothing yet (part of a letter)
         self.words = 0  # words begun in them, as ``str.split`` counts them
         self.in_word = False
         self.tokens_per_word = tokens_per_word
 
-    def _count(self, input_ids: Any) -> int:
+    def _count(self, input_ids: Any) -> tuple[int, int]:
         """How far the reply has come, in tokens: those written, but no more than its words would take, and no
-        less than half of them (see the class docstring). The reply grows by a token a call."""
+        less than half of them (see the class docstring); and the tokens written. The reply grows by a token a
+        call."""
         tokens = len(input_ids) - self.start
         if self.tokens_per_word is None:
-            return tokens
-        for token in map(int, input_ids[self.start + len(self.counted) :]):
-            self.counted.append(token)
+            return tokens, tokens
+        for token in map(int, input_ids[self.start + self.counted :]):
+            self.counted += 1
             self.pending.append(token)
             text = self.line_text(self.pending)
             if not text:  # part of a letter ("ř", "你"): decoded with the next token
@@ -538,7 +539,7 @@ class CloseNear:
                     self.in_word = False
                 elif not self.in_word:
                     self.words, self.in_word = self.words + 1, True
-        return min(tokens, max(int(self.words * self.tokens_per_word), tokens // 2))
+        return min(tokens, max(int(self.words * self.tokens_per_word), tokens // 2)), tokens
 
     def push(self, written: int) -> float:
         over = min(1.0, max(0.0, (written - self.aim) / self.aim))
@@ -547,7 +548,7 @@ class CloseNear:
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         if self.start is None:
             self.start = len(input_ids)  # the first call comes with the prompt alone
-        written, tokens = self._count(input_ids), len(input_ids) - self.start
+        written, tokens = self._count(input_ids)
         if written < self.floor:
             if self.holding:
                 self._hold(tokens, input_ids, scores)
