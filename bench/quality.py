@@ -4,7 +4,8 @@ A dataset is a JSONL file with one sent email per line (``email``, optional ``su
 ``../shared/datasets/``, or a real mailbox (``.mbox``) with the author's addresses given by ``--me``. A JSONL set
 becomes an mbox of mail sent by one person; then both go through the same commands a user runs: ``import`` →
 ``pairs build`` → ``train`` → ``eval --ablations``. Every stage is resumable, so the script can be stopped and
-started again; results land in ``WORK/eval.json``.
+started again; results land in ``WORK/eval.json`` (drafted with ``--seed N`` other than 0, in
+``WORK/eval-seedN.json``: ``--by-seed`` sets the seeds side by side).
 
     python bench/quality.py ../shared/datasets/jeff_johnson_clean.jsonl --work /tmp/q/jeff
     python bench/quality.py ../shared/corpora/linaro-mm-sig/koenig-and-parents.mbox --work /tmp/q/linaro \
@@ -469,6 +470,55 @@ def apart(result: dict, metrics: tuple[str, ...] = ("bleu", "mauve")) -> str:
     return "\n".join(lines)
 
 
+def eval_file(seed: int) -> str:
+    """Where the eval stage keeps its result: ``eval.json`` for the default seed 0, ``eval-seed{N}.json`` else."""
+    return "eval.json" if seed == 0 else f"eval-seed{seed}.json"
+
+
+def by_seed(results: dict[int, dict], metrics: tuple[str, ...] = ("bleu", "mauve")) -> str:
+    """The same configurations drafted with several seeds (``results``: each seed's ``eval --ablations``
+    result): per configuration and metric, the score at each seed, their mean and range; then whether each step
+    of the order (as ``paired``) holds at each seed and by the means. On a few dozen emails, a draft's sampling
+    moves a row as far as the steps of the order are apart; the mean over seeds says more than one seed."""
+    import statistics
+
+    seeds = sorted(results)
+    labels = [row["label"] for row in results[seeds[0]]["rows"]]
+    score = {(s, row["label"], m): row.get(m) for s in seeds for row in results[s]["rows"] for m in metrics}
+    lines = [
+        "| metric | configuration | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | range |",
+        "|---|---|" + "---|" * (len(seeds) + 2),
+    ]
+    means = {}
+    for m in metrics:
+        for label in labels:
+            values = [score.get((s, label, m)) for s in seeds]
+            if any(v is None for v in values):
+                continue
+            means[label, m] = statistics.mean(values)
+            lines.append(f"| {m} | {label} | " + " | ".join(f"{v:.4f}" for v in values)
+                         + f" | {means[label, m]:.4f} | {max(values) - min(values):.4f} |")  # fmt: skip
+    rows = [{"label": label} for label in labels]
+    lines += ["", "| metric | step | " + " | ".join(f"seed {s}" for s in seeds) + " | by the means |",
+              "|---|---|" + "---|" * (len(seeds) + 1)]  # fmt: skip
+    for m in metrics:
+        for before, after in order_steps(rows):
+            a, b = before["label"], after["label"]
+            if (a, m) not in means or (b, m) not in means:
+                continue
+            cells = ["holds" if score[s, b, m] >= score[s, a, m] else "fails" for s in seeds]
+            gap = means[b, m] - means[a, m]
+            lines.append(f"| {m} | {a} → {b} | " + " | ".join(cells)
+                         + f" | {gap:+.4f} {'holds' if gap >= 0 else 'fails'} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def seed_results(work: Path) -> dict[int, dict]:
+    """WORK's evaluations by seed: ``eval.json`` (seed 0) and each ``eval-seed{N}.json``."""
+    found = {0: work / "eval.json"} | {int(p.stem.removeprefix("eval-seed")): p for p in work.glob("eval-seed*.json")}
+    return {s: json.loads(p.read_text()) for s, p in sorted(found.items()) if p.exists()}
+
+
 def mauve_runs(work: Path, embed=None) -> str:
     """Per configuration of the last evaluation: its MAUVE as the report has it (with the clusterings it is the
     mean of: 1 for a report that does not say), and recomputed from the same drafts and real emails as the mean,
@@ -574,6 +624,17 @@ def main() -> None:
         help="store the CPU recipe as the data folder's train setting (for a version before 'train' chose it)",
     )
     ap.add_argument("--limit", type=int, default=None, help="evaluate on at most N validation pairs")
+    ap.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="the eval stage's drafting and bootstrap seed; other than 0, its result goes to WORK/eval-seedN.json",
+    )
+    ap.add_argument(
+        "--by-seed",
+        action="store_true",
+        help="print each configuration's bleu and MAUVE at every seed evaluated (--seed) with their mean, and stop",
+    )
     ap.add_argument("--table", action="store_true", help="print WORK/eval.json as a Markdown table and stop")
     ap.add_argument("--instructions", type=int, metavar="N", help="print N random instructions as a table and stop")
     ap.add_argument(
@@ -643,6 +704,9 @@ def main() -> None:
     if args.mauve:
         print(mauve_runs(work))
         return
+    if args.by_seed:
+        print(by_seed(seed_results(work)))
+        return
     if args.example_copies:
         print(example_copies(work))
         return
@@ -691,10 +755,10 @@ def main() -> None:
             else:
                 record("train", mailvoice(work, "train", "--name", "quality", "--epochs", str(args.epochs), *extra))
     if "eval" in stages:
-        extra = ["--limit", str(args.limit)] if args.limit else []
+        extra = (["--limit", str(args.limit)] if args.limit else []) + ["--seed", str(args.seed)]
         result = mailvoice(work, "eval", "--ablations", "--adapter", "quality", *extra)
-        record("eval", result)
-        (work / "eval.json").write_text(json.dumps(result, indent=2))
+        record("eval" if args.seed == 0 else f"eval-seed{args.seed}", result)
+        (work / eval_file(args.seed)).write_text(json.dumps(result, indent=2))
     print(json.dumps(log, indent=2))
 
 

@@ -279,3 +279,31 @@ def test_against_a_folder_that_evaluated_other_emails_compares_only_the_emails_b
     assert gain.startswith("+0.") and not gain.startswith("+0.000")
     with pytest.raises(SystemExit, match="no email in common"):
         quality.against(folder("other", range(10, 15), 10), before)
+
+
+def test_each_configuration_is_scored_at_every_seed_with_the_mean_and_the_order_judged_by_the_means(tmp_path):
+    quality = load_quality()
+
+    def result(*scores):
+        labels = ("base", "base + examples", "quality", "quality + examples")
+        return {"rows": [{"label": label, "bleu": bleu, "mauve": mauve}
+                         for label, (bleu, mauve) in zip(labels, scores, strict=True)]}  # fmt: skip
+
+    (tmp_path / "eval.json").write_text(json.dumps(result((0.10, 0.2), (0.12, 0.9), (0.16, 0.8), (0.15, 1.0))))
+    (tmp_path / "eval-seed2.json").write_text(json.dumps(result((0.08, 0.1), (0.10, 1.0), (0.11, 0.9), (0.16, 0.9))))
+    (tmp_path / "other.json").write_text("{}")
+    results = quality.seed_results(tmp_path)
+    assert sorted(results) == [0, 2]
+    text = quality.by_seed(results)
+    assert "| bleu | quality | 0.1600 | 0.1100 | 0.1350 | 0.0500 |" in text
+    assert "| mauve | base + examples | 0.9000 | 1.0000 | 0.9500 | 0.1000 |" in text
+    # adapter → adapter + examples fails at seed 0 and holds by the means (0.135 → 0.155)
+    assert "| bleu | quality → quality + examples | fails | holds | +0.0200 holds |" in text
+    # the adapter's MAUVE is under base + examples' at both seeds
+    assert "| mauve | base + examples → quality | fails | fails | -0.1000 fails |" in text
+    assert "| mauve | base + examples → quality + examples | holds | fails | +0.0000 holds |" in text
+
+
+def test_the_eval_stage_keeps_each_seed_apart_from_the_default_one():
+    quality = load_quality()
+    assert quality.eval_file(0) == "eval.json" and quality.eval_file(3) == "eval-seed3.json"
