@@ -757,7 +757,7 @@ def main() -> None:
     if "eval" in stages:
         extra = (["--limit", str(args.limit)] if args.limit else []) + ["--seed", str(args.seed)]
         result = mailvoice(work, "eval", "--ablations", "--adapter", "quality", *extra)
-        record("eval" if args.seed == 0 else f"eval-seed{args.seed}", result)
+        record(eval_file(args.seed).removesuffix(".json"), result)
         (work / eval_file(args.seed)).write_text(json.dumps(result, indent=2))
     print(json.dumps(log, indent=2))
 

@@ -289,8 +289,10 @@ def test_each_configuration_is_scored_at_every_seed_with_the_mean_and_the_order_
         return {"rows": [{"label": label, "bleu": bleu, "mauve": mauve}
                          for label, (bleu, mauve) in zip(labels, scores, strict=True)]}  # fmt: skip
 
-    (tmp_path / "eval.json").write_text(json.dumps(result((0.10, 0.2), (0.12, 0.9), (0.16, 0.8), (0.15, 1.0))))
-    (tmp_path / "eval-seed2.json").write_text(json.dumps(result((0.08, 0.1), (0.10, 1.0), (0.11, 0.9), (0.16, 0.9))))
+    assert quality.eval_file(0) == "eval.json" and quality.eval_file(2) == "eval-seed2.json"
+    # written where the eval stage writes each seed's result
+    (tmp_path / quality.eval_file(0)).write_text(json.dumps(result((0.10, 0.2), (0.12, 0.9), (0.16, 0.8), (0.15, 1.0))))
+    (tmp_path / quality.eval_file(2)).write_text(json.dumps(result((0.08, 0.1), (0.10, 1.0), (0.11, 0.9), (0.16, 0.9))))
     (tmp_path / "other.json").write_text("{}")
     results = quality.seed_results(tmp_path)
     assert sorted(results) == [0, 2]
@@ -302,8 +304,3 @@ def test_each_configuration_is_scored_at_every_seed_with_the_mean_and_the_order_
     # the adapter's MAUVE is under base + examples' at both seeds
     assert "| mauve | base + examples → quality | fails | fails | -0.1000 fails |" in text
     assert "| mauve | base + examples → quality + examples | holds | fails | +0.0000 holds |" in text
-
-
-def test_the_eval_stage_keeps_each_seed_apart_from_the_default_one():
-    quality = load_quality()
-    assert quality.eval_file(0) == "eval.json" and quality.eval_file(3) == "eval-seed3.json"
