@@ -513,6 +513,48 @@ def by_seed(results: dict[int, dict], metrics: tuple[str, ...] = ("bleu", "mauve
     return "\n".join(lines)
 
 
+def over_seeds(results: dict[int, dict]) -> str:
+    """The configurations drafted with several seeds (``results``, as ``by_seed`` takes them), each scored on all of
+    its drafts of an email together: bleu over every seed's drafts, with a 95% interval that resamples the emails,
+    each with all of its drafts (``metrics.bleu_over_drafts``); then per step of the order (as ``paired``), the
+    paired difference (``metrics.bleu_difference_over_drafts``) and the two intervals side by side (as ``apart``).
+    Only the emails every seed drafted in every configuration count."""
+    from trainer.evaluation.metrics import bleu_difference_over_drafts, bleu_over_drafts
+
+    seeds = sorted(results)
+    reports = {s: json.loads(Path(results[s]["json_path"]).read_text()) for s in seeds}
+    labels = [row["label"] for row in reports[seeds[0]]["rows"]]
+    items = {(s, row["label"]): {x["pair_id"]: x for x in row["items"]} for s in seeds for row in reports[s]["rows"]}
+    if any((s, label) not in items for s in seeds for label in labels):
+        raise SystemExit("--over-seeds needs the same configurations at every seed (eval --ablations)")
+    common = sorted(set.intersection(*(set(found) for found in items.values())))
+    if not common:
+        raise SystemExit("no email was drafted at every seed in every configuration")
+    real = [items[seeds[0], labels[0]][pid]["real"] for pid in common]
+    drafts = {label: [[items[s, label][pid]["draft"] for s in seeds] for pid in common] for label in labels}
+    scored = {label: bleu_over_drafts(drafts[label], real) for label in labels}
+    lines = [
+        f"| configuration ({len(common)} emails, seeds {', '.join(map(str, seeds))}) | bleu (95% interval) |",
+        "|---|---|",
+    ]
+    lines += [f"| {label} | {scored[label]['bleu']:.4f} ({scored[label]['interval'][0]:.4f}–"
+              f"{scored[label]['interval'][1]:.4f}) |" for label in labels]  # fmt: skip
+    lines += [
+        "",
+        "| from → to | bleu difference (paired 95% interval) | resamples higher | intervals side by side: gap "
+        "| apart |",
+        "|---|---|---|---|---|",
+    ]
+    for before, after in order_steps([{"label": label} for label in labels]):
+        a, b = before["label"], after["label"]
+        got = bleu_difference_over_drafts(drafts[a], drafts[b], real)
+        gap = scored[b]["interval"][0] - scored[a]["interval"][1]
+        lo, hi = got["interval"]
+        lines.append(f"| {a} → {b} | {got['difference']:+.4f} ({lo:+.4f} to {hi:+.4f}) | {got['above']:.0%} "
+                     f"| {gap:+.4f} | {'yes' if gap > 0 else 'no'} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def seed_results(work: Path) -> dict[int, dict]:
     """WORK's evaluations by seed: ``eval.json`` (seed 0) and each ``eval-seed{N}.json``."""
     found = {0: work / "eval.json"} | {int(p.stem.removeprefix("eval-seed")): p for p in work.glob("eval-seed*.json")}
@@ -635,6 +677,12 @@ def main() -> None:
         action="store_true",
         help="print each configuration's bleu and MAUVE at every seed evaluated (--seed) with their mean, and stop",
     )
+    ap.add_argument(
+        "--over-seeds",
+        action="store_true",
+        help="print each configuration's bleu over the drafts of every seed evaluated (--seed) together, with"
+        " intervals that resample the emails, and each step of the order on it, and stop",
+    )
     ap.add_argument("--table", action="store_true", help="print WORK/eval.json as a Markdown table and stop")
     ap.add_argument("--instructions", type=int, metavar="N", help="print N random instructions as a table and stop")
     ap.add_argument(
@@ -706,6 +754,9 @@ def main() -> None:
         return
     if args.by_seed:
         print(by_seed(seed_results(work)))
+        return
+    if args.over_seeds:
+        print(over_seeds(seed_results(work)))
         return
     if args.example_copies:
         print(example_copies(work))

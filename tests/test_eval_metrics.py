@@ -139,6 +139,55 @@ def test_a_small_steady_gain_is_apart_from_zero_paired_though_the_two_intervals_
         metrics.bleu_difference(before, after[:-1], refs)
 
 
+def _emails(n, seed):
+    """Real emails and drafts of them that match some of their words, easy and hard ones."""
+    rng = np.random.default_rng(seed)
+    refs, drafts = [], []
+    for _ in range(n):
+        vocab = [f"w{k}" for k in range(rng.integers(8, 60))]
+        refs.append(" ".join(rng.choice(vocab, 20)))
+        drafts.append(" ".join(rng.choice(vocab, int(rng.integers(10, 30)))))
+    return refs, drafts
+
+
+def test_several_drafts_of_each_email_score_together_and_resample_with_their_email():
+    refs, first = _emails(30, 3)
+    _, second = _emails(30, 4)  # other drafts of other lengths, as another seed writes
+    one = metrics.bleu_over_drafts([[d] for d in first], refs, seed=1, n_boot=200)
+    scored = metrics.score(first, refs, embed=bag_of_words, seed=1, n_boot=200, n_boot_mauve=0).metrics
+    assert one["bleu"] == pytest.approx(metrics.bleu(first, refs)["bleu"])
+    assert one["interval"] == scored["intervals"]["bleu"]
+    both = metrics.bleu_over_drafts([[a, b] for a, b in zip(first, second, strict=True)], refs, seed=1, n_boot=200)
+    assert both["bleu"] == pytest.approx(metrics.bleu([*first, *second], [*refs, *refs])["bleu"])
+    assert both["bleu"] != pytest.approx(one["bleu"])
+    # Two equal drafts of each email count each email twice: the same score where every n-gram order has matches
+    # (none smoothed), and the same interval only because each email is drawn with all of its drafts (drawn one by
+    # one, the 60 drafts would give a narrower one).
+    matched = [" ".join([*r.split()[:5], *d.split()]) for r, d in zip(refs, first, strict=True)]
+    one = metrics.bleu_over_drafts([[d] for d in matched], refs, seed=1, n_boot=200)
+    twice = metrics.bleu_over_drafts([[d, d] for d in matched], refs, seed=1, n_boot=200)
+    assert twice["bleu"] == pytest.approx(one["bleu"]) and twice["interval"] == one["interval"]
+    with pytest.raises(ValueError):
+        metrics.bleu_over_drafts([[first[0]], *[[a, b] for a, b in zip(first[1:], second[1:], strict=True)]], refs)
+    with pytest.raises(ValueError):
+        metrics.bleu_over_drafts([[d] for d in first[:-1]], refs)
+
+
+def test_a_paired_difference_over_several_drafts_of_each_email():
+    refs, before = _emails(30, 5)
+    after = [" ".join([ref.split()[0], *d.split()[1:]]) for ref, d in zip(refs, before, strict=True)]
+    one = metrics.bleu_difference(before, after, refs, seed=2, n_boot=200)
+    assert metrics.bleu_difference_over_drafts([[d] for d in before], [[d] for d in after], refs, seed=2,
+                                               n_boot=200) == one  # fmt: skip
+    _, other = _emails(30, 6)
+    before2 = [[a, b] for a, b in zip(before, other, strict=True)]
+    after2 = [[a, b] for a, b in zip(after, other, strict=True)]
+    over = metrics.bleu_difference_over_drafts(before2, after2, refs, seed=2, n_boot=200)
+    pooled = [metrics.bleu_over_drafts(d, refs)["bleu"] for d in (before2, after2)]
+    assert over["difference"] == pytest.approx(pooled[1] - pooled[0]) and over["difference"] > 0
+    assert over["interval"][0] <= over["difference"] <= over["interval"][1]
+
+
 def test_no_warning_from_50_pairs():
     texts = [f"Note number {i} about the plan." for i in range(50)]
     got = metrics.score(texts, texts, embed=bag_of_words, n_boot=10, n_boot_mauve=1).metrics

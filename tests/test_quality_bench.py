@@ -304,3 +304,39 @@ def test_each_configuration_is_scored_at_every_seed_with_the_mean_and_the_order_
     # the adapter's MAUVE is under base + examples' at both seeds
     assert "| mauve | base + examples → quality | fails | fails | -0.1000 fails |" in text
     assert "| mauve | base + examples → quality + examples | holds | fails | +0.0000 holds |" in text
+
+
+def test_each_configuration_is_scored_over_every_seeds_drafts_together_on_the_emails_all_seeds_drafted(tmp_path):
+    from trainer.evaluation.metrics import bleu, bleu_difference_over_drafts
+
+    quality = load_quality()
+    reals = [f"the plan for week {n} is to move the review to friday and send the draft" for n in range(12)]
+    # each configuration writes more of the real email's words than the one before; seed 1 writes one word less
+    kept = {"base": 2, "base + examples": 3, "quality": 6, "quality + examples": 12}
+
+    def result(seed, skip=None):
+        rows = [{"label": label, "items": [{"pair_id": n, "real": r, "draft": " ".join(r.split()[: k - seed])}
+                                           for n, r in enumerate(reals) if n != skip]}
+                for label, k in kept.items()]  # fmt: skip
+        (tmp_path / f"report{seed}.json").write_text(json.dumps({"kind": "ablations", "rows": rows}))
+        (tmp_path / quality.eval_file(seed)).write_text(json.dumps({"json_path": str(tmp_path / f"report{seed}.json")}))
+
+    result(0)
+    result(1, skip=0)  # a request that failed at seed 1: email 0 counts at neither seed
+    text = quality.over_seeds(quality.seed_results(tmp_path))
+    drafts = {label: [[" ".join(r.split()[: k - s]) for s in (0, 1)] for r in reals[1:]] for label, k in kept.items()}
+    both = bleu([d for pair in drafts["quality"] for d in pair], [r for r in reals[1:] for _ in (0, 1)])["bleu"]
+    assert "| configuration (11 emails, seeds 0, 1) | bleu (95% interval) |" in text
+    assert f"| quality | {both:.4f} (" in text
+    step = bleu_difference_over_drafts(drafts["base + examples"], drafts["quality + examples"], reals[1:])
+    line = next(x for x in text.splitlines() if x.startswith("| base + examples → quality + examples |"))
+    assert line.startswith(f"| base + examples → quality + examples | {step['difference']:+.4f} (")
+    assert line.endswith("| 100% | " + line.split(" | ")[-2] + " | yes |") and float(line.split(" | ")[-2]) > 0
+    assert [x.split(" | ")[0] for x in text.splitlines() if " → " in x][1:] == [
+        "| base → base + examples", "| base + examples → quality", "| quality → quality + examples",
+        "| base + examples → quality + examples",
+    ]  # fmt: skip
+    result(1, skip=None)
+    (tmp_path / "report1.json").write_text(json.dumps({"kind": "ablations", "rows": []}))
+    with pytest.raises(SystemExit, match="same configurations"):
+        quality.over_seeds(quality.seed_results(tmp_path))
