@@ -163,6 +163,27 @@ def test_a_kill_by_the_app_is_recorded_as_the_persons_stop():
     assert jobs.resumable_run(data_dir()) == run
 
 
+def test_when_the_app_that_started_it_is_gone_the_run_stops_at_a_checkpoint_and_resumes():
+    """The app crashed or was closed mid-run: no one reads the events any more. The worker (in a session of its own,
+    so the app's end does not reach it) stops as a cancel stops it, and says why in the run's status."""
+    run = _run({"steps": 400, "delay": 0.02})
+    proc = TrainingProcess(run)
+    for event in proc.events():
+        if event["event"] == "step":
+            proc.proc.stdout.close()  # the app's end of the pipe, gone with the app
+            break
+    assert proc.wait(timeout=30) == 0
+    status = jobs.read_status(run)
+    assert status["status"] == "cancelled" and "app" in status["message"], status
+    stopped_at = jobs.status_result(status).steps
+    assert 1 <= stopped_at < 400 and jobs.checkpoint_step(run) == stopped_at
+    assert f"step {stopped_at}" in status["message"] and "Traceback" not in (run / "worker.log").read_text()
+    assert jobs.resumable_run(data_dir()) == run
+    resumed = TrainingProcess(run, resume=True)
+    steps = [e["step"] for e in resumed.events() if e["event"] == "step"]
+    assert steps[0] == stopped_at + 1 and steps[-1] == 400 and resumed.result()["status"] == "done"
+
+
 def test_a_process_that_dies_on_its_own_is_recorded_as_crashed():
     run = _run({"steps": 5, "delay": 0, "crash_at": 2})
     events = list(TrainingProcess(run).events())

@@ -4,7 +4,8 @@ It runs apart from the app so that running out of memory, or a crash in a native
 and never the app. It reports on its stdout, one JSON object per line (:mod:`trainer.events`: the recipe's plus
 ``exported``, ``parity``, ``finished`` and ``error``); everything else that
 writes to stdout (libraries, C code) is sent to stderr, which the parent keeps in ``worker.log``. It stops
-gracefully, with a checkpoint, when the file ``RUN_DIR/CANCEL`` appears or on SIGINT/SIGTERM.
+gracefully, with a checkpoint, when the file ``RUN_DIR/CANCEL`` appears or on SIGINT/SIGTERM, and when the pipe
+breaks: the app that started it is gone (closed, or crashed), and a run no one follows stops where a resume can go on.
 
 ``job.json`` in the run folder says what to do: supervised QLoRA on ``data.jsonl`` (:mod:`trainer.recipe`), or,
 with ``kind: "preference"``, preference tuning of the adapter in ``start/`` on ``pairs.jsonl``
@@ -63,17 +64,28 @@ class Worker:
         self.run_dir, self.out = run_dir, out
         self.job = json.loads((run_dir / "job.json").read_text(encoding="utf-8"))
         self._signalled = False
+        self.app_gone = False  # the pipe to the app broke
         self.rank = int(os.environ.get("RANK", "0"))  # under accelerate launch only rank 0 reports and exports
 
     def emit(self, event: dict[str, Any]) -> None:
-        """Write one event (an :class:`trainer.events.Event`'s ``to_json()``) to the pipe."""
-        if self.rank:
+        """Write one event (an :class:`trainer.events.Event`'s ``to_json()``) to the pipe; once the app is gone,
+        nothing."""
+        if self.rank or self.app_gone:
             return
-        self.out.write(json.dumps(event, default=str) + "\n")
-        self.out.flush()
+        try:
+            self.out.write(json.dumps(event, default=str) + "\n")
+            self.out.flush()
+        except BrokenPipeError:
+            # The app that started the run is gone. The process lives on (a session of its own, so that the app's
+            # Ctrl-C reaches the app alone): it stops at the end of the step, with a checkpoint, as a cancel does.
+            # What is left in the pipe's buffer goes nowhere: flushed again at exit, it would raise again.
+            self.app_gone = True
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.out.fileno())
+            os.close(null)
 
     def should_stop(self) -> bool:
-        return self._signalled or (self.run_dir / CANCEL_FILE).exists()
+        return self._signalled or self.app_gone or (self.run_dir / CANCEL_FILE).exists()
 
     def on_signal(self, _signum: int, _frame: Any) -> None:
         self._signalled = True  # checked between steps: the current step ends, then a checkpoint is written
@@ -103,7 +115,15 @@ class Worker:
             return 1
         except Exception as exc:  # a bug, or a library failing: the parent shows it, the log keeps the trace
             return self._bug(exc, write_status)
-        write_status(finished.status, result=finished.fields_json())
+        said = {}
+        if self.app_gone and finished.status == "cancelled":
+            checkpoint = jobs.checkpoint_step(self.run_dir)
+            said["message"] = "The app that started this training closed. " + (
+                f"It stopped at step {checkpoint:,}, with a checkpoint: Resume continues from there."
+                if checkpoint
+                else "It stopped before its first checkpoint: Train starts again from the beginning."
+            )
+        write_status(finished.status, result=finished.fields_json(), **said)
         self.emit(finished.to_json())
         return 0
 
