@@ -117,22 +117,8 @@ def bleu_difference(
     does not widen it, as it does the two intervals of ``score`` side by side. ``above``: the share of resamples
     in which ``after`` scores higher (Koehn's paired bootstrap; 1 minus it is near a one-sided p-value only where
     the differences spread evenly about their centre)."""
-    if not len(before) == len(after) == len(references):
-        raise ValueError("before, after and references differ in length")
-    if not references:
-        raise ValueError("nothing to score")
-    return _paired(_word_stats(before, references), _word_stats(after, references), seed, n_boot)
-
-
-def _paired(a: np.ndarray, b: np.ndarray, seed: int, n_boot: int) -> dict[str, Any]:
-    """``bleu_difference`` of two configurations' per-email BLEU statistics (the same emails, in the same order)."""
-    resamples = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
-    diffs = np.asarray([_mean_bleu(b[i].sum(axis=0)) - _mean_bleu(a[i].sum(axis=0)) for i in resamples])
-    return {
-        "difference": _mean_bleu(b.sum(axis=0)) - _mean_bleu(a.sum(axis=0)),
-        "interval": _interval(diffs),
-        "above": float((diffs > 0).mean()),
-    }
+    one_each = [[d] for d in before], [[d] for d in after]
+    return bleu_difference_over_drafts(*one_each, references, seed=seed, n_boot=n_boot)
 
 
 def _drafts_stats(drafts: Sequence[Sequence[str]], references: Sequence[str]) -> np.ndarray:
@@ -173,7 +159,14 @@ def bleu_difference_over_drafts(
 ) -> dict[str, Any]:
     """``bleu_difference`` with several drafts of each email in each configuration, scored together as
     ``bleu_over_drafts`` scores them: each resample draws the same emails, with all their drafts, for both."""
-    return _paired(_drafts_stats(before, references), _drafts_stats(after, references), seed, n_boot)
+    a, b = _drafts_stats(before, references), _drafts_stats(after, references)
+    resamples = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))
+    diffs = np.asarray([_mean_bleu(b[i].sum(axis=0)) - _mean_bleu(a[i].sum(axis=0)) for i in resamples])
+    return {
+        "difference": _mean_bleu(b.sum(axis=0)) - _mean_bleu(a.sum(axis=0)),
+        "interval": _interval(diffs),
+        "above": float((diffs > 0).mean()),
+    }
 
 
 def sacrebleu_score(drafts: Sequence[str], references: Sequence[str]) -> float:
