@@ -176,9 +176,6 @@ def test_several_drafts_of_each_email_score_together_and_resample_with_their_ema
 def test_a_paired_difference_over_several_drafts_of_each_email():
     refs, before = _emails(30, 5)
     after = [" ".join([ref.split()[0], *d.split()[1:]]) for ref, d in zip(refs, before, strict=True)]
-    one = metrics.bleu_difference(before, after, refs, seed=2, n_boot=200)
-    assert metrics.bleu_difference_over_drafts([[d] for d in before], [[d] for d in after], refs, seed=2,
-                                               n_boot=200) == one  # fmt: skip
     _, other = _emails(30, 6)
     before2 = [[a, b] for a, b in zip(before, other, strict=True)]
     after2 = [[a, b] for a, b in zip(after, other, strict=True)]
