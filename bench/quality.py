@@ -513,13 +513,25 @@ def by_seed(results: dict[int, dict], metrics: tuple[str, ...] = ("bleu", "mauve
     return "\n".join(lines)
 
 
-def over_seeds(results: dict[int, dict]) -> str:
+def over_seeds(results: dict[int, dict], embed=None) -> str:
     """The configurations drafted with several seeds (``results``, as ``by_seed`` takes them), each scored on all of
     its drafts of an email together: bleu over every seed's drafts, with a 95% interval that resamples the emails,
     each with all of its drafts (``metrics.bleu_over_drafts``); then per step of the order (as ``paired``), the
     paired difference (``metrics.bleu_difference_over_drafts``) and the two intervals side by side (as ``apart``).
-    Only the emails every seed drafted in every configuration count."""
-    from trainer.evaluation.metrics import bleu_difference_over_drafts, bleu_over_drafts
+    Then MAUVE the same way (``metrics.mauve_over_drafts``, ``metrics.mauve_difference_over_drafts``), on ``embed``'s
+    features (the local MiniLM, as evaluation embeds, when None). Only the emails every seed drafted in every
+    configuration count."""
+    import numpy as np
+
+    from trainer.evaluation.metrics import (
+        bleu_difference_over_drafts,
+        bleu_over_drafts,
+        mauve_difference_over_drafts,
+        mauve_over_drafts,
+    )
+
+    if embed is None:
+        from trainer.evaluation.features import embed
 
     seeds = sorted(results)
     reports = {s: json.loads(Path(results[s]["json_path"]).read_text()) for s in seeds}
@@ -532,27 +544,44 @@ def over_seeds(results: dict[int, dict]) -> str:
         raise SystemExit("no email was drafted at every seed in every configuration")
     real = [items[seeds[0], labels[0]][pid]["real"] for pid in common]
     drafts = {label: [[items[s, label][pid]["draft"] for s in seeds] for pid in common] for label in labels}
-    scored = {label: bleu_over_drafts(drafts[label], real) for label in labels}
-    lines = [
-        f"| configuration ({len(common)} emails, seeds {', '.join(map(str, seeds))}) | bleu (95% interval) |",
-        "|---|---|",
-    ]
-    lines += [f"| {label} | {scored[label]['bleu']:.4f} ({scored[label]['interval'][0]:.4f}–"
-              f"{scored[label]['interval'][1]:.4f}) |" for label in labels]  # fmt: skip
-    lines += [
-        "",
-        "| from → to | bleu difference (paired 95% interval) | resamples higher | intervals side by side: gap "
-        "| apart |",
-        "|---|---|---|---|---|",
-    ]
-    for before, after in order_steps([{"label": label} for label in labels]):
-        a, b = before["label"], after["label"]
-        got = bleu_difference_over_drafts(drafts[a], drafts[b], real)
-        gap = scored[b]["interval"][0] - scored[a]["interval"][1]
-        lo, hi = got["interval"]
-        lines.append(f"| {a} → {b} | {got['difference']:+.4f} ({lo:+.4f} to {hi:+.4f}) | {got['above']:.0%} "
-                     f"| {gap:+.4f} | {'yes' if gap > 0 else 'no'} |")  # fmt: skip
-    return "\n".join(lines)
+    real_features = np.asarray(embed(real), dtype=np.float32)
+    features = {
+        label: np.asarray(embed([d for each in drafts[label] for d in each]), dtype=np.float32).reshape(
+            len(common), len(seeds), -1
+        )
+        for label in labels
+    }
+    steps = [(a["label"], b["label"]) for a, b in order_steps([{"label": label} for label in labels])]
+    lines = []
+    for metric in ("bleu", "mauve"):
+        if metric == "bleu":
+            scored = {label: bleu_over_drafts(drafts[label], real) for label in labels}
+            difference = {(a, b): bleu_difference_over_drafts(drafts[a], drafts[b], real) for a, b in steps}
+        else:
+            scored = {label: mauve_over_drafts(features[label], real_features) for label in labels}
+            difference = {
+                (a, b): mauve_difference_over_drafts(features[a], features[b], real_features) for a, b in steps
+            }
+        lines += [
+            f"| configuration ({len(common)} emails, seeds {', '.join(map(str, seeds))}) | {metric} (95% interval) |",
+            "|---|---|",
+        ]
+        lines += [f"| {label} | {scored[label][metric]:.4f} ({scored[label]['interval'][0]:.4f}–"
+                  f"{scored[label]['interval'][1]:.4f}) |" for label in labels]  # fmt: skip
+        lines += [
+            "",
+            f"| from → to | {metric} difference (paired 95% interval) | resamples higher "
+            "| intervals side by side: gap | apart |",
+            "|---|---|---|---|---|",
+        ]
+        for a, b in steps:
+            got = difference[a, b]
+            gap = scored[b]["interval"][0] - scored[a]["interval"][1]
+            lo, hi = got["interval"]
+            lines.append(f"| {a} → {b} | {got['difference']:+.4f} ({lo:+.4f} to {hi:+.4f}) | {got['above']:.0%} "
+                         f"| {gap:+.4f} | {'yes' if gap > 0 else 'no'} |")  # fmt: skip
+        lines.append("")
+    return "\n".join(lines).rstrip("\n")
 
 
 def seed_results(work: Path) -> dict[int, dict]:
@@ -680,8 +709,8 @@ def main() -> None:
     ap.add_argument(
         "--over-seeds",
         action="store_true",
-        help="print each configuration's bleu over the drafts of every seed evaluated (--seed) together, with"
-        " intervals that resample the emails, and each step of the order on it, and stop",
+        help="print each configuration's bleu and MAUVE over the drafts of every seed evaluated (--seed) together,"
+        " with intervals that resample the emails, and each step of the order on each, and stop",
     )
     ap.add_argument("--table", action="store_true", help="print WORK/eval.json as a Markdown table and stop")
     ap.add_argument("--instructions", type=int, metavar="N", help="print N random instructions as a table and stop")

@@ -185,6 +185,28 @@ def test_a_paired_difference_over_several_drafts_of_each_email():
     assert over["interval"][0] <= over["difference"] <= over["interval"][1]
 
 
+def test_mauve_over_several_drafts_of_each_email_pools_them_and_resamples_with_their_email():
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(30, 16))
+    near = real[:, None, :] + rng.normal(scale=0.3, size=(30, 3, 16))  # three drafts of each email, like it
+    far = near + 4.0
+    one = metrics.mauve_over_drafts(near[:, :1], real, seed=2, runs=3, n_boot=5)
+    assert one["mauve"] == pytest.approx(metrics.mauve_mean(near[:, 0], real, 2, 3))  # one draft each: as score()
+    pooled = metrics.mauve_over_drafts(near, real, seed=2, runs=3, n_boot=5)
+    assert pooled["mauve"] == pytest.approx(metrics.mauve_mean(near.reshape(90, 16), real, 2, 3))
+    assert pooled["mauve"] > 0.8 and metrics.mauve_over_drafts(far, real, seed=2, runs=3, n_boot=5)["mauve"] < 0.1
+    lo, hi = pooled["interval"]
+    assert 0 <= lo <= hi <= 1
+    step = metrics.mauve_difference_over_drafts(far, near, real, seed=2, runs=3, n_boot=5)
+    scored = [metrics.mauve_over_drafts(x, real, seed=2, runs=3, n_boot=0)["mauve"] for x in (far, near)]
+    assert step["difference"] == pytest.approx(scored[1] - scored[0]) and step["difference"] > 0.7
+    assert step["above"] == 1.0 and step["interval"][0] > 0.5
+    with pytest.raises(ValueError):
+        metrics.mauve_over_drafts(near[:-1], real)  # an email without drafts
+    with pytest.raises(ValueError):
+        metrics.mauve_over_drafts(near[:, 0], real)  # not grouped by email
+
+
 def test_no_warning_from_50_pairs():
     texts = [f"Note number {i} about the plan." for i in range(50)]
     got = metrics.score(texts, texts, embed=bag_of_words, n_boot=10, n_boot_mauve=1).metrics

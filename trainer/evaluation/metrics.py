@@ -28,7 +28,8 @@ interval holds the clustering's spread as well as the emails'). With fewer than 
 warning says the scores are rough. Whether one configuration's ``bleu`` is above another's on the same emails is
 better read from :func:`bleu_difference` (a paired interval) than from two intervals side by side. Drafted with
 several seeds, a configuration's drafts of each email are scored together (:func:`bleu_over_drafts`,
-:func:`bleu_difference_over_drafts`), and each resample draws an email with all of its drafts.
+:func:`bleu_difference_over_drafts`, :func:`mauve_over_drafts`, :func:`mauve_difference_over_drafts`), and each
+resample draws an email with all of its drafts.
 """
 
 from __future__ import annotations
@@ -254,6 +255,67 @@ def mauve_mean(
     """The mean of :func:`mauve_scores` (None under 2 pairs)."""
     scores = mauve_scores(p, q, seed, runs, step)
     return None if scores[0] is None else float(np.mean(scores))
+
+
+def _drafts_features(drafts: np.ndarray, references: np.ndarray) -> np.ndarray:
+    drafts = np.asarray(drafts, dtype=np.float32)
+    if drafts.ndim != 3 or len(drafts) != len(references) or not drafts.shape[1]:
+        raise ValueError("drafts need the shape (emails, drafts of each, features), as many emails as references")
+    return drafts
+
+
+def mauve_over_drafts(
+    drafts: np.ndarray,
+    references: np.ndarray,
+    *,
+    seed: int = 0,
+    runs: int = MAUVE_RUNS,
+    n_boot: int = N_BOOT_MAUVE,
+) -> dict[str, Any]:
+    """MAUVE of several drafts of each real email together, as ``bleu_over_drafts`` scores bleu: ``drafts[i]`` holds
+    the features of email i's drafts (one per drafting seed), ``references[i]`` its real email's. The drafts' side of
+    the histograms is every draft of every email (the buckets are still set by the number of emails), so one
+    sampling of each draft weighs less; the score is the mean of ``runs`` clusterings, and the 95% interval resamples
+    the emails, each with all of its drafts, with a clustering of its own each (as :func:`score`)."""
+    drafts = _drafts_features(drafts, references)
+    q = np.asarray(references, dtype=np.float32)
+    flat = drafts.reshape(-1, drafts.shape[-1])
+    resamples = np.random.default_rng(seed).integers(0, len(q), size=(n_boot, len(q)))
+    return {
+        "mauve": mauve_mean(flat, q, seed, runs),
+        "interval": _interval(
+            [mauve_score(drafts[i].reshape(-1, drafts.shape[-1]), q[i], seed + b) for b, i in enumerate(resamples)]
+        ),
+    }
+
+
+def mauve_difference_over_drafts(
+    before: np.ndarray,
+    after: np.ndarray,
+    references: np.ndarray,
+    *,
+    seed: int = 0,
+    runs: int = MAUVE_RUNS,
+    n_boot: int = N_BOOT_MAUVE,
+) -> dict[str, Any]:
+    """How much ``after``'s :func:`mauve_over_drafts` is above ``before``'s on the same emails, with a paired 95%
+    interval: each resample draws the same emails, with all their drafts, for both, and clusters both with the same
+    seed. ``above``: the share of resamples in which ``after`` scores higher."""
+    a, b = _drafts_features(before, references), _drafts_features(after, references)
+    q = np.asarray(references, dtype=np.float32)
+    dim = q.shape[-1]
+    resamples = np.random.default_rng(seed).integers(0, len(q), size=(n_boot, len(q)))
+    diffs = []
+    for k, i in enumerate(resamples):
+        was, now = (mauve_score(x[i].reshape(-1, dim), q[i], seed + k) for x in (a, b))
+        if was is not None and now is not None:
+            diffs.append(now - was)
+    was, now = mauve_mean(a.reshape(-1, dim), q, seed, runs), mauve_mean(b.reshape(-1, dim), q, seed, runs)
+    return {
+        "difference": None if was is None or now is None else now - was,
+        "interval": _interval(diffs),
+        "above": float(np.mean(np.asarray(diffs) > 0)) if diffs else None,
+    }
 
 
 # --- all of it ------------------------------------------------------------------------------------------
