@@ -157,6 +157,7 @@ def test_each_step_of_the_order_is_scored_paired_on_the_same_emails(tmp_path):
 
 
 def test_mauve_is_recomputed_as_the_mean_of_seeded_clusterings_and_each_step_judged_by_it(tmp_path):
+    from paired import bag_of_words as embed
 
     from trainer.evaluation.metrics import MAUVE_RUNS, mauve_score
 
@@ -165,13 +166,6 @@ def test_mauve_is_recomputed_as_the_mean_of_seeded_clusterings_and_each_step_jud
     work.mkdir()
     reals = [f"the plan for week {n} is to move review {n % 5} to friday" for n in range(30)]
     drafts = {"base": [f"noise {n} {n * 7 % 11}" for n in range(30)], "quality": reals}
-
-    def embed(texts):  # hashed word counts: deterministic, and like texts land near each other
-        out = np.zeros((len(texts), 16))
-        for i, text in enumerate(texts):
-            for word in text.split():
-                out[i, sum(map(ord, word)) % 16] += 1
-        return out
 
     rows = [{"label": label, "config": {"seed": 3}, "metrics": {"mauve": recorded},
              "items": [{"pair_id": n, "real": r, "draft": d} for n, (r, d) in enumerate(zip(reals, texts, strict=1))]}
@@ -306,16 +300,9 @@ def test_each_configuration_is_scored_at_every_seed_with_the_mean_and_the_order_
     assert "| mauve | base + examples → quality + examples | holds | fails | +0.0000 holds |" in text
 
 
-def _hashed_words(texts):
-    """A deterministic stand-in for the sentence embedder: hashed word counts, like texts near each other."""
-    out = np.zeros((len(texts), 16))
-    for i, text in enumerate(texts):
-        for word in text.split():
-            out[i, sum(map(ord, word)) % 16] += 1
-    return out
-
-
 def test_each_configuration_is_scored_over_every_seeds_drafts_together_on_the_emails_all_seeds_drafted(tmp_path):
+    from paired import bag_of_words
+
     from trainer.evaluation.metrics import bleu, bleu_difference_over_drafts, mauve_over_drafts
 
     quality = load_quality()
@@ -332,7 +319,7 @@ def test_each_configuration_is_scored_over_every_seeds_drafts_together_on_the_em
 
     result(0)
     result(1, skip=0)  # a request that failed at seed 1: email 0 counts at neither seed
-    text = quality.over_seeds(quality.seed_results(tmp_path), embed=_hashed_words)
+    text = quality.over_seeds(quality.seed_results(tmp_path), embed=bag_of_words)
     drafts = {label: [[" ".join(r.split()[: k - s]) for s in (0, 1)] for r in reals[1:]] for label, k in kept.items()}
     both = bleu([d for pair in drafts["quality"] for d in pair], [r for r in reals[1:] for _ in (0, 1)])["bleu"]
     assert "| configuration (11 emails, seeds 0, 1) | bleu (95% interval) |" in text
@@ -348,8 +335,8 @@ def test_each_configuration_is_scored_over_every_seeds_drafts_together_on_the_em
     assert rows == ["| from → to", *steps, "| from → to", *steps]  # bleu, then MAUVE
     # MAUVE: every seed's drafts of each email on the drafts' side, as metrics.mauve_over_drafts scores them
     assert "| configuration (11 emails, seeds 0, 1) | mauve (95% interval) |" in text
-    features = np.asarray(_hashed_words([d for each in drafts["quality"] for d in each]), dtype=np.float32)
-    got = mauve_over_drafts(features.reshape(11, 2, -1), np.asarray(_hashed_words(reals[1:]), dtype=np.float32))
+    features = np.asarray(bag_of_words([d for each in drafts["quality"] for d in each]), dtype=np.float32)
+    got = mauve_over_drafts(features.reshape(11, 2, -1), np.asarray(bag_of_words(reals[1:]), dtype=np.float32))
     assert f"| quality | {got['mauve']:.4f} ({got['interval'][0]:.4f}–{got['interval'][1]:.4f}) |" in text
     mauve_steps = text[text.index("mauve difference"):].splitlines()
     assert mauve_steps[-1].startswith("| base + examples → quality + examples | ")
