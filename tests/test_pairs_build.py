@@ -268,4 +268,51 @@ def test_instructions_name_people_not_list_addresses():
 
     to = [("Robert Mader", "robert@example.org"), ("", "dri-devel@lists.example.org"), ("Raman, Priya", "p@x.org")]
     assert _recipients(to) == "Robert Mader and Priya Raman"
+    assert _recipients([("Thomas Hellström (Intel)", "t@x.org")]) == "Thomas Hellström"  # not his employer
     assert _recipients([("", "phasta@kernel.org"), ("", "simona@ffwll.ch")]) == "phasta and simona"  # nobody named
+    # Lists by their display names, as a kernel maintainer's reply addresses them (linaro-mm-sig), and the user
+    # on his own copy: only the people are named.
+    me = frozenset({"christian.koenig@amd.com"})
+    to = [("Daniel Vetter", "daniel@ffwll.ch"), ("Christian König", "Christian.Koenig@amd.com"),
+          ("moderated list:DMA BUFFER SHARING FRAMEWORK", "linaro-mm-sig@lists.linaro.org"),
+          ("open list:DMA BUFFER SHARING FRAMEWORK", "linux-media@vger.kernel.org"),
+          ("DRI Development", "dri-devel@lists.freedesktop.org"), ("Linux Media Mailing List", "media@example.org"),
+          ("intel-gfx", "intel-gfx@example.org"), ("Sumit Semwal", "sumit.semwal@linaro.org")]  # fmt: skip
+    assert _recipients(to, me) == "Daniel Vetter and Sumit Semwal"
+    assert _recipients(to) == "Daniel Vetter and Christian König and Sumit Semwal"  # not told whose it is
+    # lists alone: by their addresses, not "moderated" or "open"
+    lists = [("moderated list:DMA BUFFER SHARING FRAMEWORK", "linaro-mm-sig@lists.linaro.org"),
+             ("DRI Development", "dri-devel@lists.freedesktop.org")]  # fmt: skip
+    assert _recipients(lists, me) == "linaro-mm-sig and dri-devel"
+    assert _recipients([("Christian König", "christian.koenig@amd.com")], me) == ""  # a note to himself
+
+
+@pytest.mark.corpora
+def test_a_list_authors_instructions_name_the_people_he_answers_not_his_lists_or_himself(db, corpora):
+    """linaro-mm-sig: Christian König writes to people with four lists and often himself on To and Cc."""
+    from trainer.pairs.build import _plan
+    from trainer.pairs.candidates import find_candidates
+
+    mine = ["christian.koenig@amd.com", "ckoenig.leichtzumerken@gmail.com"]
+    import_paths(db, [corpora / "linaro-mm-sig" / "koenig-and-parents.mbox"], me=mine)
+    candidates, _ = find_candidates(db)
+    named = [job.request.to for job in _plan(db, candidates, load_prompt(), "model")]
+    assert len(named) == len(candidates) > 400
+    words = {w for to in named for w in re.split(r",\s*|\s+and\s+|\s+", to)}
+    assert not words & {"moderated", "open", "list", "List", "DRI", "Development", "Christian", "König"}, words
+    assert {"Daniel", "Sumit", "Jason"} <= words
+    assert sum(1 for to in named if to) == len(named)  # nobody left unnamed: a list alone by its address
+
+
+def test_a_list_is_told_from_a_person_by_its_host_its_name_or_its_own_addresses():
+    from assistant.mail.identity import is_list_address
+
+    lists = [("", "dri-devel@lists.freedesktop.org"), ("open list", "linux-kernel@vger.kernel.org"),
+             ("Linux Media Mailing List", "linux-media@example.org"), ("moderated list:DRM", "x@example.org"),
+             ("intel-gfx", "intel-gfx@example.org"), ("", "dev-request@example.org"),
+             ("Ann", "team@googlegroups.com")]  # fmt: skip
+    people = [("Daniel Vetter", "daniel@ffwll.ch"), ("", "phasta@kernel.org"), ("Lister, Ann", "ann@example.org"),
+              ("Sumit Semwal", "sumit.semwal@linaro.org"), ("ann", "ann@example.org"),
+              ("Callista Ray", "c@mailinglistsoftware.example")]  # fmt: skip
+    assert [is_list_address(n, a) for n, a in lists] == [True] * len(lists)
+    assert [is_list_address(n, a) for n, a in people] == [False] * len(people)

@@ -27,7 +27,8 @@ from assistant.drafting.models import resolve_model
 from assistant.drafting.parallel import Completion, Job, Parallel, chosen_engine
 from assistant.drafting.prompting import answered_text
 from assistant.errors import Cancelled
-from assistant.mail.identity import person_name
+from assistant.identities import load_me
+from assistant.mail.identity import is_list_address, normalize_address, person_name
 from assistant.store.db import get_setting, set_setting, writing
 from trainer.edits import labeller_examples
 from trainer.pairs import store
@@ -154,11 +155,14 @@ def cache_key(prompt: ReversePrompt, model: str, candidate: Candidate, request: 
     return hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
-def _recipients(to: list[tuple[str, str]]) -> str:
-    """The recipients as an instruction names them. Addresses without a name ("dri-devel@lists...", a list or a
-    mailbox) count only when nobody is named: "Tell Robert" rather than "Tell Robert and dri-devel"."""
-    named = [(n, a) for n, a in to if n.strip().strip("'\"")]
-    names = [person_name(n, a) for n, a in (named or to) if n or a]
+def _recipients(to: list[tuple[str, str]], me: frozenset[str] = frozenset()) -> str:
+    """The recipients as an instruction names them, the user's own addresses (``me``, normalized) left out.
+    Mailing lists, and addresses without a name (a mailbox), count only when no person is named: "Tell Robert"
+    rather than "Tell Robert and dri-devel" or "Tell Robert and moderated"; a list alone is named by its address
+    ("dri-devel"), not by a display name such as "moderated list:DMA BUFFER SHARING FRAMEWORK"."""
+    others = [(n, a) for n, a in to if normalize_address(a) not in me]
+    named = [(n, a) for n, a in others if n.strip().strip("'\"") and not is_list_address(n, a)]
+    names = [person_name("" if is_list_address(n, a) else n, a) for n, a in (named or others) if n or a]
     if len(names) > 3:
         return ", ".join(names[:2]) + " and others"
     return " and ".join(names)
@@ -180,6 +184,7 @@ def _contexts(db: sqlite_utils.Database, ids: list[str]) -> dict[str, tuple[str,
 
 def _plan(db, candidates, prompt, model) -> list[_Job]:
     contexts = _contexts(db, [c.in_reply_to for c in candidates if c.in_reply_to])
+    me = frozenset(normalize_address(a) for a in load_me(db))
     jobs = []
     for c in candidates:
         sender, subject, text = contexts.get(c.in_reply_to, ("", "", ""))
@@ -190,7 +195,7 @@ def _plan(db, candidates, prompt, model) -> list[_Job]:
                 flags.append("context_trimmed")
             # Trained on as the email answered: its subject as drafting shows it (prompting._reply_block).
             input_text = answered_text(sender, subject, trimmed)
-        request = Request(_recipients(c.to), c.subject, c.body, sender, text)
+        request = Request(_recipients(c.to, me), c.subject, c.body, sender, text)
         jobs.append(_Job(c, request, input_text, flags, cache_key(prompt, model, c, request)))
     return jobs
 
