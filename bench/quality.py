@@ -513,22 +513,35 @@ def by_seed(results: dict[int, dict], metrics: tuple[str, ...] = ("bleu", "mauve
     return "\n".join(lines)
 
 
-def over_seeds(results: dict[int, dict], embed=None) -> str:
+def over_seeds(
+    results: dict[int, dict], embed=None, mauve_runs: int | None = None, mauve_boot: int | None = None
+) -> str:
     """The configurations drafted with several seeds (``results``, as ``by_seed`` takes them), each scored on all of
     its drafts of an email together: bleu over every seed's drafts, with a 95% interval that resamples the emails,
     each with all of its drafts (``metrics.bleu_over_drafts``); then per step of the order (as ``paired``), the
     paired difference (``metrics.bleu_difference_over_drafts``) and the two intervals side by side (as ``apart``).
     Then MAUVE the same way (``metrics.mauve_over_drafts``, ``metrics.mauve_difference_over_drafts``), on ``embed``'s
-    features (the local MiniLM, as evaluation embeds, when None). Only the emails every seed drafted in every
-    configuration count."""
+    features (the local MiniLM, as evaluation embeds, when None), with ``mauve_runs`` clusterings a score and
+    ``mauve_boot`` resamples (the metrics module's when None). Only the emails every seed drafted in every
+    configuration count; a score there is none of (MAUVE of one email) shows as "—"."""
     import numpy as np
 
     from trainer.evaluation.metrics import (
+        MAUVE_RUNS,
+        N_BOOT_MAUVE,
         bleu_difference_over_drafts,
         bleu_over_drafts,
         mauve_difference_over_drafts,
         mauve_over_drafts,
     )
+
+    mauve = {"runs": mauve_runs or MAUVE_RUNS, "n_boot": N_BOOT_MAUVE if mauve_boot is None else mauve_boot}
+
+    def shown(value, spec: str = ".4f") -> str:
+        return "—" if value is None else format(value, spec)
+
+    def around(span: list[float] | None, spec: str, between: str) -> str:
+        return "" if span is None else f" ({format(span[0], spec)}{between}{format(span[1], spec)})"
 
     if embed is None:
         from trainer.evaluation.features import embed
@@ -558,16 +571,17 @@ def over_seeds(results: dict[int, dict], embed=None) -> str:
             scored = {label: bleu_over_drafts(drafts[label], real) for label in labels}
             difference = {(a, b): bleu_difference_over_drafts(drafts[a], drafts[b], real) for a, b in steps}
         else:
-            scored = {label: mauve_over_drafts(features[label], real_features) for label in labels}
+            scored = {label: mauve_over_drafts(features[label], real_features, **mauve) for label in labels}
             difference = {
-                (a, b): mauve_difference_over_drafts(features[a], features[b], real_features) for a, b in steps
+                (a, b): mauve_difference_over_drafts(features[a], features[b], real_features, **mauve)
+                for a, b in steps
             }
         lines += [
             f"| configuration ({len(common)} emails, seeds {', '.join(map(str, seeds))}) | {metric} (95% interval) |",
             "|---|---|",
         ]
-        lines += [f"| {label} | {scored[label][metric]:.4f} ({scored[label]['interval'][0]:.4f}–"
-                  f"{scored[label]['interval'][1]:.4f}) |" for label in labels]  # fmt: skip
+        lines += [f"| {label} | {shown(scored[label][metric])}{around(scored[label]['interval'], '.4f', '–')} |"
+                  for label in labels]  # fmt: skip
         lines += [
             "",
             f"| from → to | {metric} difference (paired 95% interval) | resamples higher "
@@ -576,10 +590,11 @@ def over_seeds(results: dict[int, dict], embed=None) -> str:
         ]
         for a, b in steps:
             got = difference[a, b]
-            gap = scored[b]["interval"][0] - scored[a]["interval"][1]
-            lo, hi = got["interval"]
-            lines.append(f"| {a} → {b} | {got['difference']:+.4f} ({lo:+.4f} to {hi:+.4f}) | {got['above']:.0%} "
-                         f"| {gap:+.4f} | {'yes' if gap > 0 else 'no'} |")  # fmt: skip
+            spans = scored[a]["interval"], scored[b]["interval"]
+            gap = None if None in spans else spans[1][0] - spans[0][1]
+            apart = "—" if gap is None else "yes" if gap > 0 else "no"
+            lines.append(f"| {a} → {b} | {shown(got['difference'], '+.4f')}{around(got['interval'], '+.4f', ' to ')} "
+                         f"| {shown(got['above'], '.0%')} | {shown(gap, '+.4f')} | {apart} |")  # fmt: skip
         lines.append("")
     return "\n".join(lines).rstrip("\n")
 

@@ -202,9 +202,40 @@ def test_mauve_over_several_drafts_of_each_email_pools_them_and_resamples_with_t
     assert step["difference"] == pytest.approx(scored[1] - scored[0]) and step["difference"] > 0.7
     assert step["above"] == 1.0 and step["interval"][0] > 0.5
     with pytest.raises(ValueError):
-        metrics.mauve_over_drafts(near[:-1], real)  # an email without drafts
+        metrics.mauve_over_drafts(near[:-1], real)  # one email fewer than the real ones
     with pytest.raises(ValueError):
         metrics.mauve_over_drafts(near[:, 0], real)  # not grouped by email
+
+
+def test_each_mauve_resample_draws_emails_with_all_their_drafts_and_the_same_emails_for_both_sides(monkeypatch):
+    rng = np.random.default_rng(4)
+    real = rng.normal(size=(12, 8)).astype(np.float32)  # as the features are scored
+    before, after = rng.normal(size=(2, 12, 3, 8)).astype(np.float32)
+    calls = []
+
+    def recorded(p, q, seed=0):
+        calls.append((p, q, seed))
+        return 0.5
+
+    monkeypatch.setattr(metrics, "mauve_score", recorded)
+
+    def email_of(rows: np.ndarray) -> list[int]:  # each row's email, found by its features
+        return [int(np.flatnonzero((real == row).all(axis=1))[0]) for row in rows]
+
+    metrics.mauve_over_drafts(after, real, seed=1, runs=2, n_boot=3)
+    boot = calls[2:]  # after the 2 clusterings of the score
+    assert len(boot) == 3 and [seed for *_, seed in boot] == [1, 2, 3]
+    for p, q, _ in boot:
+        drawn = email_of(q)
+        assert np.array_equal(p, after[drawn].reshape(-1, 8))  # each drawn email with its 3 drafts, in order
+    calls.clear()
+    metrics.mauve_difference_over_drafts(before, after, real, seed=1, runs=2, n_boot=3)
+    pairs = list(zip(calls[0:6:2], calls[1:6:2], strict=True))  # the resamples come first, before then after
+    for (p_a, q_a, s_a), (p_b, q_b, s_b) in pairs:
+        drawn = email_of(q_a)
+        assert np.array_equal(q_a, q_b) and s_a == s_b
+        assert np.array_equal(p_a, before[drawn].reshape(-1, 8)) and np.array_equal(p_b, after[drawn].reshape(-1, 8))
+    assert len({tuple(email_of(q)) for (_, q, _), _ in pairs}) > 1  # resampled, not the same emails each time
 
 
 def test_no_warning_from_50_pairs():

@@ -269,6 +269,10 @@ def test_instructions_name_people_not_list_addresses():
     to = [("Robert Mader", "robert@example.org"), ("", "dri-devel@lists.example.org"), ("Raman, Priya", "p@x.org")]
     assert _recipients(to) == "Robert Mader and Priya Raman"
     assert _recipients([("Thomas Hellström (Intel)", "t@x.org")]) == "Thomas Hellström"  # not his employer
+    assert _recipients([('"Thomas" (Intel)', "t@x.org"), ("(Jane Doe)", "j@x.org")]) == "Thomas and (Jane Doe)"
+    # a name that is only the address's own local part, as a mail client fills it in, names nobody
+    assert _recipients([("zhaoyang.huang", "zhaoyang.huang@x.com"), ("Sumit Semwal", "s@x.org")]) == "Sumit Semwal"
+    assert _recipients([("Andy.Hsieh", "andy.hsieh@x.com"), ("Sumit", "s@x.org")]) == "Andy.Hsieh and Sumit"  # typed
     assert _recipients([("", "phasta@kernel.org"), ("", "simona@ffwll.ch")]) == "phasta and simona"  # nobody named
     # Lists by their display names, as a kernel maintainer's reply addresses them (linaro-mm-sig), and the user
     # on his own copy: only the people are named.
@@ -309,10 +313,13 @@ def test_a_list_is_told_from_a_person_by_its_host_its_name_or_its_own_addresses(
 
     lists = [("", "dri-devel@lists.freedesktop.org"), ("open list", "linux-kernel@vger.kernel.org"),
              ("Linux Media Mailing List", "linux-media@example.org"), ("moderated list:DRM", "x@example.org"),
-             ("intel-gfx", "intel-gfx@example.org"), ("", "dev-request@example.org"),
+             ("intel-gfx", "intel-gfx@lists.example.org"), ("", "dev-request@example.org"),
              ("Ann", "team@googlegroups.com")]  # fmt: skip
     people = [("Daniel Vetter", "daniel@ffwll.ch"), ("", "phasta@kernel.org"), ("Lister, Ann", "ann@example.org"),
               ("Sumit Semwal", "sumit.semwal@linaro.org"), ("ann", "ann@example.org"),
-              ("Callista Ray", "c@mailinglistsoftware.example")]  # fmt: skip
+              ("Callista Ray", "c@mailinglistsoftware.example"), ("Ivan Petrov", "ivan@list.ru"),
+              ("Sepp Hochreiter", "hochreiter@ml.jku.at"), ("Jane", "jane@ml.com"), ("Doe, John (IT: Ops)", "j@x.org"),
+              ("Friedrich List", "f.list@example.org"), ("List, Tobias", "t@example.org"),
+              ("john.doe", "john.doe@example.org"), ("Mary-Ann", "mary-ann@example.org")]  # fmt: skip
     assert [is_list_address(n, a) for n, a in lists] == [True] * len(lists)
     assert [is_list_address(n, a) for n, a in people] == [False] * len(people)

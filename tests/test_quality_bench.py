@@ -319,7 +319,7 @@ def test_each_configuration_is_scored_over_every_seeds_drafts_together_on_the_em
 
     result(0)
     result(1, skip=0)  # a request that failed at seed 1: email 0 counts at neither seed
-    text = quality.over_seeds(quality.seed_results(tmp_path), embed=bag_of_words)
+    text = quality.over_seeds(quality.seed_results(tmp_path), embed=bag_of_words, mauve_runs=3, mauve_boot=10)
     drafts = {label: [[" ".join(r.split()[: k - s]) for s in (0, 1)] for r in reals[1:]] for label, k in kept.items()}
     both = bleu([d for pair in drafts["quality"] for d in pair], [r for r in reals[1:] for _ in (0, 1)])["bleu"]
     assert "| configuration (11 emails, seeds 0, 1) | bleu (95% interval) |" in text
@@ -336,10 +336,18 @@ def test_each_configuration_is_scored_over_every_seeds_drafts_together_on_the_em
     # MAUVE: every seed's drafts of each email on the drafts' side, as metrics.mauve_over_drafts scores them
     assert "| configuration (11 emails, seeds 0, 1) | mauve (95% interval) |" in text
     features = np.asarray(bag_of_words([d for each in drafts["quality"] for d in each]), dtype=np.float32)
-    got = mauve_over_drafts(features.reshape(11, 2, -1), np.asarray(bag_of_words(reals[1:]), dtype=np.float32))
+    got = mauve_over_drafts(features.reshape(11, 2, -1), np.asarray(bag_of_words(reals[1:]), dtype=np.float32),
+                            runs=3, n_boot=10)  # fmt: skip
     assert f"| quality | {got['mauve']:.4f} ({got['interval'][0]:.4f}–{got['interval'][1]:.4f}) |" in text
     mauve_steps = text[text.index("mauve difference"):].splitlines()
     assert mauve_steps[-1].startswith("| base + examples → quality + examples | ")
+    # one email drafted at every seed: bleu and its steps, and no MAUVE of one email
+    one = {"kind": "ablations", "rows": [{**row, "items": row["items"][:1]} for row in
+                                         json.loads((tmp_path / "report0.json").read_text())["rows"]]}  # fmt: skip
+    (tmp_path / "report1.json").write_text(json.dumps(one))
+    text = quality.over_seeds(quality.seed_results(tmp_path), embed=bag_of_words, mauve_runs=1, mauve_boot=2)
+    assert "| configuration (1 emails, seeds 0, 1) | mauve (95% interval) |\n|---|---|\n| base | — |" in text
+    assert text.rstrip().endswith("| base + examples → quality + examples | — | — | — | — |")
     result(1, skip=None)
     (tmp_path / "report1.json").write_text(json.dumps({"kind": "ablations", "rows": []}))
     with pytest.raises(SystemExit, match="same configurations"):

@@ -32,9 +32,10 @@ _GMAIL = {"gmail.com", "googlemail.com"}
 # The list software's own addresses (requests, owners, bounces): never a person writing to the list.
 _LIST_ITSELF = re.compile(r"-(?:request|owner|bounces?|admin|leave|join|(?:un)?subscribe)(?:[+][^@]*)?@", re.I)
 # Hosts that carry only lists: "lists.freedesktop.org", "lists.linaro.org", "googlegroups.com" and the kernel's
-# "vger.kernel.org"; and display names a list goes by ("open list:DRM DRIVERS", "Linux Media Mailing List").
-_LIST_HOST = re.compile(r"^(?:lists?|mailman|ml)\.|\.lists?\.|^googlegroups\.com$|^vger\.kernel\.org$", re.I)
-_LIST_NAME = re.compile(r"\b(?:mailing\s+)?lists?\b|:", re.I)
+# "vger.kernel.org" (not "list.ru", a mail provider); and the display names lists go by: "open list:DRM DRIVERS",
+# "moderated list:DMA BUFFER SHARING FRAMEWORK" (the kernel's MAINTAINERS file), "Linux Media Mailing List".
+_LIST_HOST = re.compile(r"^lists\.|\.lists\.|^googlegroups\.com$|^vger\.kernel\.org$", re.I)
+_LIST_NAME = re.compile(r"^(?:open|moderated|closed|subscribers-only) list\b|\bmailing[\s-]?list\b", re.I)
 _MAILTO = re.compile(r"<mailto:([^<>?\s]+)", re.I)
 
 DISCUSSION = "mailing list "  # the stored reason of discussion-list mail: "mailing list <list id>"
@@ -47,7 +48,7 @@ CLASSES = (YOURS, RECEIVED, LIST, AUTOMATED)
 def person_name(name: str, addr: str) -> str:
     """How a prompt names a person: "Raman, Priya" -> "Priya Raman", "Thomas Hellström (Intel)" -> "Thomas
     Hellström"; no name: the address's local part."""
-    name = re.sub(r"\s*\([^()]*\)$", "", name.strip().strip("'\"")).strip()
+    name = (re.sub(r"\s*\([^()]*\)$", "", name.strip()) or name).strip().strip("'\"")
     if "," in name:
         last, _, first = name.partition(",")
         name = f"{first.strip()} {last.strip()}".strip()
@@ -136,13 +137,13 @@ def is_list_software(addr: str) -> bool:
 
 
 def is_list_address(name: str, addr: str) -> bool:
-    """A mailing list among the recipients, by its host, its display name or its own addresses:
+    """A mailing list among the recipients, by its host, its display name or the list software's own addresses:
     "dri-devel@lists.freedesktop.org", "open list:DMA BUFFER SHARING FRAMEWORK <linux-media@vger.kernel.org>",
-    "Linux Media Mailing List <...>", "intel-gfx <intel-gfx@...>" (a list named as its address)."""
-    local, _, domain = addr.strip().lower().rpartition("@")
+    "Linux Media Mailing List <...>". A list on a host of its own under a plain name ("Linux MM
+    <linux-mm@kvack.org>") is not told from a person: a person taken for a list would go unnamed."""
+    domain = addr.strip().lower().rpartition("@")[2]
     name = name.strip().strip("'\"")
-    named_as_address = name.casefold() == local and bool(re.search(r"[-_.]", local))
-    return bool(_LIST_HOST.search(domain) or _LIST_NAME.search(name) or named_as_address or is_list_software(addr))
+    return bool(_LIST_HOST.search(domain) or _LIST_NAME.search(name) or is_list_software(addr))
 
 
 def is_list_munged(from_name: str) -> bool:

@@ -298,9 +298,12 @@ def mauve_difference_over_drafts(
     runs: int = MAUVE_RUNS,
     n_boot: int = N_BOOT_MAUVE,
 ) -> dict[str, Any]:
-    """How much ``after``'s :func:`mauve_over_drafts` is above ``before``'s on the same emails, with a paired 95%
-    interval: each resample draws the same emails, with all their drafts, for both, and clusters both with the same
-    seed. ``above``: the share of resamples in which ``after`` scores higher."""
+    """How much ``after``'s :func:`mauve_over_drafts` is above ``before``'s on the same emails (the difference of
+    the two means of ``runs`` clusterings), with a 95% interval paired on the emails: each resample draws the same
+    emails, with all their drafts, for both. Each side of a resample is one clustering of its own points (seeded
+    alike, which pairs nothing: the points differ), so the interval holds two clusterings' spread as well as the
+    emails', and ``above``, the share of resamples in which ``after`` scores higher, is drawn towards one half
+    where the two are close."""
     a, b = _drafts_features(before, references), _drafts_features(after, references)
     q = np.asarray(references, dtype=np.float32)
     dim = q.shape[-1]

@@ -157,11 +157,17 @@ def cache_key(prompt: ReversePrompt, model: str, candidate: Candidate, request: 
 
 def _recipients(to: list[tuple[str, str]], me: frozenset[str] = frozenset()) -> str:
     """The recipients as an instruction names them, the user's own addresses (``me``, normalized) left out.
-    Mailing lists, and addresses without a name (a mailbox), count only when no person is named: "Tell Robert"
-    rather than "Tell Robert and dri-devel" or "Tell Robert and moderated"; a list alone is named by its address
-    ("dri-devel"), not by a display name such as "moderated list:DMA BUFFER SHARING FRAMEWORK"."""
+    Mailing lists, and addresses without a name (none, or the address's own local part as a mail client fills it
+    in: "zhaoyang.huang"), count only when a person is not named: "Tell Robert" rather than "Tell Robert and
+    dri-devel" or "Tell Robert and moderated"; a list alone is named by its address ("dri-devel"), not by a
+    display name such as "moderated list:DMA BUFFER SHARING FRAMEWORK"."""
     others = [(n, a) for n, a in to if normalize_address(a) not in me]
-    named = [(n, a) for n, a in others if n.strip().strip("'\"") and not is_list_address(n, a)]
+
+    def named_person(name: str, addr: str) -> bool:
+        name = name.strip().strip("'\"")
+        return bool(name) and name != addr.partition("@")[0] and not is_list_address(name, addr)
+
+    named = [(n, a) for n, a in others if named_person(n, a)]
     names = [person_name("" if is_list_address(n, a) else n, a) for n, a in (named or others) if n or a]
     if len(names) > 3:
         return ", ".join(names[:2]) + " and others"
