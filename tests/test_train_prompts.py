@@ -58,6 +58,24 @@ def test_a_training_prompt_is_the_prompt_drafting_writes_for_the_same_request(pa
     assert replies and all("<email>" in e.messages[-1]["content"] for e in replies)
 
 
+def test_a_reply_drafted_from_the_stored_email_names_its_sender_as_training_did(paired):
+    from assistant.drafting.prompting import reply_from_store
+
+    def sender_line(text: str) -> str:
+        return re.search(r"^From: .*$", text, re.M).group(0)
+
+    replies = [e for e in written(paired) if e.input][:5]
+    assert replies
+    for example in replies:
+        answered = paired.execute("SELECT in_reply_to FROM messages WHERE message_id = ?",
+                                  [example.message_id]).fetchone()[0]  # fmt: skip
+        fake = FakeBackend()
+        draft(paired, example.instruction, reply_context=reply_from_store(paired, answered), backend=fake, save=False,
+              length=None)  # fmt: skip
+        drafted = sender_line(fake.prompts[0][-1]["content"])
+        assert drafted == sender_line(example.messages[-1]["content"]) and "@" not in drafted, drafted
+
+
 def test_retrieval_never_shows_the_email_its_thread_or_validation_mail(paired):
     held = set(held_out_ids(paired))
     validation = [p.output.strip() for p in list_pairs(paired, split=VALIDATION)]

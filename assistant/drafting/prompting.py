@@ -22,6 +22,7 @@ from assistant.drafting.incomplete import signed_name
 from assistant.drafting.length import CHOICES, Length, of_email, usual_length
 from assistant.drafting.voice import Voice, first_name, recipients
 from assistant.errors import MailvoiceError
+from assistant.mail.identity import person_name
 from assistant.mail.subjects import prompt_subject
 
 PROMPT_NAMES = ("draft_system", "draft_user", "example_request", "reply_block")
@@ -384,7 +385,9 @@ def _reply_block(
     count_tokens: Callable[[str], int],
     notices: list[str],
 ) -> str:
-    sender = f"{reply.sender_name} <{reply.sender_addr}>" if reply.sender_name else reply.sender_addr
+    # Named as a training pair's answered email names its sender (trainer.pairs.build: person_name, no address),
+    # so a reply is drafted from the block the adapter learned from.
+    sender = person_name(reply.sender_name, reply.sender_addr)
     whole = reply.body.strip()
     # Counting the tokens of all of a long email (a 30 MB .eml holds a million characters) takes seconds,
     # for text that cannot fit anyway: only the part that could is counted and cut.
