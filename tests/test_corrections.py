@@ -149,7 +149,24 @@ def test_a_reply_keeps_the_text_of_the_email_it_answered(db, tmp_path):
     assert found.reply_source == mid and found.context_kind == "message"
     assert found.context.startswith("From: ") and reply.body.strip()[:40] in found.context
     assert "\nSubject: " in found.context
+    # Read back for training as the draft's prompt read the stored email: the sender's address and the date.
+    from trainer.prompts import reply_context
+
+    back = reply_context(found.context)
+    assert (back.sender_name, back.sender_addr, back.date) == (reply.sender_name, reply.sender_addr, reply.date)
+    assert back.sender_addr and back.date
     db.execute("DELETE FROM messages WHERE message_id = ?", [mid])
     db.conn.commit()
     again = capture(db, draft_id, "Yes, Monday works for me.")  # the email is gone: the correction still counts
     assert again.context == "" and again.reply_source == mid
+
+
+def test_the_sender_of_the_email_answered_survives_any_name():
+    from assistant.drafting.prompting import answered_text
+    from trainer.prompts import reply_context
+
+    for name in ("Koenig, Christian", 'Ana "the API" Ruiz', "Jürgen Back\\slash", "", "Two\nLines"):
+        text = answered_text(name, "Re: import", "Hello.", addr="ana@example.org", date="2024-05-01T09:30:00+00:00")
+        back = reply_context(text)
+        assert (back.sender_name, back.sender_addr) == (" ".join(name.split()), "ana@example.org"), text
+        assert back.date == "2024-05-01T09:30:00+00:00" and back.body == "Hello."

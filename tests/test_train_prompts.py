@@ -58,12 +58,13 @@ def test_a_training_prompt_is_the_prompt_drafting_writes_for_the_same_request(pa
     assert replies and all("<email>" in e.messages[-1]["content"] for e in replies)
 
 
-def test_a_reply_drafted_from_the_stored_email_names_its_sender_as_training_did(paired):
+def test_a_reply_drafted_from_the_stored_email_is_asked_as_training_asked_it(paired):
     from assistant.drafting.prompting import reply_from_store
 
-    def sender_line(text: str) -> str:
-        return re.search(r"^From: .*$", text, re.M).group(0)
+    def line(name: str, text: str) -> str:
+        return re.search(rf"^{name}: .*$", text, re.M).group(0)
 
+    length = re.compile(r"Length: about \d+ words")
     replies = [e for e in written(paired) if e.input][:5]
     assert replies
     for example in replies:
@@ -72,8 +73,11 @@ def test_a_reply_drafted_from_the_stored_email_names_its_sender_as_training_did(
         fake = FakeBackend()
         draft(paired, example.instruction, reply_context=reply_from_store(paired, answered), backend=fake, save=False,
               length=None)  # fmt: skip
-        drafted = sender_line(fake.prompts[0][-1]["content"])
-        assert drafted == sender_line(example.messages[-1]["content"]) and "@" not in drafted, drafted
+        drafted, trained = fake.prompts[0][-1]["content"], example.messages[-1]["content"]
+        # The sender by name only; the recipient with the address; the date the email was sent.
+        assert line("From", drafted) == line("From", trained) and "@" not in line("From", drafted), drafted
+        assert "@" in line("Recipient", trained) and line("Date", trained) != "Date: ", trained
+        assert length.sub("", drafted) == length.sub("", trained)
 
 
 def test_retrieval_never_shows_the_email_its_thread_or_validation_mail(paired):

@@ -109,7 +109,8 @@ def reply_context(text: str, source: str = "") -> ReplyContext | None:
 
 def request_for(db: sqlite_utils.Database, message_id: str | None, context: str, source: str = "") -> Request:
     """How a draft of the email ``message_id`` is asked for: a reply names no recipient (drafting takes the
-    sender answered, as ``--reply-to`` does); a new email names its first recipient, as ``--to`` would."""
+    sender answered, as ``--reply-to`` does, with the sender's address and the date the store holds); a new
+    email names its first recipient, as ``--to`` would."""
     reply = reply_context(context, source)
     to, own, answers = None, (), False
     if message_id:
@@ -122,7 +123,22 @@ def request_for(db: sqlite_utils.Database, message_id: str | None, context: str,
             answers = bool(row[3])
             if reply is None:
                 to = _first_address(row[2])
+            elif row[3]:
+                reply = _as_stored(db, row[3], reply)
     return Request(to, reply, own, answers)
+
+
+def _as_stored(db: sqlite_utils.Database, answered: str, reply: ReplyContext) -> ReplyContext:
+    """The email a pair answers with its sender and date as drafting reads them from the store
+    (:func:`~assistant.drafting.prompting.reply_from_store`): the header's name and address (the recipient
+    line, the user's usual length to them and the emails retrieved for them) and the date (the reply block).
+    The pair's input holds only the sender's name, for the labeller; its text, scrubbed and cut, is kept."""
+    row = db.execute(
+        "SELECT id, from_name, from_addr, date FROM messages WHERE message_id = ?", [answered]
+    ).fetchone()
+    if row is None:
+        return reply
+    return replace(reply, sender_name=row[1] or "", sender_addr=row[2] or "", date=row[3] or "", row_id=row[0])
 
 
 def _first_address(to_json: str | None) -> str | None:

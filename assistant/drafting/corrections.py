@@ -27,7 +27,6 @@ from rapidfuzz.distance import Levenshtein
 
 from assistant.drafting.prompting import answered_text, reply_from_file, reply_from_store
 from assistant.errors import MailvoiceError
-from assistant.mail.identity import person_name
 
 SMALL = 0.10  # share of characters changed up to which an edit is small
 HELD_OUT_SHARE = 0.10  # the newest tenth of the corrections measures a refresh, never trains it
@@ -139,7 +138,7 @@ def _answered(db: sqlite_utils.Database, kind: str, source: str) -> str:
         reply = reply_from_store(db, source) if kind == "message" else reply_from_file(source)
     except MailvoiceError:
         return ""
-    return answered_text(person_name(reply.sender_name, reply.sender_addr), reply.subject, reply.body.strip())
+    return answered_text(reply.sender_name, reply.subject, reply.body.strip(), addr=reply.sender_addr, date=reply.date)
 
 
 def _json(text: str | None) -> dict[str, Any]:

@@ -115,10 +115,17 @@ class ReplyContext:
     row_id: int | None = None
 
 
-def answered_text(sender: str, subject: str, text: str) -> str:
+def answered_text(sender: str, subject: str, text: str, *, addr: str = "", date: str = "") -> str:
     """The email answered as a training pair's ``input`` holds it (``trainer.prompts.reply_context`` reads it
-    back): who wrote it, its subject as drafting shows it, a blank line, its text."""
-    return f"From: {sender}\nSubject: {prompt_subject(subject)}\n\n{text}"
+    back): who wrote it, its subject as drafting shows it, a blank line, its text. A correction keeps the
+    sender's address and the date too (``addr``, ``date``), which its draft's prompt showed; a pair's sender
+    is named only, for the labeller, and training reads the rest from the store."""
+    sender, addr, date = (" ".join(s.split()) for s in (sender, addr, date))  # one line each
+    if addr:
+        quoted = sender.replace("\\", "\\\\").replace('"', '\\"')
+        sender = f'"{quoted}" <{addr}>' if sender else addr
+    when = f"Date: {date}\n" if date else ""
+    return f"From: {sender}\n{when}Subject: {prompt_subject(subject)}\n\n{text}"
 
 
 def reply_from_store(db: sqlite_utils.Database, message_id: str) -> ReplyContext:
