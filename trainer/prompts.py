@@ -31,6 +31,7 @@ from assistant.drafting.prompting import (
     ReplyContext,
     build_prompt,
     draft_texts,
+    reply_from_store,
     texts_to_json,
 )
 from assistant.drafting.voice import learn_voice
@@ -133,12 +134,12 @@ def _as_stored(db: sqlite_utils.Database, answered: str, reply: ReplyContext) ->
     (:func:`~assistant.drafting.prompting.reply_from_store`): the header's name and address (the recipient
     line, the user's usual length to them and the emails retrieved for them) and the date (the reply block).
     The pair's input holds only the sender's name, for the labeller; its text, scrubbed and cut, is kept."""
-    row = db.execute(
-        "SELECT id, from_name, from_addr, date FROM messages WHERE message_id = ?", [answered]
-    ).fetchone()
-    if row is None:
+    try:
+        stored = reply_from_store(db, answered)
+    except PromptError:
         return reply
-    return replace(reply, sender_name=row[1] or "", sender_addr=row[2] or "", date=row[3] or "", row_id=row[0])
+    return replace(reply, sender_name=stored.sender_name, sender_addr=stored.sender_addr, date=stored.date,
+                   row_id=stored.row_id)  # fmt: skip
 
 
 def _first_address(to_json: str | None) -> str | None:

@@ -7,6 +7,7 @@ fixed instructions, the email being answered (cut, with a notice, when it is too
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import importlib.resources
 import json
@@ -122,8 +123,7 @@ def answered_text(sender: str, subject: str, text: str, *, addr: str = "", date:
     is named only, for the labeller, and training reads the rest from the store."""
     sender, addr, date = (" ".join(s.split()) for s in (sender, addr, date))  # one line each
     if addr:
-        quoted = sender.replace("\\", "\\\\").replace('"', '\\"')
-        sender = f'"{quoted}" <{addr}>' if sender else addr
+        sender = f'"{email.utils.quote(sender)}" <{addr}>' if sender else addr
     when = f"Date: {date}\n" if date else ""
     return f"From: {sender}\n{when}Subject: {prompt_subject(subject)}\n\n{text}"
 
