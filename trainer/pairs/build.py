@@ -163,12 +163,14 @@ def _recipients(to: list[tuple[str, str]], me: frozenset[str] = frozenset()) -> 
     display name such as "moderated list:DMA BUFFER SHARING FRAMEWORK"."""
     others = [(n, a) for n, a in to if normalize_address(a) not in me]
 
+    listed = [(n, a, is_list_address(n, a)) for n, a in others]
+
     def named_person(name: str, addr: str) -> bool:
         name = name.strip().strip("'\"")
-        return bool(name) and name != addr.partition("@")[0] and not is_list_address(name, addr)
+        return bool(name) and name != addr.partition("@")[0]
 
-    named = [(n, a) for n, a in others if named_person(n, a)]
-    names = [person_name("" if is_list_address(n, a) else n, a) for n, a in (named or others) if n or a]
+    named = [(n, a, lst) for n, a, lst in listed if not lst and named_person(n, a)]
+    names = [person_name("" if lst else n, a) for n, a, lst in (named or listed) if n or a]
     if len(names) > 3:
         return ", ".join(names[:2]) + " and others"
     return " and ".join(names)
