@@ -30,8 +30,9 @@ from trainer.pairs.build import model_identity
 # reply, as the end of a turn does; 20: also while the end is held back before the floor; 21: a closing line with
 # the user's name is the whole sign-off, and closings anyone uses are held back before the floor too; 22: only a
 # closing line that ends with the name as the user writes it, read from its tokens together; 23: a draft's tokens
-# count toward its length no further than its words would take; 24: and at least half).
-EVAL_VERSION = 24
+# count toward its length no further than its words would take; 24: and at least half; 25: a reply is asked for
+# with the sender of the email answered as the store holds it, name, address and date).
+EVAL_VERSION = 25
 
 
 class EvalError(MailvoiceError):
