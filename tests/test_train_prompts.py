@@ -80,6 +80,49 @@ def test_a_reply_drafted_from_the_stored_email_is_asked_as_training_asked_it(pai
         assert length.sub("", drafted) == length.sub("", trained)
 
 
+def test_a_long_email_answered_is_trained_on_as_drafting_shows_it(db, tmp_path):
+    """A pair keeps the first INPUT_CHARS of the email it answers, for the labeller; training shows what the
+    store holds, as a draft's prompt does: whole where it fits, cut with the notice where it does not."""
+    import mailgen as gen
+    from paired import Labeller
+
+    from assistant.drafting.prompting import reply_from_store
+    from assistant.importer import import_paths
+    from trainer.pairs import build_pairs
+    from trainer.pairs.build import INPUT_CHARS
+
+    path = tmp_path / "mail.mbox"
+    gen.write_mbox(path, gen.generate_messages(160, seed=5))
+    import_paths(db, [path], me=[gen.ME_ADDR])
+    tail = "\n\n".join(f"Point {i}: the figures for part {i} are in the sheet, row {i * 7}." for i in range(1, 41))
+    db.execute("UPDATE messages SET body = body || ? WHERE message_id IN "
+               "(SELECT in_reply_to FROM messages WHERE sent_by_me = 1)", ["\n\n" + tail])  # fmt: skip
+    db.conn.commit()
+    build_pairs(db, Labeller(), limit=None)
+    assert len(tail) > INPUT_CHARS
+
+    def answered(example):
+        return db.execute("SELECT in_reply_to FROM messages WHERE message_id = ?",
+                          [example.message_id]).fetchone()[0]  # fmt: skip
+
+    length = re.compile(r"Length: about \d+ words")
+    replies = [e for e in written(db) if e.input]
+    assert replies and not any("row 280." in e.input for e in replies)  # the pair's text is cut
+    for example in replies[:5]:
+        fake = FakeBackend()
+        draft(db, example.instruction, reply_context=reply_from_store(db, answered(example)), backend=fake,
+              save=False, length=None)  # fmt: skip
+        trained = example.messages[-1]["content"]
+        assert "row 280." in trained and "cut to fit" not in trained, trained  # all of it: it fits
+        assert length.sub("", fake.prompts[0][-1]["content"]) == length.sub("", trained)
+    tight = [e for e in written(db, n_ctx=400, probability=0.0) if e.input]
+    assert tight
+    for example in tight[:5]:
+        trained = example.messages[-1]["content"]
+        assert "[... the rest of this email was cut to fit ...]" in trained, trained
+        assert "row 280." not in trained and "Only the beginning of it is shown" in trained
+
+
 def test_retrieval_never_shows_the_email_its_thread_or_validation_mail(paired):
     held = set(held_out_ids(paired))
     validation = [p.output.strip() for p in list_pairs(paired, split=VALIDATION)]

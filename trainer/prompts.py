@@ -110,8 +110,8 @@ def reply_context(text: str, source: str = "") -> ReplyContext | None:
 
 def request_for(db: sqlite_utils.Database, message_id: str | None, context: str, source: str = "") -> Request:
     """How a draft of the email ``message_id`` is asked for: a reply names no recipient (drafting takes the
-    sender answered, as ``--reply-to`` does, with the sender's address and the date the store holds); a new
-    email names its first recipient, as ``--to`` would."""
+    sender answered, as ``--reply-to`` does, with the sender's address, the date and the whole text the store
+    holds); a new email names its first recipient, as ``--to`` would."""
     reply = reply_context(context, source)
     to, own, answers = None, (), False
     if message_id:
@@ -130,16 +130,17 @@ def request_for(db: sqlite_utils.Database, message_id: str | None, context: str,
 
 
 def _as_stored(db: sqlite_utils.Database, answered: str, reply: ReplyContext) -> ReplyContext:
-    """The email a pair answers with its sender and date as drafting reads them from the store
+    """The email a pair answers as drafting reads it from the store
     (:func:`~assistant.drafting.prompting.reply_from_store`): the header's name and address (the recipient
-    line, the user's usual length to them and the emails retrieved for them) and the date (the reply block).
-    The pair's input holds only the sender's name, for the labeller; its text, scrubbed and cut, is kept."""
+    line, the user's usual length to them and the emails retrieved for them), the date, and the whole text.
+    The pair's input is what the labeller saw: the sender's name only, and the first
+    :data:`~trainer.pairs.build.INPUT_CHARS` of the text. A longer email is cut by the prompt as drafting cuts
+    it, to the room left and with a notice, or shown whole where it fits. Training scrubs the whole prompt."""
     try:
         stored = reply_from_store(db, answered)
     except PromptError:
         return reply
-    return replace(reply, sender_name=stored.sender_name, sender_addr=stored.sender_addr, date=stored.date,
-                   row_id=stored.row_id)  # fmt: skip
+    return replace(stored, source=reply.source, kind=reply.kind)
 
 
 def _first_address(to_json: str | None) -> str | None:

@@ -31,8 +31,9 @@ from trainer.pairs.build import model_identity
 # the user's name is the whole sign-off, and closings anyone uses are held back before the floor too; 22: only a
 # closing line that ends with the name as the user writes it, read from its tokens together; 23: a draft's tokens
 # count toward its length no further than its words would take; 24: and at least half; 25: a reply is asked for
-# with the sender of the email answered as the store holds it, name, address and date).
-EVAL_VERSION = 25
+# with the sender of the email answered as the store holds it, name, address and date; 26: and its whole text,
+# cut by the prompt as drafting cuts it, not the pair's first 1,500 characters).
+EVAL_VERSION = 26
 
 
 class EvalError(MailvoiceError):
