@@ -49,7 +49,8 @@ from trainer.pairs.split import assign_splits
 
 DEFAULT_LIMIT = 1000
 LABEL_N_CTX = 2048  # instruction prompts are short: the examples, one email (cut to fit) and one sentence back
-INPUT_CHARS = 1500  # of the email answered, kept as the pair's input: what a reply needs to make sense
+INPUT_CHARS = 1500  # of the email answered, kept as the pair's input: what the labeller needs to make sense of
+# a reply (training and evaluation read the whole email from the store, as drafting does: trainer.prompts)
 ESTIMATE_AFTER = 3  # generated pairs measured before the first estimate (when no earlier speed is known)
 ESTIMATE_AGAIN = 60.0
 """Seconds of labelling after which that first estimate is made once more, from every email done by then: an
