@@ -573,7 +573,9 @@ def over_seeds(
         else:
             scored = {label: mauve_over_drafts(features[label], real_features, **mauve) for label in labels}
             difference = {
-                (a, b): mauve_difference_over_drafts(features[a], features[b], real_features, **mauve)
+                (a, b): mauve_difference_over_drafts(
+                    features[a], features[b], real_features, **mauve, means=(scored[a]["mauve"], scored[b]["mauve"])
+                )
                 for a, b in steps
             }
         lines += [

@@ -201,6 +201,8 @@ def test_mauve_over_several_drafts_of_each_email_pools_them_and_resamples_with_t
     scored = [metrics.mauve_over_drafts(x, real, seed=2, runs=3, n_boot=0)["mauve"] for x in (far, near)]
     assert step["difference"] == pytest.approx(scored[1] - scored[0]) and step["difference"] > 0.7
     assert step["above"] == 1.0 and step["interval"][0] > 0.5
+    given = metrics.mauve_difference_over_drafts(far, near, real, seed=2, runs=3, n_boot=5, means=tuple(scored))
+    assert given == step  # the scores the caller has are the ones it would cluster again
     with pytest.raises(ValueError):
         metrics.mauve_over_drafts(near[:-1], real)  # one email fewer than the real ones
     with pytest.raises(ValueError):
@@ -236,6 +238,10 @@ def test_each_mauve_resample_draws_emails_with_all_their_drafts_and_the_same_ema
         assert np.array_equal(q_a, q_b) and s_a == s_b
         assert np.array_equal(p_a, before[drawn].reshape(-1, 8)) and np.array_equal(p_b, after[drawn].reshape(-1, 8))
     assert len({tuple(email_of(q)) for (_, q, _), _ in pairs}) > 1  # resampled, not the same emails each time
+    assert len(calls) == 6 + 2 * 2  # and the two scores, 2 clusterings each
+    calls.clear()
+    metrics.mauve_difference_over_drafts(before, after, real, seed=1, runs=2, n_boot=3, means=(0.5, 0.5))
+    assert len(calls) == 6  # given the two scores: only the resamples are clustered
 
 
 def test_no_warning_from_50_pairs():

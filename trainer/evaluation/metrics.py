@@ -297,13 +297,15 @@ def mauve_difference_over_drafts(
     seed: int = 0,
     runs: int = MAUVE_RUNS,
     n_boot: int = N_BOOT_MAUVE,
+    means: tuple[float | None, float | None] | None = None,
 ) -> dict[str, Any]:
     """How much ``after``'s :func:`mauve_over_drafts` is above ``before``'s on the same emails (the difference of
     the two means of ``runs`` clusterings), with a 95% interval paired on the emails: each resample draws the same
     emails, with all their drafts, for both. Each side of a resample is one clustering of its own points (seeded
     alike, which pairs nothing: the points differ), so the interval holds two clusterings' spread as well as the
     emails', and ``above``, the share of resamples in which ``after`` scores higher, is drawn towards one half
-    where the two are close."""
+    where the two are close. ``means``: the two scores (before, after) when the caller has them from
+    :func:`mauve_over_drafts` with the same ``seed`` and ``runs``, which are not clustered again."""
     a, b = _drafts_features(before, references), _drafts_features(after, references)
     q = np.asarray(references, dtype=np.float32)
     dim = q.shape[-1]
@@ -313,7 +315,9 @@ def mauve_difference_over_drafts(
         was, now = (mauve_score(x[i].reshape(-1, dim), q[i], seed + k) for x in (a, b))
         if was is not None and now is not None:
             diffs.append(now - was)
-    was, now = mauve_mean(a.reshape(-1, dim), q, seed, runs), mauve_mean(b.reshape(-1, dim), q, seed, runs)
+    if means is None:
+        means = mauve_mean(a.reshape(-1, dim), q, seed, runs), mauve_mean(b.reshape(-1, dim), q, seed, runs)
+    was, now = means
     return {
         "difference": None if was is None or now is None else now - was,
         "interval": _interval(diffs),
