@@ -17,7 +17,7 @@ from assistant.drafting.prompting import adapter_texts, draft_texts, texts_to_js
 from trainer.data import Example, from_jsonl, load_examples, save_jsonl
 from trainer.pairs import list_pairs
 from trainer.pairs.split import VALIDATION
-from trainer.prompts import held_out_ids, request_for, write_prompts
+from trainer.prompts import held_out_ids, reply_context, request_for, write_prompts
 
 
 @pytest.fixture
@@ -121,6 +121,13 @@ def test_a_long_email_answered_is_trained_on_as_drafting_shows_it(db, tmp_path):
         trained = example.messages[-1]["content"]
         assert "[... the rest of this email was cut to fit ...]" in trained, trained
         assert "row 280." not in trained and "Only the beginning of it is shown" in trained
+    # An email of the user's too long for any prompt at this length is written with the pair's cut of the email
+    # answered, as before: the stored email whole would leave it no room, and it would be skipped.
+    unfitted = [e for e in written(db, n_ctx=20, probability=0.0) if e.input]
+    assert unfitted
+    for example in unfitted[:5]:
+        trained = example.messages[-1]["content"]
+        assert reply_context(example.input).body in trained and "row 280." not in trained, trained
 
 
 def test_retrieval_never_shows_the_email_its_thread_or_validation_mail(paired):

@@ -189,7 +189,10 @@ def write_prompts(
                 db, example.instruction, voice, n_ctx=max_seq_len, count_tokens=count_tokens, examples=shown, **kwargs
             )
         except PromptError:  # no room at this length: written whole, then the email's tail is cut (or it is
-            # skipped as too long) when it is tokenized, as for any example over max_seq_len
+            # skipped as too long) when it is tokenized, as for any example over max_seq_len. The email answered
+            # is the pair's first INPUT_CHARS: written whole, the stored email would leave the example no room.
+            if request.reply is not None and example.input:
+                kwargs["reply"] = replace(request.reply, body=reply_context(example.input).body)
             prompt = build_prompt(
                 db, example.instruction, voice, n_ctx=max(max_seq_len, UNFITTED_CTX) + answer,
                 count_tokens=count_tokens, examples=False, **kwargs,
