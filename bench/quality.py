@@ -233,6 +233,52 @@ def length_stats(work: Path) -> dict[str, dict]:
     return stats
 
 
+def asked_lengths(work: Path) -> str:
+    """The words a draft is asked for against the words the user wrote, over every email of theirs in WORK's store
+    that drafting learns lengths from, each left out with its thread: by the length to its person (a reply's: the
+    sender answered, where the archive holds that email; else the first address in To) counting mail addressed
+    to them (To, as drafting does), counting mail they were copied on too (the rule before), and by the user's
+    usual length for the kind (reply or new) alone. For each rule: the median of asked / real, how many fall
+    within 0.8–1.25, and the mean of |log(asked / real)|."""
+    import math
+    import statistics
+
+    import sqlite_utils
+
+    from assistant.drafting.length import to_addresses, usual_length, words_of
+
+    db = sqlite_utils.Database(work / "data" / "mailvoice.db")
+    senders = dict(db.execute("SELECT message_id, from_addr FROM messages WHERE message_id IS NOT NULL"))
+    rules = {"to this person (To)": [], "to this person (To or Cc)": [], "usual for the kind": []}
+    emails = db.execute(
+        "SELECT id, body, in_reply_to, to_json, thread_id FROM messages "
+        "WHERE sent_by_me = 1 AND automated = 0 AND is_forward = 0 AND trim(body) != ''"
+    ).fetchall()
+    for row_id, body, in_reply_to, to_json, thread in emails:
+        to = senders.get(in_reply_to) if in_reply_to else None
+        to = to or next(iter(to_addresses(to_json)), None)
+        left_out = [row_id] + [
+            r[0] for r in db.execute("SELECT id FROM messages WHERE thread_id = ? AND thread_id != ''", [thread or ""])
+        ]
+        real, reply = words_of(body), bool(in_reply_to)
+        asked = (
+            usual_length(db, to, reply, exclude=left_out),
+            usual_length(db, to, reply, exclude=left_out, copied=True),
+            usual_length(db, None, reply, exclude=left_out),
+        )
+        for ratios, length in zip(rules.values(), asked, strict=True):
+            ratios.append(length.words / real)
+    lines = [
+        f"| rule ({len(emails)} emails) | median words asked for / real | within 0.8–1.25 | mean abs log ratio |",
+        "|---|---|---|---|",
+    ]
+    for rule, ratios in rules.items():
+        inside = sum(0.8 <= r <= 1.25 for r in ratios)
+        spread = statistics.mean(abs(math.log(r)) for r in ratios)
+        lines.append(f"| {rule} | {statistics.median(ratios):.2f} | {inside} | {spread:.3f} |")
+    return "\n".join(lines)
+
+
 def lengths(work: Path) -> str:
     """:func:`length_stats` as a Markdown table."""
     from assistant.drafting.backend import FLOOR
@@ -738,6 +784,11 @@ def main() -> None:
     )
     ap.add_argument("--lengths", action="store_true", help="print each configuration's median length ratio and stop")
     ap.add_argument(
+        "--asked-lengths",
+        action="store_true",
+        help="print how near the length asked for comes to the user's own emails, by rule, and stop",
+    )
+    ap.add_argument(
         "--bleu-parts",
         action="store_true",
         help="print each configuration's bleu as its brevity penalty times the rest, and stop",
@@ -785,6 +836,9 @@ def main() -> None:
         return
     if args.lengths:
         print(lengths(work))
+        return
+    if args.asked_lengths:
+        print(asked_lengths(work))
         return
     if args.bleu_parts:
         print(bleu_parts(work))

@@ -17,6 +17,7 @@ from assistant.drafting.length import (
     Length,
     of_email,
     rounded,
+    to_addresses,
     usual_length,
 )
 from assistant.drafting.prompting import build_prompt
@@ -28,13 +29,14 @@ MARCUS = ("Marcus Webb", "marcus@properties.example.net")
 _ids = itertools.count(1)
 
 
-def add(db, words: int, *, to=ROSA, reply=False, sent=1) -> int:
+def add(db, words: int, *, to=ROSA, reply=False, sent=1, cc=()) -> int:
     n = next(_ids)
     row = {
         "message_id": f"len{n}@test", "thread_id": f"t{n}", "in_reply_to": f"p{n}@test" if reply else None,
         "date": dated(n), "from_name": "Alex Morgan",
         "from_addr": "alex.morgan@example.org", "from_key": "alex.morgan@example.org",
-        "to_json": json.dumps([list(to)]), "cc_json": "[]", "subject": "s", "body": " ".join(["word"] * words),
+        "to_json": json.dumps([list(to)]), "cc_json": json.dumps([list(c) for c in cc]),
+        "subject": "s", "body": " ".join(["word"] * words),
         "quoted": "", "signature": "", "is_forward": 0, "sent_by_me": sent, "automated": 0, "auto_reason": "",
         "labels": "[]",
     }  # fmt: skip
@@ -90,6 +92,28 @@ def test_the_usual_length_is_per_person_and_kind_then_organisation_then_everyone
     # Hiding the emails being scored leaves one reply, too few to learn from, here or anywhere: the default.
     assert usual_length(db, ROSA[1], reply=True, exclude=replies[:2]) == Length(120, "default")
     assert usual_length(db, ROSA[1], reply=True, choice="long") == Length(CHOICES["long"], "chosen")
+
+
+def test_the_length_to_a_person_is_learned_from_mail_addressed_to_them_not_mail_they_were_copied_on(db):
+    # Short replies to Rosa; long ones to a list that copy her, as in a long thread with many people.
+    for w in (18, 22, 20):
+        add(db, w, reply=True)
+    lst = ("Dev list", "dev@lists.example.com")
+    for w in (300, 280, 320, 310, 290):
+        add(db, w, reply=True, to=lst, cc=[ROSA, MARCUS])
+    assert usual_length(db, ROSA[1], reply=True) == Length(20, "to this person")
+    # Copied on the long ones only, Marcus gets no length of his own: his organisation's mail addressed to it
+    # (Rosa's) speaks for him.
+    assert usual_length(db, MARCUS[1], reply=True) == Length(20, "to this organisation")
+    # The rule before, for the benchmark that compares them: copies count, and the long thread wins.
+    assert usual_length(db, ROSA[1], reply=True, copied=True) == Length(300, "to this person")
+    assert usual_length(db, MARCUS[1], reply=True, copied=True) == Length(300, "to this person")
+
+
+def test_a_to_header_the_store_could_not_read_is_addressed_to_no_one():
+    assert to_addresses('[["Ann", " Ann@Example.org "], ["", "b@example.org"]]') == ["ann@example.org", "b@example.org"]
+    assert to_addresses("not json") == to_addresses('{"a": 1}') == to_addresses('[["only a name"]]') == []
+    assert to_addresses(None) == []
 
 
 def test_evaluation_asks_a_reply_for_a_replys_length_when_the_email_answered_is_not_stored(db):

@@ -32,8 +32,9 @@ from trainer.pairs.build import model_identity
 # closing line that ends with the name as the user writes it, read from its tokens together; 23: a draft's tokens
 # count toward its length no further than its words would take; 24: and at least half; 25: a reply is asked for
 # with the sender of the email answered as the store holds it, name, address and date; 26: and its whole text,
-# cut by the prompt as drafting cuts it, not the pair's first 1,500 characters).
-EVAL_VERSION = 26
+# cut by the prompt as drafting cuts it, not the pair's first 1,500 characters; 27: the length to a person or an
+# organisation learned from mail addressed to them, not mail they were copied on).
+EVAL_VERSION = 27
 
 
 class EvalError(MailvoiceError):
