@@ -7,7 +7,7 @@ two sentences; see ``backend.CloseNear``), and the room given to the model (its 
 is the user's usual length for that kind of email (a reply or a new email), to that person, else to their organisation,
 else to anyone: the median of their own emails, rounded to a step a person would say. Mail to a person or an
 organisation is mail addressed to them (To), not mail they were copied on: on a mailing list a reply copies everyone
-in a long thread, and counting those made the length to a person 1.21 times the email's at the median over
+in a long thread, and counting those made the length to a person 1.25 times the email's at the median over
 linaro-mm-sig's sent mail (1.04 counting To alone; ``bench/quality.py --asked-lengths``, QUALITY.md). The same
 words describe each training email's real length, so an adapter learns to follow the number.
 ``short``/``medium``/``long`` are fixed lengths that override it.
@@ -124,7 +124,7 @@ def usual_length(
             (mail.person, "to this person", lambda addr: addr == address),
             (mail.organisation(), "to this organisation", lambda addr: addr.endswith(address[address.rindex("@") :])),
         ):
-            kept = [i for i in ids if i not in hidden][: RECENT * 4]
+            kept = [i for i in ids if i not in hidden][: RECENT * (2 if copied else 4)]  # more, where copies drop out
             words = _median(db, kept, reply, addressed=None if copied else addressed)
             if words is not None:
                 return Length(rounded(words), basis)
