@@ -110,6 +110,27 @@ def test_the_length_to_a_person_is_learned_from_mail_addressed_to_them_not_mail_
     assert usual_length(db, MARCUS[1], reply=True, copied=True) == Length(300, "to this person")
 
 
+def test_mail_to_a_colleague_that_copies_someone_speaks_for_their_organisation(db):
+    # Rosa was only copied on these: they are not hers, but they are her organisation's.
+    for w in (18, 22, 20):
+        add(db, w, reply=True, to=MARCUS, cc=[ROSA])
+    assert usual_length(db, ROSA[1], reply=True) == Length(20, "to this organisation")
+    assert usual_length(db, " Marcus@Properties.Example.NET ", reply=True) == Length(20, "to this person")
+    # An address at a longer domain ending in the same name is another organisation.
+    add(db, 400, reply=True, to=("Eve", "eve@otherproperties.example.net"))
+    add(db, 400, reply=True, to=("Eve", "eve@otherproperties.example.net"))
+    assert usual_length(db, ROSA[1], reply=True) == Length(20, "to this organisation")
+
+
+def test_a_person_copied_on_much_recent_mail_keeps_the_length_of_the_mail_addressed_to_them(db):
+    for w in (18, 22, 20):
+        add(db, w, reply=True)  # older, to Rosa
+    lst = ("Dev list", "dev@lists.example.com")
+    for _ in range(220):
+        add(db, 300, reply=True, to=lst, cc=[ROSA])  # newer, copying her
+    assert usual_length(db, ROSA[1], reply=True) == Length(20, "to this person")
+
+
 def test_a_to_header_the_store_could_not_read_is_addressed_to_no_one():
     assert to_addresses('[["Ann", " Ann@Example.org "], ["", "b@example.org"]]') == ["ann@example.org", "b@example.org"]
     assert to_addresses("not json") == to_addresses('{"a": 1}') == to_addresses('[["only a name"]]') == []

@@ -249,6 +249,16 @@ def recipient_mail(db: sqlite_utils.Database, address: str) -> RecipientMail:
     return mail
 
 
+def organisation_mail(db: sqlite_utils.Database, address: str) -> list[int]:
+    """The user's mail to anyone at ``address``'s organisation, the address itself among them, newest first; none
+    at a public mail domain (see :func:`recipient_mail`, whose ``organisation`` leaves out the mail to the address)."""
+    domain = address.strip().lower().rpartition("@")[2]
+    if not domain or domain in PUBLIC_DOMAINS:
+        return []
+    index_recipients_pending(db)
+    return _organisation_mail(db, domain, frozenset())
+
+
 def _organisation_mail(db: sqlite_utils.Database, domain: str, person: frozenset[int]) -> list[int]:
     """The user's mail to ``domain`` not already in ``person``, newest first, each message once (a message to
     several people there is listed once per address)."""

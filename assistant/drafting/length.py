@@ -7,8 +7,8 @@ two sentences; see ``backend.CloseNear``), and the room given to the model (its 
 is the user's usual length for that kind of email (a reply or a new email), to that person, else to their organisation,
 else to anyone: the median of their own emails, rounded to a step a person would say. Mail to a person or an
 organisation is mail addressed to them (To), not mail they were copied on: on a mailing list a reply copies everyone
-in a long thread, and counting those made the length to a person 1.25 times the email's at the median over
-linaro-mm-sig's sent mail (1.04 counting To alone; ``bench/quality.py --asked-lengths``, QUALITY.md). The same
+in a long thread, and counting those (the 100 most recent) made the length to a person 1.25 times the email's at
+the median over linaro-mm-sig's sent mail (1.04 counting To alone; ``bench/quality.py --asked-lengths``). The same
 words describe each training email's real length, so an adapter learns to follow the number.
 ``short``/``medium``/``long`` are fixed lengths that override it.
 """
@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 import sqlite_utils
 
 from assistant.drafting.backend import FLOOR, TOKENS_PER_WORD
-from assistant.drafting.examples import recipient_mail
+from assistant.drafting.examples import organisation_mail, recipient_mail
 
 CHOICES = {"short": 50, "medium": 120, "long": 250}  # words: what a choice asks for, whatever the user's habit
 DEFAULT_WORDS = 120  # with no mail of the user's to go by
@@ -120,12 +120,17 @@ def usual_length(
     if to and "@" in to:
         mail = recipient_mail(db, to)
         address = to.strip().lower()
-        for ids, basis, addressed in (
-            (mail.person, "to this person", lambda addr: addr == address),
-            (mail.organisation(), "to this organisation", lambda addr: addr.endswith(address[address.rindex("@") :])),
-        ):
-            kept = [i for i in ids if i not in hidden][: RECENT * (2 if copied else 4)]  # more, where copies drop out
-            words = _median(db, kept, reply, addressed=None if copied else addressed)
+        at_domain = address[address.rindex("@") :]
+        if copied:  # the rule before: the 100 most recent emails to or copying them, then the organisation's others
+            steps = ((mail.person, "to this person", None), (mail.organisation(), "to this organisation", None))
+        else:  # every email addressed to them, and to anyone at the organisation (mail to the person among it)
+            steps = (
+                (mail.person, "to this person", lambda addr: addr == address),
+                (organisation_mail(db, address), "to this organisation", lambda addr: addr.endswith(at_domain)),
+            )
+        for ids, basis, addressed in steps:
+            kept = [i for i in ids if i not in hidden]
+            words = _median(db, kept[: RECENT * 2] if copied else kept, reply, addressed=addressed)
             if words is not None:
                 return Length(rounded(words), basis)
     rows = db.execute(
@@ -145,20 +150,25 @@ def _median(
     addressed: Callable[[str], bool] | None = None,
 ) -> float | None:
     """The median words of the user's emails among ``ids`` of the same kind (reply or new), newest first; with
-    ``addressed``, only those with an address in To that it accepts."""
+    ``addressed``, only those with an address in To that it accepts. Read 500 at a time until ``limit`` are found,
+    the text only of those kept: someone copied on thousands of emails costs a look at their headers."""
     if not ids:
         return None
     counts: list[int] = []
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for body, in_reply_to, to_json in db.execute(
-            f"SELECT body, in_reply_to, to_json FROM messages WHERE id IN ({marks}) ORDER BY date DESC", chunk
-        ):
-            if addressed is not None and not any(map(addressed, to_addresses(to_json))):
-                continue
-            if bool(in_reply_to) == reply and body.strip():
-                counts.append(words_of(body))
+        kept = [
+            row_id
+            for row_id, in_reply_to, to_json in db.execute(
+                f"SELECT id, in_reply_to, to_json FROM messages WHERE id IN ({marks}) ORDER BY date DESC", chunk
+            )
+            if bool(in_reply_to) == reply and (addressed is None or any(map(addressed, to_addresses(to_json))))
+        ]
+        if kept:
+            marks = ",".join("?" * len(kept))
+            bodies = dict(db.execute(f"SELECT id, body FROM messages WHERE id IN ({marks})", kept).fetchall())
+            counts.extend(words_of(bodies[i]) for i in kept if bodies[i].strip())
         if len(counts) >= limit:
             break
     counts = counts[:limit]

@@ -33,8 +33,9 @@ from trainer.pairs.build import model_identity
 # count toward its length no further than its words would take; 24: and at least half; 25: a reply is asked for
 # with the sender of the email answered as the store holds it, name, address and date; 26: and its whole text,
 # cut by the prompt as drafting cuts it, not the pair's first 1,500 characters; 27: the length to a person or an
-# organisation learned from mail addressed to them, not mail they were copied on).
-EVAL_VERSION = 27
+# organisation learned from mail addressed to them, not mail they were copied on; 28: all of it, not the 200 most
+# recent emails to or copying them, and an organisation's counts mail to the person that copies others there).
+EVAL_VERSION = 28
 
 
 class EvalError(MailvoiceError):
