@@ -365,9 +365,9 @@ def test_the_length_asked_for_is_compared_with_the_users_own_emails_by_each_rule
     for _ in range(4):
         add(db, 20, reply=True)  # short replies to Rosa
         add(db, 300, reply=True, to=lst, cc=[ROSA])  # long ones to a list, copying her
-    rows = {line.split(" | ")[0].lstrip("| "): line.split(" | ")[1:] for line in
-            load_quality().asked_lengths(work).splitlines()[2:]}  # fmt: skip
+    cells = [line.strip("| ").split(" | ") for line in load_quality().asked_lengths(work).splitlines()[2:]]
+    rows = {rule: rest for rule, *rest in cells}
     # Each email left out: addressed mail gives each its own length; counting copies asks Rosa for the list's.
-    assert rows["to this person (To)"] == ["1.00", "8", "0.000 |"]
+    assert rows["to this person (To)"] == ["1.00", "8", "0.000"]
     assert rows["to this person (To or Cc)"][:2] == ["8.00", "4"]  # (15 + 1) / 2 at the median
     assert rows["usual for the kind"][1] == "0"

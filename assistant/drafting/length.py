@@ -15,7 +15,6 @@ words describe each training email's real length, so an adapter learns to follow
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -24,6 +23,7 @@ import sqlite_utils
 
 from assistant.drafting.backend import FLOOR, TOKENS_PER_WORD
 from assistant.drafting.examples import organisation_mail, recipient_mail
+from assistant.drafting.voice import recipients
 
 CHOICES = {"short": 50, "medium": 120, "long": 250}  # words: what a choice asks for, whatever the user's habit
 DEFAULT_WORDS = 120  # with no mail of the user's to go by
@@ -176,11 +176,5 @@ def _median(
 
 
 def to_addresses(to_json: str | None) -> list[str]:
-    """The addresses of a stored To header (``[[name, address], ...]``), lower-cased; none where it is malformed."""
-    try:
-        entries = json.loads(to_json or "[]")
-    except ValueError:
-        return []
-    if not isinstance(entries, list):
-        return []
-    return [str(e[1]).strip().lower() for e in entries if isinstance(e, list) and len(e) == 2]
+    """The addresses of a stored To header, lower-cased; none where it is malformed (``voice.recipients``)."""
+    return [address.strip().lower() for _name, address in recipients(to_json)]
